@@ -1,0 +1,115 @@
+package tenants
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors a Store returns. Callers compare with errors.Is; backends wrap them
+// with context.
+var (
+	// ErrNotFound: the tenant, user or membership does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a write would give a domain, email domain or email to two
+	// owners. The wrapping error names the tenant, field and value.
+	ErrConflict = errors.New("conflict")
+	// ErrPasswordRequired: a new user was to be created without a password.
+	ErrPasswordRequired = errors.New("a new user needs a password")
+	// ErrLocked: another process holds the database.
+	ErrLocked = errors.New("database is locked by another process")
+	// ErrCorrupt: the database could not be read safely.
+	ErrCorrupt = errors.New("database is corrupt")
+)
+
+// Store is where tenants, users, memberships, signing keys and revocations
+// live. Every method is safe for concurrent use. Every write is atomic: it
+// either happens completely or not at all, and uniqueness (tenant ids, domains,
+// email domains, user emails) is enforced inside the write, never by a read
+// followed by a write.
+//
+// Backends: boltstore (one process, embedded file). Each runs the conformance
+// suite in tenants/storetest.
+type Store interface {
+	// ApplyTenants creates or updates every tenant in ts, all or nothing.
+	// The tenants must already be valid (Validate). A new tenant gets a fresh
+	// InternalID and a first signing key from opts.NewKey; an existing one keeps
+	// its InternalID, keys and Created, and has every other field replaced.
+	// Plaintext client secrets are sealed with opts.Seal before they are
+	// written; a method with an empty ClientSecret keeps the sealed secret the
+	// same method (same position and type) had before, so re-applying a file
+	// printed by `tenants get` (which never shows secrets) loses nothing.
+	// A domain or email domain that another tenant (in the store or in ts)
+	// already holds is ErrConflict.
+	ApplyTenants(ctx context.Context, ts []Tenant, opts ApplyOptions) ([]ApplyResult, error)
+	// Tenants returns every tenant, sorted by ID, with secrets sealed.
+	Tenants(ctx context.Context) ([]Tenant, error)
+	// Tenant returns one tenant by slug, or ErrNotFound.
+	Tenant(ctx context.Context, id string) (Tenant, error)
+	// DeleteTenant removes a tenant, its keys and its memberships. Its
+	// InternalID is never used again, so its sessions stop verifying. Users
+	// left without any membership stay (they may be re-added elsewhere).
+	DeleteTenant(ctx context.Context, id string) error
+
+	// AddMember makes the user with the given email a member of the tenant
+	// with the given roles, replacing the roles of an existing membership. If
+	// no user has that email, one is created with PasswordHash (which must
+	// then be set, else ErrPasswordRequired); for an existing user PasswordHash
+	// is ignored and the stored password never changes. Emails are compared
+	// lower-case. It reports whether a user was created.
+	AddMember(ctx context.Context, tenantID string, m NewMember) (created bool, err error)
+	// Members lists the members of a tenant, sorted by email.
+	Members(ctx context.Context, tenantID string) ([]Member, error)
+	// RemoveMember removes a user's membership in a tenant and, in the same
+	// write, revokes every session of that user in that tenant (rev.Key is
+	// set by the store; rev.NotBefore and rev.Expires by the caller). It
+	// returns ErrNotFound when there is no such membership.
+	RemoveMember(ctx context.Context, tenantID, email string, rev Revocation) error
+	// UserByEmail returns the user with that email (compared lower-case), or
+	// ErrNotFound.
+	UserByEmail(ctx context.Context, email string) (User, error)
+	// Membership returns a user's roles in a tenant, both named by internal
+	// ids, or ErrNotFound.
+	Membership(ctx context.Context, tenantInternalID, userID string) ([]string, error)
+
+	// Revoke records a revocation, replacing one with the same key.
+	// Revocations past their Expires are dropped by later writes.
+	Revoke(ctx context.Context, r Revocation) error
+
+	// Snapshot reads everything the hot path needs (tenants with keys and
+	// sealed secrets, unexpired revocations) in one consistent read.
+	Snapshot(ctx context.Context) (*Snapshot, error)
+	// Watch returns a channel that receives a value (coalesced: at most one
+	// pending) after every committed write, by this process or, for
+	// distributed backends, any other. The channel is closed when ctx ends.
+	Watch(ctx context.Context) <-chan struct{}
+
+	// Close releases the store. It is safe to call more than once.
+	Close() error
+}
+
+// NewMember is the input to Store.AddMember.
+type NewMember struct {
+	Email        string
+	Roles        []string
+	PasswordHash string
+}
+
+// ApplyOptions supply the cryptography ApplyTenants needs without the store
+// knowing any of it.
+type ApplyOptions struct {
+	// NewKey makes the first signing key of a tenant being created, bound to
+	// its new internal id.
+	NewKey func(internalID string) (SigningKey, error)
+	// Seal seals a method's client secret for the tenant with the given
+	// internal id. Required when any method carries a ClientSecret.
+	Seal func(plaintext []byte, internalID string) ([]byte, error)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// ApplyResult says what ApplyTenants did with one tenant.
+type ApplyResult struct {
+	ID      string
+	Created bool
+}

@@ -1,0 +1,194 @@
+package tenants
+
+import (
+	"slices"
+	"time"
+)
+
+// Status says whether a tenant may be used.
+type Status string
+
+const (
+	// StatusActive tenants serve requests and sign people in.
+	StatusActive Status = "active"
+	// StatusSuspended tenants refuse every request (403 tenant_suspended) and
+	// every sign-in, but keep their configuration, members and keys.
+	StatusSuspended Status = "suspended"
+)
+
+// Method types, as written in a tenant file.
+const (
+	MethodPassword = "password"
+	MethodOIDC     = "oidc"
+	MethodSAML     = "saml"
+	MethodSocial   = "social"
+)
+
+// Tenant is one customer of the SaaS product, as an operator describes it in a
+// tenant file, plus the fields the store assigns (InternalID, Keys, Created).
+type Tenant struct {
+	// ID is the operator-chosen slug: [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?.
+	ID   string `json:"id" yaml:"id"`
+	Name string `json:"name,omitempty" yaml:"name,omitempty"`
+	// Domains are extra exact hosts (custom domains) that resolve to this
+	// tenant, stored canonical (lower-case A-labels, no port, no trailing dot).
+	Domains []string `json:"domains,omitempty" yaml:"domains,omitempty"`
+	// EmailDomains are the verified email domains used for home-realm
+	// discovery. A domain belongs to at most one tenant.
+	EmailDomains []string `json:"emailDomains,omitempty" yaml:"emailDomains,omitempty"`
+	// Status is active unless set otherwise; empty means active.
+	Status  Status          `json:"status,omitempty" yaml:"status,omitempty"`
+	Methods []Method        `json:"methods,omitempty" yaml:"methods,omitempty"`
+	Roles   map[string]Role `json:"roles,omitempty" yaml:"roles,omitempty"`
+	Rules   []Rule          `json:"rules,omitempty" yaml:"rules,omitempty"`
+
+	// InternalID is assigned by the store on creation and never changes or
+	// repeats. Sessions and memberships carry it instead of ID.
+	InternalID string `json:"-" yaml:"-"`
+	// Keys are the tenant's session signing keys, newest first. The private
+	// halves are sealed under the master key; the store never sees them in
+	// the clear.
+	Keys []SigningKey `json:"-" yaml:"-"`
+	// Created is when the store first saw the tenant.
+	Created time.Time `json:"-" yaml:"-"`
+}
+
+// Method is one way of signing in to a tenant. Type selects which of the other
+// fields apply; Validate reports missing or stray fields.
+type Method struct {
+	Type string `json:"type" yaml:"type"`
+
+	// oidc
+	Issuer   string `json:"issuer,omitempty" yaml:"issuer,omitempty"`
+	ClientID string `json:"clientID,omitempty" yaml:"clientID,omitempty"`
+	// ClientSecret is the plaintext secret as read from a tenant file. The
+	// store never holds it: ApplyOptions.Seal turns it into SealedClientSecret
+	// before anything is written, and it is never printed back.
+	ClientSecret string `json:"clientSecret,omitempty" yaml:"clientSecret,omitempty"`
+
+	// saml
+	IDPMetadataURL string `json:"idpMetadataURL,omitempty" yaml:"idpMetadataURL,omitempty"`
+	IDPMetadataXML string `json:"idpMetadataXML,omitempty" yaml:"idpMetadataXML,omitempty"`
+
+	// social
+	Provider string `json:"provider,omitempty" yaml:"provider,omitempty"`
+
+	// SealedClientSecret is ClientSecret sealed under the master key.
+	SealedClientSecret []byte `json:"-" yaml:"-"`
+}
+
+// Role is a named set of permissions, scoped to one tenant. A role also has
+// the permissions of every role it inherits, transitively.
+type Role struct {
+	Permissions []string `json:"permissions,omitempty" yaml:"permissions,omitempty"`
+	Inherits    []string `json:"inherits,omitempty" yaml:"inherits,omitempty"`
+}
+
+// Access values for a Rule.
+const (
+	AccessAnonymous     = "anonymous"
+	AccessAuthenticated = "authenticated"
+)
+
+// Rule decides who may reach a path. Rules are evaluated in order and the first
+// whose Path is a prefix of the request path (and whose Methods, if any,
+// include the request method) decides. A request no rule matches needs an
+// authenticated member of the tenant.
+type Rule struct {
+	Path    string   `json:"path" yaml:"path"`
+	Methods []string `json:"methods,omitempty" yaml:"methods,omitempty"`
+	// Access is anonymous or authenticated; empty means authenticated, or,
+	// with Permission set, a member holding that permission.
+	Access     string `json:"access,omitempty" yaml:"access,omitempty"`
+	Permission string `json:"permission,omitempty" yaml:"permission,omitempty"`
+}
+
+// SigningKey is one of a tenant's session signing keys.
+type SigningKey struct {
+	// KID is the key id written in the JWT header and the JWKS.
+	KID string
+	// Alg is the JOSE algorithm: "EdDSA" or "ES256".
+	Alg string
+	// Public is the PKIX (DER) encoding of the public key.
+	Public []byte
+	// SealedPrivate is the PKCS #8 private key sealed under the master key,
+	// bound to the tenant's InternalID.
+	SealedPrivate []byte
+	Created       time.Time
+}
+
+// Suspended reports whether the tenant refuses requests and sign-ins.
+func (t *Tenant) Suspended() bool { return t.Status == StatusSuspended }
+
+// HasMethod reports whether the tenant offers a method of the given type.
+func (t *Tenant) HasMethod(typ string) bool {
+	return slices.ContainsFunc(t.Methods, func(m Method) bool { return m.Type == typ })
+}
+
+// Permissions returns the set of permissions the given roles grant in this
+// tenant, following inheritance. Unknown role names grant nothing.
+func (t *Tenant) Permissions(roles []string) map[string]bool {
+	perms := map[string]bool{}
+	seen := map[string]bool{}
+	var visit func(name string)
+	visit = func(name string) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		r, ok := t.Roles[name]
+		if !ok {
+			return
+		}
+		for _, p := range r.Permissions {
+			perms[p] = true
+		}
+		for _, parent := range r.Inherits {
+			visit(parent)
+		}
+	}
+	for _, r := range roles {
+		visit(r)
+	}
+	return perms
+}
+
+// User is a global identity: one email, one password, any number of
+// memberships in tenants.
+type User struct {
+	// ID is random, assigned by the store, and never reused.
+	ID string
+	// Email is stored lower-case.
+	Email string
+	// PasswordHash is a PHC-format argon2id string, or empty for a user who
+	// cannot sign in with a password.
+	PasswordHash string
+	Created      time.Time
+}
+
+// Member is a user together with their roles in one tenant.
+type Member struct {
+	User  User
+	Roles []string
+}
+
+// Revocation makes sessions unusable before they expire. Key names what is
+// revoked: SessionRevocationKey for one session, UserRevocationKey for every
+// session of a user in a tenant issued up to NotBefore. The store keeps a
+// revocation until Expires, after which every token it covers has expired on
+// its own.
+type Revocation struct {
+	Key       string
+	NotBefore time.Time
+	Expires   time.Time
+}
+
+// SessionRevocationKey is the revocation key for one session id (the sid
+// claim).
+func SessionRevocationKey(sid string) string { return "sid:" + sid }
+
+// UserRevocationKey is the revocation key for every session of a user in one
+// tenant, both named by internal ids.
+func UserRevocationKey(tenantInternalID, userID string) string {
+	return "user:" + tenantInternalID + ":" + userID
+}
