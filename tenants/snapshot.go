@@ -91,9 +91,14 @@ type Current struct {
 // Refresh. It never blocks.
 func (c *Current) Load() *Snapshot { return c.p.Load() }
 
-// Refresh reads a new snapshot from the store and publishes it. On error the
-// previous snapshot stays in place.
-func (c *Current) Refresh(ctx context.Context, st Store) error {
+// Snapshotter is the part of a Store that Refresh needs.
+type Snapshotter interface {
+	Snapshot(ctx context.Context) (*Snapshot, error)
+}
+
+// Refresh reads a new snapshot and publishes it. On error the previous
+// snapshot stays in place.
+func (c *Current) Refresh(ctx context.Context, st Snapshotter) error {
 	s, err := st.Snapshot(ctx)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -125,32 +126,60 @@ func (t *Tenant) HasMethod(typ string) bool {
 	return slices.ContainsFunc(t.Methods, func(m Method) bool { return m.Type == typ })
 }
 
-// Permissions returns the set of permissions the given roles grant in this
-// tenant, following inheritance. Unknown role names grant nothing.
-func (t *Tenant) Permissions(roles []string) map[string]bool {
-	perms := map[string]bool{}
-	seen := map[string]bool{}
-	var visit func(name string)
-	visit = func(name string) {
-		if seen[name] {
-			return
+// HasPermission reports whether any of the given roles grants perm in this
+// tenant, following inheritance. "*" grants every permission and "ns:*" every
+// permission starting with "ns:". Unknown role names grant nothing. It does
+// not allocate for the handful of roles a tenant normally has.
+func (t *Tenant) HasPermission(roles []string, perm string) bool {
+	var seen [16]string
+	n := 0
+	var visit func(name string, depth int) bool
+	visit = func(name string, depth int) bool {
+		if depth > len(t.Roles) {
+			return false // a cycle; Validate refuses them, but never loop
 		}
-		seen[name] = true
+		for _, s := range seen[:n] {
+			if s == name {
+				return false
+			}
+		}
+		if n < len(seen) {
+			seen[n] = name
+			n++
+		}
 		r, ok := t.Roles[name]
 		if !ok {
-			return
+			return false
 		}
 		for _, p := range r.Permissions {
-			perms[p] = true
+			if grants(p, perm) {
+				return true
+			}
 		}
 		for _, parent := range r.Inherits {
-			visit(parent)
+			if visit(parent, depth+1) {
+				return true
+			}
 		}
+		return false
 	}
 	for _, r := range roles {
-		visit(r)
+		if visit(r, 0) {
+			return true
+		}
 	}
-	return perms
+	return false
+}
+
+// grants reports whether a granted permission covers the wanted one.
+func grants(granted, wanted string) bool {
+	if granted == "*" || granted == wanted {
+		return true
+	}
+	if ns, ok := strings.CutSuffix(granted, ":*"); ok {
+		return strings.HasPrefix(wanted, ns+":")
+	}
+	return false
 }
 
 // User is a global identity: one email, one password, any number of
