@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/tenantgate/tenantgate/extauthz"
+	"github.com/tenantgate/tenantgate/extauthz/login"
+	"github.com/tenantgate/tenantgate/extauthz/password"
+	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/tenants/boltstore"
+)
+
+// serveFlags are the flags of `tenantgate serve` (CONTRACT.md).
+type serveFlags struct {
+	db, grpcAddr, httpAddr, adminAddr string
+	baseDomains                       []string
+	pathPrefix                        string
+	insecureCookies                   bool
+	adminTokenFile, masterKeyFile     string
+	allowLoopbackHTTPIDP              bool
+	sessionTTL                        time.Duration
+	logLevel                          string
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve [--config FILE] [flags]",
+		Short: "Run the ext_authz gRPC server, the /_auth/ sign-in pages and the admin endpoints",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, &f, cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.db, "db", "./tenantgate.db", "the bbolt file; created if missing")
+	fl.StringVar(&f.grpcAddr, "grpc-addr", "127.0.0.1:9001", "address of envoy.service.auth.v3.Authorization and grpc.health.v1.Health")
+	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:9002", "address of the sign-in endpoints under /_auth/ and per-tenant JWKS")
+	fl.StringVar(&f.adminAddr, "admin-addr", "127.0.0.1:9003", "address of /healthz, /readyz, /metrics and the admin API")
+	fl.StringArrayVar(&f.baseDomains, "base-domain", nil, "repeatable; <id>.D resolves to tenant <id>, D itself is the apex host")
+	fl.StringVar(&f.pathPrefix, "path-prefix", "/org", "on the apex host, P/<id>/… resolves to tenant <id>")
+	fl.BoolVar(&f.insecureCookies, "insecure-cookies", false, "plain-http development: no Secure, no __Host- prefix")
+	fl.StringVar(&f.adminTokenFile, "admin-token-file", "", "bearer token for the admin API; without it the admin API is off (health and metrics stay)")
+	fl.StringVar(&f.masterKeyFile, "master-key-file", "./tenantgate.key", "key that encrypts signing keys and secrets at rest; created (0600) if missing")
+	fl.BoolVar(&f.allowLoopbackHTTPIDP, "allow-loopback-http-idp", false, "accept http:// IdP URLs that point at loopback addresses (tests and local development only)")
+	fl.DurationVar(&f.sessionTTL, "session-ttl", session.DefaultTTL, fmt.Sprintf("lifetime of a session (at most %s)", session.MaxTTL))
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// server is everything serve runs, wired together.
+type server struct {
+	log       *slog.Logger
+	store     tenants.Store
+	snapshots *tenants.Current
+	health    *health.Server
+	metrics   *extauthz.Metrics
+	ready     func() bool
+}
+
+func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (int, error) }) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", f.logLevel)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	resolver, err := newResolver(f.baseDomains, f.pathPrefix)
+	if err != nil {
+		return err
+	}
+	if f.sessionTTL <= 0 || f.sessionTTL > session.MaxTTL {
+		return fmt.Errorf("--session-ttl %s: must be between 1s and %s", f.sessionTTL, session.MaxTTL)
+	}
+	if f.adminTokenFile != "" {
+		return errors.New("--admin-token-file: the admin API is not part of this version yet; remove the flag (health and metrics are served without it)")
+	}
+	sealer, err := session.LoadOrCreateMasterKey(f.masterKeyFile)
+	if err != nil {
+		return fmt.Errorf("master key: %w", err)
+	}
+	st, err := boltstore.Open(f.db, boltstore.Options{Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer st.Close()
+
+	snapshots := &tenants.Current{}
+	if err := snapshots.Refresh(ctx, st); err != nil {
+		return fmt.Errorf("read tenants: %w", err)
+	}
+	go snapshots.Follow(ctx, st, log)
+
+	cookieName := session.CookieName(f.insecureCookies)
+	verifier := session.NewVerifier()
+	minter := &session.Minter{Sealer: sealer, TTL: f.sessionTTL, Now: time.Now, Rand: rand.Reader}
+	metrics := &extauthz.Metrics{}
+	check := &extauthz.Server{
+		Authorizer: &extauthz.Authorizer{Snapshots: snapshots, Resolver: resolver, Verifier: verifier, CookieName: cookieName, Log: log},
+		Log:        log,
+		Metrics:    metrics,
+	}
+	loginHandler := &login.Handler{
+		Snapshots:       snapshots,
+		Resolver:        resolver,
+		Store:           st,
+		Minter:          minter,
+		Verifier:        verifier,
+		Passwords:       &password.Hasher{},
+		InsecureCookies: f.insecureCookies,
+		CSRFKey:         sealer.DeriveKey("csrf"),
+		Now:             time.Now,
+		Log:             log,
+		Rand:            rand.Reader,
+	}
+
+	grpcLis, err := net.Listen("tcp", f.grpcAddr)
+	if err != nil {
+		return fmt.Errorf("--grpc-addr: %w", err)
+	}
+	httpLis, err := net.Listen("tcp", f.httpAddr)
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("--http-addr: %w", err)
+	}
+	adminLis, err := net.Listen("tcp", f.adminAddr)
+	if err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		return fmt.Errorf("--admin-addr: %w", err)
+	}
+
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.MaxConcurrentStreams(1024))
+	authv3.RegisterAuthorizationServer(gs, check)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus("envoy.service.auth.v3.Authorization", healthpb.HealthCheckResponse_SERVING)
+
+	srv := &server{log: log, store: st, snapshots: snapshots, health: hs, metrics: metrics,
+		ready: func() bool { return snapshots.Load() != nil }}
+	httpSrv := newHTTPServer(loginHandler)
+	adminSrv := newHTTPServer(srv.adminMux())
+
+	errc := make(chan error, 3)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); errc <- serveErr("grpc", gs.Serve(grpcLis)) }()
+	go func() { defer wg.Done(); errc <- serveErr("http", httpSrv.Serve(httpLis)) }()
+	go func() { defer wg.Done(); errc <- serveErr("admin", adminSrv.Serve(adminLis)) }()
+	log.Info("serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "admin", adminLis.Addr().String(),
+		"base_domains", strings.Join(resolver.BaseDomains, ","), "tenants", snapshots.Load().Len(), "version", version)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-errc:
+		log.Error("server stopped", "err", runErr)
+	}
+	hs.Shutdown()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	httpSrv.Shutdown(shutdownCtx)
+	adminSrv.Shutdown(shutdownCtx)
+	select {
+	case <-stopped:
+	case <-shutdownCtx.Done():
+		gs.Stop()
+	}
+	wg.Wait()
+	return runErr
+}
+
+func serveErr(what string, err error) error {
+	if err == nil || errors.Is(err, http.ErrServerClosed) || errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return fmt.Errorf("%s server: %w", what, err)
+}
+
+// newHTTPServer applies the limits every tenantgate HTTP listener has, so a
+// slow or oversized client cannot tie it up.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// newResolver checks and canonicalises --base-domain and --path-prefix.
+func newResolver(baseDomains []string, prefix string) (*tenants.Resolver, error) {
+	var canon []string
+	for _, d := range baseDomains {
+		c, err := tenants.CanonicalDomain(d)
+		if err != nil {
+			return nil, fmt.Errorf("--base-domain %q: not a valid domain name", d)
+		}
+		canon = append(canon, c)
+	}
+	if !strings.HasPrefix(prefix, "/") || strings.HasSuffix(prefix, "/") || strings.Count(prefix, "/") != 1 || !tenants.ValidTenantID(prefix[1:]) {
+		return nil, fmt.Errorf("--path-prefix %q: must be one path segment like /org", prefix)
+	}
+	return &tenants.Resolver{BaseDomains: canon, PathPrefix: prefix}, nil
+}

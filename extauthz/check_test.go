@@ -1,0 +1,328 @@
+package extauthz
+
+import (
+	"context"
+	"crypto/rand"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/tenants"
+)
+
+// fixture is two tenants, acme and globex, with keys, a member token for each
+// and an Envoy-facing gRPC client talking to a real server on loopback.
+type fixture struct {
+	snaps  *tenants.Current
+	minter *session.Minter
+	acme   *tenants.Tenant
+	globex *tenants.Tenant
+	client authv3.AuthorizationClient
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	sealer, err := session.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	mk := func(id, internal string, status tenants.Status) tenants.Tenant {
+		k, err := session.NewSigningKey(sealer, internal, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tenants.Tenant{
+			ID: id, InternalID: internal, Status: status, Keys: []tenants.SigningKey{k},
+			Methods: []tenants.Method{{Type: tenants.MethodPassword}},
+			Roles: map[string]tenants.Role{
+				"admin":  {Permissions: []string{"admin:access"}, Inherits: []string{"member"}},
+				"member": {Permissions: []string{"docs:read"}},
+			},
+			Rules: []tenants.Rule{
+				{Path: "/public/", Access: tenants.AccessAnonymous},
+				{Path: "/admin/", Permission: "admin:access"},
+				{Path: "/docs", Methods: []string{"GET"}, Permission: "docs:read"},
+			},
+			Domains: []string{"login." + id + ".test"},
+		}
+	}
+	ts := []tenants.Tenant{
+		mk("acme", "iacme", tenants.StatusActive),
+		mk("globex", "iglobex", tenants.StatusActive),
+		mk("initech", "iinitech", tenants.StatusSuspended),
+	}
+	snaps := &tenants.Current{}
+	snaps.Refresh(context.Background(), staticStore{tenants.NewSnapshot(ts, nil)})
+
+	f := &fixture{snaps: snaps, minter: &session.Minter{Sealer: sealer, TTL: time.Hour, Now: time.Now, Rand: rand.Reader}}
+	f.acme = snaps.Load().BySlug("acme")
+	f.globex = snaps.Load().BySlug("globex")
+
+	srv := &Server{Authorizer: &Authorizer{
+		Snapshots:  snaps,
+		Resolver:   &tenants.Resolver{BaseDomains: []string{"app.test"}, PathPrefix: "/org"},
+		Verifier:   session.NewVerifier(),
+		CookieName: session.CookieName(false),
+	}, Metrics: &Metrics{}}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	authv3.RegisterAuthorizationServer(gs, srv)
+	go gs.Serve(lis)
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	f.client = authv3.NewAuthorizationClient(conn)
+	return f
+}
+
+// staticStore serves one fixed snapshot; only Snapshot is used by Current.
+type staticStore struct{ s *tenants.Snapshot }
+
+func (s staticStore) Snapshot(context.Context) (*tenants.Snapshot, error) { return s.s, nil }
+
+func (f *fixture) token(t *testing.T, tn *tenants.Tenant, roles ...string) string {
+	t.Helper()
+	tok, _, err := f.minter.Mint(tn, session.Claims{Subject: "u-" + tn.ID, Email: "alice@" + tn.ID + ".test", Roles: roles, Method: "password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func (f *fixture) check(t *testing.T, method, host, path string, headers map[string]string) *authv3.CheckResponse {
+	t.Helper()
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	resp, err := f.client.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: method, Host: host, Path: path, Headers: headers,
+		}},
+	}})
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	return resp
+}
+
+func headerMap(opts []*corev3.HeaderValueOption) map[string]string {
+	m := map[string]string{}
+	for _, o := range opts {
+		m[o.GetHeader().GetKey()] = o.GetHeader().GetValue()
+	}
+	return m
+}
+
+// wantDenied asserts a denied answer with the given status and JSON code
+// (code "" for a redirect), and the headers every refusal carries.
+func wantDenied(t *testing.T, resp *authv3.CheckResponse, status int, code string) map[string]string {
+	t.Helper()
+	if resp.GetStatus().GetCode() == int32(codes.OK) {
+		t.Fatalf("allowed; want denied %d %s", status, code)
+	}
+	d := resp.GetDeniedResponse()
+	if d == nil {
+		t.Fatalf("no denied response")
+	}
+	if got := int(d.GetStatus().GetCode()); got != status {
+		t.Fatalf("status %d, want %d (body %s)", got, status, d.GetBody())
+	}
+	h := headerMap(d.GetHeaders())
+	if h["cache-control"] != "no-store" {
+		t.Errorf("cache-control %q, want no-store", h["cache-control"])
+	}
+	if code != "" {
+		if want := `{"error":"` + code + `"}`; d.GetBody() != want {
+			t.Errorf("body %s, want %s", d.GetBody(), want)
+		}
+		if h["content-type"] != "application/json" {
+			t.Errorf("content-type %q", h["content-type"])
+		}
+	}
+	return h
+}
+
+func wantOK(t *testing.T, resp *authv3.CheckResponse) *authv3.OkHttpResponse {
+	t.Helper()
+	if resp.GetStatus().GetCode() != int32(codes.OK) {
+		t.Fatalf("denied: %v %s", resp.GetStatus(), resp.GetDeniedResponse().GetBody())
+	}
+	ok := resp.GetOkResponse()
+	set := map[string]bool{}
+	for _, h := range ok.GetHeaders() {
+		if h.GetAppend() == nil || h.GetAppend().GetValue() {
+			t.Errorf("header %s: append must be explicitly false", h.GetHeader().GetKey())
+		}
+		if h.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD {
+			t.Errorf("header %s: append action %v", h.GetHeader().GetKey(), h.GetAppendAction())
+		}
+		set[h.GetHeader().GetKey()] = true
+	}
+	for _, r := range ok.GetHeadersToRemove() {
+		if set[r] {
+			t.Errorf("header %s is both set and removed", r)
+		}
+	}
+	return ok
+}
+
+func TestCheckAllowedSetsIdentityAndRemovesSpoofs(t *testing.T) {
+	f := newFixture(t)
+	tok := f.token(t, f.acme, "admin", "member")
+	spoof := map[string]string{
+		"cookie":      "other=1; __Host-tenantgate=" + tok,
+		"x-tenant-id": "globex", "x-user-roles": "superuser", "x-user-email": "mallory@evil.test",
+		"x-auth-method": "saml", "x-user-id": "u-root",
+	}
+	ok := wantOK(t, f.check(t, "GET", "acme.app.test", "/dashboard", spoof))
+	h := headerMap(ok.GetHeaders())
+	want := map[string]string{
+		"x-tenant-id": "acme", "x-user-id": "u-acme", "x-user-email": "alice@acme.test",
+		"x-user-roles": "admin,member", "x-auth-method": "password",
+	}
+	for k, v := range want {
+		if h[k] != v {
+			t.Errorf("%s = %q, want %q", k, h[k], v)
+		}
+	}
+	if len(ok.GetHeadersToRemove()) != 0 {
+		t.Errorf("headers_to_remove %v, want none (all identity headers are overwritten)", ok.GetHeadersToRemove())
+	}
+	resp := f.check(t, "GET", "acme.app.test", "/dashboard", map[string]string{"authorization": "Bearer " + tok})
+	md := resp.GetDynamicMetadata().GetFields()
+	if md["tenant_id"].GetStringValue() != "acme" || md["user_id"].GetStringValue() != "u-acme" {
+		t.Errorf("dynamic metadata %v", md)
+	}
+}
+
+func TestCheckAnonymousRule(t *testing.T) {
+	f := newFixture(t)
+	ok := wantOK(t, f.check(t, "GET", "acme.app.test", "/public/logo.png?x=1", map[string]string{
+		"x-user-email": "mallory@evil.test", "x-auth-method": "password", "x-tenant-id": "globex",
+	}))
+	h := headerMap(ok.GetHeaders())
+	if len(h) != 1 || h["x-tenant-id"] != "acme" {
+		t.Errorf("set %v, want only x-tenant-id: acme", h)
+	}
+	removed := slices.Sorted(slices.Values(ok.GetHeadersToRemove()))
+	if !slices.Equal(removed, []string{"x-auth-method", "x-user-email"}) {
+		t.Errorf("removed %v", removed)
+	}
+}
+
+func TestCheckDenials(t *testing.T) {
+	f := newFixture(t)
+	acme := f.token(t, f.acme, "member")
+	globex := f.token(t, f.globex, "member")
+	html := "text/html,application/xhtml+xml"
+	cases := []struct {
+		name, method, host, path string
+		headers                  map[string]string
+		status                   int
+		code                     string
+	}{
+		{"api without credentials", "GET", "acme.app.test", "/x", nil, 401, "unauthenticated"},
+		{"post from a browser is not redirected", "POST", "acme.app.test", "/x", map[string]string{"accept": html}, 401, "unauthenticated"},
+		{"garbage cookie", "GET", "acme.app.test", "/x", map[string]string{"cookie": "__Host-tenantgate=abc.def.ghi"}, 401, "unauthenticated"},
+		{"other tenant's cookie", "GET", "acme.app.test", "/x", map[string]string{"cookie": "__Host-tenantgate=" + globex}, 403, "tenant_mismatch"},
+		{"other tenant's bearer", "GET", "globex.app.test", "/x", map[string]string{"authorization": "Bearer " + acme}, 403, "tenant_mismatch"},
+		{"other tenant's cookie via custom domain", "GET", "login.globex.test", "/x", map[string]string{"cookie": "__Host-tenantgate=" + acme}, 403, "tenant_mismatch"},
+		{"other tenant's cookie via path tenancy", "GET", "app.test", "/org/globex/x", map[string]string{"cookie": "__Host-tenantgate=" + acme}, 403, "tenant_mismatch"},
+		{"browser with other tenant's cookie", "GET", "acme.app.test", "/x", map[string]string{"accept": html, "cookie": "__Host-tenantgate=" + globex}, 403, "tenant_mismatch"},
+		{"rule denies", "GET", "acme.app.test", "/admin/users", map[string]string{"cookie": "__Host-tenantgate=" + acme}, 403, "forbidden"},
+		{"encoded path cannot dodge a rule", "GET", "acme.app.test", "/%61dmin/users", map[string]string{"cookie": "__Host-tenantgate=" + acme}, 403, "forbidden"},
+		{"method-scoped rule", "GET", "acme.app.test", "/docs/1", map[string]string{"authorization": "Bearer " + f.token(t, f.acme)}, 403, "forbidden"},
+		{"suspended tenant", "GET", "initech.app.test", "/x", nil, 403, "tenant_suspended"},
+		{"unknown tenant", "GET", "nobody.app.test", "/x", nil, 404, "unknown_tenant"},
+		{"two labels deep", "GET", "x.acme.app.test", "/x", nil, 404, "unknown_tenant"},
+		{"apex outside /org", "GET", "app.test", "/x", nil, 404, "unknown_tenant"},
+		{"unknown host", "GET", "evil.test", "/x", nil, 404, "unknown_tenant"},
+		{"malformed host", "GET", "acme..app.test", "/x", nil, 400, "bad_request"},
+		{"dot segments", "GET", "acme.app.test", "/public/../admin/x", nil, 400, "bad_request"},
+		{"encoded dot segments", "GET", "app.test", "/org/acme/%2e%2e/globex/x", nil, 400, "bad_request"},
+		{"encoded slash in tenant", "GET", "app.test", "/org/acme%2F..%2Fglobex/x", nil, 400, "bad_request"},
+		{"x-forwarded-host ignored", "GET", "nobody.app.test", "/x", map[string]string{"x-forwarded-host": "acme.app.test", "cookie": "__Host-tenantgate=" + acme}, 404, "unknown_tenant"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := wantDenied(t, f.check(t, tc.method, tc.host, tc.path, tc.headers), tc.status, tc.code)
+			if tc.status == 401 && h["www-authenticate"] != `Bearer realm="acme"` {
+				t.Errorf("www-authenticate %q", h["www-authenticate"])
+			}
+		})
+	}
+}
+
+func TestCheckBrowserRedirect(t *testing.T) {
+	f := newFixture(t)
+	cases := []struct{ host, path, want string }{
+		{"acme.app.test", "/reports?q=1&b=2", "/_auth/login?rd=%2Freports%3Fq%3D1%26b%3D2"},
+		{"ACME.app.test:443", "/", "/_auth/login?rd=%2F"},
+		{"app.test", "/org/acme/reports", "/org/acme/_auth/login?rd=%2Forg%2Facme%2Freports"},
+	}
+	for _, tc := range cases {
+		h := wantDenied(t, f.check(t, "GET", tc.host, tc.path, map[string]string{"accept": "text/html"}), 302, "")
+		if h["location"] != tc.want {
+			t.Errorf("%s%s: location %q, want %q", tc.host, tc.path, h["location"], tc.want)
+		}
+	}
+}
+
+func TestCheckMultipleCookiesPicksTheTenantsOwn(t *testing.T) {
+	f := newFixture(t)
+	acme := f.token(t, f.acme, "member")
+	globex := f.token(t, f.globex, "member")
+	// A sibling-planted cookie with the same name must not shadow the real one.
+	hdr := map[string]string{"cookie": "__Host-tenantgate=" + globex + "; __Host-tenantgate=" + acme}
+	ok := wantOK(t, f.check(t, "GET", "acme.app.test", "/x", hdr))
+	if got := headerMap(ok.GetHeaders())["x-tenant-id"]; got != "acme" {
+		t.Errorf("x-tenant-id %q", got)
+	}
+}
+
+func TestCheckNoSnapshotFailsClosed(t *testing.T) {
+	srv := &Server{Authorizer: &Authorizer{Snapshots: &tenants.Current{}, Resolver: &tenants.Resolver{}, Verifier: session.NewVerifier()}}
+	resp, err := srv.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Host: "acme.app.test", Path: "/"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDenied(t, resp, 503, "unavailable")
+	resp, _ = srv.Check(context.Background(), &authv3.CheckRequest{})
+	wantDenied(t, resp, 400, "bad_request")
+}
+
+func TestNextCookie(t *testing.T) {
+	h := `a=1; tenantgate=x; tenantgatex=no, tenantgate="y"`
+	var got []string
+	for {
+		v, rest, ok := nextCookie(h, "tenantgate")
+		if !ok {
+			break
+		}
+		got = append(got, v)
+		h = rest
+	}
+	if strings.Join(got, ",") != "x,y" {
+		t.Errorf("got %v", got)
+	}
+}

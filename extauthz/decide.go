@@ -1,0 +1,284 @@
+package extauthz
+
+import (
+	"errors"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/tenants"
+)
+
+// Request is what the authorizer needs to know about one HTTP request, free of
+// Envoy's types.
+type Request struct {
+	// Host is the request's :authority / Host, exactly as received.
+	Host string
+	// Path is the raw request target, including the query string.
+	Path   string
+	Method string
+	// Header looks up a request header by lower-case name. Envoy delivers
+	// repeated headers joined with commas.
+	Header func(name string) string
+}
+
+// Outcome is the kind of answer a Decision carries.
+type Outcome int
+
+const (
+	// Allow: a signed-in member of the resolved tenant may proceed.
+	Allow Outcome = iota + 1
+	// AllowAnonymous: a rule lets anyone through; only the tenant is known.
+	AllowAnonymous
+	// Redirect: a browser without a usable session goes to its tenant's
+	// sign-in page.
+	Redirect
+	// Deny: an HTTP error answer with a JSON error code.
+	Deny
+)
+
+// Error codes in deny bodies (CONTRACT.md, Check table).
+const (
+	CodeUnauthenticated = "unauthenticated"
+	CodeTenantMismatch  = "tenant_mismatch"
+	CodeForbidden       = "forbidden"
+	CodeTenantSuspended = "tenant_suspended"
+	CodeUnknownTenant   = "unknown_tenant"
+	CodeBadRequest      = "bad_request"
+	CodeUnavailable     = "unavailable"
+)
+
+// Decision is the authorizer's answer to one Request. It is a value: how it
+// is written to Envoy is the adapter's business.
+type Decision struct {
+	Outcome Outcome
+	// Status is the HTTP status of a Deny.
+	Status int
+	// Code is the JSON error code of a Deny, and the reason logged for any
+	// refusal.
+	Code string
+	// Tenant is the resolved tenant, when there is one.
+	Tenant *tenants.Tenant
+	// Claims are the verified session claims of an Allow.
+	Claims *session.Claims
+	// Location is the redirect target of a Redirect.
+	Location string
+}
+
+// Authorizer decides requests. It reads only the current snapshot and the
+// verifier's cache: no store transaction, no configuration decoding and, for a
+// token seen before, no signature check.
+type Authorizer struct {
+	Snapshots *tenants.Current
+	Resolver  *tenants.Resolver
+	Verifier  *session.Verifier
+	// CookieName is the session cookie's name (session.CookieName).
+	CookieName string
+	Log        *slog.Logger
+}
+
+// maxCookieCandidates bounds how many same-named cookies are tried, so a
+// request stuffed with cookies costs at most this many verifications.
+const maxCookieCandidates = 4
+
+// Decide resolves the request's tenant, authenticates it and applies the
+// tenant's rules. It never returns an Allow for a credential issued for a
+// tenant other than the resolved one.
+func (a *Authorizer) Decide(r *Request) Decision {
+	snap := a.Snapshots.Load()
+	if snap == nil {
+		return deny(503, CodeUnavailable, nil)
+	}
+	res, err := a.Resolver.Resolve(snap, r.Host, r.Path)
+	switch {
+	case errors.Is(err, tenants.ErrUnknownTenant):
+		return deny(404, CodeUnknownTenant, nil)
+	case err != nil:
+		return deny(400, CodeBadRequest, nil)
+	case res.Apex:
+		return deny(404, CodeUnknownTenant, nil)
+	}
+	t := res.Tenant
+	if t.Suspended() {
+		return deny(403, CodeTenantSuspended, t)
+	}
+
+	rel, ok := ruleTarget(r.Path, res.Prefix)
+	if !ok {
+		return deny(400, CodeBadRequest, t)
+	}
+	rule := matchRule(t.Rules, rel, r.Method)
+	if rule != nil && rule.Access == tenants.AccessAnonymous {
+		return Decision{Outcome: AllowAnonymous, Tenant: t}
+	}
+
+	claims, code := a.authenticate(snap, t, r)
+	switch code {
+	case "":
+	case CodeTenantMismatch:
+		return deny(403, CodeTenantMismatch, t)
+	default:
+		if isNavigation(r) {
+			return Decision{Outcome: Redirect, Tenant: t, Code: CodeUnauthenticated, Location: loginURL(res.Prefix, r.Path)}
+		}
+		return deny(401, CodeUnauthenticated, t)
+	}
+
+	if rule != nil && rule.Permission != "" && !t.HasPermission(claims.Roles, rule.Permission) {
+		return Decision{Outcome: Deny, Status: 403, Code: CodeForbidden, Tenant: t, Claims: claims}
+	}
+	return Decision{Outcome: Allow, Tenant: t, Claims: claims}
+}
+
+// authenticate finds a credential valid for tenant t. It returns the claims,
+// or an empty claims and a code: CodeTenantMismatch when the only valid
+// credential belongs to another tenant, CodeUnauthenticated otherwise.
+func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *Request) (*session.Claims, string) {
+	mismatch := false
+	try := func(token string) *session.Claims {
+		c, err := a.Verifier.Verify(snap, token)
+		if err != nil {
+			return nil
+		}
+		if c.TenantID != t.InternalID {
+			mismatch = true
+			return nil
+		}
+		return c
+	}
+	if tok, ok := bearerToken(r.Header("authorization")); ok {
+		if c := try(tok); c != nil {
+			return c, ""
+		}
+	} else {
+		cookies := r.Header("cookie")
+		for i := 0; i < maxCookieCandidates; i++ {
+			var tok string
+			tok, cookies, ok = nextCookie(cookies, a.CookieName)
+			if !ok {
+				break
+			}
+			if c := try(tok); c != nil {
+				return c, ""
+			}
+		}
+	}
+	if mismatch {
+		return nil, CodeTenantMismatch
+	}
+	return nil, CodeUnauthenticated
+}
+
+func deny(status int, code string, t *tenants.Tenant) Decision {
+	return Decision{Outcome: Deny, Status: status, Code: code, Tenant: t}
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer" header (RFC
+// 6750 §2.1; the scheme is case-insensitive).
+func bearerToken(h string) (string, bool) {
+	const scheme = "bearer "
+	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", false
+	}
+	tok := strings.TrimSpace(h[len(scheme):])
+	return tok, tok != ""
+}
+
+// nextCookie finds the next cookie called name in a Cookie header (RFC 6265
+// §4.2.1: "name=value" pairs separated by ";"), returning its value and the
+// rest of the header to continue from. Envoy joins several Cookie headers with
+// ", " or "; ", so both separators are accepted.
+func nextCookie(h, name string) (value, rest string, ok bool) {
+	for h != "" {
+		var part string
+		if i := strings.IndexAny(h, ";,"); i >= 0 {
+			part, h = h[:i], h[i+1:]
+		} else {
+			part, h = h, ""
+		}
+		part = strings.TrimLeft(part, " \t")
+		if len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name {
+			v := strings.TrimSpace(part[len(name)+1:])
+			v = strings.Trim(v, `"`)
+			if v != "" {
+				return v, h, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// isNavigation reports whether a request looks like a browser navigation,
+// which is redirected to the sign-in page instead of getting a 401.
+func isNavigation(r *Request) bool {
+	if r.Method != "GET" && r.Method != "HEAD" {
+		return false
+	}
+	return strings.Contains(strings.ToLower(r.Header("accept")), "text/html")
+}
+
+// loginURL is the same-host sign-in page for a tenant, carrying the original
+// request target as rd.
+func loginURL(prefix, target string) string {
+	return prefix + "/_auth/login?rd=" + url.QueryEscape(target)
+}
+
+// ruleTarget is the path rules are matched against: the query removed,
+// percent-encoding decoded (so "/%61dmin/" cannot slip past an "/admin/" rule
+// while the upstream decodes it), and, for path tenancy, relative to the
+// tenant's prefix. The resolver has already refused encoded slashes, dots,
+// backslashes and NULs, so decoding cannot create new segments.
+func ruleTarget(raw, prefix string) (string, bool) {
+	p := raw
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	if strings.IndexByte(p, '%') >= 0 {
+		d, err := url.PathUnescape(p)
+		if err != nil {
+			return "", false
+		}
+		p = d
+	}
+	if prefix != "" {
+		p = strings.TrimPrefix(p, prefix)
+		if p == "" {
+			p = "/"
+		}
+	}
+	return p, true
+}
+
+// matchRule returns the first rule whose path and methods match, or nil.
+// A rule path matches the same path and everything below it: "/admin" and
+// "/admin/" both match "/admin/x" but neither matches "/administrator".
+func matchRule(rules []tenants.Rule, path, method string) *tenants.Rule {
+	for i := range rules {
+		r := &rules[i]
+		if !pathUnder(path, r.Path) {
+			continue
+		}
+		if len(r.Methods) > 0 && !containsString(r.Methods, method) {
+			continue
+		}
+		return r
+	}
+	return nil
+}
+
+func pathUnder(path, prefix string) bool {
+	if strings.HasSuffix(prefix, "/") {
+		return strings.HasPrefix(path, prefix) || path == prefix[:len(prefix)-1]
+	}
+	return path == prefix || strings.HasPrefix(path, prefix+"/")
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
