@@ -1,0 +1,230 @@
+package tenants
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// good is a valid tenant; each case changes one thing.
+func good(id string) Tenant {
+	return Tenant{
+		ID:           id,
+		Name:         "Acme Corp",
+		Domains:      []string{"login." + id + ".test"},
+		EmailDomains: []string{id + ".test"},
+		Status:       StatusActive,
+		Methods: []Method{
+			{Type: MethodPassword},
+			{Type: MethodOIDC, Issuer: "https://idp.example/realms/" + id, ClientID: "tenantgate", ClientSecret: "s3cret"},
+			{Type: MethodSAML, IDPMetadataURL: "https://idp.example/realms/" + id + "/protocol/saml/descriptor?x=1"},
+			{Type: MethodSocial, Provider: "github", ClientID: "abc", ClientSecret: "def"},
+		},
+		Roles: map[string]Role{
+			"admin":  {Permissions: []string{"*"}, Inherits: []string{"member"}},
+			"member": {Permissions: []string{"docs:read", "docs:*"}},
+		},
+		Rules: []Rule{
+			{Path: "/public/", Access: AccessAnonymous},
+			{Path: "/admin/", Methods: []string{"GET", "POST"}, Permission: "admin:access"},
+			{Path: "/me", Access: AccessAuthenticated},
+		},
+	}
+}
+
+func TestValidateAcceptsGoodTenants(t *testing.T) {
+	ts := []Tenant{good("acme"), good("globex"), {ID: "min", Methods: []Method{{Type: MethodPassword}}}}
+	if err := Validate(ts, ValidateOptions{}); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+}
+
+func TestValidateCanonicalisesDomainsInPlace(t *testing.T) {
+	ts := []Tenant{good("acme")}
+	ts[0].Domains = []string{"Login.ACME.test.", "BÜCHER.test", "bücher.test"}
+	ts[0].EmailDomains = []string{"ACME.Test"}
+	err := Validate(ts, ValidateOptions{})
+	if err == nil || !strings.Contains(err.Error(), `domains[1] "BÜCHER.test"`) {
+		t.Fatalf("Validate: %v", err)
+	}
+	want := []string{"login.acme.test", "BÜCHER.test", "xn--bcher-kva.test"}
+	if !slices.Equal(ts[0].Domains, want) {
+		t.Errorf("domains = %q, want %q", ts[0].Domains, want)
+	}
+	if ts[0].EmailDomains[0] != "acme.test" {
+		t.Errorf("email domain = %q", ts[0].EmailDomains[0])
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	type edit func(ts []Tenant)
+	for _, tc := range []struct {
+		name  string
+		edit  edit
+		opts  ValidateOptions
+		wants []string // each must appear in the error
+	}{
+		{"missing id", func(ts []Tenant) { ts[0].ID = "" }, ValidateOptions{}, []string{`tenants[0]: id: missing`}},
+		{"bad id", func(ts []Tenant) { ts[0].ID = "Bad_Id" }, ValidateOptions{}, []string{`tenant "Bad_Id": id "Bad_Id": must be`}},
+		{"id too long", func(ts []Tenant) { ts[0].ID = strings.Repeat("a", 64) }, ValidateOptions{}, []string{`: must be 1-63`}},
+		{"duplicate id", func(ts []Tenant) { ts[1].ID = "acme"; ts[1].Domains = nil; ts[1].EmailDomains = nil }, ValidateOptions{}, []string{`tenant "acme": id: duplicate id (tenants[0] and tenants[1])`}},
+		{"name not printable", func(ts []Tenant) { ts[0].Name = "a\x1b[31m" }, ValidateOptions{}, []string{`tenant "acme": name`}},
+		{"name too long", func(ts []Tenant) { ts[0].Name = strings.Repeat("x", 201) }, ValidateOptions{}, []string{`name: longer than 200`}},
+		{"bad status", func(ts []Tenant) { ts[0].Status = "disabled" }, ValidateOptions{}, []string{`tenant "acme": status "disabled"`}},
+		{"bad domain", func(ts []Tenant) { ts[0].Domains = []string{"ok.test", "Bad..Host"} }, ValidateOptions{}, []string{`tenant "acme": domains[1] "Bad..Host": not a valid host name`}},
+		{"domain with port", func(ts []Tenant) { ts[0].Domains = []string{"a.test:443"} }, ValidateOptions{}, []string{`domains[0] "a.test:443"`}},
+		{"domain IP", func(ts []Tenant) { ts[0].Domains = []string{"10.0.0.1"} }, ValidateOptions{}, []string{`domains[0] "10.0.0.1"`}},
+		{"fullwidth domain", func(ts []Tenant) { ts[0].Domains = []string{"\uff41cme.test"} }, ValidateOptions{}, []string{`domains[0]`}},
+		{"bad email domain", func(ts []Tenant) { ts[0].EmailDomains = []string{"@acme.test"} }, ValidateOptions{}, []string{`tenant "acme": emailDomains[0] "@acme.test"`}},
+		{"domain claimed by two tenants", func(ts []Tenant) { ts[1].Domains = []string{"LOGIN.acme.test."} }, ValidateOptions{}, []string{`tenant "globex": domains[0] "login.acme.test": also claimed by tenant "acme"`}},
+		{"email domain claimed by two tenants", func(ts []Tenant) { ts[1].EmailDomains = []string{"acme.test"} }, ValidateOptions{}, []string{`tenant "globex": emailDomains[0] "acme.test": also claimed by tenant "acme"`}},
+		{"domain twice in one tenant", func(ts []Tenant) { ts[0].Domains = []string{"a.test", "A.test"} }, ValidateOptions{}, []string{`tenant "acme": domains[1] "A.test": duplicates domains[0]`}},
+		{"custom domain under base", func(ts []Tenant) { ts[1].Domains = []string{"acme.app.test"} }, ValidateOptions{BaseDomains: []string{"app.test"}}, []string{`tenant "globex": domains[0] "acme.app.test": is under the base domain "app.test"`}},
+		{"custom domain is base", func(ts []Tenant) { ts[1].Domains = []string{"app.test"} }, ValidateOptions{BaseDomains: []string{"app.test"}}, []string{`domains[0] "app.test": is under`}},
+		{"no methods", func(ts []Tenant) { ts[0].Methods = nil }, ValidateOptions{}, []string{`tenant "acme": methods: at least one`}},
+		{"unknown method", func(ts []Tenant) { ts[0].Methods[0].Type = "kerberos" }, ValidateOptions{}, []string{`methods[0].type "kerberos"`}},
+		{"method without type", func(ts []Tenant) { ts[0].Methods[0].Type = "" }, ValidateOptions{}, []string{`methods[0].type: missing`}},
+		{"two password methods", func(ts []Tenant) { ts[0].Methods = append(ts[0].Methods, Method{Type: MethodPassword}) }, ValidateOptions{}, []string{`methods[4]: more than one password method`}},
+		{"password with stray field", func(ts []Tenant) { ts[0].Methods[0].Issuer = "https://x.test" }, ValidateOptions{}, []string{`methods[0].issuer: not a field of a password method`}},
+		{"oidc missing fields", func(ts []Tenant) { ts[0].Methods[1] = Method{Type: MethodOIDC} }, ValidateOptions{}, []string{`methods[1].issuer: missing`, `methods[1].clientID: missing`}},
+		{"oidc http issuer", func(ts []Tenant) { ts[0].Methods[1].Issuer = "http://idp.example/realms/acme" }, ValidateOptions{AllowLoopbackHTTPIDP: true}, []string{`methods[1].issuer "http://idp.example/realms/acme": must use https`}},
+		{"oidc relative issuer", func(ts []Tenant) { ts[0].Methods[1].Issuer = "/realms/acme" }, ValidateOptions{}, []string{`must be an absolute https:// URL`}},
+		{"oidc issuer with query", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://idp.example/?a=b" }, ValidateOptions{}, []string{`must not contain a query`}},
+		{"oidc issuer with fragment", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://idp.example/#a" }, ValidateOptions{}, []string{`must not contain a fragment`}},
+		{"oidc issuer with userinfo", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://u:p@idp.example/" }, ValidateOptions{}, []string{`must not contain a user name`}},
+		{"oidc issuer metadata IP", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://169.254.169.254/latest" }, ValidateOptions{AllowLoopbackHTTPIDP: true}, []string{`link-local`}},
+		{"oidc issuer metadata IP over http", func(ts []Tenant) { ts[0].Methods[1].Issuer = "http://169.254.169.254/" }, ValidateOptions{AllowLoopbackHTTPIDP: true}, []string{`link-local`}},
+		{"oidc issuer metadata name", func(ts []Tenant) { ts[0].Methods[1].Issuer = "http://metadata.google.internal/" }, ValidateOptions{AllowLoopbackHTTPIDP: true}, []string{`metadata`}},
+		{"oidc issuer private IP", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://10.0.0.5/" }, ValidateOptions{}, []string{`private`}},
+		{"oidc issuer unspecified", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://0.0.0.0/" }, ValidateOptions{}, []string{`unspecified`}},
+		{"oidc issuer IPv6 link-local", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://[fe80::1]/" }, ValidateOptions{}, []string{`link-local`}},
+		{"oidc issuer mapped metadata IP", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://[::ffff:169.254.169.254]/" }, ValidateOptions{}, []string{`link-local`}},
+		{"oidc loopback without option", func(ts []Tenant) { ts[0].Methods[1].Issuer = "http://127.0.0.1:8080/realms/acme" }, ValidateOptions{}, []string{`loopback`}},
+		{"oidc https localhost without option", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://localhost/realms/acme" }, ValidateOptions{}, []string{`loopback`}},
+		{"oidc bad port", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://idp.example:0/" }, ValidateOptions{}, []string{`port`}},
+		{"oidc bad host", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://idp_example/" }, ValidateOptions{}, []string{`host is not a valid domain name`}},
+		{"oidc javascript", func(ts []Tenant) { ts[0].Methods[1].Issuer = "javascript:alert(1)" }, ValidateOptions{}, []string{`absolute https`}},
+		{"oidc stray provider", func(ts []Tenant) { ts[0].Methods[1].Provider = "github" }, ValidateOptions{}, []string{`methods[1].provider: not a field of a oidc method`}},
+		{"oidc client id with space", func(ts []Tenant) { ts[0].Methods[1].ClientID = "a b" }, ValidateOptions{}, []string{`methods[1].clientID`}},
+		{"saml neither", func(ts []Tenant) { ts[0].Methods[2] = Method{Type: MethodSAML} }, ValidateOptions{}, []string{`methods[2]: needs idpMetadataURL or idpMetadataXML`}},
+		{"saml both", func(ts []Tenant) { ts[0].Methods[2].IDPMetadataXML = "<x/>" }, ValidateOptions{}, []string{`methods[2]: set only one`}},
+		{"saml http", func(ts []Tenant) { ts[0].Methods[2].IDPMetadataURL = "http://idp.example/md" }, ValidateOptions{}, []string{`methods[2].idpMetadataURL "http://idp.example/md": must use https`}},
+		{"saml not xml", func(ts []Tenant) { ts[0].Methods[2] = Method{Type: MethodSAML, IDPMetadataXML: "hello"} }, ValidateOptions{}, []string{`methods[2].idpMetadataXML: is not XML`}},
+		{"saml stray client secret", func(ts []Tenant) { ts[0].Methods[2].ClientSecret = "hunter2" }, ValidateOptions{}, []string{`methods[2].clientSecret: not a field of a saml method`}},
+		{"social without provider", func(ts []Tenant) { ts[0].Methods[3].Provider = "" }, ValidateOptions{}, []string{`methods[3].provider: missing`}},
+		{"social unknown provider", func(ts []Tenant) { ts[0].Methods[3].Provider = "myspace" }, ValidateOptions{}, []string{`methods[3].provider "myspace": must be one of github, google, microsoft, generic`}},
+		{"social stray issuer", func(ts []Tenant) { ts[0].Methods[3].Issuer = "https://x.test" }, ValidateOptions{}, []string{`methods[3].issuer: not a field of a social method`}},
+		{"bad role name", func(ts []Tenant) { ts[0].Roles["Admin"] = Role{} }, ValidateOptions{}, []string{`tenant "acme": roles "Admin"`}},
+		{"unknown inherited role", func(ts []Tenant) { ts[0].Roles["member"] = Role{Inherits: []string{"ghost"}} }, ValidateOptions{}, []string{`roles.member.inherits[0] "ghost": no such role`}},
+		{"self inheritance", func(ts []Tenant) { ts[0].Roles["member"] = Role{Inherits: []string{"member"}} }, ValidateOptions{}, []string{`roles: inheritance cycle member -> member`}},
+		{"inheritance cycle", func(ts []Tenant) {
+			ts[0].Roles["member"] = Role{Inherits: []string{"viewer"}}
+			ts[0].Roles["viewer"] = Role{Inherits: []string{"admin"}}
+		}, ValidateOptions{}, []string{`roles: inheritance cycle admin -> member -> viewer -> admin`}},
+		{"empty permission", func(ts []Tenant) { ts[0].Roles["member"] = Role{Permissions: []string{""}} }, ValidateOptions{}, []string{`roles.member.permissions[0] "": empty`}},
+		{"permission with comma", func(ts []Tenant) { ts[0].Roles["member"] = Role{Permissions: []string{"a,b"}} }, ValidateOptions{}, []string{`roles.member.permissions[0] "a,b"`}},
+		{"permission with space", func(ts []Tenant) { ts[0].Roles["member"] = Role{Permissions: []string{"a b"}} }, ValidateOptions{}, []string{`roles.member.permissions[0] "a b"`}},
+		{"permission non-ASCII", func(ts []Tenant) { ts[0].Roles["member"] = Role{Permissions: []string{"dóc"}} }, ValidateOptions{}, []string{`roles.member.permissions[0]`}},
+		{"rule path relative", func(ts []Tenant) { ts[0].Rules[0].Path = "public/" }, ValidateOptions{}, []string{`rules[0].path "public/": must start with /`}},
+		{"rule path missing", func(ts []Tenant) { ts[0].Rules[0].Path = "" }, ValidateOptions{}, []string{`rules[0].path "": missing`}},
+		{"rule path dot-dot", func(ts []Tenant) { ts[0].Rules[0].Path = "/public/../admin/" }, ValidateOptions{}, []string{`rules[0].path "/public/../admin/": must not contain . or ..`}},
+		{"rule path double slash", func(ts []Tenant) { ts[0].Rules[0].Path = "//public/" }, ValidateOptions{}, []string{`rules[0].path "//public/": must not contain an empty segment`}},
+		{"rule path encoded", func(ts []Tenant) { ts[0].Rules[0].Path = "/p%2Fx" }, ValidateOptions{}, []string{`rules[0].path "/p%2Fx"`}},
+		{"rule lower-case method", func(ts []Tenant) { ts[0].Rules[1].Methods = []string{"get"} }, ValidateOptions{}, []string{`rules[1].methods[0] "get"`}},
+		{"rule method with space", func(ts []Tenant) { ts[0].Rules[1].Methods = []string{"GET POST"} }, ValidateOptions{}, []string{`rules[1].methods[0] "GET POST"`}},
+		{"rule bad access", func(ts []Tenant) { ts[0].Rules[0].Access = "public" }, ValidateOptions{}, []string{`rules[0].access "public"`}},
+		{"anonymous with permission", func(ts []Tenant) { ts[0].Rules[0].Permission = "x" }, ValidateOptions{}, []string{`rules[0]: an anonymous rule cannot require a permission`}},
+		{"rule bad permission", func(ts []Tenant) { ts[0].Rules[1].Permission = "a,b" }, ValidateOptions{}, []string{`rules[1].permission "a,b"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := []Tenant{good("acme"), good("globex")}
+			tc.edit(ts)
+			err := Validate(ts, tc.opts)
+			if err == nil {
+				t.Fatal("Validate accepted it")
+			}
+			for _, want := range tc.wants {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q\ndoes not contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateJoinsAllErrors(t *testing.T) {
+	// The CLI test's bad file: every problem at once.
+	ts := []Tenant{
+		{ID: "acme", Domains: []string{"bad..host"}, Methods: []Method{{Type: MethodOIDC}},
+			Roles: map[string]Role{"a": {Inherits: []string{"b"}}, "b": {Inherits: []string{"a"}}}},
+		{ID: "acme", Methods: []Method{{Type: MethodPassword}}},
+	}
+	err := Validate(ts, ValidateOptions{})
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	want := []string{
+		`tenant "acme": methods[0].issuer: missing`,
+		`tenant "acme": methods[0].clientID: missing`,
+		`tenant "acme": roles: inheritance cycle a -> b -> a`,
+		`tenant "acme": domains[0] "bad..host": not a valid host name`,
+		`tenant "acme": id: duplicate id (tenants[0] and tenants[1])`,
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, w) }) {
+			t.Errorf("missing %q in\n%s", w, err)
+		}
+	}
+	if len(lines) != len(want) {
+		t.Errorf("%d problems reported, want %d:\n%s", len(lines), len(want), err)
+	}
+}
+
+func TestValidateLoopbackIDP(t *testing.T) {
+	for _, tc := range []struct {
+		url   string
+		allow bool
+		ok    bool
+	}{
+		{"http://127.0.0.1:8080/realms/acme", true, true},
+		{"http://127.0.0.2:8080/realms/acme", true, true},
+		{"http://localhost:8080/realms/acme", true, true},
+		{"http://LOCALHOST:8080/realms/acme", true, true},
+		{"http://[::1]:8080/realms/acme", true, true},
+		{"https://127.0.0.1:8443/realms/acme", true, true},
+		{"http://127.0.0.1:8080/realms/acme", false, false},
+		{"http://localhost:8080/", false, false},
+		{"http://[::1]:8080/", false, false},
+		{"http://idp.example/", true, false},
+		{"http://169.254.169.254/", true, false},
+		{"http://192.168.1.1/", true, false},
+		{"http://127.0.0.1:0/", true, false},
+		{"http://127.0.0.1:99999/", true, false},
+		{"ftp://127.0.0.1/", true, false},
+		{"https://idp.example/realms/acme", false, true},
+		{"https://idp.example:8443/realms/acme", false, true},
+	} {
+		ts := []Tenant{{ID: "acme", Methods: []Method{{Type: MethodOIDC, Issuer: tc.url, ClientID: "c"}}}}
+		err := Validate(ts, ValidateOptions{AllowLoopbackHTTPIDP: tc.allow})
+		if (err == nil) != tc.ok {
+			t.Errorf("issuer %q (allow loopback %v): err = %v, want ok %v", tc.url, tc.allow, err, tc.ok)
+		}
+	}
+}
+
+func TestValidateNeverEchoesSecrets(t *testing.T) {
+	const secret = "hunter2-very-secret"
+	ts := []Tenant{{ID: "acme", Methods: []Method{
+		{Type: MethodPassword, ClientSecret: secret},
+		{Type: MethodOIDC, Issuer: "http://x", ClientID: "c", ClientSecret: secret + "\x00"},
+		{Type: MethodSAML, ClientSecret: secret},
+	}}}
+	err := Validate(ts, ValidateOptions{})
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error echoes a client secret: %v", err)
+	}
+}
