@@ -1,0 +1,274 @@
+package tenants
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// contractFile is the example of CONTRACT.md, "Tenant file".
+const contractFile = `
+tenants:
+  - id: acme                      # [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?, immutable
+    name: Acme Corp
+    domains: [login.acme.test]    # extra exact hosts; <id>.<base-domain> is implied
+    emailDomains: [acme.test]     # home-realm discovery; a domain belongs to one tenant
+    status: active                # active | suspended
+    methods:                      # how people sign in; order is the order shown
+      - type: password
+      - type: oidc
+        issuer: https://idp.example/realms/acme
+        clientID: tenantgate
+        clientSecret: s3cr3t-do-not-print
+      - type: saml
+        idpMetadataURL: https://idp.example/realms/acme/protocol/saml/descriptor
+      - type: social
+        provider: github          # github | google | microsoft | generic
+    roles:
+      admin:  {permissions: ["*"], inherits: [member]}
+      member: {permissions: ["docs:read"]}
+    rules:                        # first match wins; no match = authenticated
+      - {path: /public/, access: anonymous}
+      - {path: /admin/, methods: [GET, POST], permission: "admin:access"}
+`
+
+func contractTenant() Tenant {
+	return Tenant{
+		ID:           "acme",
+		Name:         "Acme Corp",
+		Domains:      []string{"login.acme.test"},
+		EmailDomains: []string{"acme.test"},
+		Status:       StatusActive,
+		Methods: []Method{
+			{Type: MethodPassword},
+			{Type: MethodOIDC, Issuer: "https://idp.example/realms/acme", ClientID: "tenantgate", ClientSecret: "s3cr3t-do-not-print"},
+			{Type: MethodSAML, IDPMetadataURL: "https://idp.example/realms/acme/protocol/saml/descriptor"},
+			{Type: MethodSocial, Provider: "github"},
+		},
+		Roles: map[string]Role{
+			"admin":  {Permissions: []string{"*"}, Inherits: []string{"member"}},
+			"member": {Permissions: []string{"docs:read"}},
+		},
+		Rules: []Rule{
+			{Path: "/public/", Access: AccessAnonymous},
+			{Path: "/admin/", Methods: []string{"GET", "POST"}, Permission: "admin:access"},
+		},
+	}
+}
+
+func TestParseFileContractExample(t *testing.T) {
+	ts, err := ParseFile([]byte(contractFile))
+	if err != nil {
+		t.Fatalf("ParseFile: %v", err)
+	}
+	if want := []Tenant{contractTenant()}; !reflect.DeepEqual(ts, want) {
+		t.Fatalf("got  %+v\nwant %+v", ts, want)
+	}
+	if err := Validate(ts, ValidateOptions{}); err != nil {
+		t.Fatalf("the contract's example does not validate: %v", err)
+	}
+}
+
+func TestParseFileJSON(t *testing.T) {
+	want := []Tenant{contractTenant()}
+	data, err := json.Marshal(map[string]any{"tenants": want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Tab-indented JSON, as editors write it, is read too.
+	var ind bytes.Buffer
+	json.Indent(&ind, data, "", "\t")
+	for _, in := range [][]byte{data, ind.Bytes()} {
+		ts, err := ParseFile(in)
+		if err != nil {
+			t.Fatalf("ParseFile: %v", err)
+		}
+		if !reflect.DeepEqual(ts, want) {
+			t.Fatalf("got  %+v\nwant %+v", ts, want)
+		}
+	}
+}
+
+func TestParseFileDemoFile(t *testing.T) {
+	data, err := os.ReadFile("../scripts/demo-tenants.yaml")
+	if err != nil {
+		t.Skip("no demo file:", err)
+	}
+	ts, err := ParseFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(ts, ValidateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseFileErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		wants    []string
+	}{
+		{"empty", "", []string{"empty"}},
+		{"blank", " \n\t\n", []string{"empty"}},
+		{"unknown tenant field", "tenants:\n  - id: acme\n    methods: [{type: password}]\n    colour: red\n",
+			[]string{`tenants[0] (id "acme"): unknown field "colour" (line 4)`}},
+		{"unknown method field", "tenants:\n  - id: acme\n    methods:\n      - type: oidc\n        clientSecretFile: /etc/x\n",
+			[]string{`tenants[0] (id "acme").methods[0]: unknown field "clientSecretFile" (line 5)`}},
+		{"unknown role field", "tenants:\n  - id: acme\n    roles:\n      admin: {perms: [x]}\n",
+			[]string{`tenants[0] (id "acme").roles.admin: unknown field "perms" (line 4)`}},
+		{"unknown rule field", "tenants:\n  - id: acme\n    rules: [{path: /, allow: true}]\n",
+			[]string{`tenants[0] (id "acme").rules[0]: unknown field "allow"`}},
+		{"unknown top-level field", "tenants: []\nversion: 2\n", []string{`top level: unknown field "version" (line 2)`}},
+		{"every unknown field at once", "tenants:\n  - id: a\n    x: 1\n  - id: b\n    y: 2\n",
+			[]string{`tenants[0] (id "a"): unknown field "x"`, `tenants[1] (id "b"): unknown field "y"`}},
+		{"store fields cannot be set", "tenants:\n  - id: acme\n    InternalID: stolen\n", []string{`unknown field "InternalID"`}},
+		{"sealed secret cannot be set", "tenants:\n  - id: acme\n    methods: [{type: oidc, SealedClientSecret: AAAA}]\n", []string{`unknown field "SealedClientSecret"`}},
+		{"case matters", "tenants:\n  - ID: acme\n", []string{`unknown field "ID"`}},
+		{"json unknown field", `{"tenants": [{"id": "acme", "colour": "red"}]}`, []string{`tenants[0] (id "acme"): unknown field "colour"`}},
+		{"duplicate key", "tenants:\n  - id: acme\n    id: globex\n", []string{`"id" already defined`}},
+		{"json duplicate key", `{"tenants": [{"id": "acme", "id": "globex"}]}`, []string{`already defined`}},
+		{"two documents", "tenants: []\n---\ntenants: []\n", []string{"more than one YAML document"}},
+		{"wrong type", "tenants:\n  - id: acme\n    domains: login.acme.test\n", []string{"line 3", "cannot unmarshal"}},
+		{"top level list", "- id: acme\n", []string{"top level must be a mapping"}},
+		{"top level scalar", "acme\n", []string{"top level must be a mapping"}},
+		{"no tenants key", "{}\n", []string{"no tenants list"}},
+		{"syntax error", "tenants: [\n", []string{"line"}},
+		{"tenants not a list", "tenants: {id: acme}\n", []string{"cannot unmarshal"}},
+		{"too big", "tenants: []\n#" + strings.Repeat("x", MaxFileSize), []string{"larger than 4 MiB"}},
+		{"alias bomb", aliasBomb(), []string{""}},
+		{"alias bomb in the schema", schemaAliasBomb(), []string{"too many values"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts, err := ParseFile([]byte(tc.in))
+			if err == nil {
+				t.Fatalf("ParseFile accepted it: %+v", ts)
+			}
+			if !errors.Is(err, ErrBadFile) {
+				t.Errorf("error %v does not wrap ErrBadFile", err)
+			}
+			for _, want := range tc.wants {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q\ndoes not contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// schemaAliasBomb nests aliases through the tenant schema itself: a list
+// of 2000 aliases of a tenant with 2000 aliased methods.
+func schemaAliasBomb() string {
+	var b strings.Builder
+	b.WriteString("m: &m {type: password}\nt: &t {id: a, methods: [")
+	b.WriteString(strings.Repeat("*m, ", 2000))
+	b.WriteString("*m]}\ntenants: [")
+	b.WriteString(strings.Repeat("*t, ", 2000))
+	b.WriteString("*t]\n")
+	return b.String()
+}
+
+// aliasBomb is a "billion laughs" document.
+func aliasBomb() string {
+	var b strings.Builder
+	b.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 10; i++ {
+		b.WriteString("a" + string(rune('0'+i)) + ": &a" + string(rune('0'+i)) + " [")
+		for j := range 10 {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("*a" + string(rune('0'+i-1)))
+		}
+		b.WriteString("]\n")
+	}
+	b.WriteString("tenants: []\n")
+	return b.String()
+}
+
+func TestParseFileAnchorsAndEmpty(t *testing.T) {
+	in := `
+tenants:
+  - id: acme
+    methods: &m [{type: password}]
+    roles: &r
+      member: {permissions: [docs:read]}
+  - id: globex
+    methods: *m
+    roles: *r
+`
+	ts, err := ParseFile([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) != 2 || !reflect.DeepEqual(ts[0].Methods, ts[1].Methods) || !reflect.DeepEqual(ts[0].Roles, ts[1].Roles) {
+		t.Errorf("aliases not followed: %+v", ts)
+	}
+	// An alias hiding an unknown field is still caught.
+	bad := "x: &x {id: acme, colour: red}\ntenants: [*x]\n"
+	if _, err := ParseFile([]byte(bad)); err == nil || !strings.Contains(err.Error(), `unknown field`) {
+		t.Errorf("alias with unknown field: %v", err)
+	}
+	// A merge key hiding an unknown field is caught too.
+	bad = "tenants:\n  - <<: {colour: red}\n    id: acme\n"
+	if _, err := ParseFile([]byte(bad)); err == nil || !strings.Contains(err.Error(), `unknown field "colour"`) {
+		t.Errorf("merge with unknown field: %v", err)
+	}
+	ts, err = ParseFile([]byte("tenants: []\n"))
+	if err != nil || ts == nil || len(ts) != 0 {
+		t.Errorf("empty list: %v, %v", ts, err)
+	}
+}
+
+func TestMarshalFileRoundTripWithoutSecrets(t *testing.T) {
+	in := contractTenant()
+	in.InternalID = "internal-123"
+	in.Methods[1].SealedClientSecret = []byte("sealed-bytes")
+	in.Keys = []SigningKey{{KID: "k1", SealedPrivate: []byte("private-key-bytes")}}
+	for _, format := range []string{"yaml", "json"} {
+		t.Run(format, func(t *testing.T) {
+			out, err := MarshalFile([]Tenant{in}, format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, secret := range []string{"s3cr3t", "clientSecret", "sealed", "internal-123", "private", "k1", "c2VhbGVk"} {
+				if bytes.Contains(out, []byte(secret)) {
+					t.Errorf("output contains %q:\n%s", secret, out)
+				}
+			}
+			back, err := ParseFile(out)
+			if err != nil {
+				t.Fatalf("output does not parse: %v\n%s", err, out)
+			}
+			want := contractTenant()
+			want.Methods[1].ClientSecret = ""
+			if !reflect.DeepEqual(back, []Tenant{want}) {
+				t.Errorf("round trip:\n got %+v\nwant %+v", back, []Tenant{want})
+			}
+			if err := Validate(back, ValidateOptions{}); err != nil {
+				t.Errorf("output does not validate: %v", err)
+			}
+		})
+	}
+	// The caller's tenant is untouched.
+	if in.Methods[1].ClientSecret == "" || in.Methods[1].SealedClientSecret == nil {
+		t.Error("MarshalFile modified its input")
+	}
+	if _, err := MarshalFile(nil, "toml"); err == nil {
+		t.Error("unknown format accepted")
+	}
+}
+
+func TestMarshalFileYAMLShape(t *testing.T) {
+	out, err := MarshalFile([]Tenant{{ID: "globex", Methods: []Method{{Type: MethodPassword}}}}, "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "tenants:\n  - id: globex\n    methods:\n      - type: password\n"
+	if string(out) != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+}
