@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+)
+
+// verifyResult is what one signature verification costs, measured in
+// process on one core. It is a JSON line of the results file.
+type verifyResult struct {
+	Kind string `json:"kind"` // "verify"
+	// Alg is the signing algorithm of the tenant's key (JOSE name).
+	Alg string `json:"alg"`
+	// SignatureUs is the bare signature check (e.g. ed25519.Verify) over a
+	// minted token's signing input, in µs per call.
+	SignatureUs float64 `json:"signature_us"`
+	// VerifierUs is session.Verifier.Verify on a token it has not seen
+	// (parse, signature, claims, revocation), in µs per call.
+	VerifierUs float64 `json:"verifier_us"`
+	// CachedUs is session.Verifier.Verify on a token it has seen.
+	CachedUs   float64 `json:"cached_us"`
+	Iterations int     `json:"iterations"`
+}
+
+// Goals from the issue.
+const (
+	goalSessionRatio = 0.70 // session >= 0.7 x noop
+	goalFreshSlack   = 0.15 // fresh within 15% of the noop + 1 verification model
+)
+
+// summary is the parsed results file.
+type summary struct {
+	load   map[string]*result
+	verify *verifyResult
+}
+
+func readResults(path string) (*summary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read results: %w", err)
+	}
+	defer f.Close()
+	s := &summary{load: map[string]*result{}}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var kind struct{ Kind string }
+		line := sc.Bytes()
+		if err := json.Unmarshal(line, &kind); err != nil {
+			return nil, fmt.Errorf("read results from %s: %w", path, err)
+		}
+		switch kind.Kind {
+		case "load":
+			r := &result{}
+			if err := json.Unmarshal(line, r); err != nil {
+				return nil, fmt.Errorf("read results from %s: %w", path, err)
+			}
+			s.load[r.Case] = r // a later run of a case replaces an earlier one
+		case "verify":
+			v := &verifyResult{}
+			if err := json.Unmarshal(line, v); err != nil {
+				return nil, fmt.Errorf("read results from %s: %w", path, err)
+			}
+			s.verify = v
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read results from %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// modelQPS is the throughput the fresh case would reach if it cost exactly
+// the no-op's work plus one verification: each call adds verifyUs of CPU on a
+// pool of cores that was already saturated, so
+// 1/QPS = 1/noopQPS + verify/cores.
+func modelQPS(noopQPS, verifyUs, cores float64) float64 {
+	return 1 / (1/noopQPS + verifyUs/1e6/cores)
+}
+
+func cmdReport(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	path := fs.String("results", "", "results file written by run and mint")
+	cores := fs.Float64("cores", 2, "cores the added verification work competes for (1 when the server is pinned to one core, 2 when both processes share two)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" || *cores <= 0 {
+		return errors.New("report: need -results FILE and -cores > 0")
+	}
+	s, err := readResults(*path)
+	if err != nil {
+		return err
+	}
+	return writeReport(stdout, s, *cores)
+}
+
+// writeReport prints the table and the goal verdicts. It fails only when the
+// no-op baseline is missing; a missed goal is a figure, not an error.
+func writeReport(w io.Writer, s *summary, cores float64) error {
+	noop := s.load["noop"]
+	if noop == nil || noop.QPS <= 0 {
+		return errors.New("report: no noop result to compare against")
+	}
+	perCall := func(r *result, cpu float64) string {
+		if cpu < 0 || r.Calls == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1fµs", cpu/float64(r.Calls)*1e6)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "case\tQPS\tp50\tp99\terrors\tserver CPU/call\tloadgen CPU/call\tvs noop\t")
+	for _, name := range []string{"noop", "session", "fresh", "redirect"} {
+		r := s.load[name]
+		if r == nil {
+			fmt.Fprintf(tw, "%s\t(not run)\t\t\t\t\t\t\t\n", name)
+			continue
+		}
+		flag := ""
+		if r.RanOut {
+			flag = " (ran out of tokens)"
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%.2fx%s\t\n", name, r.QPS, fmtMicros(r.P50us), fmtMicros(r.P99us),
+			r.Errors, perCall(r, r.ServerCPU), perCall(r, r.LoadgenCPU), r.QPS/noop.QPS, flag)
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	if v := s.verify; v != nil {
+		fmt.Fprintf(w, "one verification (%s, one core, in process): signature %.1fµs, session.Verifier uncached %.1fµs, cached %.2fµs\n",
+			v.Alg, v.SignatureUs, v.VerifierUs, v.CachedUs)
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "MET"
+		}
+		return "MISSED"
+	}
+	if r := s.load["session"]; r != nil {
+		ratio := r.QPS / noop.QPS
+		fmt.Fprintf(w, "goal session >= %.2fx noop:  %.2fx  %s\n", goalSessionRatio, ratio, verdict(ratio >= goalSessionRatio && r.Errors == 0))
+	}
+	if r, v := s.load["fresh"], s.verify; r != nil && v != nil {
+		model := modelQPS(noop.QPS, v.SignatureUs, cores)
+		ratio := r.QPS / model
+		fmt.Fprintf(w, "goal fresh within %.0f%% of noop + 1 signature verification: model %.0f QPS (1/(1/%.0f + %.1fµs/%g cores)), fresh %.0f = %.2fx model  %s\n",
+			goalFreshSlack*100, model, noop.QPS, v.SignatureUs, cores, r.QPS, ratio, verdict(ratio >= 1-goalFreshSlack && r.Errors == 0))
+		full := modelQPS(noop.QPS, v.VerifierUs, cores)
+		fmt.Fprintf(w, "  (against noop + one full session.Verifier call, %.1fµs: model %.0f QPS, fresh = %.2fx)\n", v.VerifierUs, full, r.QPS/full)
+		if r.ServerCPU >= 0 && noop.ServerCPU >= 0 && r.Calls > 0 && noop.Calls > 0 {
+			extra := (r.ServerCPU/float64(r.Calls) - noop.ServerCPU/float64(noop.Calls)) * 1e6
+			fmt.Fprintf(w, "  server CPU per fresh call above the no-op: %.1fµs (one signature: %.1fµs)\n", extra, v.SignatureUs)
+		}
+	}
+	return nil
+}
