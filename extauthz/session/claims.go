@@ -1,0 +1,120 @@
+package session
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// TokenType is the JWS "typ" header of a session token (RFC 8725 §3.11:
+// explicit typing). Verify refuses every other type, so a token of another
+// kind, such as an IdP's id_token pasted into the cookie, never passes as a
+// session even if it were signed by a key we trust.
+const TokenType = "tg-session+jwt"
+
+// Session lifetimes.
+const (
+	// DefaultTTL is how long a session lasts when Minter.TTL is zero.
+	DefaultTTL = 12 * time.Hour
+	// MaxTTL is the longest session a Minter signs and a Verifier accepts
+	// (exp − iat). A revocation that lasts MaxTTL plus a minute outlives
+	// every token it covers.
+	MaxTTL = 7 * 24 * time.Hour
+)
+
+// MaxTokenSize is the largest token, in bytes, that Verify looks at; larger
+// input is refused before any decoding, and Mint refuses to produce one.
+const MaxTokenSize = 8 << 10
+
+// Sign-in methods, as carried in the "method" claim and the x-auth-method
+// header.
+const (
+	MethodPassword = "password"
+	MethodOIDC     = "oidc"
+	MethodSAML     = "saml"
+	MethodSocial   = "social"
+)
+
+// validMethod reports whether m is one of the sign-in methods.
+func validMethod(m string) bool {
+	switch m {
+	case MethodPassword, MethodOIDC, MethodSAML, MethodSocial:
+		return true
+	}
+	return false
+}
+
+// Claims is what a session token says. It is what Mint signs and what Verify
+// returns.
+type Claims struct {
+	// Subject is the user's id ("sub").
+	Subject string
+	// TenantID is the InternalID of the tenant the session belongs to
+	// ("tid"). This, never Tenant, is what binds a session to a tenant.
+	TenantID string
+	// Tenant is the tenant's slug at sign-in ("tenant"); informational only.
+	// Slugs can be deleted and re-registered, so it must not be trusted for
+	// binding.
+	Tenant string
+	// Email is the user's email address at sign-in.
+	Email string
+	// Roles are the user's roles in the tenant at sign-in, sorted. Callers
+	// must not modify the slice: Verify shares it between callers.
+	Roles []string
+	// SID is the session id ("sid"), random per sign-in; revocation of one
+	// session names it.
+	SID string
+	// Method is how the user signed in: password, oidc, saml or social
+	// ("method").
+	Method string
+	// IssuedAt and Expires are "iat" and "exp", whole seconds.
+	IssuedAt time.Time
+	Expires  time.Time
+}
+
+// Issuer is the "iss" of every session of a tenant, named by InternalID.
+func Issuer(tenantInternalID string) string { return "urn:tenantgate:tenant:" + tenantInternalID }
+
+// Audience is the "aud" every session of a tenant must carry.
+func Audience(tenantInternalID string) string { return "urn:tenantgate:session:" + tenantInternalID }
+
+// CookieName is the session cookie's name: "__Host-tenantgate", or
+// "tenantgate" when insecure (plain-http development, where the __Host-
+// prefix, which requires Secure, cannot be used).
+func CookieName(insecure bool) string {
+	if insecure {
+		return "tenantgate"
+	}
+	return "__Host-tenantgate"
+}
+
+// sidBytes is the entropy of a session id: 128 bits.
+const sidBytes = 16
+
+// NewSID returns a fresh session id: 128 random bits from r (crypto/rand when
+// r is nil), base64url without padding.
+func NewSID(r io.Reader) (string, error) {
+	if r == nil {
+		r = rand.Reader
+	}
+	var b [sidBytes]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", fmt.Errorf("read session id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// tokenClaims is the JSON payload of a session token.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	TID    string   `json:"tid"`
+	Tenant string   `json:"tenant,omitempty"`
+	Email  string   `json:"email,omitempty"`
+	Roles  []string `json:"roles,omitempty"`
+	SID    string   `json:"sid"`
+	Method string   `json:"method,omitempty"`
+}

@@ -1,0 +1,29 @@
+// Package session holds tenantgate's cryptography for sessions: the master
+// key that seals secrets at rest, each tenant's signing keys, and the session
+// tokens that prove who is signed in to which tenant.
+//
+// A session is a JWS compact token (RFC 7515, RFC 7519) of type TokenType,
+// signed with one of the tenant's own keys (EdDSA by default, ES256
+// accepted). It names its tenant by InternalID in the "tid" claim, and its
+// issuer and audience (Issuer, Audience) are derived from that same id, so a
+// tenant slug that is deleted and re-registered never inherits the old
+// tenant's sessions.
+//
+// Minter signs tokens at sign-in. Verifier checks them on every request,
+// following RFC 8725 (JWT best current practices): a size limit before any
+// parsing, an algorithm allow-list, a key looked up only in the key set of the
+// tenant the token names, no key material taken from the token itself, and
+// required iss, aud, exp, iat, sub and sid. A verified token is remembered by
+// its SHA-256 hash so that the signature is checked once, but every cache hit
+// still re-checks expiry, that the tenant still holds the very key the token
+// was verified with, and revocation.
+//
+// Verify does not decide whether a token may be used for a request: it
+// reports the tenant the token belongs to (Claims.TenantID), and the caller
+// must compare that with the tenant the request resolved to.
+//
+// Sealer encrypts signing keys and client secrets under the master key
+// (AES-256-GCM with a context string as additional data), so a stolen database
+// file alone cannot mint sessions, and a sealed value copied from one tenant's
+// record to another's does not open.
+package session
