@@ -6,12 +6,14 @@
 //	loadgen run    -addr ADDR -case noop|session|fresh|redirect [flags]
 //	loadgen mint   -db DB -master-key-file KEY -tenant ID -email EMAIL -out DIR [-n N]
 //	loadgen report -results FILE [-cores N]
+//	loadgen profile-server -db DB -cpuprofile FILE [-addr ADDR]
 //
 // run prints one line per case and appends it as JSON to -results; it exits
 // non-zero if any answer was wrong. mint writes session tokens offline (the
 // database must not be open in a server) and measures what one signature
 // verification costs. report prints the summary table, the ratios against the
-// no-op server and whether each goal is met.
+// no-op server and whether each goal is met. profile-server serves Check as
+// `tenantgate serve` wires it, under a CPU profile.
 //
 // Tokens are secrets: loadgen never prints one.
 package main
@@ -43,7 +45,7 @@ func main() {
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: loadgen run|mint|report [flags] (-h for each)")
+		return errors.New("usage: loadgen run|mint|report|profile-server [flags] (-h for each)")
 	}
 	switch args[0] {
 	case "run":
@@ -52,8 +54,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdMint(ctx, args[1:], stdout)
 	case "report":
 		return cmdReport(args[1:], stdout)
+	case "profile-server":
+		return cmdProfileServer(ctx, args[1:], stdout)
 	default:
-		return fmt.Errorf("unknown command %q: use run, mint or report", args[0])
+		return fmt.Errorf("unknown command %q: use run, mint, report or profile-server", args[0])
 	}
 }
 

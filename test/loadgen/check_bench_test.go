@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tenantgate/tenantgate/extauthz"
+	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/tenants"
+)
+
+// These benchmarks run the server's Check path in process, without gRPC, on
+// the bench's tenant and requests, so a CPU profile shows where tenantgate's
+// own time goes (docs/performance.md, "Profiling"):
+//
+//	go test ./test/loadgen -run '^$' -bench Check -cpuprofile /tmp/cpu.out
+//	go tool pprof -top -cum /tmp/cpu.out
+//
+// Each iteration also marshals the response, the one transport cost that
+// differs from the no-op server's (its OK carries no headers or metadata).
+
+// benchStaticStore serves one fixed snapshot.
+type benchStaticStore struct{ s *tenants.Snapshot }
+
+func (s benchStaticStore) Snapshot(context.Context) (*tenants.Snapshot, error) { return s.s, nil }
+
+type checkBench struct {
+	srv    *extauthz.Server
+	minter *session.Minter
+	tenant *tenants.Tenant
+	claims session.Claims
+}
+
+// newCheckBench builds the tenant of test/bench.sh and a Check server wired
+// as cmd/tenantgate wires it.
+func newCheckBench(b *testing.B) *checkBench {
+	b.Helper()
+	key := make([]byte, session.MasterKeySize)
+	rand.Read(key)
+	sealer, err := session.NewSealer(key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	k, err := session.NewSigningKey(sealer, "iacme", time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	t := tenants.Tenant{
+		ID: "acme", InternalID: "iacme", Name: "Acme Bench", Status: tenants.StatusActive,
+		EmailDomains: []string{"acme.bench.test"},
+		Keys:         []tenants.SigningKey{k},
+		Methods:      []tenants.Method{{Type: tenants.MethodPassword}},
+		Roles: map[string]tenants.Role{
+			"admin":  {Permissions: []string{"*"}, Inherits: []string{"member"}},
+			"member": {Permissions: []string{"docs:read"}},
+		},
+		Rules: []tenants.Rule{
+			{Path: "/public/", Access: tenants.AccessAnonymous},
+			{Path: "/admin/", Permission: "admin:access"},
+			{Path: "/app/", Methods: []string{"GET", "HEAD"}, Permission: "docs:read"},
+		},
+	}
+	snaps := &tenants.Current{}
+	if err := snaps.Refresh(context.Background(), benchStaticStore{tenants.NewSnapshot([]tenants.Tenant{t}, nil)}); err != nil {
+		b.Fatal(err)
+	}
+	return &checkBench{
+		srv: &extauthz.Server{Authorizer: &extauthz.Authorizer{
+			Snapshots:  snaps,
+			Resolver:   &tenants.Resolver{BaseDomains: []string{"bench.test"}, PathPrefix: "/org"},
+			Verifier:   session.NewVerifier(),
+			CookieName: session.CookieName(true),
+		}, Metrics: &extauthz.Metrics{}},
+		minter: &session.Minter{Sealer: sealer},
+		tenant: snaps.Load().BySlug("acme"),
+		claims: session.Claims{Subject: "u-alice", Email: "alice@acme.bench.test", Roles: []string{"member"}, Method: session.MethodPassword},
+	}
+}
+
+func (cb *checkBench) mint(b *testing.B, n int) []string {
+	b.Helper()
+	toks, err := mintMany(cb.minter, cb.tenant, cb.claims, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return toks
+}
+
+func (cb *checkBench) run(b *testing.B, next func(i int) *authv3.CheckRequest, check func(*authv3.CheckResponse) error) {
+	b.Helper()
+	ctx := context.Background()
+	// One call outside the timer checks the answer.
+	resp, err := cb.srv.Check(ctx, next(-1))
+	if err == nil {
+		err = check(resp)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, _ := cb.srv.Check(ctx, next(i))
+		if _, err := proto.Marshal(resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCheckSession(b *testing.B) {
+	cb := newCheckBench(b)
+	tok := cb.mint(b, 1)[0]
+	req := baseRequest("acme.bench.test", "/app/dashboard", acceptHTML, map[string]string{"cookie": "tenantgate=" + tok})
+	cb.run(b, func(int) *authv3.CheckRequest { return req }, expectOK("acme"))
+}
+
+func BenchmarkCheckFresh(b *testing.B) {
+	cb := newCheckBench(b)
+	toks := cb.mint(b, b.N+1)
+	req := baseRequest("acme.bench.test", "/app/dashboard", acceptJSON, nil)
+	h := req.Attributes.Request.Http.Headers
+	cb.run(b, func(i int) *authv3.CheckRequest {
+		h["authorization"] = "Bearer " + toks[i+1]
+		return req
+	}, expectOK("acme"))
+}
+
+func BenchmarkCheckRedirect(b *testing.B) {
+	cb := newCheckBench(b)
+	req := baseRequest("acme.bench.test", "/app/dashboard", acceptHTML, nil)
+	cb.run(b, func(int) *authv3.CheckRequest { return req }, expectRedirect)
+}
+
+// BenchmarkCheckNoop is the no-op server's work on the same footing: its
+// static OK, marshalled.
+func BenchmarkCheckNoop(b *testing.B) {
+	ok := &authv3.CheckResponse{HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{}}}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := proto.Marshal(ok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestModelQPS(t *testing.T) {
+	// 20k QPS is 50µs a call; 50µs more on one core halves it, on two cores
+	// it costs 25µs of wall time per call.
+	if got := modelQPS(20000, 50, 1); math.Abs(got-10000) > 1e-6 {
+		t.Errorf("one core: %v, want 10000", got)
+	}
+	if got := modelQPS(20000, 50, 2); math.Abs(got-40000.0/3) > 1e-6 {
+		t.Errorf("two cores: %v, want 13333", got)
+	}
+}
+
+func TestReport(t *testing.T) {
+	load := func(c string, qps float64, errs uint64) *result {
+		return &result{Kind: "load", Case: c, QPS: qps, Calls: uint64(qps * 10), Seconds: 10, Errors: errs, ServerCPU: qps * 10 * 40e-6, LoadgenCPU: -1, MachineBusy: 1}
+	}
+	verify := &verifyResult{Kind: "verify", Alg: "EdDSA", SignatureUs: 50, VerifierUs: 60, CachedUs: 0.5, Iterations: 10}
+	tests := []struct {
+		name    string
+		results []any
+		want    []string
+		wantErr string
+	}{
+		{
+			name:    "goals met",
+			results: []any{verify, load("noop", 20000, 0), load("session", 15000, 0), load("fresh", 9000, 0), load("redirect", 18000, 0)},
+			want:    []string{"0.75x  MET", "model 10000 QPS", "= 0.90x model  MET", "0.90x"},
+		},
+		{
+			name:    "goals missed",
+			results: []any{verify, load("noop", 20000, 0), load("session", 13000, 0), load("fresh", 8000, 0)},
+			want:    []string{"0.65x  MISSED", "= 0.80x model  MISSED", "redirect  (not run)"},
+		},
+		{
+			name:    "wrong answers never meet a goal",
+			results: []any{verify, load("noop", 20000, 0), load("session", 19000, 3)},
+			want:    []string{"0.95x  MISSED"},
+		},
+		{
+			name:    "no baseline",
+			results: []any{load("session", 15000, 0)},
+			wantErr: "no noop result",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "results.jsonl")
+			for _, r := range tc.results {
+				if err := appendJSON(path, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var out bytes.Buffer
+			err := cmdReport([]string{"-results", path, "-cores", "1"}, &out)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("report lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}
+
+func TestReadTokens(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	toks, err := readTokens(write("ok", "a\n\nb\r\nc"), 2)
+	if err != nil || len(toks) != 2 || toks[0] != "a" || toks[1] != "b" {
+		t.Errorf("readTokens = %q, %v; want [a b]", toks, err)
+	}
+	if _, err := readTokens(write("empty", "\n\n"), 5); err == nil {
+		t.Error("an empty token file was accepted")
+	}
+	if _, err := readTokens(filepath.Join(dir, "missing"), 5); err == nil {
+		t.Error("a missing token file was accepted")
+	}
+}
