@@ -1,0 +1,486 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/tenants/storetest"
+)
+
+func openTemp(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tenantgate.db")
+	st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st, path
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) tenants.Store {
+		st, _ := openTemp(t)
+		return st
+	})
+}
+
+var testOpts = tenants.ApplyOptions{
+	NewKey: func(id string) (tenants.SigningKey, error) {
+		return tenants.SigningKey{KID: "k-" + id, Alg: "EdDSA", Public: []byte("pub"), SealedPrivate: []byte("sealed-private")}, nil
+	},
+	Seal: func(p []byte, id string) ([]byte, error) {
+		// A reversible toy "seal", so a plaintext leak would be visible as
+		// the plaintext itself, not its sealed form.
+		out := []byte("sealed:")
+		for _, c := range p {
+			out = append(out, c^0x5a)
+		}
+		return out, nil
+	},
+}
+
+// populate writes one of everything the store keeps.
+func populate(t *testing.T, st *Store) {
+	t.Helper()
+	ctx := t.Context()
+	_, err := st.ApplyTenants(ctx, []tenants.Tenant{
+		{ID: "acme", Domains: []string{"login.acme.example"}, EmailDomains: []string{"acme.example"},
+			Methods: []tenants.Method{{Type: tenants.MethodOIDC, Issuer: "https://idp.example", ClientID: "c", ClientSecret: "plaintext-client-secret"}}},
+		{ID: "globex", Domains: []string{"globex.example"}},
+	}, testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddMember(ctx, "acme", tenants.NewMember{Email: "ann@acme.example", Roles: []string{"admin"}, PasswordHash: "$argon2id$fake"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddMember(ctx, "globex", tenants.NewMember{Email: "bob@globex.example", PasswordHash: "$argon2id$fake"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Revoke(ctx, tenants.Revocation{Key: tenants.SessionRevocationKey("sid"), NotBefore: time.Now(), Expires: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// validDB makes a closed, populated database file and returns its path and
+// bytes.
+func validDB(t *testing.T) (string, []byte) {
+	t.Helper()
+	st, path := openTemp(t)
+	populate(t, st)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, raw
+}
+
+func TestOpenCreatesPrivateFile(t *testing.T) {
+	_, path := openTemp(t)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("database file mode = %v, want 0600", perm)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path, _ := validDB(t)
+	st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer st.Close()
+	ts, err := st.Tenants(t.Context())
+	if err != nil || len(ts) != 2 {
+		t.Fatalf("Tenants after reopen = %v, %v", ts, err)
+	}
+	ms, err := st.Members(t.Context(), "acme")
+	if err != nil || len(ms) != 1 || ms[0].User.Email != "ann@acme.example" {
+		t.Fatalf("Members after reopen = %v, %v", ms, err)
+	}
+	if !mustSnap(t, st).Revoked("", "", "sid", time.Now()) {
+		t.Error("revocation lost across reopen")
+	}
+}
+
+func mustSnap(t *testing.T, st *Store) *tenants.Snapshot {
+	t.Helper()
+	s, err := st.Snapshot(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestNoSyncOff(t *testing.T) {
+	st, _ := openTemp(t)
+	if st.db.NoSync {
+		t.Fatal("NoSync is set: a committed write could be lost on power failure")
+	}
+}
+
+func TestPlaintextSecretNeverOnDisk(t *testing.T) {
+	_, raw := validDB(t)
+	if bytes.Contains(raw, []byte("plaintext-client-secret")) {
+		t.Fatal("the plaintext client secret is in the database file")
+	}
+	if !bytes.Contains(raw, []byte(`"v":1`)) {
+		t.Error("records are not versioned")
+	}
+}
+
+func TestSecondOpenerFailsFast(t *testing.T) {
+	_, path := openTemp(t)
+	start := time.Now()
+	_, err := Open(path, Options{Timeout: 200 * time.Millisecond})
+	if !errors.Is(err, tenants.ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("second Open took %v", d)
+	}
+	for _, want := range []string{path, "locked by another process", "tenantgate serve"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestDefaultTimeoutIsFinite(t *testing.T) {
+	t.Parallel()
+	_, path := openTemp(t)
+	start := time.Now()
+	_, err := Open(path, Options{})
+	if !errors.Is(err, tenants.ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("second Open with default options took %v", d)
+	}
+}
+
+// openCorrupt writes data to a fresh file and expects Open to refuse it
+// with ErrCorrupt, without crashing and without holding the file.
+func openCorrupt(t *testing.T, data []byte) error {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bad.db")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(path, Options{Timeout: 100 * time.Millisecond})
+	if err == nil {
+		_ = st.Close()
+		return nil
+	}
+	if errors.Is(err, tenants.ErrLocked) {
+		t.Fatalf("a refused file stayed locked: %v", err)
+	}
+	// The lock was released: a later opener is not told the file is locked.
+	if _, err2 := Open(path, Options{Timeout: 100 * time.Millisecond}); errors.Is(err2, tenants.ErrLocked) {
+		t.Fatalf("after a refused open the file is still locked: %v", err2)
+	}
+	return err
+}
+
+// usedSize is how much of a valid file bbolt's meta page says is in use;
+// the file may be longer (bbolt grows it in steps).
+func usedSize(t *testing.T, path string) int {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int64
+	_ = db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	return int(n)
+}
+
+func TestOpenRefusesCorruptFiles(t *testing.T) {
+	path, valid := validDB(t)
+	used := usedSize(t, path)
+	pageSize := os.Getpagesize()
+	flip := func(off int, n int) []byte {
+		b := bytes.Clone(valid)
+		for i := off; i < off+n && i < len(b); i++ {
+			b[i] ^= 0xff
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"garbage", bytes.Repeat([]byte("not a database "), 1000)},
+		{"short garbage", []byte("x")},
+		{"truncated to one page", valid[:pageSize]},
+		{"truncated to two pages", valid[:2*pageSize]},
+		{"truncated by one page", valid[:used-pageSize]},
+		{"truncated mid-page", valid[:used-pageSize/2]},
+		{"both meta pages flipped", flip(0, 2*pageSize)},
+		{"data pages zeroed", append(bytes.Clone(valid[:2*pageSize]), make([]byte, len(valid)-2*pageSize)...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := openCorrupt(t, tc.data)
+			if !errors.Is(err, tenants.ErrCorrupt) {
+				t.Fatalf("Open = %v, want ErrCorrupt", err)
+			}
+			if !strings.Contains(err.Error(), "corrupt") {
+				t.Errorf("error %q does not say the database is corrupt", err)
+			}
+		})
+	}
+}
+
+// TestOpenFlippedBytes damages a valid file all over: every open either
+// succeeds (the byte was unused) or fails with ErrCorrupt, and none crashes.
+func TestOpenFlippedBytes(t *testing.T) {
+	t.Parallel()
+	_, valid := validDB(t)
+	var refused int
+	for off := 0; off < len(valid); off += 127 {
+		for _, mask := range []byte{[]byte{0x01, 0x55, 0xff}[off%3]} {
+			b := bytes.Clone(valid)
+			b[off] ^= mask
+			err := openCorrupt(t, b)
+			if err != nil && !errors.Is(err, tenants.ErrCorrupt) {
+				t.Fatalf("flip %#x at %d: Open = %v, want nil or ErrCorrupt", mask, off, err)
+			}
+			if err != nil {
+				refused++
+			}
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no damaged file was refused")
+	}
+}
+
+// TestOpenDamagedRecord changes each byte at the start of a stored tenant
+// record; every change must be refused at open, never served.
+func TestOpenDamagedRecord(t *testing.T) {
+	t.Parallel()
+	_, valid := validDB(t)
+	// bbolt copies on write, so stale copies of the record sit in free
+	// pages; damage every copy so the live one is surely hit.
+	var at []int
+	for i := 0; ; {
+		j := bytes.Index(valid[i:], []byte(`{"v":1,"id":"acme"`))
+		if j < 0 {
+			break
+		}
+		at = append(at, i+j)
+		i += j + 1
+	}
+	if len(at) == 0 {
+		t.Fatal("tenant record not found in file")
+	}
+	for off := range 40 {
+		for _, repl := range []byte{"}x0"[off%3]} {
+			b := bytes.Clone(valid)
+			for _, i := range at {
+				b[i+off] = repl
+			}
+			if bytes.Equal(b, valid) {
+				continue
+			}
+			if err := openCorrupt(t, b); !errors.Is(err, tenants.ErrCorrupt) {
+				t.Errorf("record byte %d set to %q: Open = %v, want ErrCorrupt", off, repl, err)
+			}
+		}
+	}
+}
+
+func TestOpenRefusesUnknownRecordVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		bucket []byte
+		key    string
+		value  string
+	}{
+		{"newer tenant record", bucketTenants, "acme", `{"v":2,"id":"acme","internalID":"x"}`},
+		{"record without version", bucketTenants, "acme", `{"id":"acme","internalID":"x"}`},
+		{"newer schema", bucketMeta, "schema", `{"v":2}`},
+		{"newer user record", bucketUsers, "", `{"v":7}`},
+		{"index points nowhere", bucketDomains, "stray.example", `nobody`},
+		{"membership of a missing user", bucketMemberships, "x/y", `{"v":1,"roles":[]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path, _ := validDB(t)
+			db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = db.Update(func(tx *bolt.Tx) error {
+				b := tx.Bucket(tc.bucket)
+				key := []byte(tc.key)
+				if len(key) == 0 {
+					key, _ = b.Cursor().First()
+					key = bytes.Clone(key)
+				}
+				return b.Put(key, []byte(tc.value))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			_, err = Open(path, Options{})
+			if !errors.Is(err, tenants.ErrCorrupt) {
+				t.Fatalf("Open = %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
+
+func TestOpenRefusesForeignBoltFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "other.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("something")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(path, Options{}); !errors.Is(err, tenants.ErrCorrupt) {
+		t.Fatalf("Open of another program's bbolt file = %v, want ErrCorrupt", err)
+	}
+}
+
+func TestOpenMissingDirectory(t *testing.T) {
+	_, err := Open(filepath.Join(t.TempDir(), "no", "such", "dir", "x.db"), Options{})
+	if err == nil || errors.Is(err, tenants.ErrCorrupt) || errors.Is(err, tenants.ErrLocked) {
+		t.Fatalf("Open in a missing directory = %v, want a plain error", err)
+	}
+}
+
+func TestExpiredRevocationsDropped(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "db")
+	st, err := Open(path, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	for _, r := range []tenants.Revocation{
+		{Key: "sid:a", Expires: now.Add(time.Minute)},
+		{Key: "sid:b", Expires: now.Add(time.Hour)},
+		{Key: "sid:c", Expires: now.Add(time.Minute + 300*time.Millisecond)},
+	} {
+		if err := st.Revoke(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Replacing moves the expiry; the old index entry must not linger.
+	if err := st.Revoke(ctx, tenants.Revocation{Key: "sid:a", Expires: now.Add(2 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(90 * time.Second)
+	if err := st.Revoke(ctx, tenants.Revocation{Key: "sid:d", Expires: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]bool{}
+	var expiryEntries int
+	err = st.db.View(func(tx *bolt.Tx) error {
+		_ = tx.Bucket(bucketRevocations).ForEach(func(k, _ []byte) error { stored[string(k)] = true; return nil })
+		expiryEntries = tx.Bucket(bucketRevocationExpiry).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored["sid:c"] || !stored["sid:a"] || !stored["sid:b"] || !stored["sid:d"] || len(stored) != 3 {
+		t.Errorf("stored revocations = %v, want a, b, d", stored)
+	}
+	if expiryEntries != 3 {
+		t.Errorf("expiry index has %d entries, want 3", expiryEntries)
+	}
+	s := mustSnap(t, st)
+	if s.Revoked("", "", "c", now) || !s.Revoked("", "", "a", now) {
+		t.Error("snapshot disagrees with stored revocations")
+	}
+	// Revocations needing expiry.
+	if err := st.Revoke(ctx, tenants.Revocation{Key: "sid:x"}); err == nil {
+		t.Error("Revoke without Expires succeeded")
+	}
+	// The database is still consistent for a reopen.
+	st.Close()
+	st2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	st2.Close()
+}
+
+func TestInternalIDsFromRand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	st, err := Open(path, Options{Rand: bytes.NewReader(bytes.Repeat([]byte{0xab}, 16))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.ApplyTenants(t.Context(), []tenants.Tenant{{ID: "acme"}}, testOpts); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Tenant(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Repeat("ab", 16); got.InternalID != want {
+		t.Errorf("InternalID = %q, want %q (16 bytes from Options.Rand, hex)", got.InternalID, want)
+	}
+	// An exhausted random source is an error, not a weak id.
+	_, err = st.ApplyTenants(t.Context(), []tenants.Tenant{{ID: "globex"}}, testOpts)
+	if err == nil {
+		t.Fatal("ApplyTenants with an exhausted random source succeeded")
+	}
+}
+
+func TestWatchClosedByClose(t *testing.T) {
+	st, _ := openTemp(t)
+	ch := st.Watch(context.Background())
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case _, ok := <-ch:
+		if ok {
+			t.Fatal("received a value, want the channel closed")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Watch channel still open after Close")
+	}
+}
+
+func TestCallbackPanicIsNotCorruption(t *testing.T) {
+	st, _ := openTemp(t)
+	opts := testOpts
+	opts.NewKey = func(string) (tenants.SigningKey, error) { panic("caller bug") }
+	defer func() {
+		if r := recover(); r != "caller bug" {
+			t.Fatalf("recovered %v, want the caller's own panic", r)
+		}
+		// The failed write left nothing behind and the store still works.
+		if ts, err := st.Tenants(context.Background()); err != nil || len(ts) != 0 {
+			t.Fatalf("after a panicking callback: %v, %v", ts, err)
+		}
+	}()
+	_, _ = st.ApplyTenants(t.Context(), []tenants.Tenant{{ID: "acme"}}, opts)
+}

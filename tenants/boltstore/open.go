@@ -1,0 +1,490 @@
+package boltstore
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/tenantgate/tenantgate/tenants"
+)
+
+// Bucket names. The layout is described once here; every bucket is created
+// when the database is.
+var (
+	// bucketMeta holds keySchema → schemaRecord.
+	bucketMeta = []byte("meta")
+	// bucketTenants holds slug → tenantRecord.
+	bucketTenants = []byte("tenants")
+	// bucketDomains holds canonical custom domain → slug of its owner.
+	bucketDomains = []byte("domains")
+	// bucketEmailDomains holds canonical email domain → slug of its owner.
+	bucketEmailDomains = []byte("emailDomains")
+	// bucketUsers holds user id → userRecord.
+	bucketUsers = []byte("users")
+	// bucketUserEmails holds lower-case email → user id.
+	bucketUserEmails = []byte("userEmails")
+	// bucketMemberships holds tenantInternalID + "/" + userID → membershipRecord.
+	bucketMemberships = []byte("memberships")
+	// bucketRevocations holds revocation key → revocationRecord.
+	bucketRevocations = []byte("revocations")
+	// bucketRevocationExpiry holds expiryKey(expires, key) → nothing, so
+	// that expired revocations are found without reading them all.
+	bucketRevocationExpiry = []byte("revocationExpiry")
+
+	keySchema = []byte("schema")
+)
+
+// allBuckets lists every bucket of a schema-1 database.
+func allBuckets() [][]byte {
+	return [][]byte{
+		bucketMeta, bucketTenants, bucketDomains, bucketEmailDomains, bucketUsers,
+		bucketUserEmails, bucketMemberships, bucketRevocations, bucketRevocationExpiry,
+	}
+}
+
+// DefaultTimeout is how long Open waits for another process to release the
+// database file before it gives up with tenants.ErrLocked.
+const DefaultTimeout = time.Second
+
+// Options tune Open. The zero value is ready to use.
+type Options struct {
+	// Timeout is how long to wait for the file lock; zero means
+	// DefaultTimeout. It is never infinite: a second process must fail fast.
+	Timeout time.Duration
+	// Now is the clock used for timestamps the store sets itself (users'
+	// Created) and for dropping expired revocations; nil means time.Now.
+	Now func() time.Time
+	// Rand is the source of internal ids; nil means crypto/rand.Reader.
+	Rand io.Reader
+}
+
+// Store is the bbolt backend of tenants.Store: one embedded file, owned by one
+// process at a time. Every method is safe for concurrent use.
+type Store struct {
+	db   *bolt.DB
+	path string
+	now  func() time.Time
+	rand io.Reader
+
+	mu       sync.Mutex
+	closed   bool
+	watchers map[chan struct{}]struct{}
+}
+
+var _ tenants.Store = (*Store)(nil)
+
+// opError carries an operator-facing message while still matching a sentinel
+// with errors.Is, so the sentinel's own text is not repeated.
+type opError struct {
+	msg string
+	err error
+}
+
+func (e *opError) Error() string { return e.msg }
+func (e *opError) Unwrap() error { return e.err }
+
+func lockedError(path string) error {
+	return &opError{
+		msg: fmt.Sprintf("database %s is locked by another process (is tenantgate serve running?)", path),
+		err: tenants.ErrLocked,
+	}
+}
+
+func corruptError(path string, detail error) error {
+	return &opError{
+		msg: fmt.Sprintf("database %s is corrupt and was not opened (%v); restore it from a backup or move it aside", path, detail),
+		err: tenants.ErrCorrupt,
+	}
+}
+
+// Open opens the database at path, creating it (mode 0600) if it does not
+// exist. It fails with an error wrapping tenants.ErrLocked when another
+// process holds the file for longer than opts.Timeout, and with one wrapping
+// tenants.ErrCorrupt when the file is not a readable tenantgate database
+// (garbage, truncated, damaged pages, records of an unknown version, broken
+// indexes); a damaged file never crashes the process. Writes are synced to
+// disk before they return.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	db, err := openBolt(path, opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		db:       db,
+		path:     path,
+		now:      opts.Now,
+		rand:     opts.Rand,
+		watchers: map[chan struct{}]struct{}{},
+	}
+	if err := s.prepare(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openBolt opens the bbolt file, turning bbolt's failures (including panics
+// and memory faults on damaged files) into tenants errors.
+func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
+	var files []*os.File
+	bopts := &bolt.Options{
+		Timeout: timeout,
+		// NoSync stays false: a write is on disk when it returns.
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			if err == nil {
+				files = append(files, f)
+			}
+			return f, err
+		},
+	}
+	if err := precheck(path); err != nil {
+		if lockedElsewhere(path) {
+			// The file may be mid-write by its owner; what matters is
+			// that it is in use.
+			return nil, lockedError(path)
+		}
+		return nil, corruptError(path, err)
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			// bbolt gave up half-way. Closing its file releases the lock
+			// unless bbolt had already mapped the file; precheck refuses
+			// the damage known to panic after that point.
+			for _, f := range files {
+				_ = f.Close()
+			}
+			db, err = nil, corruptError(path, fmt.Errorf("bbolt: %v", r))
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, bopts)
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, bolt.ErrTimeout):
+		return nil, lockedError(path)
+	case errors.As(err, new(*fs.PathError)):
+		// Missing directory, permissions: the file system's business.
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	default:
+		// ErrInvalid, ErrChecksum, ErrVersionMismatch, "file size too
+		// small": bbolt could not make sense of the file.
+		return nil, corruptError(path, err)
+	}
+}
+
+// prepare checks an existing database from end to end, or lays out a new
+// one.
+func (s *Store) prepare() error {
+	var fresh bool
+	err := guard(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			if err := checkSize(s.path, tx); err != nil {
+				return err
+			}
+			if tx.Bucket(bucketMeta) == nil {
+				// Only an empty file (just created by bbolt) may lack the
+				// schema; anything else is someone else's bbolt file.
+				empty := true
+				_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+				if !empty {
+					return errors.New("not a tenantgate database (no schema record)")
+				}
+				fresh = true
+				return nil
+			}
+			if err := walk(tx); err != nil {
+				return err
+			}
+			// bbolt's own check runs in a goroutine of its own, where a
+			// memory fault could not be recovered; walk has just read every
+			// page it will visit, so this is safe now.
+			var problems []string
+			for err := range tx.Check() {
+				if len(problems) < 5 {
+					problems = append(problems, err.Error())
+				}
+			}
+			if len(problems) > 0 {
+				return errors.New("consistency check: " + strings.Join(problems, "; "))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		if errors.Is(err, tenants.ErrCorrupt) {
+			// walk's errors already say "database is corrupt".
+			return &opError{msg: fmt.Sprintf("database %s was not opened: %v; restore it from a backup or move it aside", s.path, err), err: tenants.ErrCorrupt}
+		}
+		return corruptError(s.path, err)
+	}
+	if !fresh {
+		return nil
+	}
+	err = guard(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			for _, name := range allBuckets() {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return fmt.Errorf("create bucket %s: %w", name, err)
+				}
+			}
+			v, err := encodeRecord(schemaRecord{V: recordVersion})
+			if err != nil {
+				return err
+			}
+			return tx.Bucket(bucketMeta).Put(keySchema, v)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("initialise database %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// checkSize refuses a file shorter than its own meta page says: reading
+// the missing pages through the memory map would fault.
+func checkSize(path string, tx *bolt.Tx) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("stat: %w", err)
+	}
+	if want := tx.Size(); want > fi.Size() {
+		return fmt.Errorf("file is truncated: %d bytes, its header needs %d", fi.Size(), want)
+	}
+	return nil
+}
+
+// guard runs fn, converting a panic or memory fault inside bbolt into an
+// error wrapping tenants.ErrCorrupt. Panics raised by caller-supplied
+// callbacks (callerPanic) are not bbolt's and are re-raised untouched.
+func guard(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if cp, ok := r.(callerPanic); ok {
+				panic(cp.value)
+			}
+			err = fmt.Errorf("%w: bbolt: %v", tenants.ErrCorrupt, r)
+		}
+	}()
+	return fn()
+}
+
+// callerPanic marks a panic raised by a callback the caller passed in, so
+// guard does not mistake it for damage in the file.
+type callerPanic struct{ value any }
+
+// callOut runs a caller-supplied callback inside a transaction.
+func callOut[T any](f func() (T, error)) (T, error) {
+	defer func() {
+		if r := recover(); r != nil {
+			panic(callerPanic{r})
+		}
+	}()
+	return f()
+}
+
+// walk reads every record of every bucket, checking versions and that the
+// indexes agree with the records they index.
+func walk(tx *bolt.Tx) error {
+	for _, name := range allBuckets() {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("%w: bucket %s is missing", tenants.ErrCorrupt, name)
+		}
+	}
+	var schema schemaRecord
+	raw := tx.Bucket(bucketMeta).Get(keySchema)
+	if raw == nil {
+		return fmt.Errorf("%w: no schema record", tenants.ErrCorrupt)
+	}
+	if err := decodeRecord(bucketMeta, keySchema, raw, &schema); err != nil {
+		return err
+	}
+	corrupt := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{tenants.ErrCorrupt}, args...)...)
+	}
+
+	// Tenants and the two domain indexes, both directions.
+	internalIDs := map[string]bool{}
+	tb := tx.Bucket(bucketTenants)
+	domains, emailDomains := tx.Bucket(bucketDomains), tx.Bucket(bucketEmailDomains)
+	err := tb.ForEach(func(k, v []byte) error {
+		var r tenantRecord
+		if err := decodeRecord(bucketTenants, k, v, &r); err != nil {
+			return err
+		}
+		if r.ID != string(k) || r.ID == "" || r.InternalID == "" {
+			return corrupt("tenant record %q has id %q and internal id %q", k, r.ID, r.InternalID)
+		}
+		if internalIDs[r.InternalID] {
+			return corrupt("internal id %q is used by two tenants", r.InternalID)
+		}
+		internalIDs[r.InternalID] = true
+		for _, d := range r.Domains {
+			if owner := domains.Get([]byte(d)); string(owner) != r.ID {
+				return corrupt("domain %q of tenant %q is indexed to %q", d, r.ID, owner)
+			}
+		}
+		for _, d := range r.EmailDomains {
+			if owner := emailDomains.Get([]byte(d)); string(owner) != r.ID {
+				return corrupt("email domain %q of tenant %q is indexed to %q", d, r.ID, owner)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, idx := range []struct {
+		bucket []byte
+		field  func(*tenantRecord) []string
+	}{
+		{bucketDomains, func(r *tenantRecord) []string { return r.Domains }},
+		{bucketEmailDomains, func(r *tenantRecord) []string { return r.EmailDomains }},
+	} {
+		err := tx.Bucket(idx.bucket).ForEach(func(k, v []byte) error {
+			raw := tb.Get(v)
+			if raw == nil {
+				return corrupt("%s/%q points at missing tenant %q", idx.bucket, k, v)
+			}
+			var r tenantRecord
+			if err := decodeRecord(bucketTenants, v, raw, &r); err != nil {
+				return err
+			}
+			for _, d := range idx.field(&r) {
+				if d == string(k) {
+					return nil
+				}
+			}
+			return corrupt("%s/%q points at tenant %q, which does not list it", idx.bucket, k, v)
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	// Users and the email index, both directions.
+	users, emails := tx.Bucket(bucketUsers), tx.Bucket(bucketUserEmails)
+	err = users.ForEach(func(k, v []byte) error {
+		var r userRecord
+		if err := decodeRecord(bucketUsers, k, v, &r); err != nil {
+			return err
+		}
+		if r.ID != string(k) || r.ID == "" || r.Email == "" {
+			return corrupt("user record %q has id %q", k, r.ID)
+		}
+		if id := emails.Get([]byte(r.Email)); string(id) != r.ID {
+			return corrupt("email of user %q is indexed to %q", r.ID, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = emails.ForEach(func(k, v []byte) error {
+		raw := users.Get(v)
+		if raw == nil {
+			return corrupt("%s/%q points at missing user %q", bucketUserEmails, k, v)
+		}
+		var r userRecord
+		if err := decodeRecord(bucketUsers, v, raw, &r); err != nil {
+			return err
+		}
+		if r.Email != string(k) {
+			return corrupt("%s/%q points at user %q with another email", bucketUserEmails, k, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	err = tx.Bucket(bucketMemberships).ForEach(func(k, v []byte) error {
+		var r membershipRecord
+		if err := decodeRecord(bucketMemberships, k, v, &r); err != nil {
+			return err
+		}
+		tid, uid, ok := strings.Cut(string(k), "/")
+		if !ok || !internalIDs[tid] || users.Get([]byte(uid)) == nil {
+			return corrupt("membership %q names no existing tenant and user", k)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	revs, expiry := tx.Bucket(bucketRevocations), tx.Bucket(bucketRevocationExpiry)
+	err = revs.ForEach(func(k, v []byte) error {
+		var r revocationRecord
+		if err := decodeRecord(bucketRevocations, k, v, &r); err != nil {
+			return err
+		}
+		if r.Key != string(k) {
+			return corrupt("revocation %q has key %q", k, r.Key)
+		}
+		if expiry.Get(expiryKey(r.Expires, r.Key)) == nil {
+			return corrupt("revocation %q is missing from the expiry index", k)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return expiry.ForEach(func(k, _ []byte) error {
+		if len(k) <= 8 || revs.Get(k[8:]) == nil {
+			return corrupt("expiry index entry %x names no revocation", k)
+		}
+		return nil
+	})
+}
+
+// membershipKey is the key of a membership; internal ids never contain "/".
+func membershipKey(tenantInternalID, userID string) []byte {
+	return []byte(tenantInternalID + "/" + userID)
+}
+
+// membershipPrefix is the common prefix of every membership of a tenant.
+func membershipPrefix(tenantInternalID string) []byte {
+	return []byte(tenantInternalID + "/")
+}
+
+// expiryKey orders revocations by expiry (whole seconds, big-endian with the
+// sign bit flipped so that times before 1970 sort first), then by key.
+func expiryKey(expires time.Time, key string) []byte {
+	b := make([]byte, 8, 8+len(key))
+	u := uint64(expires.Unix()) ^ (1 << 63)
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(u)
+		u >>= 8
+	}
+	return append(b, key...)
+}
+
+// expirySeconds decodes the time part of an expiryKey.
+func expirySeconds(k []byte) int64 {
+	var u uint64
+	for _, c := range k[:8] {
+		u = u<<8 | uint64(c)
+	}
+	return int64(u ^ (1 << 63))
+}

@@ -1,0 +1,234 @@
+package boltstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tenantgate/tenantgate/tenants"
+)
+
+// recordVersion is the only on-disk record version this code reads and
+// writes. A record with any other "v" is refused, never guessed at: it was
+// written by a newer tenantgate or it is damage.
+const recordVersion = 1
+
+// The on-disk records are deliberately separate from the tenants model
+// (STYLE.md): the model may grow or rename fields while files written by an
+// older binary stay readable. Field names are fixed JSON keys.
+
+// tenantRecord is one tenant, stored under its slug in bucketTenants.
+// There is no field for a plaintext client secret: it cannot be written.
+type tenantRecord struct {
+	V            int                   `json:"v"`
+	ID           string                `json:"id"`
+	InternalID   string                `json:"internalID"`
+	Name         string                `json:"name,omitempty"`
+	Domains      []string              `json:"domains,omitempty"`
+	EmailDomains []string              `json:"emailDomains,omitempty"`
+	Status       string                `json:"status,omitempty"`
+	Methods      []methodRecord        `json:"methods,omitempty"`
+	Roles        map[string]roleRecord `json:"roles,omitempty"`
+	Rules        []ruleRecord          `json:"rules,omitempty"`
+	Keys         []keyRecord           `json:"keys,omitempty"`
+	Created      time.Time             `json:"created"`
+}
+
+type methodRecord struct {
+	Type               string `json:"type"`
+	Issuer             string `json:"issuer,omitempty"`
+	ClientID           string `json:"clientID,omitempty"`
+	SealedClientSecret []byte `json:"sealedClientSecret,omitempty"`
+	IDPMetadataURL     string `json:"idpMetadataURL,omitempty"`
+	IDPMetadataXML     string `json:"idpMetadataXML,omitempty"`
+	Provider           string `json:"provider,omitempty"`
+}
+
+type roleRecord struct {
+	Permissions []string `json:"permissions,omitempty"`
+	Inherits    []string `json:"inherits,omitempty"`
+}
+
+type ruleRecord struct {
+	Path       string   `json:"path"`
+	Methods    []string `json:"methods,omitempty"`
+	Access     string   `json:"access,omitempty"`
+	Permission string   `json:"permission,omitempty"`
+}
+
+type keyRecord struct {
+	KID           string    `json:"kid"`
+	Alg           string    `json:"alg"`
+	Public        []byte    `json:"public"`
+	SealedPrivate []byte    `json:"sealedPrivate"`
+	Created       time.Time `json:"created"`
+}
+
+// userRecord is one global identity, stored under its id in bucketUsers.
+type userRecord struct {
+	V            int       `json:"v"`
+	ID           string    `json:"id"`
+	Email        string    `json:"email"`
+	PasswordHash string    `json:"passwordHash,omitempty"`
+	Created      time.Time `json:"created"`
+}
+
+// membershipRecord is a user's roles in one tenant, stored under
+// tenantInternalID + "/" + userID in bucketMemberships.
+type membershipRecord struct {
+	V     int      `json:"v"`
+	Roles []string `json:"roles"`
+}
+
+// revocationRecord is stored under its key in bucketRevocations.
+type revocationRecord struct {
+	V         int       `json:"v"`
+	Key       string    `json:"key"`
+	NotBefore time.Time `json:"notBefore"`
+	Expires   time.Time `json:"expires"`
+}
+
+// schemaRecord is the database's schema version, stored under keySchema in
+// bucketMeta.
+type schemaRecord struct {
+	V int `json:"v"`
+}
+
+// decodeRecord unmarshals a stored record into rec after checking its "v".
+// Every failure wraps tenants.ErrCorrupt and names where the record lives.
+func decodeRecord(bucket, key, data []byte, rec any) error {
+	var head struct {
+		V *int `json:"v"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return fmt.Errorf("%w: record %s/%q: %v", tenants.ErrCorrupt, bucket, key, err)
+	}
+	if head.V == nil {
+		return fmt.Errorf("%w: record %s/%q has no version", tenants.ErrCorrupt, bucket, key)
+	}
+	if *head.V != recordVersion {
+		return fmt.Errorf("%w: record %s/%q has version %d, this tenantgate reads only version %d (written by a newer tenantgate?)",
+			tenants.ErrCorrupt, bucket, key, *head.V, recordVersion)
+	}
+	if err := json.Unmarshal(data, rec); err != nil {
+		return fmt.Errorf("%w: record %s/%q: %v", tenants.ErrCorrupt, bucket, key, err)
+	}
+	return nil
+}
+
+// encodeRecord marshals a record; the records hold only marshalable types, so
+// an error here is a programming mistake reported as a plain error.
+func encodeRecord(rec any) ([]byte, error) {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode record: %w", err)
+	}
+	return b, nil
+}
+
+// toTenant converts a stored record to the model. Every slice and map is a
+// fresh copy, so callers may modify what they get.
+func (r *tenantRecord) toTenant() tenants.Tenant {
+	t := tenants.Tenant{
+		ID:           r.ID,
+		Name:         r.Name,
+		Domains:      slices.Clone(r.Domains),
+		EmailDomains: slices.Clone(r.EmailDomains),
+		Status:       tenants.Status(r.Status),
+		InternalID:   r.InternalID,
+		Created:      r.Created,
+	}
+	for _, m := range r.Methods {
+		t.Methods = append(t.Methods, tenants.Method{
+			Type:               m.Type,
+			Issuer:             m.Issuer,
+			ClientID:           m.ClientID,
+			IDPMetadataURL:     m.IDPMetadataURL,
+			IDPMetadataXML:     m.IDPMetadataXML,
+			Provider:           m.Provider,
+			SealedClientSecret: slices.Clone(m.SealedClientSecret),
+		})
+	}
+	if len(r.Roles) > 0 {
+		t.Roles = make(map[string]tenants.Role, len(r.Roles))
+		for name, role := range r.Roles {
+			t.Roles[name] = tenants.Role{Permissions: slices.Clone(role.Permissions), Inherits: slices.Clone(role.Inherits)}
+		}
+	}
+	for _, rule := range r.Rules {
+		t.Rules = append(t.Rules, tenants.Rule{
+			Path:       rule.Path,
+			Methods:    slices.Clone(rule.Methods),
+			Access:     rule.Access,
+			Permission: rule.Permission,
+		})
+	}
+	for _, k := range r.Keys {
+		t.Keys = append(t.Keys, tenants.SigningKey{
+			KID:           k.KID,
+			Alg:           k.Alg,
+			Public:        slices.Clone(k.Public),
+			SealedPrivate: slices.Clone(k.SealedPrivate),
+			Created:       k.Created,
+		})
+	}
+	return t
+}
+
+// configFromTenant fills the operator-controlled fields of a record from t.
+// Store-assigned fields (InternalID, Keys, Created) and method secrets are the
+// caller's business.
+func configFromTenant(t *tenants.Tenant) tenantRecord {
+	r := tenantRecord{
+		V:            recordVersion,
+		ID:           t.ID,
+		Name:         t.Name,
+		Domains:      slices.Clone(t.Domains),
+		EmailDomains: slices.Clone(t.EmailDomains),
+		Status:       string(t.Status),
+	}
+	for _, m := range t.Methods {
+		r.Methods = append(r.Methods, methodRecord{
+			Type:           m.Type,
+			Issuer:         m.Issuer,
+			ClientID:       m.ClientID,
+			IDPMetadataURL: m.IDPMetadataURL,
+			IDPMetadataXML: m.IDPMetadataXML,
+			Provider:       m.Provider,
+		})
+	}
+	if len(t.Roles) > 0 {
+		r.Roles = make(map[string]roleRecord, len(t.Roles))
+		for name, role := range t.Roles {
+			r.Roles[name] = roleRecord{Permissions: slices.Clone(role.Permissions), Inherits: slices.Clone(role.Inherits)}
+		}
+	}
+	for _, rule := range t.Rules {
+		r.Rules = append(r.Rules, ruleRecord{
+			Path:       rule.Path,
+			Methods:    slices.Clone(rule.Methods),
+			Access:     rule.Access,
+			Permission: rule.Permission,
+		})
+	}
+	return r
+}
+
+func keyToRecord(k tenants.SigningKey) keyRecord {
+	return keyRecord{
+		KID:           k.KID,
+		Alg:           k.Alg,
+		Public:        slices.Clone(k.Public),
+		SealedPrivate: slices.Clone(k.SealedPrivate),
+		Created:       k.Created,
+	}
+}
+
+func (r *userRecord) toUser() tenants.User {
+	return tenants.User{ID: r.ID, Email: r.Email, PasswordHash: r.PasswordHash, Created: r.Created}
+}
+
+func (r *revocationRecord) toRevocation() tenants.Revocation {
+	return tenants.Revocation{Key: r.Key, NotBefore: r.NotBefore, Expires: r.Expires}
+}

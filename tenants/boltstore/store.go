@@ -1,0 +1,658 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/tenantgate/tenantgate/tenants"
+)
+
+// Close releases the database file and closes every Watch channel. It is safe
+// to call more than once; later calls return nil. Methods called after Close
+// return an error.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for ch := range s.watchers {
+		close(ch)
+	}
+	clear(s.watchers)
+	s.mu.Unlock()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close database %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Watch returns a channel that receives a value after every write this Store
+// commits; at most one value is pending, so a slow reader sees one
+// notification for many writes. It is closed when ctx ends or the Store is
+// closed. Other processes cannot write the file while this one holds it, so
+// there is nothing else to watch.
+func (s *Store) Watch(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || ctx.Err() != nil {
+		close(ch)
+		return ch
+	}
+	s.watchers[ch] = struct{}{}
+	context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, ok := s.watchers[ch]; ok {
+			delete(s.watchers, ch)
+			close(ch)
+		}
+	})
+	return ch
+}
+
+// notify tells every watcher that a write committed.
+func (s *Store) notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ch := range s.watchers {
+		select {
+		case ch <- struct{}{}:
+		default: // one is already pending
+		}
+	}
+}
+
+// view runs fn in a read transaction.
+func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var fnFailed bool
+	err := guard(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			err := fn(tx)
+			fnFailed = err != nil
+			return err
+		})
+	})
+	if err != nil && !fnFailed {
+		return fmt.Errorf("read database %s: %w", s.path, err)
+	}
+	return err
+}
+
+// update runs fn in a write transaction, drops expired revocations in the
+// same transaction, and tells the watchers once it has committed.
+func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var fnFailed bool
+	err := guard(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			if err := fn(tx); err != nil {
+				fnFailed = true
+				return err
+			}
+			return s.pruneRevocations(tx)
+		})
+	})
+	if err != nil {
+		if !fnFailed {
+			return fmt.Errorf("write database %s: %w", s.path, err)
+		}
+		return err
+	}
+	s.notify()
+	return nil
+}
+
+// newID returns 16 random bytes in lower-case hex.
+func (s *Store) newID() (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+		return "", fmt.Errorf("generate id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// getTenant reads a tenant record, or returns nil when there is none.
+func getTenant(tx *bolt.Tx, id string) (*tenantRecord, error) {
+	raw := tx.Bucket(bucketTenants).Get([]byte(id))
+	if raw == nil {
+		return nil, nil
+	}
+	var r tenantRecord
+	if err := decodeRecord(bucketTenants, []byte(id), raw, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// mustTenant reads a tenant record or fails with tenants.ErrNotFound.
+func mustTenant(tx *bolt.Tx, id string) (*tenantRecord, error) {
+	r, err := getTenant(tx, id)
+	if err == nil && r == nil {
+		err = fmt.Errorf("tenant %q: %w", id, tenants.ErrNotFound)
+	}
+	return r, err
+}
+
+func putRecord(b *bolt.Bucket, key []byte, rec any) error {
+	v, err := encodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	if err := b.Put(key, v); err != nil {
+		return fmt.Errorf("put %q: %w", key, err)
+	}
+	return nil
+}
+
+// getUserByEmail reads the user with a lower-case email, or returns nil.
+func getUserByEmail(tx *bolt.Tx, email string) (*userRecord, error) {
+	id := tx.Bucket(bucketUserEmails).Get([]byte(email))
+	if id == nil {
+		return nil, nil
+	}
+	raw := tx.Bucket(bucketUsers).Get(id)
+	if raw == nil {
+		return nil, fmt.Errorf("%w: email index names missing user %q", tenants.ErrCorrupt, id)
+	}
+	var r userRecord
+	if err := decodeRecord(bucketUsers, id, raw, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// normalizeEmail is how emails are compared and stored.
+func normalizeEmail(email string) string { return strings.ToLower(email) }
+
+// ApplyTenants creates or updates every tenant in ts in one write
+// transaction; see tenants.Store. Conflicts are reported as errors wrapping
+// tenants.ErrConflict that name the tenant, the field ("domains" or
+// "emailDomains") and the value. A domain may move from one tenant to another
+// within one batch. Any SealedClientSecret in ts is ignored: only the store
+// decides which sealed secret a method keeps.
+func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tenants.ApplyOptions) ([]tenants.ApplyResult, error) {
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	if err := checkBatch(ts); err != nil {
+		return nil, err
+	}
+	var results []tenants.ApplyResult
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		results = make([]tenants.ApplyResult, 0, len(ts))
+		tb := tx.Bucket(bucketTenants)
+		indexes := []struct {
+			bucket *bolt.Bucket
+			field  string
+			values func(*tenants.Tenant) []string
+			stored func(*tenantRecord) []string
+		}{
+			{tx.Bucket(bucketDomains), "domains",
+				func(t *tenants.Tenant) []string { return t.Domains },
+				func(r *tenantRecord) []string { return r.Domains }},
+			{tx.Bucket(bucketEmailDomains), "emailDomains",
+				func(t *tenants.Tenant) []string { return t.EmailDomains },
+				func(r *tenantRecord) []string { return r.EmailDomains }},
+		}
+
+		// First release every index entry the batch's existing tenants hold,
+		// so that what remains belongs to tenants outside the batch.
+		old := make([]*tenantRecord, len(ts))
+		for i := range ts {
+			r, err := getTenant(tx, ts[i].ID)
+			if err != nil {
+				return err
+			}
+			old[i] = r
+			if r == nil {
+				continue
+			}
+			for _, idx := range indexes {
+				for _, v := range idx.stored(r) {
+					if err := idx.bucket.Delete([]byte(v)); err != nil {
+						return fmt.Errorf("release %s %q: %w", idx.field, v, err)
+					}
+				}
+			}
+		}
+
+		for i := range ts {
+			t := &ts[i]
+			for _, idx := range indexes {
+				for _, v := range idx.values(t) {
+					if owner := idx.bucket.Get([]byte(v)); owner != nil && string(owner) != t.ID {
+						return fmt.Errorf("tenant %q: %s: %q already belongs to tenant %q: %w",
+							t.ID, idx.field, v, owner, tenants.ErrConflict)
+					}
+					if err := idx.bucket.Put([]byte(v), []byte(t.ID)); err != nil {
+						return fmt.Errorf("tenant %q: %s: index %q: %w", t.ID, idx.field, v, err)
+					}
+				}
+			}
+
+			rec := configFromTenant(t)
+			if prev := old[i]; prev != nil {
+				rec.InternalID, rec.Keys, rec.Created = prev.InternalID, prev.Keys, prev.Created
+			} else {
+				id, err := s.newID()
+				if err != nil {
+					return fmt.Errorf("tenant %q: %w", t.ID, err)
+				}
+				if opts.NewKey == nil {
+					return fmt.Errorf("tenant %q: creating a tenant needs ApplyOptions.NewKey", t.ID)
+				}
+				key, err := callOut(func() (tenants.SigningKey, error) { return opts.NewKey(id) })
+				if err != nil {
+					return fmt.Errorf("tenant %q: make signing key: %w", t.ID, err)
+				}
+				rec.InternalID, rec.Keys, rec.Created = id, []keyRecord{keyToRecord(key)}, now()
+			}
+
+			for j, m := range t.Methods {
+				switch {
+				case m.ClientSecret != "":
+					if opts.Seal == nil {
+						return fmt.Errorf("tenant %q: methods[%d]: a client secret needs ApplyOptions.Seal", t.ID, j)
+					}
+					sealed, err := callOut(func() ([]byte, error) { return opts.Seal([]byte(m.ClientSecret), rec.InternalID) })
+					if err != nil {
+						return fmt.Errorf("tenant %q: methods[%d]: seal client secret: %w", t.ID, j, err)
+					}
+					if len(sealed) == 0 {
+						return fmt.Errorf("tenant %q: methods[%d]: sealing the client secret produced nothing", t.ID, j)
+					}
+					rec.Methods[j].SealedClientSecret = sealed
+				case old[i] != nil && j < len(old[i].Methods) && old[i].Methods[j].Type == m.Type:
+					rec.Methods[j].SealedClientSecret = old[i].Methods[j].SealedClientSecret
+				}
+			}
+
+			if err := putRecord(tb, []byte(t.ID), &rec); err != nil {
+				return fmt.Errorf("tenant %q: %w", t.ID, err)
+			}
+			results = append(results, tenants.ApplyResult{ID: t.ID, Created: old[i] == nil})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// checkBatch refuses what no store state could make valid: empty names, and
+// a slug, domain or email domain claimed twice within the batch.
+func checkBatch(ts []tenants.Tenant) error {
+	ids := map[string]bool{}
+	owners := map[string]map[string]string{"domains": {}, "emailDomains": {}}
+	for i := range ts {
+		t := &ts[i]
+		if t.ID == "" {
+			return fmt.Errorf("tenants[%d]: id is empty", i)
+		}
+		if ids[t.ID] {
+			return fmt.Errorf("tenant %q appears twice in the batch: %w", t.ID, tenants.ErrConflict)
+		}
+		ids[t.ID] = true
+		for field, values := range map[string][]string{"domains": t.Domains, "emailDomains": t.EmailDomains} {
+			for _, v := range values {
+				if v == "" {
+					return fmt.Errorf("tenant %q: %s: empty value", t.ID, field)
+				}
+				if owner, ok := owners[field][v]; ok && owner != t.ID {
+					return fmt.Errorf("tenant %q: %s: %q is also claimed by tenant %q in the same batch: %w",
+						t.ID, field, v, owner, tenants.ErrConflict)
+				}
+				owners[field][v] = t.ID
+			}
+		}
+	}
+	return nil
+}
+
+// Tenants returns every tenant sorted by ID, with keys and sealed secrets and
+// never a plaintext ClientSecret.
+func (s *Store) Tenants(ctx context.Context) ([]tenants.Tenant, error) {
+	var out []tenants.Tenant
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		out, err = allTenants(tx)
+		return err
+	})
+	return out, err
+}
+
+// allTenants decodes every tenant; bbolt iterates keys (slugs) in order.
+func allTenants(tx *bolt.Tx) ([]tenants.Tenant, error) {
+	var out []tenants.Tenant
+	err := tx.Bucket(bucketTenants).ForEach(func(k, v []byte) error {
+		var r tenantRecord
+		if err := decodeRecord(bucketTenants, k, v, &r); err != nil {
+			return err
+		}
+		out = append(out, r.toTenant())
+		return nil
+	})
+	return out, err
+}
+
+// Tenant returns one tenant by slug, or an error wrapping tenants.ErrNotFound.
+func (s *Store) Tenant(ctx context.Context, id string) (tenants.Tenant, error) {
+	var out tenants.Tenant
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		r, err := mustTenant(tx, id)
+		if err != nil {
+			return err
+		}
+		out = r.toTenant()
+		return nil
+	})
+	return out, err
+}
+
+// DeleteTenant removes a tenant, its domain index entries, keys and
+// memberships in one write, or returns an error wrapping tenants.ErrNotFound.
+// Users stay.
+func (s *Store) DeleteTenant(ctx context.Context, id string) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		r, err := mustTenant(tx, id)
+		if err != nil {
+			return err
+		}
+		for _, d := range r.Domains {
+			if err := tx.Bucket(bucketDomains).Delete([]byte(d)); err != nil {
+				return fmt.Errorf("tenant %q: release domain %q: %w", id, d, err)
+			}
+		}
+		for _, d := range r.EmailDomains {
+			if err := tx.Bucket(bucketEmailDomains).Delete([]byte(d)); err != nil {
+				return fmt.Errorf("tenant %q: release email domain %q: %w", id, d, err)
+			}
+		}
+		mb := tx.Bucket(bucketMemberships)
+		prefix := membershipPrefix(r.InternalID)
+		var doomed [][]byte
+		c := mb.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			doomed = append(doomed, bytes.Clone(k))
+		}
+		for _, k := range doomed {
+			if err := mb.Delete(k); err != nil {
+				return fmt.Errorf("tenant %q: delete membership: %w", id, err)
+			}
+		}
+		if err := tx.Bucket(bucketTenants).Delete([]byte(id)); err != nil {
+			return fmt.Errorf("tenant %q: delete: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// AddMember adds or updates a membership; see tenants.Store. The tenant must
+// exist (else tenants.ErrNotFound) and the email must not be empty.
+func (s *Store) AddMember(ctx context.Context, tenantID string, m tenants.NewMember) (bool, error) {
+	email := normalizeEmail(m.Email)
+	if email == "" {
+		return false, errors.New("add member: email is empty")
+	}
+	var created bool
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		created = false
+		t, err := mustTenant(tx, tenantID)
+		if err != nil {
+			return err
+		}
+		u, err := getUserByEmail(tx, email)
+		if err != nil {
+			return err
+		}
+		if u == nil {
+			if m.PasswordHash == "" {
+				return fmt.Errorf("user %s: %w", email, tenants.ErrPasswordRequired)
+			}
+			id, err := s.newID()
+			if err != nil {
+				return err
+			}
+			u = &userRecord{V: recordVersion, ID: id, Email: email, PasswordHash: m.PasswordHash, Created: s.now()}
+			if err := putRecord(tx.Bucket(bucketUsers), []byte(id), u); err != nil {
+				return fmt.Errorf("user %s: %w", email, err)
+			}
+			if err := tx.Bucket(bucketUserEmails).Put([]byte(email), []byte(id)); err != nil {
+				return fmt.Errorf("user %s: index email: %w", email, err)
+			}
+			created = true
+		}
+		roles := slices.Clone(m.Roles)
+		if roles == nil {
+			roles = []string{}
+		}
+		rec := membershipRecord{V: recordVersion, Roles: roles}
+		if err := putRecord(tx.Bucket(bucketMemberships), membershipKey(t.InternalID, u.ID), &rec); err != nil {
+			return fmt.Errorf("membership of %s in tenant %q: %w", email, tenantID, err)
+		}
+		return nil
+	})
+	return created, err
+}
+
+// Members lists a tenant's members sorted by email, or returns an error
+// wrapping tenants.ErrNotFound when the tenant does not exist.
+func (s *Store) Members(ctx context.Context, tenantID string) ([]tenants.Member, error) {
+	var out []tenants.Member
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		out = nil
+		t, err := mustTenant(tx, tenantID)
+		if err != nil {
+			return err
+		}
+		prefix := membershipPrefix(t.InternalID)
+		users := tx.Bucket(bucketUsers)
+		c := tx.Bucket(bucketMemberships).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var mr membershipRecord
+			if err := decodeRecord(bucketMemberships, k, v, &mr); err != nil {
+				return err
+			}
+			uid := k[len(prefix):]
+			raw := users.Get(uid)
+			if raw == nil {
+				return fmt.Errorf("%w: membership %q names a missing user", tenants.ErrCorrupt, k)
+			}
+			var ur userRecord
+			if err := decodeRecord(bucketUsers, uid, raw, &ur); err != nil {
+				return err
+			}
+			out = append(out, tenants.Member{User: ur.toUser(), Roles: slices.Clone(mr.Roles)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b tenants.Member) int { return strings.Compare(a.User.Email, b.User.Email) })
+	return out, nil
+}
+
+// RemoveMember deletes a membership and records rev, keyed
+// tenants.UserRevocationKey(tenant, user), in the same write. It returns an
+// error wrapping tenants.ErrNotFound when the tenant, user or membership does
+// not exist; rev.Expires must be set.
+func (s *Store) RemoveMember(ctx context.Context, tenantID, email string, rev tenants.Revocation) error {
+	email = normalizeEmail(email)
+	if rev.Expires.IsZero() {
+		return errors.New("remove member: the revocation needs an expiry")
+	}
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		t, err := mustTenant(tx, tenantID)
+		if err != nil {
+			return err
+		}
+		u, err := getUserByEmail(tx, email)
+		if err != nil {
+			return err
+		}
+		notMember := fmt.Errorf("%s is not a member of tenant %q: %w", email, tenantID, tenants.ErrNotFound)
+		if u == nil {
+			return notMember
+		}
+		mb := tx.Bucket(bucketMemberships)
+		key := membershipKey(t.InternalID, u.ID)
+		if mb.Get(key) == nil {
+			return notMember
+		}
+		if err := mb.Delete(key); err != nil {
+			return fmt.Errorf("delete membership of %s in tenant %q: %w", email, tenantID, err)
+		}
+		rev.Key = tenants.UserRevocationKey(t.InternalID, u.ID)
+		return putRevocation(tx, rev)
+	})
+}
+
+// UserByEmail returns the user with that email, compared lower-case, or an
+// error wrapping tenants.ErrNotFound.
+func (s *Store) UserByEmail(ctx context.Context, email string) (tenants.User, error) {
+	email = normalizeEmail(email)
+	var out tenants.User
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		u, err := getUserByEmail(tx, email)
+		if err != nil {
+			return err
+		}
+		if u == nil {
+			return fmt.Errorf("user %s: %w", email, tenants.ErrNotFound)
+		}
+		out = u.toUser()
+		return nil
+	})
+	return out, err
+}
+
+// Membership returns a user's roles in a tenant, or an error wrapping
+// tenants.ErrNotFound.
+func (s *Store) Membership(ctx context.Context, tenantInternalID, userID string) ([]string, error) {
+	var roles []string
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		key := membershipKey(tenantInternalID, userID)
+		raw := tx.Bucket(bucketMemberships).Get(key)
+		if raw == nil {
+			return fmt.Errorf("membership of user %q in tenant %q: %w", userID, tenantInternalID, tenants.ErrNotFound)
+		}
+		var mr membershipRecord
+		if err := decodeRecord(bucketMemberships, key, raw, &mr); err != nil {
+			return err
+		}
+		roles = slices.Clone(mr.Roles)
+		return nil
+	})
+	return roles, err
+}
+
+// Revoke records r, replacing a revocation with the same key. r.Key and
+// r.Expires must be set.
+func (s *Store) Revoke(ctx context.Context, r tenants.Revocation) error {
+	if r.Key == "" {
+		return errors.New("revoke: the revocation has no key")
+	}
+	if r.Expires.IsZero() {
+		return fmt.Errorf("revoke %s: the revocation needs an expiry", r.Key)
+	}
+	return s.update(ctx, func(tx *bolt.Tx) error { return putRevocation(tx, r) })
+}
+
+// putRevocation writes a revocation and its expiry index entry, replacing
+// any earlier one with the same key.
+func putRevocation(tx *bolt.Tx, r tenants.Revocation) error {
+	revs, expiry := tx.Bucket(bucketRevocations), tx.Bucket(bucketRevocationExpiry)
+	if raw := revs.Get([]byte(r.Key)); raw != nil {
+		var prev revocationRecord
+		if err := decodeRecord(bucketRevocations, []byte(r.Key), raw, &prev); err != nil {
+			return err
+		}
+		if err := expiry.Delete(expiryKey(prev.Expires, prev.Key)); err != nil {
+			return fmt.Errorf("revocation %s: %w", r.Key, err)
+		}
+	}
+	rec := revocationRecord{V: recordVersion, Key: r.Key, NotBefore: r.NotBefore, Expires: r.Expires}
+	if err := putRecord(revs, []byte(r.Key), &rec); err != nil {
+		return fmt.Errorf("revocation %s: %w", r.Key, err)
+	}
+	if err := expiry.Put(expiryKey(r.Expires, r.Key), nil); err != nil {
+		return fmt.Errorf("revocation %s: index expiry: %w", r.Key, err)
+	}
+	return nil
+}
+
+// pruneRevocations drops revocations whose Expires is before now.
+func (s *Store) pruneRevocations(tx *bolt.Tx) error {
+	now := s.now()
+	revs, expiry := tx.Bucket(bucketRevocations), tx.Bucket(bucketRevocationExpiry)
+	var doomed [][]byte
+	c := expiry.Cursor()
+	for k, _ := c.First(); k != nil && expirySeconds(k) <= now.Unix(); k, _ = c.Next() {
+		key := k[8:]
+		var r revocationRecord
+		if err := decodeRecord(bucketRevocations, key, revs.Get(key), &r); err != nil {
+			return err
+		}
+		if r.Expires.Before(now) {
+			doomed = append(doomed, bytes.Clone(k))
+		}
+	}
+	for _, k := range doomed {
+		if err := revs.Delete(k[8:]); err != nil {
+			return fmt.Errorf("drop expired revocation: %w", err)
+		}
+		if err := expiry.Delete(k); err != nil {
+			return fmt.Errorf("drop expired revocation: %w", err)
+		}
+	}
+	return nil
+}
+
+// Snapshot reads every tenant and every unexpired revocation in one read
+// transaction.
+func (s *Store) Snapshot(ctx context.Context) (*tenants.Snapshot, error) {
+	var ts []tenants.Tenant
+	var revs []tenants.Revocation
+	now := s.now()
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		if ts, err = allTenants(tx); err != nil {
+			return err
+		}
+		revs = nil
+		return tx.Bucket(bucketRevocations).ForEach(func(k, v []byte) error {
+			var r revocationRecord
+			if err := decodeRecord(bucketRevocations, k, v, &r); err != nil {
+				return err
+			}
+			if !r.Expires.Before(now) {
+				revs = append(revs, r.toRevocation())
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return tenants.NewSnapshot(ts, revs), nil
+}
