@@ -1,0 +1,406 @@
+package login
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tenantgate/tenantgate/extauthz/password"
+	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/tenants"
+)
+
+// Store is the part of tenants.Store the sign-in handler uses.
+type Store interface {
+	UserByEmail(ctx context.Context, email string) (tenants.User, error)
+	Membership(ctx context.Context, tenantInternalID, userID string) ([]string, error)
+	Revoke(ctx context.Context, r tenants.Revocation) error
+}
+
+var _ Store = tenants.Store(nil)
+
+// Paths below a tenant's root (the host, or the path-tenancy prefix).
+const (
+	pathLogin  = "/_auth/login"
+	pathLogout = "/_auth/logout"
+	pathJWKS   = "/_auth/jwks.json"
+)
+
+// maxFormBytes bounds a POST body.
+const maxFormBytes = 64 << 10
+
+// maxEmailBytes bounds an email address (RFC 5321 §4.5.3.1: 64 + 1 + 255).
+const maxEmailBytes = 320
+
+// Handler serves /_auth/ on every tenant host and on the apex host. Fill in
+// the fields and serve it; the zero values of the optional fields are
+// documented on each. A Handler must not be copied or have its fields changed
+// after the first request; it is safe for concurrent use.
+//
+// Statuses: HTML pages for people (200 forms; 303 after a successful POST;
+// 401 "Invalid email or password."; 403 for a refused cross-origin or CSRF
+// request and for a suspended tenant; 429 when argon2id is saturated or an
+// address is over its discovery limit; 501 when the tenant offers no sign-in
+// method this build implements; 503 when tenants are not loaded or the store
+// fails) and JSON for machines (404 {"error":"unknown_tenant"},
+// 400 {"error":"bad_request"}, 404 {"error":"not_found"} for any other path,
+// 405 {"error":"method_not_allowed"}).
+type Handler struct {
+	// Snapshots is the tenant snapshot requests are resolved against.
+	Snapshots *tenants.Current
+	// Resolver places a request with a tenant from its Host and path.
+	Resolver *tenants.Resolver
+	// Store looks up users and memberships and records revocations.
+	// Revocations reach Verify once Snapshots is refreshed (Current.Follow).
+	Store Store
+	// Minter mints session tokens; its TTL is the cookie's Max-Age.
+	Minter *session.Minter
+	// Verifier checks the session being signed out.
+	Verifier *session.Verifier
+	// Passwords verifies password hashes.
+	Passwords *password.Hasher
+	// InsecureCookies drops Secure and the __Host- prefix (plain-http
+	// development), and makes discovery redirects http://.
+	InsecureCookies bool
+	// CSRFKey keys the HMAC of CSRF tokens (and of the email digests in
+	// logs). At least 16 bytes, secret, stable across restarts and replicas;
+	// without it every form is refused.
+	CSRFKey []byte
+	// TrustedProxyHops is how many proxies in front of tenantgate append to
+	// X-Forwarded-For: the client address used for rate limits is the
+	// hops-th entry from the right. 0 means 1 (Envoy with
+	// use_remote_address appends the address it saw); a negative value means
+	// ignore X-Forwarded-For and use the connection's address.
+	TrustedProxyHops int
+	// Limits bound sign-in attempts; zero fields mean the defaults.
+	Limits Limits
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Log receives one line per refused or failed attempt, carrying the
+	// tenant, a reason code and a keyed digest of the email, never a
+	// password, token or cookie. nil means no logging.
+	Log *slog.Logger
+	// Rand is the source of pre-auth cookie values; nil means crypto/rand.
+	Rand io.Reader
+
+	once      sync.Once
+	limits    Limits
+	accounts  *counter
+	addresses *counter
+	discovery *counter
+	origins   *http.CrossOriginProtection
+}
+
+func (h *Handler) init() {
+	h.once.Do(func() {
+		h.limits = h.Limits.withDefaults()
+		h.accounts = newCounter(h.limits.AccountFailures, h.limits.Window, h.limits.MaxEntries)
+		h.addresses = newCounter(h.limits.AddressFailures, h.limits.Window, h.limits.MaxEntries)
+		h.discovery = newCounter(h.limits.DiscoveryRequests, h.limits.Window, h.limits.MaxEntries)
+		h.origins = http.NewCrossOriginProtection()
+	})
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// request is one request placed with its tenant.
+type request struct {
+	snap *tenants.Snapshot
+	w    http.ResponseWriter
+	r    *http.Request
+	res  tenants.Resolution
+	// route is the path below the tenant's root, without the query.
+	route string
+}
+
+// tenant returns the resolved tenant (nil on the apex host).
+func (q *request) tenant() *tenants.Tenant { return q.res.Tenant }
+
+// binding is what CSRF tokens are bound to: the tenant's internal id, or the
+// apex host.
+func (q *request) binding() string {
+	if q.res.Apex {
+		return "apex:" + q.res.Host
+	}
+	return "tenant:" + q.res.Tenant.InternalID
+}
+
+// ServeHTTP places the request with a tenant and dispatches it.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.init()
+	snap := h.Snapshots.Load()
+	if snap == nil {
+		writeJSONError(w, http.StatusServiceUnavailable, "unavailable")
+		return
+	}
+	target := r.RequestURI
+	if !strings.HasPrefix(target, "/") {
+		target = r.URL.RequestURI() // absolute-form; Go took r.Host from it
+	}
+	res, err := h.Resolver.Resolve(snap, r.Host, target)
+	switch {
+	case errors.Is(err, tenants.ErrUnknownTenant):
+		writeJSONError(w, http.StatusNotFound, "unknown_tenant")
+		return
+	case err != nil:
+		writeJSONError(w, http.StatusBadRequest, "bad_request")
+		return
+	}
+	path, _, _ := strings.Cut(target, "?")
+	route, ok := strings.CutPrefix(path, res.Prefix)
+	if !ok {
+		writeJSONError(w, http.StatusNotFound, "not_found")
+		return
+	}
+	q := &request{snap: snap, w: w, r: r, res: res, route: route}
+
+	if res.Apex {
+		switch route {
+		case pathLogin:
+			h.methods(q, h.discoverPage, h.discover)
+		default:
+			writeJSONError(w, http.StatusNotFound, "not_found")
+		}
+		return
+	}
+	switch route {
+	case pathLogin:
+		h.methods(q, h.loginPage, h.login)
+	case pathLogout:
+		h.methods(q, h.logoutPage, h.logout)
+	case pathJWKS:
+		h.methods(q, h.jwks, nil)
+	default:
+		writeJSONError(w, http.StatusNotFound, "not_found")
+	}
+}
+
+// methods dispatches GET/HEAD to get and POST (after the cross-origin check)
+// to post; anything else is 405.
+func (h *Handler) methods(q *request, get, post func(*request)) {
+	switch q.r.Method {
+	case http.MethodGet, http.MethodHead:
+		get(q)
+		return
+	case http.MethodPost:
+		if post == nil {
+			break
+		}
+		if err := h.origins.Check(q.r); err != nil {
+			h.refuse(q, "cross_origin", "")
+			h.forbidden(q)
+			return
+		}
+		post(q)
+		return
+	}
+	allow := "GET, HEAD"
+	if post != nil {
+		allow += ", POST"
+	}
+	q.w.Header().Set("Allow", allow)
+	writeJSONError(q.w, http.StatusMethodNotAllowed, "method_not_allowed")
+}
+
+// parseForm reads a POST body of at most maxFormBytes. On failure it has
+// already answered.
+func (h *Handler) parseForm(q *request) bool {
+	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, maxFormBytes)
+	if err := q.r.ParseForm(); err != nil {
+		status := http.StatusBadRequest
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			status = http.StatusRequestEntityTooLarge
+		}
+		h.refuse(q, "bad_form", "")
+		h.message(q, status, "Sign-in request refused", "The form could not be read. Go back and try again.", true)
+		return false
+	}
+	return true
+}
+
+// checkCSRF verifies the form's csrf field against the pre-auth cookie, for
+// this tenant (or apex host). On failure it has already answered 403.
+func (h *Handler) checkCSRF(q *request) bool {
+	got := q.r.PostForm.Get("csrf")
+	if got != "" && len(h.CSRFKey) >= minCSRFKeyLen {
+		for i, c := range q.r.CookiesNamed(h.preauthCookieName()) {
+			if i == maxCookieCandidates {
+				break
+			}
+			if !validPreauth(c.Value) {
+				continue
+			}
+			want := h.csrfToken(c.Value, q.binding())
+			if subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1 {
+				return true
+			}
+		}
+	}
+	h.refuse(q, "csrf", "")
+	h.forbidden(q)
+	return false
+}
+
+func (h *Handler) forbidden(q *request) {
+	h.message(q, http.StatusForbidden, "Sign-in request refused",
+		"This form has expired or was sent from another site. Reload the page and try again.", true)
+}
+
+// minCSRFKeyLen is the shortest CSRFKey accepted.
+const minCSRFKeyLen = 16
+
+// maxCookieCandidates bounds how many same-named cookies are tried.
+const maxCookieCandidates = 4
+
+// preauthLen is the length of an encoded pre-auth value: 32 random bytes in
+// unpadded base64url.
+const preauthLen = 43
+
+func validPreauth(v string) bool {
+	if len(v) != preauthLen {
+		return false
+	}
+	_, err := base64.RawURLEncoding.Strict().DecodeString(v)
+	return err == nil
+}
+
+func (h *Handler) preauthCookieName() string {
+	if h.InsecureCookies {
+		return "tenantgate-csrf"
+	}
+	return "__Host-tenantgate-csrf"
+}
+
+// csrfToken is HMAC-SHA256(CSRFKey, purpose, preauth value, binding).
+func (h *Handler) csrfToken(preauth, binding string) string {
+	m := hmac.New(sha256.New, h.CSRFKey)
+	io.WriteString(m, "tenantgate csrf v1\x00")
+	io.WriteString(m, preauth)
+	m.Write([]byte{0})
+	io.WriteString(m, binding)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// formCSRF returns the csrf field for a form, reusing a valid pre-auth
+// cookie (so several tabs keep working) or setting a new one. It returns ""
+// when no token can be made; forms then fail closed on POST.
+func (h *Handler) formCSRF(q *request) string {
+	if len(h.CSRFKey) < minCSRFKeyLen {
+		h.log().Error("sign-in forms disabled: CSRF key missing or shorter than 16 bytes")
+		return ""
+	}
+	for i, c := range q.r.CookiesNamed(h.preauthCookieName()) {
+		if i == maxCookieCandidates {
+			break
+		}
+		if validPreauth(c.Value) {
+			return h.csrfToken(c.Value, q.binding())
+		}
+	}
+	var b [32]byte
+	rnd := h.Rand
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	if _, err := io.ReadFull(rnd, b[:]); err != nil {
+		h.log().Error("read randomness for pre-auth cookie", "err", err)
+		return ""
+	}
+	v := base64.RawURLEncoding.EncodeToString(b[:])
+	http.SetCookie(q.w, &http.Cookie{
+		Name:     h.preauthCookieName(),
+		Value:    v,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   !h.InsecureCookies,
+		SameSite: http.SameSiteLaxMode,
+	})
+	return h.csrfToken(v, q.binding())
+}
+
+// clientKey is the rate-limit key of the client: the hops-th
+// X-Forwarded-For entry from the right, else the connection's address; an
+// IPv6 address is widened to its /64, which one client usually holds whole.
+func (h *Handler) clientKey(r *http.Request) string {
+	hops := h.TrustedProxyHops
+	if hops == 0 {
+		hops = 1
+	}
+	var addr string
+	if hops > 0 {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			entries := strings.Split(strings.Join(xff, ","), ",")
+			i := max(len(entries)-hops, 0)
+			addr = strings.TrimSpace(entries[i])
+		}
+	}
+	if addr == "" {
+		addr = r.RemoteAddr
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			addr = host
+		}
+	}
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		if len(addr) > 64 {
+			addr = addr[:64]
+		}
+		return "unparsed:" + addr
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+// emailDigest is a short keyed digest of an email for logs: it lets an
+// operator correlate attempts on one account without the log holding the
+// address.
+func (h *Handler) emailDigest(email string) string {
+	m := hmac.New(sha256.New, h.CSRFKey)
+	io.WriteString(m, "tenantgate log email v1\x00")
+	io.WriteString(m, email)
+	return hex.EncodeToString(m.Sum(nil)[:6])
+}
+
+// refuse logs a refused or failed request: tenant, reason code and, when
+// given, a digest of the (normalised) email.
+func (h *Handler) refuse(q *request, reason, email string) {
+	attrs := []any{"reason", reason, "path", q.route, "client", h.clientKey(q.r)}
+	if t := q.tenant(); t != nil {
+		attrs = append(attrs, "tenant", t.ID)
+	} else {
+		attrs = append(attrs, "host", q.res.Host)
+	}
+	if email != "" {
+		attrs = append(attrs, "email_digest", h.emailDigest(email))
+	}
+	h.log().Info("sign-in refused", attrs...)
+}

@@ -1,0 +1,127 @@
+package login
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
+
+// Limits bound sign-in attempts. The zero value of each field means its
+// default. Counts are kept in memory per process, in fixed windows that start
+// at the first counted event.
+type Limits struct {
+	// AccountFailures is how many failed sign-ins one account may have in
+	// one tenant per Window before every further attempt, right or wrong, is
+	// refused. Default 10 (NIST SP 800-63B §5.2.2 allows at most 100).
+	AccountFailures int
+	// AddressFailures is how many failed sign-ins one client address (an
+	// IPv4 address or IPv6 /64) may have per Window, over all tenants and
+	// accounts. Default 50.
+	AddressFailures int
+	// DiscoveryRequests is how many home-realm discovery lookups one client
+	// address may make per Window. Default 60.
+	DiscoveryRequests int
+	// Window is the counting window. Default 15 minutes.
+	Window time.Duration
+	// MaxEntries bounds how many accounts or addresses each counter tracks;
+	// the least recently used is forgotten first. Default 100000.
+	MaxEntries int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.AccountFailures <= 0 {
+		l.AccountFailures = 10
+	}
+	if l.AddressFailures <= 0 {
+		l.AddressFailures = 50
+	}
+	if l.DiscoveryRequests <= 0 {
+		l.DiscoveryRequests = 60
+	}
+	if l.Window <= 0 {
+		l.Window = 15 * time.Minute
+	}
+	if l.MaxEntries <= 0 {
+		l.MaxEntries = 100000
+	}
+	return l
+}
+
+// counter counts events per key in fixed windows, in bounded memory. Keys
+// are hashed, so an attacker-chosen email costs 32 bytes however long it is.
+type counter struct {
+	max    int
+	window time.Duration
+
+	mu      sync.Mutex
+	windows *simplelru.LRU[[sha256.Size]byte, *window]
+}
+
+type window struct {
+	start time.Time
+	n     int
+}
+
+func newCounter(max int, w time.Duration, entries int) *counter {
+	lru, err := simplelru.NewLRU[[sha256.Size]byte, *window](entries, nil)
+	if err != nil {
+		panic(err) // entries > 0 is guaranteed by withDefaults
+	}
+	return &counter{max: max, window: w, windows: lru}
+}
+
+func counterKey(parts ...string) [sha256.Size]byte {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// over reports whether key has reached the limit in the current window.
+func (c *counter) over(key [sha256.Size]byte, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w, ok := c.windows.Get(key)
+	return ok && now.Sub(w.start) < c.window && w.n >= c.max
+}
+
+// add counts one event for key.
+func (c *counter) add(key [sha256.Size]byte, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w, ok := c.windows.Get(key)
+	if !ok || now.Sub(w.start) >= c.window || now.Before(w.start) {
+		c.windows.Add(key, &window{start: now, n: 1})
+		return
+	}
+	w.n++
+}
+
+// take counts one event for key and reports whether it was within the limit.
+func (c *counter) take(key [sha256.Size]byte, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w, ok := c.windows.Get(key)
+	if !ok || now.Sub(w.start) >= c.window || now.Before(w.start) {
+		c.windows.Add(key, &window{start: now, n: 1})
+		return true
+	}
+	if w.n >= c.max {
+		return false
+	}
+	w.n++
+	return true
+}
+
+// reset forgets key.
+func (c *counter) reset(key [sha256.Size]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.windows.Remove(key)
+}

@@ -1,0 +1,285 @@
+package login
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/tenantgate/tenantgate/extauthz/password"
+	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/tenants"
+)
+
+// invalidCredentials is the only thing a failed sign-in ever says, whatever
+// the cause (security catalogue §5 item 35).
+const invalidCredentials = "Invalid email or password."
+
+// suspendedPage answers every sign-in attempt on a suspended tenant.
+func (h *Handler) suspendedPage(q *request) {
+	h.refuse(q, "tenant_suspended", "")
+	h.message(q, http.StatusForbidden, "Sign-in unavailable", "This organisation is suspended.", true)
+}
+
+// noMethodPage answers a tenant that offers no sign-in method this build
+// implements. 501: the tenant's configuration asks for something not served
+// here, which waiting will not fix.
+func (h *Handler) noMethodPage(q *request) {
+	h.refuse(q, "no_method", "")
+	h.message(q, http.StatusNotImplemented, "Sign-in unavailable",
+		"No sign-in method is available for this organisation. Contact your administrator.", true)
+}
+
+// loginPage: GET /_auth/login?rd=PATH&login_hint=EMAIL.
+func (h *Handler) loginPage(q *request) {
+	t := q.tenant()
+	if t.Suspended() {
+		h.suspendedPage(q)
+		return
+	}
+	if !t.HasMethod(tenants.MethodPassword) {
+		h.noMethodPage(q)
+		return
+	}
+	query := q.r.URL.Query()
+	hint := query.Get("login_hint")
+	if len(hint) > maxEmailBytes || hasControl(hint) {
+		hint = ""
+	}
+	h.renderLogin(q, http.StatusOK, SafeRedirect(query.Get("rd"), q.res.Prefix), hint, "")
+}
+
+func (h *Handler) renderLogin(q *request, status int, rd, hint, errMsg string) {
+	t := q.tenant()
+	h.render(q, status, "login", page{
+		Title:      "Sign in",
+		TenantName: displayName(t.Name, t.ID),
+		Action:     q.res.Prefix + pathLogin,
+		CSRF:       h.formCSRF(q),
+		RD:         rd,
+		LoginHint:  hint,
+		Error:      errMsg,
+	})
+}
+
+// login: POST /_auth/login with email, password, rd, csrf.
+func (h *Handler) login(q *request) {
+	t := q.tenant()
+	if t.Suspended() {
+		h.suspendedPage(q)
+		return
+	}
+	if !t.HasMethod(tenants.MethodPassword) {
+		h.noMethodPage(q)
+		return
+	}
+	if !h.parseForm(q) || !h.checkCSRF(q) {
+		return
+	}
+	form := q.r.PostForm
+	email := normaliseEmail(form.Get("email"))
+	pw := form.Get("password")
+	rd := SafeRedirect(form.Get("rd"), q.res.Prefix)
+	now := h.now()
+	addrKey := counterKey("address", h.clientKey(q.r))
+	acctKey := counterKey("account", t.InternalID, email)
+
+	fail := func(reason string) {
+		h.accounts.add(acctKey, now)
+		h.addresses.add(addrKey, now)
+		h.refuse(q, reason, email)
+		h.renderLogin(q, http.StatusUnauthorized, rd, "", invalidCredentials)
+	}
+	if h.addresses.over(addrKey, now) {
+		// No argon2 run: the answer is the same for every account, so the
+		// time it takes reveals nothing, and a flood costs no CPU.
+		h.refuse(q, "address_limited", email)
+		h.renderLogin(q, http.StatusUnauthorized, rd, "", invalidCredentials)
+		return
+	}
+
+	reason := ""
+	var user tenants.User
+	var roles []string
+	switch {
+	case h.accounts.over(acctKey, now):
+		reason = "account_locked"
+	case email == "" || len(email) > maxEmailBytes:
+		reason = "bad_email"
+	case len(pw) > password.MaxBytes:
+		reason = "password_too_long"
+	}
+	if reason == "" {
+		var err error
+		user, err = h.Store.UserByEmail(q.r.Context(), email)
+		switch {
+		case errors.Is(err, tenants.ErrNotFound):
+			reason = "unknown_user"
+		case err != nil:
+			h.unavailable(q, "look up user", err)
+			return
+		case user.PasswordHash == "":
+			reason = "no_password"
+		}
+	}
+	if reason == "" {
+		var err error
+		roles, err = h.Store.Membership(q.r.Context(), t.InternalID, user.ID)
+		switch {
+		case errors.Is(err, tenants.ErrNotFound):
+			reason = "not_member"
+		case err != nil:
+			h.unavailable(q, "look up membership", err)
+			return
+		}
+	}
+
+	var match bool
+	var err error
+	if reason == "" {
+		match, err = h.Passwords.Verify(user.PasswordHash, pw)
+		if err != nil && !errors.Is(err, password.ErrBusy) {
+			h.log().Error("stored password hash unusable", "tenant", t.ID, "email_digest", h.emailDigest(email), "err", err)
+			reason = "bad_hash"
+		} else if err == nil && !match {
+			reason = "wrong_password"
+		}
+	} else {
+		_, err = h.Passwords.VerifyDummy(pw)
+	}
+	if errors.Is(err, password.ErrBusy) {
+		h.refuse(q, "busy", email)
+		q.w.Header().Set("Retry-After", "1")
+		h.message(q, http.StatusTooManyRequests, "Too many sign-ins",
+			"Too many people are signing in right now. Wait a moment and try again.", true)
+		return
+	}
+	if reason != "" {
+		fail(reason)
+		return
+	}
+
+	h.accounts.reset(acctKey)
+	token, minted, err := h.Minter.Mint(t, session.Claims{
+		Subject:  user.ID,
+		TenantID: t.InternalID,
+		Tenant:   t.ID,
+		Email:    user.Email,
+		Roles:    roles,
+		Method:   session.MethodPassword,
+	})
+	if err != nil {
+		h.unavailable(q, "mint session", err)
+		return
+	}
+	maxAge := int(minted.Expires.Sub(minted.IssuedAt).Seconds())
+	if maxAge <= 0 {
+		h.unavailable(q, "mint session", errors.New("minted session already expired"))
+		return
+	}
+	http.SetCookie(q.w, h.sessionCookie(token, maxAge))
+	h.log().Info("signed in", "tenant", t.ID, "method", session.MethodPassword, "email_digest", h.emailDigest(email))
+	redirect(q.w, rd)
+}
+
+// sessionCookie is the session cookie (CONTRACT.md): host-only, HttpOnly,
+// SameSite=Lax, Secure unless insecure. maxAge < 0 deletes it.
+func (h *Handler) sessionCookie(token string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     session.CookieName(h.InsecureCookies),
+		Value:    token,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   !h.InsecureCookies,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+func (h *Handler) unavailable(q *request, what string, err error) {
+	attrs := []any{"err", err}
+	if t := q.tenant(); t != nil {
+		attrs = append(attrs, "tenant", t.ID)
+	}
+	h.log().Error(what, attrs...)
+	h.message(q, http.StatusServiceUnavailable, "Temporarily unavailable",
+		"Something went wrong on our side. Try again in a moment.", true)
+}
+
+// redirect answers 303 See Other to a location already made safe.
+func redirect(w http.ResponseWriter, location string) {
+	w.Header().Set("Location", location)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+// normaliseEmail is how an email is looked up and counted: surrounding
+// space removed, lower-cased (the store compares lower-case), so "Alice@X"
+// and "alice@x" share one failure count.
+func normaliseEmail(s string) string {
+	return strings.ToLower(strings.TrimSpace(s))
+}
+
+// logoutPage: GET /_auth/logout, a confirmation form.
+func (h *Handler) logoutPage(q *request) {
+	t := q.tenant()
+	h.render(q, http.StatusOK, "logout", page{
+		Title:      "Sign out",
+		TenantName: displayName(t.Name, t.ID),
+		Action:     q.res.Prefix + pathLogout,
+		CSRF:       h.formCSRF(q),
+	})
+}
+
+// logout: POST /_auth/logout with csrf. Revokes the request's session of
+// this tenant, if any, clears the cookie and sends the browser to the sign-in
+// page. A session of another tenant (path tenancy shares one cookie per
+// host) is not revoked, only cleared.
+func (h *Handler) logout(q *request) {
+	if !h.parseForm(q) || !h.checkCSRF(q) {
+		return
+	}
+	t := q.tenant()
+	for i, c := range q.r.CookiesNamed(session.CookieName(h.InsecureCookies)) {
+		if i == maxCookieCandidates {
+			break
+		}
+		claims, err := h.Verifier.Verify(q.snap, c.Value)
+		if err != nil || claims.TenantID != t.InternalID {
+			continue
+		}
+		err = h.Store.Revoke(q.r.Context(), tenants.Revocation{
+			Key:       tenants.SessionRevocationKey(claims.SID),
+			NotBefore: h.now(),
+			Expires:   claims.Expires,
+		})
+		if err != nil {
+			// Keep the cookie: clearing it would leave a live session the
+			// person can no longer sign out of.
+			h.unavailable(q, "revoke session", err)
+			return
+		}
+		h.log().Info("signed out", "tenant", t.ID)
+	}
+	http.SetCookie(q.w, h.sessionCookie("", -1))
+	redirect(q.w, q.res.Prefix+pathLogin)
+}
+
+// jwks: GET /_auth/jwks.json, the tenant's public signing keys.
+func (h *Handler) jwks(q *request) {
+	b, err := session.JWKS(q.tenant())
+	if err != nil {
+		h.log().Error("tenant JWKS", "tenant", q.tenant().ID, "err", err)
+		writeJSONError(q.w, http.StatusInternalServerError, "internal")
+		return
+	}
+	hd := q.w.Header()
+	hd.Set("Content-Type", "application/json")
+	hd.Set("Cache-Control", "public, max-age=300")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	q.w.WriteHeader(http.StatusOK)
+	if q.r.Method != http.MethodHead {
+		q.w.Write(b)
+	}
+}
