@@ -151,3 +151,27 @@ func TestDiscoveryDomain(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDiscoveryDomain: whatever is typed, discovery looks up nothing but a
+// canonical ASCII domain name.
+func FuzzDiscoveryDomain(f *testing.F) {
+	for _, s := range []string{"a@acme.test", `"a@acme.test"@evil.test`, "a@acme.test@evil.test",
+		"a@x.test,b@acme.test", "Victim <a@evil.test>", "a@ACME.TEST.", "a@[127.0.0.1]", "a@аcme.test",
+		"a@acme.test\x00", "a@acme.test\r\n", "a@acme.test (c)"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		addr, domain, ok := discoveryDomain(in)
+		if !ok {
+			return
+		}
+		for i := 0; i < len(domain); i++ {
+			if c := domain[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+				t.Fatalf("discoveryDomain(%q) domain %q is not canonical ASCII", in, domain)
+			}
+		}
+		if addr == "" || strings.ContainsAny(addr, "<>,\r\n\x00") {
+			t.Fatalf("discoveryDomain(%q) address %q", in, addr)
+		}
+	})
+}
