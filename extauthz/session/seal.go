@@ -37,8 +37,12 @@ const (
 // tampered or truncated input, unknown format.
 var ErrOpen = errors.New("cannot open sealed value")
 
+// errNoKey is returned by a Sealer that was not made by NewSealer.
+var errNoKey = errors.New("sealer has no master key")
+
 // Sealer encrypts small secrets (signing keys, client secrets, login state)
-// under the master key. It is safe for concurrent use.
+// under the master key. Make one with NewSealer or LoadOrCreateMasterKey; the
+// zero value refuses to seal or open. It is safe for concurrent use.
 //
 // Nonces always come from crypto/rand rather than an injectable reader: a
 // repeated nonce under AES-GCM gives away the key stream, and no test should
@@ -75,6 +79,9 @@ func NewSealer(key []byte) (*Sealer, error) {
 // same context. The result is a version byte, the nonce, then the ciphertext
 // and tag.
 func (s *Sealer) Seal(plaintext []byte, context string) ([]byte, error) {
+	if s == nil || s.aead == nil {
+		return nil, errNoKey
+	}
 	ns := s.aead.NonceSize()
 	out := make([]byte, 1+ns, 1+ns+len(plaintext)+s.aead.Overhead())
 	out[0] = sealVersion
@@ -88,6 +95,9 @@ func (s *Sealer) Seal(plaintext []byte, context string) ([]byte, error) {
 // modified byte or an unknown version is an error wrapping ErrOpen, and no
 // plaintext is returned.
 func (s *Sealer) Open(sealed []byte, context string) ([]byte, error) {
+	if s == nil || s.aead == nil {
+		return nil, fmt.Errorf("%w: %w", ErrOpen, errNoKey)
+	}
 	ns := s.aead.NonceSize()
 	if len(sealed) < 1+ns+s.aead.Overhead() {
 		return nil, fmt.Errorf("%w: too short", ErrOpen)
@@ -109,19 +119,27 @@ func additionalData(context string) []byte {
 	return append(ad, context...)
 }
 
-// DeriveKey returns a 32-byte key for one purpose (for example
-// "csrf" or "login-state"), derived from the master key with HKDF-SHA256 (RFC
-// 5869). Different purposes give independent keys; the same purpose always
-// gives the same key for the same master key.
-func (s *Sealer) DeriveKey(purpose string) ([]byte, error) {
+// DeriveKey returns a 32-byte key for one purpose (for example "csrf" or
+// "login-state"), derived from the master key with HKDF-SHA256 (RFC 5869).
+// Different purposes give independent keys; the same purpose always gives the
+// same key for the same master key, so every replica sharing the master key
+// agrees.
+//
+// It panics on an empty purpose or a Sealer not made by NewSealer: both are
+// wiring mistakes, and a key derived from nothing must never be used.
+func (s *Sealer) DeriveKey(purpose string) []byte {
 	if purpose == "" {
-		return nil, errors.New("derive key: empty purpose")
+		panic("session: DeriveKey with an empty purpose")
+	}
+	if s == nil || s.master == nil {
+		panic("session: DeriveKey on a Sealer without a master key")
 	}
 	k, err := hkdf.Key(sha256.New, s.master, nil, hkdfDerivePref+purpose, 32)
 	if err != nil {
-		return nil, fmt.Errorf("derive key for %s: %w", purpose, err)
+		// Only a key length over 255*32 bytes fails.
+		panic(fmt.Sprintf("session: derive key for %s: %v", purpose, err))
 	}
-	return k, nil
+	return k
 }
 
 // SealSecret seals a tenant's client secret, bound to the tenant's internal
@@ -210,7 +228,8 @@ func readMasterKey(path string) ([]byte, error) {
 	data = bytes.TrimSuffix(data, []byte("\r"))
 	key := make([]byte, base64.StdEncoding.DecodedLen(len(data)))
 	n, err := base64.StdEncoding.Strict().Decode(key, data)
-	if err != nil {
+	// The decoder skips line breaks anywhere; one line means none is left.
+	if err != nil || bytes.ContainsAny(data, "\r\n") {
 		return nil, fmt.Errorf("master key file %s: not one line of standard base64", path)
 	}
 	if n != MasterKeySize {
