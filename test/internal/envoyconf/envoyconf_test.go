@@ -1,0 +1,78 @@
+package envoyconf
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRewritePorts(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		ports   map[int]int
+		want    string
+		wantErr string
+	}{
+		{
+			name:  "rewrites only matching port_value lines",
+			in:    "a:\n  port_value: 8080\n  timeout: 8080s\n# port_value: 8080 in a comment\n  - port_value: 9001 # grpc\n  port_value: 7000\n",
+			ports: map[int]int{8080: 1234, 9001: 5678},
+			want:  "a:\n  port_value: 1234\n  timeout: 8080s\n# port_value: 8080 in a comment\n  - port_value: 5678 # grpc\n  port_value: 7000\n",
+		},
+		{
+			name:  "every occurrence",
+			in:    "port_value: 80\nport_value: 80\n",
+			ports: map[int]int{80: 81},
+			want:  "port_value: 81\nport_value: 81\n",
+		},
+		{
+			name:    "missing port is an error",
+			in:      "port_value: 8080\n",
+			ports:   map[int]int{8080: 1, 9002: 2, 9001: 3},
+			wantErr: "[9001 9002]",
+		},
+		{
+			name:    "a longer number is not a match",
+			in:      "port_value: 80800\n",
+			ports:   map[int]int{8080: 1},
+			wantErr: "[8080]",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := RewritePorts([]byte(tc.in), tc.ports)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestShippedConfigHasDefaultPorts keeps envoy/envoy.yaml rewritable: each
+// default port the tests replace is on a port_value line of its own.
+func TestShippedConfigHasDefaultPorts(t *testing.T) {
+	cfg, err := os.ReadFile(filepath.Join("..", "..", "..", "envoy", "envoy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := RewritePorts(cfg, map[int]int{8080: 18080, 9001: 19001, 9002: 19002, 8081: 18081})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"8080", "9001", "9002", "8081"} {
+		if strings.Contains(string(out), "port_value: "+p+"\n") {
+			t.Errorf("port %s left in the rewritten config", p)
+		}
+	}
+}
