@@ -174,8 +174,8 @@ func (v *Verifier) now() time.Time {
 // names; its algorithm must match. After the signature: iss must be
 // Issuer(tid), aud must contain Audience(tid), exp must be present and not
 // past, iat present and not in the future, nbf (if any) not in the future
-// (each with Leeway), exp−iat at most MaxTTL, sub and sid non-empty, and the
-// session must not be revoked in snap.
+// (each with Leeway), exp after iat by at most MaxTTL, sub and sid
+// non-empty, and the session must not be revoked in snap.
 //
 // Verify does NOT check that the token belongs to the tenant of the request:
 // the returned Claims.TenantID is the token's own tenant, and the caller must
@@ -367,6 +367,8 @@ func (v *Verifier) verifyFresh(snap *tenants.Snapshot, token string) (*verified,
 		return nil, fmt.Errorf("%w: wrong audience", errClaims)
 	case tc.IssuedAt == nil:
 		return nil, fmt.Errorf("%w: no iat", errClaims)
+	case !tc.ExpiresAt.After(tc.IssuedAt.Time):
+		return nil, fmt.Errorf("%w: exp not after iat", errClaims)
 	case tc.ExpiresAt.Sub(tc.IssuedAt.Time) > MaxTTL:
 		return nil, fmt.Errorf("%w: lifetime over %s", errClaims, MaxTTL)
 	case tc.Subject == "":

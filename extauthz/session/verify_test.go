@@ -66,7 +66,7 @@ func TestVerifyRefuses(t *testing.T) {
 		{"hand-built valid token (control)", valid, nil},
 		{"aud as a single string (control)", forge(t, hdr, with(cl, "aud", Audience("iacme")), acmeSign), nil},
 		{"aud with another audience too (control)", forge(t, hdr, with(cl, "aud", []string{"x", Audience("iacme")}), acmeSign), nil},
-		{"exp just past, within leeway (control)", forge(t, hdr, with(cl, "exp", f.now.Add(-10*time.Second).Unix()), acmeSign), nil},
+		{"exp just past, within leeway (control)", forge(t, hdr, with(cl, "iat", f.now.Add(-time.Hour).Unix(), "exp", f.now.Add(-10*time.Second).Unix()), acmeSign), nil},
 		{"iat just ahead, within leeway (control)", forge(t, hdr, with(cl, "iat", f.now.Add(10*time.Second).Unix()), acmeSign), nil},
 
 		// 14: alg none.
@@ -104,12 +104,13 @@ func TestVerifyRefuses(t *testing.T) {
 		{"unknown header parameter", forge(t, with(hdr, "b64", false), cl, acmeSign), errHeader},
 		// 18: time.
 		{"exp missing", forge(t, hdr, with(cl, "exp", nil), acmeSign), errExpired},
-		{"exp past beyond leeway", forge(t, hdr, with(cl, "exp", f.now.Add(-31*time.Second).Unix()), acmeSign), errExpired},
+		{"exp past beyond leeway", forge(t, hdr, with(cl, "iat", f.now.Add(-time.Hour).Unix(), "exp", f.now.Add(-31*time.Second).Unix()), acmeSign), errExpired},
 		{"exp long past", forge(t, hdr, with(cl, "iat", f.now.Add(-48*time.Hour).Unix(), "exp", f.now.Add(-47*time.Hour).Unix()), acmeSign), errExpired},
 		{"exp not a number", forge(t, hdr, with(cl, "exp", "tomorrow"), acmeSign), errMalformed},
 		{"iat in the future", forge(t, hdr, with(cl, "iat", f.now.Add(time.Minute).Unix()), acmeSign), errNotYetValid},
 		{"iat missing", forge(t, hdr, with(cl, "iat", nil), acmeSign), errClaims},
 		{"nbf in the future", forge(t, hdr, with(cl, "nbf", f.now.Add(time.Minute).Unix()), acmeSign), errNotYetValid},
+		{"exp before iat", forge(t, hdr, with(cl, "iat", f.now.Add(20*time.Second).Unix(), "exp", f.now.Add(10*time.Second).Unix()), acmeSign), errClaims},
 		{"lifetime over MaxTTL", forge(t, hdr, with(cl, "exp", f.now.Add(MaxTTL+time.Hour).Unix()), acmeSign), errClaims},
 		// 19: iss, aud, typ.
 		{"iss missing", forge(t, hdr, with(cl, "iss", nil), acmeSign), errClaims},
