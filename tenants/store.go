@@ -101,6 +101,10 @@ type ApplyOptions struct {
 	// NewKey makes the first signing key of a tenant being created, bound to
 	// its new internal id.
 	NewKey func(internalID string) (SigningKey, error)
+	// NewSAMLKey makes a tenant's SAML SP key and certificate. It is called
+	// for a tenant that has a saml method and no SAMLKey yet (new or
+	// existing); required then.
+	NewSAMLKey func(internalID string) (SAMLKey, error)
 	// Seal seals a method's client secret for the tenant with the given
 	// internal id. Required when any method carries a ClientSecret.
 	Seal func(plaintext []byte, internalID string) ([]byte, error)

@@ -50,29 +50,73 @@ type Tenant struct {
 	// halves are sealed under the master key; the store never sees them in
 	// the clear.
 	Keys []SigningKey `json:"-" yaml:"-"`
+	// SAMLKey is the tenant's SAML service-provider key and certificate,
+	// created when the tenant first has a saml method; nil otherwise.
+	SAMLKey *SAMLKey `json:"-" yaml:"-"`
 	// Created is when the store first saw the tenant.
 	Created time.Time `json:"-" yaml:"-"`
+}
+
+// SAMLKey is a tenant's SAML SP signing key pair.
+type SAMLKey struct {
+	// Certificate is the DER X.509 certificate published in SP metadata.
+	Certificate []byte
+	// SealedPrivate is the PKCS #8 private key sealed under the master key,
+	// bound to the tenant's InternalID.
+	SealedPrivate []byte
+	Created       time.Time
 }
 
 // Method is one way of signing in to a tenant. Type selects which of the other
 // fields apply; Validate reports missing or stray fields.
 type Method struct {
 	Type string `json:"type" yaml:"type"`
+	// Label is the text of the method's button on the sign-in page; a
+	// default is derived from the type and provider.
+	Label string `json:"label,omitempty" yaml:"label,omitempty"`
 
-	// oidc
+	// oidc (and social, for the client credentials)
 	Issuer   string `json:"issuer,omitempty" yaml:"issuer,omitempty"`
 	ClientID string `json:"clientID,omitempty" yaml:"clientID,omitempty"`
 	// ClientSecret is the plaintext secret as read from a tenant file. The
 	// store never holds it: ApplyOptions.Seal turns it into SealedClientSecret
 	// before anything is written, and it is never printed back.
 	ClientSecret string `json:"clientSecret,omitempty" yaml:"clientSecret,omitempty"`
+	// Scopes requested in addition to the method's defaults.
+	Scopes []string `json:"scopes,omitempty" yaml:"scopes,omitempty"`
+	// GroupsClaim names the ID token / userinfo claim (oidc) or the
+	// attribute (saml) that lists the person's groups; default "groups".
+	GroupsClaim string `json:"groupsClaim,omitempty" yaml:"groupsClaim,omitempty"`
 
 	// saml
 	IDPMetadataURL string `json:"idpMetadataURL,omitempty" yaml:"idpMetadataURL,omitempty"`
 	IDPMetadataXML string `json:"idpMetadataXML,omitempty" yaml:"idpMetadataXML,omitempty"`
+	// EmailAttribute names the SAML attribute holding the email; default
+	// "email". The NameID is used when it has the emailAddress format.
+	EmailAttribute string `json:"emailAttribute,omitempty" yaml:"emailAttribute,omitempty"`
+	// AllowIDPInitiated accepts unsolicited responses (no InResponseTo).
+	// Off by default: IdP-initiated SSO cannot be bound to a browser.
+	AllowIDPInitiated bool `json:"allowIDPInitiated,omitempty" yaml:"allowIDPInitiated,omitempty"`
 
 	// social
 	Provider string `json:"provider,omitempty" yaml:"provider,omitempty"`
+	// AuthURL, TokenURL and UserinfoURL are the generic OAuth2 endpoints
+	// (provider: generic); presets fill them for the named providers.
+	AuthURL     string `json:"authURL,omitempty" yaml:"authURL,omitempty"`
+	TokenURL    string `json:"tokenURL,omitempty" yaml:"tokenURL,omitempty"`
+	UserinfoURL string `json:"userinfoURL,omitempty" yaml:"userinfoURL,omitempty"`
+	// IDField and EmailField name the userinfo fields holding the
+	// provider's immutable account id and the email (generic only).
+	IDField    string `json:"idField,omitempty" yaml:"idField,omitempty"`
+	EmailField string `json:"emailField,omitempty" yaml:"emailField,omitempty"`
+	// EmailVerifiedField names a boolean userinfo field; without it a
+	// generic provider's emails are treated as unverified.
+	EmailVerifiedField string `json:"emailVerifiedField,omitempty" yaml:"emailVerifiedField,omitempty"`
+
+	// Role mapping for every SSO method: GroupRoles maps a provider group to
+	// tenant roles; DefaultRoles are given to everyone the method signs in.
+	GroupRoles   map[string][]string `json:"groupRoles,omitempty" yaml:"groupRoles,omitempty"`
+	DefaultRoles []string            `json:"defaultRoles,omitempty" yaml:"defaultRoles,omitempty"`
 
 	// SealedClientSecret is ClientSecret sealed under the master key.
 	SealedClientSecret []byte `json:"-" yaml:"-"`
