@@ -5,11 +5,13 @@
 # reported, not failed; a wrong answer (or any setup error) fails.
 #
 # Knobs (environment):
-#   BENCH_DURATION  measured time per case        (default 10s)
-#   BENCH_WARMUP    unmeasured time before it      (default 2s)
+#   BENCH_ROUNDS    rounds of the four cases, interleaved (default 3)
+#   BENCH_DURATION  measured time per case and round (default 5s)
+#   BENCH_WARMUP    unmeasured time before it      (default 1s)
 #   BENCH_WORKERS   concurrent in-flight calls     (default 32)
 #   BENCH_CONNS     gRPC connections they share    (default 4)
-#   BENCH_FRESH     tokens minted for the fresh case (default 300000)
+#   BENCH_FRESH     tokens minted for the fresh case, over all rounds
+#                   (default 200000)
 #   BENCH_PIN       1: server on CPU 1, loadgen on CPU 0, GOMAXPROCS=1 each;
 #                   0: no pinning, both see every core (default 1 when there
 #                   are at least 2 CPUs and taskset exists)
@@ -21,11 +23,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${BENCH_DURATION:-10s}
-WARMUP=${BENCH_WARMUP:-2s}
+ROUNDS=${BENCH_ROUNDS:-3}
+DURATION=${BENCH_DURATION:-5s}
+WARMUP=${BENCH_WARMUP:-1s}
 WORKERS=${BENCH_WORKERS:-32}
 CONNS=${BENCH_CONNS:-4}
-FRESH=${BENCH_FRESH:-300000}
+FRESH=${BENCH_FRESH:-200000}
 GO=${GO:-go}
 CPUS=$(getconf _NPROCESSORS_ONLN)
 if [[ -z ${BENCH_PIN:-} ]]; then
@@ -85,7 +88,7 @@ echo "== machine"
 echo "cpu:    $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') x $CPUS"
 echo "go:     $("$GO" env GOVERSION) $("$GO" env GOOS)/$("$GO" env GOARCH)"
 echo "load:   $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min; anything else running skews the figures)"
-echo "setup:  $setup; $WORKERS workers over $CONNS connections; ${WARMUP} warm-up + ${DURATION} measured per case"
+echo "setup:  $setup; $WORKERS workers over $CONNS connections; $ROUNDS rounds of ${WARMUP} warm-up + ${DURATION} measured per case"
 
 echo "== prepare: tenant, user, tokens (offline, with the real CLI and store)"
 db=$work/tenantgate.db
@@ -114,23 +117,28 @@ head -c 24 /dev/urandom | base64 | bin/tenantgate users add --db "$db" --master-
 "$work/loadgen" mint -db "$db" -master-key-file "$key" -tenant acme -email alice@acme.bench.test \
 	-n "$FRESH" -out "$work" -results "$results"
 
-run_case() { # run_case NAME ADDR PID
+# Each round's fresh case gets tokens no server has seen.
+split -d -a 3 -n "l/$ROUNDS" "$work/fresh.tok" "$work/fresh."
+rm "$work/fresh.tok"
+
+run_case() { # run_case NAME ADDR PID FRESH-FILE [RESULTS]
 	"${loadgen_pin[@]}" "$work/loadgen" run -addr "$2" -case "$1" -server-pid "$3" \
 		-workers "$WORKERS" -conns "$CONNS" -warmup "$WARMUP" -duration "$DURATION" \
 		-host acme.bench.test -path /app/dashboard -tenant acme -cookie-name tenantgate \
-		-token-file "$work/session.tok" -fresh-file "$work/fresh.tok" -results "$results"
+		-token-file "$work/session.tok" -fresh-file "$4" ${5:+-results "$5"}
 }
 
-echo "== no-op ext_authz server"
+# Both servers run for the whole bench, on the same CPU, but only the one
+# under load uses it: an idle gRPC server costs nothing. Interleaving the
+# cases round by round spreads whatever else the machine does over all of
+# them instead of over one.
+echo "== start the no-op ext_authz server and tenantgate serve"
 "${server_pin[@]}" "$work/noop" -addr 127.0.0.1:0 >"$work/noop.out" 2>&1 &
 noop_pid=$!
 pids+=("$noop_pid")
 wait_for grep -q '^listening on ' "$work/noop.out" || die "the no-op server did not start: $(cat "$work/noop.out")"
 noop_addr=$(awk '/^listening on /{print $3; exit}' "$work/noop.out")
-run_case noop "$noop_addr" "$noop_pid"
-stop "$noop_pid"
 
-echo "== tenantgate serve"
 "${server_pin[@]}" bin/tenantgate serve --db "$db" --master-key-file "$key" \
 	--grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 \
 	--base-domain bench.test --insecure-cookies 2>"$work/serve.log" &
@@ -142,9 +150,16 @@ tg_grpc=$(field grpc)
 tg_admin=$(field admin)
 [[ -n $tg_grpc && -n $tg_admin ]] || die "cannot read the listen addresses from the serve log"
 wait_for curl -fsS "http://$tg_admin/readyz" || die "tenantgate never became ready"
-for c in session fresh redirect; do
-	run_case "$c" "$tg_grpc" "$tg_pid"
+
+for ((round = 0; round < ROUNDS; round++)); do
+	echo "== round $((round + 1)) of $ROUNDS"
+	fresh=$(printf '%s/fresh.%03d' "$work" "$round")
+	run_case noop "$noop_addr" "$noop_pid" "$fresh" "$results"
+	for c in session fresh redirect; do
+		run_case "$c" "$tg_grpc" "$tg_pid" "$fresh" "$results"
+	done
 done
+stop "$noop_pid"
 stop "$tg_pid"
 
 if [[ -n ${BENCH_PROFILE:-} ]]; then
@@ -157,10 +172,7 @@ if [[ -n ${BENCH_PROFILE:-} ]]; then
 		pids+=("$prof_pid")
 		wait_for grep -q '^listening on ' "$work/profile.out" || die "profile-server did not start: $(cat "$work/profile.out")"
 		prof_addr=$(awk '/^listening on /{print $3; exit}' "$work/profile.out")
-		"${loadgen_pin[@]}" "$work/loadgen" run -addr "$prof_addr" -case "$c" -server-pid "$prof_pid" \
-			-workers "$WORKERS" -conns "$CONNS" -warmup "$WARMUP" -duration "$DURATION" \
-			-host acme.bench.test -path /app/dashboard -tenant acme -cookie-name tenantgate \
-			-token-file "$work/session.tok" -fresh-file "$work/fresh.tok"
+		run_case "$c" "$prof_addr" "$prof_pid" "$work/fresh.000"
 		stop "$prof_pid"
 		"$GO" tool pprof -top "$work/loadgen" "$BENCH_PROFILE/$c.cpu" >"$BENCH_PROFILE/$c.top" 2>/dev/null || true
 		"$GO" tool pprof -top -cum "$work/loadgen" "$BENCH_PROFILE/$c.cpu" >"$BENCH_PROFILE/$c.cum" 2>/dev/null || true

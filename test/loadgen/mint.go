@@ -51,9 +51,9 @@ func cmdMint(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&cfg.Tenant, "tenant", "acme", "tenant id")
 	fs.StringVar(&cfg.Email, "email", "", "email of an existing member of the tenant")
 	fs.StringVar(&cfg.Method, "method", session.MethodPassword, "sign-in method the tokens claim")
-	fs.IntVar(&cfg.N, "n", 300_000, "distinct tokens for the fresh case")
+	fs.IntVar(&cfg.N, "n", 200_000, "distinct tokens for the fresh case")
 	fs.StringVar(&cfg.Out, "out", "", "directory for session.tok and fresh.tok")
-	fs.IntVar(&cfg.Iterations, "verify-iterations", 20_000, "verifications timed for the cost of one")
+	fs.IntVar(&cfg.Iterations, "verify-iterations", 10_000, "verifications timed per pass for the cost of one (fastest of 3 passes)")
 	results := fs.String("results", "", "append the verification cost as a JSON line to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -88,8 +88,8 @@ func cmdMint(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "one verification (%s): signature %.1fµs, session.Verifier uncached %.1fµs, cached %.2fµs (%d iterations, one goroutine)\n",
-		v.Alg, v.SignatureUs, v.VerifierUs, v.CachedUs, v.Iterations)
+	fmt.Fprintf(stdout, "one verification (%s): signature %.1fµs, session.Verifier uncached %.1fµs, cached %.2fµs (fastest of %d passes of %d calls, one goroutine)\n",
+		v.Alg, v.SignatureUs, v.VerifierUs, v.CachedUs, verifyPasses, v.Iterations)
 	if *results != "" {
 		return appendJSON(*results, v)
 	}
@@ -179,12 +179,22 @@ func writeTokens(path string, toks []string) error {
 	return nil
 }
 
+// verifyPasses is how many times the cost measurement is repeated; the
+// fastest pass counts, since anything else running on the machine can only
+// slow a pass down.
+const verifyPasses = 3
+
 // measureVerify times, on one goroutine: the bare signature check of a
 // token (what "one signature verification" means in the goal), a full
 // session.Verifier.Verify of tokens it has not seen (what the fresh case pays
-// on the server), and of one it has (the session case).
+// on the server), and of one it has (the session case). Each is the fastest
+// of verifyPasses passes of up to iterations calls; every uncached pass uses
+// tokens no earlier pass saw.
 func measureVerify(snap *tenants.Snapshot, t *tenants.Tenant, toks []string, iterations int) (*verifyResult, error) {
-	n := min(iterations, len(toks))
+	n := min(iterations, len(toks)/verifyPasses)
+	if n < 1 {
+		return nil, fmt.Errorf("mint: need at least %d tokens to measure verification", verifyPasses)
+	}
 	k := &t.Keys[0]
 	check, err := signatureChecker(k)
 	if err != nil {
@@ -199,31 +209,41 @@ func measureVerify(snap *tenants.Snapshot, t *tenants.Tenant, toks []string, ite
 		}
 		ps[i] = parsed{input, sig}
 	}
-	start := time.Now()
-	for _, p := range ps {
-		if !check(p.input, p.sig) {
-			return nil, errors.New("mint: a freshly minted token's signature does not verify")
+	best := func(cur float64, start time.Time) float64 {
+		us := micros(time.Since(start)) / float64(n)
+		if cur == 0 || us < cur {
+			return us
 		}
+		return cur
 	}
-	sigUs := micros(time.Since(start)) / float64(n)
-
+	res := &verifyResult{Kind: "verify", Alg: k.Alg, Iterations: n}
 	verifier := session.NewVerifier()
-	start = time.Now()
-	for _, tok := range toks[:n] {
-		if _, err := verifier.Verify(snap, tok); err != nil {
-			return nil, fmt.Errorf("mint: a freshly minted token does not verify: %w", err)
+	for pass := range verifyPasses {
+		start := time.Now()
+		for _, p := range ps {
+			if !check(p.input, p.sig) {
+				return nil, errors.New("mint: a freshly minted token's signature does not verify")
+			}
 		}
-	}
-	uncachedUs := micros(time.Since(start)) / float64(n)
+		res.SignatureUs = best(res.SignatureUs, start)
 
-	start = time.Now()
-	for range n {
-		if _, err := verifier.Verify(snap, toks[0]); err != nil {
-			return nil, fmt.Errorf("mint: a freshly minted token does not verify: %w", err)
+		start = time.Now()
+		for _, tok := range toks[pass*n : (pass+1)*n] {
+			if _, err := verifier.Verify(snap, tok); err != nil {
+				return nil, fmt.Errorf("mint: a freshly minted token does not verify: %w", err)
+			}
 		}
+		res.VerifierUs = best(res.VerifierUs, start)
+
+		start = time.Now()
+		for range n {
+			if _, err := verifier.Verify(snap, toks[0]); err != nil {
+				return nil, fmt.Errorf("mint: a freshly minted token does not verify: %w", err)
+			}
+		}
+		res.CachedUs = best(res.CachedUs, start)
 	}
-	cachedUs := micros(time.Since(start)) / float64(n)
-	return &verifyResult{Kind: "verify", Alg: k.Alg, SignatureUs: sigUs, VerifierUs: uncachedUs, CachedUs: cachedUs, Iterations: n}, nil
+	return res, nil
 }
 
 // splitJWS returns a compact JWS's signing input and decoded signature (RFC
