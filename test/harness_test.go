@@ -1,0 +1,511 @@
+// Package test holds tenantgate's end-to-end tests: a real Envoy (the shipped
+// envoy/envoy.yaml, ports rewritten) in front of the echo upstream, asking a
+// real `tenantgate serve` built from this tree. Requests are raw HTTP/1.1
+// written to Envoy's listener, so every header name, case, duplicate and path
+// byte is exactly what a hostile client would send.
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tenantgate/tenantgate/test/internal/echo"
+	"github.com/tenantgate/tenantgate/test/internal/envoyconf"
+)
+
+// baseDomain is the --base-domain of the tenantgate under test: tenant acme
+// lives at acme.app.test.
+const baseDomain = "app.test"
+
+// repoRoot returns the module root (the directory holding go.mod), found by
+// walking up from the test's working directory.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test directory")
+		}
+		dir = parent
+	}
+}
+
+// findEnvoy returns the Envoy binary: $TENANTGATE_ENVOY, else the one `make
+// tools` installs. Without one the test fails in CI and is skipped elsewhere,
+// so it never passes without running.
+func findEnvoy(t *testing.T, root string) string {
+	t.Helper()
+	path := os.Getenv("TENANTGATE_ENVOY")
+	if path == "" {
+		path = filepath.Join(root, ".tools", "envoy", "envoy", "_bin", "envoy")
+	}
+	if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("Envoy not found at %s (run: make tools, or set TENANTGATE_ENVOY)", path)
+		}
+		t.Skipf("Envoy not found at %s; run: make tools", path)
+	}
+	return path
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// logBuffer collects a process's output for printing when a test fails.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// process is a child process started by the harness.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	out  *logBuffer
+	done chan struct{} // closed when the process has exited
+	err  error         // Wait's result, set before done is closed
+}
+
+// cleanEnv is the environment for child processes: ours without any
+// TENANTGATE_* variable, which would silently change tenantgate's flags.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TENANTGATE_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// start runs name with args in the background; it is stopped (SIGTERM, then
+// SIGKILL) when the test ends, and its output is printed if the test failed.
+func start(t *testing.T, name string, args ...string) *process {
+	t.Helper()
+	p := &process{name: filepath.Base(name), out: &logBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(name, args...)
+	p.cmd.Env = cleanEnv()
+	p.cmd.Stdout = p.out
+	p.cmd.Stderr = p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", p.name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			out := p.out.String()
+			if len(out) > 32<<10 {
+				out = "…" + out[len(out)-32<<10:]
+			}
+			t.Logf("--- output of %s ---\n%s", p.name, out)
+		}
+	})
+	return p
+}
+
+// stop ends the process: SIGTERM, and SIGKILL if it is still running after
+// five seconds. It is safe to call more than once.
+func (p *process) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// exited reports whether the process has ended.
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// run runs a command to completion with stdin, failing the test (with its
+// output) if it does not exit 0.
+func run(t *testing.T, stdin string, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = cleanEnv()
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+	}
+}
+
+// waitFor polls ready every 20ms until it returns nil, p exits, or the
+// timeout passes; the last error is reported.
+func waitFor(t *testing.T, p *process, timeout time.Duration, ready func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := ready()
+		if err == nil {
+			return
+		}
+		if p.exited() {
+			t.Fatalf("%s exited before it was ready (%v): %v\n%s", p.name, p.err, err, p.out.String())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after %v: %v", p.name, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// recorder is a reverse proxy in front of tenantgate's HTTP port that keeps
+// the headers of every request Envoy sends there, so tests can prove what
+// reached the sign-in handler.
+type recorder struct {
+	mu   sync.Mutex
+	seen []echo.Request
+}
+
+func (r *recorder) requests() []echo.Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]echo.Request(nil), r.seen...)
+}
+
+func (r *recorder) proxy(target *url.URL) http.Handler {
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Host = pr.In.Host
+		// Rewrite drops the X-Forwarded-* headers; hand Envoy's on unchanged,
+		// as if this hop were not here.
+		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"} {
+			if v, ok := pr.In.Header[h]; ok {
+				pr.Out.Header[h] = v
+			}
+		}
+	}}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		seen := echo.Request{Method: req.Method, Path: req.RequestURI, Host: req.Host, Headers: map[string][]string{}}
+		for k, v := range req.Header {
+			seen.Headers[strings.ToLower(k)] = append([]string(nil), v...)
+		}
+		r.mu.Lock()
+		r.seen = append(r.seen, seen)
+		r.mu.Unlock()
+		rp.ServeHTTP(w, req)
+	})
+}
+
+// stack is one running Envoy + tenantgate + echo upstream.
+type stack struct {
+	envoyAddr  string
+	tenantgate *process
+	envoy      *process
+	upstream   *echo.Handler
+	signin     *recorder // requests Envoy routed to tenantgate's HTTP port
+}
+
+// user is a person the stack's database knows.
+type user struct {
+	email, password string
+}
+
+var (
+	alice = user{"alice@acme.test", "alice-password-1"}
+	carol = user{"carol@acme.test", "carol-password-1"}
+	bob   = user{"bob@example.test", "bob-shared-password"}
+)
+
+// tenantFile is the fixture: two password tenants, each with an anonymous
+// /public/ area and an admins-only /admin/ area.
+const tenantFile = `tenants:
+  - id: acme
+    name: Acme Corp
+    emailDomains: [acme.test]
+    methods:
+      - type: password
+    roles:
+      admin:  {permissions: ["*"], inherits: [member]}
+      member: {permissions: ["docs:read"]}
+    rules:
+      - {path: /public/, access: anonymous}
+      - {path: /admin/, permission: "admin:access"}
+  - id: globex
+    name: Globex Corporation
+    emailDomains: [globex.test]
+    methods:
+      - type: password
+    roles:
+      admin:  {permissions: ["*"], inherits: [member]}
+      member: {permissions: ["docs:read"]}
+    rules:
+      - {path: /public/, access: anonymous}
+      - {path: /admin/, permission: "admin:access"}
+`
+
+// startStack builds tenantgate, provisions a database, and starts tenantgate,
+// the echo upstream and Envoy on free loopback ports. Everything stops when
+// the test ends.
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	root := repoRoot(t)
+	envoyBin := findEnvoy(t, root)
+	dir := t.TempDir()
+
+	tg := filepath.Join(dir, "tenantgate")
+	build := exec.Command("go", "build", "-o", tg, "./cmd/tenantgate")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/tenantgate: %v\n%s", err, out)
+	}
+
+	db := filepath.Join(dir, "tenantgate.db")
+	key := filepath.Join(dir, "tenantgate.key")
+	tenants := filepath.Join(dir, "tenants.yaml")
+	if err := os.WriteFile(tenants, []byte(tenantFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store := []string{"--db", db, "--master-key-file", key}
+	run(t, "", tg, append([]string{"tenants", "apply", "-f", tenants}, store...)...)
+	addUser := func(u user, tenant, role string) {
+		args := append([]string{"users", "add", "--tenant", tenant, "--email", u.email, "--role", role, "--password-stdin"}, store...)
+		run(t, u.password, tg, args...)
+	}
+	addUser(alice, "acme", "member")
+	addUser(carol, "acme", "admin")
+	addUser(bob, "acme", "member")
+	addUser(bob, "globex", "member") // same person: the membership only
+
+	s := &stack{upstream: &echo.Handler{}, signin: &recorder{}}
+
+	grpcPort, httpPort, adminPort := freePort(t), freePort(t), freePort(t)
+	s.tenantgate = start(t, tg, append([]string{"serve",
+		"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
+		"--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
+		"--admin-addr", fmt.Sprintf("127.0.0.1:%d", adminPort),
+		"--base-domain", baseDomain,
+		"--insecure-cookies",
+	}, store...)...)
+	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort)
+	waitFor(t, s.tenantgate, 20*time.Second, func() error {
+		resp, err := http.Get(readyz)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: %s", resp.Status)
+		}
+		return nil
+	})
+
+	upstream := httptest.NewServer(s.upstream)
+	t.Cleanup(upstream.Close)
+	signin := httptest.NewServer(s.signin.proxy(&url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", httpPort)}))
+	t.Cleanup(signin.Close)
+
+	envoyPort := freePort(t)
+	cfg, err := os.ReadFile(filepath.Join(root, "envoy", "envoy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = envoyconf.RewritePorts(cfg, map[int]int{
+		8080: envoyPort,
+		9001: grpcPort,
+		9002: portOf(t, signin.URL),
+		8081: portOf(t, upstream.URL),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "envoy.yaml")
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.envoyAddr = fmt.Sprintf("127.0.0.1:%d", envoyPort)
+	s.envoy = start(t, envoyBin, "-c", cfgPath, "--use-dynamic-base-id", "--concurrency", "1", "-l", "warning",
+		"--file-flush-interval-msec", "50") // access log lines show up at once
+	waitFor(t, s.envoy, 20*time.Second, func() error {
+		c, err := net.DialTimeout("tcp", s.envoyAddr, time.Second)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+	return s
+}
+
+func portOf(t *testing.T, rawURL string) int {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if _, err := fmt.Sscanf(port, "%d", &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// header is one request header line, sent exactly as written.
+type header struct{ name, value string }
+
+// request is a raw HTTP/1.1 request to Envoy.
+type request struct {
+	method  string // default GET
+	host    string // the Host header; "" sends none
+	target  string // the request target, byte for byte
+	headers []header
+	body    string
+}
+
+// response is what came back, with the body read.
+type response struct {
+	*http.Response
+	body []byte
+}
+
+// json decodes the body into v, failing the test if it is not JSON.
+func (r *response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("body is not JSON (%v): %q", err, r.body)
+	}
+}
+
+// errorCode returns the "error" field of a JSON error body, or "" if the body
+// is not one.
+func (r *response) errorCode() string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(r.body, &e) != nil {
+		return ""
+	}
+	return e.Error
+}
+
+// cookie returns the Set-Cookie of that name, or nil.
+func (r *response) cookie(name string) *http.Cookie {
+	for _, c := range r.Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func (r *response) String() string {
+	body := r.body
+	if len(body) > 600 {
+		body = append(body[:600:600], "…"...)
+	}
+	var h strings.Builder
+	_ = r.Header.Write(&h)
+	return fmt.Sprintf("%s\n%s\n%s", r.Status, h.String(), body)
+}
+
+// send writes req to Envoy on a fresh connection and reads the response.
+func (s *stack) send(t *testing.T, req request) *response {
+	t.Helper()
+	method := req.method
+	if method == "" {
+		method = http.MethodGet
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\n", method, req.target)
+	if req.host != "" {
+		fmt.Fprintf(&b, "Host: %s\r\n", req.host)
+	}
+	for _, h := range req.headers {
+		fmt.Fprintf(&b, "%s: %s\r\n", h.name, h.value)
+	}
+	if req.body != "" || method == http.MethodPost {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(req.body))
+	}
+	b.WriteString("Connection: close\r\n\r\n")
+	b.WriteString(req.body)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", s.envoyAddr)
+	if err != nil {
+		t.Fatalf("dial envoy: %v", err)
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	// Envoy may answer (431, 400) and close before it has read everything;
+	// its answer is what counts, so a failed write is reported only if no
+	// response can be read either.
+	_, werr := io.WriteString(conn, b.String())
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("%s %s (Host %s): read response: %v (write: %v)", method, req.target, req.host, err, werr)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("%s %s: read body: %v", method, req.target, err)
+	}
+	return &response{Response: resp, body: body}
+}
