@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +17,7 @@ import (
 	"github.com/tenantgate/tenantgate/tenants/storetest"
 )
 
-func openTemp(t *testing.T) (*Store, string) {
+func openTemp(t testing.TB) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tenantgate.db")
 	st, err := Open(path, Options{})
@@ -50,7 +51,7 @@ var testOpts = tenants.ApplyOptions{
 }
 
 // populate writes one of everything the store keeps.
-func populate(t *testing.T, st *Store) {
+func populate(t testing.TB, st *Store) {
 	t.Helper()
 	ctx := t.Context()
 	_, err := st.ApplyTenants(ctx, []tenants.Tenant{
@@ -74,7 +75,7 @@ func populate(t *testing.T, st *Store) {
 
 // validDB makes a closed, populated database file and returns its path and
 // bytes.
-func validDB(t *testing.T) (string, []byte) {
+func validDB(t testing.TB) (string, []byte) {
 	t.Helper()
 	st, path := openTemp(t)
 	populate(t, st)
@@ -483,4 +484,29 @@ func TestCallbackPanicIsNotCorruption(t *testing.T) {
 		}
 	}()
 	_, _ = st.ApplyTenants(t.Context(), []tenants.Tenant{{ID: "acme"}}, opts)
+}
+
+// TestOpenRandomDamage applies random flips, byte changes and truncations
+// (a fixed seed, so failures reproduce): Open must answer promptly with nil
+// or ErrCorrupt, and must not leave the file locked.
+func TestOpenRandomDamage(t *testing.T) {
+	t.Parallel()
+	_, valid := validDB(t)
+	r := rand.New(rand.NewPCG(7, 11))
+	for i := range 300 {
+		b := bytes.Clone(valid)
+		for range 1 + r.IntN(4) {
+			switch r.IntN(3) {
+			case 0:
+				b[r.IntN(len(b))] ^= byte(1 << r.IntN(8))
+			case 1:
+				b[r.IntN(len(b))] = byte(r.IntN(256))
+			case 2:
+				b = b[:1+r.IntN(len(b))]
+			}
+		}
+		if err := openCorrupt(t, b); err != nil && !errors.Is(err, tenants.ErrCorrupt) {
+			t.Fatalf("damage #%d: Open = %v, want nil or ErrCorrupt", i, err)
+		}
+	}
 }

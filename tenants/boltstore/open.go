@@ -320,7 +320,28 @@ func walk(tx *bolt.Tx) error {
 		return err
 	}
 	corrupt := func(format string, args ...any) error {
+		for i, a := range args {
+			switch a := a.(type) {
+			case []byte:
+				args[i] = short(a)
+			case string:
+				args[i] = short([]byte(a))
+			}
+		}
 		return fmt.Errorf("%w: "+format, append([]any{tenants.ErrCorrupt}, args...)...)
+	}
+	// Sizes first: a damaged page can claim a key or value of gigabytes
+	// that the checks below would otherwise read or print in full.
+	for _, name := range allBuckets() {
+		err := tx.Bucket(name).ForEach(func(k, v []byte) error {
+			if len(k) > maxKeyLen || len(v) > maxValueLen {
+				return corrupt("%s: entry of %d+%d bytes is larger than any tenantgate writes", name, len(k), len(v))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 
 	// Tenants and the two domain indexes, both directions.
@@ -333,20 +354,20 @@ func walk(tx *bolt.Tx) error {
 			return err
 		}
 		if r.ID != string(k) || r.ID == "" || r.InternalID == "" {
-			return corrupt("tenant record %q has id %q and internal id %q", k, r.ID, r.InternalID)
+			return corrupt("tenant record %s has id %s and internal id %s", k, r.ID, r.InternalID)
 		}
 		if internalIDs[r.InternalID] {
-			return corrupt("internal id %q is used by two tenants", r.InternalID)
+			return corrupt("internal id %s is used by two tenants", r.InternalID)
 		}
 		internalIDs[r.InternalID] = true
 		for _, d := range r.Domains {
 			if owner := domains.Get([]byte(d)); string(owner) != r.ID {
-				return corrupt("domain %q of tenant %q is indexed to %q", d, r.ID, owner)
+				return corrupt("domain %s of tenant %s is indexed to %s", d, r.ID, owner)
 			}
 		}
 		for _, d := range r.EmailDomains {
 			if owner := emailDomains.Get([]byte(d)); string(owner) != r.ID {
-				return corrupt("email domain %q of tenant %q is indexed to %q", d, r.ID, owner)
+				return corrupt("email domain %s of tenant %s is indexed to %s", d, r.ID, owner)
 			}
 		}
 		return nil
@@ -364,7 +385,7 @@ func walk(tx *bolt.Tx) error {
 		err := tx.Bucket(idx.bucket).ForEach(func(k, v []byte) error {
 			raw := tb.Get(v)
 			if raw == nil {
-				return corrupt("%s/%q points at missing tenant %q", idx.bucket, k, v)
+				return corrupt("%s/%s points at missing tenant %s", idx.bucket, k, v)
 			}
 			var r tenantRecord
 			if err := decodeRecord(bucketTenants, v, raw, &r); err != nil {
@@ -375,7 +396,7 @@ func walk(tx *bolt.Tx) error {
 					return nil
 				}
 			}
-			return corrupt("%s/%q points at tenant %q, which does not list it", idx.bucket, k, v)
+			return corrupt("%s/%s points at tenant %s, which does not list it", idx.bucket, k, v)
 		})
 		if err != nil {
 			return err
@@ -390,10 +411,10 @@ func walk(tx *bolt.Tx) error {
 			return err
 		}
 		if r.ID != string(k) || r.ID == "" || r.Email == "" {
-			return corrupt("user record %q has id %q", k, r.ID)
+			return corrupt("user record %s has id %s", k, r.ID)
 		}
 		if id := emails.Get([]byte(r.Email)); string(id) != r.ID {
-			return corrupt("email of user %q is indexed to %q", r.ID, id)
+			return corrupt("email of user %s is indexed to %s", r.ID, id)
 		}
 		return nil
 	})
@@ -403,14 +424,14 @@ func walk(tx *bolt.Tx) error {
 	err = emails.ForEach(func(k, v []byte) error {
 		raw := users.Get(v)
 		if raw == nil {
-			return corrupt("%s/%q points at missing user %q", bucketUserEmails, k, v)
+			return corrupt("%s/%s points at missing user %s", bucketUserEmails, k, v)
 		}
 		var r userRecord
 		if err := decodeRecord(bucketUsers, v, raw, &r); err != nil {
 			return err
 		}
 		if r.Email != string(k) {
-			return corrupt("%s/%q points at user %q with another email", bucketUserEmails, k, v)
+			return corrupt("%s/%s points at user %s with another email", bucketUserEmails, k, v)
 		}
 		return nil
 	})
@@ -425,7 +446,7 @@ func walk(tx *bolt.Tx) error {
 		}
 		tid, uid, ok := strings.Cut(string(k), "/")
 		if !ok || !internalIDs[tid] || users.Get([]byte(uid)) == nil {
-			return corrupt("membership %q names no existing tenant and user", k)
+			return corrupt("membership %s names no existing tenant and user", k)
 		}
 		return nil
 	})
@@ -440,10 +461,10 @@ func walk(tx *bolt.Tx) error {
 			return err
 		}
 		if r.Key != string(k) {
-			return corrupt("revocation %q has key %q", k, r.Key)
+			return corrupt("revocation %s has key %s", k, r.Key)
 		}
 		if expiry.Get(expiryKey(r.Expires, r.Key)) == nil {
-			return corrupt("revocation %q is missing from the expiry index", k)
+			return corrupt("revocation %s is missing from the expiry index", k)
 		}
 		return nil
 	})
@@ -452,10 +473,28 @@ func walk(tx *bolt.Tx) error {
 	}
 	return expiry.ForEach(func(k, _ []byte) error {
 		if len(k) <= 8 || revs.Get(k[8:]) == nil {
-			return corrupt("expiry index entry %x names no revocation", k)
+			return corrupt("expiry index entry %s names no revocation", k)
 		}
 		return nil
 	})
+}
+
+// Limits on what tenantgate ever stores: keys are slugs, domains, emails,
+// ids and revocation keys; the largest values are tenants with inline SAML
+// metadata.
+const (
+	maxKeyLen   = 1024
+	maxValueLen = 16 << 20
+)
+
+// short renders a key or value for an error message, cut to a readable
+// length.
+func short(b []byte) string {
+	const max = 64
+	if len(b) > max {
+		return fmt.Sprintf("%q…", b[:max])
+	}
+	return fmt.Sprintf("%q", b)
 }
 
 // membershipKey is the key of a membership; internal ids never contain "/".

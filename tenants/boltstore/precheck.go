@@ -77,19 +77,151 @@ func precheck(path string) error {
 	if int64(m.pgid) < 2 || int64(m.pgid) > size/ps {
 		return fmt.Errorf("file is truncated: %d bytes, its header needs %d pages of %d bytes", size, m.pgid, ps)
 	}
-	if m.root < 2 || m.root >= m.pgid {
-		return fmt.Errorf("root page %d is out of range", m.root)
-	}
-	if flags, _, ok := pageHeader(f, int64(m.root)*ps); !ok || (flags != leafPageFlag && flags != branchPageFlag) {
-		return fmt.Errorf("root page %d is not a tree page", m.root)
-	}
+	v := &pageVerifier{r: f, pageSize: ps, hwm: m.pgid, used: map[uint64]bool{0: true, 1: true}, free: map[uint64]bool{}}
 	if m.free != noFreelist {
-		if m.free < 2 || m.free >= m.pgid {
-			return fmt.Errorf("freelist page %d is out of range", m.free)
+		if err := v.freelist(m.free); err != nil {
+			return err
 		}
-		flags, overflow, ok := pageHeader(f, int64(m.free)*ps)
-		if !ok || flags != freelistPageFlag || m.free+uint64(overflow) >= m.pgid {
-			return fmt.Errorf("freelist page %d is damaged", m.free)
+	}
+	return v.tree(m.root, 0)
+}
+
+// Page layout constants: elements follow the page header, 16 bytes each
+// (branch: pos u32, ksize u32, pgid u64; leaf: flags u32, pos u32, ksize u32,
+// vsize u32), with pos counted from the element itself. A leaf element
+// flagged as a bucket holds {root pgid u64, sequence u64}, followed by the
+// bucket's own page when root is 0 (an inline bucket).
+const (
+	elementSize    = 16
+	bucketLeafFlag = 0x01
+	bucketHeader   = 16
+	maxTreeDepth   = 64
+)
+
+// pageVerifier walks bbolt's page structure straight from the file, so that
+// nothing bbolt will later trust blindly (page ids, element offsets, counts)
+// points outside the file, at a page used twice, or round in a cycle.
+type pageVerifier struct {
+	r        io.ReaderAt
+	pageSize int64
+	hwm      uint64
+	used     map[uint64]bool
+	free     map[uint64]bool
+}
+
+// read returns the whole page id, overflow pages included, after checking
+// that it lies below the high-water mark and is claimed only once.
+func (v *pageVerifier) read(id uint64, what string) ([]byte, error) {
+	if id < 2 || id >= v.hwm {
+		return nil, fmt.Errorf("%s page %d is out of range", what, id)
+	}
+	_, overflow, ok := pageHeader(v.r, int64(id)*v.pageSize)
+	if !ok {
+		return nil, fmt.Errorf("%s page %d cannot be read", what, id)
+	}
+	if uint64(overflow) >= v.hwm-id {
+		return nil, fmt.Errorf("%s page %d claims %d overflow pages past the end", what, id, overflow)
+	}
+	for i := id; i <= id+uint64(overflow); i++ {
+		if v.used[i] {
+			return nil, fmt.Errorf("page %d is referenced twice", i)
+		}
+		v.used[i] = true
+	}
+	buf := make([]byte, (1+int64(overflow))*v.pageSize)
+	if _, err := v.r.ReadAt(buf, int64(id)*v.pageSize); err != nil {
+		return nil, fmt.Errorf("%s page %d cannot be read: %v", what, id, err)
+	}
+	return buf, nil
+}
+
+func (v *pageVerifier) freelist(id uint64) error {
+	buf, err := v.read(id, "freelist")
+	if err != nil {
+		return err
+	}
+	le := binary.NativeEndian
+	if le.Uint16(buf[8:]) != freelistPageFlag {
+		return fmt.Errorf("freelist page %d has the wrong type", id)
+	}
+	start, count := uint64(pageHeaderSize), uint64(le.Uint16(buf[10:]))
+	if count == 0xFFFF {
+		count = le.Uint64(buf[pageHeaderSize:])
+		start += 8
+	}
+	if count > (uint64(len(buf))-start)/8 {
+		return fmt.Errorf("freelist page %d claims %d entries", id, count)
+	}
+	for i := range count {
+		p := le.Uint64(buf[start+8*i:])
+		if p < 2 || p >= v.hwm {
+			return fmt.Errorf("freelist names page %d, out of range", p)
+		}
+		v.free[p] = true
+	}
+	return nil
+}
+
+// tree checks the bucket tree rooted at page id.
+func (v *pageVerifier) tree(id uint64, depth int) error {
+	if depth > maxTreeDepth {
+		return fmt.Errorf("page %d: tree deeper than %d levels", id, maxTreeDepth)
+	}
+	if v.free[id] {
+		return fmt.Errorf("page %d is in use and free", id)
+	}
+	buf, err := v.read(id, "tree")
+	if err != nil {
+		return err
+	}
+	return v.page(buf, id, depth)
+}
+
+// page checks one branch or leaf page held in buf (a page read from the
+// file, or an inline bucket's page inside a value).
+func (v *pageVerifier) page(buf []byte, id uint64, depth int) error {
+	le := binary.NativeEndian
+	if len(buf) < pageHeaderSize {
+		return fmt.Errorf("page %d: shorter than its header", id)
+	}
+	flags, count := le.Uint16(buf[8:]), int(le.Uint16(buf[10:]))
+	if pageHeaderSize+count*elementSize > len(buf) {
+		return fmt.Errorf("page %d: %d elements do not fit", id, count)
+	}
+	for i := range count {
+		e := pageHeaderSize + i*elementSize
+		pos, ksize := int64(le.Uint32(buf[e+4:])), int64(le.Uint32(buf[e+8:]))
+		switch flags {
+		case branchPageFlag:
+			pos, ksize = int64(le.Uint32(buf[e:])), int64(le.Uint32(buf[e+4:]))
+			if int64(e)+pos+ksize > int64(len(buf)) {
+				return fmt.Errorf("page %d: branch key %d lies outside the page", id, i)
+			}
+			if err := v.tree(le.Uint64(buf[e+8:]), depth+1); err != nil {
+				return err
+			}
+		case leafPageFlag:
+			vsize := int64(le.Uint32(buf[e+12:]))
+			end := int64(e) + pos + ksize + vsize
+			if end > int64(len(buf)) {
+				return fmt.Errorf("page %d: leaf entry %d lies outside the page", id, i)
+			}
+			if le.Uint32(buf[e:])&bucketLeafFlag == 0 {
+				continue
+			}
+			val := buf[int64(e)+pos+ksize : end]
+			if len(val) < bucketHeader {
+				return fmt.Errorf("page %d: bucket entry %d is too short", id, i)
+			}
+			if root := le.Uint64(val); root != 0 {
+				if err := v.tree(root, depth+1); err != nil {
+					return err
+				}
+			} else if err := v.page(val[bucketHeader:], id, depth+1); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("page %d: not a tree page (flags %#x)", id, flags)
 		}
 	}
 	return nil

@@ -98,21 +98,24 @@ type schemaRecord struct {
 // decodeRecord unmarshals a stored record into rec after checking its "v".
 // Every failure wraps tenants.ErrCorrupt and names where the record lives.
 func decodeRecord(bucket, key, data []byte, rec any) error {
+	if len(data) > maxValueLen {
+		return fmt.Errorf("%w: record %s/%s is %d bytes, larger than any tenantgate writes", tenants.ErrCorrupt, bucket, short(key), len(data))
+	}
 	var head struct {
 		V *int `json:"v"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
-		return fmt.Errorf("%w: record %s/%q: %v", tenants.ErrCorrupt, bucket, key, err)
+		return fmt.Errorf("%w: record %s/%s: %v", tenants.ErrCorrupt, bucket, short(key), err)
 	}
 	if head.V == nil {
-		return fmt.Errorf("%w: record %s/%q has no version", tenants.ErrCorrupt, bucket, key)
+		return fmt.Errorf("%w: record %s/%s has no version", tenants.ErrCorrupt, bucket, short(key))
 	}
 	if *head.V != recordVersion {
-		return fmt.Errorf("%w: record %s/%q has version %d, this tenantgate reads only version %d (written by a newer tenantgate?)",
-			tenants.ErrCorrupt, bucket, key, *head.V, recordVersion)
+		return fmt.Errorf("%w: record %s/%s has version %d, this tenantgate reads only version %d (written by a newer tenantgate?)",
+			tenants.ErrCorrupt, bucket, short(key), *head.V, recordVersion)
 	}
 	if err := json.Unmarshal(data, rec); err != nil {
-		return fmt.Errorf("%w: record %s/%q: %v", tenants.ErrCorrupt, bucket, key, err)
+		return fmt.Errorf("%w: record %s/%s: %v", tenants.ErrCorrupt, bucket, short(key), err)
 	}
 	return nil
 }

@@ -169,7 +169,7 @@ func getUserByEmail(tx *bolt.Tx, email string) (*userRecord, error) {
 	}
 	raw := tx.Bucket(bucketUsers).Get(id)
 	if raw == nil {
-		return nil, fmt.Errorf("%w: email index names missing user %q", tenants.ErrCorrupt, id)
+		return nil, fmt.Errorf("%w: email index names missing user %s", tenants.ErrCorrupt, short(id))
 	}
 	var r userRecord
 	if err := decodeRecord(bucketUsers, id, raw, &r); err != nil {
@@ -475,7 +475,7 @@ func (s *Store) Members(ctx context.Context, tenantID string) ([]tenants.Member,
 			uid := k[len(prefix):]
 			raw := users.Get(uid)
 			if raw == nil {
-				return fmt.Errorf("%w: membership %q names a missing user", tenants.ErrCorrupt, k)
+				return fmt.Errorf("%w: membership %s names a missing user", tenants.ErrCorrupt, short(k))
 			}
 			var ur userRecord
 			if err := decodeRecord(bucketUsers, uid, raw, &ur); err != nil {

@@ -840,7 +840,7 @@ func testSnapshotConsistent(t *testing.T, st tenants.Store) {
 	// Tenants are written two at a time; a snapshot that saw half a write
 	// would hold an odd number.
 	c := &crypto{}
-	const rounds = 20
+	const rounds = 12
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := range rounds {
