@@ -216,8 +216,9 @@ func (s *Store) prepare() error {
 				return err
 			}
 			// bbolt's own check runs in a goroutine of its own, where a
-			// memory fault could not be recovered; walk has just read every
-			// page it will visit, so this is safe now.
+			// memory fault could not be recovered, and it trusts overflow
+			// counts; precheck has verified the page structure and walk has
+			// read every page it will visit, so it is safe now.
 			var problems []string
 			for err := range tx.Check() {
 				if len(problems) < 5 {
