@@ -481,8 +481,8 @@ func TestEnvoyEndToEnd(t *testing.T) {
 		} {
 			hits := s.upstream.Hits()
 			resp := s.send(t, req)
-			if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusForbidden {
-				t.Errorf("%s with tenantgate down: want 503 (or 403), got\n%s", req.target, resp)
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("%s with tenantgate down: want 503 (status_on_error), got\n%s", req.target, resp)
 			}
 			noUpstream(t, s, hits)
 		}
