@@ -16,10 +16,11 @@
 #                   0: no pinning, both see every core (default 1 when there
 #                   are at least 2 CPUs and taskset exists)
 #   BENCH_KEEP      1: keep the work directory (tokens, logs, results)
-#   BENCH_PROFILE   a directory: afterwards, run the session and fresh cases
-#                   again against `loadgen profile-server` (Check wired as
-#                   serve wires it, under a CPU profile) and write
-#                   session.cpu, fresh.cpu and a pprof -top of each there
+#   BENCH_PROFILE   a directory: afterwards, run the noop, session and fresh
+#                   cases again against `loadgen profile-server` (Check wired
+#                   as serve wires it, or the static OK with -noop, under a
+#                   CPU profile) and write CASE.cpu, CASE.top (flat) and
+#                   CASE.cum (cumulative) there
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -164,10 +165,10 @@ stop "$tg_pid"
 
 if [[ -n ${BENCH_PROFILE:-} ]]; then
 	mkdir -p "$BENCH_PROFILE"
-	for c in session fresh; do
+	for c in noop session fresh; do
 		echo "== profile: $c -> $BENCH_PROFILE/$c.cpu"
 		"${server_pin[@]}" "$work/loadgen" profile-server -db "$db" -cpuprofile "$BENCH_PROFILE/$c.cpu" \
-			-base-domain bench.test >"$work/profile.out" 2>&1 &
+			-base-domain bench.test $([[ $c == noop ]] && echo -noop) >"$work/profile.out" 2>&1 &
 		prof_pid=$!
 		pids+=("$prof_pid")
 		wait_for grep -q '^listening on ' "$work/profile.out" || die "profile-server did not start: $(cat "$work/profile.out")"

@@ -12,13 +12,27 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 
 	"github.com/tenantgate/tenantgate/extauthz"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/boltstore"
 )
+
+// staticOK is the no-op server's answer, for profiling the baseline.
+type staticOK struct {
+	authv3.UnimplementedAuthorizationServer
+}
+
+func (staticOK) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	return &authv3.CheckResponse{
+		Status:       &rpcstatus.Status{Code: int32(codes.OK)},
+		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{}},
+	}, nil
+}
 
 // cmdProfileServer serves Check the way `tenantgate serve` wires it (same
 // store, snapshot, resolver, verifier and gRPC options; no login or admin
@@ -31,6 +45,7 @@ func cmdProfileServer(ctx context.Context, args []string, stdout io.Writer) erro
 	baseDomain := fs.String("base-domain", "bench.test", "the one base domain")
 	insecureCookies := fs.Bool("insecure-cookies", true, "cookie name tenantgate instead of __Host-tenantgate")
 	cpuProfile := fs.String("cpuprofile", "", "write the CPU profile here")
+	noop := fs.Bool("noop", false, "answer every Check with a static OK instead (the no-op baseline, for comparing profiles)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,7 +65,7 @@ func cmdProfileServer(ctx context.Context, args []string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("profile-server: -base-domain: %w", err)
 	}
-	srv := &extauthz.Server{
+	var srv authv3.AuthorizationServer = &extauthz.Server{
 		Authorizer: &extauthz.Authorizer{
 			Snapshots:  snaps,
 			Resolver:   &tenants.Resolver{BaseDomains: []string{base}, PathPrefix: "/org"},
@@ -58,6 +73,9 @@ func cmdProfileServer(ctx context.Context, args []string, stdout io.Writer) erro
 			CookieName: session.CookieName(*insecureCookies),
 		},
 		Metrics: &extauthz.Metrics{},
+	}
+	if *noop {
+		srv = staticOK{}
 	}
 	lis, err := net.Listen("tcp", *addr)
 	if err != nil {
