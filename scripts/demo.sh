@@ -31,7 +31,7 @@ trap cleanup EXIT INT TERM
 pids+=($!)
 bin/demo-upstream -addr 127.0.0.1:8081 2>"$RUN/upstream.log" &
 pids+=($!)
-"$ENVOY" -c envoy/envoy.yaml --base-id 7001 -l warning --log-path "$RUN/envoy.log" &
+"$ENVOY" -c envoy/envoy.yaml --base-id 7001 -l warning --log-path "$RUN/envoy.log" --file-flush-interval-msec 1000 >"$RUN/access.log" &
 pids+=($!)
 
 for i in $(seq 1 100); do
@@ -41,7 +41,7 @@ done
 
 cat <<MSG
 
-tenantgate demo is running (logs in $RUN/). Open in a browser:
+tenantgate demo is running (logs in $RUN/; Envoy access log: $RUN/access.log). Open in a browser:
 
   http://acme.localhost:8080/         Acme Corp     alice@acme.test   / acme-demo-password   (admin)
   http://globex.localhost:8080/       Globex        gina@globex.test  / globex-demo-password (member)
