@@ -1,0 +1,105 @@
+package keycloak
+
+import (
+	"embed"
+	"io/fs"
+)
+
+// Realm names, one per sign-in flavour a tenant can bring.
+const (
+	// RealmOIDC is the OpenID Connect realm of tenant "acme".
+	RealmOIDC = "acme-oidc"
+	// RealmSAML is the SAML 2.0 realm of tenant "globex".
+	RealmSAML = "globex-saml"
+	// RealmOAuth is the generic-OAuth2 realm of tenant "initech".
+	RealmOAuth = "initech-oauth"
+)
+
+// Clients registered in the realms. The secrets are test fixtures, committed
+// in realms/*.json; they protect nothing.
+const (
+	// OIDCClientID is the confidential OIDC client in RealmOIDC. Its one
+	// redirect URI is Origins.Acme + "/_auth/callback"; PKCE with S256 is
+	// required; its post-logout redirect URI is Origins.Acme +
+	// "/_auth/signed-out".
+	OIDCClientID = "tenantgate"
+	// OIDCClientSecret is OIDCClientID's secret (client_secret_basic or
+	// client_secret_post).
+	OIDCClientSecret = "acme-oidc-client-secret"
+	// OAuthClientID is the confidential client in RealmOAuth, used as a
+	// generic OAuth2 provider. Its one redirect URI is Origins.Initech +
+	// "/_auth/callback"; PKCE is allowed but not required; "groups" is
+	// released at the userinfo endpoint only.
+	OAuthClientID = "tenantgate-oauth"
+	// OAuthClientSecret is OAuthClientID's secret.
+	OAuthClientSecret = "initech-oauth-client-secret"
+)
+
+// SAML paths on the globex origin. The SAML client in RealmSAML is keyed on
+// the entity id Origins.Globex + SAMLMetadataPath and answers only to the ACS
+// Origins.Globex + SAMLACSPath (HTTP-POST binding). Its IdP-initiated sign-in
+// URL is Issuer(RealmSAML) + "/protocol/saml/clients/" + SAMLIdPInitiatedName.
+const (
+	SAMLMetadataPath     = "/_auth/saml/metadata"
+	SAMLACSPath          = "/_auth/saml/acs"
+	SAMLIdPInitiatedName = "globex"
+)
+
+// User is one account in a test realm, as written in realms/*.json.
+type User struct {
+	Realm         string
+	Username      string
+	Password      string
+	Email         string
+	EmailVerified bool
+	// Groups are the user's group names; the realms release them without a
+	// leading slash ("full.path": "false"), in the "groups" claim (OIDC),
+	// userinfo field (OAuth2) or attribute (SAML).
+	Groups []string
+}
+
+// Users returns every account in the realms, a fresh slice on each call.
+//
+// "pat" exists in all three realms with the same verified email
+// pat@shared.test and different passwords: the same person at three
+// tenants' IdPs, for tests that an identity is never linked across tenants
+// by email. "mallory" in RealmOIDC has an unverified email, for tests that
+// such an email is never trusted.
+func Users() []User {
+	return []User{
+		{RealmOIDC, "alice", "alice-acme-pw", "alice@acme.test", true, []string{"admins", "engineering"}},
+		{RealmOIDC, "bob", "bob-acme-pw", "bob@acme.test", true, []string{"support"}},
+		{RealmOIDC, "mallory", "mallory-acme-pw", "mallory@acme.test", false, []string{"admins"}},
+		{RealmOIDC, "pat", "pat-acme-pw", "pat@shared.test", true, []string{"engineering"}},
+		{RealmSAML, "carol", "carol-globex-pw", "carol@globex.test", true, []string{"admins", "finance"}},
+		{RealmSAML, "dave", "dave-globex-pw", "dave@globex.test", true, []string{"finance"}},
+		{RealmSAML, "pat", "pat-globex-pw", "pat@shared.test", true, []string{"admins"}},
+		{RealmOAuth, "erin", "erin-initech-pw", "erin@initech.test", true, []string{"managers", "staff"}},
+		{RealmOAuth, "pat", "pat-initech-pw", "pat@shared.test", true, []string{"staff"}},
+	}
+}
+
+// UserByName returns the user called username in realm, and false if there
+// is none.
+func UserByName(realm, username string) (User, bool) {
+	for _, u := range Users() {
+		if u.Realm == realm && u.Username == username {
+			return u, true
+		}
+	}
+	return User{}, false
+}
+
+//go:embed realms/*.json
+var realmFiles embed.FS
+
+// RealmFiles returns the realm import files (realms/<realm>.json), with
+// ${TG_*_ORIGIN} placeholders unresolved.
+func RealmFiles() fs.FS {
+	sub, err := fs.Sub(realmFiles, "realms")
+	if err != nil {
+		// fs.Sub fails only on an invalid path; "realms" is valid.
+		panic(err)
+	}
+	return sub
+}
