@@ -77,10 +77,11 @@ type Options struct {
 	Log io.Writer
 }
 
-// DefaultJavaOpts favour a fast start over peak throughput: the C1 compiler
-// only and the serial collector (kc.sh selects G1, hence -UseG1GC) suit a
-// short-lived test server on 2 cores.
-const DefaultJavaOpts = "-XX:TieredStopAtLevel=1 -XX:-UseG1GC -XX:+UseSerialGC"
+// DefaultJavaOpts swap kc.sh's G1 for the serial collector: fewer GC
+// threads on 2 cores and about 40 MB less memory, at the same start time.
+// C1-only JIT (-XX:TieredStopAtLevel=1) was measured slower: realm import
+// generates RSA keys, whose BigInteger intrinsics only C2 has.
+const DefaultJavaOpts = "-XX:-UseG1GC -XX:+UseSerialGC"
 
 // Heap keeps Keycloak to a bounded footprint (it otherwise sizes its heap
 // from the machine's memory).
