@@ -1,0 +1,337 @@
+package saml
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crewjam/saml"
+	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/tenantgate/tenantgate/extauthz/login"
+	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/tenants"
+)
+
+// Paths of a tenant's SAML endpoints below its /_auth/.
+const (
+	MetadataPath = "/_auth/saml/metadata"
+	ACSPath      = "/_auth/saml/acs"
+)
+
+// DefaultLabel is the sign-in button text when the method sets none.
+const DefaultLabel = "Sign in with SAML SSO"
+
+// Defaults for the attribute names a method may leave unset.
+const (
+	DefaultEmailAttribute = "email"
+	DefaultGroupsClaim    = "groups"
+)
+
+// maxCachedEndpoints bounds the per-endpoint ServiceProvider cache of one
+// tenant. A tenant has a handful of hosts; past the bound the cache starts
+// over rather than grow.
+const maxCachedEndpoints = 64
+
+// ReplayCache remembers the IDs of assertions already used, so a captured
+// response cannot sign anyone in twice (SAML Profiles §4.1.4.5). The store
+// implements it durably, so a replay is refused across restarts and
+// replicas.
+type ReplayCache interface {
+	// UseAssertionID records id as used for the tenant until expires. It
+	// returns an error wrapping ErrReplay (or the store's own replay
+	// sentinel) when id was already recorded and has not expired, and any
+	// other error when it cannot tell; HandleResponse refuses the response
+	// on every error.
+	UseAssertionID(ctx context.Context, tenantInternalID, id string, expires time.Time) error
+}
+
+// ErrReplay is what a ReplayCache returns for an assertion ID it has seen.
+// It stands in until tenants exports its own sentinel; HandleResponse
+// refuses on any error from the cache, whichever sentinel it wraps.
+var ErrReplay = errors.New("saml assertion already used")
+
+// ErrInvalidResponse is wrapped by every refusal of HandleResponse: the
+// response is malformed, unsigned, not for this tenant, expired, replayed or
+// otherwise unacceptable. The handler answers 400 and shows a generic
+// sign-in failure; the wrapped detail is for the log only.
+var ErrInvalidResponse = errors.New("invalid saml response")
+
+// Options are what every SAML method shares. cmd fills them once.
+type Options struct {
+	// Sealer opens the tenants' SP keys. Required.
+	Sealer *session.Sealer
+	// HTTPClient fetches IdP metadata from idpMetadataURL. It must be the
+	// safe client (no private or link-local addresses, timeouts); required
+	// only for tenants that use idpMetadataURL.
+	HTTPClient *http.Client
+	// Replay records used assertion IDs. Required.
+	Replay ReplayCache
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Log receives refusals and metadata refresh failures; nil discards.
+	Log *slog.Logger
+}
+
+// Method is one tenant's SAML sign-in method. It is safe for concurrent
+// use.
+type Method struct {
+	tenantID string // internal id
+	index    int
+	label    string
+
+	key  *rsa.PrivateKey
+	cert *x509.Certificate
+	idp  *idpSource
+
+	emailAttribute    string
+	groupsAttribute   string
+	groupRoles        map[string][]string
+	defaultRoles      []string
+	allowIDPInitiated bool
+
+	replay ReplayCache
+	now    func() time.Time
+	log    *slog.Logger
+
+	mu  sync.Mutex
+	sps map[login.Endpoint]spEntry
+}
+
+type spEntry struct {
+	idp *idpMetadata
+	sp  *saml.ServiceProvider
+}
+
+var _ login.SAMLMethod = (*Method)(nil)
+
+// NewOpener returns the login.Opener for type: saml methods. The opener
+// opens the tenant's SP key, and parses the IdP metadata from
+// idpMetadataXML or fetches it from idpMetadataURL (with ctx and
+// opts.HTTPClient). It fails when the options lack a Sealer or Replay, the
+// method is not saml, the tenant has no SAMLKey, the key does not open, or
+// the metadata cannot be had or is unusable.
+func NewOpener(opts Options) login.Opener {
+	return func(ctx context.Context, t *tenants.Tenant, index int) (login.Method, error) {
+		m, err := open(ctx, opts, t, index)
+		if err != nil {
+			tid := ""
+			if t != nil {
+				tid = t.ID
+			}
+			return nil, fmt.Errorf("open saml method %d of tenant %s: %w", index, tid, err)
+		}
+		return m, nil
+	}
+}
+
+func open(ctx context.Context, opts Options, t *tenants.Tenant, index int) (*Method, error) {
+	if opts.Sealer == nil {
+		return nil, errors.New("no sealer")
+	}
+	if opts.Replay == nil {
+		return nil, errors.New("no replay cache")
+	}
+	if t == nil || index < 0 || index >= len(t.Methods) {
+		return nil, errors.New("no such method")
+	}
+	mc := t.Methods[index]
+	if mc.Type != tenants.MethodSAML {
+		return nil, fmt.Errorf("method type is %q, not saml", mc.Type)
+	}
+	if t.InternalID == "" {
+		return nil, errors.New("tenant has no internal id")
+	}
+	key, cert, err := openSPKey(opts.Sealer, t.SAMLKey, t.InternalID)
+	if err != nil {
+		return nil, err
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	src := &idpSource{now: now, log: log}
+	switch {
+	case mc.IDPMetadataXML != "" && mc.IDPMetadataURL != "":
+		return nil, errors.New("both idpMetadataXML and idpMetadataURL are set")
+	case mc.IDPMetadataXML != "":
+		md, err := parseIDPMetadata([]byte(strings.TrimSpace(mc.IDPMetadataXML)))
+		if err != nil {
+			return nil, err
+		}
+		md.fetched = now()
+		src.current.Store(md)
+	case mc.IDPMetadataURL != "":
+		if opts.HTTPClient == nil {
+			return nil, errors.New("idpMetadataURL needs an HTTP client")
+		}
+		src.url, src.client = mc.IDPMetadataURL, opts.HTTPClient
+		md, err := src.fetch(ctx)
+		if err != nil {
+			return nil, err
+		}
+		src.current.Store(md)
+	default:
+		return nil, errors.New("neither idpMetadataXML nor idpMetadataURL is set")
+	}
+	m := &Method{
+		tenantID:          t.InternalID,
+		index:             index,
+		label:             mc.Label,
+		key:               key,
+		cert:              cert,
+		idp:               src,
+		emailAttribute:    mc.EmailAttribute,
+		groupsAttribute:   mc.GroupsClaim,
+		groupRoles:        make(map[string][]string, len(mc.GroupRoles)),
+		defaultRoles:      append([]string(nil), mc.DefaultRoles...),
+		allowIDPInitiated: mc.AllowIDPInitiated,
+		replay:            opts.Replay,
+		now:               now,
+		log:               log,
+		sps:               make(map[login.Endpoint]spEntry),
+	}
+	if m.label == "" {
+		m.label = DefaultLabel
+	}
+	if m.emailAttribute == "" {
+		m.emailAttribute = DefaultEmailAttribute
+	}
+	if m.groupsAttribute == "" {
+		m.groupsAttribute = DefaultGroupsClaim
+	}
+	for g, roles := range mc.GroupRoles {
+		m.groupRoles[g] = append([]string(nil), roles...)
+	}
+	return m, nil
+}
+
+// Type returns "saml".
+func (m *Method) Type() string { return tenants.MethodSAML }
+
+// Label returns the method's label, or DefaultLabel.
+func (m *Method) Label() string { return m.label }
+
+// EntityID returns this tenant's SP entity id at endpoint e: the URL of its
+// SP metadata.
+func EntityID(e login.Endpoint) string { return e.URL(MetadataPath) }
+
+// ACSURL returns this tenant's assertion consumer service URL at endpoint
+// e.
+func ACSURL(e login.Endpoint) string { return e.URL(ACSPath) }
+
+// serviceProvider returns the crewjam ServiceProvider of this tenant at e,
+// built once per endpoint and IdP metadata version.
+func (m *Method) serviceProvider(e login.Endpoint) (*saml.ServiceProvider, *idpMetadata, error) {
+	idp := m.idp.get()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ent, ok := m.sps[e]; ok && ent.idp == idp {
+		return ent.sp, idp, nil
+	}
+	metaURL, err := url.Parse(EntityID(e))
+	if err != nil || metaURL.Scheme == "" || metaURL.Host == "" {
+		return nil, nil, fmt.Errorf("endpoint %q is not an absolute url", e.Origin)
+	}
+	acsURL, err := url.Parse(ACSURL(e))
+	if err != nil {
+		return nil, nil, fmt.Errorf("endpoint %q: %w", e.Origin, err)
+	}
+	sp := &saml.ServiceProvider{
+		EntityID:          metaURL.String(),
+		Key:               m.key,
+		Certificate:       m.cert,
+		MetadataURL:       *metaURL,
+		AcsURL:            *acsURL,
+		IDPMetadata:       idp.descriptor,
+		AuthnNameIDFormat: saml.UnspecifiedNameIDFormat,
+		SignatureMethod:   dsig.RSASHA256SignatureMethod,
+		AllowIDPInitiated: false, // never consulted: responses are validated here
+	}
+	if len(m.sps) >= maxCachedEndpoints {
+		clear(m.sps)
+	}
+	m.sps[e] = spEntry{idp: idp, sp: sp}
+	return sp, idp, nil
+}
+
+// Metadata returns this tenant's SP metadata for endpoint e (SAML Metadata
+// §2.4.4): entity id and ACS URL for e's host, the signing certificate,
+// AuthnRequestsSigned and WantAssertionsSigned true, the HTTP-POST ACS
+// binding only. It publishes no encryption key: encrypted assertions are
+// refused.
+func (m *Method) Metadata(e login.Endpoint) ([]byte, error) {
+	sp, _, err := m.serviceProvider(e)
+	if err != nil {
+		return nil, fmt.Errorf("saml metadata: %w", err)
+	}
+	ed := sp.Metadata()
+	for i := range ed.SPSSODescriptors {
+		d := &ed.SPSSODescriptors[i]
+		var keys []saml.KeyDescriptor
+		for _, k := range d.KeyDescriptors {
+			if k.Use == "signing" {
+				keys = append(keys, k)
+			}
+		}
+		d.KeyDescriptors = keys
+		var acs []saml.IndexedEndpoint
+		for _, a := range d.AssertionConsumerServices {
+			if a.Binding == saml.HTTPPostBinding {
+				acs = append(acs, a)
+			}
+		}
+		d.AssertionConsumerServices = acs
+		d.NameIDFormats = nil
+	}
+	var buf bytes.Buffer
+	buf.WriteString(xml.Header)
+	enc := xml.NewEncoder(&buf)
+	enc.Indent("", "  ")
+	if err := enc.Encode(ed); err != nil {
+		return nil, fmt.Errorf("saml metadata: %w", err)
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes(), nil
+}
+
+// AuthnRequestURL returns the IdP's HTTP-Redirect SingleSignOnService URL
+// carrying a signed (RSA-SHA256) AuthnRequest for a's endpoint, with
+// RelayState = a.ID, and the request's ID, which the attempt must remember
+// as SAMLRequestID (SAML Bindings §3.4).
+func (m *Method) AuthnRequestURL(ctx context.Context, a *login.Attempt) (string, string, error) {
+	if a == nil || a.ID == "" {
+		return "", "", errors.New("saml authn request: no attempt")
+	}
+	if a.TenantID != m.tenantID {
+		return "", "", errors.New("saml authn request: attempt is for another tenant")
+	}
+	sp, idp, err := m.serviceProvider(a.Endpoint)
+	if err != nil {
+		return "", "", fmt.Errorf("saml authn request: %w", err)
+	}
+	req, err := sp.MakeAuthenticationRequest(idp.ssoURL, saml.HTTPRedirectBinding, saml.HTTPPostBinding)
+	if err != nil {
+		return "", "", fmt.Errorf("saml authn request: %w", err)
+	}
+	req.IssueInstant = m.now().UTC()
+	u, err := req.Redirect(url.QueryEscape(a.ID), sp)
+	if err != nil {
+		return "", "", fmt.Errorf("saml authn request: %w", err)
+	}
+	return u.String(), req.ID, nil
+}
