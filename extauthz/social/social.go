@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"time"
 	"unicode/utf8"
 
 	"golang.org/x/oauth2"
@@ -41,8 +40,6 @@ type Options struct {
 	// Presets replaces Presets() (tests, GitHub Enterprise); nil means
 	// Presets().
 	Presets map[string]Provider
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 	// Log receives operational warnings (never tokens or secrets); nil
 	// discards.
 	Log *slog.Logger
@@ -51,9 +48,6 @@ type Options struct {
 // NewOpener returns the login.Opener for methods of type "social". Opening
 // a method does not touch the network.
 func NewOpener(opts Options) login.Opener {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
