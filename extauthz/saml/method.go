@@ -272,16 +272,21 @@ func (m *Method) serviceProvider(e login.Endpoint) (*saml.ServiceProvider, *idpM
 // Metadata returns this tenant's SP metadata for endpoint e (SAML Metadata
 // §2.4.4): entity id and ACS URL for e's host, the signing certificate,
 // AuthnRequestsSigned and WantAssertionsSigned true, the HTTP-POST ACS
-// binding only. It publishes no encryption key: encrypted assertions are
-// refused.
+// binding only. It publishes no encryption key (encrypted assertions are
+// refused), valid until the SP certificate expires.
 func (m *Method) Metadata(e login.Endpoint) ([]byte, error) {
 	sp, _, err := m.serviceProvider(e)
 	if err != nil {
 		return nil, fmt.Errorf("saml metadata: %w", err)
 	}
 	ed := sp.Metadata()
+	// validUntil is the certificate's end, not crewjam's two days: the
+	// metadata changes only with the key, and an IdP that honours a short
+	// validUntil would stop trusting a copy an operator imported once.
+	ed.ValidUntil = m.cert.NotAfter.UTC()
 	for i := range ed.SPSSODescriptors {
 		d := &ed.SPSSODescriptors[i]
+		d.ValidUntil = nil
 		var keys []saml.KeyDescriptor
 		for _, k := range d.KeyDescriptors {
 			if k.Use == "signing" {
