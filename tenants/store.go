@@ -20,6 +20,12 @@ var (
 	ErrLocked = errors.New("database is locked by another process")
 	// ErrCorrupt: the database could not be read safely.
 	ErrCorrupt = errors.New("database is corrupt")
+	// ErrReplay: a SAML assertion id was already used and its record has
+	// not expired (UseAssertionID).
+	ErrReplay = errors.New("assertion already used")
+	// ErrSecretRequired: a social method would be left without a client
+	// secret (none in the input and none kept from the stored tenant).
+	ErrSecretRequired = errors.New("client secret required")
 )
 
 // Store is where tenants, users, memberships, signing keys and revocations
@@ -39,6 +45,11 @@ type Store interface {
 	// written; a method with an empty ClientSecret keeps the sealed secret the
 	// same method (same position and type) had before, so re-applying a file
 	// printed by `tenants get` (which never shows secrets) loses nothing.
+	// A social method left without a sealed secret (none given, none kept)
+	// is ErrSecretRequired. A tenant with a saml method and no SAMLKey gets
+	// one from opts.NewSAMLKey; an existing SAMLKey is kept, even while the
+	// tenant has no saml method, so the certificate IdPs pinned survives
+	// a method being removed and added back.
 	// A domain or email domain that another tenant (in the store or in ts)
 	// already holds is ErrConflict.
 	ApplyTenants(ctx context.Context, ts []Tenant, opts ApplyOptions) ([]ApplyResult, error)
@@ -46,9 +57,11 @@ type Store interface {
 	Tenants(ctx context.Context) ([]Tenant, error)
 	// Tenant returns one tenant by slug, or ErrNotFound.
 	Tenant(ctx context.Context, id string) (Tenant, error)
-	// DeleteTenant removes a tenant, its keys and its memberships. Its
-	// InternalID is never used again, so its sessions stop verifying. Users
-	// left without any membership stay (they may be re-added elsewhere).
+	// DeleteTenant removes a tenant, its keys, its memberships, its external
+	// identities (with the users UpsertExternalUser created for them) and
+	// its used assertion ids. Its InternalID is never used again, so its
+	// sessions stop verifying. Password users left without any membership
+	// stay (they may be re-added elsewhere).
 	DeleteTenant(ctx context.Context, id string) error
 
 	// AddMember makes the user with the given email a member of the tenant
@@ -72,6 +85,25 @@ type Store interface {
 	// ids, or ErrNotFound.
 	Membership(ctx context.Context, tenantInternalID, userID string) ([]string, error)
 
+	// UpsertExternalUser signs in a person an SSO method of the tenant
+	// vouched for. The identity is keyed on (tenantInternalID, x.Method,
+	// x.Issuer, x.Subject), never on the email: the first sign-in creates a
+	// new user (random id, no password, not in the email index that
+	// UserByEmail and AddMember use, so no password user of any tenant is
+	// ever linked to it) with a membership in this tenant only, holding
+	// x.Roles; a later sign-in updates the user's Email and replaces the
+	// membership's roles with x.Roles (recreating a removed membership: the
+	// tenant's IdP decides who may sign in). The tenant must exist (else
+	// ErrNotFound); Method, Issuer and Subject must not be empty. It returns
+	// the user.
+	UpsertExternalUser(ctx context.Context, tenantInternalID string, x ExternalIdentity) (User, error)
+	// UseAssertionID records a SAML assertion id as used for the tenant
+	// until expires (SAML Profiles §4.1.4.5). It returns an error wrapping
+	// ErrReplay when the same id was recorded for the tenant and has not
+	// expired. Records are durable (they survive a restart) and expired ones
+	// are dropped by later writes.
+	UseAssertionID(ctx context.Context, tenantInternalID, id string, expires time.Time) error
+
 	// Revoke records a revocation, replacing one with the same key.
 	// Revocations past their Expires are dropped by later writes.
 	Revoke(ctx context.Context, r Revocation) error
@@ -87,6 +119,25 @@ type Store interface {
 	// Close releases the store. It is safe to call more than once.
 	Close() error
 }
+
+// ExternalIdentity is a person as an SSO method of one tenant identified
+// them; the input to Store.UpsertExternalUser.
+type ExternalIdentity struct {
+	// Method is a stable key of the tenant's method, such as "oidc#1" (type
+	// and position).
+	Method string
+	// Issuer and Subject name the person at the provider (OIDC iss and sub,
+	// SAML IdP entity id and NameID, OAuth2 provider and account id).
+	Issuer, Subject string
+	// Email is stored on the user for display and headers only when the
+	// method verified it; it never links accounts.
+	Email string
+	// Roles replace the membership's roles on every sign-in.
+	Roles []string
+}
+
+// MaxAssertionIDLen bounds the assertion ids UseAssertionID accepts.
+const MaxAssertionIDLen = 512
 
 // NewMember is the input to Store.AddMember.
 type NewMember struct {

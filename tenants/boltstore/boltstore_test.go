@@ -33,6 +33,17 @@ func TestConformance(t *testing.T) {
 		st, _ := openTemp(t)
 		return st
 	})
+	storetest.RunDurable(t, func(t *testing.T) (tenants.Store, func() tenants.Store) {
+		st, path := openTemp(t)
+		return st, func() tenants.Store {
+			again, err := Open(path, Options{})
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			t.Cleanup(func() { _ = again.Close() })
+			return again
+		}
+	})
 }
 
 var testOpts = tenants.ApplyOptions{
@@ -508,5 +519,45 @@ func TestOpenRandomDamage(t *testing.T) {
 		if err := openCorrupt(t, b); err != nil && !errors.Is(err, tenants.ErrCorrupt) {
 			t.Fatalf("damage #%d: Open = %v, want nil or ErrCorrupt", i, err)
 		}
+	}
+}
+
+// TestOpenUpgradesDatabaseWithoutSSOBuckets: a file written before the SSO
+// buckets existed opens, keeps its data, and gains the buckets.
+func TestOpenUpgradesDatabaseWithoutSSOBuckets(t *testing.T) {
+	st, path := openTemp(t)
+	populate(t, st)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range addedBuckets() {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("open an older database: %v", err)
+	}
+	defer again.Close()
+	acme, err := again.Tenant(t.Context(), "acme")
+	if err != nil {
+		t.Fatalf("data lost: %v", err)
+	}
+	if err := again.UseAssertionID(t.Context(), acme.InternalID, "_id", time.Now().Add(time.Minute)); err != nil {
+		t.Errorf("UseAssertionID after upgrade: %v", err)
 	}
 }

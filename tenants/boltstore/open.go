@@ -2,6 +2,9 @@ package boltstore
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -39,16 +42,36 @@ var (
 	// bucketRevocationExpiry holds expiryKey(expires, key) → nothing, so
 	// that expired revocations are found without reading them all.
 	bucketRevocationExpiry = []byte("revocationExpiry")
+	// bucketExternals holds externalKey(tenant, method, issuer, subject) →
+	// externalRecord: the SSO identities of UpsertExternalUser.
+	bucketExternals = []byte("externals")
+	// bucketAssertions holds assertionKey(tenant, id) → assertionRecord.
+	bucketAssertions = []byte("assertions")
+	// bucketAssertionExpiry holds expiryKey(expires, assertion key) →
+	// nothing, like bucketRevocationExpiry.
+	bucketAssertionExpiry = []byte("assertionExpiry")
 
 	keySchema = []byte("schema")
 )
 
 // allBuckets lists every bucket of a schema-1 database.
 func allBuckets() [][]byte {
+	return append(firstBuckets(), addedBuckets()...)
+}
+
+// firstBuckets are the buckets every schema-1 database has had from the
+// start.
+func firstBuckets() [][]byte {
 	return [][]byte{
 		bucketMeta, bucketTenants, bucketDomains, bucketEmailDomains, bucketUsers,
 		bucketUserEmails, bucketMemberships, bucketRevocations, bucketRevocationExpiry,
 	}
+}
+
+// addedBuckets came later (SSO). A database written before them lacks them;
+// Open creates them, and until then they read as empty.
+func addedBuckets() [][]byte {
+	return [][]byte{bucketExternals, bucketAssertions, bucketAssertionExpiry}
 }
 
 // DefaultTimeout is how long Open waits for another process to release the
@@ -239,7 +262,7 @@ func (s *Store) prepare() error {
 		return corruptError(s.path, err)
 	}
 	if !fresh {
-		return nil
+		return s.addMissingBuckets()
 	}
 	err = guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
@@ -257,6 +280,39 @@ func (s *Store) prepare() error {
 	})
 	if err != nil {
 		return fmt.Errorf("initialise database %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// addMissingBuckets creates the buckets added after a database was first
+// laid out; it writes nothing when they all exist.
+func (s *Store) addMissingBuckets() error {
+	var missing bool
+	err := guard(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			for _, name := range addedBuckets() {
+				if tx.Bucket(name) == nil {
+					missing = true
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil || !missing {
+		return err
+	}
+	err = guard(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			for _, name := range addedBuckets() {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return fmt.Errorf("create bucket %s: %w", name, err)
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("upgrade database %s: %w", s.path, err)
 	}
 	return nil
 }
@@ -307,7 +363,7 @@ func callOut[T any](f func() (T, error)) (T, error) {
 // walk reads every record of every bucket, checking versions and that the
 // indexes agree with the records they index.
 func walk(tx *bolt.Tx) error {
-	for _, name := range allBuckets() {
+	for _, name := range firstBuckets() {
 		if tx.Bucket(name) == nil {
 			return fmt.Errorf("%w: bucket %s is missing", tenants.ErrCorrupt, name)
 		}
@@ -334,6 +390,9 @@ func walk(tx *bolt.Tx) error {
 	// Sizes first: a damaged page can claim a key or value of gigabytes
 	// that the checks below would otherwise read or print in full.
 	for _, name := range allBuckets() {
+		if tx.Bucket(name) == nil {
+			continue // an added bucket, created after this walk
+		}
 		err := tx.Bucket(name).ForEach(func(k, v []byte) error {
 			if len(k) > maxKeyLen || len(v) > maxValueLen {
 				return corrupt("%s: entry of %d+%d bytes is larger than any tenantgate writes", name, len(k), len(v))
@@ -411,8 +470,18 @@ func walk(tx *bolt.Tx) error {
 		if err := decodeRecord(bucketUsers, k, v, &r); err != nil {
 			return err
 		}
-		if r.ID != string(k) || r.ID == "" || r.Email == "" {
+		if r.ID != string(k) || r.ID == "" {
 			return corrupt("user record %s has id %s", k, r.ID)
+		}
+		if r.External {
+			// Not in the email index, and the email may be unknown.
+			if !internalIDs[r.Tenant] {
+				return corrupt("external user %s names no existing tenant", k)
+			}
+			return nil
+		}
+		if r.Email == "" {
+			return corrupt("user record %s has no email", k)
 		}
 		if id := emails.Get([]byte(r.Email)); string(id) != r.ID {
 			return corrupt("email of user %s is indexed to %s", r.ID, id)
@@ -431,13 +500,54 @@ func walk(tx *bolt.Tx) error {
 		if err := decodeRecord(bucketUsers, v, raw, &r); err != nil {
 			return err
 		}
-		if r.Email != string(k) {
+		if r.External || r.Email != string(k) {
 			return corrupt("%s/%s points at user %s with another email", bucketUserEmails, k, v)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+
+	if xb := tx.Bucket(bucketExternals); xb != nil {
+		err = xb.ForEach(func(k, v []byte) error {
+			var r externalRecord
+			if err := decodeRecord(bucketExternals, k, v, &r); err != nil {
+				return err
+			}
+			if !internalIDs[r.Tenant] || users.Get([]byte(r.UserID)) == nil ||
+				string(k) != string(externalKey(r.Tenant, r.Method, r.Issuer, r.Subject)) {
+				return corrupt("external identity %s names no existing tenant and user", k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if ab, ae := tx.Bucket(bucketAssertions), tx.Bucket(bucketAssertionExpiry); ab != nil && ae != nil {
+		err = ab.ForEach(func(k, v []byte) error {
+			var r assertionRecord
+			if err := decodeRecord(bucketAssertions, k, v, &r); err != nil {
+				return err
+			}
+			if ae.Get(expiryKey(r.Expires, string(k))) == nil {
+				return corrupt("assertion %s is missing from the expiry index", k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = ae.ForEach(func(k, _ []byte) error {
+			if len(k) <= 8 || ab.Get(k[8:]) == nil {
+				return corrupt("expiry index entry %s names no assertion", k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 
 	err = tx.Bucket(bucketMemberships).ForEach(func(k, v []byte) error {
@@ -506,6 +616,26 @@ func membershipKey(tenantInternalID, userID string) []byte {
 // membershipPrefix is the common prefix of every membership of a tenant.
 func membershipPrefix(tenantInternalID string) []byte {
 	return []byte(tenantInternalID + "/")
+}
+
+// externalKey is the key of an external identity: the tenant's internal id,
+// then a SHA-256 of the method, issuer and subject (each length-prefixed, so
+// no two triples collide by shifting bytes between fields), which keeps
+// keys short whatever an IdP sends.
+func externalKey(tenantInternalID, method, issuer, subject string) []byte {
+	h := sha256.New()
+	for _, part := range []string{method, issuer, subject} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
+		h.Write(n[:])
+		h.Write([]byte(part))
+	}
+	return []byte(tenantInternalID + "/" + hex.EncodeToString(h.Sum(nil)))
+}
+
+// assertionKey is the key of a used assertion id.
+func assertionKey(tenantInternalID, id string) []byte {
+	return []byte(tenantInternalID + "/" + id)
 }
 
 // expiryKey orders revocations by expiry (whole seconds, big-endian with the

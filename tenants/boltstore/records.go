@@ -32,17 +32,38 @@ type tenantRecord struct {
 	Roles        map[string]roleRecord `json:"roles,omitempty"`
 	Rules        []ruleRecord          `json:"rules,omitempty"`
 	Keys         []keyRecord           `json:"keys,omitempty"`
+	SAMLKey      *samlKeyRecord        `json:"samlKey,omitempty"`
 	Created      time.Time             `json:"created"`
 }
 
+// samlKeyRecord is a tenant's SAML SP key; the private half stays sealed.
+type samlKeyRecord struct {
+	Certificate   []byte    `json:"certificate"`
+	SealedPrivate []byte    `json:"sealedPrivate"`
+	Created       time.Time `json:"created"`
+}
+
 type methodRecord struct {
-	Type               string `json:"type"`
-	Issuer             string `json:"issuer,omitempty"`
-	ClientID           string `json:"clientID,omitempty"`
-	SealedClientSecret []byte `json:"sealedClientSecret,omitempty"`
-	IDPMetadataURL     string `json:"idpMetadataURL,omitempty"`
-	IDPMetadataXML     string `json:"idpMetadataXML,omitempty"`
-	Provider           string `json:"provider,omitempty"`
+	Type               string              `json:"type"`
+	Label              string              `json:"label,omitempty"`
+	Issuer             string              `json:"issuer,omitempty"`
+	ClientID           string              `json:"clientID,omitempty"`
+	SealedClientSecret []byte              `json:"sealedClientSecret,omitempty"`
+	Scopes             []string            `json:"scopes,omitempty"`
+	GroupsClaim        string              `json:"groupsClaim,omitempty"`
+	IDPMetadataURL     string              `json:"idpMetadataURL,omitempty"`
+	IDPMetadataXML     string              `json:"idpMetadataXML,omitempty"`
+	EmailAttribute     string              `json:"emailAttribute,omitempty"`
+	AllowIDPInitiated  bool                `json:"allowIDPInitiated,omitempty"`
+	Provider           string              `json:"provider,omitempty"`
+	AuthURL            string              `json:"authURL,omitempty"`
+	TokenURL           string              `json:"tokenURL,omitempty"`
+	UserinfoURL        string              `json:"userinfoURL,omitempty"`
+	IDField            string              `json:"idField,omitempty"`
+	EmailField         string              `json:"emailField,omitempty"`
+	EmailVerifiedField string              `json:"emailVerifiedField,omitempty"`
+	GroupRoles         map[string][]string `json:"groupRoles,omitempty"`
+	DefaultRoles       []string            `json:"defaultRoles,omitempty"`
 }
 
 type roleRecord struct {
@@ -72,6 +93,30 @@ type userRecord struct {
 	Email        string    `json:"email"`
 	PasswordHash string    `json:"passwordHash,omitempty"`
 	Created      time.Time `json:"created"`
+	// External users were created by UpsertExternalUser for one tenant
+	// (Tenant, an internal id). They have no password and are not in the
+	// email index: their email links nothing.
+	External bool   `json:"external,omitempty"`
+	Tenant   string `json:"tenant,omitempty"`
+}
+
+// externalRecord is an SSO identity, stored under externalKey in
+// bucketExternals.
+type externalRecord struct {
+	V       int       `json:"v"`
+	Tenant  string    `json:"tenant"`
+	Method  string    `json:"method"`
+	Issuer  string    `json:"issuer"`
+	Subject string    `json:"subject"`
+	UserID  string    `json:"userID"`
+	Created time.Time `json:"created"`
+}
+
+// assertionRecord is a used SAML assertion id, stored under assertionKey in
+// bucketAssertions until Expires.
+type assertionRecord struct {
+	V       int       `json:"v"`
+	Expires time.Time `json:"expires"`
 }
 
 // membershipRecord is a user's roles in one tenant, stored under
@@ -145,13 +190,33 @@ func (r *tenantRecord) toTenant() tenants.Tenant {
 	for _, m := range r.Methods {
 		t.Methods = append(t.Methods, tenants.Method{
 			Type:               m.Type,
+			Label:              m.Label,
 			Issuer:             m.Issuer,
 			ClientID:           m.ClientID,
+			Scopes:             slices.Clone(m.Scopes),
+			GroupsClaim:        m.GroupsClaim,
 			IDPMetadataURL:     m.IDPMetadataURL,
 			IDPMetadataXML:     m.IDPMetadataXML,
+			EmailAttribute:     m.EmailAttribute,
+			AllowIDPInitiated:  m.AllowIDPInitiated,
 			Provider:           m.Provider,
+			AuthURL:            m.AuthURL,
+			TokenURL:           m.TokenURL,
+			UserinfoURL:        m.UserinfoURL,
+			IDField:            m.IDField,
+			EmailField:         m.EmailField,
+			EmailVerifiedField: m.EmailVerifiedField,
+			GroupRoles:         cloneGroupRoles(m.GroupRoles),
+			DefaultRoles:       slices.Clone(m.DefaultRoles),
 			SealedClientSecret: slices.Clone(m.SealedClientSecret),
 		})
+	}
+	if k := r.SAMLKey; k != nil {
+		t.SAMLKey = &tenants.SAMLKey{
+			Certificate:   slices.Clone(k.Certificate),
+			SealedPrivate: slices.Clone(k.SealedPrivate),
+			Created:       k.Created,
+		}
 	}
 	if len(r.Roles) > 0 {
 		t.Roles = make(map[string]tenants.Role, len(r.Roles))
@@ -193,12 +258,25 @@ func configFromTenant(t *tenants.Tenant) tenantRecord {
 	}
 	for _, m := range t.Methods {
 		r.Methods = append(r.Methods, methodRecord{
-			Type:           m.Type,
-			Issuer:         m.Issuer,
-			ClientID:       m.ClientID,
-			IDPMetadataURL: m.IDPMetadataURL,
-			IDPMetadataXML: m.IDPMetadataXML,
-			Provider:       m.Provider,
+			Type:               m.Type,
+			Label:              m.Label,
+			Issuer:             m.Issuer,
+			ClientID:           m.ClientID,
+			Scopes:             slices.Clone(m.Scopes),
+			GroupsClaim:        m.GroupsClaim,
+			IDPMetadataURL:     m.IDPMetadataURL,
+			IDPMetadataXML:     m.IDPMetadataXML,
+			EmailAttribute:     m.EmailAttribute,
+			AllowIDPInitiated:  m.AllowIDPInitiated,
+			Provider:           m.Provider,
+			AuthURL:            m.AuthURL,
+			TokenURL:           m.TokenURL,
+			UserinfoURL:        m.UserinfoURL,
+			IDField:            m.IDField,
+			EmailField:         m.EmailField,
+			EmailVerifiedField: m.EmailVerifiedField,
+			GroupRoles:         cloneGroupRoles(m.GroupRoles),
+			DefaultRoles:       slices.Clone(m.DefaultRoles),
 		})
 	}
 	if len(t.Roles) > 0 {
@@ -216,6 +294,18 @@ func configFromTenant(t *tenants.Tenant) tenantRecord {
 		})
 	}
 	return r
+}
+
+// cloneGroupRoles deep-copies a groupRoles map; nil stays nil.
+func cloneGroupRoles(m map[string][]string) map[string][]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string][]string, len(m))
+	for g, roles := range m {
+		out[g] = slices.Clone(roles)
+	}
+	return out
 }
 
 func keyToRecord(k tenants.SigningKey) keyRecord {

@@ -106,6 +106,9 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 				fnFailed = true
 				return err
 			}
+			if err := s.pruneAssertions(tx); err != nil {
+				return err
+			}
 			return s.pruneRevocations(tx)
 		})
 	})
@@ -251,6 +254,7 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 			rec := configFromTenant(t)
 			if prev := old[i]; prev != nil {
 				rec.InternalID, rec.Keys, rec.Created = prev.InternalID, prev.Keys, prev.Created
+				rec.SAMLKey = prev.SAMLKey
 			} else {
 				id, err := s.newID()
 				if err != nil {
@@ -282,6 +286,28 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 					rec.Methods[j].SealedClientSecret = sealed
 				case old[i] != nil && j < len(old[i].Methods) && old[i].Methods[j].Type == m.Type:
 					rec.Methods[j].SealedClientSecret = old[i].Methods[j].SealedClientSecret
+				}
+				if m.Type == tenants.MethodSocial && len(rec.Methods[j].SealedClientSecret) == 0 {
+					return fmt.Errorf("tenant %q: methods[%d].clientSecret: missing (a social method needs one; it is kept from the stored tenant only for a social method at the same position): %w",
+						t.ID, j, tenants.ErrSecretRequired)
+				}
+			}
+
+			if rec.SAMLKey == nil && t.HasMethod(tenants.MethodSAML) {
+				if opts.NewSAMLKey == nil {
+					return fmt.Errorf("tenant %q: a saml method needs ApplyOptions.NewSAMLKey", t.ID)
+				}
+				k, err := callOut(func() (tenants.SAMLKey, error) { return opts.NewSAMLKey(rec.InternalID) })
+				if err != nil {
+					return fmt.Errorf("tenant %q: make saml key: %w", t.ID, err)
+				}
+				if len(k.Certificate) == 0 || len(k.SealedPrivate) == 0 {
+					return fmt.Errorf("tenant %q: make saml key: empty certificate or key", t.ID)
+				}
+				rec.SAMLKey = &samlKeyRecord{
+					Certificate:   slices.Clone(k.Certificate),
+					SealedPrivate: slices.Clone(k.SealedPrivate),
+					Created:       k.Created,
 				}
 			}
 
@@ -399,11 +425,43 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 				return fmt.Errorf("tenant %q: delete membership: %w", id, err)
 			}
 		}
+		if err := deleteExternals(tx, r.InternalID); err != nil {
+			return fmt.Errorf("tenant %q: %w", id, err)
+		}
+		if err := deleteAssertions(tx, r.InternalID); err != nil {
+			return fmt.Errorf("tenant %q: delete used assertion ids: %w", id, err)
+		}
 		if err := tx.Bucket(bucketTenants).Delete([]byte(id)); err != nil {
 			return fmt.Errorf("tenant %q: delete: %w", id, err)
 		}
 		return nil
 	})
+}
+
+// deleteExternals removes a tenant's external identities and the users
+// UpsertExternalUser made for them (they belong to that tenant alone).
+func deleteExternals(tx *bolt.Tx, tenantInternalID string) error {
+	xb, users := tx.Bucket(bucketExternals), tx.Bucket(bucketUsers)
+	prefix := membershipPrefix(tenantInternalID)
+	var keys, uids [][]byte
+	c := xb.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var r externalRecord
+		if err := decodeRecord(bucketExternals, k, v, &r); err != nil {
+			return err
+		}
+		keys = append(keys, bytes.Clone(k))
+		uids = append(uids, []byte(r.UserID))
+	}
+	for i := range keys {
+		if err := xb.Delete(keys[i]); err != nil {
+			return fmt.Errorf("delete external identity: %w", err)
+		}
+		if err := users.Delete(uids[i]); err != nil {
+			return fmt.Errorf("delete external user: %w", err)
+		}
+	}
+	return nil
 }
 
 // AddMember adds or updates a membership; see tenants.Store. The tenant must
@@ -493,7 +551,10 @@ func (s *Store) Members(ctx context.Context, tenantID string) ([]tenants.Member,
 }
 
 // RemoveMember deletes a membership and records rev, keyed
-// tenants.UserRevocationKey(tenant, user), in the same write. It returns an
+// tenants.UserRevocationKey(tenant, user), in the same write. The email
+// names the password user with that email and every SSO user of the tenant
+// whose IdP last gave that email; all their memberships go (an SSO user
+// signing in again is let back in by their IdP). It returns an
 // error wrapping tenants.ErrNotFound when the tenant, user or membership does
 // not exist; rev.Expires must be set.
 func (s *Store) RemoveMember(ctx context.Context, tenantID, email string, rev tenants.Revocation) error {
@@ -510,21 +571,57 @@ func (s *Store) RemoveMember(ctx context.Context, tenantID, email string, rev te
 		if err != nil {
 			return err
 		}
-		notMember := fmt.Errorf("%s is not a member of tenant %q: %w", email, tenantID, tenants.ErrNotFound)
-		if u == nil {
-			return notMember
-		}
 		mb := tx.Bucket(bucketMemberships)
-		key := membershipKey(t.InternalID, u.ID)
-		if mb.Get(key) == nil {
-			return notMember
+		var uids []string
+		if u != nil && mb.Get(membershipKey(t.InternalID, u.ID)) != nil {
+			uids = append(uids, u.ID)
 		}
-		if err := mb.Delete(key); err != nil {
-			return fmt.Errorf("delete membership of %s in tenant %q: %w", email, tenantID, err)
+		// SSO users of this tenant are not in the email index; match them
+		// by the email their IdP last gave.
+		ext, err := externalMembersByEmail(tx, t.InternalID, email)
+		if err != nil {
+			return err
 		}
-		rev.Key = tenants.UserRevocationKey(t.InternalID, u.ID)
-		return putRevocation(tx, rev)
+		uids = append(uids, ext...)
+		if len(uids) == 0 {
+			return fmt.Errorf("%s is not a member of tenant %q: %w", email, tenantID, tenants.ErrNotFound)
+		}
+		for _, uid := range uids {
+			if err := mb.Delete(membershipKey(t.InternalID, uid)); err != nil {
+				return fmt.Errorf("delete membership of %s in tenant %q: %w", email, tenantID, err)
+			}
+			r := rev
+			r.Key = tenants.UserRevocationKey(t.InternalID, uid)
+			if err := putRevocation(tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+}
+
+// externalMembersByEmail returns the ids of the tenant's external users
+// with that email who are still members.
+func externalMembersByEmail(tx *bolt.Tx, tenantInternalID, email string) ([]string, error) {
+	users := tx.Bucket(bucketUsers)
+	prefix := membershipPrefix(tenantInternalID)
+	var out []string
+	c := tx.Bucket(bucketMemberships).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		uid := k[len(prefix):]
+		raw := users.Get(uid)
+		if raw == nil {
+			return nil, fmt.Errorf("%w: membership %s names a missing user", tenants.ErrCorrupt, short(k))
+		}
+		var r userRecord
+		if err := decodeRecord(bucketUsers, uid, raw, &r); err != nil {
+			return nil, err
+		}
+		if r.External && r.Email != "" && r.Email == email {
+			out = append(out, r.ID)
+		}
+	}
+	return out, nil
 }
 
 // UserByEmail returns the user with that email, compared lower-case, or an

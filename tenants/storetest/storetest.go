@@ -53,6 +53,13 @@ func Run(t *testing.T, open func(t *testing.T) tenants.Store) {
 		{"ConcurrentDomainClaims", testConcurrentDomainClaims},
 		{"ConcurrentUserCreation", testConcurrentUserCreation},
 		{"CloseTwice", testCloseTwice},
+		{"SAMLKey", testSAMLKey},
+		{"SocialSecretRequired", testSocialSecretRequired},
+		{"ExternalUserCreated", testExternalUserCreated},
+		{"ExternalUserNeverLinkedByEmail", testExternalUserNeverLinkedByEmail},
+		{"ExternalUserDeletedWithTenant", testExternalUserDeletedWithTenant},
+		{"ExternalUserRemoveMember", testExternalUserRemoveMember},
+		{"AssertionReplay", testAssertionReplay},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
 	}
@@ -63,9 +70,19 @@ var created = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // crypto is a fake NewKey and Seal that record their calls.
 type crypto struct {
-	mu      sync.Mutex
-	newKeys []string // internal ids NewKey was called with
-	seals   []string // internal ids Seal was called with
+	mu       sync.Mutex
+	newKeys  []string // internal ids NewKey was called with
+	seals    []string // internal ids Seal was called with
+	samlKeys []string // internal ids NewSAMLKey was called with
+}
+
+// fakeSAMLKey is what the fake NewSAMLKey returns for an internal id.
+func fakeSAMLKey(internalID string) tenants.SAMLKey {
+	return tenants.SAMLKey{
+		Certificate:   []byte("cert-" + internalID),
+		SealedPrivate: []byte("sealed-saml-" + internalID),
+		Created:       created,
+	}
 }
 
 // fakeKey is what the fake NewKey returns for an internal id.
@@ -99,8 +116,20 @@ func (c *crypto) opts() tenants.ApplyOptions {
 			c.seals = append(c.seals, id)
 			return fakeSeal(p, id), nil
 		},
+		NewSAMLKey: func(id string) (tenants.SAMLKey, error) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.samlKeys = append(c.samlKeys, id)
+			return fakeSAMLKey(id), nil
+		},
 		Now: func() time.Time { return created },
 	}
+}
+
+func (c *crypto) samlKeyCalls() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.samlKeys)
 }
 
 func (c *crypto) newKeyCalls() []string {
@@ -119,9 +148,16 @@ func acme() tenants.Tenant {
 		Status:       tenants.StatusActive,
 		Methods: []tenants.Method{
 			{Type: tenants.MethodPassword},
-			{Type: tenants.MethodOIDC, Issuer: "https://idp.acme.example", ClientID: "tg", ClientSecret: "oidc-secret"},
-			{Type: tenants.MethodSAML, IDPMetadataURL: "https://idp.acme.example/saml/metadata"},
-			{Type: tenants.MethodSocial, Provider: "github", ClientID: "gh", ClientSecret: "gh-secret"},
+			{Type: tenants.MethodOIDC, Label: "Acme SSO", Issuer: "https://idp.acme.example", ClientID: "tg", ClientSecret: "oidc-secret",
+				Scopes: []string{"groups"}, GroupsClaim: "roles",
+				GroupRoles: map[string][]string{"eng": {"admin", "viewer"}}, DefaultRoles: []string{"viewer"}},
+			{Type: tenants.MethodSAML, IDPMetadataURL: "https://idp.acme.example/saml/metadata", EmailAttribute: "mail",
+				GroupsClaim: "memberOf", AllowIDPInitiated: true, GroupRoles: map[string][]string{"admins": {"admin"}}},
+			{Type: tenants.MethodSocial, Provider: "github", ClientID: "gh", ClientSecret: "gh-secret", DefaultRoles: []string{"viewer"}},
+			{Type: tenants.MethodSocial, Provider: "generic", ClientID: "gen", ClientSecret: "gen-secret",
+				AuthURL: "https://oauth.acme.example/auth", TokenURL: "https://oauth.acme.example/token",
+				UserinfoURL: "https://oauth.acme.example/userinfo", IDField: "uid", EmailField: "mail",
+				EmailVerifiedField: "mail_verified"},
 		},
 		Roles: map[string]tenants.Role{
 			"viewer": {Permissions: []string{"docs:read"}},
@@ -147,7 +183,7 @@ func simple(id string) tenants.Tenant {
 // config strips what the store assigns or never returns, leaving what an
 // operator wrote.
 func config(t tenants.Tenant) tenants.Tenant {
-	t.InternalID, t.Keys, t.Created = "", nil, time.Time{}
+	t.InternalID, t.Keys, t.Created, t.SAMLKey = "", nil, time.Time{}, nil
 	t.Methods = slices.Clone(t.Methods)
 	for i := range t.Methods {
 		t.Methods[i].ClientSecret = ""
@@ -283,6 +319,11 @@ func normKeys(ks []tenants.SigningKey) []tenants.SigningKey {
 func normTenant(t tenants.Tenant) tenants.Tenant {
 	t.Keys = normKeys(t.Keys)
 	t.Created = t.Created.UTC()
+	if t.SAMLKey != nil {
+		k := *t.SAMLKey
+		k.Created = k.Created.UTC()
+		t.SAMLKey = &k
+	}
 	return t
 }
 
@@ -509,7 +550,7 @@ func testClientSecrets(t *testing.T, st tenants.Store) {
 	mustApply(t, st, c.opts(), acme())
 	got := mustTenant(t, st, "acme")
 	id := got.InternalID
-	wantSealed := map[int][]byte{1: fakeSeal([]byte("oidc-secret"), id), 3: fakeSeal([]byte("gh-secret"), id)}
+	wantSealed := map[int][]byte{1: fakeSeal([]byte("oidc-secret"), id), 3: fakeSeal([]byte("gh-secret"), id), 4: fakeSeal([]byte("gen-secret"), id)}
 	check := func(what string, got tenants.Tenant, want map[int][]byte) {
 		t.Helper()
 		for i, m := range got.Methods {
@@ -545,16 +586,17 @@ func testClientSecrets(t *testing.T, st tenants.Store) {
 	// nor does a method that moved to another position.
 	reordered := config(got)
 	reordered.Methods = []tenants.Method{
-		{Type: tenants.MethodSocial, Provider: "github", ClientID: "gh"},
+		{Type: tenants.MethodSocial, Provider: "github", ClientID: "gh", ClientSecret: "new-gh"},
 		{Type: tenants.MethodPassword},
 		{Type: tenants.MethodSAML, IDPMetadataURL: "https://idp.acme.example/saml/metadata"},
 		{Type: tenants.MethodOIDC, Issuer: "https://idp.acme.example", ClientID: "tg"},
 	}
 	mustApply(t, st, c.opts(), reordered)
-	check("methods reordered", mustTenant(t, st, "acme"), map[int][]byte{})
+	check("methods reordered", mustTenant(t, st, "acme"), map[int][]byte{0: fakeSeal([]byte("new-gh"), id)})
 
 	// Sealed secrets in the input are not trusted: only the store decides.
 	forged := config(got)
+	forged.Methods = forged.Methods[:3]
 	forged.Methods[1].SealedClientSecret = []byte("forged")
 	mustApply(t, st, c.opts(), forged)
 	check("forged sealed secret", mustTenant(t, st, "acme"), map[int][]byte{})
