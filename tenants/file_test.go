@@ -10,7 +10,10 @@ import (
 	"testing"
 )
 
-// contractFile is the example of CONTRACT.md, "Tenant file".
+// contractFile is the example of CONTRACT.md, "Tenant file", with the
+// social method's clientID and clientSecret filled in (the contract's
+// example leaves them out for brevity; a social method cannot work without
+// them, so Validate requires the id and the store the secret).
 const contractFile = `
 tenants:
   - id: acme                      # [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?, immutable
@@ -28,6 +31,8 @@ tenants:
         idpMetadataURL: https://idp.example/realms/acme/protocol/saml/descriptor
       - type: social
         provider: github          # github | google | microsoft | generic
+        clientID: Iv1.0123456789abcdef
+        clientSecret: gh-s3cr3t-do-not-print
     roles:
       admin:  {permissions: ["*"], inherits: [member]}
       member: {permissions: ["docs:read"]}
@@ -47,7 +52,7 @@ func contractTenant() Tenant {
 			{Type: MethodPassword},
 			{Type: MethodOIDC, Issuer: "https://idp.example/realms/acme", ClientID: "tenantgate", ClientSecret: "s3cr3t-do-not-print"},
 			{Type: MethodSAML, IDPMetadataURL: "https://idp.example/realms/acme/protocol/saml/descriptor"},
-			{Type: MethodSocial, Provider: "github"},
+			{Type: MethodSocial, Provider: "github", ClientID: "Iv1.0123456789abcdef", ClientSecret: "gh-s3cr3t-do-not-print"},
 		},
 		Roles: map[string]Role{
 			"admin":  {Permissions: []string{"*"}, Inherits: []string{"member"}},
@@ -223,6 +228,62 @@ tenants:
 	}
 }
 
+// ssoTenant uses every SSO method field a tenant file may set.
+func ssoTenant() Tenant {
+	return Tenant{
+		ID: "sso",
+		Methods: []Method{
+			{Type: MethodOIDC, Label: "Acme SSO", Issuer: "https://idp.example/realms/sso", ClientID: "tg",
+				ClientSecret: "oidc-s3cr3t", Scopes: []string{"groups", "offline_access"}, GroupsClaim: "roles",
+				GroupRoles: map[string][]string{"admins": {"admin"}, "Domain Users": {"member"}}, DefaultRoles: []string{"member"}},
+			{Type: MethodSAML, IDPMetadataXML: `<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example/saml"></EntityDescriptor>`,
+				EmailAttribute: "urn:oid:0.9.2342.19200300.100.1.3", GroupsClaim: "memberOf", AllowIDPInitiated: true,
+				GroupRoles: map[string][]string{"cn=admins": {"admin", "member"}}, DefaultRoles: []string{"member"}},
+			{Type: MethodSocial, Provider: "google", ClientID: "g.apps", ClientSecret: "g-s3cr3t", Scopes: []string{"openid"}, DefaultRoles: []string{"member"}},
+			{Type: MethodSocial, Label: "Sign in with Initech", Provider: "generic", ClientID: "gen", ClientSecret: "gen-s3cr3t",
+				AuthURL: "https://oauth.example/authorize", TokenURL: "https://oauth.example/token", UserinfoURL: "https://oauth.example/userinfo?fields=all",
+				IDField: "id", EmailField: "mail", EmailVerifiedField: "mail_verified", GroupsClaim: "groups",
+				GroupRoles: map[string][]string{"managers": {"admin"}}},
+		},
+		Roles: map[string]Role{"admin": {Permissions: []string{"*"}}, "member": {Permissions: []string{"docs:read"}}},
+	}
+}
+
+func TestMarshalFileRoundTripSSOFields(t *testing.T) {
+	in := ssoTenant()
+	if err := Validate([]Tenant{in}, ValidateOptions{}); err != nil {
+		t.Fatalf("fixture does not validate: %v", err)
+	}
+	for i := range in.Methods {
+		in.Methods[i].SealedClientSecret = []byte("sealed-bytes")
+	}
+	for _, format := range []string{"yaml", "json"} {
+		t.Run(format, func(t *testing.T) {
+			out, err := MarshalFile([]Tenant{in}, format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(out, []byte("s3cr3t")) || bytes.Contains(out, []byte("sealed")) {
+				t.Errorf("output contains a secret:\n%s", out)
+			}
+			back, err := ParseFile(out)
+			if err != nil {
+				t.Fatalf("output does not parse: %v\n%s", err, out)
+			}
+			want := ssoTenant()
+			for i := range want.Methods {
+				want.Methods[i].ClientSecret = ""
+			}
+			if !reflect.DeepEqual(back, []Tenant{want}) {
+				t.Errorf("round trip:\n got %+v\nwant %+v", back, []Tenant{want})
+			}
+			if err := Validate(back, ValidateOptions{}); err != nil {
+				t.Errorf("output does not validate: %v", err)
+			}
+		})
+	}
+}
+
 func TestMarshalFileRoundTripWithoutSecrets(t *testing.T) {
 	in := contractTenant()
 	in.InternalID = "internal-123"
@@ -245,6 +306,7 @@ func TestMarshalFileRoundTripWithoutSecrets(t *testing.T) {
 			}
 			want := contractTenant()
 			want.Methods[1].ClientSecret = ""
+			want.Methods[3].ClientSecret = ""
 			if !reflect.DeepEqual(back, []Tenant{want}) {
 				t.Errorf("round trip:\n got %+v\nwant %+v", back, []Tenant{want})
 			}

@@ -17,7 +17,8 @@ func good(id string) Tenant {
 		Methods: []Method{
 			{Type: MethodPassword},
 			{Type: MethodOIDC, Issuer: "https://idp.example/realms/" + id, ClientID: "tenantgate", ClientSecret: "s3cret"},
-			{Type: MethodSAML, IDPMetadataURL: "https://idp.example/realms/" + id + "/protocol/saml/descriptor?x=1"},
+			{Type: MethodSAML, IDPMetadataURL: "https://idp.example/realms/" + id + "/protocol/saml/descriptor?x=1",
+				GroupRoles: map[string][]string{"admins": {"admin"}}, DefaultRoles: []string{"member"}},
 			{Type: MethodSocial, Provider: "github", ClientID: "abc", ClientSecret: "def"},
 		},
 		Roles: map[string]Role{
@@ -114,6 +115,40 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{"social without provider", func(ts []Tenant) { ts[0].Methods[3].Provider = "" }, ValidateOptions{}, []string{`methods[3].provider: missing`}},
 		{"social unknown provider", func(ts []Tenant) { ts[0].Methods[3].Provider = "myspace" }, ValidateOptions{}, []string{`methods[3].provider "myspace": must be one of github, google, microsoft, generic`}},
 		{"social stray issuer", func(ts []Tenant) { ts[0].Methods[3].Issuer = "https://x.test" }, ValidateOptions{}, []string{`methods[3].issuer: not a field of a social method`}},
+		{"social without client id", func(ts []Tenant) { ts[0].Methods[3].ClientID = "" }, ValidateOptions{}, []string{`methods[3].clientID: missing`}},
+		{"preset with endpoints", func(ts []Tenant) {
+			ts[0].Methods[3].AuthURL = "https://evil.test/auth"
+			ts[0].Methods[3].IDField = "login"
+		}, ValidateOptions{}, []string{`methods[3].authURL: only a generic social provider`, `methods[3].idField: only a generic social provider`}},
+		{"preset with group mapping", func(ts []Tenant) { ts[0].Methods[3].GroupRoles = map[string][]string{"g": {"admin"}} }, ValidateOptions{}, []string{`methods[3].groupRoles: only a generic`}},
+		{"generic missing everything", func(ts []Tenant) { ts[0].Methods[3].Provider = "generic" }, ValidateOptions{}, []string{
+			`methods[3].authURL: missing`, `methods[3].tokenURL: missing`, `methods[3].userinfoURL: missing`, `methods[3].idField: missing`, `methods[3].emailField: missing`}},
+		{"generic http endpoints", func(ts []Tenant) {
+			ts[0].Methods[3] = Method{Type: MethodSocial, Provider: "generic", ClientID: "c", AuthURL: "http://oauth.test/a",
+				TokenURL: "https://169.254.169.254/t", UserinfoURL: "http://127.0.0.1/u", IDField: "id", EmailField: "email"}
+		}, ValidateOptions{}, []string{`methods[3].authURL "http://oauth.test/a": must use https`, `methods[3].tokenURL "https://169.254.169.254/t": must not point at a link-local`, `methods[3].userinfoURL "http://127.0.0.1/u": must not point at a loopback`}},
+		{"oidc stray saml fields", func(ts []Tenant) {
+			ts[0].Methods[1].EmailAttribute = "mail"
+			ts[0].Methods[1].AllowIDPInitiated = true
+			ts[0].Methods[1].AuthURL = "https://x.test"
+		}, ValidateOptions{}, []string{`methods[1].emailAttribute: not a field of a oidc method`, `methods[1].allowIDPInitiated: not a field of a oidc method`, `methods[1].authURL: not a field of a oidc method`}},
+		{"saml stray scopes", func(ts []Tenant) { ts[0].Methods[2].Scopes = []string{"openid"} }, ValidateOptions{}, []string{`methods[2].scopes: not a field of a saml method`}},
+		{"password stray roles", func(ts []Tenant) { ts[0].Methods[0].DefaultRoles = []string{"member"}; ts[0].Methods[0].Label = "x" }, ValidateOptions{}, []string{`methods[0].label: not a field of a password method`, `methods[0].defaultRoles: not a field of a password method`}},
+		{"two saml methods", func(ts []Tenant) { ts[0].Methods = append(ts[0].Methods, ts[0].Methods[2]) }, ValidateOptions{}, []string{`methods[4]: more than one saml method`}},
+		{"group role unknown", func(ts []Tenant) { ts[0].Methods[1].GroupRoles = map[string][]string{"eng": {"member", "ghost"}} }, ValidateOptions{}, []string{`methods[1].groupRoles.eng[1] "ghost": no such role in this tenant`}},
+		{"group maps to nothing", func(ts []Tenant) { ts[0].Methods[2].GroupRoles = map[string][]string{"eng": nil} }, ValidateOptions{}, []string{`methods[2].groupRoles.eng: maps to no role`}},
+		{"default role unknown", func(ts []Tenant) { ts[0].Methods[3].DefaultRoles = []string{"ghost"} }, ValidateOptions{}, []string{`methods[3].defaultRoles[0] "ghost": no such role`}},
+		{"bad scope", func(ts []Tenant) { ts[0].Methods[1].Scopes = []string{"a b", ""} }, ValidateOptions{}, []string{`methods[1].scopes[0] "a b"`, `methods[1].scopes[1] ""`}},
+		{"bad groups claim", func(ts []Tenant) { ts[0].Methods[1].GroupsClaim = "a\nb" }, ValidateOptions{}, []string{`methods[1].groupsClaim: must be`}},
+		{"bad label", func(ts []Tenant) { ts[0].Methods[1].Label = "\x1b[31m" }, ValidateOptions{}, []string{`methods[1].label`}},
+		{"saml doctype", func(ts []Tenant) {
+			ts[0].Methods[2] = Method{Type: MethodSAML, IDPMetadataXML: `<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>`}
+		}, ValidateOptions{}, []string{`methods[2].idpMetadataXML: must not contain a DOCTYPE`}},
+		{"saml xml unclosed", func(ts []Tenant) { ts[0].Methods[2] = Method{Type: MethodSAML, IDPMetadataXML: `<x><y></x>`} }, ValidateOptions{}, []string{`methods[2].idpMetadataXML: is not`}},
+		{"saml xml two roots", func(ts []Tenant) { ts[0].Methods[2] = Method{Type: MethodSAML, IDPMetadataXML: `<x/><y/>`} }, ValidateOptions{}, []string{`methods[2].idpMetadataXML: is not one`}},
+		{"saml xml too large", func(ts []Tenant) {
+			ts[0].Methods[2] = Method{Type: MethodSAML, IDPMetadataXML: "<x>" + strings.Repeat("a", maxMetadataXMLLen) + "</x>"}
+		}, ValidateOptions{}, []string{`methods[2].idpMetadataXML: longer than`}},
 		{"bad role name", func(ts []Tenant) { ts[0].Roles["Admin"] = Role{} }, ValidateOptions{}, []string{`tenant "acme": roles "Admin"`}},
 		{"unknown inherited role", func(ts []Tenant) { ts[0].Roles["member"] = Role{Inherits: []string{"ghost"}} }, ValidateOptions{}, []string{`roles.member.inherits[0] "ghost": no such role`}},
 		{"self inheritance", func(ts []Tenant) { ts[0].Roles["member"] = Role{Inherits: []string{"member"}} }, ValidateOptions{}, []string{`roles: inheritance cycle member -> member`}},
@@ -178,6 +213,19 @@ func TestValidateJoinsAllErrors(t *testing.T) {
 	}
 	if len(lines) != len(want) {
 		t.Errorf("%d problems reported, want %d:\n%s", len(lines), len(want), err)
+	}
+}
+
+func TestValidateGenericSocialLoopback(t *testing.T) {
+	m := Method{Type: MethodSocial, Provider: "generic", ClientID: "c", ClientSecret: "s",
+		AuthURL: "http://127.0.0.1:8080/auth", TokenURL: "http://localhost:8080/token", UserinfoURL: "http://[::1]:8080/userinfo",
+		IDField: "sub", EmailField: "email"}
+	ts := []Tenant{{ID: "acme", Methods: []Method{m}}}
+	if err := Validate(ts, ValidateOptions{AllowLoopbackHTTPIDP: true}); err != nil {
+		t.Errorf("loopback generic provider with the option: %v", err)
+	}
+	if err := Validate(ts, ValidateOptions{}); err == nil {
+		t.Error("loopback generic provider accepted without the option")
 	}
 }
 
