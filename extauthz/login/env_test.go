@@ -118,7 +118,10 @@ func newEnv(t *testing.T, configure ...func(*Handler)) *env {
 	_, err = st.ApplyTenants(ctx, ts, tenants.ApplyOptions{
 		NewKey: func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, clk.Now()) },
 		Seal:   func(p []byte, id string) ([]byte, error) { return session.SealSecret(sealer, p, id) },
-		Now:    clk.Now,
+		NewSAMLKey: func(id string) (tenants.SAMLKey, error) {
+			return tenants.SAMLKey{Certificate: []byte("test-cert-" + id), SealedPrivate: []byte("test-key"), Created: clk.Now()}, nil
+		},
+		Now: clk.Now,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ type Store interface {
 	UserByEmail(ctx context.Context, email string) (tenants.User, error)
 	Membership(ctx context.Context, tenantInternalID, userID string) ([]string, error)
 	Revoke(ctx context.Context, r tenants.Revocation) error
+	UpsertExternalUser(ctx context.Context, tenantInternalID string, x tenants.ExternalIdentity) (tenants.User, error)
 }
 
 var _ Store = tenants.Store(nil)
@@ -49,6 +50,14 @@ const maxEmailBytes = 320
 // the fields and serve it; the zero values of the optional fields are
 // documented on each. A Handler must not be copied or have its fields changed
 // after the first request; it is safe for concurrent use.
+//
+// SSO (Methods): the sign-in page offers one button per SSO method, in the
+// tenant's order, each a POST to /_auth/start; a tenant whose only method is
+// one SSO method is sent straight to it (302). /_auth/callback completes
+// OIDC and OAuth2 attempts, /_auth/saml/acs SAML ones, and
+// /_auth/saml/metadata serves the SP metadata. A failed SSO sign-in is a 400
+// page saying only "Invalid login request"; a method that cannot be opened
+// or reached is a 503 page, and the other methods keep working.
 //
 // Statuses: HTML pages for people (200 forms; 303 after a successful POST;
 // 401 "Invalid email or password."; 403 for a refused cross-origin or CSRF
@@ -93,15 +102,28 @@ type Handler struct {
 	// tenant, a reason code and a keyed digest of the email, never a
 	// password, token or cookie. nil means no logging.
 	Log *slog.Logger
-	// Rand is the source of pre-auth cookie values; nil means crypto/rand.
+	// Rand is the source of pre-auth cookie values and of attempt ids,
+	// state and nonces; nil means crypto/rand.
 	Rand io.Reader
 
-	once      sync.Once
-	limits    Limits
-	accounts  *counter
-	addresses *counter
-	discovery *counter
-	origins   *http.CrossOriginProtection
+	// Methods opens the tenants' SSO methods, by method type (oidc, saml,
+	// social); cmd builds it from the method packages. nil (or a type
+	// missing from it) means those methods are not served: a tenant then
+	// signs in with its password method only.
+	Methods map[string]Opener
+	// Sealer seals the per-attempt sign-in cookies and the ID-token hint
+	// cookie, under a key derived from its master key for this purpose
+	// alone (DeriveKey("login-state")). Required when Methods is set.
+	Sealer *session.Sealer
+
+	once       sync.Once
+	limits     Limits
+	accounts   *counter
+	addresses  *counter
+	discovery  *counter
+	origins    *http.CrossOriginProtection
+	loginState *session.Sealer
+	opened     *methodCache
 }
 
 func (h *Handler) init() {
@@ -111,6 +133,14 @@ func (h *Handler) init() {
 		h.addresses = newCounter(h.limits.AddressFailures, h.limits.Window, h.limits.MaxEntries)
 		h.discovery = newCounter(h.limits.DiscoveryRequests, h.limits.Window, h.limits.MaxEntries)
 		h.origins = http.NewCrossOriginProtection()
+		h.opened = newMethodCache()
+		if h.Sealer != nil {
+			s, err := session.NewSealer(h.Sealer.DeriveKey(loginStatePurpose))
+			if err != nil {
+				panic(err) // DeriveKey returns MasterKeySize bytes
+			}
+			h.loginState = s
+		}
 	})
 }
 
@@ -195,6 +225,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.methods(q, h.logoutPage, h.logout)
 	case pathJWKS:
 		h.methods(q, h.jwks, nil)
+	case pathStart:
+		h.postOnly(q, h.start)
+	case pathCallback:
+		h.methods(q, h.callback, nil)
+	case pathSAMLMetadata:
+		h.methods(q, h.samlMetadata, nil)
+	case pathSAMLACS:
+		// Cross-site by design: no CrossOriginProtection, no CSRF field
+		// (see acs).
+		h.acs(q)
+	case pathSignedOut:
+		h.methods(q, h.signedOut, nil)
 	default:
 		writeJSONError(w, http.StatusNotFound, "not_found")
 	}

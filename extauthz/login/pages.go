@@ -46,10 +46,15 @@ type page struct {
 	Action string
 	CSRF   string
 	// RD is the (already validated) return path.
-	RD        string
-	LoginHint string
-	Error     string
-	Notice    string
+	RD string
+	// Password shows the password form; SSO lists the SSO buttons, each a
+	// form posting to StartAction.
+	Password    bool
+	SSO         []ssoChoice
+	StartAction string
+	LoginHint   string
+	Error       string
+	Notice      string
 	// Message, Alert, Link, LinkText: the message page.
 	Message  string
 	Alert    bool

@@ -30,36 +30,51 @@ func (h *Handler) noMethodPage(q *request) {
 		"No sign-in method is available for this organisation. Contact your administrator.", true)
 }
 
-// loginPage: GET /_auth/login?rd=PATH&login_hint=EMAIL.
+// loginPage: GET /_auth/login?rd=PATH&login_hint=EMAIL. The tenant's
+// password form and one button per SSO method; a tenant whose only method
+// is one SSO method is sent straight to its provider.
 func (h *Handler) loginPage(q *request) {
 	t := q.tenant()
 	if t.Suspended() {
 		h.suspendedPage(q)
 		return
 	}
-	if !t.HasMethod(tenants.MethodPassword) {
+	query := q.r.URL.Query()
+	hint := loginHint(query.Get("login_hint"))
+	rd := SafeRedirect(query.Get("rd"), q.res.Prefix)
+	if len(t.Methods) == 1 && isSSOType(t.Methods[0].Type) && h.Methods[t.Methods[0].Type] != nil {
+		h.startSSO(q, 0, rd, hint, http.StatusFound)
+		return
+	}
+	h.renderLogin(q, http.StatusOK, rd, hint, "")
+}
+
+// renderLogin renders the sign-in page, or the no-method page when the
+// tenant offers nothing this build serves.
+func (h *Handler) renderLogin(q *request, status int, rd, hint, errMsg string) {
+	t := q.tenant()
+	choices := h.ssoChoices(q)
+	password := t.HasMethod(tenants.MethodPassword)
+	if !password && len(choices) == 0 {
 		h.noMethodPage(q)
 		return
 	}
-	query := q.r.URL.Query()
-	hint := query.Get("login_hint")
-	if len(hint) > maxEmailBytes || hasControl(hint) {
-		hint = ""
+	p := page{
+		Title:       "Sign in",
+		TenantName:  displayName(t.Name, t.ID),
+		Action:      q.res.Prefix + pathLogin,
+		StartAction: q.res.Prefix + pathStart,
+		CSRF:        h.formCSRF(q),
+		RD:          rd,
+		LoginHint:   hint,
+		Error:       errMsg,
+		Password:    password,
+		SSO:         choices,
 	}
-	h.renderLogin(q, http.StatusOK, SafeRedirect(query.Get("rd"), q.res.Prefix), hint, "")
-}
-
-func (h *Handler) renderLogin(q *request, status int, rd, hint, errMsg string) {
-	t := q.tenant()
-	h.render(q, status, "login", page{
-		Title:      "Sign in",
-		TenantName: displayName(t.Name, t.ID),
-		Action:     q.res.Prefix + pathLogin,
-		CSRF:       h.formCSRF(q),
-		RD:         rd,
-		LoginHint:  hint,
-		Error:      errMsg,
-	})
+	if len(choices) > 0 {
+		p.formTargets = h.ssoFormTargets()
+	}
+	h.render(q, status, "login", p)
 }
 
 // login: POST /_auth/login with email, password, rd, csrf.
@@ -223,23 +238,32 @@ func normaliseEmail(s string) string {
 // logoutPage: GET /_auth/logout, a confirmation form.
 func (h *Handler) logoutPage(q *request) {
 	t := q.tenant()
-	h.render(q, http.StatusOK, "logout", page{
+	p := page{
 		Title:      "Sign out",
 		TenantName: displayName(t.Name, t.ID),
 		Action:     q.res.Prefix + pathLogout,
 		CSRF:       h.formCSRF(q),
-	})
+	}
+	if h.Methods != nil && t.HasMethod(tenants.MethodOIDC) {
+		// Signing out may continue at the provider.
+		p.formTargets = h.ssoFormTargets()
+	}
+	h.render(q, http.StatusOK, "logout", p)
 }
 
 // logout: POST /_auth/logout with csrf. Revokes the request's session of
 // this tenant, if any, clears the cookie and sends the browser to the sign-in
-// page. A session of another tenant (path tenancy shares one cookie per
-// host) is not revoked, only cleared.
+// page, or, for a session from a method that offers RP-initiated logout
+// and whose ID token was kept, to the provider's end-session URL (which
+// brings the browser back to /_auth/signed-out). A session of another
+// tenant (path tenancy shares one cookie per host) is not revoked, only
+// cleared.
 func (h *Handler) logout(q *request) {
 	if !h.parseForm(q) || !h.checkCSRF(q) {
 		return
 	}
 	t := q.tenant()
+	sid := "" // of this tenant's SSO session, for provider logout
 	for i, c := range q.r.CookiesNamed(session.CookieName(h.InsecureCookies)) {
 		if i == maxCookieCandidates {
 			break
@@ -247,6 +271,9 @@ func (h *Handler) logout(q *request) {
 		claims, err := h.Verifier.Verify(q.snap, c.Value)
 		if err != nil || claims.TenantID != t.InternalID {
 			continue
+		}
+		if claims.Method != session.MethodPassword && sid == "" {
+			sid = claims.SID
 		}
 		err = h.Store.Revoke(q.r.Context(), tenants.Revocation{
 			Key:       tenants.SessionRevocationKey(claims.SID),
@@ -262,6 +289,15 @@ func (h *Handler) logout(q *request) {
 		h.log().Info("signed out", "tenant", t.ID)
 	}
 	http.SetCookie(q.w, h.sessionCookie("", -1))
+	if h.Methods != nil {
+		target := h.providerLogoutURL(q, sid)
+		http.SetCookie(q.w, h.idTokenCookie("", -1))
+		if target != "" {
+			q.w.Header().Set("Referrer-Policy", "no-referrer")
+			redirect(q.w, target)
+			return
+		}
+	}
 	redirect(q.w, q.res.Prefix+pathLogin)
 }
 

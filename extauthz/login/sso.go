@@ -1,0 +1,508 @@
+package login
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/tenants"
+)
+
+// Paths of the SSO endpoints below a tenant's root.
+const (
+	pathStart        = "/_auth/start"
+	pathCallback     = "/_auth/callback"
+	pathSAMLMetadata = "/_auth/saml/metadata"
+	pathSAMLACS      = "/_auth/saml/acs"
+	pathSignedOut    = "/_auth/signed-out"
+)
+
+// maxACSBytes bounds the body of a POST to the SAML ACS, before base64
+// decoding (the saml method bounds the decoded response again).
+const maxACSBytes = 256 << 10
+
+// maxIDTokenCookie bounds the sealed id_token hint cookie; a longer ID token
+// is not kept, and sign-out at the provider then goes without the hint
+// (the provider asks the person to confirm instead).
+const maxIDTokenCookie = 3 << 10
+
+// invalidLoginRequest is all a failed SSO sign-in ever says: provider error
+// text is never shown (the log gets a reason code).
+const invalidLoginRequest = "Invalid login request. Go back to the sign-in page and try again."
+
+// ssoFormTargets extends the form-action of pages whose forms redirect to an
+// identity provider (start and logout): browsers apply form-action to the
+// redirect that follows a form POST, and the provider's endpoints are only
+// known after discovery. https: (and loopback http, for local IdPs; any
+// http: with InsecureCookies) still refuses javascript:, data: and plain
+// http to the network.
+func (h *Handler) ssoFormTargets() string {
+	if h.InsecureCookies {
+		return "https: http:"
+	}
+	return "https: http://localhost:* http://127.0.0.1:*"
+}
+
+// ssoChoice is one SSO button on the sign-in page.
+type ssoChoice struct {
+	Index     int
+	Label     string
+	Available bool
+}
+
+// isSSOType reports whether typ is a method type served through
+// Handler.Methods.
+func isSSOType(typ string) bool {
+	return typ == tenants.MethodOIDC || typ == tenants.MethodSAML || typ == tenants.MethodSocial
+}
+
+// ssoChoices lists the tenant's SSO methods this build serves, in
+// configured order. A method that fails to open is listed as unavailable.
+func (h *Handler) ssoChoices(q *request) []ssoChoice {
+	t := q.tenant()
+	var out []ssoChoice
+	for i, m := range t.Methods {
+		if !isSSOType(m.Type) || h.Methods[m.Type] == nil {
+			continue
+		}
+		c := ssoChoice{Index: i, Label: m.Label}
+		if opened, err := h.method(q.r.Context(), t, i); err == nil {
+			c.Available = true
+			c.Label = opened.Label()
+		}
+		if c.Label == "" {
+			c.Label = "Sign in with " + strings.ToUpper(m.Type[:1]) + m.Type[1:]
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// postOnly dispatches a POST (after the cross-origin check) to post, and
+// answers 405 to anything else.
+func (h *Handler) postOnly(q *request, post func(*request)) {
+	if q.r.Method != http.MethodPost {
+		q.w.Header().Set("Allow", "POST")
+		writeJSONError(q.w, http.StatusMethodNotAllowed, "method_not_allowed")
+		return
+	}
+	if err := h.origins.Check(q.r); err != nil {
+		h.refuse(q, "cross_origin", "")
+		h.forbidden(q)
+		return
+	}
+	post(q)
+}
+
+// start: POST /_auth/start with m (method index), rd, login_hint and csrf.
+// It starts an attempt and sends the browser to the provider (303).
+func (h *Handler) start(q *request) {
+	t := q.tenant()
+	if t.Suspended() {
+		h.suspendedPage(q)
+		return
+	}
+	if !h.parseForm(q) || !h.checkCSRF(q) {
+		return
+	}
+	form := q.r.PostForm
+	i, err := strconv.Atoi(form.Get("m"))
+	if err != nil || i < 0 || i >= len(t.Methods) || !isSSOType(t.Methods[i].Type) || h.Methods[t.Methods[i].Type] == nil {
+		h.ssoFail(q, "sso_bad_method", nil)
+		return
+	}
+	h.startSSO(q, i, SafeRedirect(form.Get("rd"), q.res.Prefix), loginHint(form.Get("login_hint")), http.StatusSeeOther)
+}
+
+// loginHint returns a login_hint worth passing on, or "".
+func loginHint(s string) string {
+	if len(s) > maxEmailBytes || hasControl(s) {
+		return ""
+	}
+	return s
+}
+
+// startSSO opens method i, makes an attempt, sets its cookie and redirects
+// to the provider with status (302 for the direct GET, 303 after a POST).
+func (h *Handler) startSSO(q *request, i int, rd, hint string, status int) {
+	t := q.tenant()
+	ctx := q.r.Context()
+	m, err := h.method(ctx, t, i)
+	if err != nil {
+		h.methodUnavailable(q, "sso_method_unavailable", err)
+		return
+	}
+	a, err := h.newAttempt(q, i, t.Methods[i].Type, rd, hint)
+	if err != nil {
+		h.unavailable(q, "start sign-in attempt", err)
+		return
+	}
+	var target string
+	switch mm := m.(type) {
+	case SAMLMethod:
+		var reqID string
+		target, reqID, err = mm.AuthnRequestURL(ctx, &a.Attempt)
+		a.SAMLRequestID = reqID
+		if err == nil && reqID == "" {
+			err = errors.New("saml method returned no request id")
+		}
+	case RedirectMethod:
+		target, err = mm.AuthURL(ctx, &a.Attempt)
+	default:
+		err = errors.New("method signs in neither by redirect nor by SAML")
+	}
+	if err == nil && !strings.HasPrefix(target, "https://") && !strings.HasPrefix(target, "http://") {
+		err = errors.New("method returned a provider URL that is not http(s)")
+	}
+	if err != nil {
+		h.methodUnavailable(q, "sso_start_failed", err)
+		return
+	}
+	if err := h.setAttemptCookie(q, a); err != nil {
+		h.unavailable(q, "start sign-in attempt", err)
+		return
+	}
+	hd := q.w.Header()
+	hd.Set("Location", target)
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Referrer-Policy", "no-referrer")
+	q.w.WriteHeader(status)
+}
+
+// methodUnavailable answers 503 for a method that cannot be used right now
+// (it failed to open, or its provider cannot be reached).
+func (h *Handler) methodUnavailable(q *request, reason string, err error) {
+	h.refuse(q, reason, "")
+	h.log().Error("sign-in method unavailable", "tenant", q.tenant().ID, "reason", reason, "err", err)
+	h.message(q, http.StatusServiceUnavailable, "Sign-in unavailable",
+		"This sign-in method is temporarily unavailable. Try again in a moment, or contact your administrator.", true)
+}
+
+// ssoFail answers 400 "invalid login request" and logs the reason code (and
+// the method's error, which carries no secret and is never shown).
+func (h *Handler) ssoFail(q *request, reason string, err error) {
+	h.refuse(q, reason, "")
+	if err != nil {
+		h.log().Info("sso sign-in failed", "tenant", q.tenant().ID, "reason", reason, "err", err)
+	}
+	h.message(q, http.StatusBadRequest, "Sign-in failed", invalidLoginRequest, true)
+}
+
+// callback: GET /_auth/callback?state=…, where OIDC and OAuth2 providers
+// send the browser back.
+func (h *Handler) callback(q *request) {
+	t := q.tenant()
+	if t.Suspended() {
+		h.suspendedPage(q)
+		return
+	}
+	a := h.attemptByState(q, q.r.URL.Query().Get("state"))
+	if a == nil {
+		h.ssoFail(q, "sso_no_attempt", nil)
+		return
+	}
+	h.clearAttempt(q, a) // single use, whatever happens next
+	if reason := h.checkAttempt(q, a, a.Method, a.typ); reason != "" {
+		h.ssoFail(q, reason, nil)
+		return
+	}
+	if a.typ == tenants.MethodSAML || a.Method >= len(t.Methods) || t.Methods[a.Method].Type != a.typ {
+		h.ssoFail(q, "sso_attempt_other_method", nil)
+		return
+	}
+	m, err := h.method(q.r.Context(), t, a.Method)
+	if err != nil {
+		h.methodUnavailable(q, "sso_method_unavailable", err)
+		return
+	}
+	rm, ok := m.(RedirectMethod)
+	if !ok {
+		h.ssoFail(q, "sso_attempt_other_method", nil)
+		return
+	}
+	id, err := rm.Callback(q.r.Context(), &a.Attempt, q.r)
+	if err != nil {
+		h.ssoFail(q, "sso_callback_refused", err)
+		return
+	}
+	h.completeSSO(q, a.Method, m, id, a.ReturnTo)
+}
+
+// samlIndex returns the index of the tenant's saml method (Validate allows
+// one), or -1.
+func (h *Handler) samlIndex(t *tenants.Tenant) int {
+	if h.Methods[tenants.MethodSAML] == nil {
+		return -1
+	}
+	for i, m := range t.Methods {
+		if m.Type == tenants.MethodSAML {
+			return i
+		}
+	}
+	return -1
+}
+
+// samlMetadata: GET /_auth/saml/metadata, the tenant's SP metadata.
+func (h *Handler) samlMetadata(q *request) {
+	t := q.tenant()
+	i := h.samlIndex(t)
+	if i < 0 {
+		writeJSONError(q.w, http.StatusNotFound, "not_found")
+		return
+	}
+	m, err := h.method(q.r.Context(), t, i)
+	sm, ok := m.(SAMLMethod)
+	if err != nil || !ok {
+		h.log().Error("saml metadata", "tenant", t.ID, "err", err)
+		writeJSONError(q.w, http.StatusServiceUnavailable, "unavailable")
+		return
+	}
+	b, err := sm.Metadata(h.endpoint(q))
+	if err != nil {
+		h.log().Error("saml metadata", "tenant", t.ID, "err", err)
+		writeJSONError(q.w, http.StatusServiceUnavailable, "unavailable")
+		return
+	}
+	hd := q.w.Header()
+	hd.Set("Content-Type", "application/samlmetadata+xml")
+	hd.Set("Cache-Control", "no-cache")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	q.w.WriteHeader(http.StatusOK)
+	if q.r.Method != http.MethodHead {
+		q.w.Write(b)
+	}
+}
+
+// acs: POST /_auth/saml/acs, the SAML assertion consumer. The POST comes
+// from the IdP's page, cross-site, so it passes neither the cross-origin
+// check nor CSRF: what protects it is the signed assertion, bound by
+// InResponseTo to the attempt named by RelayState, whose cookie only this
+// browser holds. Without RelayState the response is unsolicited
+// (IdP-initiated), which the method refuses unless the tenant allows it.
+func (h *Handler) acs(q *request) {
+	if q.r.Method != http.MethodPost {
+		q.w.Header().Set("Allow", "POST")
+		writeJSONError(q.w, http.StatusMethodNotAllowed, "method_not_allowed")
+		return
+	}
+	t := q.tenant()
+	if t.Suspended() {
+		h.suspendedPage(q)
+		return
+	}
+	i := h.samlIndex(t)
+	if i < 0 {
+		writeJSONError(q.w, http.StatusNotFound, "not_found")
+		return
+	}
+	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, maxACSBytes)
+	if err := q.r.ParseForm(); err != nil {
+		status := http.StatusBadRequest
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			status = http.StatusRequestEntityTooLarge
+		}
+		h.refuse(q, "sso_bad_form", "")
+		h.message(q, status, "Sign-in failed", invalidLoginRequest, true)
+		return
+	}
+	var a *attempt
+	returnTo := q.res.Prefix + "/"
+	if relay := q.r.PostForm.Get("RelayState"); validAttemptID(relay) {
+		if a = h.attemptByID(q, relay); a == nil {
+			h.ssoFail(q, "sso_no_attempt", nil)
+			return
+		}
+		h.clearAttempt(q, a)
+		if reason := h.checkAttempt(q, a, i, tenants.MethodSAML); reason != "" {
+			h.ssoFail(q, reason, nil)
+			return
+		}
+		returnTo = a.ReturnTo
+	}
+	m, err := h.method(q.r.Context(), t, i)
+	if err != nil {
+		h.methodUnavailable(q, "sso_method_unavailable", err)
+		return
+	}
+	sm, ok := m.(SAMLMethod)
+	if !ok {
+		h.ssoFail(q, "sso_attempt_other_method", nil)
+		return
+	}
+	var ap *Attempt
+	if a != nil {
+		ap = &a.Attempt
+	}
+	id, err := sm.HandleResponse(q.r.Context(), h.endpoint(q), ap, q.r)
+	if err != nil {
+		h.ssoFail(q, "sso_saml_refused", err)
+		return
+	}
+	h.completeSSO(q, i, m, id, returnTo)
+}
+
+// completeSSO turns an identity a method vouched for into a session of the
+// request's tenant: the account is keyed on (tenant, method type, issuer,
+// subject) and never found by email; the email is kept only when verified.
+func (h *Handler) completeSSO(q *request, i int, m Method, id Identity, returnTo string) {
+	t := q.tenant()
+	typ := t.Methods[i].Type
+	if id.Subject == "" || id.Issuer == "" {
+		h.ssoFail(q, "sso_no_subject", nil)
+		return
+	}
+	email := ""
+	if id.EmailVerified {
+		if e := normaliseEmail(id.Email); len(e) <= maxEmailBytes && !hasControl(e) && strings.Contains(e, "@") {
+			email = e
+		}
+	}
+	roles := make([]string, 0, len(id.Roles))
+	for _, r := range id.Roles {
+		if _, ok := t.Roles[r]; ok {
+			roles = append(roles, r)
+		}
+	}
+	user, err := h.Store.UpsertExternalUser(q.r.Context(), t.InternalID, tenants.ExternalIdentity{
+		Method: typ, Issuer: id.Issuer, Subject: id.Subject, Email: email, Roles: roles,
+	})
+	if errors.Is(err, tenants.ErrNotFound) {
+		h.ssoFail(q, "sso_tenant_gone", err)
+		return
+	}
+	if err != nil {
+		h.unavailable(q, "record sso user", err)
+		return
+	}
+	token, minted, err := h.Minter.Mint(t, session.Claims{
+		Subject: user.ID,
+		Email:   email,
+		Roles:   roles,
+		Method:  typ,
+	})
+	if err != nil {
+		h.unavailable(q, "mint session", err)
+		return
+	}
+	maxAge := int(minted.Expires.Sub(minted.IssuedAt).Seconds())
+	if maxAge <= 0 {
+		h.unavailable(q, "mint session", errors.New("minted session already expired"))
+		return
+	}
+	http.SetCookie(q.w, h.sessionCookie(token, maxAge))
+	if _, ok := m.(LogoutMethod); ok && id.IDTokenHint != "" {
+		h.setIDTokenCookie(q, t, minted.SID, i, id.IDTokenHint, maxAge)
+	} else {
+		http.SetCookie(q.w, h.idTokenCookie("", -1))
+	}
+	h.log().Info("signed in", "tenant", t.ID, "method", typ, "user", user.ID)
+	redirect(q.w, SafeRedirect(returnTo, q.res.Prefix))
+}
+
+// idTokenRecord is the sealed content of the id-token cookie.
+type idTokenRecord struct {
+	Method int    `json:"m"`
+	Hint   string `json:"h"`
+}
+
+func (h *Handler) idTokenCookieName() string {
+	if h.InsecureCookies {
+		return "tg-idt"
+	}
+	return "__Host-tg-idt"
+}
+
+// idTokenContext binds the id-token cookie to one session of one tenant.
+func idTokenContext(tenantInternalID, sid string) string {
+	return "id-token-hint:v1:" + tenantInternalID + ":" + sid
+}
+
+// idTokenCookie is the id-token hint cookie; like the session cookie,
+// host-only, HttpOnly, SameSite=Lax, Secure unless insecure.
+func (h *Handler) idTokenCookie(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     h.idTokenCookieName(),
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   !h.InsecureCookies,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// setIDTokenCookie keeps the ID token for RP-initiated logout, sealed and
+// bound to the session it came with. Too large a token is not kept.
+func (h *Handler) setIDTokenCookie(q *request, t *tenants.Tenant, sid string, i int, hint string, maxAge int) {
+	s := h.stateSealer()
+	plain, err := json.Marshal(idTokenRecord{Method: i, Hint: hint})
+	if err != nil || s == nil {
+		return
+	}
+	sealed, err := s.Seal(plain, idTokenContext(t.InternalID, sid))
+	if err != nil {
+		return
+	}
+	v := base64.RawURLEncoding.EncodeToString(sealed)
+	if len(v) > maxIDTokenCookie {
+		http.SetCookie(q.w, h.idTokenCookie("", -1))
+		return
+	}
+	http.SetCookie(q.w, h.idTokenCookie(v, maxAge))
+}
+
+// providerLogoutURL returns where to send the browser to sign out at the
+// provider after the session sid of the request's tenant was ended, or "".
+func (h *Handler) providerLogoutURL(q *request, sid string) string {
+	s := h.stateSealer()
+	t := q.tenant()
+	if s == nil || sid == "" {
+		return ""
+	}
+	for i, c := range q.r.CookiesNamed(h.idTokenCookieName()) {
+		if i == maxCookieCandidates {
+			break
+		}
+		sealed, err := base64.RawURLEncoding.Strict().DecodeString(c.Value)
+		if err != nil {
+			continue
+		}
+		plain, err := s.Open(sealed, idTokenContext(t.InternalID, sid))
+		if err != nil {
+			continue
+		}
+		var rec idTokenRecord
+		if json.Unmarshal(plain, &rec) != nil || rec.Method < 0 || rec.Method >= len(t.Methods) {
+			return ""
+		}
+		m, err := h.method(q.r.Context(), t, rec.Method)
+		if err != nil {
+			return ""
+		}
+		lm, ok := m.(LogoutMethod)
+		if !ok {
+			return ""
+		}
+		u, err := lm.LogoutURL(q.r.Context(), rec.Hint, h.endpoint(q).URL(pathSignedOut))
+		if err != nil {
+			h.log().Warn("provider logout url", "tenant", t.ID, "err", err)
+			return ""
+		}
+		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			return ""
+		}
+		return u
+	}
+	return ""
+}
+
+// signedOut: GET /_auth/signed-out, where a provider sends the browser
+// back after signing out there.
+func (h *Handler) signedOut(q *request) {
+	h.message(q, http.StatusOK, "Signed out", "You are signed out.", false)
+}
