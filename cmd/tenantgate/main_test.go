@@ -264,3 +264,48 @@ func TestVersionAndHelp(t *testing.T) {
 		}
 	}
 }
+
+const ssoTenants = `
+tenants:
+  - id: globex
+    methods:
+      - type: saml
+        idpMetadataXML: '<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example/saml"/>'
+        groupRoles: {admins: [admin]}
+    roles:
+      admin: {permissions: ["*"]}
+  - id: initech
+    methods:
+      - type: social
+        provider: generic
+        clientID: tg
+        clientSecret: oauth-s3cr3t-do-not-print
+        authURL: http://127.0.0.1:8080/auth
+        tokenURL: http://127.0.0.1:8080/token
+        userinfoURL: http://127.0.0.1:8080/userinfo
+        idField: sub
+        emailField: email
+`
+
+func TestTenantsApplySSO(t *testing.T) {
+	c := newCLI(t)
+	f := c.writeFile("sso.yaml", ssoTenants)
+	if code, _, errs := c.run("", "tenants", "apply", "-f", f); code == 0 || !strings.Contains(errs, "loopback") {
+		t.Fatalf("loopback IdP accepted without --allow-loopback-http-idp (exit %d): %s", code, errs)
+	}
+	c.mustRun("", "tenants", "apply", "-f", f, "--allow-loopback-http-idp")
+	out := c.mustRun("", "tenants", "get", "initech", "-o", "yaml")
+	if strings.Contains(out, "s3cr3t") || strings.Contains(out, "clientSecret") {
+		t.Fatalf("tenants get prints the secret:\n%s", out)
+	}
+	// What get prints applies again; the stored secret is kept.
+	c.mustRun("", "tenants", "apply", "-f", c.writeFile("again.yaml", out), "--allow-loopback-http-idp")
+
+	// A social method that never had a secret is refused.
+	noSecret := strings.Replace(ssoTenants, "clientSecret: oauth-s3cr3t-do-not-print", "", 1)
+	noSecret = strings.Replace(noSecret, "id: initech", "id: hooli", 1)
+	code, _, errs := c.run("", "tenants", "apply", "-f", c.writeFile("nosecret.yaml", noSecret), "--allow-loopback-http-idp")
+	if code == 0 || !strings.Contains(errs, "hooli") || !strings.Contains(errs, "clientSecret") {
+		t.Errorf("social method without a secret: exit %d: %s", code, errs)
+	}
+}

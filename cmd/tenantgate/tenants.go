@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenantgate/tenantgate/extauthz/saml"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 )
@@ -70,6 +71,9 @@ nothing is written and every problem is reported.`,
 				},
 				Seal: func(plaintext []byte, id string) ([]byte, error) {
 					return session.SealSecret(sealer, plaintext, id)
+				},
+				NewSAMLKey: func(id string) (tenants.SAMLKey, error) {
+					return saml.NewSPKey(sealer, id, time.Now())
 				},
 			})
 			if err != nil {
