@@ -1,7 +1,19 @@
 // Package login serves tenantgate's sign-in endpoints under /_auth/
-// (CONTRACT.md, "Login endpoints"): the tenant-branded password sign-in page
-// and its form, sign-out, the tenant's JWKS, and, on the apex host, home-realm
-// discovery by email domain.
+// (CONTRACT.md, "Login endpoints"): the tenant-branded sign-in page with its
+// password form and SSO buttons, the SSO endpoints (start, OIDC/OAuth2
+// callback, SAML metadata and ACS), sign-out (at the provider too, for OIDC),
+// the tenant's JWKS, and, on the apex host, home-realm discovery by email
+// domain.
+//
+// SSO methods are drawn like dex's connectors (methods.go) and opened
+// through Handler.Methods, which cmd fills; this package imports none of
+// them. An SSO sign-in in progress lives only in a sealed, per-attempt
+// cookie (state, nonce, PKCE verifier, SAML request id, return path), which
+// the callback must find by its state (or the ACS by RelayState) on the
+// same tenant, endpoint and method within ten minutes, and which is cleared
+// at first use. The identity a method returns is keyed on (tenant, method
+// type, issuer, subject) by tenants.Store.UpsertExternalUser: an email never
+// links it to another account or tenant, and is kept only when verified.
 //
 // Every request is first placed with tenants.Resolver from its Host and path
 // alone; forwarding headers never choose the tenant. A session is only ever
