@@ -45,6 +45,7 @@ func cmdProfileServer(ctx context.Context, args []string, stdout io.Writer) erro
 	baseDomain := fs.String("base-domain", "bench.test", "the one base domain")
 	insecureCookies := fs.Bool("insecure-cookies", true, "cookie name tenantgate instead of __Host-tenantgate")
 	cpuProfile := fs.String("cpuprofile", "", "write the CPU profile here")
+	streamWorkers := fs.Uint("stream-workers", 0, "grpc.NumStreamWorkers (0: a new goroutine per stream, as serve does); for trying the option out")
 	noop := fs.Bool("noop", false, "answer every Check with a static OK instead (the no-op baseline, for comparing profiles)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -82,7 +83,11 @@ func cmdProfileServer(ctx context.Context, args []string, stdout io.Writer) erro
 		return fmt.Errorf("profile-server: listen on %s: %w", *addr, err)
 	}
 	// The options of cmd/tenantgate/serve.go: keep them in step.
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.MaxConcurrentStreams(1024))
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(4 << 20), grpc.MaxConcurrentStreams(1024)}
+	if *streamWorkers > 0 {
+		opts = append(opts, grpc.NumStreamWorkers(uint32(*streamWorkers)))
+	}
+	gs := grpc.NewServer(opts...)
 	authv3.RegisterAuthorizationServer(gs, srv)
 
 	f, err := os.Create(*cpuProfile)
