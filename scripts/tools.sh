@@ -3,7 +3,8 @@
 # cached under .tools/ in the repository root. Idempotent: a tool that is
 # already installed at its pinned version is skipped, so running this twice is
 # cheap. Each tool is one install_<name> function plus one line in main; add
-# new tools (Keycloak, Chromium, …) the same way.
+# new tools (Chromium, …) the same way. Keycloak has its own script,
+# scripts/keycloak.sh, so it can also be installed on its own.
 #
 # Environment:
 #   TOOLS_DIR   where tools go (default: <repo>/.tools)
@@ -56,6 +57,7 @@ install_envoy() {
 main() {
   mkdir -p "$TOOLS_DIR"
   install_envoy
+  TOOLS_DIR="$TOOLS_DIR" bash scripts/keycloak.sh
   log "done"
 }
 
