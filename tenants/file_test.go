@@ -11,9 +11,8 @@ import (
 )
 
 // contractFile is the example of CONTRACT.md, "Tenant file", with the
-// social method's clientID and clientSecret filled in (the contract's
-// example leaves them out for brevity; a social method cannot work without
-// them, so Validate requires the id and the store the secret).
+// social method's clientID and clientSecret filled in, as an operator
+// completes it (contractFileVerbatim is the example as written).
 const contractFile = `
 tenants:
   - id: acme                      # [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?, immutable
@@ -62,6 +61,35 @@ func contractTenant() Tenant {
 			{Path: "/public/", Access: AccessAnonymous},
 			{Path: "/admin/", Methods: []string{"GET", "POST"}, Permission: "admin:access"},
 		},
+	}
+}
+
+// testdata/contract-example.yaml is CONTRACT.md's example exactly as
+// written: the oidc secret is the literal "..." and the social method names
+// only its provider. Operators copy it, so it must apply; the bare social
+// method is stored but not offered (Method.Incomplete).
+func TestContractExampleVerbatimValidates(t *testing.T) {
+	data, err := os.ReadFile("testdata/contract-example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := ParseFile(data)
+	if err != nil {
+		t.Fatalf("ParseFile: %v", err)
+	}
+	if err := Validate(ts, ValidateOptions{}); err != nil {
+		t.Fatalf("CONTRACT's example as written does not validate: %v", err)
+	}
+	want := contractTenant()
+	want.Methods[1].ClientSecret = "..."
+	want.Methods[3].ClientID, want.Methods[3].ClientSecret = "", ""
+	if !reflect.DeepEqual(ts, []Tenant{want}) {
+		t.Fatalf("got  %+v\nwant %+v", ts, []Tenant{want})
+	}
+	for i, m := range ts[0].Methods {
+		if got := m.Incomplete(); got != (i == 3) {
+			t.Errorf("methods[%d] (%s).Incomplete() = %v", i, m.Type, got)
+		}
 	}
 }
 

@@ -170,6 +170,14 @@ func (t *Tenant) HasMethod(typ string) bool {
 	return slices.ContainsFunc(t.Methods, func(m Method) bool { return m.Type == typ })
 }
 
+// Incomplete reports whether m is stored but not yet offered at sign-in: a
+// social method without a clientID. A tenant file may name a provider
+// before its OAuth app exists (CONTRACT's example has a bare `provider:
+// github`); the method is kept, shown by `tenants get`, and offered once a
+// clientID and clientSecret are applied. Every other method type is
+// complete once it validates.
+func (m Method) Incomplete() bool { return m.Type == MethodSocial && m.ClientID == "" }
+
 // HasPermission reports whether any of the given roles grants perm in this
 // tenant, following inheritance. "*" grants every permission and "ns:*" every
 // permission starting with "ns:". Unknown role names grant nothing. It does

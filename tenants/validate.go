@@ -63,8 +63,9 @@ var socialProviders = []string{"github", "google", "microsoft", "generic"}
 // MiB, well-formed XML with one root element and no DOCTYPE), and may set
 // label, emailAttribute, groupsClaim, groupRoles, defaultRoles and
 // allowIDPInitiated; social needs a provider of github, google, microsoft
-// or generic and a clientID, may set clientSecret (required by the store,
-// which keeps a stored one when a file printed by tenants get is
+// or generic, may set a clientID (without one the method is stored but not
+// offered: Method.Incomplete) and with it needs clientSecret (required by
+// the store, which keeps a stored one when a file printed by tenants get is
 // re-applied), label, scopes and defaultRoles; generic also needs https
 // authURL, tokenURL and userinfoURL, idField and emailField, and may set
 // emailVerifiedField, groupsClaim and groupRoles, which the presets must
@@ -300,10 +301,15 @@ func (v *validator) methods(ms []Method, roles map[string]Role) {
 			case !slices.Contains(socialProviders, m.Provider):
 				v.add("%s.provider %q: must be one of %s", f, m.Provider, strings.Join(socialProviders, ", "))
 			}
-			// The secret is required too, but a file printed by `tenants
-			// get` has none: the store keeps the stored one, and refuses a
-			// social method left without (tenants.ErrSecretRequired).
-			v.clientFields(f, m, true)
+			// A social method without a clientID is stored but not offered
+			// (Method.Incomplete). With a clientID the secret is required
+			// too, but a file printed by `tenants get` has none: the store
+			// keeps the stored one, and refuses a social method left
+			// without (tenants.ErrSecretRequired).
+			v.clientFields(f, m, false)
+			if m.ClientID == "" && m.ClientSecret != "" {
+				v.add("%s.clientSecret: set without a clientID (set both, or neither to keep the method off)", f)
+			}
 			v.scopes(f, m.Scopes)
 			if m.Provider == "generic" {
 				for _, u := range []struct{ name, value string }{

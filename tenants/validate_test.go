@@ -115,7 +115,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{"social without provider", func(ts []Tenant) { ts[0].Methods[3].Provider = "" }, ValidateOptions{}, []string{`methods[3].provider: missing`}},
 		{"social unknown provider", func(ts []Tenant) { ts[0].Methods[3].Provider = "myspace" }, ValidateOptions{}, []string{`methods[3].provider "myspace": must be one of github, google, microsoft, generic`}},
 		{"social stray issuer", func(ts []Tenant) { ts[0].Methods[3].Issuer = "https://x.test" }, ValidateOptions{}, []string{`methods[3].issuer: not a field of a social method`}},
-		{"social without client id", func(ts []Tenant) { ts[0].Methods[3].ClientID = "" }, ValidateOptions{}, []string{`methods[3].clientID: missing`}},
+		{"social secret without client id", func(ts []Tenant) { ts[0].Methods[3].ClientID = "" }, ValidateOptions{}, []string{`methods[3].clientSecret: set without a clientID`}},
 		{"preset with endpoints", func(ts []Tenant) {
 			ts[0].Methods[3].AuthURL = "https://evil.test/auth"
 			ts[0].Methods[3].IDField = "login"

@@ -309,3 +309,26 @@ func TestTenantsApplySSO(t *testing.T) {
 		t.Errorf("social method without a secret: exit %d: %s", code, errs)
 	}
 }
+
+// TestTenantsApplyContractExample applies CONTRACT.md's tenant-file example
+// exactly as written: it succeeds, warns (on stderr, one line) that the bare
+// social method is not offered yet, and never prints the oidc secret.
+func TestTenantsApplyContractExample(t *testing.T) {
+	c := newCLI(t)
+	// The same file the tenants package validates.
+	f := filepath.Join("..", "..", "tenants", "testdata", "contract-example.yaml")
+	code, out, errs := c.run("", "tenants", "apply", "-f", f)
+	if code != 0 {
+		t.Fatalf("CONTRACT's example: exit %d: %s", code, errs)
+	}
+	if out != "tenant acme created\n" {
+		t.Errorf("stdout = %q", out)
+	}
+	if !strings.Contains(errs, `warning: tenant "acme" methods[3] (social github) has no clientID`) || strings.Count(errs, "\n") != 1 {
+		t.Errorf("stderr = %q: want one warning line about methods[3]", errs)
+	}
+	got := c.mustRun("", "tenants", "get", "acme", "-o", "yaml")
+	if !strings.Contains(got, "provider: github") || strings.Contains(got, "clientSecret") {
+		t.Errorf("tenants get:\n%s", got)
+	}
+}

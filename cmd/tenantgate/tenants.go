@@ -86,6 +86,14 @@ nothing is written and every problem is reported.`,
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "tenant %s %s\n", r.ID, verb)
 			}
+			for _, t := range ts {
+				for i, m := range t.Methods {
+					if m.Incomplete() {
+						fmt.Fprintf(cmd.ErrOrStderr(), "tenantgate: warning: tenant %q methods[%d] (%s %s) has no clientID: it is not offered at sign-in until clientID and clientSecret are applied\n",
+							t.ID, i, m.Type, m.Provider)
+					}
+				}
+			}
 			return nil
 		},
 	}

@@ -61,12 +61,13 @@ func isSSOType(typ string) bool {
 }
 
 // ssoChoices lists the tenant's SSO methods this build serves, in
-// configured order. A method that fails to open is listed as unavailable.
+// configured order, leaving out incomplete ones (tenants.Method.Incomplete).
+// A method that fails to open is listed as unavailable.
 func (h *Handler) ssoChoices(q *request) []ssoChoice {
 	t := q.tenant()
 	var out []ssoChoice
 	for i, m := range t.Methods {
-		if !isSSOType(m.Type) || h.Methods[m.Type] == nil {
+		if !isSSOType(m.Type) || h.Methods[m.Type] == nil || m.Incomplete() {
 			continue
 		}
 		c := ssoChoice{Index: i, Label: m.Label}
@@ -111,7 +112,7 @@ func (h *Handler) start(q *request) {
 	}
 	form := q.r.PostForm
 	i, err := strconv.Atoi(form.Get("m"))
-	if err != nil || i < 0 || i >= len(t.Methods) || !isSSOType(t.Methods[i].Type) || h.Methods[t.Methods[i].Type] == nil {
+	if err != nil || i < 0 || i >= len(t.Methods) || !isSSOType(t.Methods[i].Type) || h.Methods[t.Methods[i].Type] == nil || t.Methods[i].Incomplete() {
 		h.ssoFail(q, "sso_bad_method", nil)
 		return
 	}

@@ -104,6 +104,7 @@ func (m *fakeSAML) HandleResponse(_ context.Context, e Endpoint, a *Attempt, r *
 //   - oidcco: one oidc method only (straight redirect);
 //   - multi: password, oidc, social, saml (the chooser);
 //   - brokenco: password and an oidc method whose opener fails;
+//   - bareco: password and a social method without a clientID;
 //   - idpinit: saml only, IdP-initiated allowed;
 //   - iced: suspended, oidc only.
 type ssoEnv struct {
@@ -155,6 +156,7 @@ func newSSOEnv(t *testing.T, configure ...func(*Handler)) *ssoEnv {
 			{Type: tenants.MethodSocial, Provider: "github", ClientID: "gh", ClientSecret: "gh-secret"}, samlM,
 		}, Roles: roles},
 		{ID: "brokenco", Methods: []tenants.Method{{Type: tenants.MethodPassword}, broken}, Roles: roles},
+		{ID: "bareco", Methods: []tenants.Method{{Type: tenants.MethodPassword}, {Type: tenants.MethodSocial, Provider: "github"}}, Roles: roles},
 		{ID: "idpinit", Methods: []tenants.Method{idpInit}, Roles: roles},
 		{ID: "iced", Status: tenants.StatusSuspended, Methods: []tenants.Method{oidc("")}, Roles: roles},
 	}
@@ -345,6 +347,29 @@ func TestSSOChooser(t *testing.T) {
 	se.do("GET", "multi.app.test", "/_auth/login", nil, nil)
 	if se.opens["multi"] != before {
 		t.Errorf("methods reopened after an unrelated snapshot refresh (%d -> %d opens)", before, se.opens["multi"])
+	}
+}
+
+// TestSSOIncompleteMethodNotOffered: a social method without a clientID
+// (CONTRACT's bare `provider: github`) is neither shown nor startable, and
+// never reaches the opener.
+func TestSSOIncompleteMethodNotOffered(t *testing.T) {
+	se := newSSOEnv(t)
+	resp := se.do("GET", "bareco.app.test", "/_auth/login", nil, nil)
+	body := readBody(t, resp)
+	if resp.StatusCode != 200 || !strings.Contains(body, `name="password"`) {
+		t.Fatalf("bareco sign-in page: %d\n%s", resp.StatusCode, body)
+	}
+	if strings.Contains(body, `name="m"`) || strings.Contains(body, "Temporarily unavailable") {
+		t.Errorf("the incomplete social method is on the page:\n%s", body)
+	}
+	f := se.getForm("bareco.app.test", "/_auth/login")
+	resp = se.do("POST", "bareco.app.test", "/_auth/start", url.Values{"m": {"1"}, "csrf": {f.csrf}}, sameOrigin(), f.preauth)
+	if resp.StatusCode < 400 || resp.Header.Get("Location") != "" {
+		t.Errorf("starting the incomplete method: %d, Location %q; want a refusal", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if se.opens["bareco"] != 0 {
+		t.Errorf("the incomplete method was opened %d times", se.opens["bareco"])
 	}
 }
 

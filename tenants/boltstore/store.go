@@ -287,7 +287,7 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 				case old[i] != nil && j < len(old[i].Methods) && old[i].Methods[j].Type == m.Type:
 					rec.Methods[j].SealedClientSecret = old[i].Methods[j].SealedClientSecret
 				}
-				if m.Type == tenants.MethodSocial && len(rec.Methods[j].SealedClientSecret) == 0 {
+				if m.Type == tenants.MethodSocial && !m.Incomplete() && len(rec.Methods[j].SealedClientSecret) == 0 {
 					return fmt.Errorf("tenant %q: methods[%d].clientSecret: missing (a social method needs one; it is kept from the stored tenant only for a social method at the same position): %w",
 						t.ID, j, tenants.ErrSecretRequired)
 				}

@@ -88,6 +88,14 @@ func testSocialSecretRequired(t *testing.T, st tenants.Store) {
 	if m := mustTenant(t, st, "acme").Methods[0]; len(m.SealedClientSecret) == 0 {
 		t.Error("re-apply without the secret lost it")
 	}
+	// A social method without a clientID is incomplete: stored without a
+	// secret, and not offered until one is applied.
+	bare := simple("bare")
+	bare.Methods = []tenants.Method{{Type: tenants.MethodPassword}, {Type: tenants.MethodSocial, Provider: "github"}}
+	mustApply(t, st, c.opts(), bare)
+	if m := mustTenant(t, st, "bare").Methods[1]; !m.Incomplete() || len(m.SealedClientSecret) != 0 {
+		t.Errorf("bare social method stored as %+v; want incomplete, no secret", m)
+	}
 }
 
 func testExternalUserCreated(t *testing.T, st tenants.Store) {
