@@ -3,13 +3,10 @@ package oidc
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"slices"
-	"strings"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/tenantgate/tenantgate/extauthz/login"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -72,71 +69,26 @@ func (c claims) fillFrom(u claims, groupsClaim string) claims {
 	return out
 }
 
-// maxGroups bounds how many groups one sign-in may carry.
-const maxGroups = 1024
-
-// groups returns the groups claim: an array of strings (or a single
-// string), each with one leading "/" removed (Keycloak's full group paths).
-// Absent is no groups; any other shape is an error and no groups.
+// groups returns the groups claim as login.ParseGroups reads it: absent is
+// no groups; a wrong shape or too many is an error and no groups.
 func (c claims) groups(name string) ([]string, error) {
-	raw, ok := c.m[name]
-	if !ok || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return nil, nil
-	}
-	var list []string
-	if err := json.Unmarshal(raw, &list); err != nil {
-		var one string
-		if json.Unmarshal(raw, &one) != nil {
-			return nil, errors.New("not a string array")
-		}
-		list = []string{one}
-	}
-	if len(list) > maxGroups {
-		return nil, fmt.Errorf("more than %d groups", maxGroups)
-	}
-	out := list[:0]
-	for _, g := range list {
-		g = strings.TrimPrefix(g, "/")
-		if g != "" {
-			out = append(out, g)
-		}
-	}
-	return out, nil
+	return login.ParseGroups(c.m[name])
 }
 
-// roleMapping turns provider groups into tenant roles.
+// roleMapping turns provider groups into tenant roles with
+// tenants.Method.RolesForGroups, reading them from the method's groups
+// claim.
 type roleMapping struct {
-	groupsClaim  string
-	groupRoles   map[string][]string
-	defaultRoles []string
+	groupsClaim string
+	method      tenants.Method
 }
 
 func newRoleMapping(m tenants.Method) roleMapping {
-	rm := roleMapping{
-		groupsClaim:  m.GroupsClaim,
-		groupRoles:   make(map[string][]string, len(m.GroupRoles)),
-		defaultRoles: slices.Clone(m.DefaultRoles),
-	}
-	if rm.groupsClaim == "" {
-		rm.groupsClaim = "groups"
-	}
-	for g, rs := range m.GroupRoles {
-		rm.groupRoles[g] = slices.Clone(rs)
-	}
-	return rm
+	return roleMapping{groupsClaim: m.GroupsClaimName(), method: m.RoleMapping()}
 }
 
-// roles is the sorted, duplicate-free union of the default roles and the
-// roles of every group. Groups without a mapping grant nothing.
+// roles is the method's default roles and the roles of every group; see
+// tenants.Method.RolesForGroups.
 func (rm roleMapping) roles(groups []string) []string {
-	out := slices.Clone(rm.defaultRoles)
-	for _, g := range groups {
-		out = append(out, rm.groupRoles[g]...)
-	}
-	slices.Sort(out)
-	out = slices.Compact(out)
-	if len(out) > 0 && out[0] == "" {
-		out = out[1:]
-	}
-	return out
+	return rm.method.RolesForGroups(groups)
 }
