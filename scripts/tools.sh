@@ -54,9 +54,31 @@ install_envoy() {
   log "envoy $ENVOY_VERSION installed at $bin"
 }
 
+# install_chromium installs Debian's chromium package, which the browser tests
+# (test/browser) drive headless. It is a system package, not one under
+# $TOOLS_DIR: a working /usr/bin/chromium that reports a version is kept as it
+# is. Installing needs apt-get and root, as on the project's machines.
+install_chromium() {
+  local bin=/usr/bin/chromium
+  local got
+  if [ -x "$bin" ] && got=$("$bin" --version 2>/dev/null) && [ -n "$got" ]; then
+    log "chromium already installed at $bin ($got)"
+    return 0
+  fi
+  command -v apt-get >/dev/null 2>&1 || die "apt-get not found: install Debian's chromium package by hand, or set TENANTGATE_CHROMIUM to a Chromium binary"
+  [ "$(id -u)" -eq 0 ] || die "installing chromium needs root: run as root: apt-get install -y --no-install-recommends chromium"
+  log "installing Debian's chromium package"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || die "apt-get update failed"
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null || die "apt-get install chromium failed"
+  got=$("$bin" --version 2>/dev/null) || die "installed chromium does not run: $bin --version failed"
+  log "chromium installed at $bin ($got)"
+}
+
 main() {
   mkdir -p "$TOOLS_DIR"
   install_envoy
+  install_chromium
   TOOLS_DIR="$TOOLS_DIR" bash scripts/keycloak.sh
   log "done"
 }
