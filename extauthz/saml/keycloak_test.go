@@ -90,8 +90,8 @@ func TestKeycloakSignIn(t *testing.T) {
 	if id.Issuer != s.Issuer(keycloak.RealmSAML) || id.Subject == "" || id.Email != carol.Email || !id.EmailVerified {
 		t.Errorf("identity %+v", id)
 	}
-	if !slices.Equal(id.Roles, []string{"member", "admin"}) {
-		t.Errorf("roles %v, want [member admin]", id.Roles)
+	if !slices.Equal(id.Roles, []string{"admin", "member"}) {
+		t.Errorf("roles %v, want [admin member]", id.Roles)
 	}
 	if _, err := m.HandleResponse(context.Background(), e, a, acsPost()); !errors.Is(err, ErrReplay) {
 		t.Errorf("replayed Keycloak response: err = %v, want ErrReplay", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/russellhaering/goxmldsig/etreeutils"
 
 	"github.com/tenantgate/tenantgate/extauthz/login"
+	"github.com/tenantgate/tenantgate/tenants"
 )
 
 const (
@@ -725,22 +726,9 @@ func normEmail(v string) (string, bool) {
 	return strings.ToLower(v), true
 }
 
-// roles maps groups to tenant roles: the default roles, then the roles of
-// each group in groupRoles, without duplicates.
+// roles maps the groups attribute's values to tenant roles with
+// tenants.Method.RolesForGroups: the default roles, always, plus the roles
+// of each group in groupRoles (exact match), sorted, without duplicates.
 func (m *Method) roles(groups []string) []string {
-	var out []string
-	add := func(r string) {
-		if !slices.Contains(out, r) {
-			out = append(out, r)
-		}
-	}
-	for _, r := range m.defaultRoles {
-		add(r)
-	}
-	for _, g := range groups {
-		for _, r := range m.groupRoles[g] {
-			add(r)
-		}
-	}
-	return out
+	return tenants.Method{GroupRoles: m.groupRoles, DefaultRoles: m.defaultRoles}.RolesForGroups(groups)
 }

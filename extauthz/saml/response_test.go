@@ -29,23 +29,23 @@ func TestHandleResponseAccepts(t *testing.T) {
 		{
 			name: "signed assertion",
 			resp: resp{},
-			want: login.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"member", "admin"}},
+			want: login.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"admin", "member"}},
 		},
 		{
 			name: "signed response only",
 			resp: resp{signResponse: true},
-			want: login.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"member", "admin"}},
+			want: login.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"admin", "member"}},
 		},
 		{
 			name: "signed response and assertion",
 			resp: resp{signResponse: true, signAssertion: true},
-			want: login.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"member", "admin"}},
+			want: login.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"admin", "member"}},
 		},
 		{
 			name: "persistent NameID, email from the attribute, several groups",
 			resp: resp{nameID: "G-1234", nameIDFormat: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
 				attrs: map[string][]string{"email": {"bob@acme.example"}, "Role": {"devs", "admins"}}},
-			want: login.Identity{Issuer: acmeIDP, Subject: "G-1234", Email: "bob@acme.example", EmailVerified: true, Roles: []string{"member", "dev", "admin"}},
+			want: login.Identity{Issuer: acmeIDP, Subject: "G-1234", Email: "bob@acme.example", EmailVerified: true, Roles: []string{"admin", "dev", "member"}},
 		},
 		{
 			name: "persistent NameID and no email: unverified, empty",
@@ -55,12 +55,12 @@ func TestHandleResponseAccepts(t *testing.T) {
 		{
 			name: "signature by the second certificate of the metadata",
 			resp: resp{signer: &k.globexIDP},
-			want: login.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"member", "admin"}},
+			want: login.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"admin", "member"}},
 		},
 		{
 			name: "clock skew within bounds",
 			resp: resp{issueInstant: testNow.Add(MaxClockSkew - time.Second)},
-			want: login.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"member", "admin"}},
+			want: login.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"admin", "member"}},
 		},
 	}
 	for _, tc := range tests {
