@@ -15,6 +15,15 @@
 // digit (GitHub's numeric id, never the renamable login). The provider key is
 // the preset name, or the authorization URL's origin for generic providers.
 //
+// Roles: every account gets the method's defaultRoles. A generic provider's
+// userinfo may also list groups in the member named by groupsClaim (default
+// "groups"): read with login.ParseGroups (a string array or one string,
+// Keycloak's leading "/" dropped, at most tenants.MaxSignInGroups, any other
+// shape ignored with a warning, never a failed sign-in) and mapped through
+// groupRoles by tenants.Method.RolesForGroups, as the oidc and saml methods
+// do. Presets map no groups: a consumer account's userinfo names no group
+// the tenant manages.
+//
 // Emails are trusted only on the provider's explicit word:
 //
 //   - generic: verified only when the method names an emailVerifiedField and

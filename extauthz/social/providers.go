@@ -24,6 +24,11 @@ type Provider struct {
 	EmailVerifiedField string
 	// NameFields are tried in order for the display name.
 	NameFields []string
+	// GroupsField names the member listing the account's groups, read with
+	// login.ParseGroups and mapped to roles through the method's
+	// groupRoles; "" means no groups. Only generic providers set it (from
+	// groupsClaim, default "groups"): preset methods carry defaultRoles only.
+	GroupsField string
 	// EmailsURL, when set, lists the account's addresses as a JSON array of
 	// {"email", "primary", "verified"} objects (GitHub's /user/emails); the
 	// primary address is used, verified, when the list says so.

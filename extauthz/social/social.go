@@ -69,17 +69,19 @@ func NewOpener(opts Options) login.Opener {
 // Method is one tenant's social method entry. It is safe for concurrent
 // use. Make one with NewOpener.
 type Method struct {
-	client       *http.Client
-	log          *slog.Logger
-	tenantID     string
-	tenant       string
-	index        int
-	provider     Provider
-	clientID     string
-	secret       string
-	scopes       []string
-	label        string
-	defaultRoles []string
+	client   *http.Client
+	log      *slog.Logger
+	tenantID string
+	tenant   string
+	index    int
+	provider Provider
+	clientID string
+	secret   string
+	scopes   []string
+	label    string
+	// roles holds the method's role mapping: groupRoles (generic only) and
+	// defaultRoles.
+	roles tenants.Method
 }
 
 var _ login.RedirectMethod = (*Method)(nil)
@@ -98,9 +100,13 @@ func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
 	if m.ClientID == "" {
 		return nil, errors.New("clientID: required")
 	}
-	var p Provider
+	var (
+		p     Provider
+		roles tenants.Method
+	)
 	switch m.Provider {
 	case "", Generic:
+		roles = m.RoleMapping()
 		p = Provider{
 			AuthURL:            m.AuthURL,
 			TokenURL:           m.TokenURL,
@@ -109,6 +115,7 @@ func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
 			EmailField:         m.EmailField,
 			EmailVerifiedField: m.EmailVerifiedField,
 			NameFields:         []string{"name", "preferred_username"},
+			GroupsField:        m.GroupsClaimName(),
 		}
 		if p.IDField == "" {
 			p.IDField = "sub"
@@ -127,6 +134,10 @@ func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
 		if p, ok = opts.Presets[m.Provider]; !ok {
 			return nil, fmt.Errorf("provider: unknown %q (want github, google, microsoft or generic)", m.Provider)
 		}
+		// A preset's accounts get defaultRoles only; no member of a
+		// consumer provider's userinfo is a group the tenant manages.
+		p.GroupsField = ""
+		roles = tenants.Method{DefaultRoles: slices.Clone(m.DefaultRoles)}
 	}
 	policy := idpclient.Options{AllowLoopbackHTTP: opts.AllowLoopbackHTTP, AllowPrivateNetworks: true}
 	for _, f := range []struct{ name, url string }{
@@ -165,21 +176,18 @@ func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
 	if label == "" {
 		label = p.Label
 	}
-	roles := slices.Clone(m.DefaultRoles)
-	slices.Sort(roles)
-	roles = slices.DeleteFunc(slices.Compact(roles), func(r string) bool { return r == "" })
 	return &Method{
-		client:       opts.HTTPClient,
-		log:          opts.Log,
-		tenantID:     t.InternalID,
-		tenant:       t.ID,
-		index:        index,
-		provider:     p,
-		clientID:     m.ClientID,
-		secret:       secret,
-		scopes:       scopes,
-		label:        label,
-		defaultRoles: roles,
+		client:   opts.HTTPClient,
+		log:      opts.Log,
+		tenantID: t.InternalID,
+		tenant:   t.ID,
+		index:    index,
+		provider: p,
+		clientID: m.ClientID,
+		secret:   secret,
+		scopes:   scopes,
+		label:    label,
+		roles:    roles,
 	}, nil
 }
 
@@ -288,6 +296,10 @@ func (m *Method) callback(ctx context.Context, a *login.Attempt, r *http.Request
 	if err != nil {
 		return login.Identity{}, err
 	}
+	if info.groupsErr != nil {
+		m.log.Warn("social groups member ignored", "tenant", m.tenant, "provider", m.provider.Key,
+			"field", m.provider.GroupsField, "err", info.groupsErr)
+	}
 	if m.provider.EmailsURL != "" {
 		if email, ok := m.verifiedPrimaryEmail(ctx, tok.AccessToken); ok {
 			info.email, info.verified = email, true
@@ -299,7 +311,7 @@ func (m *Method) callback(ctx context.Context, a *login.Attempt, r *http.Request
 		Email:         info.email,
 		EmailVerified: info.verified && info.email != "",
 		Name:          info.name,
-		Roles:         slices.Clone(m.defaultRoles),
+		Roles:         m.roles.RolesForGroups(info.groups),
 	}, nil
 }
 
@@ -355,6 +367,10 @@ func (m *Method) verifiedPrimaryEmail(ctx context.Context, accessToken string) (
 type userinfo struct {
 	id, email, name string
 	verified        bool
+	// groups are the provider's groups; groupsErr says why a groups member
+	// that is present was ignored.
+	groups    []string
+	groupsErr error
 }
 
 // maxIDLength bounds an account id; ids are keys, not documents.
@@ -365,7 +381,9 @@ const maxIDLength = 255
 var integer = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 
 // parseUserinfo reads a userinfo response: a JSON object whose p.IDField
-// member is a non-empty string or an integer, kept exactly as written.
+// member is a non-empty string or an integer, kept exactly as written. A
+// p.GroupsField member of the wrong shape, or listing too many groups, gives
+// no groups and a groupsErr, not a failed sign-in.
 func parseUserinfo(body []byte, p Provider) (userinfo, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
@@ -387,6 +405,9 @@ func parseUserinfo(body []byte, p Provider) (userinfo, error) {
 		if u.name = str(obj[f]); u.name != "" {
 			break
 		}
+	}
+	if p.GroupsField != "" {
+		u.groups, u.groupsErr = login.ParseGroups(obj[p.GroupsField])
 	}
 	return u, nil
 }

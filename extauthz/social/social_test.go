@@ -1,12 +1,14 @@
 package social
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -146,6 +148,7 @@ func (p *fakeOAuth) preset() Provider {
 type env struct {
 	sealer *session.Sealer
 	opener login.Opener
+	logs   *bytes.Buffer // what the opened methods logged
 }
 
 func newEnv(t *testing.T, p *fakeOAuth) *env {
@@ -158,11 +161,13 @@ func newEnv(t *testing.T, p *fakeOAuth) *env {
 	}
 	presets := Presets()
 	presets[GitHub] = p.preset()
-	return &env{sealer: s, opener: NewOpener(Options{
+	logs := new(bytes.Buffer)
+	return &env{sealer: s, logs: logs, opener: NewOpener(Options{
 		Sealer:            s,
 		HTTPClient:        idpclient.New(idpclient.Options{AllowLoopbackHTTP: true}),
 		AllowLoopbackHTTP: true,
 		Presets:           presets,
+		Log:               slog.New(slog.NewTextHandler(logs, nil)),
 	})}
 }
 
@@ -185,6 +190,29 @@ func (e *env) generic(t *testing.T, p *fakeOAuth) tenants.Method {
 		EmailField:         "email",
 		DefaultRoles:       []string{"member", "viewer", "member"},
 	}
+}
+
+// asGitHub turns a generic entry into one for the GitHub-shaped preset.
+func asGitHub(m *tenants.Method) {
+	m.Provider = GitHub
+	m.AuthURL, m.TokenURL, m.UserinfoURL, m.IDField, m.EmailField = "", "", "", "", ""
+}
+
+// signIn opens me as method 1 of the tenant and runs one attempt through
+// its provider: authorize, then Callback, after edit when set.
+func signIn(t *testing.T, e *env, me tenants.Method, edit func(a *login.Attempt, cb *url.URL)) (login.Identity, error) {
+	t.Helper()
+	mm, err := e.opener(context.Background(), tenant(me), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mm.(*Method)
+	a := newAttempt(1)
+	cb := authorize(t, m, a)
+	if edit != nil {
+		edit(a, cb)
+	}
+	return m.Callback(context.Background(), a, httptest.NewRequest(http.MethodGet, cb.String(), nil))
 }
 
 func tenant(methods ...tenants.Method) *tenants.Tenant {
@@ -320,23 +348,12 @@ func TestCallback(t *testing.T) {
 			e := newEnv(t, p)
 			me := e.generic(t, p)
 			if tc.github {
-				me.Provider = GitHub
-				me.AuthURL, me.TokenURL, me.UserinfoURL, me.IDField, me.EmailField = "", "", "", "", ""
+				asGitHub(&me)
 			}
 			if tc.method != nil {
 				tc.method(&me)
 			}
-			mm, err := e.opener(context.Background(), tenant(me), 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m := mm.(*Method)
-			a := newAttempt(1)
-			cb := authorize(t, m, a)
-			if tc.edit != nil {
-				tc.edit(a, cb)
-			}
-			id, err := m.Callback(context.Background(), a, httptest.NewRequest(http.MethodGet, cb.String(), nil))
+			id, err := signIn(t, e, me, tc.edit)
 			if tc.want != nil {
 				if !errors.Is(err, tc.want) {
 					t.Fatalf("Callback = %+v, %v; want %v", id, err, tc.want)
@@ -363,6 +380,77 @@ func TestCallback(t *testing.T) {
 			}
 			if tc.check != nil {
 				tc.check(t, id)
+			}
+		})
+	}
+}
+
+// TestCallbackGroups signs in through a generic provider whose userinfo
+// lists groups and checks the roles the identity carries: groups map through
+// groupRoles on top of defaultRoles; a groups member of the wrong shape or
+// of excessive length gives no groups (the sign-in still succeeds with the
+// default roles, and the provider's value reaches no log); presets map no
+// groups.
+func TestCallbackGroups(t *testing.T) {
+	groupList := func(n int, last string) string {
+		return `{"id": 7, "groups": [` + strings.Repeat(`"g",`, n-1) + `"` + last + `"]}`
+	}
+	defaults := []string{"member", "viewer"}
+	tests := []struct {
+		name     string
+		github   bool
+		method   func(m *tenants.Method)
+		user     string
+		want     []string
+		wantWarn bool
+	}{
+		{name: "array of groups", user: `{"id": 7, "groups": ["admins", "sales"]}`, want: []string{"admin", "member", "viewer"}},
+		{name: "keycloak group paths", user: `{"id": 7, "groups": ["/admins", "/eng"]}`, want: []string{"admin", "dev", "member", "viewer"}},
+		{name: "single string", user: `{"id": 7, "groups": "eng"}`, want: []string{"dev", "member", "viewer"}},
+		{name: "groups compare exactly", user: `{"id": 7, "groups": ["Admins", "admins ", "eng/admins"]}`, want: defaults},
+		{name: "groupsClaim names the member", method: func(m *tenants.Method) { m.GroupsClaim = "teams" },
+			user: `{"id": 7, "teams": ["eng"], "groups": ["admins"]}`, want: []string{"dev", "member", "viewer"}},
+		{name: "no groups member", user: `{"id": 7}`, want: defaults},
+		{name: "null groups", user: `{"id": 7, "groups": null}`, want: defaults},
+		{name: "no defaultRoles, no groups", method: func(m *tenants.Method) { m.DefaultRoles = nil }, user: `{"id": 7}`},
+		{name: "no defaultRoles, a group", method: func(m *tenants.Method) { m.DefaultRoles = nil },
+			user: `{"id": 7, "groups": ["admins"]}`, want: []string{"admin"}},
+		{name: "object groups", user: `{"id": 7, "groups": {"admins": true}}`, want: defaults, wantWarn: true},
+		{name: "number groups", user: `{"id": 7, "groups": 5}`, want: defaults, wantWarn: true},
+		{name: "mixed array", user: `{"id": 7, "groups": ["admins", {"admins": 1}]}`, want: defaults, wantWarn: true},
+		{name: "array of numbers", user: `{"id": 7, "groups": [1, 2]}`, want: defaults, wantWarn: true},
+		{name: "exactly the limit", user: groupList(tenants.MaxSignInGroups, "admins"), want: []string{"admin", "member", "viewer"}},
+		{name: "one over the limit", user: groupList(tenants.MaxSignInGroups+1, "admins"), want: defaults, wantWarn: true},
+		{name: "huge list", user: groupList(200_000, "admins"), want: defaults, wantWarn: true},
+		{name: "preset maps no groups", github: true, method: func(m *tenants.Method) { m.GroupsClaim = "groups" },
+			user: `{"id": 583231, "groups": ["admins"]}`, want: defaults},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newFakeOAuth(t)
+			p.user = tc.user
+			e := newEnv(t, p)
+			me := e.generic(t, p)
+			me.GroupRoles = map[string][]string{"admins": {"admin"}, "eng": {"dev", "member"}}
+			if tc.github {
+				asGitHub(&me)
+			}
+			if tc.method != nil {
+				tc.method(&me)
+			}
+			id, err := signIn(t, e, me, nil)
+			if err != nil {
+				t.Fatalf("Callback: %v", err)
+			}
+			if !slices.Equal(id.Roles, tc.want) {
+				t.Errorf("roles = %q, want %q", id.Roles, tc.want)
+			}
+			logs := e.logs.String()
+			if warned := strings.Contains(logs, "social groups member ignored"); warned != tc.wantWarn {
+				t.Errorf("warning logged = %v, want %v; log: %s", warned, tc.wantWarn, logs)
+			}
+			if strings.Contains(logs, "admins") || len(logs) > 1000 {
+				t.Errorf("log carries the provider's groups: %.300s", logs)
 			}
 		})
 	}
