@@ -245,7 +245,12 @@ func TestCheckDenials(t *testing.T) {
 		{"other tenant's cookie", "GET", "acme.app.test", "/x", map[string]string{"cookie": "__Host-tenantgate=" + globex}, 403, "tenant_mismatch"},
 		{"other tenant's bearer", "GET", "globex.app.test", "/x", map[string]string{"authorization": "Bearer " + acme}, 403, "tenant_mismatch"},
 		{"other tenant's cookie via custom domain", "GET", "login.globex.test", "/x", map[string]string{"cookie": "__Host-tenantgate=" + acme}, 403, "tenant_mismatch"},
-		{"other tenant's cookie via path tenancy", "GET", "app.test", "/org/globex/x", map[string]string{"cookie": "__Host-tenantgate=" + acme}, 403, "tenant_mismatch"},
+		{"other tenant's cookie via path tenancy", "GET", "app.test", "/org/globex/x", map[string]string{"cookie": "__Secure-tenantgate.globex=" + acme}, 403, "tenant_mismatch"},
+		// A path tenant reads only its own cookie: the host-tenancy one, or
+		// another path tenant's, is not even looked at.
+		{"host-tenancy cookie on a path tenant", "GET", "app.test", "/org/acme/x", map[string]string{"cookie": "__Host-tenantgate=" + acme}, 401, "unauthenticated"},
+		{"sibling path tenant's cookie name", "GET", "app.test", "/org/acme/x", map[string]string{"cookie": "__Secure-tenantgate.globex=" + acme}, 401, "unauthenticated"},
+		{"path tenant's cookie on its subdomain", "GET", "acme.app.test", "/x", map[string]string{"cookie": "__Secure-tenantgate.acme=" + acme}, 401, "unauthenticated"},
 		{"browser with other tenant's cookie", "GET", "acme.app.test", "/x", map[string]string{"accept": html, "cookie": "__Host-tenantgate=" + globex}, 403, "tenant_mismatch"},
 		{"rule denies", "GET", "acme.app.test", "/admin/users", map[string]string{"cookie": "__Host-tenantgate=" + acme}, 403, "forbidden"},
 		{"encoded path cannot dodge a rule", "GET", "acme.app.test", "/%61dmin/users", map[string]string{"cookie": "__Host-tenantgate=" + acme}, 403, "forbidden"},
@@ -295,6 +300,21 @@ func TestCheckMultipleCookiesPicksTheTenantsOwn(t *testing.T) {
 	ok := wantOK(t, f.check(t, "GET", "acme.app.test", "/x", hdr))
 	if got := headerMap(ok.GetHeaders())["x-tenant-id"]; got != "acme" {
 		t.Errorf("x-tenant-id %q", got)
+	}
+}
+
+func TestCheckPathTenantCookie(t *testing.T) {
+	f := newFixture(t)
+	acme := f.token(t, f.acme, "member")
+	globex := f.token(t, f.globex, "member")
+	// Both tenants' cookies reach a request whose path matches both scopes
+	// only in a hand-made header; each tenant takes its own.
+	hdr := map[string]string{"cookie": "__Host-tenantgate=" + globex + "; __Secure-tenantgate.globex=" + globex + "; __Secure-tenantgate.acme=" + acme}
+	for _, tc := range []struct{ path, tenant string }{{"/org/acme/x", "acme"}, {"/org/globex/docs", "globex"}} {
+		ok := wantOK(t, f.check(t, "GET", "app.test", tc.path, hdr))
+		if got := headerMap(ok.GetHeaders())["x-tenant-id"]; got != tc.tenant {
+			t.Errorf("%s: x-tenant-id %q, want %q", tc.path, got, tc.tenant)
+		}
 	}
 }
 

@@ -73,7 +73,9 @@ type Authorizer struct {
 	Snapshots *tenants.Current
 	Resolver  *tenants.Resolver
 	Verifier  *session.Verifier
-	// CookieName is the session cookie's name (session.CookieName).
+	// CookieName is the session cookie's name for host tenancy
+	// (session.CookieName). A tenant reached by path tenancy has its own
+	// cookie, session.PathCookieName(CookieName, id), scoped to its path.
 	CookieName string
 	Log        *slog.Logger
 }
@@ -113,7 +115,11 @@ func (a *Authorizer) Decide(r *Request) Decision {
 		return Decision{Outcome: AllowAnonymous, Tenant: t}
 	}
 
-	claims, code := a.authenticate(snap, t, r)
+	cookie := a.CookieName
+	if res.Prefix != "" {
+		cookie = session.PathCookieName(cookie, t.ID)
+	}
+	claims, code := a.authenticate(snap, t, r, cookie)
 	switch code {
 	case "":
 	case CodeTenantMismatch:
@@ -131,10 +137,11 @@ func (a *Authorizer) Decide(r *Request) Decision {
 	return Decision{Outcome: Allow, Tenant: t, Claims: claims}
 }
 
-// authenticate finds a credential valid for tenant t. It returns the claims,
-// or an empty claims and a code: CodeTenantMismatch when the only valid
-// credential belongs to another tenant, CodeUnauthenticated otherwise.
-func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *Request) (*session.Claims, string) {
+// authenticate finds a credential valid for tenant t in the bearer token or
+// else the cookies called cookie. It returns the claims, or an empty claims
+// and a code: CodeTenantMismatch when the only valid credential belongs to
+// another tenant, CodeUnauthenticated otherwise.
+func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *Request, cookie string) (*session.Claims, string) {
 	mismatch := false
 	try := func(token string) *session.Claims {
 		c, err := a.Verifier.Verify(snap, token)
@@ -155,7 +162,7 @@ func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *
 		cookies := r.Header("cookie")
 		for i := 0; i < maxCookieCandidates; i++ {
 			var tok string
-			tok, cookies, ok = nextCookie(cookies, a.CookieName)
+			tok, cookies, ok = nextCookie(cookies, cookie)
 			if !ok {
 				break
 			}

@@ -135,7 +135,7 @@ func TestLoginSuccess(t *testing.T) {
 		name, host, prefix, rd string
 		insecure               bool
 		wantLocation           string
-		wantCookie             string // the Set-Cookie line with the token cut out
+		wantCookie             string // the Set-Cookie line with the value cut out
 		wantTenant             string
 		wantRoles              string
 	}{
@@ -146,9 +146,11 @@ func TestLoginSuccess(t *testing.T) {
 		{"other tenant other roles", "globex.app.test", "", "/x", false, "/x",
 			"__Host-tenantgate=TOKEN; Path=/; Max-Age=3600; HttpOnly; Secure; SameSite=Lax", "globex", "member"},
 		{"path tenancy", "app.test", "/org/acme", "/org/acme/docs", false, "/org/acme/docs",
-			"__Host-tenantgate=TOKEN; Path=/; Max-Age=3600; HttpOnly; Secure; SameSite=Lax", "acme", "admin,member"},
+			"__Secure-tenantgate.acme=TOKEN; Path=/org/acme; Max-Age=3600; HttpOnly; Secure; SameSite=Lax", "acme", "admin,member"},
 		{"path tenancy rd outside", "app.test", "/org/acme", "/org/globex/docs", false, "/org/acme/",
-			"__Host-tenantgate=TOKEN; Path=/; Max-Age=3600; HttpOnly; Secure; SameSite=Lax", "acme", "admin,member"},
+			"__Secure-tenantgate.acme=TOKEN; Path=/org/acme; Max-Age=3600; HttpOnly; Secure; SameSite=Lax", "acme", "admin,member"},
+		{"path tenancy insecure", "app.test", "/org/globex", "/org/globex/x", true, "/org/globex/x",
+			"tenantgate.globex=TOKEN; Path=/org/globex; Max-Age=3600; HttpOnly; SameSite=Lax", "globex", "member"},
 		{"insecure", "acme.app.test", "", "/", true, "/",
 			"tenantgate=TOKEN; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax", "acme", "admin,member"},
 		{"open redirect", "acme.app.test", "", "https://evil.test/", false, "/",
@@ -164,9 +166,9 @@ func TestLoginSuccess(t *testing.T) {
 			if got := resp.Header.Get("Location"); got != tc.wantLocation {
 				t.Errorf("Location = %q, want %q", got, tc.wantLocation)
 			}
-			name := "__Host-tenantgate"
-			if tc.insecure {
-				name = "tenantgate"
+			name, _, _ := strings.Cut(tc.wantCookie, "=")
+			if cs := resp.Cookies(); len(cs) != 1 {
+				t.Errorf("%d cookies set, want only the session cookie: %q", len(cs), resp.Header.Values("Set-Cookie"))
 			}
 			c := cookieNamed(resp, name)
 			if c == nil {
@@ -527,10 +529,16 @@ func TestNoSignInMethod(t *testing.T) {
 
 func TestLogout(t *testing.T) {
 	e := newEnv(t)
+	sessionName := func(prefix string) string {
+		if id, ok := strings.CutPrefix(prefix, "/org/"); ok {
+			return "__Secure-tenantgate." + id
+		}
+		return "__Host-tenantgate"
+	}
 	signIn := func(host, prefix string) *http.Cookie {
 		t.Helper()
 		resp := e.signIn(host, prefix, "alice@acme.test", alicePassword, "/")
-		c := cookieNamed(resp, "__Host-tenantgate")
+		c := cookieNamed(resp, sessionName(prefix))
 		if c == nil {
 			t.Fatalf("sign-in: status %d", resp.StatusCode)
 		}
@@ -567,15 +575,20 @@ func TestLogout(t *testing.T) {
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/org/acme/_auth/login" {
 			t.Fatalf("status %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
 		}
+		if got, want := setCookieLine(resp, "__Secure-tenantgate.acme"), "__Secure-tenantgate.acme=; Path=/org/acme; Max-Age=0; HttpOnly; Secure; SameSite=Lax"; got != want {
+			t.Errorf("Set-Cookie = %q, want %q", got, want)
+		}
 		e.refresh()
 		if _, err := e.verifier.Verify(e.snaps.Load(), sess.Value); err == nil {
 			t.Fatal("the signed-out session still verifies")
 		}
 	})
 	t.Run("another tenant's session is not revoked", func(t *testing.T) {
+		// Planted under acme's name, as a hand-made request could.
 		sess := signIn("app.test", "/org/globex")
+		sess.Name = sessionName("/org/acme")
 		resp := logout("app.test", "/org/acme", sess)
-		if resp.StatusCode != http.StatusSeeOther || setCookieLine(resp, "__Host-tenantgate") != cleared {
+		if resp.StatusCode != http.StatusSeeOther || setCookieLine(resp, sess.Name) == "" {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 		e.refresh()

@@ -395,11 +395,11 @@ func (h *Handler) completeSSO(q *request, i int, m Method, id Identity, returnTo
 		h.unavailable(q, "mint session", errors.New("minted session already expired"))
 		return
 	}
-	http.SetCookie(q.w, h.sessionCookie(token, maxAge))
+	http.SetCookie(q.w, h.sessionCookie(q, token, maxAge))
 	if _, ok := m.(LogoutMethod); ok && id.IDTokenHint != "" {
 		h.setIDTokenCookie(q, t, minted.SID, i, id.IDTokenHint, maxAge)
 	} else {
-		http.SetCookie(q.w, h.idTokenCookie("", -1))
+		http.SetCookie(q.w, h.idTokenCookie(q, "", -1))
 	}
 	h.log().Info("signed in", "tenant", t.ID, "method", typ, "user", user.ID)
 	redirect(q.w, SafeRedirect(returnTo, q.res.Prefix))
@@ -411,12 +411,9 @@ type idTokenRecord struct {
 	Hint   string `json:"h"`
 }
 
-func (h *Handler) idTokenCookieName() string {
-	if h.InsecureCookies {
-		return "tg-idt"
-	}
-	return "__Host-tg-idt"
-}
+// idTokenCookieName is "__Host-tg-idt" ("__Host-tg-idt.<id>" for a path
+// tenant; see cookies.go).
+func (h *Handler) idTokenCookieName(q *request) string { return h.hostCookieName(q, "tg-idt") }
 
 // idTokenContext binds the id-token cookie to one session of one tenant.
 func idTokenContext(tenantInternalID, sid string) string {
@@ -425,9 +422,9 @@ func idTokenContext(tenantInternalID, sid string) string {
 
 // idTokenCookie is the id-token hint cookie; like the session cookie,
 // host-only, HttpOnly, SameSite=Lax, Secure unless insecure.
-func (h *Handler) idTokenCookie(value string, maxAge int) *http.Cookie {
+func (h *Handler) idTokenCookie(q *request, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name:     h.idTokenCookieName(),
+		Name:     h.idTokenCookieName(q),
 		Value:    value,
 		Path:     "/",
 		MaxAge:   maxAge,
@@ -451,10 +448,10 @@ func (h *Handler) setIDTokenCookie(q *request, t *tenants.Tenant, sid string, i 
 	}
 	v := base64.RawURLEncoding.EncodeToString(sealed)
 	if len(v) > maxIDTokenCookie {
-		http.SetCookie(q.w, h.idTokenCookie("", -1))
+		http.SetCookie(q.w, h.idTokenCookie(q, "", -1))
 		return
 	}
-	http.SetCookie(q.w, h.idTokenCookie(v, maxAge))
+	http.SetCookie(q.w, h.idTokenCookie(q, v, maxAge))
 }
 
 // providerLogoutURL returns where to send the browser to sign out at the
@@ -465,7 +462,7 @@ func (h *Handler) providerLogoutURL(q *request, sid string) string {
 	if s == nil || sid == "" {
 		return ""
 	}
-	for i, c := range q.r.CookiesNamed(h.idTokenCookieName()) {
+	for i, c := range q.r.CookiesNamed(h.idTokenCookieName(q)) {
 		if i == maxCookieCandidates {
 			break
 		}

@@ -192,18 +192,20 @@ func (h *Handler) login(q *request) {
 		h.unavailable(q, "mint session", errors.New("minted session already expired"))
 		return
 	}
-	http.SetCookie(q.w, h.sessionCookie(token, maxAge))
+	http.SetCookie(q.w, h.sessionCookie(q, token, maxAge))
 	h.log().Info("signed in", "tenant", t.ID, "method", session.MethodPassword, "email_digest", h.emailDigest(email))
 	redirect(q.w, rd)
 }
 
-// sessionCookie is the session cookie (CONTRACT.md): host-only, HttpOnly,
-// SameSite=Lax, Secure unless insecure. maxAge < 0 deletes it.
-func (h *Handler) sessionCookie(token string, maxAge int) *http.Cookie {
+// sessionCookie is the request's tenant's session cookie (CONTRACT.md):
+// host-only, HttpOnly, SameSite=Lax, Secure unless insecure; for path
+// tenancy named and scoped for the tenant alone (cookies.go). maxAge < 0
+// deletes it.
+func (h *Handler) sessionCookie(q *request, token string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name:     session.CookieName(h.InsecureCookies),
+		Name:     h.sessionCookieName(q),
 		Value:    token,
-		Path:     "/",
+		Path:     sessionCookiePath(q),
 		MaxAge:   maxAge,
 		HttpOnly: true,
 		Secure:   !h.InsecureCookies,
@@ -256,15 +258,14 @@ func (h *Handler) logoutPage(q *request) {
 // page, or, for a session from a method that offers RP-initiated logout
 // and whose ID token was kept, to the provider's end-session URL (which
 // brings the browser back to /_auth/signed-out). A session of another
-// tenant (path tenancy shares one cookie per host) is not revoked, only
-// cleared.
+// tenant found in the cookie is not revoked, only cleared.
 func (h *Handler) logout(q *request) {
 	if !h.parseForm(q) || !h.checkCSRF(q) {
 		return
 	}
 	t := q.tenant()
 	sid := "" // of this tenant's SSO session, for provider logout
-	for i, c := range q.r.CookiesNamed(session.CookieName(h.InsecureCookies)) {
+	for i, c := range q.r.CookiesNamed(h.sessionCookieName(q)) {
 		if i == maxCookieCandidates {
 			break
 		}
@@ -288,10 +289,10 @@ func (h *Handler) logout(q *request) {
 		}
 		h.log().Info("signed out", "tenant", t.ID)
 	}
-	http.SetCookie(q.w, h.sessionCookie("", -1))
+	http.SetCookie(q.w, h.sessionCookie(q, "", -1))
 	if h.Methods != nil {
 		target := h.providerLogoutURL(q, sid)
-		http.SetCookie(q.w, h.idTokenCookie("", -1))
+		http.SetCookie(q.w, h.idTokenCookie(q, "", -1))
 		if target != "" {
 			q.w.Header().Set("Referrer-Policy", "no-referrer")
 			redirect(q.w, target)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -90,6 +91,22 @@ func CookieName(insecure bool) string {
 		return "tenantgate"
 	}
 	return "__Host-tenantgate"
+}
+
+// PathCookieName is the name a tenantgate cookie called hostName (its name
+// for host tenancy, such as CookieName's) takes for the tenant tenantID when
+// that tenant is reached by path tenancy ("/org/<id>/" on the apex host).
+// Such a cookie is scoped with Path=/org/<id> so that tenants sharing a host
+// never receive each other's cookie, and the __Host- prefix, which requires
+// Path=/, becomes __Secure-: "__Host-tenantgate" is
+// "__Secure-tenantgate.acme" for tenant acme, "tenantgate" is
+// "tenantgate.acme". Tenant ids never hold a ".", so no tenant's name can
+// equal another cookie's.
+func PathCookieName(hostName, tenantID string) string {
+	if rest, ok := strings.CutPrefix(hostName, "__Host-"); ok {
+		return "__Secure-" + rest + "." + tenantID
+	}
+	return hostName + "." + tenantID
 }
 
 // sidBytes is the entropy of a session id: 128 bits.

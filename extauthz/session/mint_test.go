@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"math/big"
+	"net/http"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -323,5 +324,23 @@ func TestNamesAndCookies(t *testing.T) {
 	}
 	if CookieName(false) != "__Host-tenantgate" || CookieName(true) != "tenantgate" {
 		t.Error("cookie names changed")
+	}
+}
+
+func TestPathCookieName(t *testing.T) {
+	tests := []struct{ host, tenant, want string }{
+		{CookieName(false), "acme", "__Secure-tenantgate.acme"},
+		{CookieName(true), "acme", "tenantgate.acme"},
+		{"__Host-tenantgate-csrf", "a-b", "__Secure-tenantgate-csrf.a-b"},
+		// Only a leading __Host- is a prefix.
+		{"x__Host-y", "acme", "x__Host-y.acme"},
+	}
+	for _, tc := range tests {
+		if got := PathCookieName(tc.host, tc.tenant); got != tc.want {
+			t.Errorf("PathCookieName(%q, %q) = %q, want %q", tc.host, tc.tenant, got, tc.want)
+		}
+		if c := (&http.Cookie{Name: PathCookieName(tc.host, tc.tenant), Value: "v"}); c.Valid() != nil {
+			t.Errorf("%q is not a valid cookie name: %v", c.Name, c.Valid())
+		}
 	}
 }
