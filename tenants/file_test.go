@@ -162,6 +162,9 @@ func TestParseFileErrors(t *testing.T) {
 		{"sealed secret cannot be set", "tenants:\n  - id: acme\n    methods: [{type: oidc, SealedClientSecret: AAAA}]\n", []string{`unknown field "SealedClientSecret"`}},
 		{"case matters", "tenants:\n  - ID: acme\n", []string{`unknown field "ID"`}},
 		{"json unknown field", `{"tenants": [{"id": "acme", "colour": "red"}]}`, []string{`tenants[0] (id "acme"): unknown field "colour"`}},
+		{"unknown branding field", "tenants:\n  - id: acme\n    branding: {logoURL: https://cdn.acme.test/l.png, colour: red}\n",
+			[]string{`tenants[0] (id "acme").branding: unknown field "colour" (line 3)`}},
+		{"branding not a mapping", "tenants:\n  - id: acme\n    branding: \"#0a66c2\"\n", []string{"line 3", "cannot unmarshal"}},
 		{"duplicate key", "tenants:\n  - id: acme\n    id: globex\n", []string{`"id" already defined`}},
 		{"json duplicate key", `{"tenants": [{"id": "acme", "id": "globex"}]}`, []string{`already defined`}},
 		{"two documents", "tenants: []\n---\ntenants: []\n", []string{"more than one YAML document"}},
@@ -360,5 +363,49 @@ func TestMarshalFileYAMLShape(t *testing.T) {
 	want := "tenants:\n  - id: globex\n    methods:\n      - type: password\n"
 	if string(out) != want {
 		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+}
+
+// TestBrandingRoundTrip: the branding block of a tenant file reads into
+// Tenant.Branding and MarshalFile (what tenants get prints) writes it back
+// in the same shape; a tenant without one prints no branding key.
+func TestBrandingRoundTrip(t *testing.T) {
+	const in = `
+tenants:
+  - id: acme
+    name: Acme Corp
+    methods: [{type: password}]
+    branding: {logoURL: "https://cdn.acme.test/logo.svg?v=2", accentColor: "#0a66c2"}
+  - id: plain
+    methods: [{type: password}]
+`
+	ts, err := ParseFile([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Branding{LogoURL: "https://cdn.acme.test/logo.svg?v=2", AccentColor: "#0a66c2"}
+	if ts[0].Branding != want || ts[1].Branding != (Branding{}) {
+		t.Fatalf("branding = %+v and %+v, want %+v and none", ts[0].Branding, ts[1].Branding, want)
+	}
+	if err := Validate(ts, ValidateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"yaml", "json"} {
+		t.Run(format, func(t *testing.T) {
+			out, err := MarshalFile(ts, format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := bytes.Count(out, []byte("branding")); n != 1 {
+				t.Errorf("output has %d branding keys, want 1 (none for the tenant without):\n%s", n, out)
+			}
+			back, err := ParseFile(out)
+			if err != nil {
+				t.Fatalf("output does not parse: %v\n%s", err, out)
+			}
+			if !reflect.DeepEqual(back, ts) {
+				t.Errorf("round trip:\n got %+v\nwant %+v", back, ts)
+			}
+		})
 	}
 }

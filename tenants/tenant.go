@@ -42,6 +42,10 @@ type Tenant struct {
 	Methods []Method        `json:"methods,omitempty" yaml:"methods,omitempty"`
 	Roles   map[string]Role `json:"roles,omitempty" yaml:"roles,omitempty"`
 	Rules   []Rule          `json:"rules,omitempty" yaml:"rules,omitempty"`
+	// Branding is how the tenant's sign-in pages look, beyond Name (the
+	// display name). Optional: a tenant file without it gets the default
+	// look.
+	Branding Branding `json:"branding,omitzero" yaml:"branding,omitempty"`
 
 	// InternalID is assigned by the store on creation and never changes or
 	// repeats. Sessions and memberships carry it instead of ID.
@@ -55,6 +59,19 @@ type Tenant struct {
 	SAMLKey *SAMLKey `json:"-" yaml:"-"`
 	// Created is when the store first saw the tenant.
 	Created time.Time `json:"-" yaml:"-"`
+}
+
+// Branding is a tenant's look on its sign-in pages. Both fields are optional;
+// Validate checks them (LogoOrigin, ParseAccentColor).
+type Branding struct {
+	// LogoURL is an absolute https:// URL of an image shown above the
+	// tenant's name. The person's browser fetches it, so the page's
+	// Content-Security-Policy allows images from exactly its origin.
+	LogoURL string `json:"logoURL,omitempty" yaml:"logoURL,omitempty"`
+	// AccentColor is "#rgb" or "#rrggbb": the colour of the primary button
+	// and, where it is readable on the page background, of links and focus
+	// rings. The button's text colour is chosen for contrast.
+	AccentColor string `json:"accentColor,omitempty" yaml:"accentColor,omitempty"`
 }
 
 // SAMLKey is a tenant's SAML SP signing key pair.

@@ -76,7 +76,8 @@ var socialProviders = []string{"github", "google", "microsoft", "generic"}
 // well-formed, inherits naming existing roles, no inheritance cycle); rules
 // (a clean absolute path, upper-case method tokens, access "", anonymous or
 // authenticated, no permission on an anonymous rule, a well-formed
-// permission).
+// permission); branding (logoURL as LogoOrigin accepts it, accentColor as
+// ParseAccentColor accepts it).
 func Validate(ts []Tenant, opts ValidateOptions) error {
 	v := &validator{opts: opts}
 	ids := map[string]int{}
@@ -133,6 +134,26 @@ func (v *validator) tenant(t *Tenant) {
 	v.methods(t.Methods, t.Roles)
 	v.roles(t.Roles)
 	v.rules(t.Rules)
+	v.branding(t.Branding)
+}
+
+// branding checks the optional sign-in page look. The logo URL is not
+// echoed when it is too long to be worth reading back.
+func (v *validator) branding(b Branding) {
+	if b.LogoURL != "" {
+		if _, err := LogoOrigin(b.LogoURL); err != nil {
+			if len(b.LogoURL) > maxLogoURLLen {
+				v.add("branding.logoURL: %v", err)
+			} else {
+				v.add("branding.logoURL %q: %v", b.LogoURL, err)
+			}
+		}
+	}
+	if b.AccentColor != "" {
+		if _, err := ParseAccentColor(b.AccentColor); err != nil {
+			v.add("branding.accentColor %q: %v", b.AccentColor, err)
+		}
+	}
 }
 
 // domainList canonicalises list in place and records each entry in claimed,

@@ -35,6 +35,7 @@ func good(id string) Tenant {
 
 func TestValidateAcceptsGoodTenants(t *testing.T) {
 	ts := []Tenant{good("acme"), good("globex"), {ID: "min", Methods: []Method{{Type: MethodPassword}}}}
+	ts[1].Branding = Branding{LogoURL: "https://CDN.Globex.test:8443/brand/logo.svg?v=3&x=(1)", AccentColor: "#ABC"}
 	if err := Validate(ts, ValidateOptions{}); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
@@ -170,6 +171,29 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{"rule bad access", func(ts []Tenant) { ts[0].Rules[0].Access = "public" }, ValidateOptions{}, []string{`rules[0].access "public"`}},
 		{"anonymous with permission", func(ts []Tenant) { ts[0].Rules[0].Permission = "x" }, ValidateOptions{}, []string{`rules[0]: an anonymous rule cannot require a permission`}},
 		{"rule bad permission", func(ts []Tenant) { ts[0].Rules[1].Permission = "a,b" }, ValidateOptions{}, []string{`rules[1].permission "a,b"`}},
+		{"logo over http", func(ts []Tenant) { ts[0].Branding.LogoURL = "http://cdn.acme.test/logo.png" }, ValidateOptions{}, []string{`tenant "acme": branding.logoURL "http://cdn.acme.test/logo.png": must use https`}},
+		{"logo data URL", func(ts []Tenant) { ts[0].Branding.LogoURL = "data:image/png;base64,AAAA" }, ValidateOptions{}, []string{`tenant "acme": branding.logoURL "data:image/png;base64,AAAA": must be an absolute https:// URL`}},
+		{"logo javascript", func(ts []Tenant) { ts[0].Branding.LogoURL = "javascript:alert(1)" }, ValidateOptions{}, []string{`branding.logoURL "javascript:alert(1)": must be an absolute`}},
+		{"logo relative", func(ts []Tenant) { ts[0].Branding.LogoURL = "/logo.png" }, ValidateOptions{}, []string{`branding.logoURL "/logo.png": must be an absolute`}},
+		{"logo scheme-relative", func(ts []Tenant) { ts[0].Branding.LogoURL = "//cdn.acme.test/logo.png" }, ValidateOptions{}, []string{`branding.logoURL "//cdn.acme.test/logo.png": must be an absolute`}},
+		{"logo userinfo", func(ts []Tenant) { ts[0].Branding.LogoURL = "https://u:p@cdn.acme.test/l.png" }, ValidateOptions{}, []string{`branding.logoURL "https://u:p@cdn.acme.test/l.png": must not contain a user name`}},
+		{"logo fragment", func(ts []Tenant) { ts[0].Branding.LogoURL = "https://cdn.acme.test/l.svg#x" }, ValidateOptions{}, []string{`: must not contain a fragment`}},
+		{"logo IP host", func(ts []Tenant) { ts[0].Branding.LogoURL = "https://203.0.113.7/l.png" }, ValidateOptions{}, []string{`: host must be a domain name`}},
+		{"logo IPv6 host", func(ts []Tenant) { ts[0].Branding.LogoURL = "https://[2001:db8::1]/l.png" }, ValidateOptions{}, []string{`: host must be a domain name`}},
+		{"logo bad port", func(ts []Tenant) { ts[0].Branding.LogoURL = "https://cdn.acme.test:99999/l.png" }, ValidateOptions{}, []string{`: port must be`}},
+		{"logo space", func(ts []Tenant) { ts[0].Branding.LogoURL = "https://cdn.acme.test/my logo.png" }, ValidateOptions{}, []string{`: contains a character not allowed`}},
+		{"logo CSP breaker", func(ts []Tenant) { ts[0].Branding.LogoURL = "https://cdn.acme.test;script-src *" }, ValidateOptions{}, []string{`branding.logoURL`}},
+		{"logo quote", func(ts []Tenant) { ts[0].Branding.LogoURL = `https://cdn.acme.test/"><script>` }, ValidateOptions{}, []string{`: contains a character not allowed`}},
+		{"logo backslash", func(ts []Tenant) { ts[0].Branding.LogoURL = `https://evil.test\.cdn.acme.test/l.png` }, ValidateOptions{}, []string{`: contains a character not allowed`}},
+		{"logo non-ASCII", func(ts []Tenant) { ts[0].Branding.LogoURL = "https://bücher.test/l.png" }, ValidateOptions{}, []string{`: contains a character not allowed`}},
+		{"logo too long", func(ts []Tenant) { ts[0].Branding.LogoURL = "https://cdn.acme.test/" + strings.Repeat("a", 2048) }, ValidateOptions{}, []string{`tenant "acme": branding.logoURL: longer than 2048 bytes`}},
+		{"accent name", func(ts []Tenant) { ts[0].Branding.AccentColor = "blue" }, ValidateOptions{}, []string{`tenant "acme": branding.accentColor "blue": must be #rgb or #rrggbb`}},
+		{"accent without hash", func(ts []Tenant) { ts[0].Branding.AccentColor = "0a66c2" }, ValidateOptions{}, []string{`branding.accentColor "0a66c2": must be`}},
+		{"accent four digits", func(ts []Tenant) { ts[0].Branding.AccentColor = "#0a6f" }, ValidateOptions{}, []string{`branding.accentColor "#0a6f": must be`}},
+		{"accent with alpha", func(ts []Tenant) { ts[0].Branding.AccentColor = "#0a66c280" }, ValidateOptions{}, []string{`branding.accentColor "#0a66c280": must be`}},
+		{"accent not hex", func(ts []Tenant) { ts[0].Branding.AccentColor = "#0g66c2" }, ValidateOptions{}, []string{`branding.accentColor "#0g66c2": must be`}},
+		{"accent CSS injection", func(ts []Tenant) { ts[0].Branding.AccentColor = "#fff}body{display:none" }, ValidateOptions{}, []string{`branding.accentColor`}},
+		{"both branding fields", func(ts []Tenant) { ts[1].Branding = Branding{LogoURL: "ftp://x.test/l", AccentColor: "red"} }, ValidateOptions{}, []string{`tenant "globex": branding.logoURL "ftp://x.test/l": must use https`, `tenant "globex": branding.accentColor "red"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := []Tenant{good("acme"), good("globex")}

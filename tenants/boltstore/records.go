@@ -34,6 +34,15 @@ type tenantRecord struct {
 	Keys         []keyRecord           `json:"keys,omitempty"`
 	SAMLKey      *samlKeyRecord        `json:"samlKey,omitempty"`
 	Created      time.Time             `json:"created"`
+	// Branding was added within version 1: records written before it have
+	// no such key and read as the default look; an older binary ignores it.
+	Branding *brandingRecord `json:"branding,omitempty"`
+}
+
+// brandingRecord is a tenant's sign-in page look (tenants.Branding).
+type brandingRecord struct {
+	LogoURL     string `json:"logoURL,omitempty"`
+	AccentColor string `json:"accentColor,omitempty"`
 }
 
 // samlKeyRecord is a tenant's SAML SP key; the private half stays sealed.
@@ -187,6 +196,9 @@ func (r *tenantRecord) toTenant() tenants.Tenant {
 		InternalID:   r.InternalID,
 		Created:      r.Created,
 	}
+	if b := r.Branding; b != nil {
+		t.Branding = tenants.Branding{LogoURL: b.LogoURL, AccentColor: b.AccentColor}
+	}
 	for _, m := range r.Methods {
 		t.Methods = append(t.Methods, tenants.Method{
 			Type:               m.Type,
@@ -255,6 +267,9 @@ func configFromTenant(t *tenants.Tenant) tenantRecord {
 		Domains:      slices.Clone(t.Domains),
 		EmailDomains: slices.Clone(t.EmailDomains),
 		Status:       string(t.Status),
+	}
+	if b := t.Branding; b != (tenants.Branding{}) {
+		r.Branding = &brandingRecord{LogoURL: b.LogoURL, AccentColor: b.AccentColor}
 	}
 	for _, m := range t.Methods {
 		r.Methods = append(r.Methods, methodRecord{

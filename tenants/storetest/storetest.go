@@ -167,6 +167,7 @@ func acme() tenants.Tenant {
 			{Path: "/public/", Access: tenants.AccessAnonymous},
 			{Path: "/admin/", Methods: []string{"POST"}, Permission: "docs:write"},
 		},
+		Branding: tenants.Branding{LogoURL: "https://cdn.acme.example/logo.svg?v=2", AccentColor: "#0A66c2"},
 	}
 }
 
@@ -357,6 +358,7 @@ func testReapplyKeepsIdentity(t *testing.T, st tenants.Store) {
 	changed.Domains = []string{"new.acme.example"}
 	changed.Status = tenants.StatusSuspended
 	changed.Rules = nil
+	changed.Branding = tenants.Branding{AccentColor: "#fff"} // logo dropped
 	later := c.opts()
 	later.Now = func() time.Time { return created.Add(time.Hour) }
 	res := mustApply(t, st, later, changed)
