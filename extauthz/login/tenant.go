@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -93,24 +94,64 @@ func (h *Handler) login(q *request) {
 	}
 	form := q.r.PostForm
 	email := normaliseEmail(form.Get("email"))
-	pw := form.Get("password")
 	rd := SafeRedirect(form.Get("rd"), q.res.Prefix)
+	membership := func(ctx context.Context, u tenants.User) ([]string, error) {
+		return h.Store.Membership(ctx, t.InternalID, u.ID)
+	}
+	user, roles, ok := h.checkPassword(q, t.InternalID, email, form.Get("password"), membership, func() {
+		h.renderLogin(q, http.StatusUnauthorized, rd, "", invalidCredentials)
+	})
+	if !ok {
+		return
+	}
+	if h.issueSession(q, user, roles) {
+		h.log().Info("signed in", "tenant", t.ID, "method", session.MethodPassword, "email_digest", h.emailDigest(email))
+		redirect(q.w, rd)
+	}
+}
+
+// issueSession mints a password session of the request's tenant for user
+// with roles and sets its cookie. On failure it has answered 503 and returns
+// false.
+func (h *Handler) issueSession(q *request, user tenants.User, roles []string) bool {
+	token, minted, err := h.Minter.Mint(q.tenant(), session.Claims{
+		Subject: user.ID,
+		Email:   user.Email,
+		Roles:   roles,
+		Method:  session.MethodPassword,
+	})
+	if err != nil {
+		h.unavailable(q, "mint session", err)
+		return false
+	}
+	maxAge := int(minted.Expires.Sub(minted.IssuedAt).Seconds())
+	if maxAge <= 0 {
+		h.unavailable(q, "mint session", errors.New("minted session already expired"))
+		return false
+	}
+	http.SetCookie(q.w, h.sessionCookie(q, token, maxAge))
+	return true
+}
+
+// checkPassword runs one password sign-in attempt for email and pw against
+// the account scope (a tenant's internal id, or "apex:<host>" for the apex
+// host's global sign-in): limits, timing and logs are the same for every
+// sign-in. membership, when set, gives the user's roles once the user is
+// found; ErrNotFound from it is a failure like a wrong password. It returns
+// the user and roles, or false after answering: fail renders the 401 page
+// saying only invalidCredentials; 429 and 503 are answered here.
+func (h *Handler) checkPassword(q *request, scope, email, pw string,
+	membership func(context.Context, tenants.User) ([]string, error), fail func()) (tenants.User, []string, bool) {
 	now := h.now()
 	addrKey := counterKey("address", h.clientKey(q.r))
-	acctKey := counterKey("account", t.InternalID, email)
+	acctKey := counterKey("account", scope, email)
 
-	fail := func(reason string) {
-		h.accounts.add(acctKey, now)
-		h.addresses.add(addrKey, now)
-		h.refuse(q, reason, email)
-		h.renderLogin(q, http.StatusUnauthorized, rd, "", invalidCredentials)
-	}
 	if h.addresses.over(addrKey, now) {
 		// No argon2 run: the answer is the same for every account, so the
 		// time it takes reveals nothing, and a flood costs no CPU.
 		h.refuse(q, "address_limited", email)
-		h.renderLogin(q, http.StatusUnauthorized, rd, "", invalidCredentials)
-		return
+		fail()
+		return tenants.User{}, nil, false
 	}
 
 	reason := ""
@@ -132,20 +173,20 @@ func (h *Handler) login(q *request) {
 			reason = "unknown_user"
 		case err != nil:
 			h.unavailable(q, "look up user", err)
-			return
+			return tenants.User{}, nil, false
 		case user.PasswordHash == "":
 			reason = "no_password"
 		}
 	}
-	if reason == "" {
+	if reason == "" && membership != nil {
 		var err error
-		roles, err = h.Store.Membership(q.r.Context(), t.InternalID, user.ID)
+		roles, err = membership(q.r.Context(), user)
 		switch {
 		case errors.Is(err, tenants.ErrNotFound):
 			reason = "not_member"
 		case err != nil:
 			h.unavailable(q, "look up membership", err)
-			return
+			return tenants.User{}, nil, false
 		}
 	}
 
@@ -154,7 +195,11 @@ func (h *Handler) login(q *request) {
 	if reason == "" {
 		match, err = h.Passwords.Verify(user.PasswordHash, pw)
 		if err != nil && !errors.Is(err, password.ErrBusy) {
-			h.log().Error("stored password hash unusable", "tenant", t.ID, "email_digest", h.emailDigest(email), "err", err)
+			attrs := []any{"email_digest", h.emailDigest(email), "err", err}
+			if t := q.tenant(); t != nil {
+				attrs = append(attrs, "tenant", t.ID)
+			}
+			h.log().Error("stored password hash unusable", attrs...)
 			reason = "bad_hash"
 		} else if err == nil && !match {
 			reason = "wrong_password"
@@ -167,34 +212,17 @@ func (h *Handler) login(q *request) {
 		q.w.Header().Set("Retry-After", "1")
 		h.message(q, http.StatusTooManyRequests, "Too many sign-ins",
 			"Too many people are signing in right now. Wait a moment and try again.", true)
-		return
+		return tenants.User{}, nil, false
 	}
 	if reason != "" {
-		fail(reason)
-		return
+		h.accounts.add(acctKey, now)
+		h.addresses.add(addrKey, now)
+		h.refuse(q, reason, email)
+		fail()
+		return tenants.User{}, nil, false
 	}
-
 	h.accounts.reset(acctKey)
-	token, minted, err := h.Minter.Mint(t, session.Claims{
-		Subject:  user.ID,
-		TenantID: t.InternalID,
-		Tenant:   t.ID,
-		Email:    user.Email,
-		Roles:    roles,
-		Method:   session.MethodPassword,
-	})
-	if err != nil {
-		h.unavailable(q, "mint session", err)
-		return
-	}
-	maxAge := int(minted.Expires.Sub(minted.IssuedAt).Seconds())
-	if maxAge <= 0 {
-		h.unavailable(q, "mint session", errors.New("minted session already expired"))
-		return
-	}
-	http.SetCookie(q.w, h.sessionCookie(q, token, maxAge))
-	h.log().Info("signed in", "tenant", t.ID, "method", session.MethodPassword, "email_digest", h.emailDigest(email))
-	redirect(q.w, rd)
+	return user, roles, true
 }
 
 // sessionCookie is the request's tenant's session cookie (CONTRACT.md):
