@@ -37,6 +37,10 @@ type Server struct {
 	Log        *slog.Logger
 	// Metrics counts decisions; may be nil.
 	Metrics *Metrics
+	// Inline, when set, answers sign-in paths (/_auth/…) by running the
+	// sign-in handler inside Check (serve --inline-auth). nil keeps them on
+	// the decision path like any other request.
+	Inline *Inline
 }
 
 var _ authv3.AuthorizationServer = (*Server)(nil)
@@ -49,10 +53,15 @@ type Metrics struct {
 // Check answers one ext_authz request. It never returns a gRPC error for a
 // decision: every refusal is a DeniedHttpResponse, so the answer does not
 // depend on Envoy's failure_mode_allow. A malformed CheckRequest is a 400.
+// With Inline set, a sign-in path is answered by the sign-in handler (always
+// as a DeniedHttpResponse, see Inline).
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	h := req.GetAttributes().GetRequest().GetHttp()
 	if h == nil {
 		return denied(Decision{Outcome: Deny, Status: 400, Code: CodeBadRequest}), nil
+	}
+	if s.Inline != nil && s.Inline.Match(h.GetPath()) {
+		return s.Inline.Serve(ctx, req), nil
 	}
 	headers := h.GetHeaders()
 	r := &Request{
