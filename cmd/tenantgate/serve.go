@@ -43,6 +43,7 @@ type serveFlags struct {
 	allowLoopbackHTTPIDP              bool
 	sessionTTL                        time.Duration
 	logLevel                          string
+	inlineAuth                        bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -70,6 +71,7 @@ func newServeCmd() *cobra.Command {
 	fl.BoolVar(&f.allowLoopbackHTTPIDP, "allow-loopback-http-idp", false, "accept http:// IdP URLs that point at loopback addresses (tests and local development only)")
 	fl.DurationVar(&f.sessionTTL, "session-ttl", session.DefaultTTL, fmt.Sprintf("lifetime of a session (at most %s)", session.MaxTTL))
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.BoolVar(&f.inlineAuth, "inline-auth", false, "answer /_auth/ requests inside Check, so Envoy or a mesh needs no route to --http-addr (envoy/envoy-inline.yaml)")
 	return cmd
 }
 
@@ -140,6 +142,11 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 		Methods:         newMethodRegistry(sealer, st, f.allowLoopbackHTTPIDP, log),
 		Sealer:          sealer,
 	}
+	if f.inlineAuth {
+		// The same handler instance as the HTTP port: one set of rate-limit
+		// counters and method caches for both transports.
+		check.Inline = &extauthz.Inline{Handler: loginHandler, PathPrefix: resolver.PathPrefix, Log: log}
+	}
 
 	grpcLis, err := net.Listen("tcp", f.grpcAddr)
 	if err != nil {
@@ -176,7 +183,7 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	go func() { defer wg.Done(); errc <- serveErr("http", httpSrv.Serve(httpLis)) }()
 	go func() { defer wg.Done(); errc <- serveErr("admin", adminSrv.Serve(adminLis)) }()
 	log.Info("serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "admin", adminLis.Addr().String(),
-		"base_domains", strings.Join(resolver.BaseDomains, ","), "tenants", snapshots.Load().Len(), "version", version)
+		"base_domains", strings.Join(resolver.BaseDomains, ","), "tenants", snapshots.Load().Len(), "inline_auth", f.inlineAuth, "version", version)
 
 	var runErr error
 	select {
