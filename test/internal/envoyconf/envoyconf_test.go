@@ -76,3 +76,25 @@ func TestShippedConfigHasDefaultPorts(t *testing.T) {
 		}
 	}
 }
+
+// TestShippedInlineConfigHasDefaultPorts keeps envoy/envoy-inline.yaml
+// rewritable, and holds it to inline mode's promise: nothing in it points at
+// tenantgate's HTTP port.
+func TestShippedInlineConfigHasDefaultPorts(t *testing.T) {
+	cfg, err := os.ReadFile(filepath.Join("..", "..", "..", "envoy", "envoy-inline.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := RewritePorts(cfg, map[int]int{8080: 18080, 9001: 19001, 8081: 18081})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"8080", "9001", "8081", "9002"} {
+		if strings.Contains(string(out), "port_value: "+p+"\n") {
+			t.Errorf("port %s left in the rewritten config", p)
+		}
+	}
+	if strings.Contains(string(cfg), "tenantgate_http") {
+		t.Error("envoy-inline.yaml routes to tenantgate's HTTP port")
+	}
+}

@@ -1,0 +1,352 @@
+package test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tenantgate/tenantgate/test/internal/echo"
+	"github.com/tenantgate/tenantgate/test/internal/envoyconf"
+)
+
+// TestShippedInlineEnvoyConfigValidates checks envoy/envoy-inline.yaml with
+// Envoy itself.
+func TestShippedInlineEnvoyConfigValidates(t *testing.T) {
+	root := repoRoot(t)
+	envoyBin := findEnvoy(t, root)
+	cmd := exec.Command(envoyBin, "--mode", "validate", "-c", filepath.Join(root, "envoy", "envoy-inline.yaml"), "-l", "warning")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "OK") {
+		t.Fatalf("envoy --mode validate envoy-inline.yaml: %v\n%s", err, out)
+	}
+}
+
+// startInlineStack is startStack for inline mode: tenantgate serve with
+// inline-auth set in its config file, and Envoy running the shipped
+// envoy/envoy-inline.yaml, which has no route to tenantgate's HTTP port. The
+// database holds tenantFile with alice in acme and bob in acme and globex.
+func startInlineStack(t *testing.T) *stack {
+	t.Helper()
+	root := repoRoot(t)
+	envoyBin := findEnvoy(t, root)
+	dir := t.TempDir()
+
+	tg := filepath.Join(dir, "tenantgate")
+	build := exec.Command("go", "build", "-o", tg, "./cmd/tenantgate")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/tenantgate: %v\n%s", err, out)
+	}
+	tenantsPath := filepath.Join(dir, "tenants.yaml")
+	if err := os.WriteFile(tenantsPath, []byte(tenantFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store := []string{"--db", filepath.Join(dir, "tenantgate.db"), "--master-key-file", filepath.Join(dir, "tenantgate.key")}
+	run(t, "", tg, append([]string{"tenants", "apply", "-f", tenantsPath}, store...)...)
+	for _, m := range []struct {
+		u      user
+		tenant string
+	}{{alice, "acme"}, {bob, "acme"}, {bob, "globex"}} {
+		run(t, m.u.password, tg, append([]string{"users", "add", "--tenant", m.tenant, "--email", m.u.email, "--role", "member", "--password-stdin"}, store...)...)
+	}
+
+	grpcPort, httpPort, adminPort := freePort(t), freePort(t), freePort(t)
+	// The config file, not a flag: it shows the documented key works.
+	cfg := filepath.Join(dir, "serve.yaml")
+	if err := os.WriteFile(cfg, []byte("inline-auth: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &stack{upstream: &echo.Handler{}, signin: &recorder{}}
+	s.tenantgate = start(t, tg, append([]string{"serve", "--config", cfg,
+		"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
+		"--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
+		"--admin-addr", fmt.Sprintf("127.0.0.1:%d", adminPort),
+		"--base-domain", baseDomain,
+		"--insecure-cookies",
+	}, store...)...)
+	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort)
+	waitFor(t, s.tenantgate, 20*time.Second, func() error {
+		resp, err := http.Get(readyz)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: %s", resp.Status)
+		}
+		return nil
+	})
+
+	upstream := httptest.NewServer(s.upstream)
+	t.Cleanup(upstream.Close)
+	envoyPort := freePort(t)
+	conf, err := os.ReadFile(filepath.Join(root, "envoy", "envoy-inline.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err = envoyconf.RewritePorts(conf, map[int]int{8080: envoyPort, 9001: grpcPort, 8081: portOf(t, upstream.URL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	confPath := filepath.Join(dir, "envoy-inline.yaml")
+	if err := os.WriteFile(confPath, conf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.envoyAddr = fmt.Sprintf("127.0.0.1:%d", envoyPort)
+	s.envoy = start(t, envoyBin, "-c", confPath, "--use-dynamic-base-id", "--concurrency", "1", "-l", "warning")
+	waitFor(t, s.envoy, 20*time.Second, func() error {
+		c, err := net.DialTimeout("tcp", s.envoyAddr, time.Second)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+	return s
+}
+
+// TestInlineEndToEnd drives sign-in through a real Envoy that only ever
+// calls Check: every /_auth/ page, form and redirect comes back as
+// tenantgate's denied_response. The subtests share one stack and run in
+// order; the last stops tenantgate.
+func TestInlineEndToEnd(t *testing.T) {
+	s := startInlineStack(t)
+	acme := "acme." + baseDomain
+	globex := "globex." + baseDomain
+	must := func(name string, f func(t *testing.T)) {
+		t.Helper()
+		if !t.Run(name, f) {
+			t.FailNow()
+		}
+	}
+	var aliceSession *http.Cookie
+
+	t.Run("a browser without a session is sent to the login page", func(t *testing.T) {
+		hits := s.upstream.Hits()
+		resp := s.send(t, request{host: acme, target: "/docs/report?year=2026", headers: []header{{"Accept", "text/html"}}})
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("want 302, got\n%s", resp)
+		}
+		loc := mustParseURL(t, resp.Header.Get("Location"))
+		if (loc.Host != "" && loc.Host != acme) || loc.Path != "/_auth/login" || loc.Query().Get("rd") != "/docs/report?year=2026" {
+			t.Errorf("Location = %q, want /_auth/login?rd=/docs/report?year=2026", loc)
+		}
+		noUpstream(t, s, hits)
+	})
+
+	must("the login page is served by Check", func(t *testing.T) {
+		for _, req := range []request{
+			{host: acme, target: "/_auth/login?rd=%2Fdashboard"},
+			{host: baseDomain, target: "/org/acme/_auth/login?rd=%2Forg%2Facme%2F"},
+		} {
+			hits := s.upstream.Hits()
+			req.headers = append([]header{{"Accept", "text/html"}}, spoofHeaders...)
+			page := s.send(t, req)
+			if page.StatusCode != http.StatusOK || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
+				t.Fatalf("%s%s: want a 200 HTML page, got\n%s", req.host, req.target, page)
+			}
+			if csp := page.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+				t.Errorf("%s%s: Content-Security-Policy %q", req.host, req.target, csp)
+			}
+			noStore(t, page)
+			if page.cookie("tenantgate-csrf") == nil {
+				t.Errorf("%s%s: no pre-auth cookie in %q", req.host, req.target, page.Header["Set-Cookie"])
+			}
+			csrfToken(t, page)
+			noUpstream(t, s, hits)
+		}
+
+		hits := s.upstream.Hits()
+		head := s.send(t, request{method: http.MethodHead, host: acme, target: "/_auth/login"})
+		if head.StatusCode != http.StatusOK || len(head.body) != 0 {
+			t.Errorf("HEAD /_auth/login: want 200 without a body, got\n%s", head)
+		}
+		noUpstream(t, s, hits)
+	})
+
+	t.Run("refused sign-ins issue no session", func(t *testing.T) {
+		cookies, csrf := s.loginPage(t, acme)
+		for _, tc := range []struct {
+			name   string
+			form   url.Values
+			status int
+		}{
+			{"wrong password", url.Values{"email": {alice.email}, "password": {"not-the-password"}, "rd": {"/"}, "csrf": {csrf}}, http.StatusUnauthorized},
+			{"no csrf token", url.Values{"email": {alice.email}, "password": {alice.password}, "rd": {"/"}}, http.StatusForbidden},
+			{"csrf token of another page", url.Values{"email": {alice.email}, "password": {alice.password}, "rd": {"/"}, "csrf": {csrf + "x"}}, http.StatusForbidden},
+		} {
+			hits := s.upstream.Hits()
+			resp := s.postLogin(t, acme, cookies, tc.form)
+			if resp.StatusCode != tc.status || resp.cookie("tenantgate") != nil {
+				t.Errorf("%s: want %d and no session cookie, got\n%s", tc.name, tc.status, resp)
+			}
+			if strings.Contains(string(resp.body), "not-the-password") {
+				t.Errorf("%s: the page echoes the password", tc.name)
+			}
+			noUpstream(t, s, hits)
+		}
+	})
+
+	must("password sign-in with CSRF sets the session cookie", func(t *testing.T) {
+		hits := s.upstream.Hits()
+		aliceSession = s.signIn(t, acme, alice)
+		noUpstream(t, s, hits)
+	})
+
+	t.Run("the session opens the app with tenantgate's identity only", func(t *testing.T) {
+		hits := s.upstream.Hits()
+		hs := append([]header{cookieHeader(aliceSession), {"Accept", "text/html"}}, spoofHeaders...)
+		resp := s.send(t, request{host: acme, target: "/dashboard", headers: hs})
+		seen := upstreamSaw(t, s, resp, hits)
+		wantIdentity(t, seen, "acme", alice.email, "member")
+	})
+
+	t.Run("a session is refused on another tenant's host", func(t *testing.T) {
+		for _, hs := range [][]header{
+			{cookieHeader(aliceSession)},
+			{cookieHeader(aliceSession), {"Accept", "text/html"}, {"x-tenant-id", "acme"}},
+			{{"Authorization", "Bearer " + aliceSession.Value}},
+		} {
+			hits := s.upstream.Hits()
+			resp := s.send(t, request{host: globex, target: "/docs/1", headers: hs})
+			if resp.StatusCode != http.StatusForbidden || resp.errorCode() != "tenant_mismatch" {
+				t.Errorf("acme session on globex: want 403 tenant_mismatch, got\n%s", resp)
+			}
+			noUpstream(t, s, hits)
+		}
+		// Nor can it sign in there: alice is no member of globex.
+		cookies, csrf := s.loginPage(t, globex)
+		resp := s.postLogin(t, globex, append(cookies, aliceSession), url.Values{"email": {alice.email}, "password": {alice.password}, "rd": {"/"}, "csrf": {csrf}})
+		if resp.StatusCode != http.StatusUnauthorized || resp.cookie("tenantgate") != nil {
+			t.Errorf("alice signing in to globex: want 401 and no session, got\n%s", resp)
+		}
+	})
+
+	t.Run("one person in two tenants gets one session per tenant", func(t *testing.T) {
+		bobGlobex := s.signIn(t, globex, bob)
+		hits := s.upstream.Hits()
+		resp := s.send(t, request{host: globex, target: "/", headers: []header{cookieHeader(bobGlobex)}})
+		wantIdentity(t, upstreamSaw(t, s, resp, hits), "globex", bob.email, "member")
+		hits = s.upstream.Hits()
+		resp = s.send(t, request{host: acme, target: "/", headers: []header{cookieHeader(bobGlobex)}})
+		if resp.StatusCode != http.StatusForbidden || resp.errorCode() != "tenant_mismatch" {
+			t.Errorf("bob's globex session on acme: want 403 tenant_mismatch, got\n%s", resp)
+		}
+		noUpstream(t, s, hits)
+	})
+
+	t.Run("a signed-in /_auth/ request never reaches the app", func(t *testing.T) {
+		hits := s.upstream.Hits()
+		resp := s.send(t, request{host: acme, target: "/_auth/jwks.json", headers: []header{cookieHeader(aliceSession)}})
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(resp.body), `"keys"`) {
+			t.Errorf("GET /_auth/jwks.json: want the tenant's JWKS, got\n%s", resp)
+		}
+		resp = s.send(t, request{host: acme, target: "/_auth/nope", headers: []header{cookieHeader(aliceSession)}})
+		if resp.StatusCode != http.StatusNotFound || resp.errorCode() != "not_found" {
+			t.Errorf("GET /_auth/nope: want tenantgate's 404, got\n%s", resp)
+		}
+		noUpstream(t, s, hits)
+	})
+
+	t.Run("sign-in bodies arrive whole and bounded; other bodies are not buffered", func(t *testing.T) {
+		// 40 KiB is over the listener's 32 KiB connection buffer: the
+		// form's csrf field, last, still arrives, so the sign-in succeeds.
+		cookies, csrf := s.loginPage(t, acme)
+		form := "pad=" + strings.Repeat("a", 40<<10) + "&" +
+			url.Values{"email": {alice.email}, "password": {alice.password}, "rd": {"/x"}, "csrf": {csrf}}.Encode()
+		resp := s.send(t, request{method: http.MethodPost, host: acme, target: "/_auth/login", body: form, headers: []header{
+			cookieHeader(cookies...), {"Content-Type", "application/x-www-form-urlencoded"},
+			{"Origin", "http://" + acme}, {"Sec-Fetch-Site", "same-origin"},
+		}})
+		if resp.StatusCode != http.StatusSeeOther || resp.cookie("tenantgate") == nil {
+			t.Errorf("40 KiB sign-in form: want 303 with a session, got\n%s", resp)
+		}
+
+		// Over the route's 256 KiB: Envoy's 413, before any Check.
+		hits := s.upstream.Hits()
+		resp = s.send(t, request{method: http.MethodPost, host: acme, target: "/_auth/login", body: strings.Repeat("a", 300<<10),
+			headers: []header{{"Content-Type", "application/x-www-form-urlencoded"}}})
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("300 KiB sign-in POST: want 413, got\n%s", resp)
+		}
+		noUpstream(t, s, hits)
+
+		// The app's own POSTs are checked without their body: a 300 KiB
+		// upload passes through to it.
+		hits = s.upstream.Hits()
+		resp = s.send(t, request{method: http.MethodPost, host: acme, target: "/upload", body: strings.Repeat("b", 300<<10),
+			headers: []header{cookieHeader(aliceSession), {"Content-Type", "application/octet-stream"}}})
+		seen := upstreamSaw(t, s, resp, hits)
+		if got := seen.Values("content-length"); len(got) != 1 || got[0] != fmt.Sprint(300<<10) {
+			t.Errorf("upload reached the app with content-length %q", got)
+		}
+	})
+
+	t.Run("logout clears the cookie and kills the session", func(t *testing.T) {
+		session := s.signIn(t, acme, alice)
+		page := s.send(t, request{host: acme, target: "/_auth/logout", headers: []header{cookieHeader(session), {"Accept", "text/html"}}})
+		if page.StatusCode != http.StatusOK {
+			t.Fatalf("GET /_auth/logout: want 200, got\n%s", page)
+		}
+		csrf := csrfToken(t, page)
+		jar := append([]*http.Cookie{session}, page.Cookies()...)
+		hits := s.upstream.Hits()
+		resp := s.send(t, request{
+			method: http.MethodPost, host: acme, target: "/_auth/logout",
+			headers: []header{
+				cookieHeader(jar...),
+				{"Content-Type", "application/x-www-form-urlencoded"},
+				{"Origin", "http://" + acme},
+				{"Sec-Fetch-Site", "same-origin"},
+			},
+			body: url.Values{"csrf": {csrf}}.Encode(),
+		})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("POST /_auth/logout: want 303, got\n%s", resp)
+		}
+		if c := resp.cookie("tenantgate"); c == nil || c.MaxAge >= 0 {
+			t.Errorf("the session cookie is not cleared: %q", resp.Header["Set-Cookie"])
+		}
+		// Every Set-Cookie of the handler's answer is its own header line
+		// (the session and the ID-token hint cookie are both cleared).
+		if n := len(resp.Header.Values("Set-Cookie")); n < 2 {
+			t.Errorf("want each cleared cookie in its own Set-Cookie, got %q", resp.Header["Set-Cookie"])
+		}
+		noUpstream(t, s, hits)
+
+		nav := s.send(t, request{host: acme, target: "/docs/1", headers: []header{cookieHeader(session), {"Accept", "text/html"}}})
+		if nav.StatusCode != http.StatusFound {
+			t.Errorf("old cookie after logout: want 302 to login, got\n%s", nav)
+		}
+		api := s.send(t, request{host: acme, target: "/docs/1", headers: []header{{"Authorization", "Bearer " + session.Value}}})
+		if api.StatusCode != http.StatusUnauthorized {
+			t.Errorf("old token after logout: want 401, got\n%s", api)
+		}
+		noUpstream(t, s, hits)
+		// The other session is untouched.
+		resp = s.send(t, request{host: acme, target: "/docs/1", headers: []header{cookieHeader(aliceSession)}})
+		upstreamSaw(t, s, resp, hits)
+	})
+
+	t.Run("with tenantgate down sign-in fails closed", func(t *testing.T) {
+		s.tenantgate.stop()
+		hits := s.upstream.Hits()
+		for _, req := range []request{
+			{host: acme, target: "/_auth/login", headers: []header{{"Accept", "text/html"}}},
+			{method: http.MethodPost, host: acme, target: "/_auth/login", body: "email=a&password=b", headers: []header{{"Content-Type", "application/x-www-form-urlencoded"}}},
+		} {
+			resp := s.send(t, req)
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("%s %s with tenantgate down: want 503, got\n%s", req.method, req.target, resp)
+			}
+		}
+		noUpstream(t, s, hits)
+	})
+}
