@@ -2,13 +2,29 @@ package login
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"html/template"
 	"net/http"
+
+	"github.com/tenantgate/tenantgate/tenants"
 )
 
-//go:embed templates/pages.html
+//go:embed templates/pages.html templates/style.css
 var templateFS embed.FS
+
+// baseCSS is the stylesheet every page inlines after its palette. It holds
+// no colour of its own: every colour is a custom property (palette.css).
+var baseCSS = mustRead("templates/style.css")
+
+func mustRead(name string) string {
+	b, err := templateFS.ReadFile(name)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
 
 // pages holds one parsed template set per page body. Parsed once, never
 // modified.
@@ -25,17 +41,47 @@ func parsePages() map[string]*template.Template {
 	return out
 }
 
-// contentSecurityPolicy allows nothing but the page's inline styles, images
-// from itself, and forms posting to itself (plus extra form targets, for
-// discovery's redirect to a tenant host: browsers apply form-action to the
-// redirect that follows a POST).
-func contentSecurityPolicy(extraFormTargets string) string {
-	fa := "'self'"
-	if extraFormTargets != "" {
-		fa += " " + extraFormTargets
+// contentSecurityPolicy is every page's policy: nothing may load or run but
+// the page's one inline stylesheet, allowed by its hash (styleHash, a CSP
+// hash source such as 'sha256-…'); images only from the tenant's logo
+// origin (logoOrigin, a host source from tenants.LogoOrigin; without a logo
+// no image at all); forms posting to the page's own origin plus
+// extraFormTargets (discovery's redirect to a tenant host and SSO start
+// forms: browsers apply form-action to the redirect that follows a POST);
+// no framing and no <base>.
+func contentSecurityPolicy(styleHash, logoOrigin, extraFormTargets string) string {
+	csp := "default-src 'none'; style-src " + styleHash
+	if logoOrigin != "" {
+		csp += "; img-src " + logoOrigin
 	}
-	return "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action " + fa +
-		"; frame-ancestors 'none'; base-uri 'none'"
+	csp += "; form-action 'self'"
+	if extraFormTargets != "" {
+		csp += " " + extraFormTargets
+	}
+	return csp + "; frame-ancestors 'none'; base-uri 'none'"
+}
+
+// look is a page's branding as rendered: its stylesheet and that
+// stylesheet's CSP hash, and the logo with its origin.
+type look struct {
+	style      string
+	styleHash  string
+	logoURL    string
+	logoOrigin string
+}
+
+// lookFor turns a tenant's branding (the zero Branding on the apex host)
+// into what a page shows. A logo or accent that does not pass the tenant
+// file's own checks (a record written by hand, say) is dropped, never
+// rendered.
+func lookFor(b tenants.Branding) look {
+	l := look{style: paletteFor(b.AccentColor).css() + baseCSS}
+	sum := sha256.Sum256([]byte(l.style))
+	l.styleHash = "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	if origin, err := tenants.LogoOrigin(b.LogoURL); err == nil {
+		l.logoURL, l.logoOrigin = b.LogoURL, origin
+	}
+	return l
 }
 
 // page is what every template sees.
@@ -62,10 +108,34 @@ type page struct {
 	LinkText string
 	// formTargets extends the CSP's form-action; not rendered.
 	formTargets string
+
+	// Set by render from the tenant's branding: the inline stylesheet
+	// (palette and base CSS, allowed by its hash in the CSP) and the logo.
+	Style   template.CSS
+	LogoURL string
+	// FocusSSO is the Index of the SSO button that takes autofocus on a
+	// sign-in page without a password form (the first available one), or
+	// -1.
+	FocusSSO int
 }
 
 // render writes a page with the security headers every page carries.
 func (h *Handler) render(q *request, status int, name string, p page) {
+	var brand tenants.Branding
+	if t := q.tenant(); t != nil {
+		brand = t.Branding
+	}
+	l := lookFor(brand)
+	p.Style, p.LogoURL = template.CSS(l.style), l.logoURL
+	p.FocusSSO = -1
+	if !p.Password {
+		for _, c := range p.SSO {
+			if c.Available {
+				p.FocusSSO = c.Index
+				break
+			}
+		}
+	}
 	var buf bytes.Buffer
 	if err := pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
 		h.log().Error("render sign-in page", "page", name, "err", err)
@@ -74,7 +144,7 @@ func (h *Handler) render(q *request, status int, name string, p page) {
 	}
 	hd := q.w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
-	hd.Set("Content-Security-Policy", contentSecurityPolicy(p.formTargets))
+	hd.Set("Content-Security-Policy", contentSecurityPolicy(l.styleHash, l.logoOrigin, p.formTargets))
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "no-referrer")
