@@ -31,9 +31,10 @@ func TestShippedInlineEnvoyConfigValidates(t *testing.T) {
 
 // startInlineStack is startStack for inline mode: tenantgate serve with
 // inline-auth set in its config file, and Envoy running the shipped
-// envoy/envoy-inline.yaml, which has no route to tenantgate's HTTP port. The
-// database holds tenantFile with alice in acme and bob in acme and globex.
-func startInlineStack(t *testing.T) *stack {
+// envoy/envoy-inline.yaml, which has no route to tenantgate's HTTP port,
+// changed by edit when given. The database holds tenantFile with alice in
+// acme and bob in acme and globex.
+func startInlineStack(t *testing.T, edit ...func(config string) string) *stack {
 	t.Helper()
 	root := repoRoot(t)
 	envoyBin := findEnvoy(t, root)
@@ -91,6 +92,9 @@ func startInlineStack(t *testing.T) *stack {
 	conf, err := os.ReadFile(filepath.Join(root, "envoy", "envoy-inline.yaml"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, e := range edit {
+		conf = []byte(e(string(conf)))
 	}
 	conf, err = envoyconf.RewritePorts(conf, map[int]int{8080: envoyPort, 9001: grpcPort, 8081: portOf(t, upstream.URL)})
 	if err != nil {
@@ -348,5 +352,79 @@ func TestInlineEndToEnd(t *testing.T) {
 			}
 		}
 		noUpstream(t, s, hits)
+	})
+}
+
+// replaceOnce replaces the one occurrence of old in s, failing the test if
+// there is not exactly one: an edit of the shipped config must not silently
+// stop applying.
+func replaceOnce(t *testing.T, s, old, new string) string {
+	t.Helper()
+	if n := strings.Count(s, old); n != 1 {
+		t.Fatalf("envoy-inline.yaml: %d occurrences of %q, want 1", n, old)
+	}
+	return strings.Replace(s, old, new, 1)
+}
+
+// TestInlineMeshBodyShapes runs inline mode with the body settings a mesh
+// gives: Istio's includeRequestBodyInCheck is one filter-wide
+// with_request_body for every request (here 16 KiB, partial messages
+// allowed so large app uploads still pass; with partial messages allowed
+// the limit must stay under the listener's 32 KiB connection buffer, which
+// Envoy then does not raise), and a route may send no body at all. tenantgate must serve whole sign-in bodies, refuse truncated or
+// missing ones with 400 without running the handler, and ignore the app's.
+func TestInlineMeshBodyShapes(t *testing.T) {
+	s := startInlineStack(t, func(c string) string {
+		// Filter-wide body, as Istio's provider setting generates.
+		c = replaceOnce(t, c, "                      validate_mutations: true\n",
+			"                      validate_mutations: true\n"+
+				"                      with_request_body: {max_request_bytes: 16384, allow_partial_message: true, pack_as_bytes: true}\n")
+		// No per-route body settings on the tenant-host sign-in POSTs.
+		c = replaceOnce(t, c, "                                with_request_body:\n"+
+			"                                  max_request_bytes: 262144\n"+
+			"                                  allow_partial_message: false\n"+
+			"                                  pack_as_bytes: true\n", "")
+		// And no body at all for path tenancy's sign-in POSTs.
+		return replaceOnce(t, c, "                            envoy.filters.http.ext_authz: *signin_post\n",
+			"                            envoy.filters.http.ext_authz:\n"+
+				"                              \"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute\n"+
+				"                              check_settings: {disable_request_body_buffering: true}\n")
+	})
+	acme := "acme." + baseDomain
+
+	session := s.signIn(t, acme, alice)
+
+	t.Run("a truncated sign-in body is refused before the handler", func(t *testing.T) {
+		cookies, csrf := s.loginPage(t, acme)
+		form := "pad=" + strings.Repeat("a", 100<<10) + "&" +
+			url.Values{"email": {alice.email}, "password": {alice.password}, "rd": {"/"}, "csrf": {csrf}}.Encode()
+		hits := s.upstream.Hits()
+		resp := s.send(t, request{method: http.MethodPost, host: acme, target: "/_auth/login", body: form, headers: []header{
+			cookieHeader(cookies...), {"Content-Type", "application/x-www-form-urlencoded"},
+			{"Origin", "http://" + acme}, {"Sec-Fetch-Site", "same-origin"},
+		}})
+		if resp.StatusCode != http.StatusBadRequest || resp.errorCode() != "bad_request" || resp.cookie("tenantgate") != nil {
+			t.Errorf("100 KiB sign-in form, 16 KiB sent: want 400 bad_request and no session, got\n%s", resp)
+		}
+		jsonDenial(t, resp)
+		noUpstream(t, s, hits)
+	})
+
+	t.Run("a sign-in POST whose body was not sent is refused", func(t *testing.T) {
+		hits := s.upstream.Hits()
+		resp := s.send(t, request{method: http.MethodPost, host: baseDomain, target: "/org/acme/_auth/login",
+			body:    url.Values{"email": {alice.email}, "password": {alice.password}, "csrf": {"x"}}.Encode(),
+			headers: []header{{"Content-Type", "application/x-www-form-urlencoded"}, {"Origin", "http://" + baseDomain}, {"Sec-Fetch-Site", "same-origin"}}})
+		if resp.StatusCode != http.StatusBadRequest || resp.errorCode() != "bad_request" {
+			t.Errorf("sign-in POST without its body: want 400 bad_request, got\n%s", resp)
+		}
+		noUpstream(t, s, hits)
+	})
+
+	t.Run("the app's large POSTs pass, their partial body ignored", func(t *testing.T) {
+		hits := s.upstream.Hits()
+		resp := s.send(t, request{method: http.MethodPost, host: acme, target: "/upload", body: strings.Repeat("b", 300<<10),
+			headers: []header{cookieHeader(session), {"Content-Type", "application/octet-stream"}}})
+		wantIdentity(t, upstreamSaw(t, s, resp, hits), "acme", alice.email, "member")
 	})
 }
