@@ -9,10 +9,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -297,11 +304,75 @@ const tenantFile = `tenants:
       - {path: /admin/, permission: "admin:access"}
 `
 
+// membership is one `users add`: u becomes a member of tenant with role.
+type membership struct {
+	u      user
+	tenant string
+	role   string
+}
+
+// fixtureMemberships are the users of tenantFile.
+var fixtureMemberships = []membership{
+	{alice, "acme", "member"},
+	{carol, "acme", "admin"},
+	{bob, "acme", "member"},
+	{bob, "globex", "member"}, // same person: the membership only
+}
+
+// stackConfig is what startStack provisions and how it runs tenantgate.
+type stackConfig struct {
+	// tenantFile returns the tenant file; it is called once tenantgate is
+	// built.
+	tenantFile  func() string
+	memberships []membership
+	// applyArgs and serveArgs are extra flags for `tenants apply` and
+	// `serve`.
+	applyArgs, serveArgs []string
+	// secureCookies runs serve without --insecure-cookies: https origins,
+	// __Host- cookies marked Secure (put a TLS front before Envoy).
+	secureCookies bool
+}
+
+// stackOption changes what startStack provisions or how it runs.
+type stackOption func(*stackConfig)
+
+// withTenants replaces the fixture tenants (and their password users) with
+// the tenant file f returns and the given memberships. startStack calls f
+// after building tenantgate, so f may wait for an IdP started meanwhile.
+func withTenants(f func() string, ms ...membership) stackOption {
+	return func(c *stackConfig) {
+		c.tenantFile = f
+		c.memberships = ms
+	}
+}
+
+// withLoopbackHTTPIdP lets tenants use http:// IdPs on loopback addresses
+// (--allow-loopback-http-idp on apply and serve), for a local Keycloak.
+func withLoopbackHTTPIdP() stackOption {
+	return func(c *stackConfig) {
+		c.applyArgs = append(c.applyArgs, "--allow-loopback-http-idp")
+		c.serveArgs = append(c.serveArgs, "--allow-loopback-http-idp")
+	}
+}
+
+// withSecureCookies runs tenantgate as in production, without
+// --insecure-cookies: it then builds https URLs for its own endpoints, and
+// its cookies are Secure with the __Host- prefix, so clients must reach
+// Envoy through TLS (tlsFront).
+func withSecureCookies() stackOption {
+	return func(c *stackConfig) { c.secureCookies = true }
+}
+
 // startStack builds tenantgate, provisions a database, and starts tenantgate,
 // the echo upstream and Envoy on free loopback ports. Everything stops when
-// the test ends.
-func startStack(t *testing.T) *stack {
+// the test ends. Without options the database holds tenantFile and
+// fixtureMemberships, and tenantgate runs with --insecure-cookies.
+func startStack(t *testing.T, opts ...stackOption) *stack {
 	t.Helper()
+	conf := stackConfig{tenantFile: func() string { return tenantFile }, memberships: fixtureMemberships}
+	for _, o := range opts {
+		o(&conf)
+	}
 	root := repoRoot(t)
 	envoyBin := findEnvoy(t, root)
 	dir := t.TempDir()
@@ -316,30 +387,31 @@ func startStack(t *testing.T) *stack {
 	db := filepath.Join(dir, "tenantgate.db")
 	key := filepath.Join(dir, "tenantgate.key")
 	tenants := filepath.Join(dir, "tenants.yaml")
-	if err := os.WriteFile(tenants, []byte(tenantFile), 0o600); err != nil {
+	if err := os.WriteFile(tenants, []byte(conf.tenantFile()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	store := []string{"--db", db, "--master-key-file", key}
-	run(t, "", tg, append([]string{"tenants", "apply", "-f", tenants}, store...)...)
-	addUser := func(u user, tenant, role string) {
-		args := append([]string{"users", "add", "--tenant", tenant, "--email", u.email, "--role", role, "--password-stdin"}, store...)
-		run(t, u.password, tg, args...)
+	apply := append([]string{"tenants", "apply", "-f", tenants}, store...)
+	run(t, "", tg, append(apply, conf.applyArgs...)...)
+	for _, m := range conf.memberships {
+		args := append([]string{"users", "add", "--tenant", m.tenant, "--email", m.u.email, "--role", m.role, "--password-stdin"}, store...)
+		run(t, m.u.password, tg, args...)
 	}
-	addUser(alice, "acme", "member")
-	addUser(carol, "acme", "admin")
-	addUser(bob, "acme", "member")
-	addUser(bob, "globex", "member") // same person: the membership only
 
 	s := &stack{upstream: &echo.Handler{}, signin: &recorder{}}
 
 	grpcPort, httpPort, adminPort := freePort(t), freePort(t), freePort(t)
-	s.tenantgate = start(t, tg, append([]string{"serve",
+	serve := []string{"serve",
 		"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
 		"--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
 		"--admin-addr", fmt.Sprintf("127.0.0.1:%d", adminPort),
 		"--base-domain", baseDomain,
-		"--insecure-cookies",
-	}, store...)...)
+	}
+	if !conf.secureCookies {
+		serve = append(serve, "--insecure-cookies")
+	}
+	serve = append(append(serve, conf.serveArgs...), store...)
+	s.tenantgate = start(t, tg, serve...)
 	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort)
 	waitFor(t, s.tenantgate, 20*time.Second, func() error {
 		resp, err := http.Get(readyz)
@@ -387,6 +459,76 @@ func startStack(t *testing.T) *stack {
 		return c.Close()
 	})
 	return s
+}
+
+// tlsFront terminates TLS on ln (a 127.0.0.1 listener) for baseDomain and
+// every host under it, and hands each request to Envoy with its Host
+// unchanged, as a load balancer in front of Envoy would. It stops when the
+// test ends. The returned transport trusts only the front's certificate and
+// dials the front for those hosts whatever port a URL names (so a client can
+// use https://acme.app.test/ as in production), and everything else (an IdP
+// on 127.0.0.1) directly.
+func (s *stack) tlsFront(t *testing.T, ln net.Listener) *http.Transport {
+	t.Helper()
+	cert, pool := selfSignedCert(t, baseDomain, "*."+baseDomain)
+	envoy := &url.URL{Scheme: "http", Host: s.envoyAddr}
+	front := httptest.NewUnstartedServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(envoy)
+		pr.Out.Host = pr.In.Host
+	}})
+	front.Listener.Close()
+	front.Listener = ln
+	front.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	front.StartTLS()
+	t.Cleanup(front.Close)
+
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			if host == baseDomain || strings.HasSuffix(host, "."+baseDomain) {
+				addr = ln.Addr().String()
+			}
+			return dialer.DialContext(ctx, network, addr)
+		},
+		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout: 5 * time.Second,
+	}
+}
+
+// selfSignedCert makes a one-day ECDSA certificate for dnsNames and a pool
+// trusting it.
+func selfSignedCert(t *testing.T, dnsNames ...string) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: dnsNames[0]},
+		DNSNames:              dnsNames,
+		NotBefore:             time.Now().Add(-time.Minute),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
 
 func portOf(t *testing.T, rawURL string) int {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tenantgate/tenantgate/tenants"
 )
 
 func TestDiscoveryPage(t *testing.T) {
@@ -63,11 +65,39 @@ func TestDiscovery(t *testing.T) {
 		{"no at", "app.test", "acme.test", false, ""},
 		{"empty", "app.test", "", false, ""},
 		{"too long", "app.test", strings.Repeat("a", 400) + "@acme.test", false, ""},
+
+		// One bare addr-spec: net/mail reads these as structure.
+		{"empty comment", "app.test", "a@acme.test ()", false, ""},
+		{"leading comment", "app.test", "(c)a@acme.test", false, ""},
+		{"group", "app.test", "staff: a@acme.test;", false, ""},
+		{"space inside", "app.test", "a @acme.test", false, ""},
+		{"quoted pair", "app.test", `"a\"b"@acme.test`, false, ""},
+		{"trailing dot", "app.test", "a@acme.test.", false, ""},
+		{"encoded word", "app.test", "=?utf-8?q?a?= <a@acme.test>", false, ""},
+		// The domain is what follows the last "@" of the parsed address.
+		{"quoted local part holding @", "app.test", `"x@evil.test"@acme.test`, false,
+			"https://acme.app.test/_auth/login?login_hint=%22x%40evil.test%22%40acme.test"},
+
+		// ASCII-only lower-casing, A-labels, exact domains.
+		{"ASCII upper case", "app.test", "a@KILO.Test", false, "https://kilo.app.test/_auth/login?login_hint=a%40KILO.Test"},
+		{"KELVIN SIGN", "app.test", "a@\u212Ailo.test", false, ""},
+		{"long s", "app.test", "a@acme.te\u017Ft", false, ""},
+		{"U-label", "app.test", "a@bücher.test", false, "https://kilo.app.test/_auth/login?login_hint=a%40b%C3%BCcher.test"},
+		{"A-label", "app.test", "a@xn--bcher-kva.test", false, "https://kilo.app.test/_auth/login?login_hint=a%40xn--bcher-kva.test"},
+		{"A-label upper case", "app.test", "a@XN--BCHER-KVA.TEST", false, "https://kilo.app.test/_auth/login?login_hint=a%40XN--BCHER-KVA.TEST"},
+		{"U-label upper case", "app.test", "a@BÜCHER.test", false, ""},
+		{"U-label lookalike", "app.test", "a@bucher.test", false, ""},
+		{"sharp s is not ss", "app.test", "a@faß.test", false, ""},
+		{"subdomain of an IDN", "app.test", "a@x.bücher.test", false, ""},
 	}
 	var neutral string
 	envs := map[bool]*env{
 		false: newEnv(t),
 		true:  newEnv(t, func(h *Handler) { h.InsecureCookies = true }),
+	}
+	for _, e := range envs {
+		e.addTenants(tenants.Tenant{ID: "kilo", Name: "Kilo", EmailDomains: []string{"kilo.test", "bücher.test", "fass.test"},
+			Methods: []tenants.Method{{Type: tenants.MethodPassword}}})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,6 +167,11 @@ func TestDiscoveryDomain(t *testing.T) {
 		{"a@bücher.test", "xn--bcher-kva.test"},
 		{"a@аcme.test", "xn--cme-5cd.test"},
 		{"a@[127.0.0.1]", ""},
+		{"a@acme.test ()", ""},
+		{"g: a@acme.test;", ""},
+		{"a@\u212Acme.test", ""},
+		{"a@XN--CME-5CD.test", "xn--cme-5cd.test"},
+		{" a@acme.test\n", "acme.test"}, // surrounding space, newline included, is trimmed
 		{"Victim <a@acme.test>", ""},
 		{"a@acme.test, b@evil.test", ""},
 		{"a@", ""},

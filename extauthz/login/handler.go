@@ -29,6 +29,11 @@ type Store interface {
 	Membership(ctx context.Context, tenantInternalID, userID string) ([]string, error)
 	Revoke(ctx context.Context, r tenants.Revocation) error
 	UpsertExternalUser(ctx context.Context, tenantInternalID string, x tenants.ExternalIdentity) (tenants.User, error)
+	// Tenants lists every tenant, for the apex's chooser.
+	Tenants(ctx context.Context) ([]tenants.Tenant, error)
+	// UseAssertionID makes tenant switch codes single-use (switch.go), as
+	// it does SAML assertion ids.
+	UseAssertionID(ctx context.Context, tenantInternalID, id string, expires time.Time) error
 }
 
 var _ Store = tenants.Store(nil)
@@ -58,6 +63,12 @@ const maxEmailBytes = 320
 // /_auth/saml/metadata serves the SP metadata. A failed SSO sign-in is a 400
 // page saying only "Invalid login request"; a method that cannot be opened
 // or reached is a 503 page, and the other methods keep working.
+//
+// Tenancy (docs/tenancy.md): on the apex host, /_auth/login is home-realm
+// discovery and, with Sealer set, a password sign-in into a global session
+// that lists the person's organisations; /_auth/switch there issues the
+// one-time codes a tenant's /_auth/switch asks for and its /_auth/callback
+// redeems (switch.go). Path tenants get cookies of their own (cookies.go).
 //
 // Statuses: HTML pages for people (200 forms; 303 after a successful POST;
 // 401 "Invalid email or password."; 403 for a refused cross-origin or CSRF
@@ -113,8 +124,19 @@ type Handler struct {
 	Methods map[string]Opener
 	// Sealer seals the per-attempt sign-in cookies and the ID-token hint
 	// cookie, under a key derived from its master key for this purpose
-	// alone (DeriveKey("login-state")). Required when Methods is set.
+	// alone (DeriveKey("login-state")), and the apex's global sessions and
+	// tenant switch codes under keys of their own. Required when Methods is
+	// set; without it the apex offers discovery only, and no switching.
 	Sealer *session.Sealer
+
+	// GlobalTTL is how long a global session on the apex host lasts (the
+	// password sign-in there, the chooser, tenant switching); zero means
+	// DefaultGlobalTTL, and it is capped at session.MaxTTL.
+	GlobalTTL time.Duration
+	// PathLinks makes the apex host send people to tenants by path tenancy
+	// (https://<apex><path-prefix>/<id>/) rather than at <id>.<apex>:
+	// discovery's redirect and the chooser's links.
+	PathLinks bool
 
 	once       sync.Once
 	limits     Limits
@@ -123,7 +145,11 @@ type Handler struct {
 	discovery  *counter
 	origins    *http.CrossOriginProtection
 	loginState *session.Sealer
-	opened     *methodCache
+	// globalSealer seals global sessions, switchSealer switch codes and
+	// verifiers; nil without Sealer.
+	globalSealer *session.Sealer
+	switchSealer *session.Sealer
+	opened       *methodCache
 }
 
 func (h *Handler) init() {
@@ -135,11 +161,16 @@ func (h *Handler) init() {
 		h.origins = http.NewCrossOriginProtection()
 		h.opened = newMethodCache()
 		if h.Sealer != nil {
-			s, err := session.NewSealer(h.Sealer.DeriveKey(loginStatePurpose))
-			if err != nil {
-				panic(err) // DeriveKey returns MasterKeySize bytes
+			derive := func(purpose string) *session.Sealer {
+				s, err := session.NewSealer(h.Sealer.DeriveKey(purpose))
+				if err != nil {
+					panic(err) // DeriveKey returns MasterKeySize bytes
+				}
+				return s
 			}
-			h.loginState = s
+			h.loginState = derive(loginStatePurpose)
+			h.globalSealer = derive(globalPurpose)
+			h.switchSealer = derive(switchPurpose)
 		}
 	})
 }
@@ -212,7 +243,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if res.Apex {
 		switch route {
 		case pathLogin:
-			h.methods(q, h.discoverPage, h.discover)
+			h.methods(q, h.apexPage, h.apexPost)
+		case pathLogout:
+			if !h.globalEnabled() {
+				writeJSONError(w, http.StatusNotFound, "not_found")
+				return
+			}
+			h.methods(q, h.apexLogoutPage, h.apexLogout)
+		case pathSwitch:
+			if !h.globalEnabled() {
+				writeJSONError(w, http.StatusNotFound, "not_found")
+				return
+			}
+			h.methods(q, h.issueSwitch, nil)
 		default:
 			writeJSONError(w, http.StatusNotFound, "not_found")
 		}
@@ -228,7 +271,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case pathStart:
 		h.postOnly(q, h.start)
 	case pathCallback:
-		h.methods(q, h.callback, nil)
+		h.methods(q, h.callbackOrSwitch, nil)
+	case pathSwitch:
+		h.methods(q, h.startSwitch, nil)
 	case pathSAMLMetadata:
 		h.methods(q, h.samlMetadata, nil)
 	case pathSAMLACS:

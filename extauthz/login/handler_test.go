@@ -94,20 +94,46 @@ func TestLoginPage(t *testing.T) {
 // htmlAttr is how html/template writes these test values in an attribute.
 func htmlAttr(s string) string { return strings.ReplaceAll(s, "&", "&amp;") }
 
-func TestLoginPageHintEscaped(t *testing.T) {
+func TestLoginPageHint(t *testing.T) {
 	e := newEnv(t)
-	hint := `"><script>alert(1)</script>`
-	resp := e.do("GET", "acme.app.test", "/_auth/login?login_hint="+url.QueryEscape(hint), nil, nil)
-	body := readBody(t, resp)
-	if strings.Contains(body, "<script>") {
-		t.Fatal("login_hint rendered unescaped")
+	tests := []struct {
+		name, hint string
+		want       string // the email field's value attribute, "" for none
+	}{
+		{"address", "alice@acme.test", `value="alice@acme.test"`},
+		{"escaped", "o'neil&co@acme.test", `value="o&#39;neil&amp;co@acme.test"`},
+		{"trimmed", " alice@acme.test ", `value="alice@acme.test"`},
+		{"markup", `"><script>alert(1)</script>`, ""},
+		{"markup in an address", `a@acme.test"><script>alert(1)</script>`, ""},
+		{"display name", "Alice <alice@acme.test>", ""},
+		{"not an address", "alice", ""},
+		{"too long", strings.Repeat("a", 400) + "@acme.test", ""},
 	}
-	if !strings.Contains(body, `value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"`) {
-		t.Fatalf("login_hint not pre-filled escaped:\n%s", body)
-	}
-	// With a hint the password field takes focus.
-	if !regexp.MustCompile(`id="password"[^>]*autofocus`).MatchString(body) {
-		t.Error("password field not focused when the email is pre-filled")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := e.do("GET", "acme.app.test", "/_auth/login?login_hint="+url.QueryEscape(tc.hint), nil, nil)
+			body := readBody(t, resp)
+			if strings.Contains(body, "<script>") {
+				t.Fatal("login_hint rendered unescaped")
+			}
+			field := regexp.MustCompile(`<input[^>]*id="email"[^>]*>`).FindString(body)
+			if field == "" {
+				t.Fatalf("no email field:\n%s", body)
+			}
+			if tc.want == "" {
+				if strings.Contains(field, `value="`) && !strings.Contains(field, `value=""`) {
+					t.Fatalf("hint %q pre-filled: %s", tc.hint, field)
+				}
+				return
+			}
+			if !strings.Contains(field, tc.want) {
+				t.Fatalf("email field %s, want %s", field, tc.want)
+			}
+			// With a hint the password field takes focus.
+			if !regexp.MustCompile(`id="password"[^>]*autofocus`).MatchString(body) {
+				t.Error("password field not focused when the email is pre-filled")
+			}
+		})
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
-//go:embed templates/pages.html templates/style.css
+//go:embed templates/pages.html templates/tenancy.html templates/style.css
 var templateFS embed.FS
 
 // baseCSS is the stylesheet every page inlines after its palette. It holds
@@ -31,9 +31,9 @@ func mustRead(name string) string {
 var pages = parsePages()
 
 func parsePages() map[string]*template.Template {
-	base := template.Must(template.ParseFS(templateFS, "templates/pages.html"))
+	base := template.Must(template.ParseFS(templateFS, "templates/pages.html", "templates/tenancy.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "discover", "logout", "message"} {
+	for _, name := range []string{"login", "discover", "logout", "message", "apex", "chooser"} {
 		t := template.Must(base.Clone())
 		template.Must(t.New("body").Parse(`{{template "` + name + `-body" .}}`))
 		out[name] = t
@@ -106,6 +106,11 @@ type page struct {
 	Alert    bool
 	Link     string
 	LinkText string
+	// Email, Tenants, LogoutAction: the apex's chooser of the signed-in
+	// person's organisations (global.go).
+	Email        string
+	Tenants      []tenantChoice
+	LogoutAction string
 	// formTargets extends the CSP's form-action; not rendered.
 	formTargets string
 

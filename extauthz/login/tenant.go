@@ -41,7 +41,7 @@ func (h *Handler) loginPage(q *request) {
 		return
 	}
 	query := q.r.URL.Query()
-	hint := loginHint(query.Get("login_hint"))
+	hint := emailHint(query.Get("login_hint"))
 	rd := SafeRedirect(query.Get("rd"), q.res.Prefix)
 	if len(t.Methods) == 1 && isSSOType(t.Methods[0].Type) && h.Methods[t.Methods[0].Type] != nil {
 		h.startSSO(q, 0, rd, hint, http.StatusFound)

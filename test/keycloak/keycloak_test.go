@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -26,26 +25,12 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// requireKeycloakTests skips the live tests only when asked to
-// (TENANTGATE_KEYCLOAK_TESTS=0 or -short). Otherwise they run: `make test`
-// installs Keycloak first, and Start fails when CI is set and Keycloak is
-// missing, or skips with the install command elsewhere.
-func requireKeycloakTests(t *testing.T) {
-	t.Helper()
-	switch {
-	case os.Getenv("TENANTGATE_KEYCLOAK_TESTS") == "0":
-		t.Skip("TENANTGATE_KEYCLOAK_TESTS=0")
-	case testing.Short():
-		t.Skip("-short: skipping the Keycloak tests")
-	}
-}
-
 // TestKeycloak starts one Keycloak and proves what the SSO end-to-end tests
 // will rely on: every realm is served with the configuration in realms/, and
 // a plain HTTP client with a cookie jar can sign in through Keycloak's own
 // login form for each flavour (OIDC with PKCE, generic OAuth2, SAML).
 func TestKeycloak(t *testing.T) {
-	requireKeycloakTests(t)
+	SkipIfDisabled(t)
 	s := Start(t, Options{Origins: Origins{
 		Acme:    "http://acme.app.test:18443",
 		Globex:  "http://globex.app.test:18443",

@@ -146,23 +146,74 @@ func (s *Server) StartupDuration() time.Duration { return s.startDur }
 // cleanup time, the tail of Keycloak's log is logged.
 func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
-	s, err := Launch(context.Background(), opts)
-	if errors.Is(err, ErrNotInstalled) && os.Getenv("CI") == "" {
-		tb.Skipf("%v", err)
+	return StartAsync(tb, opts)()
+}
+
+// StartAsync begins launching Keycloak in the background, so a test can do
+// other slow work (build and start the system under test) meanwhile, and
+// returns a function that waits for it with Start's outcome: the server, or
+// the test skipped or failed. Call that function from the test's goroutine.
+// The server is stopped in tb.Cleanup, and a launch still in progress is
+// abandoned, whether or not the function was called.
+func StartAsync(tb testing.TB, opts Options) (wait func() *Server) {
+	tb.Helper()
+	type launched struct {
+		s   *Server
+		err error
 	}
-	if err != nil {
-		tb.Fatalf("start keycloak: %v", err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan launched, 1)
+	go func() {
+		s, err := Launch(ctx, opts)
+		done <- launched{s, err}
+	}()
+	var (
+		once sync.Once
+		res  launched
+	)
+	result := func() launched {
+		once.Do(func() { res = <-done })
+		return res
 	}
-	tb.Logf("keycloak at %s, ready in %s (log: %s)", s.URL(), s.StartupDuration().Round(time.Millisecond), s.LogPath())
 	tb.Cleanup(func() {
-		if tb.Failed() {
-			tb.Logf("keycloak log tail:\n%s", s.LogTail(80))
+		cancel()
+		r := result()
+		if r.s == nil {
+			return
 		}
-		if err := s.Close(); err != nil {
+		if tb.Failed() {
+			tb.Logf("keycloak log tail:\n%s", r.s.LogTail(80))
+		}
+		if err := r.s.Close(); err != nil {
 			tb.Errorf("stop keycloak: %v", err)
 		}
 	})
-	return s
+	return func() *Server {
+		tb.Helper()
+		r := result()
+		if errors.Is(r.err, ErrNotInstalled) && os.Getenv("CI") == "" {
+			tb.Skipf("%v", r.err)
+		}
+		if r.err != nil {
+			tb.Fatalf("start keycloak: %v", r.err)
+		}
+		tb.Logf("keycloak at %s, ready in %s (log: %s)", r.s.URL(), r.s.StartupDuration().Round(time.Millisecond), r.s.LogPath())
+		return r.s
+	}
+}
+
+// SkipIfDisabled skips tb when the live Keycloak tests are switched off:
+// with -short or TENANTGATE_KEYCLOAK_TESTS=0. Otherwise they run (`make
+// test` installs Keycloak first), and Start fails when CI is set and
+// Keycloak is missing, or skips naming InstallHint elsewhere.
+func SkipIfDisabled(tb testing.TB) {
+	tb.Helper()
+	switch {
+	case os.Getenv("TENANTGATE_KEYCLOAK_TESTS") == "0":
+		tb.Skip("TENANTGATE_KEYCLOAK_TESTS=0")
+	case testing.Short():
+		tb.Skip("-short: skipping the Keycloak tests")
+	}
 }
 
 // Launch starts Keycloak and returns once every realm serves its OpenID

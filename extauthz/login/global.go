@@ -1,0 +1,285 @@
+package login
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/tenants"
+)
+
+// The global session (docs/tenancy.md): a person with a tenantgate password
+// who signs in on the apex host gets a session of no tenant, kept in a
+// sealed, host-only cookie of the apex host. It opens no tenant by itself:
+// it only lists the person's organisations and vouches for them when a
+// tenant host asks for a one-time switch code (switch.go). Only password
+// users hold one: an identity an SSO method of one tenant vouched for has no
+// password, is not in the email index, and so never signs in here.
+const (
+	// DefaultGlobalTTL is how long a global session lasts when
+	// Handler.GlobalTTL is zero.
+	DefaultGlobalTTL = time.Hour
+	// maxGlobalTTL bounds Handler.GlobalTTL like session.MaxTTL bounds a
+	// tenant session, so revocations (kept for their token's life) work.
+	maxGlobalTTL = session.MaxTTL
+	// globalPurpose names the derived key that seals global sessions.
+	globalPurpose = "global-session"
+	// globalCookieBase is the global session cookie's name without prefix.
+	globalCookieBase = "tenantgate-global"
+	// maxGlobalCookie bounds the cookie value opened.
+	maxGlobalCookie = 2048
+	// globalRecordVersion is the "v" of globalRecord.
+	globalRecordVersion = 1
+)
+
+// globalRecord is the sealed content of the global session cookie.
+type globalRecord struct {
+	V       int    `json:"v"`
+	User    string `json:"u"`
+	Email   string `json:"e"`
+	SID     string `json:"s"`
+	Issued  int64  `json:"i"`
+	Expires int64  `json:"x"`
+}
+
+// globalSession is an opened, unexpired, unrevoked global session.
+type globalSession struct {
+	user, email, sid string
+	issued, expires  time.Time
+}
+
+// globalContext binds a sealed global session to the apex host it was
+// issued on.
+func globalContext(host string) string { return "global-session:v1:" + host }
+
+// globalEnabled reports whether the apex offers password sign-in and
+// switching: both need the Sealer.
+func (h *Handler) globalEnabled() bool { return h.globalSealer != nil && h.switchSealer != nil }
+
+func (h *Handler) globalTTL() time.Duration {
+	if h.GlobalTTL <= 0 {
+		return DefaultGlobalTTL
+	}
+	return min(h.GlobalTTL, maxGlobalTTL)
+}
+
+// globalCookie is the global session cookie: __Host-tenantgate-global
+// (tenantgate-global when insecure), host-only, Path=/, HttpOnly,
+// SameSite=Lax, Secure unless insecure. maxAge < 0 deletes it.
+func (h *Handler) globalCookie(q *request, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     h.hostCookieName(q, globalCookieBase),
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   !h.InsecureCookies,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// setGlobal starts a global session for user and sets its cookie.
+func (h *Handler) setGlobal(q *request, user tenants.User) error {
+	sid, err := session.NewSID(h.Rand)
+	if err != nil {
+		return err
+	}
+	now := h.now().UTC().Truncate(time.Second)
+	ttl := h.globalTTL()
+	rec := globalRecord{V: globalRecordVersion, User: user.ID, Email: user.Email, SID: sid,
+		Issued: now.Unix(), Expires: now.Add(ttl).Unix()}
+	plain, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode global session: %w", err)
+	}
+	sealed, err := h.globalSealer.Seal(plain, globalContext(q.res.Host))
+	if err != nil {
+		return fmt.Errorf("seal global session: %w", err)
+	}
+	http.SetCookie(q.w, h.globalCookie(q, base64.RawURLEncoding.EncodeToString(sealed), int(ttl/time.Second)))
+	return nil
+}
+
+// openGlobal returns the request's global session when one opens for this
+// apex host, has not expired and is not revoked.
+func (h *Handler) openGlobal(q *request) (*globalSession, bool) {
+	if !h.globalEnabled() {
+		return nil, false
+	}
+	now := h.now()
+	for i, c := range q.r.CookiesNamed(h.hostCookieName(q, globalCookieBase)) {
+		if i == maxCookieCandidates {
+			break
+		}
+		if len(c.Value) > maxGlobalCookie {
+			continue
+		}
+		sealed, err := base64.RawURLEncoding.Strict().DecodeString(c.Value)
+		if err != nil {
+			continue
+		}
+		plain, err := h.globalSealer.Open(sealed, globalContext(q.res.Host))
+		if err != nil {
+			continue
+		}
+		var rec globalRecord
+		if json.Unmarshal(plain, &rec) != nil || rec.V != globalRecordVersion || rec.User == "" || rec.SID == "" {
+			continue
+		}
+		g := &globalSession{user: rec.User, email: rec.Email, sid: rec.SID,
+			issued: time.Unix(rec.Issued, 0), expires: time.Unix(rec.Expires, 0)}
+		if !now.Before(g.expires) || g.issued.After(now.Add(time.Minute)) || g.expires.Sub(g.issued) > maxGlobalTTL {
+			continue
+		}
+		if q.snap.Revoked("", g.user, g.sid, g.issued) {
+			continue
+		}
+		return g, true
+	}
+	return nil, false
+}
+
+// globalUser returns the user a global session names, if it still exists
+// as a password user: the same email still belongs to the same user id
+// (a deleted and re-created account does not inherit the session) and has
+// a password.
+func (h *Handler) globalUser(q *request, g *globalSession) (tenants.User, bool, error) {
+	u, err := h.Store.UserByEmail(q.r.Context(), g.email)
+	switch {
+	case errors.Is(err, tenants.ErrNotFound):
+		return tenants.User{}, false, nil
+	case err != nil:
+		return tenants.User{}, false, err
+	case u.ID != g.user || u.PasswordHash == "":
+		return tenants.User{}, false, nil
+	}
+	return u, true, nil
+}
+
+// signedIn returns the request's global session and its user, or false
+// (after answering 503 when the store failed, with answered set).
+func (h *Handler) signedIn(q *request) (g *globalSession, u tenants.User, ok, answered bool) {
+	g, ok = h.openGlobal(q)
+	if !ok {
+		return nil, tenants.User{}, false, false
+	}
+	u, ok, err := h.globalUser(q, g)
+	if err != nil {
+		h.unavailable(q, "look up user", err)
+		return nil, tenants.User{}, false, true
+	}
+	if !ok {
+		http.SetCookie(q.w, h.globalCookie(q, "", -1))
+		return nil, tenants.User{}, false, false
+	}
+	return g, u, true, false
+}
+
+// globalSignIn: POST /_auth/login on the apex host with email, password and
+// csrf (already checked). Success starts a global session and shows the
+// chooser (303 to /_auth/login); failure is the 401 "Invalid email or
+// password." page. Failures count like a tenant's, under the account scope
+// of the apex host.
+func (h *Handler) globalSignIn(q *request) {
+	email := normaliseEmail(q.r.PostForm.Get("email"))
+	user, _, ok := h.checkPassword(q, "apex:"+q.res.Host, email, q.r.PostForm.Get("password"), nil, func() {
+		h.renderApex(q, http.StatusUnauthorized, "", invalidCredentials)
+	})
+	if !ok {
+		return
+	}
+	if err := h.setGlobal(q, user); err != nil {
+		h.unavailable(q, "start global session", err)
+		return
+	}
+	h.log().Info("signed in", "host", q.res.Host, "scope", "global", "method", session.MethodPassword, "email_digest", h.emailDigest(email))
+	redirect(q.w, pathLogin)
+}
+
+// tenantChoice is one organisation on the chooser.
+type tenantChoice struct {
+	Name string
+	// URL is the tenant's /_auth/switch (password tenants), or its sign-in
+	// page with login_hint (tenants without password sign-in, which the
+	// global session does not open).
+	URL string
+	SSO bool
+}
+
+// chooser renders the organisations user belongs to: active tenants where
+// they hold a membership, in tenant id order.
+func (h *Handler) chooser(q *request, user tenants.User, notice string) {
+	ctx := q.r.Context()
+	all, err := h.Store.Tenants(ctx)
+	if err != nil {
+		h.unavailable(q, "list tenants", err)
+		return
+	}
+	var choices []tenantChoice
+	for _, stored := range all {
+		// The snapshot is what every other decision uses; a tenant the
+		// store has and the snapshot not yet (or no longer) is left out.
+		t := q.snap.ByInternalID(stored.InternalID)
+		if t == nil || t.Suspended() {
+			continue
+		}
+		if _, err := h.Store.Membership(ctx, t.InternalID, user.ID); errors.Is(err, tenants.ErrNotFound) {
+			continue
+		} else if err != nil {
+			h.unavailable(q, "look up membership", err)
+			return
+		}
+		c := tenantChoice{Name: displayName(t.Name, t.ID)}
+		if t.HasMethod(tenants.MethodPassword) {
+			c.URL = h.tenantURL(q, t) + pathSwitch
+		} else {
+			c.SSO = true
+			c.URL = h.tenantURL(q, t) + pathLogin + "?" + url.Values{"login_hint": {user.Email}}.Encode()
+		}
+		choices = append(choices, c)
+	}
+	h.render(q, http.StatusOK, "chooser", page{
+		Title:        "Choose an organisation",
+		Action:       pathLogin,
+		LogoutAction: pathLogout,
+		CSRF:         h.formCSRF(q),
+		Notice:       notice,
+		Email:        user.Email,
+		Tenants:      choices,
+		formTargets:  h.discoveryFormTargets(q),
+	})
+}
+
+// apexLogoutPage: GET /_auth/logout on the apex host, a confirmation form.
+func (h *Handler) apexLogoutPage(q *request) {
+	h.render(q, http.StatusOK, "logout", page{Title: "Sign out", Action: pathLogout, CSRF: h.formCSRF(q)})
+}
+
+// apexLogout: POST /_auth/logout on the apex host with csrf. Revokes the
+// global session, clears its cookie and goes back to the apex sign-in page.
+// Sessions already issued to tenants stay: each is signed out on its own
+// host.
+func (h *Handler) apexLogout(q *request) {
+	if !h.parseForm(q) || !h.checkCSRF(q) {
+		return
+	}
+	if g, ok := h.openGlobal(q); ok {
+		err := h.Store.Revoke(q.r.Context(), tenants.Revocation{
+			Key:       tenants.SessionRevocationKey(g.sid),
+			NotBefore: h.now(),
+			Expires:   g.expires.Add(time.Minute),
+		})
+		if err != nil {
+			h.unavailable(q, "revoke global session", err)
+			return
+		}
+		h.log().Info("signed out", "host", q.res.Host, "scope", "global")
+	}
+	http.SetCookie(q.w, h.globalCookie(q, "", -1))
+	redirect(q.w, pathLogin)
+}

@@ -1,0 +1,422 @@
+package login
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tenantgate/tenantgate/tenants"
+)
+
+// Tenant switching (docs/tenancy.md) moves a person holding a global
+// session on the apex host into one tenant without a password, in three
+// redirects, and never shares a cookie between hosts:
+//
+//  1. GET <tenant>/_auth/switch?rd=PATH: the tenant host sets a verifier
+//     cookie of its own (a random secret and rd, sealed, one minute) and
+//     sends the browser to the apex with the secret's SHA-256 as challenge
+//     (like PKCE, RFC 7636 S256): GET <apex>/_auth/switch?tenant=ID&host=HOST&challenge=C.
+//  2. The apex checks the global session, that its user is still a
+//     password user and a member of that active tenant, which offers
+//     password sign-in, and that HOST with the tenant's path resolves to
+//     that very tenant (so a code is only ever sent to the tenant's own
+//     /_auth/callback, on the apex's port). It issues a code: the user, the
+//     challenge, the tenant endpoint and 30 seconds of life, sealed
+//     (AES-256-GCM) under a key for this purpose alone and bound to the
+//     tenant's internal id, then 303 to <tenant>/_auth/callback?tg_switch=CODE.
+//  3. The tenant's /_auth/callback opens the code (a code for another
+//     tenant does not open), checks its life, its endpoint and the
+//     challenge against this browser's verifier cookie (a code leaked from
+//     a log or a Referer is useless in another browser, and nobody can make
+//     a victim's browser redeem a code of theirs), spends it with
+//     Store.UseAssertionID (atomic and durable, so it is single use across
+//     concurrent redemptions and restarts), re-reads the membership and
+//     mints a session of that tenant alone.
+//
+// Codes are never logged; failures log a reason code only.
+const (
+	// pathSwitch is the switching endpoint, on tenants and on the apex.
+	pathSwitch = "/_auth/switch"
+	// switchCodeParam carries a code to /_auth/callback; OIDC's "code" and
+	// "state" are never read as one.
+	switchCodeParam = "tg_switch"
+	// switchCodeTTL is the life of a code: it only has to survive one
+	// redirect.
+	switchCodeTTL = 30 * time.Second
+	// switchVerifierTTL is the life of the verifier cookie: the apex
+	// answers at once, or the person starts again.
+	switchVerifierTTL = time.Minute
+	// switchPurpose names the derived key of codes and verifiers.
+	switchPurpose = "tenant-switch"
+	// switchCookieBase is the verifier cookie's name without prefix.
+	switchCookieBase = "tenantgate-switch"
+	// maxSwitchCode bounds the code and verifier values opened.
+	maxSwitchCode = 4096
+	// switchIDPrefix namespaces spent codes among a tenant's used SAML
+	// assertion ids; "/" never appears in an xs:ID.
+	switchIDPrefix      = "tg-switch/"
+	switchRecordVersion = 1
+)
+
+// switchVerifier is the sealed content of the verifier cookie.
+type switchVerifier struct {
+	V       int    `json:"v"`
+	Secret  string `json:"k"`
+	Return  string `json:"rd"`
+	Created int64  `json:"c"`
+}
+
+// switchCode is the sealed content of a code.
+type switchCode struct {
+	V         int    `json:"v"`
+	ID        string `json:"j"`
+	User      string `json:"u"`
+	Email     string `json:"e"`
+	Global    string `json:"s"`
+	Issued    int64  `json:"gi"`
+	Challenge string `json:"c"`
+	Endpoint  string `json:"o"`
+	Expires   int64  `json:"x"`
+}
+
+func switchVerifierContext(tenantInternalID string) string {
+	return "switch-verifier:v1:" + tenantInternalID
+}
+
+func switchCodeContext(tenantInternalID string) string {
+	return "switch-code:v1:" + tenantInternalID
+}
+
+// challengeOf is the S256 challenge of a verifier secret.
+func challengeOf(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// validChallenge reports whether s has the shape of challengeOf's output.
+func validChallenge(s string) bool {
+	if len(s) != base64.RawURLEncoding.EncodedLen(sha256.Size) {
+		return false
+	}
+	_, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	return err == nil
+}
+
+// switchCookie is the verifier cookie: host-only, Path=/, HttpOnly,
+// SameSite=Lax (the apex's redirect back is a top-level GET), Secure unless
+// insecure, named for the tenant under path tenancy (cookies.go).
+func (h *Handler) switchCookie(q *request, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     h.hostCookieName(q, switchCookieBase),
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   !h.InsecureCookies,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// apexHostOf is the apex host a tenant request asks for a switch code: the
+// request's own host under path tenancy, the base domain of <id>.<base>,
+// else (a custom domain) the first base domain; "" when there is none.
+func (h *Handler) apexHostOf(q *request) string {
+	if q.res.Prefix != "" {
+		return q.res.Host
+	}
+	if base, ok := strings.CutPrefix(q.res.Host, q.tenant().ID+"."); ok && slices.Contains(h.Resolver.BaseDomains, base) {
+		return base
+	}
+	if len(h.Resolver.BaseDomains) > 0 {
+		return h.Resolver.BaseDomains[0]
+	}
+	return ""
+}
+
+// startSwitch: GET /_auth/switch?rd=PATH on a tenant host (step 1). A
+// tenant that cannot be switched into (no password sign-in, no apex,
+// switching off) sends the browser to its sign-in page instead.
+func (h *Handler) startSwitch(q *request) {
+	t := q.tenant()
+	if t.Suspended() {
+		h.suspendedPage(q)
+		return
+	}
+	rd := SafeRedirect(q.r.URL.Query().Get("rd"), q.res.Prefix)
+	apex := h.apexHostOf(q)
+	if !h.globalEnabled() || apex == "" || !t.HasMethod(tenants.MethodPassword) {
+		redirectFound(q.w, q.res.Prefix+pathLogin+"?"+url.Values{"rd": {rd}}.Encode())
+		return
+	}
+	secret, err := randomString(h.Rand, stateBytes)
+	if err != nil {
+		h.unavailable(q, "start switch", err)
+		return
+	}
+	plain, err := json.Marshal(switchVerifier{V: switchRecordVersion, Secret: secret, Return: rd, Created: h.now().Unix()})
+	if err != nil {
+		h.unavailable(q, "start switch", err)
+		return
+	}
+	sealed, err := h.switchSealer.Seal(plain, switchVerifierContext(t.InternalID))
+	if err != nil {
+		h.unavailable(q, "start switch", err)
+		return
+	}
+	http.SetCookie(q.w, h.switchCookie(q, base64.RawURLEncoding.EncodeToString(sealed), int(switchVerifierTTL/time.Second)))
+	target := h.scheme() + "://" + apex + requestPort(q.r.Host) + pathSwitch + "?" + url.Values{
+		"tenant":    {t.ID},
+		"host":      {q.res.Host},
+		"challenge": {challengeOf(secret)},
+	}.Encode()
+	redirectFound(q.w, target)
+}
+
+// issueSwitch: GET /_auth/switch?tenant=ID&host=HOST&challenge=C on the
+// apex host (step 2).
+func (h *Handler) issueSwitch(q *request) {
+	query := q.r.URL.Query()
+	id, host, challenge := query.Get("tenant"), query.Get("host"), query.Get("challenge")
+	if !tenants.ValidTenantID(id) || !validChallenge(challenge) || host == "" {
+		h.refuse(q, "switch_bad_request", "")
+		h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true)
+		return
+	}
+	g, user, ok, answered := h.signedIn(q)
+	if answered {
+		return
+	}
+	if !ok {
+		// Sign in here first; the chooser then leads back.
+		redirect(q.w, pathLogin)
+		return
+	}
+	t := q.snap.BySlug(id)
+	cannot := func(reason string) {
+		h.refuse(q, reason, user.Email)
+		h.message(q, http.StatusForbidden, "Cannot switch organisation",
+			"Your account cannot be used to sign in to that organisation here. Choose another one, or use its own sign-in page.", true)
+	}
+	if t == nil || t.Suspended() || !t.HasMethod(tenants.MethodPassword) {
+		cannot("switch_tenant_closed")
+		return
+	}
+	if _, err := h.Store.Membership(q.r.Context(), t.InternalID, user.ID); errors.Is(err, tenants.ErrNotFound) {
+		cannot("switch_not_member")
+		return
+	} else if err != nil {
+		h.unavailable(q, "look up membership", err)
+		return
+	}
+	endpoint, ok := h.switchEndpoint(q, t, host)
+	if !ok {
+		h.refuse(q, "switch_bad_host", user.Email)
+		h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true)
+		return
+	}
+	code, err := h.sealSwitchCode(t, g, user, challenge, endpoint)
+	if err != nil {
+		h.unavailable(q, "issue switch code", err)
+		return
+	}
+	h.log().Info("switch code issued", "host", q.res.Host, "tenant", t.ID, "email_digest", h.emailDigest(user.Email))
+	q.w.Header().Set("Referrer-Policy", "no-referrer")
+	redirect(q.w, endpoint+pathCallback+"?"+url.Values{switchCodeParam: {code}}.Encode())
+}
+
+// switchEndpoint returns where tenant t's /_auth/ lives at host, as seen
+// from this apex request (its scheme and port), if and only if the
+// resolver places host, with the tenant's path when host is this apex,
+// at t: a code never goes anywhere but to its own tenant.
+func (h *Handler) switchEndpoint(q *request, t *tenants.Tenant, host string) (string, bool) {
+	canon, err := tenants.CanonicalHost(host)
+	if err != nil || canon != host {
+		return "", false
+	}
+	prefix := ""
+	if host == q.res.Host {
+		prefix = h.pathPrefix() + "/" + t.ID
+	}
+	res, err := h.Resolver.Resolve(q.snap, host, prefix+pathCallback)
+	if err != nil || res.Apex || res.Tenant == nil || res.Tenant.InternalID != t.InternalID || res.Prefix != prefix {
+		return "", false
+	}
+	return h.scheme() + "://" + host + requestPort(q.r.Host) + prefix, true
+}
+
+// sealSwitchCode seals a code for user into tenant t.
+func (h *Handler) sealSwitchCode(t *tenants.Tenant, g *globalSession, user tenants.User, challenge, endpoint string) (string, error) {
+	jti, err := randomString(h.Rand, attemptIDBytes)
+	if err != nil {
+		return "", err
+	}
+	plain, err := json.Marshal(switchCode{
+		V: switchRecordVersion, ID: jti, User: user.ID, Email: user.Email,
+		Global: g.sid, Issued: g.issued.Unix(), Challenge: challenge, Endpoint: endpoint,
+		Expires: h.now().Add(switchCodeTTL).Unix(),
+	})
+	if err != nil {
+		return "", fmt.Errorf("encode switch code: %w", err)
+	}
+	sealed, err := h.switchSealer.Seal(plain, switchCodeContext(t.InternalID))
+	if err != nil {
+		return "", fmt.Errorf("seal switch code: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+// callbackOrSwitch: GET /_auth/callback. With tg_switch it redeems a switch
+// code (step 3); anything else is an SSO callback.
+func (h *Handler) callbackOrSwitch(q *request) {
+	if _, ok := q.r.URL.Query()[switchCodeParam]; ok {
+		h.redeemSwitch(q)
+		return
+	}
+	h.callback(q)
+}
+
+// redeemSwitch completes a switch: every failure is the same 400 "Invalid
+// login request" page, with a reason code in the log.
+func (h *Handler) redeemSwitch(q *request) {
+	t := q.tenant()
+	if t.Suspended() {
+		h.suspendedPage(q)
+		return
+	}
+	if !h.globalEnabled() || !t.HasMethod(tenants.MethodPassword) {
+		h.ssoFail(q, "switch_unavailable", nil)
+		return
+	}
+	// The verifier is single use, whatever happens next.
+	v, ok := h.openSwitchVerifier(q)
+	http.SetCookie(q.w, h.switchCookie(q, "", -1))
+	if !ok {
+		h.ssoFail(q, "switch_no_verifier", nil)
+		return
+	}
+	code, ok := h.openSwitchCode(q, q.r.URL.Query().Get(switchCodeParam))
+	if !ok {
+		h.ssoFail(q, "switch_bad_code", nil)
+		return
+	}
+	now := h.now()
+	expires := time.Unix(code.Expires, 0)
+	switch {
+	case !now.Before(expires) || expires.After(now.Add(switchCodeTTL+time.Minute)):
+		h.ssoFail(q, "switch_code_expired", nil)
+		return
+	case subtle.ConstantTimeCompare([]byte(challengeOf(v.Secret)), []byte(code.Challenge)) != 1:
+		h.ssoFail(q, "switch_other_browser", nil)
+		return
+	case code.Endpoint != h.endpoint(q).URL(""):
+		h.ssoFail(q, "switch_other_endpoint", nil)
+		return
+	}
+	err := h.Store.UseAssertionID(q.r.Context(), t.InternalID, switchIDPrefix+code.ID, expires.Add(time.Minute))
+	if errors.Is(err, tenants.ErrReplay) {
+		h.ssoFail(q, "switch_code_reused", nil)
+		return
+	}
+	if err != nil {
+		h.unavailable(q, "spend switch code", err)
+		return
+	}
+	if q.snap.Revoked("", code.User, code.Global, time.Unix(code.Issued, 0)) {
+		h.ssoFail(q, "switch_global_revoked", nil)
+		return
+	}
+	user, ok, err := h.globalUser(q, &globalSession{user: code.User, email: code.Email})
+	if err != nil {
+		h.unavailable(q, "look up user", err)
+		return
+	}
+	if !ok {
+		h.ssoFail(q, "switch_user_gone", nil)
+		return
+	}
+	roles, err := h.Store.Membership(q.r.Context(), t.InternalID, user.ID)
+	if errors.Is(err, tenants.ErrNotFound) {
+		h.ssoFail(q, "switch_not_member", nil)
+		return
+	}
+	if err != nil {
+		h.unavailable(q, "look up membership", err)
+		return
+	}
+	if !h.issueSession(q, user, roles) {
+		return
+	}
+	h.log().Info("signed in", "tenant", t.ID, "method", "switch", "email_digest", h.emailDigest(user.Email))
+	redirect(q.w, SafeRedirect(v.Return, q.res.Prefix))
+}
+
+// openSwitchVerifier opens this browser's verifier cookie for the
+// request's tenant, if it is there and young enough.
+func (h *Handler) openSwitchVerifier(q *request) (*switchVerifier, bool) {
+	now := h.now()
+	for i, c := range q.r.CookiesNamed(h.hostCookieName(q, switchCookieBase)) {
+		if i == maxCookieCandidates {
+			break
+		}
+		plain, ok := h.openSwitchValue(c.Value, switchVerifierContext(q.tenant().InternalID))
+		if !ok {
+			continue
+		}
+		var v switchVerifier
+		if json.Unmarshal(plain, &v) != nil || v.V != switchRecordVersion || v.Secret == "" {
+			continue
+		}
+		created := time.Unix(v.Created, 0)
+		if now.Sub(created) > switchVerifierTTL || created.After(now.Add(time.Minute)) {
+			continue
+		}
+		return &v, true
+	}
+	return nil, false
+}
+
+// openSwitchCode opens a code sealed for the request's tenant.
+func (h *Handler) openSwitchCode(q *request, raw string) (*switchCode, bool) {
+	plain, ok := h.openSwitchValue(raw, switchCodeContext(q.tenant().InternalID))
+	if !ok {
+		return nil, false
+	}
+	var c switchCode
+	if json.Unmarshal(plain, &c) != nil || c.V != switchRecordVersion || c.ID == "" || c.User == "" || !validChallenge(c.Challenge) {
+		return nil, false
+	}
+	return &c, true
+}
+
+// openSwitchValue decodes and opens a sealed code or verifier.
+func (h *Handler) openSwitchValue(raw, context string) ([]byte, bool) {
+	if raw == "" || len(raw) > maxSwitchCode {
+		return nil, false
+	}
+	sealed, err := base64.RawURLEncoding.Strict().DecodeString(raw)
+	if err != nil {
+		return nil, false
+	}
+	plain, err := h.switchSealer.Open(sealed, context)
+	if err != nil {
+		return nil, false
+	}
+	return plain, true
+}
+
+// redirectFound answers 302 Found to a location already made safe: the
+// GET steps of switching are navigations, not form posts.
+func redirectFound(w http.ResponseWriter, location string) {
+	w.Header().Set("Location", location)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(http.StatusFound)
+}
