@@ -3,6 +3,7 @@ package login
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -16,18 +17,22 @@ import (
 
 var styleElement = regexp.MustCompile(`(?s)<style>(.*?)</style>`)
 
-// cspFor is the exact policy a page must carry, its style hash computed
-// here from the page's one <style> element as a browser computes it. A page
-// without exactly one <style> gets a policy no response carries.
-func cspFor(body string, extraFormTargets ...string) string {
+// styleSource is the CSP hash source of a page's one <style> element,
+// computed as a browser computes it, or a value no policy carries when the
+// page has none or several.
+func styleSource(body string) string {
 	m := styleElement.FindAllStringSubmatch(body, -1)
 	if len(m) != 1 {
-		return "(page has " + string(rune('0'+len(m))) + " style elements)"
+		return fmt.Sprintf("(page has %d style elements)", len(m))
 	}
 	sum := sha256.Sum256([]byte(m[0][1]))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}
+
+// cspFor is the exact policy a page without a logo must carry.
+func cspFor(body string, extraFormTargets ...string) string {
 	fa := strings.Join(append([]string{"'self'"}, extraFormTargets...), " ")
-	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
-		"'; form-action " + fa + "; frame-ancestors 'none'; base-uri 'none'"
+	return "default-src 'none'; style-src " + styleSource(body) + "; form-action " + fa + "; frame-ancestors 'none'; base-uri 'none'"
 }
 
 // applyTenants adds tenants to an env's store, unvalidated (as a record
@@ -113,13 +118,8 @@ func TestPageCSPAndBranding(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	m := styleElement.FindStringSubmatch(body)
-	if m == nil {
-		t.Fatal("no style element")
-	}
-	sum := sha256.Sum256([]byte(m[1]))
-	want := "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
-		"'; img-src https://cdn.brand.test:8443; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	want := "default-src 'none'; style-src " + styleSource(body) +
+		"; img-src https://cdn.brand.test:8443; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 	if got := resp.Header.Get("Content-Security-Policy"); got != want {
 		t.Errorf("CSP = %q\nwant  %q", got, want)
 	}
