@@ -221,6 +221,9 @@ func TestErrorsAreOneLineAndNonZero(t *testing.T) {
 		{"users", "list"},
 		{"serve", "--path-prefix", "org"},
 		{"serve", "--base-domain", "bad..domain"},
+		{"serve", "--tenant-links", "both"},
+		{"serve", "--global-session-ttl", "0s"},
+		{"serve", "--global-session-ttl", "200h"},
 		{"nosuchcommand"},
 		{"tenants", "list", "--server", "http://127.0.0.1:1"},
 	}

@@ -44,6 +44,8 @@ type serveFlags struct {
 	sessionTTL                        time.Duration
 	logLevel                          string
 	inlineAuth                        bool
+	globalSessionTTL                  time.Duration
+	tenantLinks                       string
 }
 
 func newServeCmd() *cobra.Command {
@@ -72,6 +74,8 @@ func newServeCmd() *cobra.Command {
 	fl.DurationVar(&f.sessionTTL, "session-ttl", session.DefaultTTL, fmt.Sprintf("lifetime of a session (at most %s)", session.MaxTTL))
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&f.inlineAuth, "inline-auth", false, "answer /_auth/ requests inside Check, so Envoy or a mesh needs no route to --http-addr (envoy/envoy-inline.yaml)")
+	fl.DurationVar(&f.globalSessionTTL, "global-session-ttl", login.DefaultGlobalTTL, fmt.Sprintf("lifetime of the apex host's global session, which lists a person's tenants and switches between them (at most %s)", session.MaxTTL))
+	fl.StringVar(&f.tenantLinks, "tenant-links", "host", "how the apex host links to tenants (discovery, the chooser): host (<id>.<base-domain>) or path (<path-prefix>/<id>/ on the apex host)")
 	return cmd
 }
 
@@ -98,6 +102,12 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	}
 	if f.sessionTTL <= 0 || f.sessionTTL > session.MaxTTL {
 		return fmt.Errorf("--session-ttl %s: must be between 1s and %s", f.sessionTTL, session.MaxTTL)
+	}
+	if f.globalSessionTTL <= 0 || f.globalSessionTTL > session.MaxTTL {
+		return fmt.Errorf("--global-session-ttl %s: must be between 1s and %s", f.globalSessionTTL, session.MaxTTL)
+	}
+	if f.tenantLinks != "host" && f.tenantLinks != "path" {
+		return fmt.Errorf("--tenant-links %q: use host or path", f.tenantLinks)
 	}
 	if f.adminTokenFile != "" {
 		return errors.New("--admin-token-file: the admin API is not part of this version yet; remove the flag (health and metrics are served without it)")
@@ -141,6 +151,8 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 		Rand:            rand.Reader,
 		Methods:         newMethodRegistry(sealer, st, f.allowLoopbackHTTPIDP, log),
 		Sealer:          sealer,
+		GlobalTTL:       f.globalSessionTTL,
+		PathLinks:       f.tenantLinks == "path",
 	}
 	if f.inlineAuth {
 		// The same handler instance as the HTTP port: one set of rate-limit
