@@ -98,3 +98,44 @@ func TestShippedInlineConfigHasDefaultPorts(t *testing.T) {
 		t.Error("envoy-inline.yaml routes to tenantgate's HTTP port")
 	}
 }
+
+// TestInlineConfigMatchesFrontProxy keeps envoy-inline.yaml from drifting
+// from envoy.yaml: everything up to the routes (listener, connection
+// manager, filters, ext_authz) must be the same settings, comments aside.
+// Only routes and clusters may differ.
+func TestInlineConfigMatchesFrontProxy(t *testing.T) {
+	shared := func(name string) []string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join("..", "..", "..", "envoy", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		from, to := strings.Index(s, "\nstatic_resources:"), strings.Index(s, "\n                      routes:")
+		if from < 0 || to < from {
+			t.Fatalf("%s: no static_resources … routes: section", name)
+		}
+		var lines []string
+		for _, l := range strings.Split(s[from:to], "\n") {
+			if trimmed := strings.TrimSpace(l); trimmed != "" && !strings.HasPrefix(trimmed, "#") {
+				lines = append(lines, l)
+			}
+		}
+		return lines
+	}
+	front, inline := shared("envoy.yaml"), shared("envoy-inline.yaml")
+	if strings.Join(front, "\n") != strings.Join(inline, "\n") {
+		for i := range max(len(front), len(inline)) {
+			var f, g string
+			if i < len(front) {
+				f = front[i]
+			}
+			if i < len(inline) {
+				g = inline[i]
+			}
+			if f != g {
+				t.Fatalf("envoy-inline.yaml differs from envoy.yaml before the routes, first at\n envoy.yaml:        %q\n envoy-inline.yaml: %q", f, g)
+			}
+		}
+	}
+}
