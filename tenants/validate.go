@@ -449,7 +449,9 @@ func checkMetadataXML(doc string) error {
 	if !utf8.ValidString(doc) {
 		return errors.New("is not UTF-8")
 	}
-	d := xml.NewDecoder(strings.NewReader(doc))
+	// A leading byte order mark is how Entra ID serves metadata; the SAML
+	// method drops it too.
+	d := xml.NewDecoder(strings.NewReader(strings.TrimPrefix(doc, "\uFEFF")))
 	d.Strict = true
 	roots, depth := 0, 0
 	for {

@@ -36,6 +36,8 @@ func good(id string) Tenant {
 func TestValidateAcceptsGoodTenants(t *testing.T) {
 	ts := []Tenant{good("acme"), good("globex"), {ID: "min", Methods: []Method{{Type: MethodPassword}}}}
 	ts[1].Branding = Branding{LogoURL: "https://CDN.Globex.test:8443/brand/logo.svg?v=3&x=(1)", AccentColor: "#ABC"}
+	// Inline metadata pasted from Entra ID keeps its byte order mark.
+	ts[1].Methods[2] = Method{Type: MethodSAML, IDPMetadataXML: "\uFEFF<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"https://sts.windows.net/x/\"/>"}
 	if err := Validate(ts, ValidateOptions{}); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}

@@ -54,6 +54,9 @@ type idpMetadata struct {
 // without an HTTP-Redirect SingleSignOnService, and a SingleSignOnService
 // that is not https (http only on a loopback host).
 func parseIDPMetadata(data []byte) (*idpMetadata, error) {
+	// Microsoft Entra ID serves its federation metadata with a UTF-8 byte
+	// order mark, which encoding/xml treats as text before the root.
+	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 	if len(data) > maxMetadataSize {
 		return nil, fmt.Errorf("idp metadata larger than %d bytes", maxMetadataSize)
 	}

@@ -233,6 +233,8 @@ func TestParseIDPMetadata(t *testing.T) {
 		ok   bool
 	}{
 		{"good", good, true},
+		{"good after a byte order mark (Entra ID)", "\uFEFF" + good, true},
+		{"two byte order marks", "\uFEFF\uFEFF" + good, false},
 		{"in an EntitiesDescriptor", `<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">` + strings.TrimPrefix(good, `<?xml version="1.0"?>`) + `</md:EntitiesDescriptor>`, true},
 		{"two IdPs in an EntitiesDescriptor", `<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">` + strings.Repeat(strings.TrimPrefix(good, `<?xml version="1.0"?>`), 2) + `</md:EntitiesDescriptor>`, false},
 		{"DOCTYPE", `<!DOCTYPE x [<!ENTITY a "b">]>` + strings.TrimPrefix(good, `<?xml version="1.0"?>`), false},
