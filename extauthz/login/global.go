@@ -201,14 +201,15 @@ func (h *Handler) globalSignIn(q *request) {
 	redirect(q.w, pathLogin)
 }
 
-// tenantChoice is one organisation on the chooser.
+// tenantChoice is one organisation on the chooser: a button that posts ID
+// to the apex's /_auth/switch, or, for a tenant without password sign-in
+// (which the global session does not open), a link to its sign-in page
+// with login_hint.
 type tenantChoice struct {
 	Name string
-	// URL is the tenant's /_auth/switch (password tenants), or its sign-in
-	// page with login_hint (tenants without password sign-in, which the
-	// global session does not open).
-	URL string
-	SSO bool
+	ID   string
+	URL  string
+	SSO  bool
 }
 
 // chooser renders the organisations user belongs to: active tenants where
@@ -234,10 +235,8 @@ func (h *Handler) chooser(q *request, user tenants.User, notice string) {
 			h.unavailable(q, "look up membership", err)
 			return
 		}
-		c := tenantChoice{Name: displayName(t.Name, t.ID)}
-		if t.HasMethod(tenants.MethodPassword) {
-			c.URL = h.tenantURL(q, t) + pathSwitch
-		} else {
+		c := tenantChoice{Name: displayName(t.Name, t.ID), ID: t.ID}
+		if !t.HasMethod(tenants.MethodPassword) {
 			c.SSO = true
 			c.URL = h.tenantURL(q, t) + pathLogin + "?" + url.Values{"login_hint": {user.Email}}.Encode()
 		}

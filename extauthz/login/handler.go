@@ -255,7 +255,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeJSONError(w, http.StatusNotFound, "not_found")
 				return
 			}
-			h.methods(q, h.issueSwitch, nil)
+			h.methods(q, h.issueSwitch, h.switchPost)
 		default:
 			writeJSONError(w, http.StatusNotFound, "not_found")
 		}

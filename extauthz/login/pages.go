@@ -33,7 +33,7 @@ var pages = parsePages()
 func parsePages() map[string]*template.Template {
 	base := template.Must(template.ParseFS(templateFS, "templates/pages.html", "templates/tenancy.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "discover", "logout", "message", "apex", "chooser"} {
+	for _, name := range []string{"login", "discover", "logout", "message", "apex", "chooser", "switch"} {
 		t := template.Must(base.Clone())
 		template.Must(t.New("body").Parse(`{{template "` + name + `-body" .}}`))
 		out[name] = t
@@ -107,10 +107,12 @@ type page struct {
 	Link     string
 	LinkText string
 	// Email, Tenants, LogoutAction: the apex's chooser of the signed-in
-	// person's organisations (global.go).
+	// person's organisations (global.go); Email and Hidden: the apex's
+	// confirmation of a switch (switch.go).
 	Email        string
 	Tenants      []tenantChoice
 	LogoutAction string
+	Hidden       []hiddenField
 	// formTargets extends the CSP's form-action; not rendered.
 	formTargets string
 

@@ -28,7 +28,10 @@ import (
 //     password user and a member of that active tenant, which offers
 //     password sign-in, and that HOST with the tenant's path resolves to
 //     that very tenant (so a code is only ever sent to the tenant's own
-//     /_auth/callback, on the apex's port). It issues a code: the user, the
+//     /_auth/callback, on the apex's port). Unless the person chose that
+//     tenant on the apex's chooser a moment ago (which POSTs to the apex's
+//     /_auth/switch, leaving a sealed intent cookie, before step 1), they
+//     confirm with a button (a CSRF-checked POST). It issues a code: the user, the
 //     challenge, the tenant endpoint and 30 seconds of life, sealed
 //     (AES-256-GCM) under a key for this purpose alone and bound to the
 //     tenant's internal id, then 303 to <tenant>/_auth/callback?tg_switch=CODE.
@@ -181,55 +184,230 @@ func (h *Handler) startSwitch(q *request) {
 }
 
 // issueSwitch: GET /_auth/switch?tenant=ID&host=HOST&challenge=C on the
-// apex host (step 2).
+// apex host (step 2). A code is issued at once only when this browser chose
+// the tenant on the chooser a moment ago (the intent cookie); otherwise,
+// for instance when the tenant's own page started the switch or another
+// site sent the browser here, the person confirms with a button first, so
+// no page elsewhere can make a browser carry a code on its own.
 func (h *Handler) issueSwitch(q *request) {
 	query := q.r.URL.Query()
-	id, host, challenge := query.Get("tenant"), query.Get("host"), query.Get("challenge")
-	if !tenants.ValidTenantID(id) || !validChallenge(challenge) || host == "" {
-		h.refuse(q, "switch_bad_request", "")
-		h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true)
+	sw, ok := h.switchTarget(q, query.Get("tenant"), query.Get("host"), query.Get("challenge"))
+	if !ok {
 		return
 	}
+	if h.takeIntent(q, sw) {
+		h.sendSwitchCode(q, sw)
+		return
+	}
+	origin, _, _ := strings.Cut(strings.TrimPrefix(sw.endpoint, h.scheme()+"://"), "/")
+	h.render(q, http.StatusOK, "switch", page{
+		Title:      "Switch organisation",
+		TenantName: displayName(sw.tenant.Name, sw.tenant.ID),
+		Email:      sw.user.Email,
+		Action:     pathSwitch,
+		CSRF:       h.formCSRF(q),
+		Hidden: []hiddenField{
+			{"tenant", sw.tenant.ID}, {"host", query.Get("host")}, {"challenge", query.Get("challenge")},
+		},
+		Link:        pathLogin,
+		LinkText:    "Choose another organisation",
+		formTargets: h.scheme() + "://" + origin,
+	})
+}
+
+// switchPost: POST /_auth/switch on the apex host with csrf (checked here)
+// and either tenant alone, a choice on the chooser, or tenant, host and
+// challenge, the confirmation of a switch a tenant host asked for.
+func (h *Handler) switchPost(q *request) {
+	if !h.parseForm(q) || !h.checkCSRF(q) {
+		return
+	}
+	form := q.r.PostForm
+	if _, confirm := form["challenge"]; confirm {
+		if sw, ok := h.switchTarget(q, form.Get("tenant"), form.Get("host"), form.Get("challenge")); ok {
+			h.sendSwitchCode(q, sw)
+		}
+		return
+	}
+	// A choice on the chooser: remember it for a minute on this host and
+	// let the tenant host start the switch.
 	g, user, ok, answered := h.signedIn(q)
 	if answered {
 		return
 	}
 	if !ok {
-		// Sign in here first; the chooser then leads back.
 		redirect(q.w, pathLogin)
 		return
 	}
-	t := q.snap.BySlug(id)
-	cannot := func(reason string) {
-		h.refuse(q, reason, user.Email)
-		h.message(q, http.StatusForbidden, "Cannot switch organisation",
-			"Your account cannot be used to sign in to that organisation here. Choose another one, or use its own sign-in page.", true)
-	}
-	if t == nil || t.Suspended() || !t.HasMethod(tenants.MethodPassword) {
-		cannot("switch_tenant_closed")
+	t, ok := h.switchableTenant(q, user, form.Get("tenant"))
+	if !ok {
 		return
 	}
-	if _, err := h.Store.Membership(q.r.Context(), t.InternalID, user.ID); errors.Is(err, tenants.ErrNotFound) {
-		cannot("switch_not_member")
+	if err := h.setIntent(q, g, t); err != nil {
+		h.unavailable(q, "choose tenant", err)
 		return
-	} else if err != nil {
-		h.unavailable(q, "look up membership", err)
-		return
+	}
+	redirect(q.w, h.tenantURL(q, t)+pathSwitch)
+}
+
+// switchRequest is a switch the apex has checked and may issue a code for.
+type switchRequest struct {
+	tenant    *tenants.Tenant
+	global    *globalSession
+	user      tenants.User
+	challenge string
+	endpoint  string
+}
+
+// switchTarget checks a switch request: its shape, the global session and
+// its user, the tenant (switchableTenant) and the host (switchEndpoint).
+// On failure it has answered: 303 to the apex sign-in page without a
+// global session, 403 for a tenant the person cannot switch into, 400 for
+// anything malformed.
+func (h *Handler) switchTarget(q *request, id, host, challenge string) (*switchRequest, bool) {
+	if !tenants.ValidTenantID(id) || !validChallenge(challenge) || host == "" {
+		h.refuse(q, "switch_bad_request", "")
+		h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true)
+		return nil, false
+	}
+	g, user, ok, answered := h.signedIn(q)
+	if answered {
+		return nil, false
+	}
+	if !ok {
+		// Sign in here first; the chooser then leads back.
+		redirect(q.w, pathLogin)
+		return nil, false
+	}
+	t, ok := h.switchableTenant(q, user, id)
+	if !ok {
+		return nil, false
 	}
 	endpoint, ok := h.switchEndpoint(q, t, host)
 	if !ok {
 		h.refuse(q, "switch_bad_host", user.Email)
 		h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true)
-		return
+		return nil, false
 	}
-	code, err := h.sealSwitchCode(t, g, user, challenge, endpoint)
+	return &switchRequest{tenant: t, global: g, user: user, challenge: challenge, endpoint: endpoint}, true
+}
+
+// switchableTenant returns the tenant with slug id if user may switch into
+// it: it exists, is active, offers password sign-in, and user is a member.
+// Otherwise it has answered 403 (the same page whatever the reason) or 503.
+func (h *Handler) switchableTenant(q *request, user tenants.User, id string) (*tenants.Tenant, bool) {
+	cannot := func(reason string) {
+		h.refuse(q, reason, user.Email)
+		h.message(q, http.StatusForbidden, "Cannot switch organisation",
+			"Your account cannot be used to sign in to that organisation here. Choose another one, or use its own sign-in page.", true)
+	}
+	t := q.snap.BySlug(id)
+	if t == nil || t.Suspended() || !t.HasMethod(tenants.MethodPassword) {
+		cannot("switch_tenant_closed")
+		return nil, false
+	}
+	if _, err := h.Store.Membership(q.r.Context(), t.InternalID, user.ID); errors.Is(err, tenants.ErrNotFound) {
+		cannot("switch_not_member")
+		return nil, false
+	} else if err != nil {
+		h.unavailable(q, "look up membership", err)
+		return nil, false
+	}
+	return t, true
+}
+
+// sendSwitchCode issues a code for sw and sends the browser with it to the
+// tenant's /_auth/callback (303).
+func (h *Handler) sendSwitchCode(q *request, sw *switchRequest) {
+	code, err := h.sealSwitchCode(sw.tenant, sw.global, sw.user, sw.challenge, sw.endpoint)
 	if err != nil {
 		h.unavailable(q, "issue switch code", err)
 		return
 	}
-	h.log().Info("switch code issued", "host", q.res.Host, "tenant", t.ID, "email_digest", h.emailDigest(user.Email))
+	h.log().Info("switch code issued", "host", q.res.Host, "tenant", sw.tenant.ID, "email_digest", h.emailDigest(sw.user.Email))
 	q.w.Header().Set("Referrer-Policy", "no-referrer")
-	redirect(q.w, endpoint+pathCallback+"?"+url.Values{switchCodeParam: {code}}.Encode())
+	redirect(q.w, sw.endpoint+pathCallback+"?"+url.Values{switchCodeParam: {code}}.Encode())
+}
+
+// hiddenField is a hidden input of a form.
+type hiddenField struct{ Name, Value string }
+
+// The intent cookie remembers, for switchIntentTTL, which tenant the person
+// chose on the apex's chooser, so the switch that tenant host then asks for
+// needs no second click. It is sealed, bound to the apex host and to the
+// global session, and cleared when used.
+const (
+	switchIntentTTL      = time.Minute
+	switchIntentBase     = "tenantgate-intent"
+	switchIntentMaxValue = 1024
+)
+
+type switchIntent struct {
+	V       int    `json:"v"`
+	Tenant  string `json:"t"`
+	Global  string `json:"s"`
+	Created int64  `json:"c"`
+}
+
+func switchIntentContext(host string) string { return "switch-intent:v1:" + host }
+
+func (h *Handler) intentCookie(q *request, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     h.hostCookieName(q, switchIntentBase),
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   !h.InsecureCookies,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// setIntent remembers that the person chose tenant t.
+func (h *Handler) setIntent(q *request, g *globalSession, t *tenants.Tenant) error {
+	plain, err := json.Marshal(switchIntent{V: switchRecordVersion, Tenant: t.InternalID, Global: g.sid, Created: h.now().Unix()})
+	if err != nil {
+		return fmt.Errorf("encode switch intent: %w", err)
+	}
+	sealed, err := h.switchSealer.Seal(plain, switchIntentContext(q.res.Host))
+	if err != nil {
+		return fmt.Errorf("seal switch intent: %w", err)
+	}
+	http.SetCookie(q.w, h.intentCookie(q, base64.RawURLEncoding.EncodeToString(sealed), int(switchIntentTTL/time.Second)))
+	return nil
+}
+
+// takeIntent reports whether this browser chose sw's tenant on the chooser
+// within switchIntentTTL, under the same global session, and clears the
+// intent.
+func (h *Handler) takeIntent(q *request, sw *switchRequest) bool {
+	now := h.now()
+	found := false
+	for i, c := range q.r.CookiesNamed(h.hostCookieName(q, switchIntentBase)) {
+		if i == maxCookieCandidates {
+			break
+		}
+		if len(c.Value) > switchIntentMaxValue {
+			continue
+		}
+		plain, ok := h.openSwitchValue(c.Value, switchIntentContext(q.res.Host))
+		if !ok {
+			continue
+		}
+		var in switchIntent
+		if json.Unmarshal(plain, &in) != nil || in.V != switchRecordVersion {
+			continue
+		}
+		created := time.Unix(in.Created, 0)
+		if in.Tenant == sw.tenant.InternalID && in.Global == sw.global.sid &&
+			now.Sub(created) <= switchIntentTTL && !created.After(now.Add(time.Minute)) {
+			found = true
+		}
+	}
+	if found {
+		http.SetCookie(q.w, h.intentCookie(q, "", -1))
+	}
+	return found
 }
 
 // switchEndpoint returns where tenant t's /_auth/ lives at host, as seen

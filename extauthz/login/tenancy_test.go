@@ -59,14 +59,19 @@ func (e *env) globalSignIn(host, email, pw string) *http.Cookie {
 type switchTrip struct {
 	verifier *http.Cookie // set by the tenant host
 	apex     *url.URL     // where the tenant sent the browser
+	confirm  bool         // the apex asked the person to confirm
 	code     string       // the code the apex issued ("" if none)
 	callback *url.URL     // where the apex sent the browser
 	apexResp *http.Response
 	global   *http.Cookie // the global session it was made with
 }
 
-// startSwitch runs steps 1 and 2: tenant host → apex → code.
-func (e *env) startSwitch(host, target string, global *http.Cookie) switchTrip {
+var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([a-z]+)" value="([^"]*)">`)
+
+// startSwitch runs steps 1 and 2 (tenant host → apex → code), with the
+// extra cookies (an intent) on the apex, clicking Continue when the apex
+// asks for confirmation.
+func (e *env) startSwitch(host, target string, global *http.Cookie, apexCookies ...*http.Cookie) switchTrip {
 	e.t.Helper()
 	resp := e.do("GET", host, target, nil, nil)
 	if resp.StatusCode != http.StatusFound {
@@ -82,16 +87,36 @@ func (e *env) startSwitch(host, target string, global *http.Cookie) switchTrip {
 		e.t.Fatalf("GET %s%s set no verifier cookie: %q", host, target, resp.Header.Values("Set-Cookie"))
 	}
 	trip.apex = mustURL(e.t, resp.Header.Get("Location"))
-	cookies := []*http.Cookie{}
 	if global != nil {
-		cookies = append(cookies, global)
+		apexCookies = append(apexCookies, global)
 	}
-	trip.apexResp = e.do("GET", trip.apex.Host, trip.apex.RequestURI(), nil, nil, cookies...)
+	trip.apexResp = e.do("GET", trip.apex.Host, trip.apex.RequestURI(), nil, nil, apexCookies...)
+	if trip.apexResp.StatusCode == http.StatusOK {
+		body := readBody(e.t, trip.apexResp)
+		if !strings.Contains(body, `action="/_auth/switch"`) {
+			e.t.Fatalf("apex answered 200 without a confirmation form:\n%s", body)
+		}
+		trip.confirm = true
+		form := url.Values{}
+		for _, m := range hiddenInput.FindAllStringSubmatch(body, -1) {
+			form.Set(m[1], strings.ReplaceAll(m[2], "&amp;", "&"))
+		}
+		cookies := append(apexCookies, trip.apexResp.Cookies()...)
+		trip.apexResp = e.do("POST", trip.apex.Host, "/_auth/switch", form, sameOrigin(), cookies...)
+	}
 	if trip.apexResp.StatusCode == http.StatusSeeOther {
 		trip.callback = mustURL(e.t, trip.apexResp.Header.Get("Location"))
 		trip.code = trip.callback.Query().Get("tg_switch")
 	}
 	return trip
+}
+
+// choose posts a chooser button for tenant id on the apex and returns the
+// response (303 to the tenant's /_auth/switch and an intent cookie).
+func (e *env) choose(apexHost, id string, global *http.Cookie) *http.Response {
+	e.t.Helper()
+	f := e.getForm(apexHost, "/_auth/login", global)
+	return e.do("POST", apexHost, "/_auth/switch", url.Values{"tenant": {id}, "csrf": {f.csrf}}, sameOrigin(), f.preauth, global)
 }
 
 // redeem runs step 3 with the given cookies.
@@ -216,12 +241,16 @@ func TestGlobalSignInFailuresIdentical(t *testing.T) {
 	}
 }
 
-// chooserLinks returns the chooser's organisation links, name → href.
-func chooserLinks(t *testing.T, body string) map[string]string {
+// chooserEntries returns the chooser's organisations, name → the tenant id
+// its button posts, or the href of its link.
+func chooserEntries(t *testing.T, body string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, m := range regexp.MustCompile(`<li><a href="([^"]*)">([^<]*)</a>`).FindAllStringSubmatch(body, -1) {
 		out[m[2]] = strings.ReplaceAll(m[1], "&amp;", "&")
+	}
+	for _, m := range regexp.MustCompile(`(?s)<li><form method="post" action="/_auth/switch"[^>]*>.*?name="tenant" value="([^"]*)">\s*<button type="submit">([^<]*)</button>`).FindAllStringSubmatch(body, -1) {
+		out[m[2]] = m[1]
 	}
 	return out
 }
@@ -242,11 +271,11 @@ func TestChooser(t *testing.T) {
 		t.Fatalf("chooser: %d\n%s", resp.StatusCode, body)
 	}
 	want := map[string]string{
-		"Acme Corp":    "https://acme.app.test:8443/_auth/switch",
-		"Globex":       "https://globex.app.test:8443/_auth/switch",
+		"Acme Corp":    "acme",
+		"Globex":       "globex",
 		"SSO Only Inc": "https://ssoonly.app.test:8443/_auth/login?login_hint=alice%40acme.test",
 	}
-	got := chooserLinks(t, body)
+	got := chooserEntries(t, body)
 	if len(got) != len(want) {
 		t.Errorf("chooser lists %v, want %v (frozen is suspended, sso has no membership)", got, want)
 	}
@@ -263,14 +292,30 @@ func TestChooser(t *testing.T) {
 	}
 
 	bob := e.globalSignIn("app.test", "bob@globex.test", bobPassword)
-	if got := chooserLinks(t, readBody(t, e.do("GET", "app.test", "/_auth/login", nil, nil, bob))); len(got) != 1 || got["Globex"] == "" {
+	if got := chooserEntries(t, readBody(t, e.do("GET", "app.test", "/_auth/login", nil, nil, bob))); len(got) != 1 || got["Globex"] != "globex" {
 		t.Errorf("bob's chooser %v, want Globex only", got)
 	}
 
-	// Path links.
-	e.h.PathLinks = true
-	if got := chooserLinks(t, readBody(t, e.do("GET", "app.test", "/_auth/login", nil, nil, bob))); got["Globex"] != "https://app.test/org/globex/_auth/switch" {
-		t.Errorf("path-link chooser %v", got)
+	// Choosing leads to the tenant host's /_auth/switch, leaving a sealed
+	// intent on the apex.
+	for _, tc := range []struct {
+		pathLinks bool
+		want      string
+	}{{false, "https://globex.app.test/_auth/switch"}, {true, "https://app.test/org/globex/_auth/switch"}} {
+		e.h.PathLinks = tc.pathLinks
+		resp := e.choose("app.test", "globex", bob)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tc.want {
+			t.Errorf("path links %v: choose: %d Location %q, want %q", tc.pathLinks, resp.StatusCode, resp.Header.Get("Location"), tc.want)
+		}
+		c := cookieNamed(resp, "__Host-tenantgate-intent")
+		if line := strings.Replace(setCookieLine(resp, "__Host-tenantgate-intent"), c.Value, "V", 1); c == nil ||
+			line != "__Host-tenantgate-intent=V; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Lax" {
+			t.Errorf("intent cookie %q", line)
+		}
+	}
+	// Only a member's own tenants can be chosen.
+	if resp := e.choose("app.test", "acme", bob); resp.StatusCode != http.StatusForbidden || cookieNamed(resp, "__Host-tenantgate-intent") != nil {
+		t.Errorf("bob chose acme: %d", resp.StatusCode)
 	}
 }
 
@@ -636,5 +681,97 @@ func TestSwitchNeverOpensForSSOIdentities(t *testing.T) {
 	resp := e.redeem(cb, trip.verifier)
 	if resp.StatusCode != http.StatusBadRequest || cookieNamed(resp, "__Host-tenantgate") != nil {
 		t.Fatalf("SSO identity switched in: %d", resp.StatusCode)
+	}
+}
+
+// TestSwitchConfirmation: the apex issues a code without a click only to a
+// browser that chose the tenant on its chooser a moment ago, under the same
+// global session; any other switch (started on the tenant host, or by a
+// link from elsewhere) asks the person first, with a CSRF-checked form.
+func TestSwitchConfirmation(t *testing.T) {
+	e := newEnv(t, withGlobal)
+	alice := e.globalSignIn("app.test", "alice@acme.test", alicePassword)
+	intent := func(id string, global *http.Cookie) *http.Cookie {
+		t.Helper()
+		c := cookieNamed(e.choose("app.test", id, global), "__Host-tenantgate-intent")
+		if c == nil {
+			t.Fatalf("choosing %s set no intent", id)
+		}
+		return c
+	}
+
+	t.Run("chosen on the chooser", func(t *testing.T) {
+		trip := e.startSwitch("acme.app.test", "/_auth/switch", alice, intent("acme", alice))
+		if trip.confirm || trip.code == "" {
+			t.Fatalf("confirm %v, code %v: want a code at once", trip.confirm, trip.code != "")
+		}
+		if got := setCookieLine(trip.apexResp, "__Host-tenantgate-intent"); !strings.Contains(got, "Max-Age=0") {
+			t.Errorf("intent not cleared: %q", got)
+		}
+		if resp := e.redeem(trip.callback, trip.verifier); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("redeem: %d", resp.StatusCode)
+		}
+	})
+
+	bob := e.globalSignIn("app.test", "bob@globex.test", bobPassword)
+	for _, tc := range []struct {
+		name   string
+		intent func() *http.Cookie
+	}{
+		{"no intent", func() *http.Cookie { return nil }},
+		{"intent for another tenant", func() *http.Cookie { return intent("globex", alice) }},
+		{"intent of another global session", func() *http.Cookie {
+			again := e.globalSignIn("app.test", "alice@acme.test", alicePassword)
+			return intent("acme", again)
+		}},
+		{"intent of another person", func() *http.Cookie { return intent("globex", bob) }},
+		{"intent too old", func() *http.Cookie {
+			c := intent("acme", alice)
+			e.clock.Advance(switchIntentTTL + time.Second)
+			return c
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var extra []*http.Cookie
+			if c := tc.intent(); c != nil {
+				extra = append(extra, c)
+			}
+			resp := e.do("GET", "acme.app.test", "/_auth/switch", nil, nil)
+			verifier := resp.Cookies()[0]
+			apex := mustURL(t, resp.Header.Get("Location"))
+			page := e.do("GET", apex.Host, apex.RequestURI(), nil, nil, append(extra, alice)...)
+			body := readBody(t, page)
+			if page.StatusCode != http.StatusOK || !strings.Contains(body, "Acme Corp") || !strings.Contains(body, "alice@acme.test") {
+				t.Fatalf("want the confirmation page, got %d Location %q", page.StatusCode, page.Header.Get("Location"))
+			}
+			if csp := page.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://acme.app.test;") {
+				t.Errorf("CSP %q does not let the form go on to the tenant", csp)
+			}
+			form := url.Values{}
+			for _, m := range hiddenInput.FindAllStringSubmatch(body, -1) {
+				form.Set(m[1], m[2])
+			}
+			cookies := append([]*http.Cookie{alice}, page.Cookies()...)
+			// Neither another site nor a form without its token confirms.
+			for name, hdr := range map[string]http.Header{
+				"cross-site": {"Sec-Fetch-Site": {"cross-site"}},
+				"same-site":  {"Sec-Fetch-Site": {"same-site"}},
+			} {
+				if r := e.do("POST", "app.test", "/_auth/switch", form, hdr, cookies...); r.StatusCode != http.StatusForbidden {
+					t.Errorf("%s confirmation: %d, want 403", name, r.StatusCode)
+				}
+			}
+			noToken := url.Values{"tenant": form["tenant"], "host": form["host"], "challenge": form["challenge"]}
+			if r := e.do("POST", "app.test", "/_auth/switch", noToken, sameOrigin(), cookies...); r.StatusCode != http.StatusForbidden {
+				t.Errorf("confirmation without csrf: %d, want 403", r.StatusCode)
+			}
+			r := e.do("POST", "app.test", "/_auth/switch", form, sameOrigin(), cookies...)
+			if r.StatusCode != http.StatusSeeOther {
+				t.Fatalf("confirmed: %d", r.StatusCode)
+			}
+			if resp := e.redeem(mustURL(t, r.Header.Get("Location")), verifier); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("redeem: %d", resp.StatusCode)
+			}
+		})
 	}
 }
