@@ -201,6 +201,12 @@ func (in *Inline) request(ctx context.Context, req *authv3.CheckRequest) (*http.
 	if h.GetProtocol() == "HTTP/2" {
 		r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
 	}
+	// The port the browser connected to, which strip_any_host_port took off
+	// the Host, as envoy.yaml's /_auth/ routes send it to the HTTP port
+	// (login.HeaderForwardedPort; a client's copy was left out above).
+	if p := req.GetAttributes().GetDestination().GetAddress().GetSocketAddress().GetPortValue(); p != 0 {
+		header.Set("X-Forwarded-Port", strconv.FormatUint(uint64(p), 10))
+	}
 	if len(body) > 0 {
 		r.Body = readCloser{bytes.NewReader(body)}
 	}
@@ -289,7 +295,7 @@ func inlineHeader(h *authv3.AttributeContext_HttpRequest) (http.Header, bodyMeta
 // envoy.yaml's header_mutation list).
 func spoofableHeader(name string) bool {
 	switch name {
-	case HeaderAuthMethod, "x-forwarded-host", "x-original-host", "forwarded":
+	case HeaderAuthMethod, "x-forwarded-host", "x-original-host", "forwarded", "x-forwarded-port":
 		return true
 	}
 	return strings.HasPrefix(name, "x-tenant-") || strings.HasPrefix(name, "x-user-")

@@ -185,6 +185,7 @@ func TestInlineRequestConversion(t *testing.T) {
 				"x-tenant-id": "globex", "x-tenant-plan": "gold", "x-user-id": "1", "x-user-email": "root@acme.test",
 				"x-user-roles": "admin", "x-auth-method": "saml", "x-forwarded-host": "globex.app.test",
 				"forwarded": "host=globex.app.test", "x-original-host": "globex.app.test", "accept": "text/html",
+				"x-forwarded-port": "1234",
 			}, nil),
 			check: func(t *testing.T, r *http.Request, _ []byte) {
 				for k := range r.Header {
@@ -222,6 +223,21 @@ func TestInlineRequestConversion(t *testing.T) {
 			check: func(t *testing.T, r *http.Request, body []byte) {
 				if string(body) != "csrf=x" || r.ContentLength != 6 {
 					t.Errorf("body %q length %d", body, r.ContentLength)
+				}
+			},
+		},
+		{
+			name: "the browser's port from the Check's destination",
+			req: func() *authv3.CheckRequest {
+				req := httpAttrs("GET", "acme.app.test", "/_auth/login", map[string]string{"x-forwarded-port": "1234"}, nil)
+				req.Attributes.Destination = &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
+					SocketAddress: &corev3.SocketAddress{Address: "127.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 8080}},
+				}}}
+				return req
+			}(),
+			check: func(t *testing.T, r *http.Request, _ []byte) {
+				if got := r.Header.Values("X-Forwarded-Port"); !slices.Equal(got, []string{"8080"}) {
+					t.Errorf("X-Forwarded-Port %q, want [8080] (Envoy's listener port, never the client's)", got)
 				}
 			},
 		},
