@@ -331,6 +331,9 @@ type stackConfig struct {
 	// secureCookies runs serve without --insecure-cookies: https origins,
 	// __Host- cookies marked Secure (put a TLS front before Envoy).
 	secureCookies bool
+	// envoyListener, if set, holds the port Envoy is to listen on until
+	// Envoy starts.
+	envoyListener net.Listener
 }
 
 // stackOption changes what startStack provisions or how it runs.
@@ -361,6 +364,13 @@ func withLoopbackHTTPIdP() stackOption {
 // Envoy through TLS (tlsFront).
 func withSecureCookies() stackOption {
 	return func(c *stackConfig) { c.secureCookies = true }
+}
+
+// withEnvoyPort runs Envoy on ln's port. startStack closes ln just before
+// Envoy binds the port: a test that must name the port early (in an IdP's
+// redirect URIs) keeps it reserved meanwhile.
+func withEnvoyPort(ln net.Listener) stackOption {
+	return func(c *stackConfig) { c.envoyListener = ln }
 }
 
 // startStack builds tenantgate, provisions a database, and starts tenantgate,
@@ -430,7 +440,12 @@ func startStack(t *testing.T, opts ...stackOption) *stack {
 	signin := httptest.NewServer(s.signin.proxy(&url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", httpPort)}))
 	t.Cleanup(signin.Close)
 
-	envoyPort := freePort(t)
+	var envoyPort int
+	if conf.envoyListener != nil {
+		envoyPort = conf.envoyListener.Addr().(*net.TCPAddr).Port
+	} else {
+		envoyPort = freePort(t)
+	}
 	cfg, err := os.ReadFile(filepath.Join(root, "envoy", "envoy.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -449,6 +464,9 @@ func startStack(t *testing.T, opts ...stackOption) *stack {
 		t.Fatal(err)
 	}
 	s.envoyAddr = fmt.Sprintf("127.0.0.1:%d", envoyPort)
+	if conf.envoyListener != nil {
+		conf.envoyListener.Close() // Envoy binds the port next
+	}
 	s.envoy = start(t, envoyBin, "-c", cfgPath, "--use-dynamic-base-id", "--concurrency", "1", "-l", "warning",
 		"--file-flush-interval-msec", "50") // access log lines show up at once
 	waitFor(t, s.envoy, 20*time.Second, func() error {
@@ -462,12 +480,14 @@ func startStack(t *testing.T, opts ...stackOption) *stack {
 }
 
 // tlsFront terminates TLS on ln (a 127.0.0.1 listener) for baseDomain and
-// every host under it, and hands each request to Envoy with its Host
+// every host under it, handing each request to Envoy with its Host
 // unchanged, as a load balancer in front of Envoy would. It stops when the
 // test ends. The returned transport trusts only the front's certificate and
-// dials the front for those hosts whatever port a URL names (so a client can
-// use https://acme.app.test/ as in production), and everything else (an IdP
-// on 127.0.0.1) directly.
+// dials the front for those hosts whatever port a URL names, and
+// everything else (an IdP on 127.0.0.1) directly. Envoy tells tenantgate
+// the port it was reached on (x-forwarded-port, its own), which tenantgate
+// puts in the URLs it builds (redirect_uri, SAML ACS): clients that follow
+// those should name Envoy's port, as behind a balancer on the same port.
 func (s *stack) tlsFront(t *testing.T, ln net.Listener) *http.Transport {
 	t.Helper()
 	cert, pool := selfSignedCert(t, baseDomain, "*."+baseDomain)

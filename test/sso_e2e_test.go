@@ -107,15 +107,14 @@ type ssoEnv struct {
 	stack     *stack
 	kc        *keycloak.Server
 	transport *http.Transport
+	port      int // Envoy's, named in every tenant origin
 }
 
-// origin is tenant's origin as a browser sees it: https on the default
-// port, which the browser's transport dials as the TLS front's port. The
-// shipped Envoy config strips the port from Host (strip_any_host_port), so
-// tenantgate builds its callback, ACS and entity id without one: origins
-// with another port would not match what tenantgate sends Keycloak.
+// origin is tenant's origin as a browser sees it: https, on Envoy's port
+// (the browser's transport dials the TLS front for it). Envoy passes that
+// port to tenantgate, which puts it in its callback, ACS and entity id.
 func (e *ssoEnv) origin(tenant string) string {
-	return "https://" + tenant + "." + baseDomain
+	return fmt.Sprintf("https://%s.%s:%d", tenant, baseDomain, e.port)
 }
 
 // ssoIdentity is what the upstream must receive for an SSO session.
@@ -141,9 +140,16 @@ func TestSSOEndToEnd(t *testing.T) {
 	findEnvoy(t, repoRoot(t)) // skip or fail before paying for Keycloak
 	began := time.Now()
 
-	// Keycloak boots while tenantgate builds; the tenant file, which names
-	// Keycloak's URL, is written once it is up.
-	e := &ssoEnv{}
+	// Envoy's port is in the realms' redirect URIs, so it is reserved
+	// before Keycloak imports them. Keycloak boots while tenantgate
+	// builds; the tenant file, which names Keycloak's URL, is written once
+	// it is up.
+	envoyLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { envoyLn.Close() })
+	e := &ssoEnv{port: envoyLn.Addr().(*net.TCPAddr).Port}
 	waitKeycloak := keycloak.StartAsync(t, keycloak.Options{Origins: keycloak.Origins{
 		Acme: e.origin("acme"), Globex: e.origin("globex"), Initech: e.origin("initech"),
 	}})
@@ -153,12 +159,12 @@ func TestSSOEndToEnd(t *testing.T) {
 		kcReady = time.Since(began)
 		return ssoTenantFile(e.kc)
 	}
-	e.stack = startStack(t, withTenants(tenants), withLoopbackHTTPIdP(), withSecureCookies())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	e.stack = startStack(t, withTenants(tenants), withLoopbackHTTPIdP(), withSecureCookies(), withEnvoyPort(envoyLn))
+	frontLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.transport = e.stack.tlsFront(t, ln)
+	e.transport = e.stack.tlsFront(t, frontLn)
 	stackReady := time.Since(began)
 	defer func() {
 		t.Logf("timing: keycloak ready after %s (tenantgate built meanwhile), stack up %s later, sign-in flows %s, total %s",
