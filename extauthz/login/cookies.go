@@ -1,6 +1,11 @@
 package login
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
 	"github.com/tenantgate/tenantgate/extauthz/session"
 )
 
@@ -56,4 +61,51 @@ func (h *Handler) hostCookieName(q *request, base string) string {
 		name += "." + q.tenant().ID
 	}
 	return name
+}
+
+// hostCookie is a cookie called base (hostCookieName) for the request:
+// host-only, Path=/, HttpOnly, SameSite=Lax, Secure unless insecure. maxAge
+// < 0 deletes it.
+func (h *Handler) hostCookie(q *request, base, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     h.hostCookieName(q, base),
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   !h.InsecureCookies,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// sealJSON encodes v as JSON and seals it with s, bound to context, in
+// unpadded base64url: the value of a sealed cookie or code.
+func sealJSON(s *session.Sealer, v any, context string) (string, error) {
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("encode sealed value: %w", err)
+	}
+	sealed, err := s.Seal(plain, context)
+	if err != nil {
+		return "", fmt.Errorf("seal value: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+// openJSON reverses sealJSON into v. It reports false for a value longer
+// than maxLen, not base64url, sealed under another key or context, or not
+// JSON of v's type.
+func openJSON(s *session.Sealer, raw string, maxLen int, context string, v any) bool {
+	if raw == "" || len(raw) > maxLen {
+		return false
+	}
+	sealed, err := base64.RawURLEncoding.Strict().DecodeString(raw)
+	if err != nil {
+		return false
+	}
+	plain, err := s.Open(sealed, context)
+	if err != nil {
+		return false
+	}
+	return json.Unmarshal(plain, v) == nil
 }

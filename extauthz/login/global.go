@@ -1,8 +1,6 @@
 package login
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -72,15 +70,7 @@ func (h *Handler) globalTTL() time.Duration {
 // (tenantgate-global when insecure), host-only, Path=/, HttpOnly,
 // SameSite=Lax, Secure unless insecure. maxAge < 0 deletes it.
 func (h *Handler) globalCookie(q *request, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{
-		Name:     h.hostCookieName(q, globalCookieBase),
-		Value:    value,
-		Path:     "/",
-		MaxAge:   maxAge,
-		HttpOnly: true,
-		Secure:   !h.InsecureCookies,
-		SameSite: http.SameSiteLaxMode,
-	}
+	return h.hostCookie(q, globalCookieBase, value, maxAge)
 }
 
 // setGlobal starts a global session for user and sets its cookie.
@@ -93,15 +83,11 @@ func (h *Handler) setGlobal(q *request, user tenants.User) error {
 	ttl := h.globalTTL()
 	rec := globalRecord{V: globalRecordVersion, User: user.ID, Email: user.Email, SID: sid,
 		Issued: now.Unix(), Expires: now.Add(ttl).Unix()}
-	plain, err := json.Marshal(rec)
+	v, err := sealJSON(h.globalSealer, rec, globalContext(q.res.Host))
 	if err != nil {
-		return fmt.Errorf("encode global session: %w", err)
+		return fmt.Errorf("global session: %w", err)
 	}
-	sealed, err := h.globalSealer.Seal(plain, globalContext(q.res.Host))
-	if err != nil {
-		return fmt.Errorf("seal global session: %w", err)
-	}
-	http.SetCookie(q.w, h.globalCookie(q, base64.RawURLEncoding.EncodeToString(sealed), int(ttl/time.Second)))
+	http.SetCookie(q.w, h.globalCookie(q, v, int(ttl/time.Second)))
 	return nil
 }
 
@@ -116,19 +102,9 @@ func (h *Handler) openGlobal(q *request) (*globalSession, bool) {
 		if i == maxCookieCandidates {
 			break
 		}
-		if len(c.Value) > maxGlobalCookie {
-			continue
-		}
-		sealed, err := base64.RawURLEncoding.Strict().DecodeString(c.Value)
-		if err != nil {
-			continue
-		}
-		plain, err := h.globalSealer.Open(sealed, globalContext(q.res.Host))
-		if err != nil {
-			continue
-		}
 		var rec globalRecord
-		if json.Unmarshal(plain, &rec) != nil || rec.V != globalRecordVersion || rec.User == "" || rec.SID == "" {
+		if !openJSON(h.globalSealer, c.Value, maxGlobalCookie, globalContext(q.res.Host), &rec) ||
+			rec.V != globalRecordVersion || rec.User == "" || rec.SID == "" {
 			continue
 		}
 		g := &globalSession{user: rec.User, email: rec.Email, sid: rec.SID,

@@ -413,25 +413,20 @@ type idTokenRecord struct {
 
 // idTokenCookieName is "__Host-tg-idt" ("__Host-tg-idt.<id>" for a path
 // tenant; see cookies.go).
-func (h *Handler) idTokenCookieName(q *request) string { return h.hostCookieName(q, "tg-idt") }
+func (h *Handler) idTokenCookieName(q *request) string { return h.hostCookieName(q, idTokenCookieBase) }
+
+// idTokenCookieBase is the id-token hint cookie's name without prefix.
+const idTokenCookieBase = "tg-idt"
 
 // idTokenContext binds the id-token cookie to one session of one tenant.
 func idTokenContext(tenantInternalID, sid string) string {
 	return "id-token-hint:v1:" + tenantInternalID + ":" + sid
 }
 
-// idTokenCookie is the id-token hint cookie; like the session cookie,
-// host-only, HttpOnly, SameSite=Lax, Secure unless insecure.
+// idTokenCookie is the id-token hint cookie (hostCookie); like the session
+// cookie, host-only, HttpOnly, SameSite=Lax, Secure unless insecure.
 func (h *Handler) idTokenCookie(q *request, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{
-		Name:     h.idTokenCookieName(q),
-		Value:    value,
-		Path:     "/",
-		MaxAge:   maxAge,
-		HttpOnly: true,
-		Secure:   !h.InsecureCookies,
-		SameSite: http.SameSiteLaxMode,
-	}
+	return h.hostCookie(q, idTokenCookieBase, value, maxAge)
 }
 
 // setIDTokenCookie keeps the ID token for RP-initiated logout, sealed and

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -113,19 +112,11 @@ func validChallenge(s string) bool {
 	return err == nil
 }
 
-// switchCookie is the verifier cookie: host-only, Path=/, HttpOnly,
-// SameSite=Lax (the apex's redirect back is a top-level GET), Secure unless
-// insecure, named for the tenant under path tenancy (cookies.go).
+// switchCookie is the verifier cookie (hostCookie): SameSite=Lax suits it,
+// as the apex's redirect back is a top-level GET; named for the tenant
+// under path tenancy (cookies.go).
 func (h *Handler) switchCookie(q *request, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{
-		Name:     h.hostCookieName(q, switchCookieBase),
-		Value:    value,
-		Path:     "/",
-		MaxAge:   maxAge,
-		HttpOnly: true,
-		Secure:   !h.InsecureCookies,
-		SameSite: http.SameSiteLaxMode,
-	}
+	return h.hostCookie(q, switchCookieBase, value, maxAge)
 }
 
 // apexHostOf is the apex host a tenant request asks for a switch code: the
@@ -164,17 +155,13 @@ func (h *Handler) startSwitch(q *request) {
 		h.unavailable(q, "start switch", err)
 		return
 	}
-	plain, err := json.Marshal(switchVerifier{V: switchRecordVersion, Secret: secret, Return: rd, Created: h.now().Unix()})
+	v, err := sealJSON(h.switchSealer, switchVerifier{V: switchRecordVersion, Secret: secret, Return: rd, Created: h.now().Unix()},
+		switchVerifierContext(t.InternalID))
 	if err != nil {
 		h.unavailable(q, "start switch", err)
 		return
 	}
-	sealed, err := h.switchSealer.Seal(plain, switchVerifierContext(t.InternalID))
-	if err != nil {
-		h.unavailable(q, "start switch", err)
-		return
-	}
-	http.SetCookie(q.w, h.switchCookie(q, base64.RawURLEncoding.EncodeToString(sealed), int(switchVerifierTTL/time.Second)))
+	http.SetCookie(q.w, h.switchCookie(q, v, int(switchVerifierTTL/time.Second)))
 	target := h.scheme() + "://" + apex + requestPort(q.r.Host) + pathSwitch + "?" + url.Values{
 		"tenant":    {t.ID},
 		"host":      {q.res.Host},
@@ -352,28 +339,17 @@ type switchIntent struct {
 func switchIntentContext(host string) string { return "switch-intent:v1:" + host }
 
 func (h *Handler) intentCookie(q *request, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{
-		Name:     h.hostCookieName(q, switchIntentBase),
-		Value:    value,
-		Path:     "/",
-		MaxAge:   maxAge,
-		HttpOnly: true,
-		Secure:   !h.InsecureCookies,
-		SameSite: http.SameSiteLaxMode,
-	}
+	return h.hostCookie(q, switchIntentBase, value, maxAge)
 }
 
 // setIntent remembers that the person chose tenant t.
 func (h *Handler) setIntent(q *request, g *globalSession, t *tenants.Tenant) error {
-	plain, err := json.Marshal(switchIntent{V: switchRecordVersion, Tenant: t.InternalID, Global: g.sid, Created: h.now().Unix()})
+	v, err := sealJSON(h.switchSealer, switchIntent{V: switchRecordVersion, Tenant: t.InternalID, Global: g.sid, Created: h.now().Unix()},
+		switchIntentContext(q.res.Host))
 	if err != nil {
-		return fmt.Errorf("encode switch intent: %w", err)
+		return fmt.Errorf("switch intent: %w", err)
 	}
-	sealed, err := h.switchSealer.Seal(plain, switchIntentContext(q.res.Host))
-	if err != nil {
-		return fmt.Errorf("seal switch intent: %w", err)
-	}
-	http.SetCookie(q.w, h.intentCookie(q, base64.RawURLEncoding.EncodeToString(sealed), int(switchIntentTTL/time.Second)))
+	http.SetCookie(q.w, h.intentCookie(q, v, int(switchIntentTTL/time.Second)))
 	return nil
 }
 
@@ -387,15 +363,8 @@ func (h *Handler) takeIntent(q *request, sw *switchRequest) bool {
 		if i == maxCookieCandidates {
 			break
 		}
-		if len(c.Value) > switchIntentMaxValue {
-			continue
-		}
-		plain, ok := h.openSwitchValue(c.Value, switchIntentContext(q.res.Host))
-		if !ok {
-			continue
-		}
 		var in switchIntent
-		if json.Unmarshal(plain, &in) != nil || in.V != switchRecordVersion {
+		if !openJSON(h.switchSealer, c.Value, switchIntentMaxValue, switchIntentContext(q.res.Host), &in) || in.V != switchRecordVersion {
 			continue
 		}
 		created := time.Unix(in.Created, 0)
@@ -436,19 +405,15 @@ func (h *Handler) sealSwitchCode(t *tenants.Tenant, g *globalSession, user tenan
 	if err != nil {
 		return "", err
 	}
-	plain, err := json.Marshal(switchCode{
+	code, err := sealJSON(h.switchSealer, switchCode{
 		V: switchRecordVersion, ID: jti, User: user.ID, Email: user.Email,
 		Global: g.sid, Issued: g.issued.Unix(), Challenge: challenge, Endpoint: endpoint,
 		Expires: h.now().Add(switchCodeTTL).Unix(),
-	})
+	}, switchCodeContext(t.InternalID))
 	if err != nil {
-		return "", fmt.Errorf("encode switch code: %w", err)
+		return "", fmt.Errorf("switch code: %w", err)
 	}
-	sealed, err := h.switchSealer.Seal(plain, switchCodeContext(t.InternalID))
-	if err != nil {
-		return "", fmt.Errorf("seal switch code: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(sealed), nil
+	return code, nil
 }
 
 // callbackOrSwitch: GET /_auth/callback. With tg_switch it redeems a switch
@@ -544,12 +509,9 @@ func (h *Handler) openSwitchVerifier(q *request) (*switchVerifier, bool) {
 		if i == maxCookieCandidates {
 			break
 		}
-		plain, ok := h.openSwitchValue(c.Value, switchVerifierContext(q.tenant().InternalID))
-		if !ok {
-			continue
-		}
 		var v switchVerifier
-		if json.Unmarshal(plain, &v) != nil || v.V != switchRecordVersion || v.Secret == "" {
+		if !openJSON(h.switchSealer, c.Value, maxSwitchCode, switchVerifierContext(q.tenant().InternalID), &v) ||
+			v.V != switchRecordVersion || v.Secret == "" {
 			continue
 		}
 		created := time.Unix(v.Created, 0)
@@ -563,31 +525,11 @@ func (h *Handler) openSwitchVerifier(q *request) (*switchVerifier, bool) {
 
 // openSwitchCode opens a code sealed for the request's tenant.
 func (h *Handler) openSwitchCode(q *request, raw string) (*switchCode, bool) {
-	plain, ok := h.openSwitchValue(raw, switchCodeContext(q.tenant().InternalID))
-	if !ok {
-		return nil, false
-	}
 	var c switchCode
-	if json.Unmarshal(plain, &c) != nil || c.V != switchRecordVersion || c.ID == "" || c.User == "" || !validChallenge(c.Challenge) {
+	if !openJSON(h.switchSealer, raw, maxSwitchCode, switchCodeContext(q.tenant().InternalID), &c) || c.V != switchRecordVersion || c.ID == "" || c.User == "" || !validChallenge(c.Challenge) {
 		return nil, false
 	}
 	return &c, true
-}
-
-// openSwitchValue decodes and opens a sealed code or verifier.
-func (h *Handler) openSwitchValue(raw, context string) ([]byte, bool) {
-	if raw == "" || len(raw) > maxSwitchCode {
-		return nil, false
-	}
-	sealed, err := base64.RawURLEncoding.Strict().DecodeString(raw)
-	if err != nil {
-		return nil, false
-	}
-	plain, err := h.switchSealer.Open(sealed, context)
-	if err != nil {
-		return nil, false
-	}
-	return plain, true
 }
 
 // redirectFound answers 302 Found to a location already made safe: the

@@ -2,7 +2,6 @@ package login
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -667,9 +666,8 @@ func TestSwitchNeverOpensForSSOIdentities(t *testing.T) {
 	e.refresh()
 	e.h.init()
 	trip := e.startSwitch("globex.app.test", "/_auth/switch", nil) // a verifier of this browser
-	plain, ok := e.h.openSwitchValue(trip.verifier.Value, switchVerifierContext(globex.InternalID))
 	var v switchVerifier
-	if !ok || json.Unmarshal(plain, &v) != nil {
+	if !openJSON(e.h.switchSealer, trip.verifier.Value, maxSwitchCode, switchVerifierContext(globex.InternalID), &v) {
 		t.Fatal("verifier does not open")
 	}
 	code, err := e.h.sealSwitchCode(globex, &globalSession{sid: "sid", issued: e.clock.Now()},
