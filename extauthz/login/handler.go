@@ -73,9 +73,9 @@ const maxEmailBytes = 320
 // Statuses: HTML pages for people (200 forms; 303 after a successful POST;
 // 401 "Invalid email or password."; 403 for a refused cross-origin or CSRF
 // request and for a suspended tenant; 429 when argon2id is saturated or an
-// address is over its discovery limit; 501 when the tenant offers no sign-in
-// method this build implements; 503 when tenants are not loaded or the store
-// fails) and JSON for machines (404 {"error":"unknown_tenant"},
+// address is over its discovery or switching limit; 501 when the tenant
+// offers no sign-in method this build implements; 503 when tenants are not
+// loaded or the store fails) and JSON for machines (404 {"error":"unknown_tenant"},
 // 400 {"error":"bad_request"}, 404 {"error":"not_found"} for any other path,
 // 405 {"error":"method_not_allowed"}).
 type Handler struct {
@@ -143,6 +143,7 @@ type Handler struct {
 	accounts   *counter
 	addresses  *counter
 	discovery  *counter
+	switches   *counter
 	origins    *http.CrossOriginProtection
 	loginState *session.Sealer
 	// globalSealer seals global sessions, switchSealer switch codes and
@@ -158,6 +159,7 @@ func (h *Handler) init() {
 		h.accounts = newCounter(h.limits.AccountFailures, h.limits.Window, h.limits.MaxEntries)
 		h.addresses = newCounter(h.limits.AddressFailures, h.limits.Window, h.limits.MaxEntries)
 		h.discovery = newCounter(h.limits.DiscoveryRequests, h.limits.Window, h.limits.MaxEntries)
+		h.switches = newCounter(h.limits.SwitchCodes, h.limits.Window, h.limits.MaxEntries)
 		h.origins = http.NewCrossOriginProtection()
 		h.opened = newMethodCache()
 		if h.Sealer != nil {

@@ -23,6 +23,10 @@ type Limits struct {
 	// DiscoveryRequests is how many home-realm discovery lookups one client
 	// address may make per Window. Default 60.
 	DiscoveryRequests int
+	// SwitchCodes is how many tenant switch codes the apex issues to one
+	// client address per Window (each one redeemed is a store write).
+	// Default 60.
+	SwitchCodes int
 	// Window is the counting window. Default 15 minutes.
 	Window time.Duration
 	// MaxEntries bounds how many accounts or addresses each counter tracks;
@@ -39,6 +43,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.DiscoveryRequests <= 0 {
 		l.DiscoveryRequests = 60
+	}
+	if l.SwitchCodes <= 0 {
+		l.SwitchCodes = 60
 	}
 	if l.Window <= 0 {
 		l.Window = 15 * time.Minute

@@ -306,6 +306,13 @@ func (h *Handler) switchableTenant(q *request, user tenants.User, id string) (*t
 // sendSwitchCode issues a code for sw and sends the browser with it to the
 // tenant's /_auth/callback (303).
 func (h *Handler) sendSwitchCode(q *request, sw *switchRequest) {
+	if !h.switches.take(counterKey("switch", h.clientKey(q.r)), h.now()) {
+		h.refuse(q, "switch_limited", sw.user.Email)
+		q.w.Header().Set("Retry-After", "60")
+		h.message(q, http.StatusTooManyRequests, "Too many attempts",
+			"Too many organisation switches from your network. Wait a few minutes and try again.", true)
+		return
+	}
 	code, err := h.sealSwitchCode(sw.tenant, sw.global, sw.user, sw.challenge, sw.endpoint)
 	if err != nil {
 		h.unavailable(q, "issue switch code", err)

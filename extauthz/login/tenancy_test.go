@@ -1,6 +1,7 @@
 package login
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -772,4 +773,51 @@ func TestSwitchConfirmation(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestSwitchRateLimited(t *testing.T) {
+	e := newEnv(t, withGlobal, func(h *Handler) { h.Limits = Limits{SwitchCodes: 2} })
+	alice := e.globalSignIn("app.test", "alice@acme.test", alicePassword)
+	for i := range 2 {
+		if trip := e.startSwitch("acme.app.test", "/_auth/switch", alice); trip.code == "" {
+			t.Fatalf("switch %d: %d, want a code", i, trip.apexResp.StatusCode)
+		}
+	}
+	trip := e.startSwitch("acme.app.test", "/_auth/switch", alice)
+	if trip.code != "" || trip.apexResp.StatusCode != http.StatusTooManyRequests || trip.apexResp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third switch: %d, want 429 and no code", trip.apexResp.StatusCode)
+	}
+}
+
+// FuzzOpenSwitchCode: whatever arrives as a code, verifier, intent or
+// global session, nothing opens that the handler did not seal, and nothing
+// panics.
+func FuzzOpenSwitchCode(f *testing.F) {
+	for _, s := range []string{"", "AQ", "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", strings.Repeat("A", 5000), "not base64!", "e30"} {
+		f.Add(s)
+	}
+	sealer, err := session.NewSealer(bytes.Repeat([]byte{7}, session.MasterKeySize))
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := &Handler{Sealer: sealer}
+	h.init()
+	f.Fuzz(func(t *testing.T, raw string) {
+		var code switchCode
+		var rec globalRecord
+		for _, tc := range []struct {
+			s   *session.Sealer
+			ctx string
+			v   any
+		}{
+			{h.switchSealer, switchCodeContext("t1"), &code},
+			{h.switchSealer, switchVerifierContext("t1"), &code},
+			{h.switchSealer, switchIntentContext("app.test"), &code},
+			{h.globalSealer, globalContext("app.test"), &rec},
+		} {
+			if openJSON(tc.s, raw, maxSwitchCode, tc.ctx, tc.v) {
+				t.Fatalf("forged value %q opened", raw)
+			}
+		}
+	})
 }
