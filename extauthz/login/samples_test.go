@@ -55,7 +55,19 @@ func TestUISamples(t *testing.T) {
 		{"logout", get(se.env, "acme.app.test", "/_auth/logout"), 200},
 		{"suspended", get(se.env, "frozen.app.test", "/_auth/login"), 403},
 		{"no-method", get(limited, "sso.app.test", "/_auth/login"), 501}, // limited serves no SSO method
-		{"apex", get(se.env, "app.test", "/_auth/login"), 200},
+		{"apex", get(limited, "app.test", "/_auth/login"), 200},          // limited has no global sessions
+		{"apex-global", get(se.env, "app.test", "/_auth/login"), 200},
+		{"apex-chooser", func() *http.Response {
+			return se.do("GET", "app.test", "/_auth/login", nil, nil, se.globalSignIn("app.test", "alice@acme.test", alicePassword))
+		}, 200},
+		{"apex-confirm-switch", func() *http.Response {
+			start := se.do("GET", "acme.app.test", "/_auth/switch?rd=%2Fdocs", nil, nil)
+			apex, err := url.Parse(start.Header.Get("Location"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return se.do("GET", apex.Host, apex.RequestURI(), nil, nil, se.globalSignIn("app.test", "alice@acme.test", alicePassword))
+		}, 200},
 		{"apex-rate-limited", func() *http.Response {
 			f := limited.getForm("app.test", "/_auth/login")
 			var resp *http.Response
