@@ -34,8 +34,10 @@ var ErrNotInstalled = errors.New("keycloak is not installed")
 const InstallHint = "make tools (or: bash scripts/keycloak.sh)"
 
 // DefaultStartTimeout bounds how long Launch waits for Keycloak to serve
-// every realm. A cold start measured 15-40 s on a loaded 2-core machine.
-const DefaultStartTimeout = 3 * time.Minute
+// every realm. A cold start measured 15-40 s on a moderately loaded 2-core
+// machine, and 1-3 min with load average 10 (three test binaries each
+// starting a Keycloak while other builds run); 3 min was seen to time out.
+const DefaultStartTimeout = 5 * time.Minute
 
 // Origins are the scheme://host[:port] origins at which the tests' tenants
 // are reached through Envoy. They become the realms' redirect URIs, web
