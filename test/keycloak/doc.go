@@ -22,10 +22,12 @@
 // Keycloak resolves from the environment at import: pass the origins the
 // test's Envoy listens on in [Options.Origins].
 //
-// Start it once per test binary: [Start] from a test, or [Launch] from
-// TestMain. A cold start takes 15-40 s on a 2-core machine (see
-// docs/keycloak-notes.md), so share one server across tests; realms are
-// read-only fixtures, and tests that need isolation use distinct users.
+// Start it once per test binary: [Start] from a test, [StartAsync] to boot
+// it while the test builds and starts what it tests, or [Launch] from
+// TestMain; [SkipIfDisabled] honours -short and TENANTGATE_KEYCLOAK_TESTS=0.
+// A cold start takes 15-40 s on a 2-core machine, minutes under heavy load
+// (see docs/keycloak-notes.md), so share one server across tests; realms
+// are read-only fixtures, and tests that need isolation use distinct users.
 //
 // [SubmitLogin] and [ReadForm] drive Keycloak's own HTML login form and the
 // SAML auto-POST form with a plain http.Client and cookie jar, so
