@@ -2,19 +2,18 @@ package session
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
-	"github.com/golang-jwt/jwt/v5"
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/tenantgate/tenantgate/tenants"
@@ -30,19 +29,18 @@ var ErrInvalid = errors.New("invalid session token")
 // because callers act on ErrInvalid alone, and tests use them to prove that a
 // forged token was refused for the reason it was built to trigger.
 var (
-	errNoSnapshot   = fmt.Errorf("%w: no tenant snapshot", ErrInvalid)
-	errTooLarge     = fmt.Errorf("%w: larger than %d bytes", ErrInvalid, MaxTokenSize)
-	errMalformed    = fmt.Errorf("%w: malformed", ErrInvalid)
-	errHeader       = fmt.Errorf("%w: header not allowed", ErrInvalid)
-	errAlg          = fmt.Errorf("%w: algorithm not allowed", ErrInvalid)
-	errUnknownKey   = fmt.Errorf("%w: unknown tenant or key", ErrInvalid)
-	errSignature    = fmt.Errorf("%w: bad signature", ErrInvalid)
-	errClaims       = fmt.Errorf("%w: claims not acceptable", ErrInvalid)
-	errExpired      = fmt.Errorf("%w: expired", ErrInvalid)
-	errNotYetValid  = fmt.Errorf("%w: not valid yet", ErrInvalid)
-	errRevoked      = fmt.Errorf("%w: revoked", ErrInvalid)
-	errKeyRetired   = fmt.Errorf("%w: tenant or key no longer present", ErrInvalid)
-	errVerifyFailed = fmt.Errorf("%w: verification failed", ErrInvalid)
+	errNoSnapshot  = fmt.Errorf("%w: no tenant snapshot", ErrInvalid)
+	errTooLarge    = fmt.Errorf("%w: larger than %d bytes", ErrInvalid, MaxTokenSize)
+	errMalformed   = fmt.Errorf("%w: malformed", ErrInvalid)
+	errHeader      = fmt.Errorf("%w: header not allowed", ErrInvalid)
+	errAlg         = fmt.Errorf("%w: algorithm not allowed", ErrInvalid)
+	errUnknownKey  = fmt.Errorf("%w: unknown tenant or key", ErrInvalid)
+	errSignature   = fmt.Errorf("%w: bad signature", ErrInvalid)
+	errClaims      = fmt.Errorf("%w: claims not acceptable", ErrInvalid)
+	errExpired     = fmt.Errorf("%w: expired", ErrInvalid)
+	errNotYetValid = fmt.Errorf("%w: not valid yet", ErrInvalid)
+	errRevoked     = fmt.Errorf("%w: revoked", ErrInvalid)
+	errKeyRetired  = fmt.Errorf("%w: tenant or key no longer present", ErrInvalid)
 )
 
 // Verifier defaults and limits.
@@ -80,7 +78,7 @@ type Verifier struct {
 
 	once   sync.Once
 	leeway time.Duration
-	parser *jwt.Parser
+	b64    *base64.Encoding
 	shards []*lru.Cache[[sha256.Size]byte, *verified]
 	keys   *lru.Cache[pubKeyID, any]
 
@@ -133,14 +131,7 @@ func (v *Verifier) init() {
 		v.leeway = DefaultLeeway
 	}
 	v.leeway = min(v.leeway, MaxLeeway)
-	v.parser = jwt.NewParser(
-		jwt.WithValidMethods([]string{AlgEdDSA, AlgES256}),
-		jwt.WithStrictDecoding(),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(v.leeway),
-		jwt.WithTimeFunc(v.now),
-	)
+	v.b64 = base64.RawURLEncoding.Strict()
 	size := v.CacheSize
 	if size == 0 {
 		size = DefaultCacheSize
@@ -166,16 +157,22 @@ func (v *Verifier) now() time.Time {
 // and returns its claims, or an error wrapping ErrInvalid.
 //
 // It follows RFC 8725: the token must be at most MaxTokenSize bytes (checked
-// before anything else), three base64url segments, with header typ
-// TokenType, alg EdDSA or ES256, a kid, and no other header parameters (jku,
-// x5u, jwk, x5c, crit and anything unknown are refused, so no key is ever
-// taken from the token and nothing is fetched). The key is looked up only
-// among the keys of the tenant whose internal id the token's "tid" claim
-// names; its algorithm must match. After the signature: iss must be
-// Issuer(tid), aud must contain Audience(tid), exp must be present and not
-// past, iat present and not in the future, nbf (if any) not in the future
-// (each with Leeway), exp after iat by at most MaxTTL, sub and sid
-// non-empty, and the session must not be revoked in snap.
+// before anything else), exactly three segments of canonical unpadded
+// base64url (no padding, no line breaks, no trailing bits set), with header
+// typ TokenType, alg EdDSA or ES256, a kid, and no other header parameters
+// (jku, x5u, jwk, x5c, crit and anything unknown are refused, so no key is
+// ever taken from the token and nothing is fetched). Header and claims must
+// each be one JSON object whose members are named exactly (no case folding,
+// no escapes in names), appear at most once and have the right type: the
+// claims are only iss, sub, aud, exp, iat, nbf, tid, tenant, email, roles,
+// sid and method, with exp, iat and nbf in whole seconds; null, unknown
+// claims, invalid UTF-8 and trailing data are refused. The key is looked up
+// only among the keys of the tenant whose internal id the token's "tid"
+// claim names; its algorithm must match. After the signature: exp must be
+// present and not past, iat not in the future, nbf (if any) not in the
+// future (each with Leeway), iss must be Issuer(tid), aud must contain
+// Audience(tid), iat must be present, exp after iat by at most MaxTTL, sub
+// and sid non-empty, and the session must not be revoked in snap.
 //
 // Verify does NOT check that the token belongs to the tenant of the request:
 // the returned Claims.TenantID is the token's own tenant, and the caller must
@@ -209,7 +206,7 @@ func (v *Verifier) verify(snap *tenants.Snapshot, token string) (*Claims, error)
 	if v.shards != nil {
 		// The token is only read, never retained or modified: viewing its
 		// bytes in place spares the hot path a copy.
-		sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+		sum = sha256.Sum256(bytesOf(token))
 		shard = v.shards[sum[0]%cacheShards]
 		if e, ok := shard.Get(sum); ok {
 			v.hits.Add(1)
@@ -260,162 +257,123 @@ func (v *Verifier) recheck(snap *tenants.Snapshot, e *verified) (*Claims, error)
 	return &c, nil
 }
 
-// header is the protected header of a session token. Only these three
-// parameters are allowed.
-type header struct {
-	Alg, Typ, Kid string
-}
-
-// forbiddenHeaders are parameters that would let a token choose its own key
-// or add processing rules (RFC 7515 §4.1.2-4.1.6, §4.1.11); they are named in
-// the error because they are attacks, not mistakes.
-var forbiddenHeaders = [...]string{"jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256", "crit"}
-
-// parseHeader decodes and checks the header segment.
-func parseHeader(seg string) (header, error) {
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(seg)
-	if err != nil {
-		return header{}, fmt.Errorf("%w: header is not base64url", errMalformed)
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		return header{}, fmt.Errorf("%w: header is not a JSON object", errMalformed)
-	}
-	for _, name := range forbiddenHeaders {
-		if _, ok := m[name]; ok {
-			return header{}, fmt.Errorf("%w: parameter %s", errHeader, name)
-		}
-	}
-	var h header
-	for name, val := range m {
-		var dst *string
-		switch name {
-		case "alg":
-			dst = &h.Alg
-		case "typ":
-			dst = &h.Typ
-		case "kid":
-			dst = &h.Kid
-		default:
-			return header{}, fmt.Errorf("%w: unknown parameter", errHeader)
-		}
-		if err := json.Unmarshal(val, dst); err != nil {
-			return header{}, fmt.Errorf("%w: %s is not a string", errMalformed, name)
-		}
-	}
-	if h.Typ != TokenType {
-		return header{}, fmt.Errorf("%w: typ is not %s", errHeader, TokenType)
-	}
-	if h.Alg != AlgEdDSA && h.Alg != AlgES256 {
-		return header{}, errAlg
-	}
-	if h.Kid == "" {
-		return header{}, fmt.Errorf("%w: no kid", errUnknownKey)
-	}
-	return h, nil
-}
-
 // verifyFresh fully verifies a token that is not in the cache.
 func (v *Verifier) verifyFresh(snap *tenants.Snapshot, token string) (*verified, error) {
-	if strings.Count(token, ".") != 2 {
-		return nil, fmt.Errorf("%w: not three segments", errMalformed)
-	}
-	h, err := parseHeader(token[:strings.IndexByte(token, '.')])
+	tok, err := decodeJWS(v.b64, token)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errMalformed, err)
 	}
-
-	var (
-		tc  tokenClaims
-		key *tenants.SigningKey
-	)
-	keyFunc := func(tok *jwt.Token) (any, error) {
-		// The claims are decoded but not yet authenticated: tid only says
-		// where to look, and the key found there must then verify them.
-		t := snap.ByInternalID(tc.TID)
-		if t == nil {
-			return nil, errUnknownKey
+	h, err := decodeHeader(tok.header)
+	if err != nil {
+		if _, ok := errors.AsType[headerParamError](err); ok {
+			return nil, fmt.Errorf("%w: %w", errHeader, err)
 		}
-		for i := range t.Keys {
-			if t.Keys[i].KID == h.Kid {
-				key = &t.Keys[i]
-				break
-			}
-		}
-		if key == nil {
-			return nil, errUnknownKey
-		}
-		if key.Alg != h.Alg || tok.Method.Alg() != h.Alg {
-			return nil, errAlg
-		}
-		pub, err := v.publicKey(tc.TID, key)
-		if err != nil {
-			return nil, fmt.Errorf("%w: stored key unusable", errUnknownKey)
-		}
-		v.signatureChecks.Add(1)
-		return pub, nil
+		return nil, fmt.Errorf("%w: header: %w", errMalformed, err)
 	}
-	if _, err := v.parser.ParseWithClaims(token, &tc, keyFunc); err != nil {
-		return nil, classify(err)
-	}
-
-	tid := tc.TID
 	switch {
-	case tc.Issuer != Issuer(tid):
+	case h.typ != TokenType:
+		return nil, fmt.Errorf("%w: typ is not %s", errHeader, TokenType)
+	case h.alg != AlgEdDSA && h.alg != AlgES256:
+		return nil, errAlg
+	case h.kid == "":
+		return nil, fmt.Errorf("%w: no kid", errUnknownKey)
+	}
+	var tc jwsClaims
+	if err := decodeClaims(tok.payload, &tc); err != nil {
+		if errors.Is(err, errUnknownClaim) {
+			return nil, fmt.Errorf("%w: %w", errClaims, err)
+		}
+		return nil, fmt.Errorf("%w: claims: %w", errMalformed, err)
+	}
+
+	// The claims are not yet authenticated: tid only says where to look,
+	// and the key found there must then verify them.
+	tid := tc.tid
+	t := snap.ByInternalID(tid)
+	if t == nil {
+		return nil, errUnknownKey
+	}
+	var key *tenants.SigningKey
+	for i := range t.Keys {
+		if t.Keys[i].KID == h.kid {
+			key = &t.Keys[i]
+			break
+		}
+	}
+	if key == nil {
+		return nil, errUnknownKey
+	}
+	if key.Alg != h.alg {
+		return nil, errAlg
+	}
+	pub, err := v.publicKey(tid, key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stored key unusable", errUnknownKey)
+	}
+	v.signatureChecks.Add(1)
+	if !verifySignature(pub, tok.signingInput, tok.signature) {
+		return nil, errSignature
+	}
+
+	now := v.now()
+	exp, iat, nbf := time.Unix(tc.exp, 0), time.Unix(tc.iat, 0), time.Unix(tc.nbf, 0)
+	switch {
+	case !tc.hasExp:
+		return nil, fmt.Errorf("%w: no exp", errExpired)
+	case !now.Before(exp.Add(v.leeway)):
+		return nil, errExpired
+	case tc.hasIat && now.Before(iat.Add(-v.leeway)):
+		return nil, fmt.Errorf("%w: iat in the future", errNotYetValid)
+	case tc.hasNbf && now.Before(nbf.Add(-v.leeway)):
+		return nil, errNotYetValid
+	case tc.iss != Issuer(tid):
 		return nil, fmt.Errorf("%w: wrong issuer", errClaims)
-	case !slices.Contains(tc.Audience, Audience(tid)):
+	case !slices.Contains(tc.aud, Audience(tid)):
 		return nil, fmt.Errorf("%w: wrong audience", errClaims)
-	case tc.IssuedAt == nil:
+	case !tc.hasIat:
 		return nil, fmt.Errorf("%w: no iat", errClaims)
-	case !tc.ExpiresAt.After(tc.IssuedAt.Time):
+	case !exp.After(iat):
 		return nil, fmt.Errorf("%w: exp not after iat", errClaims)
-	case tc.ExpiresAt.Sub(tc.IssuedAt.Time) > MaxTTL:
+	case exp.Sub(iat) > MaxTTL:
 		return nil, fmt.Errorf("%w: lifetime over %s", errClaims, MaxTTL)
-	case tc.Subject == "":
+	case tc.sub == "":
 		return nil, fmt.Errorf("%w: no sub", errClaims)
-	case tc.SID == "":
+	case tc.sid == "":
 		return nil, fmt.Errorf("%w: no sid", errClaims)
 	}
 	c := Claims{
-		Subject:  tc.Subject,
-		TenantID: tid,
-		Tenant:   tc.Tenant,
-		Email:    tc.Email,
-		Roles:    tc.Roles,
-		SID:      tc.SID,
-		Method:   tc.Method,
-		IssuedAt: tc.IssuedAt.UTC(),
-		Expires:  tc.ExpiresAt.UTC(),
+		Subject:  tc.sub,
+		TenantID: t.InternalID,
+		Tenant:   tc.tenant,
+		Email:    tc.email,
+		Roles:    tc.roles,
+		SID:      tc.sid,
+		Method:   tc.method,
+		IssuedAt: iat.UTC(),
+		Expires:  exp.UTC(),
 	}
 	if snap.Revoked(tid, c.Subject, c.SID, c.IssuedAt) {
 		return nil, errRevoked
 	}
-	return &verified{claims: c, tid: tid, kid: key.KID, public: bytes.Clone(key.Public)}, nil
+	return &verified{claims: c, tid: t.InternalID, kid: key.KID, public: bytes.Clone(key.Public)}, nil
 }
 
-// classify maps a jwt library error to one of ours, keeping ours when the
-// key function produced it.
-func classify(err error) error {
-	for _, ours := range []error{errUnknownKey, errAlg, errMalformed, errHeader} {
-		if errors.Is(err, ours) {
-			return err
+// verifySignature checks a JWS signature (RFC 7515 §5.2) made with pub: an
+// Ed25519 signature (RFC 8037 §3.1), or an ES256 one as the 64 bytes R || S
+// (RFC 7518 §3.4).
+func verifySignature(pub any, signingInput string, sig []byte) bool {
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		return ed25519.Verify(k, bytesOf(signingInput), sig)
+	case *ecdsa.PublicKey:
+		if len(sig) != 64 {
+			return false
 		}
+		sum := sha256.Sum256(bytesOf(signingInput))
+		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+		return ecdsa.Verify(k, sum[:], r, s)
 	}
-	switch {
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		return errMalformed
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return errSignature
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return errExpired
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return fmt.Errorf("%w: no exp", errExpired)
-	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued), errors.Is(err, jwt.ErrTokenNotValidYet):
-		return errNotYetValid
-	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		return errAlg
-	}
-	return errVerifyFailed
+	return false
 }
 
 // publicKey returns the parsed public key k of tenant tid, parsing it once per
