@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// adminMux serves the admin address: liveness, readiness and metrics.
+// adminMux serves the admin address: liveness, readiness and metrics, and
+// the admin API under /admin/ when serve has --admin-token-file.
 func (s *server) adminMux() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -36,6 +37,11 @@ func (s *server) adminMux() http.Handler {
 			fmt.Fprintf(w, "# HELP tenantgate_snapshot_version Snapshots published since start.\n# TYPE tenantgate_snapshot_version counter\ntenantgate_snapshot_version %d\n", snap.Version)
 		}
 	})
+	if s.adminAPI != nil {
+		mux.Handle("/admin/", s.adminAPI)
+	} else {
+		mux.HandleFunc("/admin/", adminAPIOff)
+	}
 	return mux
 }
 

@@ -25,11 +25,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdin, stdout, stderr)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		msg := strings.ReplaceAll(err.Error(), "\n", "; ")
-		fmt.Fprintf(stderr, "tenantgate: %s\n", msg)
+		fmt.Fprintf(stderr, "tenantgate: %s\n", oneLine(err))
 		return 1
 	}
 	return 0
+}
+
+// oneLine is an error's message on one line, as the CLI prints it and the
+// admin API returns it: the lines of a joined error separated by "; ".
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
 }
 
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {

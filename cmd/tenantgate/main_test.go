@@ -5,27 +5,36 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// cli runs tenantgate commands in-process against one database and master key.
+// cli runs tenantgate commands in-process against one database and master
+// key (newCLI), or against a running server's admin API (testServer.cli).
 type cli struct {
-	t       *testing.T
+	t *testing.T
+	// dir is where writeFile puts files.
+	dir     string
 	db, key string
+	// target is appended to every tenants and users command: --db and
+	// --master-key-file, or --server and --admin-token-file.
+	target []string
 }
 
 func newCLI(t *testing.T) *cli {
 	dir := t.TempDir()
-	return &cli{t: t, db: filepath.Join(dir, "tg.db"), key: filepath.Join(dir, "tg.key")}
+	c := &cli{t: t, dir: dir, db: filepath.Join(dir, "tg.db"), key: filepath.Join(dir, "tg.key")}
+	c.target = []string{"--db", c.db, "--master-key-file", c.key}
+	return c
 }
 
-// run executes args (with --db and --master-key-file added to tenants and
-// users commands) and returns exit code, stdout and stderr.
+// run executes args (with c.target added to tenants and users commands)
+// and returns exit code, stdout and stderr.
 func (c *cli) run(stdin string, args ...string) (int, string, string) {
 	c.t.Helper()
 	if len(args) > 0 && (args[0] == "tenants" || args[0] == "users") {
-		args = append(args, "--db", c.db, "--master-key-file", c.key)
+		args = append(slices.Clip(args), c.target...)
 	}
 	var out, errb bytes.Buffer
 	code := run(args, strings.NewReader(stdin), &out, &errb)
@@ -42,7 +51,7 @@ func (c *cli) mustRun(stdin string, args ...string) string {
 }
 
 func (c *cli) writeFile(name, content string) string {
-	p := filepath.Join(filepath.Dir(c.db), name)
+	p := filepath.Join(c.dir, name)
 	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 		c.t.Fatal(err)
 	}

@@ -87,6 +87,8 @@ type server struct {
 	health    *health.Server
 	metrics   *extauthz.Metrics
 	ready     func() bool
+	// adminAPI serves the admin API; nil without --admin-token-file.
+	adminAPI http.Handler
 }
 
 func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (int, error) }) error {
@@ -109,8 +111,11 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if f.tenantLinks != "host" && f.tenantLinks != "path" {
 		return fmt.Errorf("--tenant-links %q: use host or path", f.tenantLinks)
 	}
+	var adminToken string
 	if f.adminTokenFile != "" {
-		return errors.New("--admin-token-file: the admin API is not part of this version yet; remove the flag (health and metrics are served without it)")
+		if adminToken, err = readAdminToken(f.adminTokenFile); err != nil {
+			return err
+		}
 	}
 	sealer, err := session.LoadOrCreateMasterKey(f.masterKeyFile)
 	if err != nil {
@@ -126,7 +131,8 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if err := snapshots.Refresh(ctx, st); err != nil {
 		return fmt.Errorf("read tenants: %w", err)
 	}
-	go snapshots.Follow(ctx, st, log)
+	live := &liveSnapshots{cur: snapshots, store: st, log: log}
+	go live.follow(ctx)
 
 	cookieName := session.CookieName(f.insecureCookies)
 	verifier := session.NewVerifier()
@@ -185,6 +191,16 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 
 	srv := &server{log: log, store: st, snapshots: snapshots, health: hs, metrics: metrics,
 		ready: func() bool { return snapshots.Load() != nil }}
+	if adminToken != "" {
+		ops := &localAdmin{
+			store:     func() (tenants.Store, error) { return st, nil },
+			sealer:    func() (*session.Sealer, error) { return sealer, nil },
+			passwords: loginHandler.Passwords,
+			written:   refreshAfterWrite(live, log),
+			now:       time.Now,
+		}
+		srv.adminAPI = newAdminAPI(adminToken, ops, f.allowLoopbackHTTPIDP, log)
+	}
 	httpSrv := newHTTPServer(loginHandler)
 	adminSrv := newHTTPServer(srv.adminMux())
 
@@ -195,7 +211,8 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	go func() { defer wg.Done(); errc <- serveErr("http", httpSrv.Serve(httpLis)) }()
 	go func() { defer wg.Done(); errc <- serveErr("admin", adminSrv.Serve(adminLis)) }()
 	log.Info("serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "admin", adminLis.Addr().String(),
-		"base_domains", strings.Join(resolver.BaseDomains, ","), "tenants", snapshots.Load().Len(), "inline_auth", f.inlineAuth, "version", version)
+		"base_domains", strings.Join(resolver.BaseDomains, ","), "tenants", snapshots.Load().Len(), "inline_auth", f.inlineAuth,
+		"admin_api", srv.adminAPI != nil, "version", version)
 
 	var runErr error
 	select {

@@ -6,19 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/tenantgate/tenantgate/extauthz/saml"
-	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 )
-
-// maxTenantFile bounds how much of a tenant file is read.
-const maxTenantFile = 4 << 20
 
 func newTenantsCmd() *cobra.Command {
 	var sf storeFlags
@@ -39,66 +31,35 @@ func newTenantsApplyCmd(sf *storeFlags) *cobra.Command {
 		Short: "Create or update every tenant in FILE (YAML or JSON); all or nothing",
 		Long: `Create or update every tenant in FILE (YAML or JSON; "-" reads standard input).
 If any tenant in the file is invalid, or a domain is already held by another tenant,
-nothing is written and every problem is reported.`,
+nothing is written and every problem is reported. With --server, the server's own
+--allow-loopback-http-idp setting applies.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
 				return errors.New("apply needs -f FILE (a tenant file, or - for standard input)")
 			}
+			a, err := sf.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			if _, remote := a.(*remoteAdmin); remote && allowLoopback {
+				return errLoopbackWithServer
+			}
 			data, err := readInput(cmd.InOrStdin(), file)
 			if err != nil {
 				return err
 			}
-			ts, err := tenants.ParseFile(data)
+			report, err := a.applyTenants(cmd.Context(), data, allowLoopback)
 			if err != nil {
 				return fmt.Errorf("%s: %w", file, err)
 			}
-			if err := tenants.Validate(ts, tenants.ValidateOptions{AllowLoopbackHTTPIDP: allowLoopback}); err != nil {
-				return fmt.Errorf("%s: nothing applied: %w", file, err)
-			}
-			sealer, err := sf.sealer()
-			if err != nil {
-				return err
-			}
-			st, err := sf.openStore()
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			results, err := st.ApplyTenants(cmd.Context(), ts, tenants.ApplyOptions{
-				NewKey: func(id string) (tenants.SigningKey, error) {
-					return session.NewSigningKey(sealer, id, time.Now())
-				},
-				Seal: func(plaintext []byte, id string) ([]byte, error) {
-					return session.SealSecret(sealer, plaintext, id)
-				},
-				NewSAMLKey: func(id string) (tenants.SAMLKey, error) {
-					return saml.NewSPKey(sealer, id, time.Now())
-				},
-			})
-			if err != nil {
-				return fmt.Errorf("%s: nothing applied: %w", file, err)
-			}
-			for _, r := range results {
-				verb := "configured"
-				if r.Created {
-					verb = "created"
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "tenant %s %s\n", r.ID, verb)
-			}
-			for _, t := range ts {
-				for i, m := range t.Methods {
-					if m.Incomplete() {
-						fmt.Fprintf(cmd.ErrOrStderr(), "tenantgate: warning: tenant %q methods[%d] (%s %s) has no clientID: it is not offered at sign-in until clientID and clientSecret are applied\n",
-							t.ID, i, m.Type, m.Provider)
-					}
-				}
-			}
+			report.print(cmd.OutOrStdout(), cmd.ErrOrStderr())
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "tenant file (YAML or JSON), or - for standard input")
-	cmd.Flags().BoolVar(&allowLoopback, "allow-loopback-http-idp", false, "accept http:// IdP URLs that point at loopback addresses (tests and local development only)")
+	cmd.Flags().BoolVar(&allowLoopback, "allow-loopback-http-idp", false, "accept http:// IdP URLs that point at loopback addresses (tests and local development only; --db only)")
 	return cmd
 }
 
@@ -114,12 +75,12 @@ func readInput(stdin io.Reader, file string) ([]byte, error) {
 		defer f.Close()
 		r = f
 	}
-	data, err := io.ReadAll(io.LimitReader(r, maxTenantFile+1))
+	data, err := io.ReadAll(io.LimitReader(r, tenants.MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read tenant file: %w", err)
 	}
-	if len(data) > maxTenantFile {
-		return nil, fmt.Errorf("tenant file %s is larger than %d MiB", file, maxTenantFile>>20)
+	if len(data) > tenants.MaxFileSize {
+		return nil, fmt.Errorf("tenant file %s is larger than %d MiB", file, tenants.MaxFileSize>>20)
 	}
 	return data, nil
 }
@@ -134,36 +95,19 @@ func newTenantsListCmd(sf *storeFlags) *cobra.Command {
 			if output != "" && output != "json" {
 				return fmt.Errorf("-o %q: supported output formats are json (or none for a table)", output)
 			}
-			st, err := sf.openStore()
+			a, err := sf.open(cmd)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			ts, err := st.Tenants(cmd.Context())
+			defer a.Close()
+			rows, err := a.listTenants(cmd.Context())
 			if err != nil {
-				return fmt.Errorf("list tenants: %w", err)
+				return err
 			}
-			out := cmd.OutOrStdout()
 			if output == "json" {
-				type row struct {
-					ID      string   `json:"id"`
-					Name    string   `json:"name"`
-					Status  string   `json:"status"`
-					Domains []string `json:"domains"`
-					Methods []string `json:"methods"`
-				}
-				rows := []row{}
-				for _, t := range ts {
-					rows = append(rows, row{t.ID, t.Name, string(statusOf(&t)), nonNil(t.Domains), methodTypes(&t)})
-				}
-				return writeJSON(out, rows)
+				return writeJSON(cmd.OutOrStdout(), rows)
 			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tDOMAINS\tMETHODS")
-			for _, t := range ts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, statusOf(&t), dash(strings.Join(t.Domains, ",")), strings.Join(methodTypes(&t), ","))
-			}
-			return tw.Flush()
+			return printTenantTable(cmd.OutOrStdout(), rows)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
@@ -183,19 +127,12 @@ func newTenantsGetCmd(sf *storeFlags) *cobra.Command {
 			if output != "yaml" && output != "json" {
 				return fmt.Errorf("-o %q: supported output formats are yaml and json", output)
 			}
-			st, err := sf.openStore()
+			a, err := sf.open(cmd)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			t, err := st.Tenant(cmd.Context(), args[0])
-			if errors.Is(err, tenants.ErrNotFound) {
-				return fmt.Errorf("tenant %q not found", args[0])
-			}
-			if err != nil {
-				return fmt.Errorf("get tenant: %w", err)
-			}
-			data, err := tenants.MarshalFile([]tenants.Tenant{t}, output)
+			defer a.Close()
+			data, err := a.getTenant(cmd.Context(), args[0], output)
 			if err != nil {
 				return err
 			}
@@ -213,17 +150,13 @@ func newTenantsDeleteCmd(sf *storeFlags) *cobra.Command {
 		Short: "Delete a tenant, its memberships and its keys; its sessions stop working",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := sf.openStore()
+			a, err := sf.open(cmd)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			err = st.DeleteTenant(cmd.Context(), args[0])
-			if errors.Is(err, tenants.ErrNotFound) {
-				return fmt.Errorf("tenant %q not found", args[0])
-			}
-			if err != nil {
-				return fmt.Errorf("delete tenant: %w", err)
+			defer a.Close()
+			if err := a.deleteTenant(cmd.Context(), args[0]); err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "tenant %s deleted\n", args[0])
 			return nil

@@ -5,17 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/mail"
 	"slices"
 	"sort"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/tenantgate/tenantgate/extauthz/password"
-	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -40,62 +37,30 @@ func newUsersAddCmd(sf *storeFlags) *cobra.Command {
 		Long: `Add a membership in the tenant with the given roles (replacing the roles of an existing
 membership). If no user has the email yet, the user is created with the password read from
 standard input (--password-stdin; at least 12 characters; one trailing newline is removed).
-For an existing user the password is never changed and any --password-stdin input is ignored.`,
+For an existing user the password is never changed and any --password-stdin input is ignored.
+With --server the password is read here and sent to the server, which hashes it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			addr, err := parseEmail(email)
-			if err != nil {
+			if _, err := parseEmail(email); err != nil {
 				return err
 			}
 			if tenantID == "" {
 				return errors.New("--tenant is required")
 			}
-			st, err := sf.openStore()
+			a, err := sf.open(cmd)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			ctx := cmd.Context()
-			t, err := st.Tenant(ctx, tenantID)
-			if errors.Is(err, tenants.ErrNotFound) {
-				return fmt.Errorf("tenant %q not found", tenantID)
+			defer a.Close()
+			req := addUserRequest{TenantID: tenantID, Email: email, Roles: roles}
+			if passwordStdin {
+				req.PasswordInput = func() ([]byte, error) { return readPasswordInput(cmd.InOrStdin()) }
 			}
-			if err != nil {
-				return fmt.Errorf("get tenant: %w", err)
-			}
-			roles, err = checkRoles(&t, roles)
+			res, err := a.addUser(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
-
-			var hash string
-			if _, err := st.UserByEmail(ctx, addr); errors.Is(err, tenants.ErrNotFound) {
-				if !passwordStdin {
-					return fmt.Errorf("%s is a new user: give a password with --password-stdin", addr)
-				}
-				pw, err := readPassword(cmd.InOrStdin())
-				if err != nil {
-					return err
-				}
-				if err := password.CheckPolicy(pw); err != nil {
-					return err
-				}
-				if hash, err = (&password.Hasher{}).Hash(pw); err != nil {
-					return fmt.Errorf("hash password: %w", err)
-				}
-			} else if err != nil {
-				return fmt.Errorf("look up user: %w", err)
-			}
-
-			created, err := st.AddMember(ctx, t.ID, tenants.NewMember{Email: addr, Roles: roles, PasswordHash: hash})
-			if err != nil {
-				return fmt.Errorf("add user: %w", err)
-			}
-			what := "added existing user"
-			if created {
-				what = "created user"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s to tenant %s with roles [%s]\n", what, addr, t.ID, strings.Join(roles, ","))
+			fmt.Fprintln(cmd.OutOrStdout(), res)
 			return nil
 		},
 	}
@@ -119,38 +84,19 @@ func newUsersListCmd(sf *storeFlags) *cobra.Command {
 			if output != "" && output != "json" {
 				return fmt.Errorf("-o %q: supported output formats are json (or none for a table)", output)
 			}
-			st, err := sf.openStore()
+			a, err := sf.open(cmd)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			members, err := st.Members(cmd.Context(), tenantID)
-			if errors.Is(err, tenants.ErrNotFound) {
-				return fmt.Errorf("tenant %q not found", tenantID)
-			}
+			defer a.Close()
+			rows, err := a.listUsers(cmd.Context(), tenantID)
 			if err != nil {
-				return fmt.Errorf("list users: %w", err)
+				return err
 			}
-			out := cmd.OutOrStdout()
 			if output == "json" {
-				type row struct {
-					ID       string   `json:"id"`
-					Email    string   `json:"email"`
-					Roles    []string `json:"roles"`
-					Password bool     `json:"password"`
-				}
-				rows := []row{}
-				for _, m := range members {
-					rows = append(rows, row{m.User.ID, m.User.Email, nonNil(m.Roles), m.User.PasswordHash != ""})
-				}
-				return writeJSON(out, rows)
+				return writeJSON(cmd.OutOrStdout(), rows)
 			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "EMAIL\tROLES\tID")
-			for _, m := range members {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", m.User.Email, dash(strings.Join(m.Roles, ",")), m.User.ID)
-			}
-			return tw.Flush()
+			return printUserTable(cmd.OutOrStdout(), rows)
 		},
 	}
 	cmd.Flags().StringVar(&tenantID, "tenant", "", "tenant id")
@@ -172,21 +118,13 @@ func newUsersDeleteCmd(sf *storeFlags) *cobra.Command {
 			if tenantID == "" {
 				return errors.New("--tenant is required")
 			}
-			st, err := sf.openStore()
+			a, err := sf.open(cmd)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			now := time.Now()
-			err = st.RemoveMember(cmd.Context(), tenantID, addr, tenants.Revocation{
-				NotBefore: now,
-				Expires:   now.Add(session.MaxTTL + time.Minute),
-			})
-			if errors.Is(err, tenants.ErrNotFound) {
-				return fmt.Errorf("%s is not a member of tenant %q", addr, tenantID)
-			}
-			if err != nil {
-				return fmt.Errorf("delete user: %w", err)
+			defer a.Close()
+			if err := a.deleteUser(cmd.Context(), tenantID, email); err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %s from tenant %s; their sessions there are revoked\n", addr, tenantID)
 			return nil
@@ -201,11 +139,11 @@ func newUsersDeleteCmd(sf *storeFlags) *cobra.Command {
 // returns it lower-cased in ASCII.
 func parseEmail(s string) (string, error) {
 	if s == "" {
-		return "", errors.New("--email is required")
+		return "", refuse(http.StatusBadRequest, "--email is required")
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" || a.Address != s || strings.ContainsAny(s, " <>\"") {
-		return "", errors.New("--email must be a plain address like name@example.com")
+		return "", refuse(http.StatusBadRequest, "--email must be a plain address like name@example.com")
 	}
 	return strings.ToLower(a.Address), nil
 }
@@ -225,27 +163,38 @@ func checkRoles(t *tenants.Tenant, roles []string) ([]string, error) {
 			defined = append(defined, name)
 		}
 		sort.Strings(defined)
-		return nil, fmt.Errorf("tenant %s has no role %s (defined: %s)", t.ID, strings.Join(unknown, ", "), dash(strings.Join(defined, ", ")))
+		return nil, refuse(http.StatusUnprocessableEntity, "tenant %s has no role %s (defined: %s)", t.ID, strings.Join(unknown, ", "), dash(strings.Join(defined, ", ")))
 	}
 	out := slices.Clone(roles)
 	sort.Strings(out)
 	return slices.Compact(out), nil
 }
 
-// readPassword reads a password from r: everything up to EOF, with one
-// trailing newline (LF or CRLF) removed.
-func readPassword(r io.Reader) (string, error) {
-	data, err := io.ReadAll(io.LimitReader(bufio.NewReader(r), 4097))
+// maxPasswordInput bounds the password input read, in bytes.
+const maxPasswordInput = 4096
+
+// readPasswordInput reads what --password-stdin gives: everything up to EOF,
+// but no more than one byte past maxPasswordInput.
+func readPasswordInput(r io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(bufio.NewReader(r), maxPasswordInput+1))
 	if err != nil {
-		return "", fmt.Errorf("read password from standard input: %w", err)
+		return nil, fmt.Errorf("read password from standard input: %w", err)
 	}
-	if len(data) > 4096 {
-		return "", errors.New("password on standard input is longer than 4096 bytes")
+	return data, nil
+}
+
+// passwordFromInput turns what --password-stdin read into the password: at
+// most maxPasswordInput bytes, one trailing newline (LF or CRLF) removed,
+// not empty. The admin API applies it to the password a client sent, so
+// both modes of `users add` treat the input alike.
+func passwordFromInput(data []byte) (string, error) {
+	if len(data) > maxPasswordInput {
+		return "", refuse(http.StatusUnprocessableEntity, "password on standard input is longer than %d bytes", maxPasswordInput)
 	}
 	s := strings.TrimSuffix(string(data), "\n")
 	s = strings.TrimSuffix(s, "\r")
 	if s == "" {
-		return "", errors.New("--password-stdin: no password on standard input")
+		return "", refuse(http.StatusUnprocessableEntity, "--password-stdin: no password on standard input")
 	}
 	return s, nil
 }
