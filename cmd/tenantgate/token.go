@@ -41,17 +41,17 @@ func readAdminToken(path string) (string, error) {
 		return "", fmt.Errorf("--admin-token-file: %w", err)
 	}
 	if len(data) > maxAdminToken {
-		return "", fmt.Errorf("--admin-token-file %s: longer than %d bytes; write one token (openssl rand -hex 32 > %s)", path, maxAdminToken, path)
+		return "", fmt.Errorf("--admin-token-file %s: longer than %d bytes; write one token: (umask 077; openssl rand -hex 32 > %s)", path, maxAdminToken, path)
 	}
 	tok := strings.TrimSuffix(string(data), "\n")
 	tok = strings.TrimSuffix(tok, "\r")
 	switch {
 	case tok == "":
-		return "", fmt.Errorf("--admin-token-file %s: the file is empty; write a random token of at least %d bytes (openssl rand -hex 32 > %s)", path, minAdminToken, path)
+		return "", fmt.Errorf("--admin-token-file %s: the file is empty; write a random token of at least %d bytes: (umask 077; openssl rand -hex 32 > %s)", path, minAdminToken, path)
 	case strings.IndexFunc(tok, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0:
-		return "", fmt.Errorf("--admin-token-file %s: the token must be printable ASCII without spaces and on one line (openssl rand -hex 32 > %s)", path, path)
+		return "", fmt.Errorf("--admin-token-file %s: the token must be printable ASCII without spaces and on one line: (umask 077; openssl rand -hex 32 > %s)", path, path)
 	case len(tok) < minAdminToken:
-		return "", fmt.Errorf("--admin-token-file %s: the token is %d bytes; use at least %d (openssl rand -hex 32 > %s)", path, len(tok), minAdminToken, path)
+		return "", fmt.Errorf("--admin-token-file %s: the token is %d bytes; use at least %d: (umask 077; openssl rand -hex 32 > %s)", path, len(tok), minAdminToken, path)
 	}
 	return tok, nil
 }
