@@ -98,7 +98,8 @@ type tab struct {
 	n     int    // screenshots taken so far
 
 	mu      sync.Mutex
-	console []string // the browser's last log entries (CSP violations, errors)
+	console []string // the browser's last log entries, for failure messages
+	csp     []string // Content-Security-Policy violations on tenantgate's hosts
 }
 
 // maxConsole bounds the log entries a tab keeps.
@@ -121,15 +122,42 @@ func (b *browser) newTab(t *testing.T) *tab {
 			if err != nil {
 				return
 			}
+			line := fmt.Sprintf("%s %s: %s (%s)", ev.Entry.Level, ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
 			p.mu.Lock()
 			if len(p.console) == maxConsole {
 				p.console = p.console[1:]
 			}
-			p.console = append(p.console, fmt.Sprintf("%s %s: %s (%s)", ev.Entry.Level, ev.Entry.Source, ev.Entry.Text, ev.Entry.URL))
+			p.console = append(p.console, line)
+			if isCSPViolation(ev.Entry) && len(p.csp) < maxConsole {
+				p.csp = append(p.csp, line)
+			}
 			p.mu.Unlock()
 		}
 	}()
+	// Every page tenantgate serves must render under its own policy: a
+	// blocked stylesheet, form or redirect is a bug a person would meet.
+	t.Cleanup(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, v := range p.csp {
+			t.Errorf("the browser refused something under tenantgate's Content-Security-Policy: %s", v)
+		}
+	})
 	return p
+}
+
+// isCSPViolation reports whether e is the browser's report of a
+// Content-Security-Policy violation on a page of an app.test host.
+func isCSPViolation(e *cdplog.Entry) bool {
+	if e == nil || !strings.Contains(e.Text, "Content Security Policy") {
+		return false
+	}
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	return h == baseDomain || strings.HasSuffix(h, "."+baseDomain)
 }
 
 // firstRun makes chromedp create ctx's browser or tab, waiting at most

@@ -146,6 +146,12 @@ func passwordSignIn(t *testing.T, p *tab, s *stack) {
 		t.Errorf("sign-in page does not name the tenant: %q", got)
 	}
 	p.shot("sign-in-page")
+	// The page's stylesheet applies under its CSP (a hashed inline style),
+	// with initech's branding.
+	if bg := value(p, "read the button colour", evalString(
+		`getComputedStyle(document.querySelector("form:has(input[name=password]) button")).backgroundColor`)); bg != initechAccentRGB {
+		t.Errorf("sign-in button background is %s, want initech's accent %s (%s)", bg, initechAccent, initechAccentRGB)
+	}
 	typeCredentials(p, mia.email, mia.password)
 	p.shot("filled-in")
 	if got := p.fieldValue(passwordField); got != mia.password {

@@ -75,6 +75,13 @@ var (
 	dana = person{"dana@initech.test", "dana-two-tenants-pw-1"}
 )
 
+// initechAccent is initech's branding accent colour, and how a browser's
+// computed style spells it.
+const (
+	initechAccent    = "#0f766e"
+	initechAccentRGB = "rgb(15, 118, 110)"
+)
+
 // tenantFile is the stack's tenants: initech signs in with a password or
 // Keycloak's generic OAuth2 realm, hooli with a password only, acme with
 // Keycloak OIDC only and globex with Keycloak SAML only (so their sign-in
@@ -83,6 +90,7 @@ const tenantFile = `tenants:
   - id: initech
     name: Initech
     emailDomains: [initech.test]
+    branding: {accentColor: "` + initechAccent + `"}
     methods:
       - type: password
       - type: social
