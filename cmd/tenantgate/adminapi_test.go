@@ -306,6 +306,17 @@ func TestAdminAPIWritesTakeEffectAtOnce(t *testing.T) {
 	if code, _ := ts.checkHTTP("globex.app.test", "/docs", nil); code != 401 {
 		t.Errorf("other tenant after delete: %d, want 401", code)
 	}
+
+	// CONTRACT's example, applied through the API, answers at once on its
+	// custom domain: its anonymous rule and its sign-in redirect.
+	c.mustRun("", "tenants", "apply", "-f", filepath.Join("..", "..", "tenants", "testdata", "contract-example.yaml"))
+	if code, _ := ts.checkHTTP("login.acme.test", "/public/x", nil); code != 200 {
+		t.Errorf("contract example, anonymous rule: %d, want 200", code)
+	}
+	code, resp302 := ts.checkHTTP("login.acme.test", "/admin/", map[string]string{"accept": "text/html"})
+	if loc := deniedHeader(resp302, "location"); code != 302 || loc != "/_auth/login?rd=%2Fadmin%2F" {
+		t.Errorf("contract example, browser without a session: %d %q, want 302 to the sign-in page", code, loc)
+	}
 	if strings.Contains(ts.logs.String(), "correct-horse-battery") || strings.Contains(ts.logs.String(), token) {
 		t.Error("the server's log holds the password or the session token")
 	}
@@ -358,6 +369,15 @@ func signIn(t *testing.T, ts *testServer, host, email, pw string) string {
 		}
 	}
 	t.Fatalf("sign-in: %d, no session cookie", resp.StatusCode)
+	return ""
+}
+
+func deniedHeader(resp *authv3.CheckResponse, name string) string {
+	for _, o := range resp.GetDeniedResponse().GetHeaders() {
+		if strings.EqualFold(o.GetHeader().GetKey(), name) {
+			return o.GetHeader().GetValue()
+		}
+	}
 	return ""
 }
 

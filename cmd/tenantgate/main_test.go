@@ -41,6 +41,13 @@ func (c *cli) run(stdin string, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// eachMode runs f with a CLI on a fresh database (--db) and with one on a
+// fresh running server (--server): the commands must behave alike.
+func eachMode(t *testing.T, f func(t *testing.T, c *cli)) {
+	t.Run("db", func(t *testing.T) { f(t, newCLI(t)) })
+	t.Run("server", func(t *testing.T) { f(t, startServer(t, true).cli(t)) })
+}
+
 func (c *cli) mustRun(stdin string, args ...string) string {
 	c.t.Helper()
 	code, out, errs := c.run(stdin, args...)
@@ -83,50 +90,53 @@ tenants:
 `
 
 func TestTenantsApplyListGetDelete(t *testing.T) {
-	c := newCLI(t)
-	f := c.writeFile("t.yaml", twoTenants)
-	out := c.mustRun("", "tenants", "apply", "-f", f)
-	if !strings.Contains(out, "tenant acme created") || !strings.Contains(out, "tenant globex created") {
-		t.Errorf("apply output %q", out)
-	}
-	if info, err := os.Stat(c.key); err != nil || info.Mode().Perm() != 0o600 {
-		t.Errorf("master key file: %v %v", info, err)
-	}
-	out = c.mustRun("", "tenants", "apply", "-f", f)
-	if !strings.Contains(out, "tenant acme configured") {
-		t.Errorf("re-apply output %q", out)
-	}
-
-	var rows []map[string]any
-	if err := json.Unmarshal([]byte(c.mustRun("", "tenants", "list", "-o", "json")), &rows); err != nil || len(rows) != 2 {
-		t.Fatalf("list -o json: %v %v", rows, err)
-	}
-	if rows[0]["id"] != "acme" || rows[1]["id"] != "globex" {
-		t.Errorf("list order %v", rows)
-	}
-
-	for _, format := range []string{"yaml", "json"} {
-		out = c.mustRun("", "tenants", "get", "acme", "-o", format)
-		if strings.Contains(out, "s3cr3t") {
-			t.Fatalf("get -o %s printed the client secret", format)
+	eachMode(t, func(t *testing.T, c *cli) {
+		f := c.writeFile("t.yaml", twoTenants)
+		out := c.mustRun("", "tenants", "apply", "-f", f)
+		if !strings.Contains(out, "tenant acme created") || !strings.Contains(out, "tenant globex created") {
+			t.Errorf("apply output %q", out)
 		}
-		if !strings.Contains(out, "login.acme.test") {
-			t.Errorf("get -o %s: domain not canonical: %s", format, out)
+		if c.key != "" {
+			if info, err := os.Stat(c.key); err != nil || info.Mode().Perm() != 0o600 {
+				t.Errorf("master key file: %v %v", info, err)
+			}
 		}
-		// The printed tenant applies back unchanged (the secret is kept).
-		c.mustRun("", "tenants", "apply", "-f", c.writeFile("back."+format, out))
-	}
+		out = c.mustRun("", "tenants", "apply", "-f", f)
+		if !strings.Contains(out, "tenant acme configured") {
+			t.Errorf("re-apply output %q", out)
+		}
 
-	c.mustRun("", "tenants", "delete", "globex")
-	code, _, errs := c.run("", "tenants", "get", "globex")
-	if code == 0 || !strings.Contains(errs, `tenant "globex" not found`) {
-		t.Errorf("get deleted: %d %q", code, errs)
-	}
+		var rows []map[string]any
+		if err := json.Unmarshal([]byte(c.mustRun("", "tenants", "list", "-o", "json")), &rows); err != nil || len(rows) != 2 {
+			t.Fatalf("list -o json: %v %v", rows, err)
+		}
+		if rows[0]["id"] != "acme" || rows[1]["id"] != "globex" {
+			t.Errorf("list order %v", rows)
+		}
+
+		for _, format := range []string{"yaml", "json"} {
+			out = c.mustRun("", "tenants", "get", "acme", "-o", format)
+			if strings.Contains(out, "s3cr3t") {
+				t.Fatalf("get -o %s printed the client secret", format)
+			}
+			if !strings.Contains(out, "login.acme.test") {
+				t.Errorf("get -o %s: domain not canonical: %s", format, out)
+			}
+			// The printed tenant applies back unchanged (the secret is kept).
+			c.mustRun("", "tenants", "apply", "-f", c.writeFile("back."+format, out))
+		}
+
+		c.mustRun("", "tenants", "delete", "globex")
+		code, _, errs := c.run("", "tenants", "get", "globex")
+		if code == 0 || !strings.Contains(errs, `tenant "globex" not found`) {
+			t.Errorf("get deleted: %d %q", code, errs)
+		}
+	})
 }
 
 func TestTenantsApplyIsAllOrNothing(t *testing.T) {
-	c := newCLI(t)
-	bad := `
+	eachMode(t, func(t *testing.T, c *cli) {
+		bad := `
 tenants:
   - id: acme
     methods: [{type: password}]
@@ -137,20 +147,20 @@ tenants:
     emailDomains: [acme.test]
     methods: [{type: oidc}]
 `
-	code, out, errs := c.run("", "tenants", "apply", "-f", c.writeFile("bad.yaml", bad))
-	if code == 0 {
-		t.Fatalf("apply of an invalid file succeeded: %s", out)
-	}
-	if strings.Count(errs, "\n") != 1 {
-		t.Errorf("error is not one line: %q", errs)
-	}
-	out = c.mustRun("", "tenants", "list", "-o", "json")
-	if strings.TrimSpace(out) != "[]" {
-		t.Errorf("something was written: %s", out)
-	}
+		code, out, errs := c.run("", "tenants", "apply", "-f", c.writeFile("bad.yaml", bad))
+		if code == 0 {
+			t.Fatalf("apply of an invalid file succeeded: %s", out)
+		}
+		if strings.Count(errs, "\n") != 1 {
+			t.Errorf("error is not one line: %q", errs)
+		}
+		out = c.mustRun("", "tenants", "list", "-o", "json")
+		if strings.TrimSpace(out) != "[]" {
+			t.Errorf("something was written: %s", out)
+		}
 
-	// Every problem is reported, each naming the tenant and field.
-	bad2 := `
+		// Every problem is reported, each naming the tenant and field.
+		bad2 := `
 tenants:
   - id: acme
     domains: [bad..host]
@@ -161,62 +171,64 @@ tenants:
   - id: acme
     methods: [{type: password}]
 `
-	code, _, errs = c.run("", "tenants", "apply", "-f", c.writeFile("bad2.yaml", bad2))
-	if code == 0 {
-		t.Fatal("invalid file applied")
-	}
-	for _, want := range []string{"acme", "domains", "issuer", "clientID", "cycle", "duplicate"} {
-		if !strings.Contains(strings.ToLower(errs), strings.ToLower(want)) {
-			t.Errorf("error %q does not mention %q", errs, want)
+		code, _, errs = c.run("", "tenants", "apply", "-f", c.writeFile("bad2.yaml", bad2))
+		if code == 0 {
+			t.Fatal("invalid file applied")
 		}
-	}
+		for _, want := range []string{"acme", "domains", "issuer", "clientID", "cycle", "duplicate"} {
+			if !strings.Contains(strings.ToLower(errs), strings.ToLower(want)) {
+				t.Errorf("error %q does not mention %q", errs, want)
+			}
+		}
+	})
 }
 
 func TestUsersAddListDelete(t *testing.T) {
-	c := newCLI(t)
-	c.mustRun("", "tenants", "apply", "-f", c.writeFile("t.yaml", twoTenants))
+	eachMode(t, func(t *testing.T, c *cli) {
+		c.mustRun("", "tenants", "apply", "-f", c.writeFile("t.yaml", twoTenants))
 
-	code, _, errs := c.run("", "users", "add", "--tenant", "acme", "--email", "alice@acme.test", "--role", "member")
-	if code == 0 || !strings.Contains(errs, "--password-stdin") {
-		t.Errorf("new user without password: %d %q", code, errs)
-	}
-	code, _, errs = c.run("short\n", "users", "add", "--tenant", "acme", "--email", "alice@acme.test", "--password-stdin")
-	if code == 0 || strings.Contains(errs, "short") {
-		t.Errorf("short password: %d %q", code, errs)
-	}
-	code, _, errs = c.run("a-long-enough-password\n", "users", "add", "--tenant", "acme", "--email", "alice@acme.test", "--role", "owner", "--password-stdin")
-	if code == 0 || !strings.Contains(errs, "owner") {
-		t.Errorf("undefined role: %d %q", code, errs)
-	}
+		code, _, errs := c.run("", "users", "add", "--tenant", "acme", "--email", "alice@acme.test", "--role", "member")
+		if code == 0 || !strings.Contains(errs, "--password-stdin") {
+			t.Errorf("new user without password: %d %q", code, errs)
+		}
+		code, _, errs = c.run("short\n", "users", "add", "--tenant", "acme", "--email", "alice@acme.test", "--password-stdin")
+		if code == 0 || strings.Contains(errs, "short") {
+			t.Errorf("short password: %d %q", code, errs)
+		}
+		code, _, errs = c.run("a-long-enough-password\n", "users", "add", "--tenant", "acme", "--email", "alice@acme.test", "--role", "owner", "--password-stdin")
+		if code == 0 || !strings.Contains(errs, "owner") {
+			t.Errorf("undefined role: %d %q", code, errs)
+		}
 
-	out := c.mustRun("a-long-enough-password\n", "users", "add", "--tenant", "acme", "--email", "Alice@Acme.Test", "--role", "member", "--role", "admin", "--password-stdin")
-	if !strings.Contains(out, "created user alice@acme.test") || strings.Contains(out, "a-long-enough-password") {
-		t.Errorf("add output %q", out)
-	}
-	out = c.mustRun("ignored-new-password\n", "users", "add", "--tenant", "globex", "--email", "alice@acme.test", "--role", "member", "--password-stdin")
-	if !strings.Contains(out, "added existing user") {
-		t.Errorf("second tenant output %q", out)
-	}
+		out := c.mustRun("a-long-enough-password\n", "users", "add", "--tenant", "acme", "--email", "Alice@Acme.Test", "--role", "member", "--role", "admin", "--password-stdin")
+		if !strings.Contains(out, "created user alice@acme.test") || strings.Contains(out, "a-long-enough-password") {
+			t.Errorf("add output %q", out)
+		}
+		out = c.mustRun("ignored-new-password\n", "users", "add", "--tenant", "globex", "--email", "alice@acme.test", "--role", "member", "--password-stdin")
+		if !strings.Contains(out, "added existing user") {
+			t.Errorf("second tenant output %q", out)
+		}
 
-	var rows []struct {
-		Email string   `json:"email"`
-		Roles []string `json:"roles"`
-	}
-	if err := json.Unmarshal([]byte(c.mustRun("", "users", "list", "--tenant", "acme", "-o", "json")), &rows); err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) != 1 || rows[0].Email != "alice@acme.test" || strings.Join(rows[0].Roles, ",") != "admin,member" {
-		t.Errorf("users list %+v", rows)
-	}
+		var rows []struct {
+			Email string   `json:"email"`
+			Roles []string `json:"roles"`
+		}
+		if err := json.Unmarshal([]byte(c.mustRun("", "users", "list", "--tenant", "acme", "-o", "json")), &rows); err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 1 || rows[0].Email != "alice@acme.test" || strings.Join(rows[0].Roles, ",") != "admin,member" {
+			t.Errorf("users list %+v", rows)
+		}
 
-	c.mustRun("", "users", "delete", "--tenant", "acme", "--email", "alice@acme.test")
-	code, _, errs = c.run("", "users", "delete", "--tenant", "acme", "--email", "alice@acme.test")
-	if code == 0 || !strings.Contains(errs, "not a member") {
-		t.Errorf("second delete: %d %q", code, errs)
-	}
-	if out := c.mustRun("", "users", "list", "--tenant", "globex"); !strings.Contains(out, "alice@acme.test") {
-		t.Errorf("membership in globex lost: %s", out)
-	}
+		c.mustRun("", "users", "delete", "--tenant", "acme", "--email", "alice@acme.test")
+		code, _, errs = c.run("", "users", "delete", "--tenant", "acme", "--email", "alice@acme.test")
+		if code == 0 || !strings.Contains(errs, "not a member") {
+			t.Errorf("second delete: %d %q", code, errs)
+		}
+		if out := c.mustRun("", "users", "list", "--tenant", "globex"); !strings.Contains(out, "alice@acme.test") {
+			t.Errorf("membership in globex lost: %s", out)
+		}
+	})
 }
 
 func TestErrorsAreOneLineAndNonZero(t *testing.T) {
@@ -326,21 +338,22 @@ func TestTenantsApplySSO(t *testing.T) {
 // exactly as written: it succeeds, warns (on stderr, one line) that the bare
 // social method is not offered yet, and never prints the oidc secret.
 func TestTenantsApplyContractExample(t *testing.T) {
-	c := newCLI(t)
-	// The same file the tenants package validates.
-	f := filepath.Join("..", "..", "tenants", "testdata", "contract-example.yaml")
-	code, out, errs := c.run("", "tenants", "apply", "-f", f)
-	if code != 0 {
-		t.Fatalf("CONTRACT's example: exit %d: %s", code, errs)
-	}
-	if out != "tenant acme created\n" {
-		t.Errorf("stdout = %q", out)
-	}
-	if !strings.Contains(errs, `warning: tenant "acme" methods[3] (social github) has no clientID`) || strings.Count(errs, "\n") != 1 {
-		t.Errorf("stderr = %q: want one warning line about methods[3]", errs)
-	}
-	got := c.mustRun("", "tenants", "get", "acme", "-o", "yaml")
-	if !strings.Contains(got, "provider: github") || strings.Contains(got, "clientSecret") {
-		t.Errorf("tenants get:\n%s", got)
-	}
+	eachMode(t, func(t *testing.T, c *cli) {
+		// The same file the tenants package validates.
+		f := filepath.Join("..", "..", "tenants", "testdata", "contract-example.yaml")
+		code, out, errs := c.run("", "tenants", "apply", "-f", f)
+		if code != 0 {
+			t.Fatalf("CONTRACT's example: exit %d: %s", code, errs)
+		}
+		if out != "tenant acme created\n" {
+			t.Errorf("stdout = %q", out)
+		}
+		if !strings.Contains(errs, `warning: tenant "acme" methods[3] (social github) has no clientID`) || strings.Count(errs, "\n") != 1 {
+			t.Errorf("stderr = %q: want one warning line about methods[3]", errs)
+		}
+		got := c.mustRun("", "tenants", "get", "acme", "-o", "yaml")
+		if !strings.Contains(got, "provider: github") || strings.Contains(got, "clientSecret") {
+			t.Errorf("tenants get:\n%s", got)
+		}
+	})
 }
