@@ -23,7 +23,7 @@ const (
 // root) or the test's artifact directory. Regenerate the committed ones
 // with
 //
-//	TENANTGATE_SCREENSHOTS=docs/screenshots go test ./test/browser -run 'TestBrowser/screenshots'
+//	TENANTGATE_SCREENSHOTS=docs/screenshots go test -count=1 ./test/browser -run 'TestBrowser/screenshots'
 func screenshots(t *testing.T, p *tab) {
 	dir := t.ArtifactDir()
 	if base := os.Getenv("TENANTGATE_SCREENSHOTS"); base != "" {
