@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
@@ -59,6 +60,10 @@ const (
 // request takes one, and a single lock would serialise all of them.
 const cacheShards = 32
 
+// maxProbation bounds the probation window: how many tokens seen once are
+// remembered until their second use (see Verifier.CacheSize).
+const maxProbation = 4096
+
 // pubKeyCacheSize bounds the parsed public keys a Verifier keeps.
 const pubKeyCacheSize = 4096
 
@@ -73,14 +78,21 @@ type Verifier struct {
 	// when zero, at most MaxLeeway.
 	Leeway time.Duration
 	// CacheSize is how many verified tokens are remembered: DefaultCacheSize
-	// when zero, none when negative.
+	// when zero, none when negative. A token verified for the first time is
+	// held in a probation window (CacheSize/8 slots, at most maxProbation)
+	// and enters the cache on its second use, so that tokens presented only
+	// once, such as a flood of one-time bearer tokens, neither push the
+	// sessions in use out of the cache nor fill the heap.
 	CacheSize int
 
 	once   sync.Once
 	leeway time.Duration
 	b64    *base64.Encoding
 	shards []*lru.Cache[[sha256.Size]byte, *verified]
-	keys   *lru.Cache[pubKeyID, any]
+	// probation holds tokens verified once, each in the slot its hash
+	// picks; a newer token in the same slot replaces it.
+	probation []atomic.Pointer[verified]
+	keys      *lru.Cache[pubKeyID, any]
 
 	hits, misses, signatureChecks, failures atomic.Uint64
 }
@@ -93,6 +105,7 @@ func NewVerifier() *Verifier { return &Verifier{} }
 // and the key that proved it. A hit is only honoured while the tenant still
 // holds exactly this key.
 type verified struct {
+	sum    [sha256.Size]byte // the token's hash
 	claims Claims
 	tid    string
 	kid    string
@@ -142,6 +155,7 @@ func (v *Verifier) init() {
 		for i := range v.shards {
 			v.shards[i], _ = lru.New[[sha256.Size]byte, *verified](per) // per > 0: cannot fail
 		}
+		v.probation = make([]atomic.Pointer[verified], min(max(1, size/8), maxProbation))
 	}
 	v.keys, _ = lru.New[pubKeyID, any](pubKeyCacheSize)
 }
@@ -180,8 +194,9 @@ func (v *Verifier) now() time.Time {
 // tenant_mismatch). Nor does it look at the tenant's status.
 //
 // A verified token is remembered by its SHA-256 hash (never the token
-// itself). A later Verify of the same token skips decoding and the signature
-// but still re-checks expiry, that the tenant still exists in snap with the
+// itself), first in probation, then in the cache (see CacheSize). A later
+// Verify of a remembered token skips decoding and the signature but still
+// re-checks expiry, that the tenant still exists in snap with the
 // same kid and identical public key bytes, and revocation. The returned
 // Claims are the caller's to keep, except Roles, which must not be modified.
 func (v *Verifier) Verify(snap *tenants.Snapshot, token string) (*Claims, error) {
@@ -201,8 +216,11 @@ func (v *Verifier) verify(snap *tenants.Snapshot, token string) (*Claims, error)
 	if snap == nil {
 		return nil, errNoSnapshot
 	}
-	var sum [sha256.Size]byte
-	var shard *lru.Cache[[sha256.Size]byte, *verified]
+	var (
+		sum   [sha256.Size]byte
+		shard *lru.Cache[[sha256.Size]byte, *verified]
+		slot  *atomic.Pointer[verified]
+	)
 	if v.shards != nil {
 		// The token is only read, never retained or modified: viewing its
 		// bytes in place spares the hot path a copy.
@@ -217,14 +235,30 @@ func (v *Verifier) verify(snap *tenants.Snapshot, token string) (*Claims, error)
 			}
 			return c, nil
 		}
+		slot = &v.probation[binary.LittleEndian.Uint64(sum[8:])%uint64(len(v.probation))]
+		if e := slot.Load(); e != nil && e.sum == sum {
+			v.hits.Add(1)
+			// Seen twice: the token is in use. Whoever takes it out of
+			// probation moves it into the cache, if it still passes.
+			taken := slot.CompareAndSwap(e, nil)
+			c, err := v.recheck(snap, e)
+			if err != nil {
+				return nil, err
+			}
+			if taken {
+				shard.Add(sum, e)
+			}
+			return c, nil
+		}
 	}
 	v.misses.Add(1)
 	e, err := v.verifyFresh(snap, token)
 	if err != nil {
 		return nil, err
 	}
-	if shard != nil {
-		shard.Add(sum, e)
+	if slot != nil {
+		e.sum = sum
+		slot.Store(e)
 	}
 	c := e.claims
 	return &c, nil
