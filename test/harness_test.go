@@ -334,6 +334,12 @@ type stackConfig struct {
 	// envoyListener, if set, holds the port Envoy is to listen on until
 	// Envoy starts.
 	envoyListener net.Listener
+	// envoyConfig is the shipped config Envoy runs (a file in envoy/), and
+	// envoyEdits change its text before the ports are rewritten.
+	envoyConfig string
+	envoyEdits  []func(config string) string
+	// serveConfig, if set, is written to a file serve reads with --config.
+	serveConfig string
 }
 
 // stackOption changes what startStack provisions or how it runs.
@@ -373,13 +379,27 @@ func withEnvoyPort(ln net.Listener) stackOption {
 	return func(c *stackConfig) { c.envoyListener = ln }
 }
 
+// withEnvoyConfig runs Envoy with the shipped envoy/<name> instead of
+// envoy.yaml, its text changed by edits first. A config without a route to
+// tenantgate's HTTP port (envoy-inline.yaml) simply leaves the sign-in
+// recorder unused.
+func withEnvoyConfig(name string, edits ...func(config string) string) stackOption {
+	return func(c *stackConfig) { c.envoyConfig, c.envoyEdits = name, edits }
+}
+
+// withServeConfig has serve read its settings from a --config file with
+// this YAML (showing that the documented keys work).
+func withServeConfig(yaml string) stackOption {
+	return func(c *stackConfig) { c.serveConfig = yaml }
+}
+
 // startStack builds tenantgate, provisions a database, and starts tenantgate,
 // the echo upstream and Envoy on free loopback ports. Everything stops when
 // the test ends. Without options the database holds tenantFile and
 // fixtureMemberships, and tenantgate runs with --insecure-cookies.
 func startStack(t *testing.T, opts ...stackOption) *stack {
 	t.Helper()
-	conf := stackConfig{tenantFile: func() string { return tenantFile }, memberships: fixtureMemberships}
+	conf := stackConfig{tenantFile: func() string { return tenantFile }, memberships: fixtureMemberships, envoyConfig: "envoy.yaml"}
 	for _, o := range opts {
 		o(&conf)
 	}
@@ -420,6 +440,13 @@ func startStack(t *testing.T, opts ...stackOption) *stack {
 	if !conf.secureCookies {
 		serve = append(serve, "--insecure-cookies")
 	}
+	if conf.serveConfig != "" {
+		path := filepath.Join(dir, "serve.yaml")
+		if err := os.WriteFile(path, []byte(conf.serveConfig), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		serve = append(serve, "--config", path)
+	}
 	serve = append(append(serve, conf.serveArgs...), store...)
 	s.tenantgate = start(t, tg, serve...)
 	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort)
@@ -446,20 +473,27 @@ func startStack(t *testing.T, opts ...stackOption) *stack {
 	} else {
 		envoyPort = freePort(t)
 	}
-	cfg, err := os.ReadFile(filepath.Join(root, "envoy", "envoy.yaml"))
+	cfg, err := os.ReadFile(filepath.Join(root, "envoy", conf.envoyConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err = envoyconf.RewritePorts(cfg, map[int]int{
+	for _, e := range conf.envoyEdits {
+		cfg = []byte(e(string(cfg)))
+	}
+	ports := map[int]int{
 		8080: envoyPort,
 		9001: grpcPort,
 		9002: portOf(t, signin.URL),
 		8081: portOf(t, upstream.URL),
-	})
+	}
+	if !strings.Contains(string(cfg), "port_value: 9002") {
+		delete(ports, 9002) // inline mode: no route to the HTTP port
+	}
+	cfg, err = envoyconf.RewritePorts(cfg, ports)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfgPath := filepath.Join(dir, "envoy.yaml")
+	cfgPath := filepath.Join(dir, conf.envoyConfig)
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -2,19 +2,12 @@ package test
 
 import (
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/tenantgate/tenantgate/test/internal/echo"
-	"github.com/tenantgate/tenantgate/test/internal/envoyconf"
 )
 
 // TestShippedInlineEnvoyConfigValidates checks envoy/envoy-inline.yaml with
@@ -32,88 +25,10 @@ func TestShippedInlineEnvoyConfigValidates(t *testing.T) {
 // startInlineStack is startStack for inline mode: tenantgate serve with
 // inline-auth set in its config file, and Envoy running the shipped
 // envoy/envoy-inline.yaml, which has no route to tenantgate's HTTP port,
-// changed by edit when given. The database holds tenantFile with alice in
-// acme and bob in acme and globex.
-func startInlineStack(t *testing.T, edit ...func(config string) string) *stack {
+// changed by edits when given.
+func startInlineStack(t *testing.T, edits ...func(config string) string) *stack {
 	t.Helper()
-	root := repoRoot(t)
-	envoyBin := findEnvoy(t, root)
-	dir := t.TempDir()
-
-	tg := filepath.Join(dir, "tenantgate")
-	build := exec.Command("go", "build", "-o", tg, "./cmd/tenantgate")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/tenantgate: %v\n%s", err, out)
-	}
-	tenantsPath := filepath.Join(dir, "tenants.yaml")
-	if err := os.WriteFile(tenantsPath, []byte(tenantFile), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	store := []string{"--db", filepath.Join(dir, "tenantgate.db"), "--master-key-file", filepath.Join(dir, "tenantgate.key")}
-	run(t, "", tg, append([]string{"tenants", "apply", "-f", tenantsPath}, store...)...)
-	for _, m := range []struct {
-		u      user
-		tenant string
-	}{{alice, "acme"}, {bob, "acme"}, {bob, "globex"}} {
-		run(t, m.u.password, tg, append([]string{"users", "add", "--tenant", m.tenant, "--email", m.u.email, "--role", "member", "--password-stdin"}, store...)...)
-	}
-
-	grpcPort, httpPort, adminPort := freePort(t), freePort(t), freePort(t)
-	// The config file, not a flag: it shows the documented key works.
-	cfg := filepath.Join(dir, "serve.yaml")
-	if err := os.WriteFile(cfg, []byte("inline-auth: true\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := &stack{upstream: &echo.Handler{}, signin: &recorder{}}
-	s.tenantgate = start(t, tg, append([]string{"serve", "--config", cfg,
-		"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
-		"--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"--admin-addr", fmt.Sprintf("127.0.0.1:%d", adminPort),
-		"--base-domain", baseDomain,
-		"--insecure-cookies",
-	}, store...)...)
-	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort)
-	waitFor(t, s.tenantgate, 20*time.Second, func() error {
-		resp, err := http.Get(readyz)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %s", resp.Status)
-		}
-		return nil
-	})
-
-	upstream := httptest.NewServer(s.upstream)
-	t.Cleanup(upstream.Close)
-	envoyPort := freePort(t)
-	conf, err := os.ReadFile(filepath.Join(root, "envoy", "envoy-inline.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range edit {
-		conf = []byte(e(string(conf)))
-	}
-	conf, err = envoyconf.RewritePorts(conf, map[int]int{8080: envoyPort, 9001: grpcPort, 8081: portOf(t, upstream.URL)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	confPath := filepath.Join(dir, "envoy-inline.yaml")
-	if err := os.WriteFile(confPath, conf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s.envoyAddr = fmt.Sprintf("127.0.0.1:%d", envoyPort)
-	s.envoy = start(t, envoyBin, "-c", confPath, "--use-dynamic-base-id", "--concurrency", "1", "-l", "warning")
-	waitFor(t, s.envoy, 20*time.Second, func() error {
-		c, err := net.DialTimeout("tcp", s.envoyAddr, time.Second)
-		if err != nil {
-			return err
-		}
-		return c.Close()
-	})
-	return s
+	return startStack(t, withEnvoyConfig("envoy-inline.yaml", edits...), withServeConfig("inline-auth: true\n"))
 }
 
 // TestInlineEndToEnd drives sign-in through a real Envoy that only ever
