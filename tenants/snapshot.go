@@ -3,6 +3,7 @@ package tenants
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -85,6 +86,10 @@ func (s *Snapshot) Revoked(tenantInternalID, userID, sid string, issuedAt time.T
 type Current struct {
 	p       atomic.Pointer[Snapshot]
 	version atomic.Uint64
+	// refreshing serialises Refresh, so the snapshot published last is the
+	// one read last: a refresh the watch started just before a write cannot
+	// finish after the writer's own refresh and put the old state back.
+	refreshing sync.Mutex
 }
 
 // Load returns the current snapshot, or nil before the first successful
@@ -97,8 +102,12 @@ type Snapshotter interface {
 }
 
 // Refresh reads a new snapshot and publishes it. On error the previous
-// snapshot stays in place.
+// snapshot stays in place. Concurrent calls run one at a time, so after
+// Refresh returns, Load reflects every write that finished before it was
+// called.
 func (c *Current) Refresh(ctx context.Context, st Snapshotter) error {
+	c.refreshing.Lock()
+	defer c.refreshing.Unlock()
 	s, err := st.Snapshot(ctx)
 	if err != nil {
 		return err

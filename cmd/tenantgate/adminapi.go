@@ -318,9 +318,9 @@ func (a *adminAPI) deleteUser(w http.ResponseWriter, r *http.Request) {
 // refreshAfterWrite is the localAdmin.written hook of serve: publish the new
 // snapshot before the admin API answers. It finishes even if the client
 // goes away, and on failure logs (the store's watch retries).
-func refreshAfterWrite(live *liveSnapshots, log *slog.Logger) func(context.Context) {
+func refreshAfterWrite(cur *tenants.Current, st tenants.Snapshotter, log *slog.Logger) func(context.Context) {
 	return func(ctx context.Context) {
-		if err := live.refresh(context.WithoutCancel(ctx)); err != nil {
+		if err := cur.Refresh(context.WithoutCancel(ctx), st); err != nil {
 			log.Error("refresh tenant snapshot after an admin write", "err", err)
 		}
 	}

@@ -131,8 +131,7 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if err := snapshots.Refresh(ctx, st); err != nil {
 		return fmt.Errorf("read tenants: %w", err)
 	}
-	live := &liveSnapshots{cur: snapshots, store: st, log: log}
-	go live.follow(ctx)
+	go snapshots.Follow(ctx, st, log)
 
 	cookieName := session.CookieName(f.insecureCookies)
 	verifier := session.NewVerifier()
@@ -196,7 +195,7 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 			store:     func() (tenants.Store, error) { return st, nil },
 			sealer:    func() (*session.Sealer, error) { return sealer, nil },
 			passwords: loginHandler.Passwords,
-			written:   refreshAfterWrite(live, log),
+			written:   refreshAfterWrite(snapshots, st, log),
 			now:       time.Now,
 		}
 		srv.adminAPI = newAdminAPI(adminToken, ops, f.allowLoopbackHTTPIDP, log)
