@@ -30,6 +30,7 @@ const invalidCredentials = "Invalid email or password."
 // TestBrowser runs every sign-in flow a person goes through, in Chromium,
 // against one stack. Each subtest has its own browser context.
 func TestBrowser(t *testing.T) {
+	keycloak.SkipIfDisabled(t)
 	chromiumPath(t) // skip or fail before paying for Keycloak
 	began := time.Now()
 	s := startStack(t)
