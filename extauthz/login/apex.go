@@ -44,9 +44,16 @@ func (h *Handler) renderApex(q *request, status int, notice, errMsg string) {
 
 // discoveryFormTargets extends form-action for forms whose POST may
 // redirect to a tenant host (browsers hold that redirect to form-action):
-// every <id>.<apex> with the request's port, unless tenants are reached by
-// path on this host.
+// with SSO methods wired, any IdP as well (ssoFormTargets, which covers
+// every https tenant host); otherwise every <id>.<apex> with the request's
+// port, unless tenants are reached by path on this host.
 func (h *Handler) discoveryFormTargets(q *request) string {
+	if h.Methods != nil {
+		// A tenant whose only method is SSO sends the browser straight on
+		// to its IdP, and form-action governs every redirect that follows
+		// the POST: the IdP must be a permitted target too.
+		return h.ssoFormTargets()
+	}
 	if h.PathLinks {
 		return ""
 	}

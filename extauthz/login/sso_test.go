@@ -774,3 +774,19 @@ func TestSSOLogoutAtProvider(t *testing.T) {
 		t.Errorf("logout with a foreign id-token cookie: %d %s, want the local sign-in page", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// TestDiscoveryFormReachesSSOOnlyTenants: discovery's POST may redirect to
+// a tenant whose only method is SSO, which redirects on to its IdP; the
+// apex page's form-action must allow that whole chain, or the browser stops
+// at the IdP.
+func TestDiscoveryFormReachesSSOOnlyTenants(t *testing.T) {
+	se := newSSOEnv(t)
+	resp := se.do("GET", "app.test", "/_auth/login", nil, nil)
+	body := readBody(t, resp)
+	if resp.StatusCode != 200 {
+		t.Fatalf("apex page: %d", resp.StatusCode)
+	}
+	if got, want := resp.Header.Get("Content-Security-Policy"), cspFor(body, "https: http://localhost:* http://127.0.0.1:*"); got != want {
+		t.Errorf("CSP = %q, want %q", got, want)
+	}
+}
