@@ -25,8 +25,8 @@ test: tools ## unit, fuzz-seed, race and end-to-end tests (real Envoy)
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
 
-unit: ## the fast tests only (no end-to-end)
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/test$$')
+unit: ## the fast tests only: no Envoy, Keycloak or Chromium (-short skips the live Keycloak tests)
+	$(GO) test -short -count=1 $$($(GO) list ./... | grep -v -e '/test$$' -e '/test/browser$$')
 
 bench: build ## Check throughput vs a no-op ext_authz server (see docs/performance.md)
 	bash test/bench.sh
