@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tenantgate/tenantgate/test/internal/echo"
+	"github.com/tenantgate/tenantgate/test/internal/proc"
 )
 
 // identityHeaders are the headers only tenantgate may set.
@@ -36,8 +37,8 @@ var spoofHeaders = []header{
 
 // TestShippedEnvoyConfigValidates checks envoy/envoy.yaml with Envoy itself.
 func TestShippedEnvoyConfigValidates(t *testing.T) {
-	root := repoRoot(t)
-	envoyBin := findEnvoy(t, root)
+	root := proc.RepoRoot(t)
+	envoyBin := proc.Envoy(t)
 	cmd := exec.Command(envoyBin, "--mode", "validate", "-c", filepath.Join(root, "envoy", "envoy.yaml"), "-l", "warning")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -171,9 +172,9 @@ func TestEnvoyEndToEnd(t *testing.T) {
 		// dynamic metadata tenantgate returned (the harness has Envoy flush
 		// its log every 50ms).
 		deadline := time.Now().Add(5 * time.Second)
-		for !strings.Contains(s.envoy.out.String(), `"tenant_id":"acme"`) {
+		for !strings.Contains(s.envoy.Output(), `"tenant_id":"acme"`) {
 			if time.Now().After(deadline) {
-				t.Fatalf("no access log line with tenant_id acme in Envoy's output:\n%s", s.envoy.out.String())
+				t.Fatalf("no access log line with tenant_id acme in Envoy's output:\n%s", s.envoy.Output())
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -473,7 +474,7 @@ func TestEnvoyEndToEnd(t *testing.T) {
 	})
 
 	t.Run("with tenantgate down Envoy fails closed", func(t *testing.T) {
-		s.tenantgate.stop()
+		s.tenantgate.Stop()
 		for _, req := range []request{
 			{host: acme, target: "/docs/1", headers: []header{cookieHeader(aliceSession)}},
 			{host: acme, target: "/public/x"},

@@ -7,7 +7,6 @@ package test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -26,198 +25,20 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tenantgate/tenantgate/test/internal/echo"
 	"github.com/tenantgate/tenantgate/test/internal/envoyconf"
+	"github.com/tenantgate/tenantgate/test/internal/proc"
 )
 
 // baseDomain is the --base-domain of the tenantgate under test: tenant acme
 // lives at acme.app.test.
 const baseDomain = "app.test"
-
-// repoRoot returns the module root (the directory holding go.mod), found by
-// walking up from the test's working directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
-
-// findEnvoy returns the Envoy binary: $TENANTGATE_ENVOY, else the one `make
-// tools` installs. Without one the test fails in CI and is skipped elsewhere,
-// so it never passes without running.
-func findEnvoy(t *testing.T, root string) string {
-	t.Helper()
-	path := os.Getenv("TENANTGATE_ENVOY")
-	if path == "" {
-		path = filepath.Join(root, ".tools", "envoy", "envoy", "_bin", "envoy")
-	}
-	if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("Envoy not found at %s (run: make tools, or set TENANTGATE_ENVOY)", path)
-		}
-		t.Skipf("Envoy not found at %s; run: make tools", path)
-	}
-	return path
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// logBuffer collects a process's output for printing when a test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// process is a child process started by the harness.
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	out  *logBuffer
-	done chan struct{} // closed when the process has exited
-	err  error         // Wait's result, set before done is closed
-}
-
-// cleanEnv is the environment for child processes: ours without any
-// TENANTGATE_* variable, which would silently change tenantgate's flags.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TENANTGATE_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// start runs name with args in the background; it is stopped (SIGTERM, then
-// SIGKILL) when the test ends, and its output is printed if the test failed.
-func start(t *testing.T, name string, args ...string) *process {
-	t.Helper()
-	p := &process{name: filepath.Base(name), out: &logBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(name, args...)
-	p.cmd.Env = cleanEnv()
-	p.cmd.Stdout = p.out
-	p.cmd.Stderr = p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", p.name, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			out := p.out.String()
-			if len(out) > 32<<10 {
-				out = "…" + out[len(out)-32<<10:]
-			}
-			t.Logf("--- output of %s ---\n%s", p.name, out)
-		}
-	})
-	return p
-}
-
-// stop ends the process: SIGTERM, and SIGKILL if it is still running after
-// five seconds. It is safe to call more than once.
-func (p *process) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// exited reports whether the process has ended.
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// run runs a command to completion with stdin, failing the test (with its
-// output) if it does not exit 0.
-func run(t *testing.T, stdin string, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = cleanEnv()
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
-	}
-}
-
-// waitFor polls ready every 20ms until it returns nil, p exits, or the
-// timeout passes; the last error is reported.
-func waitFor(t *testing.T, p *process, timeout time.Duration, ready func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := ready()
-		if err == nil {
-			return
-		}
-		if p.exited() {
-			t.Fatalf("%s exited before it was ready (%v): %v\n%s", p.name, p.err, err, p.out.String())
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after %v: %v", p.name, timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // recorder is a reverse proxy in front of tenantgate's HTTP port that keeps
 // the headers of every request Envoy sends there, so tests can prove what
@@ -260,8 +81,8 @@ func (r *recorder) proxy(target *url.URL) http.Handler {
 // stack is one running Envoy + tenantgate + echo upstream.
 type stack struct {
 	envoyAddr  string
-	tenantgate *process
-	envoy      *process
+	tenantgate *proc.Process
+	envoy      *proc.Process
 	upstream   *echo.Handler
 	signin     *recorder // requests Envoy routed to tenantgate's HTTP port
 }
@@ -403,16 +224,11 @@ func startStack(t *testing.T, opts ...stackOption) *stack {
 	for _, o := range opts {
 		o(&conf)
 	}
-	root := repoRoot(t)
-	envoyBin := findEnvoy(t, root)
+	root := proc.RepoRoot(t)
+	envoyBin := proc.Envoy(t)
 	dir := t.TempDir()
 
-	tg := filepath.Join(dir, "tenantgate")
-	build := exec.Command("go", "build", "-o", tg, "./cmd/tenantgate")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/tenantgate: %v\n%s", err, out)
-	}
+	tg := proc.BuildTenantgate(t, dir)
 
 	db := filepath.Join(dir, "tenantgate.db")
 	key := filepath.Join(dir, "tenantgate.key")
@@ -422,15 +238,15 @@ func startStack(t *testing.T, opts ...stackOption) *stack {
 	}
 	store := []string{"--db", db, "--master-key-file", key}
 	apply := append([]string{"tenants", "apply", "-f", tenants}, store...)
-	run(t, "", tg, append(apply, conf.applyArgs...)...)
+	proc.Run(t, "", tg, append(apply, conf.applyArgs...)...)
 	for _, m := range conf.memberships {
 		args := append([]string{"users", "add", "--tenant", m.tenant, "--email", m.u.email, "--role", m.role, "--password-stdin"}, store...)
-		run(t, m.u.password, tg, args...)
+		proc.Run(t, m.u.password, tg, args...)
 	}
 
 	s := &stack{upstream: &echo.Handler{}, signin: &recorder{}}
 
-	grpcPort, httpPort, adminPort := freePort(t), freePort(t), freePort(t)
+	grpcPort, httpPort, adminPort := proc.FreePort(t), proc.FreePort(t), proc.FreePort(t)
 	serve := []string{"serve",
 		"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
 		"--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
@@ -448,9 +264,9 @@ func startStack(t *testing.T, opts ...stackOption) *stack {
 		serve = append(serve, "--config", path)
 	}
 	serve = append(append(serve, conf.serveArgs...), store...)
-	s.tenantgate = start(t, tg, serve...)
+	s.tenantgate = proc.Start(t, tg, serve...)
 	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort)
-	waitFor(t, s.tenantgate, 20*time.Second, func() error {
+	s.tenantgate.WaitUntil(t, 20*time.Second, func() error {
 		resp, err := http.Get(readyz)
 		if err != nil {
 			return err
@@ -471,7 +287,7 @@ func startStack(t *testing.T, opts ...stackOption) *stack {
 	if conf.envoyListener != nil {
 		envoyPort = conf.envoyListener.Addr().(*net.TCPAddr).Port
 	} else {
-		envoyPort = freePort(t)
+		envoyPort = proc.FreePort(t)
 	}
 	cfg, err := os.ReadFile(filepath.Join(root, "envoy", conf.envoyConfig))
 	if err != nil {
@@ -501,9 +317,9 @@ func startStack(t *testing.T, opts ...stackOption) *stack {
 	if conf.envoyListener != nil {
 		conf.envoyListener.Close() // Envoy binds the port next
 	}
-	s.envoy = start(t, envoyBin, "-c", cfgPath, "--use-dynamic-base-id", "--concurrency", "1", "-l", "warning",
+	s.envoy = proc.Start(t, envoyBin, "-c", cfgPath, "--use-dynamic-base-id", "--concurrency", "1", "-l", "warning",
 		"--file-flush-interval-msec", "50") // access log lines show up at once
-	waitFor(t, s.envoy, 20*time.Second, func() error {
+	s.envoy.WaitUntil(t, 20*time.Second, func() error {
 		c, err := net.DialTimeout("tcp", s.envoyAddr, time.Second)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"github.com/tenantgate/tenantgate/test/internal/proc"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -13,8 +14,8 @@ import (
 // TestShippedInlineEnvoyConfigValidates checks envoy/envoy-inline.yaml with
 // Envoy itself.
 func TestShippedInlineEnvoyConfigValidates(t *testing.T) {
-	root := repoRoot(t)
-	envoyBin := findEnvoy(t, root)
+	root := proc.RepoRoot(t)
+	envoyBin := proc.Envoy(t)
 	cmd := exec.Command(envoyBin, "--mode", "validate", "-c", filepath.Join(root, "envoy", "envoy-inline.yaml"), "-l", "warning")
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "OK") {
@@ -255,7 +256,7 @@ func TestInlineEndToEnd(t *testing.T) {
 	})
 
 	t.Run("with tenantgate down sign-in fails closed", func(t *testing.T) {
-		s.tenantgate.stop()
+		s.tenantgate.Stop()
 		hits := s.upstream.Hits()
 		for _, req := range []request{
 			{host: acme, target: "/_auth/login", headers: []header{{"Accept", "text/html"}}},

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tenantgate/tenantgate/test/internal/echo"
+	"github.com/tenantgate/tenantgate/test/internal/proc"
 	"github.com/tenantgate/tenantgate/test/keycloak"
 )
 
@@ -137,7 +138,7 @@ type ssoIdentity struct {
 // Secure, every other cookie rides a same-site request or a top-level GET.
 func TestSSOEndToEnd(t *testing.T) {
 	keycloak.SkipIfDisabled(t)
-	findEnvoy(t, repoRoot(t)) // skip or fail before paying for Keycloak
+	proc.Envoy(t) // skip or fail before paying for Keycloak
 	began := time.Now()
 
 	// Envoy's port is in the realms' redirect URIs, so it is reserved
@@ -641,7 +642,7 @@ func withParam(q url.Values, name, value string) url.Values {
 func (e *ssoEnv) signedIn(t *testing.T, r *response, rd string) *http.Cookie {
 	t.Helper()
 	if r.StatusCode != http.StatusSeeOther {
-		t.Fatalf("completing sign-in: want 303 to %s, got\n%s\n--- tenantgate log tail ---\n%s", rd, r, tail(e.stack.tenantgate.out.String(), 4<<10))
+		t.Fatalf("completing sign-in: want 303 to %s, got\n%s\n--- tenantgate log tail ---\n%s", rd, r, tail(e.stack.tenantgate.Output(), 4<<10))
 	}
 	if loc := location(t, r); loc.Host != r.Request.URL.Host || loc.RequestURI() != rd {
 		t.Errorf("after sign-in, Location %s, want %s on %s", loc, rd, r.Request.URL.Host)

@@ -160,15 +160,6 @@ type stack struct {
 	timings   []string // "what: duration", for the test log
 }
 
-// envoyPath is $TENANTGATE_ENVOY or the Envoy `make tools` installs.
-func envoyPath(t testing.TB, root string) string {
-	p := os.Getenv("TENANTGATE_ENVOY")
-	if p == "" {
-		p = filepath.Join(root, ".tools", "envoy", "envoy", "_bin", "envoy")
-	}
-	return proc.Tool(t, "Envoy", p, "make tools")
-}
-
 // chromiumPath is $TENANTGATE_CHROMIUM or Debian's /usr/bin/chromium.
 func chromiumPath(t testing.TB) string {
 	p := os.Getenv("TENANTGATE_CHROMIUM")
@@ -184,7 +175,7 @@ func chromiumPath(t testing.TB) string {
 func startStack(t *testing.T) *stack {
 	t.Helper()
 	root := proc.RepoRoot(t)
-	envoyBin := envoyPath(t, root)
+	envoyBin := proc.Envoy(t)
 	dir := t.TempDir()
 	s := &stack{upstream: &echo.Handler{}}
 	began := time.Now()

@@ -83,6 +83,18 @@ func Tool(tb testing.TB, what, path, install string) string {
 	return ""
 }
 
+// Envoy returns the Envoy binary: $TENANTGATE_ENVOY, else the one `make
+// tools` installs under the repository's .tools/ (see Tool for a missing
+// one).
+func Envoy(tb testing.TB) string {
+	tb.Helper()
+	path := os.Getenv("TENANTGATE_ENVOY")
+	if path == "" {
+		path = filepath.Join(RepoRoot(tb), ".tools", "envoy", "envoy", "_bin", "envoy")
+	}
+	return Tool(tb, "Envoy", path, "make tools (or set TENANTGATE_ENVOY)")
+}
+
 // BuildTenantgate builds ./cmd/tenantgate from this tree into dir and
 // returns the binary's path.
 func BuildTenantgate(tb testing.TB, dir string) string {
