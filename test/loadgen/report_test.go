@@ -34,7 +34,7 @@ func TestReport(t *testing.T) {
 		{
 			name:    "goals met",
 			results: []any{verify, load("noop", 20000, 0), load("session", 15000, 0), load("fresh", 9000, 0), load("redirect", 18000, 0)},
-			want:    []string{"0.75x MET", "model 10000 QPS", "= 0.90x model MET", "redirect 1 18000 18000", "0.90x"},
+			want:    []string{"0.75x MET", "model 10000 QPS", "= 0.90x model MET", "redirect 1 18000 18000", "0.90x", "(40.0 + 50.0)/40.0µs = 2.25x"},
 		},
 		{
 			name:    "the fastest round stands for a case",
