@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -181,7 +182,13 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 		return fmt.Errorf("--admin-addr: %w", err)
 	}
 
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.MaxConcurrentStreams(1024))
+	// Stream workers: a stream is served by an idle worker goroutine, whose
+	// stack has already grown to what Check needs (a signature check needs
+	// more than a new goroutine's), instead of a new goroutine; a stream that
+	// finds none idle gets its own, as without workers. test/noop and loadgen
+	// profile-server use the same options (docs/performance.md).
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.MaxConcurrentStreams(1024),
+		grpc.NumStreamWorkers(uint32(32*runtime.GOMAXPROCS(0))))
 	authv3.RegisterAuthorizationServer(gs, check)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -45,7 +46,7 @@ func cmdProfileServer(ctx context.Context, args []string, stdout io.Writer) erro
 	baseDomain := fs.String("base-domain", "bench.test", "the one base domain")
 	insecureCookies := fs.Bool("insecure-cookies", true, "cookie name tenantgate instead of __Host-tenantgate")
 	cpuProfile := fs.String("cpuprofile", "", "write the CPU profile here")
-	streamWorkers := fs.Uint("stream-workers", 0, "grpc.NumStreamWorkers (0: a new goroutine per stream, as serve does); for trying the option out")
+	streamWorkers := fs.Uint("stream-workers", uint(32*runtime.GOMAXPROCS(0)), "grpc.NumStreamWorkers (default: what serve uses; 0: a new goroutine per stream), for trying the option out")
 	noop := fs.Bool("noop", false, "answer every Check with a static OK instead (the no-op baseline, for comparing profiles)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -66,7 +67,8 @@ func run() error {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	// The options of cmd/tenantgate/serve.go: keep them in step.
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.MaxConcurrentStreams(1024))
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.MaxConcurrentStreams(1024),
+		grpc.NumStreamWorkers(uint32(32*runtime.GOMAXPROCS(0))))
 	authv3.RegisterAuthorizationServer(gs, newOKServer())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
