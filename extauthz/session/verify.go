@@ -61,8 +61,13 @@ const (
 const cacheShards = 32
 
 // maxProbation bounds the probation window: how many tokens seen once are
-// remembered until their second use (see Verifier.CacheSize).
+// remembered, claims and all, until their second use (see
+// Verifier.CacheSize).
 const maxProbation = 4096
+
+// maxSeen bounds the seen-once filter: how many hashes of tokens verified
+// once are remembered after they left probation (8 bytes each).
+const maxSeen = 1 << 16
 
 // pubKeyCacheSize bounds the parsed public keys a Verifier keeps.
 const pubKeyCacheSize = 4096
@@ -78,11 +83,14 @@ type Verifier struct {
 	// when zero, at most MaxLeeway.
 	Leeway time.Duration
 	// CacheSize is how many verified tokens are remembered: DefaultCacheSize
-	// when zero, none when negative. A token verified for the first time is
-	// held in a probation window (CacheSize/8 slots, at most maxProbation)
-	// and enters the cache on its second use, so that tokens presented only
+	// when zero, none when negative. A token verified for the first time
+	// waits in a probation window (CacheSize/8 slots, at most 4096) and
+	// enters the cache on its second use, so that tokens presented only
 	// once, such as a flood of one-time bearer tokens, neither push the
-	// sessions in use out of the cache nor fill the heap.
+	// sessions in use out of the cache nor fill the heap. A token whose
+	// second use comes after probation forgot it is verified again and then
+	// cached, if a seen-once filter of hashes (CacheSize slots, at most 65536)
+	// still remembers its first.
 	CacheSize int
 
 	once   sync.Once
@@ -92,7 +100,10 @@ type Verifier struct {
 	// probation holds tokens verified once, each in the slot its hash
 	// picks; a newer token in the same slot replaces it.
 	probation []atomic.Pointer[verified]
-	keys      *lru.Cache[pubKeyID, any]
+	// seen holds a 64-bit tag of each token verified once, in the slot its
+	// hash picks: a token whose tag is already there is being used again.
+	seen []atomic.Uint64
+	keys *lru.Cache[pubKeyID, any]
 
 	hits, misses, signatureChecks, failures atomic.Uint64
 }
@@ -156,6 +167,7 @@ func (v *Verifier) init() {
 			v.shards[i], _ = lru.New[[sha256.Size]byte, *verified](per) // per > 0: cannot fail
 		}
 		v.probation = make([]atomic.Pointer[verified], min(max(1, size/8), maxProbation))
+		v.seen = make([]atomic.Uint64, min(size, maxSeen))
 	}
 	v.keys, _ = lru.New[pubKeyID, any](pubKeyCacheSize)
 }
@@ -258,10 +270,24 @@ func (v *Verifier) verify(snap *tenants.Snapshot, token string) (*Claims, error)
 	}
 	if slot != nil {
 		e.sum = sum
-		slot.Store(e)
+		if v.seenBefore(sum) {
+			shard.Add(sum, e)
+		} else {
+			slot.Store(e)
+		}
 	}
 	c := e.claims
 	return &c, nil
+}
+
+// seenBefore records that the token with hash sum was verified and reports
+// whether the seen-once filter already held it. Another token whose hash
+// shares the slot and the tag could only make a verified token enter the
+// cache one use early.
+func (v *Verifier) seenBefore(sum [sha256.Size]byte) bool {
+	tag := binary.LittleEndian.Uint64(sum[24:])
+	i := binary.LittleEndian.Uint64(sum[16:]) % uint64(len(v.seen))
+	return v.seen[i].Swap(tag) == tag
 }
 
 // recheck is the cache-hit path: what may have changed since the token was

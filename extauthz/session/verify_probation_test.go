@@ -46,3 +46,43 @@ func TestVerifyOneTimeTokensKeepSessionsCached(t *testing.T) {
 		t.Fatalf("stats %+v: a token in probation was verified again", s)
 	}
 }
+
+// TestVerifySeenOnceFilter: a token whose second use comes after probation
+// forgot it is verified again and then cached, because the seen-once filter
+// remembers its first use; with the filter forgotten too, it starts over in
+// probation.
+func TestVerifySeenOnceFilter(t *testing.T) {
+	f := newFixture(t)
+	v := &Verifier{Now: f.clock, CacheSize: 64}
+	tok, _ := f.mint(t, &f.acme)
+	verify := func(wantSigs, wantHits uint64) {
+		t.Helper()
+		if _, err := v.Verify(f.snap, tok); err != nil {
+			t.Fatal(err)
+		}
+		if s := v.Stats(); s.SignatureChecks != wantSigs || s.Hits != wantHits {
+			t.Fatalf("stats %+v, want %d signature checks and %d hits", s, wantSigs, wantHits)
+		}
+	}
+	forgetProbation := func() {
+		for i := range v.probation {
+			v.probation[i].Store(nil)
+		}
+	}
+
+	verify(1, 0) // first use: verified, into probation
+	forgetProbation()
+	verify(2, 0) // second use, probation forgot: verified again, cached
+	forgetProbation()
+	verify(2, 1) // a cache hit, not a probation one
+
+	other, _ := f.mint(t, &f.acme)
+	tok = other
+	verify(3, 1)
+	forgetProbation()
+	for i := range v.seen {
+		v.seen[i].Store(0)
+	}
+	verify(4, 1) // nothing remembers the first use: probation again
+	verify(4, 2) // and the next use is a probation hit
+}
