@@ -11,7 +11,7 @@
 #   BENCH_WORKERS   concurrent in-flight calls     (default 32)
 #   BENCH_CONNS     gRPC connections they share    (default 4)
 #   BENCH_FRESH     tokens minted for the fresh case, over all rounds
-#                   (default 300000)
+#                   (default 400000)
 #   BENCH_PIN       1: server on CPU 1, loadgen on CPU 0, GOMAXPROCS=1 each;
 #                   0: no pinning, both see every core (default 1 when there
 #                   are at least 2 CPUs and taskset exists)
@@ -29,7 +29,7 @@ DURATION=${BENCH_DURATION:-5s}
 WARMUP=${BENCH_WARMUP:-1s}
 WORKERS=${BENCH_WORKERS:-32}
 CONNS=${BENCH_CONNS:-4}
-FRESH=${BENCH_FRESH:-300000}
+FRESH=${BENCH_FRESH:-400000}
 GO=${GO:-go}
 CPUS=$(getconf _NPROCESSORS_ONLN)
 if [[ -z ${BENCH_PIN:-} ]]; then

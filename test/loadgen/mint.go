@@ -51,7 +51,7 @@ func cmdMint(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&cfg.Tenant, "tenant", "acme", "tenant id")
 	fs.StringVar(&cfg.Email, "email", "", "email of an existing member of the tenant")
 	fs.StringVar(&cfg.Method, "method", session.MethodPassword, "sign-in method the tokens claim")
-	fs.IntVar(&cfg.N, "n", 300_000, "distinct tokens for the fresh case")
+	fs.IntVar(&cfg.N, "n", 400_000, "distinct tokens for the fresh case")
 	fs.StringVar(&cfg.Out, "out", "", "directory for session.tok and fresh.tok")
 	fs.IntVar(&cfg.Iterations, "verify-iterations", 10_000, "verifications timed per pass for the cost of one (fastest of 3 passes)")
 	results := fs.String("results", "", "append the verification cost as a JSON line to this file")
