@@ -24,9 +24,7 @@ import (
 // form, its auto-POST form, then HandleResponse — and the same response
 // posted again is refused.
 func TestKeycloakSignIn(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts Keycloak")
-	}
+	keycloak.SkipIfDisabled(t)
 	s := keycloak.Start(t, keycloak.Options{})
 	k := keys(t)
 	carol, _ := keycloak.UserByName(keycloak.RealmSAML, "carol")
