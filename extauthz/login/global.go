@@ -244,7 +244,7 @@ func (h *Handler) apexLogout(q *request) {
 		return
 	}
 	if g, ok := h.openGlobal(q); ok {
-		err := h.Store.Revoke(q.r.Context(), tenants.Revocation{
+		err := h.revoke(q, tenants.Revocation{
 			Key:       tenants.SessionRevocationKey(g.sid),
 			NotBefore: h.now(),
 			Expires:   g.expires.Add(time.Minute),

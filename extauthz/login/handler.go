@@ -34,6 +34,8 @@ type Store interface {
 	// UseAssertionID makes tenant switch codes single-use (switch.go), as
 	// it does SAML assertion ids.
 	UseAssertionID(ctx context.Context, tenantInternalID, id string, expires time.Time) error
+	// Snapshot lets a sign-out publish its revocation at once (revoke).
+	Snapshot(ctx context.Context) (*tenants.Snapshot, error)
 }
 
 var _ Store = tenants.Store(nil)
@@ -84,7 +86,8 @@ type Handler struct {
 	// Resolver places a request with a tenant from its Host and path.
 	Resolver *tenants.Resolver
 	// Store looks up users and memberships and records revocations.
-	// Revocations reach Verify once Snapshots is refreshed (Current.Follow).
+	// Revocations reach Verify once Snapshots is refreshed: a sign-out
+	// refreshes it itself (revoke), other writers through Current.Follow.
 	Store Store
 	// Minter mints session tokens; its TTL is the cookie's Max-Age.
 	Minter *session.Minter
@@ -493,4 +496,19 @@ func (h *Handler) refuse(q *request, reason, email string) {
 		attrs = append(attrs, "email_digest", h.emailDigest(email))
 	}
 	h.log().Info("sign-in refused", attrs...)
+}
+
+// revoke records r and publishes a snapshot that holds it before the
+// response goes out, so the signed-out session is refused from the very next
+// request on this process (the store's watch would publish it a moment
+// later, and other replicas learn it that way). An error means nothing was
+// recorded; a failed refresh is only logged, because the watch retries it.
+func (h *Handler) revoke(q *request, r tenants.Revocation) error {
+	if err := h.Store.Revoke(q.r.Context(), r); err != nil {
+		return err
+	}
+	if err := h.Snapshots.Refresh(context.WithoutCancel(q.r.Context()), h.Store); err != nil {
+		h.log().Error("refresh tenant snapshot after a sign-out", "err", err)
+	}
+	return nil
 }

@@ -304,7 +304,7 @@ func (h *Handler) logout(q *request) {
 		if claims.Method != session.MethodPassword && sid == "" {
 			sid = claims.SID
 		}
-		err = h.Store.Revoke(q.r.Context(), tenants.Revocation{
+		err = h.revoke(q, tenants.Revocation{
 			Key:       tenants.SessionRevocationKey(claims.SID),
 			NotBefore: h.now(),
 			Expires:   claims.Expires,
