@@ -195,9 +195,10 @@ func (h *Handler) setAttemptCookie(q *request, a *attempt) error {
 // unless insecure, Max-Age of the attempt's life. SAML attempts are
 // SameSite=None, because the IdP's response arrives as a cross-site POST
 // that must carry the cookie; with InsecureCookies (plain http, where
-// browsers refuse SameSite=None without Secure) they are Lax, so SAML
-// sign-in in development needs https or a browser that treats localhost as
-// secure. Redirect-method attempts are SameSite=Lax: the provider's
+// browsers refuse SameSite=None without Secure) they are Lax, which a
+// browser withholds from the IdP's cross-site POST: SAML sign-in in a
+// browser needs https (run without --insecure-cookies behind TLS), unless
+// the IdP and the app share a site. Redirect-method attempts are SameSite=Lax: the provider's
 // redirect back is a top-level GET.
 func (h *Handler) attemptCookie(name, value string, maxAge int, typ string) *http.Cookie {
 	ss := http.SameSiteLaxMode
