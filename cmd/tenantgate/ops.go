@@ -12,6 +12,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/saml"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 )
@@ -146,7 +147,7 @@ type localAdmin struct {
 	// its input before it touches the database.
 	store func() (tenants.Store, error)
 	// sealer returns the master key's sealer (needed by apply only).
-	sealer func() (*session.Sealer, error)
+	sealer func() (*seal.Sealer, error)
 	// passwords hashes new users' passwords.
 	passwords *password.Hasher
 	// written, if set, runs after every successful write, before the
@@ -195,7 +196,7 @@ func (a *localAdmin) applyTenants(ctx context.Context, file []byte, allowLoopbac
 			return session.NewSigningKey(sealer, id, a.now())
 		},
 		Seal: func(plaintext []byte, id string) ([]byte, error) {
-			return session.SealSecret(sealer, plaintext, id)
+			return seal.SealSecret(sealer, plaintext, id)
 		},
 		NewSAMLKey: func(id string) (tenants.SAMLKey, error) {
 			return saml.NewSPKey(sealer, id, a.now())

@@ -28,6 +28,7 @@ import (
 	"github.com/tenantgate/tenantgate/extauthz/oidc"
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/saml"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/extauthz/social"
 	"github.com/tenantgate/tenantgate/tenants"
@@ -118,7 +119,7 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 			return err
 		}
 	}
-	sealer, err := session.LoadOrCreateMasterKey(f.masterKeyFile)
+	sealer, err := seal.LoadOrCreateMasterKey(f.masterKeyFile)
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
@@ -200,7 +201,7 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if adminToken != "" {
 		ops := &localAdmin{
 			store:     func() (tenants.Store, error) { return st, nil },
-			sealer:    func() (*session.Sealer, error) { return sealer, nil },
+			sealer:    func() (*seal.Sealer, error) { return sealer, nil },
 			passwords: loginHandler.Passwords,
 			written:   refreshAfterWrite(snapshots, st, log),
 			now:       time.Now,
@@ -249,7 +250,7 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 // addresses, checked when dialling; loopback over http only with
 // --allow-loopback-http-idp), so connections to an IdP are pooled. The
 // store is the SAML replay cache: used assertion ids survive a restart.
-func newMethodRegistry(sealer *session.Sealer, st tenants.Store, allowLoopback bool, log *slog.Logger) map[string]login.Opener {
+func newMethodRegistry(sealer *seal.Sealer, st tenants.Store, allowLoopback bool, log *slog.Logger) map[string]login.Opener {
 	idp := idpclient.New(idpclient.Options{AllowLoopbackHTTP: allowLoopback})
 	return map[string]login.Opener{
 		tenants.MethodOIDC: oidc.NewOpener(oidc.Options{

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 )
 
 // Attempt cookies (DESIGN.md, "State"): one per sign-in in progress, so
@@ -41,7 +41,7 @@ const (
 	// maxStateParam bounds the state query parameter looked at.
 	maxStateParam = 256
 	// loginStatePurpose names the derived key of attempt and id-token
-	// cookies (session.Sealer.DeriveKey).
+	// cookies (seal.Sealer.DeriveKey).
 	loginStatePurpose = "login-state"
 )
 
@@ -144,7 +144,7 @@ func (h *Handler) endpoint(q *request) Endpoint {
 
 // stateSealer is the Sealer of attempt and id-token cookies, keyed by
 // DeriveKey(loginStatePurpose); nil when Handler.Sealer is not set.
-func (h *Handler) stateSealer() *session.Sealer { return h.loginState }
+func (h *Handler) stateSealer() *seal.Sealer { return h.loginState }
 
 // setAttemptCookie seals a and sets its cookie, first evicting the oldest
 // attempts so that at most maxAttempts remain with it.

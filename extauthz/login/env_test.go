@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tenantgate/tenantgate/extauthz/password"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/boltstore"
@@ -97,7 +98,7 @@ func newEnv(t *testing.T, configure ...func(*Handler)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	sealer, err := session.NewSealer(bytes.Repeat([]byte{7}, session.MasterKeySize))
+	sealer, err := seal.NewSealer(bytes.Repeat([]byte{7}, seal.MasterKeySize))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func newEnv(t *testing.T, configure ...func(*Handler)) *env {
 	}
 	_, err = st.ApplyTenants(ctx, ts, tenants.ApplyOptions{
 		NewKey: func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, clk.Now()) },
-		Seal:   func(p []byte, id string) ([]byte, error) { return session.SealSecret(sealer, p, id) },
+		Seal:   func(p []byte, id string) ([]byte, error) { return seal.SealSecret(sealer, p, id) },
 		NewSAMLKey: func(id string) (tenants.SAMLKey, error) {
 			return tenants.SAMLKey{Certificate: []byte("test-cert-" + id), SealedPrivate: []byte("test-key"), Created: clk.Now()}, nil
 		},

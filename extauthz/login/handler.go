@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tenantgate/tenantgate/extauthz/password"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 )
@@ -130,7 +131,7 @@ type Handler struct {
 	// alone (DeriveKey("login-state")), and the apex's global sessions and
 	// tenant switch codes under keys of their own. Required when Methods is
 	// set; without it the apex offers discovery only, and no switching.
-	Sealer *session.Sealer
+	Sealer *seal.Sealer
 
 	// GlobalTTL is how long a global session on the apex host lasts (the
 	// password sign-in there, the chooser, tenant switching); zero means
@@ -148,11 +149,11 @@ type Handler struct {
 	discovery  *counter
 	switches   *counter
 	origins    *http.CrossOriginProtection
-	loginState *session.Sealer
+	loginState *seal.Sealer
 	// globalSealer seals global sessions, switchSealer switch codes and
 	// verifiers; nil without Sealer.
-	globalSealer *session.Sealer
-	switchSealer *session.Sealer
+	globalSealer *seal.Sealer
+	switchSealer *seal.Sealer
 	opened       *methodCache
 }
 
@@ -166,8 +167,8 @@ func (h *Handler) init() {
 		h.origins = http.NewCrossOriginProtection()
 		h.opened = newMethodCache()
 		if h.Sealer != nil {
-			derive := func(purpose string) *session.Sealer {
-				s, err := session.NewSealer(h.Sealer.DeriveKey(purpose))
+			derive := func(purpose string) *seal.Sealer {
+				s, err := seal.NewSealer(h.Sealer.DeriveKey(purpose))
 				if err != nil {
 					panic(err) // DeriveKey returns MasterKeySize bytes
 				}

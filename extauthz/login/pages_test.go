@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 )
@@ -42,7 +43,7 @@ func applyTenants(t *testing.T, e *env, ts ...tenants.Tenant) {
 	sealer := e.h.Minter.Sealer
 	_, err := e.store.ApplyTenants(t.Context(), ts, tenants.ApplyOptions{
 		NewKey: func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, e.clock.Now()) },
-		Seal:   func(p []byte, id string) ([]byte, error) { return session.SealSecret(sealer, p, id) },
+		Seal:   func(p []byte, id string) ([]byte, error) { return seal.SealSecret(sealer, p, id) },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 )
@@ -165,7 +166,7 @@ func newSSOEnv(t *testing.T, configure ...func(*Handler)) *ssoEnv {
 	}
 	_, err := se.store.ApplyTenants(t.Context(), ts, tenants.ApplyOptions{
 		NewKey: func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, se.clock.Now()) },
-		Seal:   func(p []byte, id string) ([]byte, error) { return session.SealSecret(sealer, p, id) },
+		Seal:   func(p []byte, id string) ([]byte, error) { return seal.SealSecret(sealer, p, id) },
 		NewSAMLKey: func(id string) (tenants.SAMLKey, error) {
 			return tenants.SAMLKey{Certificate: []byte("cert"), SealedPrivate: []byte("key")}, nil
 		},

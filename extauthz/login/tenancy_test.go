@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 )
@@ -28,7 +29,7 @@ func (e *env) addTenants(ts ...tenants.Tenant) {
 	sealer := e.h.Minter.Sealer
 	_, err := e.store.ApplyTenants(context.Background(), ts, tenants.ApplyOptions{
 		NewKey: func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, e.clock.Now()) },
-		Seal:   func(p []byte, id string) ([]byte, error) { return session.SealSecret(sealer, p, id) },
+		Seal:   func(p []byte, id string) ([]byte, error) { return seal.SealSecret(sealer, p, id) },
 		Now:    e.clock.Now,
 	})
 	if err != nil {
@@ -796,7 +797,7 @@ func FuzzOpenSwitchCode(f *testing.F) {
 	for _, s := range []string{"", "AQ", "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", strings.Repeat("A", 5000), "not base64!", "e30"} {
 		f.Add(s)
 	}
-	sealer, err := session.NewSealer(bytes.Repeat([]byte{7}, session.MasterKeySize))
+	sealer, err := seal.NewSealer(bytes.Repeat([]byte{7}, seal.MasterKeySize))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -806,7 +807,7 @@ func FuzzOpenSwitchCode(f *testing.F) {
 		var code switchCode
 		var rec globalRecord
 		for _, tc := range []struct {
-			s   *session.Sealer
+			s   *seal.Sealer
 			ctx string
 			v   any
 		}{

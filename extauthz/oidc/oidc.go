@@ -16,7 +16,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/extauthz/idpclient"
 	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -30,7 +30,7 @@ const CallbackPath = "/_auth/callback"
 // Options configure the oidc method for every tenant.
 type Options struct {
 	// Sealer opens the tenants' sealed client secrets. Required.
-	Sealer *session.Sealer
+	Sealer *seal.Sealer
 	// HTTPClient fetches discovery, keys, tokens and userinfo. It should come
 	// from idpclient.New; nil means idpclient.New with AllowLoopbackHTTP.
 	HTTPClient *http.Client
@@ -136,7 +136,7 @@ func open(opts Options, cache *discoveryCache, t *tenants.Tenant, index int) (*M
 		if opts.Sealer == nil {
 			return nil, errors.New("clientSecret: no sealer configured")
 		}
-		pt, err := session.OpenSecret(opts.Sealer, m.SealedClientSecret, t.InternalID)
+		pt, err := seal.OpenSecret(opts.Sealer, m.SealedClientSecret, t.InternalID)
 		if err != nil {
 			return nil, fmt.Errorf("clientSecret: %w", err)
 		}

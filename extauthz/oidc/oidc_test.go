@@ -18,7 +18,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/extauthz/idpclient"
 	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -37,16 +37,16 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type env struct {
-	sealer *session.Sealer
+	sealer *seal.Sealer
 	opener login.Opener
 	clock  *clock
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	key := make([]byte, session.MasterKeySize)
+	key := make([]byte, seal.MasterKeySize)
 	rand.Read(key)
-	s, err := session.NewSealer(key)
+	s, err := seal.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func newEnv(t *testing.T) *env {
 // for the tenant.
 func (e *env) oidcMethod(t *testing.T, p *fakeIdP) tenants.Method {
 	t.Helper()
-	sealed, err := session.SealSecret(e.sealer, []byte(p.secret), tenantInternalID)
+	sealed, err := seal.SealSecret(e.sealer, []byte(p.secret), tenantInternalID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -587,8 +587,8 @@ func TestLabel(t *testing.T) {
 func TestRefusedIdPAddress(t *testing.T) {
 	// Without --allow-loopback-http-idp a loopback issuer is refused before
 	// any request.
-	key := make([]byte, session.MasterKeySize)
-	s, _ := session.NewSealer(key)
+	key := make([]byte, seal.MasterKeySize)
+	s, _ := seal.NewSealer(key)
 	p := newFakeIdP(t)
 	open := NewOpener(Options{Sealer: s})
 	_, err := open(context.Background(), tenant(tenants.Method{Type: tenants.MethodOIDC, Issuer: p.issuer, ClientID: "c"}), 1)

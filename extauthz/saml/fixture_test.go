@@ -21,7 +21,7 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -54,11 +54,11 @@ type keyPair struct {
 type testKeys struct {
 	acmeIDP, globexIDP, attacker keyPair
 	acmeSP, globexSP             tenants.SAMLKey
-	sealer                       *session.Sealer
+	sealer                       *seal.Sealer
 }
 
 var loadKeys = sync.OnceValues(func() (*testKeys, error) {
-	s, err := session.NewSealer([]byte(fixedMasterKey))
+	s, err := seal.NewSealer([]byte(fixedMasterKey))
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -70,7 +70,7 @@ var ErrInvalidResponse = errors.New("invalid saml response")
 // Options are what every SAML method shares. cmd fills them once.
 type Options struct {
 	// Sealer opens the tenants' SP keys. Required.
-	Sealer *session.Sealer
+	Sealer *seal.Sealer
 	// HTTPClient fetches IdP metadata from idpMetadataURL. It must be the
 	// safe client (no private or link-local addresses, timeouts); required
 	// only for tenants that use idpMetadataURL.

@@ -19,7 +19,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/extauthz/idpclient"
 	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -30,7 +30,7 @@ const CallbackPath = "/_auth/callback"
 type Options struct {
 	// Sealer opens the tenants' sealed client secrets. Required when a
 	// method has a secret.
-	Sealer *session.Sealer
+	Sealer *seal.Sealer
 	// HTTPClient redeems codes and asks userinfo. It should come from
 	// idpclient.New; nil means idpclient.New with AllowLoopbackHTTP.
 	HTTPClient *http.Client
@@ -158,7 +158,7 @@ func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
 		if opts.Sealer == nil {
 			return nil, errors.New("clientSecret: no sealer configured")
 		}
-		pt, err := session.OpenSecret(opts.Sealer, m.SealedClientSecret, t.InternalID)
+		pt, err := seal.OpenSecret(opts.Sealer, m.SealedClientSecret, t.InternalID)
 		if err != nil {
 			return nil, fmt.Errorf("clientSecret: %w", err)
 		}

@@ -23,7 +23,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/extauthz/idpclient"
 	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -146,16 +146,16 @@ func (p *fakeOAuth) preset() Provider {
 }
 
 type env struct {
-	sealer *session.Sealer
+	sealer *seal.Sealer
 	opener login.Opener
 	logs   *bytes.Buffer // what the opened methods logged
 }
 
 func newEnv(t *testing.T, p *fakeOAuth) *env {
 	t.Helper()
-	key := make([]byte, session.MasterKeySize)
+	key := make([]byte, seal.MasterKeySize)
 	rand.Read(key)
-	s, err := session.NewSealer(key)
+	s, err := seal.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func newEnv(t *testing.T, p *fakeOAuth) *env {
 // generic is a generic method entry for p.
 func (e *env) generic(t *testing.T, p *fakeOAuth) tenants.Method {
 	t.Helper()
-	sealed, err := session.SealSecret(e.sealer, []byte(p.secret), tenantInternalID)
+	sealed, err := seal.SealSecret(e.sealer, []byte(p.secret), tenantInternalID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/boltstore"
@@ -99,7 +100,7 @@ func cmdMint(ctx context.Context, args []string, stdout io.Writer) error {
 // loadMintInputs reads, and closes again, everything minting needs: the
 // snapshot the server will load, the member's claims and a Minter.
 func loadMintInputs(ctx context.Context, cfg *mintConfig) (*tenants.Snapshot, session.Claims, *session.Minter, error) {
-	sealer, err := session.LoadOrCreateMasterKey(cfg.MasterKeyFile)
+	sealer, err := seal.LoadOrCreateMasterKey(cfg.MasterKeyFile)
 	if err != nil {
 		return nil, session.Claims{}, nil, fmt.Errorf("mint: master key: %w", err)
 	}
