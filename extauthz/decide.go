@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -228,7 +229,7 @@ func isNavigation(r *Request) bool {
 // loginURL is the same-host sign-in page for a tenant, carrying the original
 // request target as rd.
 func loginURL(prefix, target string) string {
-	return prefix + "/_auth/login?rd=" + url.QueryEscape(target)
+	return prefix + signin.PathLogin + "?rd=" + url.QueryEscape(target)
 }
 
 // ruleTarget is the path rules are matched against: the query removed,

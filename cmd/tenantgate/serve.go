@@ -30,6 +30,7 @@ import (
 	"github.com/tenantgate/tenantgate/extauthz/saml"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/extauthz/social"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/boltstore"
@@ -250,9 +251,9 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 // addresses, checked when dialling; loopback over http only with
 // --allow-loopback-http-idp), so connections to an IdP are pooled. The
 // store is the SAML replay cache: used assertion ids survive a restart.
-func newMethodRegistry(sealer *seal.Sealer, st tenants.Store, allowLoopback bool, log *slog.Logger) map[string]login.Opener {
+func newMethodRegistry(sealer *seal.Sealer, st tenants.Store, allowLoopback bool, log *slog.Logger) map[string]signin.Opener {
 	idp := idpclient.New(idpclient.Options{AllowLoopbackHTTP: allowLoopback})
-	return map[string]login.Opener{
+	return map[string]signin.Opener{
 		tenants.MethodOIDC: oidc.NewOpener(oidc.Options{
 			Sealer: sealer, HTTPClient: idp, AllowLoopbackHTTP: allowLoopback, Now: time.Now, Log: log,
 		}),

@@ -17,11 +17,12 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tenantgate/tenantgate/extauthz/seal"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 )
 
 // Attempt cookies (DESIGN.md, "State"): one per sign-in in progress, so
 // several tabs can sign in at once with no server state. Each holds one
-// Attempt, sealed (AES-256-GCM) under a key derived from the master key for
+// signin.Attempt, sealed (AES-256-GCM) under a key derived from the master key for
 // this purpose alone, and bound to the cookie's name, so a value moved to
 // another cookie does not open.
 const (
@@ -65,9 +66,9 @@ type attemptRecord struct {
 
 const attemptRecordVersion = 1
 
-// attempt is an Attempt together with the method type it was started for.
+// attempt is a signin.Attempt together with the method type it was started for.
 type attempt struct {
-	Attempt
+	signin.Attempt
 	typ string
 }
 
@@ -119,7 +120,7 @@ func (h *Handler) newAttempt(q *request, i int, typ, rd, hint string) (*attempt,
 		return nil, err
 	}
 	return &attempt{
-		Attempt: Attempt{
+		Attempt: signin.Attempt{
 			ID:           id,
 			TenantID:     q.tenant().InternalID,
 			Method:       i,
@@ -138,8 +139,8 @@ func (h *Handler) newAttempt(q *request, i int, typ, rd, hint string) (*attempt,
 // endpoint is where the request's tenant's /_auth/ lives: the scheme tenantgate
 // is served with (https unless InsecureCookies), the canonical host with the
 // request's port, and the path-tenancy prefix.
-func (h *Handler) endpoint(q *request) Endpoint {
-	return Endpoint{Origin: h.scheme() + "://" + q.res.Host + requestPort(q.r.Host), Prefix: q.res.Prefix}
+func (h *Handler) endpoint(q *request) signin.Endpoint {
+	return signin.Endpoint{Origin: h.scheme() + "://" + q.res.Host + requestPort(q.r.Host), Prefix: q.res.Prefix}
 }
 
 // stateSealer is the Sealer of attempt and id-token cookies, keyed by
@@ -253,9 +254,9 @@ func (h *Handler) openAttempt(c *http.Cookie) (*attempt, bool) {
 		return nil, false
 	}
 	return &attempt{
-		Attempt: Attempt{
+		Attempt: signin.Attempt{
 			ID: id, TenantID: rec.TenantID, Method: rec.Method,
-			Endpoint: Endpoint{Origin: rec.Origin, Prefix: rec.Prefix},
+			Endpoint: signin.Endpoint{Origin: rec.Origin, Prefix: rec.Prefix},
 			State:    rec.State, Nonce: rec.Nonce, PKCEVerifier: rec.PKCEVerifier,
 			SAMLRequestID: rec.SAMLRequestID, ReturnTo: rec.ReturnTo, LoginHint: rec.LoginHint,
 			Created: time.Unix(rec.Created, 0).UTC(),

@@ -21,6 +21,7 @@ import (
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -40,13 +41,6 @@ type Store interface {
 }
 
 var _ Store = tenants.Store(nil)
-
-// Paths below a tenant's root (the host, or the path-tenancy prefix).
-const (
-	pathLogin  = "/_auth/login"
-	pathLogout = "/_auth/logout"
-	pathJWKS   = "/_auth/jwks.json"
-)
 
 // maxFormBytes bounds a POST body.
 const maxFormBytes = 64 << 10
@@ -125,7 +119,7 @@ type Handler struct {
 	// social); cmd builds it from the method packages. nil (or a type
 	// missing from it) means those methods are not served: a tenant then
 	// signs in with its password method only.
-	Methods map[string]Opener
+	Methods map[string]signin.Opener
 	// Sealer seals the per-attempt sign-in cookies and the ID-token hint
 	// cookie, under a key derived from its master key for this purpose
 	// alone (DeriveKey("login-state")), and the apex's global sessions and
@@ -249,15 +243,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if res.Apex {
 		switch route {
-		case pathLogin:
+		case signin.PathLogin:
 			h.methods(q, h.apexPage, h.apexPost)
-		case pathLogout:
+		case signin.PathLogout:
 			if !h.globalEnabled() {
 				writeJSONError(w, http.StatusNotFound, "not_found")
 				return
 			}
 			h.methods(q, h.apexLogoutPage, h.apexLogout)
-		case pathSwitch:
+		case signin.PathSwitch:
 			if !h.globalEnabled() {
 				writeJSONError(w, http.StatusNotFound, "not_found")
 				return
@@ -269,25 +263,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch route {
-	case pathLogin:
+	case signin.PathLogin:
 		h.methods(q, h.loginPage, h.login)
-	case pathLogout:
+	case signin.PathLogout:
 		h.methods(q, h.logoutPage, h.logout)
-	case pathJWKS:
+	case signin.PathJWKS:
 		h.methods(q, h.jwks, nil)
-	case pathStart:
+	case signin.PathStart:
 		h.postOnly(q, h.start)
-	case pathCallback:
+	case signin.PathCallback:
 		h.methods(q, h.callbackOrSwitch, nil)
-	case pathSwitch:
+	case signin.PathSwitch:
 		h.methods(q, h.startSwitch, nil)
-	case pathSAMLMetadata:
+	case signin.PathSAMLMetadata:
 		h.methods(q, h.samlMetadata, nil)
-	case pathSAMLACS:
+	case signin.PathSAMLACS:
 		// Cross-site by design: no CrossOriginProtection, no CSRF field
 		// (see acs).
 		h.acs(q)
-	case pathSignedOut:
+	case signin.PathSignedOut:
 		h.methods(q, h.signedOut, nil)
 	default:
 		writeJSONError(w, http.StatusNotFound, "not_found")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -23,7 +24,7 @@ const (
 	// methodCacheSize bounds the cache; the least recently used entry goes
 	// first.
 	methodCacheSize = 4096
-	// openTimeout bounds one Opener call (a SAML method may fetch IdP
+	// openTimeout bounds one signin.Opener call (a SAML method may fetch IdP
 	// metadata).
 	openTimeout = 15 * time.Second
 	// openRetry is how long a failed open is remembered before it is tried
@@ -43,7 +44,7 @@ type openedMethod struct {
 	config  tenants.Method
 	samlKey *tenants.SAMLKey
 	done    chan struct{}
-	m       Method
+	m       signin.Method
 	err     error
 	failed  time.Time
 }
@@ -70,7 +71,7 @@ func (e *openedMethod) current(t *tenants.Tenant, i int) bool {
 	return reflect.DeepEqual(e.config, t.Methods[i]) && reflect.DeepEqual(e.samlKey, t.SAMLKey)
 }
 
-// errNoOpener: the build wires no Opener for the method's type.
+// errNoOpener: the build wires no signin.Opener for the method's type.
 type errNoOpener struct{ typ string }
 
 func (e errNoOpener) Error() string { return fmt.Sprintf("no opener for method type %q", e.typ) }
@@ -78,7 +79,7 @@ func (e errNoOpener) Error() string { return fmt.Sprintf("no opener for method t
 // method returns the opened method i of tenant t, opening it when needed.
 // A method that fails to open is reported as an error (and logged once per
 // openRetry), never a panic.
-func (h *Handler) method(ctx context.Context, t *tenants.Tenant, i int) (Method, error) {
+func (h *Handler) method(ctx context.Context, t *tenants.Tenant, i int) (signin.Method, error) {
 	if i < 0 || i >= len(t.Methods) {
 		return nil, fmt.Errorf("tenant %s has no method %d", t.ID, i)
 	}
@@ -131,9 +132,9 @@ func (h *Handler) method(ctx context.Context, t *tenants.Tenant, i int) (Method,
 	return e.m, e.err
 }
 
-// safeOpen calls an Opener, turning a panic into an error: a broken method
+// safeOpen calls a signin.Opener, turning a panic into an error: a broken method
 // must not take the sign-in page down.
-func safeOpen(ctx context.Context, open Opener, t *tenants.Tenant, i int) (m Method, err error) {
+func safeOpen(ctx context.Context, open signin.Opener, t *tenants.Tenant, i int) (m signin.Method, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			m, err = nil, fmt.Errorf("opener panicked: %v", r)

@@ -9,16 +9,8 @@ import (
 	"strings"
 
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
-)
-
-// Paths of the SSO endpoints below a tenant's root.
-const (
-	pathStart        = "/_auth/start"
-	pathCallback     = "/_auth/callback"
-	pathSAMLMetadata = "/_auth/saml/metadata"
-	pathSAMLACS      = "/_auth/saml/acs"
-	pathSignedOut    = "/_auth/signed-out"
 )
 
 // maxACSBytes bounds the body of a POST to the SAML ACS, before base64
@@ -144,14 +136,14 @@ func (h *Handler) startSSO(q *request, i int, rd, hint string, status int) {
 	}
 	var target string
 	switch mm := m.(type) {
-	case SAMLMethod:
+	case signin.SAMLMethod:
 		var reqID string
 		target, reqID, err = mm.AuthnRequestURL(ctx, &a.Attempt)
 		a.SAMLRequestID = reqID
 		if err == nil && reqID == "" {
 			err = errors.New("saml method returned no request id")
 		}
-	case RedirectMethod:
+	case signin.RedirectMethod:
 		target, err = mm.AuthURL(ctx, &a.Attempt)
 	default:
 		err = errors.New("method signs in neither by redirect nor by SAML")
@@ -220,7 +212,7 @@ func (h *Handler) callback(q *request) {
 		h.methodUnavailable(q, "sso_method_unavailable", err)
 		return
 	}
-	rm, ok := m.(RedirectMethod)
+	rm, ok := m.(signin.RedirectMethod)
 	if !ok {
 		h.ssoFail(q, "sso_attempt_other_method", nil)
 		return
@@ -256,7 +248,7 @@ func (h *Handler) samlMetadata(q *request) {
 		return
 	}
 	m, err := h.method(q.r.Context(), t, i)
-	sm, ok := m.(SAMLMethod)
+	sm, ok := m.(signin.SAMLMethod)
 	if err != nil || !ok {
 		h.log().Error("saml metadata", "tenant", t.ID, "err", err)
 		writeJSONError(q.w, http.StatusServiceUnavailable, "unavailable")
@@ -330,12 +322,12 @@ func (h *Handler) acs(q *request) {
 		h.methodUnavailable(q, "sso_method_unavailable", err)
 		return
 	}
-	sm, ok := m.(SAMLMethod)
+	sm, ok := m.(signin.SAMLMethod)
 	if !ok {
 		h.ssoFail(q, "sso_attempt_other_method", nil)
 		return
 	}
-	var ap *Attempt
+	var ap *signin.Attempt
 	if a != nil {
 		ap = &a.Attempt
 	}
@@ -350,7 +342,7 @@ func (h *Handler) acs(q *request) {
 // completeSSO turns an identity a method vouched for into a session of the
 // request's tenant: the account is keyed on (tenant, method type, issuer,
 // subject) and never found by email; the email is kept only when verified.
-func (h *Handler) completeSSO(q *request, i int, m Method, id Identity, returnTo string) {
+func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Identity, returnTo string) {
 	t := q.tenant()
 	typ := t.Methods[i].Type
 	if id.Subject == "" || id.Issuer == "" {
@@ -396,7 +388,7 @@ func (h *Handler) completeSSO(q *request, i int, m Method, id Identity, returnTo
 		return
 	}
 	http.SetCookie(q.w, h.sessionCookie(q, token, maxAge))
-	if _, ok := m.(LogoutMethod); ok && id.IDTokenHint != "" {
+	if _, ok := m.(signin.LogoutMethod); ok && id.IDTokenHint != "" {
 		h.setIDTokenCookie(q, t, minted.SID, i, id.IDTokenHint, maxAge)
 	} else {
 		http.SetCookie(q.w, h.idTokenCookie(q, "", -1))
@@ -477,11 +469,11 @@ func (h *Handler) providerLogoutURL(q *request, sid string) string {
 		if err != nil {
 			return ""
 		}
-		lm, ok := m.(LogoutMethod)
+		lm, ok := m.(signin.LogoutMethod)
 		if !ok {
 			return ""
 		}
-		u, err := lm.LogoutURL(q.r.Context(), rec.Hint, h.endpoint(q).URL(pathSignedOut))
+		u, err := lm.LogoutURL(q.r.Context(), rec.Hint, h.endpoint(q).URL(signin.PathSignedOut))
 		if err != nil {
 			h.log().Warn("provider logout url", "tenant", t.ID, "err", err)
 			return ""

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -28,23 +29,23 @@ const providerSecretText = "<b>idp-internal-error-detail</b>"
 // SAMLResponse value.
 type idps struct {
 	mu    sync.Mutex
-	codes map[string]Identity
+	codes map[string]signin.Identity
 }
 
-func (p *idps) set(code string, id Identity) {
+func (p *idps) set(code string, id signin.Identity) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.codes[code] = id
 }
 
-func (p *idps) get(code string) (Identity, bool) {
+func (p *idps) get(code string) (signin.Identity, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	id, ok := p.codes[code]
 	return id, ok
 }
 
-// fakeRedirect is a RedirectMethod and LogoutMethod double.
+// fakeRedirect is a signin.RedirectMethod and signin.LogoutMethod double.
 type fakeRedirect struct {
 	typ, label, tenant string
 	p                  *idps
@@ -52,16 +53,16 @@ type fakeRedirect struct {
 
 func (m *fakeRedirect) Type() string  { return m.typ }
 func (m *fakeRedirect) Label() string { return m.label }
-func (m *fakeRedirect) AuthURL(_ context.Context, a *Attempt) (string, error) {
+func (m *fakeRedirect) AuthURL(_ context.Context, a *signin.Attempt) (string, error) {
 	if a.State == "" || a.Nonce == "" || len(a.PKCEVerifier) < 43 || a.TenantID != m.tenant {
 		return "", errors.New("bad attempt")
 	}
 	return "https://idp.test/auth?" + url.Values{"state": {a.State}, "redirect_uri": {a.Endpoint.URL("/_auth/callback")}}.Encode(), nil
 }
-func (m *fakeRedirect) Callback(_ context.Context, a *Attempt, r *http.Request) (Identity, error) {
+func (m *fakeRedirect) Callback(_ context.Context, a *signin.Attempt, r *http.Request) (signin.Identity, error) {
 	id, ok := m.p.get(r.URL.Query().Get("code"))
 	if !ok {
-		return Identity{}, errors.New("provider said " + providerSecretText)
+		return signin.Identity{}, errors.New("provider said " + providerSecretText)
 	}
 	return id, nil
 }
@@ -69,7 +70,7 @@ func (m *fakeRedirect) LogoutURL(_ context.Context, hint, post string) (string, 
 	return "https://idp.test/logout?" + url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {post}}.Encode(), nil
 }
 
-// fakeSAML is a SAMLMethod double. A SAMLResponse value is a code naming the
+// fakeSAML is a signin.SAMLMethod double. A SAMLResponse value is a code naming the
 // identity, then "|" and the InResponseTo ("" for unsolicited).
 type fakeSAML struct {
 	tenant      string
@@ -79,23 +80,23 @@ type fakeSAML struct {
 
 func (m *fakeSAML) Type() string  { return tenants.MethodSAML }
 func (m *fakeSAML) Label() string { return "Sign in with SAML" }
-func (m *fakeSAML) Metadata(e Endpoint) ([]byte, error) {
+func (m *fakeSAML) Metadata(e signin.Endpoint) ([]byte, error) {
 	return []byte(`<EntityDescriptor entityID="` + e.URL("/_auth/saml/metadata") + `"/>`), nil
 }
-func (m *fakeSAML) AuthnRequestURL(_ context.Context, a *Attempt) (string, string, error) {
+func (m *fakeSAML) AuthnRequestURL(_ context.Context, a *signin.Attempt) (string, string, error) {
 	return "https://idp.test/sso?RelayState=" + a.ID, "_req-" + a.ID, nil
 }
-func (m *fakeSAML) HandleResponse(_ context.Context, e Endpoint, a *Attempt, r *http.Request) (Identity, error) {
+func (m *fakeSAML) HandleResponse(_ context.Context, e signin.Endpoint, a *signin.Attempt, r *http.Request) (signin.Identity, error) {
 	code, inResponseTo, _ := strings.Cut(r.PostForm.Get("SAMLResponse"), "|")
 	switch {
 	case a == nil && (!m.allowIDPSSO || inResponseTo != ""):
-		return Identity{}, errors.New("unsolicited response refused")
+		return signin.Identity{}, errors.New("unsolicited response refused")
 	case a != nil && inResponseTo != a.SAMLRequestID:
-		return Identity{}, errors.New("InResponseTo mismatch")
+		return signin.Identity{}, errors.New("InResponseTo mismatch")
 	}
 	id, ok := m.p.get(code)
 	if !ok {
-		return Identity{}, errors.New("bad assertion " + providerSecretText)
+		return signin.Identity{}, errors.New("bad assertion " + providerSecretText)
 	}
 	return id, nil
 }
@@ -117,8 +118,8 @@ type ssoEnv struct {
 
 func newSSOEnv(t *testing.T, configure ...func(*Handler)) *ssoEnv {
 	t.Helper()
-	se := &ssoEnv{p: &idps{codes: map[string]Identity{}}, opens: map[string]int{}}
-	opener := func(ctx context.Context, tn *tenants.Tenant, i int) (Method, error) {
+	se := &ssoEnv{p: &idps{codes: map[string]signin.Identity{}}, opens: map[string]int{}}
+	opener := func(ctx context.Context, tn *tenants.Tenant, i int) (signin.Method, error) {
 		se.mu.Lock()
 		se.opens[tn.ID]++
 		se.mu.Unlock()
@@ -136,7 +137,7 @@ func newSSOEnv(t *testing.T, configure ...func(*Handler)) *ssoEnv {
 		return &fakeRedirect{typ: m.Type, label: label, tenant: tn.InternalID, p: se.p}, nil
 	}
 	se.env = newEnv(t, append([]func(*Handler){func(h *Handler) {
-		h.Methods = map[string]Opener{tenants.MethodOIDC: opener, tenants.MethodSocial: opener, tenants.MethodSAML: opener}
+		h.Methods = map[string]signin.Opener{tenants.MethodOIDC: opener, tenants.MethodSocial: opener, tenants.MethodSAML: opener}
 		h.Sealer = h.Minter.Sealer
 	}}, configure...)...)
 	sealer := se.h.Minter.Sealer
@@ -417,7 +418,7 @@ func TestSSOCallbackSignsIn(t *testing.T) {
 	se := newSSOEnv(t)
 	j := jar{}
 	state := se.startOIDC(j, "oidcco.app.test", "/_auth/login?rd=/docs")
-	se.p.set("code-ann", Identity{Issuer: "https://idp.test/realms/x", Subject: "ann-sub", Email: "Ann@OIDC.test",
+	se.p.set("code-ann", signin.Identity{Issuer: "https://idp.test/realms/x", Subject: "ann-sub", Email: "Ann@OIDC.test",
 		EmailVerified: true, Roles: []string{"admin", "ghost"}, IDTokenHint: "id.token.hint"})
 	resp := se.do("GET", "oidcco.app.test", "/_auth/callback?"+url.Values{"state": {state}, "code": {"code-ann"}}.Encode(), nil, nil, j.all()...)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/docs" {
@@ -459,7 +460,7 @@ func TestSSOParallelAttempts(t *testing.T) {
 	if len(j.attempts()) != 2 || s1 == s2 {
 		t.Fatalf("two tabs: %d attempt cookies", len(j.attempts()))
 	}
-	se.p.set("c", Identity{Issuer: "i", Subject: "s"})
+	se.p.set("c", signin.Identity{Issuer: "i", Subject: "s"})
 	for _, tc := range []struct{ state, rd string }{{s2, "/two"}, {s1, "/one"}} {
 		resp := se.do("GET", "oidcco.app.test", "/_auth/callback?state="+url.QueryEscape(tc.state)+"&code=c", nil, nil, j.all()...)
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tc.rd {
@@ -483,8 +484,8 @@ func TestSSOParallelAttempts(t *testing.T) {
 
 func TestSSOCallbackRefusals(t *testing.T) {
 	se := newSSOEnv(t)
-	se.p.set("good", Identity{Issuer: "i", Subject: "s", Email: "x@y.test", EmailVerified: true})
-	se.p.set("nosub", Identity{Issuer: "i", Email: "x@y.test", EmailVerified: true})
+	se.p.set("good", signin.Identity{Issuer: "i", Subject: "s", Email: "x@y.test", EmailVerified: true})
+	se.p.set("nosub", signin.Identity{Issuer: "i", Email: "x@y.test", EmailVerified: true})
 	callback := func(host, prefix string, state, code string, j jar) *http.Response {
 		return se.do("GET", host, prefix+"/_auth/callback?"+url.Values{"state": {state}, "code": {code}}.Encode(), nil, nil, j.all()...)
 	}
@@ -579,7 +580,7 @@ func TestSSONeverLinksByEmail(t *testing.T) {
 		t.Fatal(err)
 	}
 	// oidcco's IdP says it is alice@acme.test, verified.
-	se.p.set("alice", Identity{Issuer: "https://idp.test/realms/x", Subject: "a1", Email: "alice@acme.test", EmailVerified: true, Roles: []string{"admin"}})
+	se.p.set("alice", signin.Identity{Issuer: "https://idp.test/realms/x", Subject: "a1", Email: "alice@acme.test", EmailVerified: true, Roles: []string{"admin"}})
 	j := jar{}
 	s := se.startOIDC(j, "oidcco.app.test", "/_auth/login")
 	claims := se.sessionOf(se.do("GET", "oidcco.app.test", "/_auth/callback?state="+url.QueryEscape(s)+"&code=alice", nil, nil, j.all()...))
@@ -595,7 +596,7 @@ func TestSSONeverLinksByEmail(t *testing.T) {
 		t.Error("UserByEmail now finds another user")
 	}
 	// And the same subject at another tenant's IdP is another account.
-	se.p.set("multi-a1", Identity{Issuer: "https://idp.test/realms/x", Subject: "a1"})
+	se.p.set("multi-a1", signin.Identity{Issuer: "https://idp.test/realms/x", Subject: "a1"})
 	f := se.getForm("multi.app.test", "/_auth/login")
 	resp := se.do("POST", "multi.app.test", "/_auth/start", url.Values{"m": {"1"}, "csrf": {f.csrf}}, sameOrigin(), f.preauth)
 	j2 := jar{}
@@ -608,7 +609,7 @@ func TestSSONeverLinksByEmail(t *testing.T) {
 
 func TestSSOUnverifiedEmailDropped(t *testing.T) {
 	se := newSSOEnv(t)
-	se.p.set("m", Identity{Issuer: "i", Subject: "mallory", Email: "mallory@acme.test", EmailVerified: false})
+	se.p.set("m", signin.Identity{Issuer: "i", Subject: "mallory", Email: "mallory@acme.test", EmailVerified: false})
 	j := jar{}
 	s := se.startOIDC(j, "oidcco.app.test", "/_auth/login")
 	claims := se.sessionOf(se.do("GET", "oidcco.app.test", "/_auth/callback?state="+url.QueryEscape(s)+"&code=m", nil, nil, j.all()...))
@@ -623,7 +624,7 @@ func TestSSOUnverifiedEmailDropped(t *testing.T) {
 
 func TestSSOSAMLACS(t *testing.T) {
 	se := newSSOEnv(t)
-	se.p.set("carol", Identity{Issuer: "https://idp.test/saml", Subject: "carol", Email: "carol@multi.test", EmailVerified: true, Roles: []string{"member"}})
+	se.p.set("carol", signin.Identity{Issuer: "https://idp.test/saml", Subject: "carol", Email: "carol@multi.test", EmailVerified: true, Roles: []string{"member"}})
 	start := func(j jar) string {
 		f := se.getForm("multi.app.test", "/_auth/login")
 		resp := se.do("POST", "multi.app.test", "/_auth/start", url.Values{"m": {"3"}, "rd": {"/saml-landing"}, "csrf": {f.csrf}}, sameOrigin(), f.preauth)
@@ -739,7 +740,7 @@ func TestSSOSuspendedTenant(t *testing.T) {
 
 func TestSSOLogoutAtProvider(t *testing.T) {
 	se := newSSOEnv(t)
-	se.p.set("c", Identity{Issuer: "i", Subject: "s", IDTokenHint: "the.id.token"})
+	se.p.set("c", signin.Identity{Issuer: "i", Subject: "s", IDTokenHint: "the.id.token"})
 	j := jar{}
 	s := se.startOIDC(j, "oidcco.app.test", "/_auth/login")
 	resp := se.do("GET", "oidcco.app.test", "/_auth/callback?state="+url.QueryEscape(s)+"&code=c", nil, nil, j.all()...)
@@ -764,7 +765,7 @@ func TestSSOLogoutAtProvider(t *testing.T) {
 	}
 
 	// The id-token cookie of one session is no good with another.
-	se.p.set("d", Identity{Issuer: "i", Subject: "other"})
+	se.p.set("d", signin.Identity{Issuer: "i", Subject: "other"})
 	s = se.startOIDC(j, "oidcco.app.test", "/_auth/login")
 	resp = se.do("GET", "oidcco.app.test", "/_auth/callback?state="+url.QueryEscape(s)+"&code=d", nil, nil, j.all()...)
 	j.take(resp)

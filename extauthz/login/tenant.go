@@ -9,6 +9,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -63,8 +64,8 @@ func (h *Handler) renderLogin(q *request, status int, rd, hint, errMsg string) {
 	p := page{
 		Title:       "Sign in",
 		TenantName:  displayName(t.Name, t.ID),
-		Action:      q.res.Prefix + pathLogin,
-		StartAction: q.res.Prefix + pathStart,
+		Action:      q.res.Prefix + signin.PathLogin,
+		StartAction: q.res.Prefix + signin.PathStart,
 		CSRF:        h.formCSRF(q),
 		RD:          rd,
 		LoginHint:   hint,
@@ -271,7 +272,7 @@ func (h *Handler) logoutPage(q *request) {
 	p := page{
 		Title:      "Sign out",
 		TenantName: displayName(t.Name, t.ID),
-		Action:     q.res.Prefix + pathLogout,
+		Action:     q.res.Prefix + signin.PathLogout,
 		CSRF:       h.formCSRF(q),
 	}
 	if h.Methods != nil && t.HasMethod(tenants.MethodOIDC) {
@@ -327,7 +328,7 @@ func (h *Handler) logout(q *request) {
 			return
 		}
 	}
-	redirect(q.w, q.res.Prefix+pathLogin)
+	redirect(q.w, q.res.Prefix+signin.PathLogin)
 }
 
 // jwks: GET /_auth/jwks.json, the tenant's public signing keys.

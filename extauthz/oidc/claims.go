@@ -6,7 +6,7 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 
-	"github.com/tenantgate/tenantgate/extauthz/login"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -69,10 +69,10 @@ func (c claims) fillFrom(u claims, groupsClaim string) claims {
 	return out
 }
 
-// groups returns the groups claim as login.ParseGroups reads it: absent is
+// groups returns the groups claim as signin.ParseGroups reads it: absent is
 // no groups; a wrong shape or too many is an error and no groups.
 func (c claims) groups(name string) ([]string, error) {
-	return login.ParseGroups(c.m[name])
+	return signin.ParseGroups(c.m[name])
 }
 
 // roleMapping turns provider groups into tenant roles with

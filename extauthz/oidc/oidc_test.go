@@ -17,8 +17,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tenantgate/tenantgate/extauthz/idpclient"
-	"github.com/tenantgate/tenantgate/extauthz/login"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -38,7 +38,7 @@ func (c *clock) Add(d time.Duration) {
 
 type env struct {
 	sealer *seal.Sealer
-	opener login.Opener
+	opener signin.Opener
 	clock  *clock
 }
 
@@ -98,12 +98,12 @@ func (e *env) open(t *testing.T, tn *tenants.Tenant, index int) *Method {
 	return m.(*Method)
 }
 
-func newAttempt(index int) *login.Attempt {
-	return &login.Attempt{
+func newAttempt(index int) *signin.Attempt {
+	return &signin.Attempt{
 		ID:           rand.Text(),
 		TenantID:     tenantInternalID,
 		Method:       index,
-		Endpoint:     login.Endpoint{Origin: "https://acme.app.example"},
+		Endpoint:     signin.Endpoint{Origin: "https://acme.app.example"},
 		State:        rand.Text(),
 		Nonce:        rand.Text(),
 		PKCEVerifier: oauth2.GenerateVerifier(),
@@ -114,7 +114,7 @@ func newAttempt(index int) *login.Attempt {
 
 // authorize follows AuthURL through the fake IdP's authorization endpoint
 // and returns the callback URL it redirects the browser to.
-func authorize(t *testing.T, m login.RedirectMethod, a *login.Attempt) *url.URL {
+func authorize(t *testing.T, m signin.RedirectMethod, a *signin.Attempt) *url.URL {
 	t.Helper()
 	u, err := m.AuthURL(context.Background(), a)
 	if err != nil {
@@ -133,13 +133,13 @@ func authorize(t *testing.T, m login.RedirectMethod, a *login.Attempt) *url.URL 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := a.Endpoint.URL(CallbackPath); cb.Scheme+"://"+cb.Host+cb.Path != want {
+	if want := a.Endpoint.URL(signin.PathCallback); cb.Scheme+"://"+cb.Host+cb.Path != want {
 		t.Fatalf("redirected to %s, want %s", cb, want)
 	}
 	return cb
 }
 
-func callback(m login.RedirectMethod, a *login.Attempt, cb *url.URL) (login.Identity, error) {
+func callback(m signin.RedirectMethod, a *signin.Attempt, cb *url.URL) (signin.Identity, error) {
 	return m.Callback(context.Background(), a, httptest.NewRequest(http.MethodGet, cb.String(), nil))
 }
 
@@ -159,13 +159,13 @@ func TestCallback(t *testing.T) {
 		idp  func(p *fakeIdP)
 		// edit changes the attempt or callback after the authorization
 		// response, as an attacker or a broken browser would.
-		edit  func(a *login.Attempt, cb *url.URL)
+		edit  func(a *signin.Attempt, cb *url.URL)
 		want  error
-		check func(t *testing.T, id login.Identity)
+		check func(t *testing.T, id signin.Identity)
 	}{
 		{
 			name: "success RS256",
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if id.Subject != "user-1" || id.Email != "ada@acme.test" || !id.EmailVerified || id.Name != "Ada Lovelace" {
 					t.Errorf("identity = %+v", id)
 				}
@@ -181,7 +181,7 @@ func TestCallback(t *testing.T) {
 		{name: "success without iss parameter when not advertised", idp: func(p *fakeIdP) { p.advertiseIss, p.sendIss = false, false }},
 		{name: "wrong nonce", idp: func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { c["nonce"] = rand.Text() } }, want: errNonce},
 		{name: "missing nonce", idp: func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { delete(c, "nonce") } }, want: errNonce},
-		{name: "nonce of another attempt", edit: func(a *login.Attempt, _ *url.URL) { a.Nonce = rand.Text() }, want: errNonce},
+		{name: "nonce of another attempt", edit: func(a *signin.Attempt, _ *url.URL) { a.Nonce = rand.Text() }, want: errNonce},
 		{name: "wrong iss in token", idp: func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { c["iss"] = "https://evil.example/realms/acme" } }, want: errIDToken},
 		{name: "wrong aud", idp: func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { c["aud"] = "another-client" } }, want: errIDToken},
 		{name: "missing aud", idp: func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { delete(c, "aud") } }, want: errIDToken},
@@ -201,26 +201,26 @@ func TestCallback(t *testing.T) {
 		{name: "expired token", idp: func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Minute).Unix() } }, want: errIDToken},
 		{name: "no sub", idp: func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { delete(c, "sub") } }, want: errClaims},
 		{name: "wrong at_hash", idp: func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { c["at_hash"] = "AAAAAAAAAAAAAAAAAAAAAA" } }, want: errIDToken},
-		{name: "iss parameter mismatch", edit: func(_ *login.Attempt, cb *url.URL) { setQuery(cb, "iss", "https://evil.example/realms/acme") }, want: errIssParam},
-		{name: "iss parameter repeated", edit: func(_ *login.Attempt, cb *url.URL) { cb.RawQuery += "&iss=x" }, want: errIssParam},
+		{name: "iss parameter mismatch", edit: func(_ *signin.Attempt, cb *url.URL) { setQuery(cb, "iss", "https://evil.example/realms/acme") }, want: errIssParam},
+		{name: "iss parameter repeated", edit: func(_ *signin.Attempt, cb *url.URL) { cb.RawQuery += "&iss=x" }, want: errIssParam},
 		{name: "iss parameter missing while advertised", idp: func(p *fakeIdP) { p.sendIss = false }, want: errIssParamGone},
 		{name: "iss parameter mismatch while not advertised", idp: func(p *fakeIdP) { p.advertiseIss = false },
-			edit: func(_ *login.Attempt, cb *url.URL) { setQuery(cb, "iss", "https://evil.example/") }, want: errIssParam},
-		{name: "error parameter", edit: func(_ *login.Attempt, cb *url.URL) {
+			edit: func(_ *signin.Attempt, cb *url.URL) { setQuery(cb, "iss", "https://evil.example/") }, want: errIssParam},
+		{name: "error parameter", edit: func(_ *signin.Attempt, cb *url.URL) {
 			cb.RawQuery = url.Values{"error": {"access_denied"}, "error_description": {"<script>x</script>"}, "state": {cb.Query().Get("state")}}.Encode()
 		}, want: errProvider},
-		{name: "error parameter alongside a code", edit: func(_ *login.Attempt, cb *url.URL) { setQuery(cb, "error", "server_error") }, want: errProvider},
-		{name: "state mismatch", edit: func(_ *login.Attempt, cb *url.URL) { setQuery(cb, "state", rand.Text()) }, want: errState},
-		{name: "no code", edit: func(_ *login.Attempt, cb *url.URL) { setQuery(cb, "code", "") }, want: errNoCode},
-		{name: "forged code", edit: func(_ *login.Attempt, cb *url.URL) { setQuery(cb, "code", rand.Text()) }, want: errExchange},
-		{name: "PKCE verifier of another attempt", edit: func(a *login.Attempt, _ *url.URL) { a.PKCEVerifier = oauth2.GenerateVerifier() }, want: errExchange},
-		{name: "attempt of another tenant", edit: func(a *login.Attempt, _ *url.URL) { a.TenantID = "t-globex-0002" }, want: errAttempt},
-		{name: "attempt of another method", edit: func(a *login.Attempt, _ *url.URL) { a.Method = 0 }, want: errAttempt},
-		{name: "redirect URI of another host", edit: func(a *login.Attempt, _ *url.URL) { a.Endpoint.Origin = "https://globex.app.example" }, want: errExchange},
+		{name: "error parameter alongside a code", edit: func(_ *signin.Attempt, cb *url.URL) { setQuery(cb, "error", "server_error") }, want: errProvider},
+		{name: "state mismatch", edit: func(_ *signin.Attempt, cb *url.URL) { setQuery(cb, "state", rand.Text()) }, want: errState},
+		{name: "no code", edit: func(_ *signin.Attempt, cb *url.URL) { setQuery(cb, "code", "") }, want: errNoCode},
+		{name: "forged code", edit: func(_ *signin.Attempt, cb *url.URL) { setQuery(cb, "code", rand.Text()) }, want: errExchange},
+		{name: "PKCE verifier of another attempt", edit: func(a *signin.Attempt, _ *url.URL) { a.PKCEVerifier = oauth2.GenerateVerifier() }, want: errExchange},
+		{name: "attempt of another tenant", edit: func(a *signin.Attempt, _ *url.URL) { a.TenantID = "t-globex-0002" }, want: errAttempt},
+		{name: "attempt of another method", edit: func(a *signin.Attempt, _ *url.URL) { a.Method = 0 }, want: errAttempt},
+		{name: "redirect URI of another host", edit: func(a *signin.Attempt, _ *url.URL) { a.Endpoint.Origin = "https://globex.app.example" }, want: errExchange},
 		{
 			name: "email_verified false",
 			idp:  func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { c["email_verified"] = false } },
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if id.EmailVerified {
 					t.Error("EmailVerified with email_verified false")
 				}
@@ -229,7 +229,7 @@ func TestCallback(t *testing.T) {
 		{
 			name: "email_verified as the string true",
 			idp:  func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { c["email_verified"] = "true" } },
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if id.EmailVerified {
 					t.Error(`EmailVerified with email_verified "true" (a string)`)
 				}
@@ -238,7 +238,7 @@ func TestCallback(t *testing.T) {
 		{
 			name: "email_verified absent",
 			idp:  func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { delete(c, "email_verified") } },
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if id.EmailVerified || id.Email != "ada@acme.test" {
 					t.Errorf("identity = %+v, want the email unverified", id)
 				}
@@ -247,7 +247,7 @@ func TestCallback(t *testing.T) {
 		{
 			name: "email from userinfo",
 			idp:  func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { delete(c, "email"); delete(c, "email_verified") } },
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if id.Email != "ada@userinfo.acme.test" || !id.EmailVerified {
 					t.Errorf("identity = %+v, want the userinfo email, verified", id)
 				}
@@ -266,7 +266,7 @@ func TestCallback(t *testing.T) {
 			idp: func(p *fakeIdP) {
 				p.claims = func(c jwt.MapClaims) { c["email_verified"] = false }
 			},
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if id.EmailVerified || id.Email != "ada@acme.test" {
 					t.Errorf("identity = %+v", id)
 				}
@@ -277,7 +277,7 @@ func TestCallback(t *testing.T) {
 			idp: func(p *fakeIdP) {
 				p.claims = func(c jwt.MapClaims) { c["groups"] = []string{"/admins", "engineering", "/unknown", "admins/x"} }
 			},
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if !slices.Equal(id.Roles, []string{"admin", "dev", "member"}) {
 					t.Errorf("roles = %v, want [admin dev member]", id.Roles)
 				}
@@ -286,7 +286,7 @@ func TestCallback(t *testing.T) {
 		{
 			name: "groups claim of the wrong shape gives only default roles",
 			idp:  func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { c["groups"] = map[string]any{"admins": true} } },
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if !slices.Equal(id.Roles, []string{"member"}) {
 					t.Errorf("roles = %v, want [member]", id.Roles)
 				}
@@ -295,7 +295,7 @@ func TestCallback(t *testing.T) {
 		{
 			name: "no groups gives default roles",
 			idp:  func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { delete(c, "groups") } },
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if !slices.Equal(id.Roles, []string{"member"}) {
 					t.Errorf("roles = %v, want [member]", id.Roles)
 				}
@@ -383,18 +383,18 @@ func TestAuthURL(t *testing.T) {
 
 	// Path tenancy: the redirect URI keeps the /org/<id> prefix.
 	a = newAttempt(1)
-	a.Endpoint = login.Endpoint{Origin: "https://app.example", Prefix: "/org/acme"}
+	a.Endpoint = signin.Endpoint{Origin: "https://app.example", Prefix: "/org/acme"}
 	raw, _ = m.AuthURL(context.Background(), a)
 	u, _ = url.Parse(raw)
 	if got := u.Query().Get("redirect_uri"); got != "https://app.example/org/acme/_auth/callback" {
 		t.Errorf("redirect_uri = %q", got)
 	}
 
-	for _, edit := range []func(a *login.Attempt){
-		func(a *login.Attempt) { a.Nonce = "" },
-		func(a *login.Attempt) { a.State = "" },
-		func(a *login.Attempt) { a.PKCEVerifier = "" },
-		func(a *login.Attempt) { a.TenantID = "other" },
+	for _, edit := range []func(a *signin.Attempt){
+		func(a *signin.Attempt) { a.Nonce = "" },
+		func(a *signin.Attempt) { a.State = "" },
+		func(a *signin.Attempt) { a.PKCEVerifier = "" },
+		func(a *signin.Attempt) { a.TenantID = "other" },
 	} {
 		a := newAttempt(1)
 		edit(a)

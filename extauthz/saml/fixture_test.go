@@ -20,8 +20,8 @@ import (
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
 
-	"github.com/tenantgate/tenantgate/extauthz/login"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -38,8 +38,8 @@ const (
 )
 
 var (
-	acmeEndpoint   = login.Endpoint{Origin: "https://acme.app.example"}
-	globexEndpoint = login.Endpoint{Origin: "https://globex.app.example"}
+	acmeEndpoint   = signin.Endpoint{Origin: "https://acme.app.example"}
+	globexEndpoint = signin.Endpoint{Origin: "https://globex.app.example"}
 )
 
 // keyPair is an IdP (or attacker) signing key and its self-signed
@@ -176,8 +176,8 @@ func openMethod(tb testing.TB, t *tenants.Tenant, replay ReplayCache) *Method {
 	return lm.(*Method)
 }
 
-func acmeAttempt() *login.Attempt {
-	return &login.Attempt{ID: "attempt-1", TenantID: acmeTenantID, Method: 0, Endpoint: acmeEndpoint, SAMLRequestID: requestID, Created: testNow}
+func acmeAttempt() *signin.Attempt {
+	return &signin.Attempt{ID: "attempt-1", TenantID: acmeTenantID, Method: 0, Endpoint: acmeEndpoint, SAMLRequestID: requestID, Created: testNow}
 }
 
 // resp describes a response to build. Zero-valued fields take the defaults

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantgate/tenantgate/extauthz/login"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/test/keycloak"
 )
@@ -41,8 +41,8 @@ func TestKeycloakSignIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := lm.(*Method)
-	e := login.Endpoint{Origin: s.Origins().Globex}
-	a := &login.Attempt{ID: "attempt-kc-1", TenantID: globexTenantID, Endpoint: e, Created: time.Now()}
+	e := signin.Endpoint{Origin: s.Origins().Globex}
+	a := &signin.Attempt{ID: "attempt-kc-1", TenantID: globexTenantID, Endpoint: e, Created: time.Now()}
 	u, reqID, err := m.AuthnRequestURL(context.Background(), a)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestKeycloakSignIn(t *testing.T) {
 		t.Errorf("replayed Keycloak response: err = %v, want ErrReplay", err)
 	}
 	// The same response at another tenant's endpoint is refused.
-	other := login.Endpoint{Origin: s.Origins().Acme}
+	other := signin.Endpoint{Origin: s.Origins().Acme}
 	b := *a
 	b.Endpoint = other
 	if _, err := m.HandleResponse(context.Background(), other, &b, acsPost()); err == nil {

@@ -18,15 +18,9 @@ import (
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
 
-	"github.com/tenantgate/tenantgate/extauthz/login"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
-)
-
-// Paths of a tenant's SAML endpoints below its /_auth/.
-const (
-	MetadataPath = "/_auth/saml/metadata"
-	ACSPath      = "/_auth/saml/acs"
 )
 
 // DefaultLabel is the sign-in button text when the method sets none.
@@ -105,7 +99,7 @@ type Method struct {
 	log    *slog.Logger
 
 	mu  sync.Mutex
-	sps map[login.Endpoint]spEntry
+	sps map[signin.Endpoint]spEntry
 }
 
 type spEntry struct {
@@ -113,16 +107,16 @@ type spEntry struct {
 	sp  *saml.ServiceProvider
 }
 
-var _ login.SAMLMethod = (*Method)(nil)
+var _ signin.SAMLMethod = (*Method)(nil)
 
-// NewOpener returns the login.Opener for type: saml methods. The opener
+// NewOpener returns the signin.Opener for type: saml methods. The opener
 // opens the tenant's SP key, and parses the IdP metadata from
 // idpMetadataXML or fetches it from idpMetadataURL (with ctx and
 // opts.HTTPClient). It fails when the options lack a Sealer or Replay, the
 // method is not saml, the tenant has no SAMLKey, the key does not open, or
 // the metadata cannot be had or is unusable.
-func NewOpener(opts Options) login.Opener {
-	return func(ctx context.Context, t *tenants.Tenant, index int) (login.Method, error) {
+func NewOpener(opts Options) signin.Opener {
+	return func(ctx context.Context, t *tenants.Tenant, index int) (signin.Method, error) {
 		m, err := open(ctx, opts, t, index)
 		if err != nil {
 			tid := ""
@@ -203,7 +197,7 @@ func open(ctx context.Context, opts Options, t *tenants.Tenant, index int) (*Met
 		replay:            opts.Replay,
 		now:               now,
 		log:               log,
-		sps:               make(map[login.Endpoint]spEntry),
+		sps:               make(map[signin.Endpoint]spEntry),
 	}
 	if m.label == "" {
 		m.label = DefaultLabel
@@ -228,15 +222,15 @@ func (m *Method) Label() string { return m.label }
 
 // EntityID returns this tenant's SP entity id at endpoint e: the URL of its
 // SP metadata.
-func EntityID(e login.Endpoint) string { return e.URL(MetadataPath) }
+func EntityID(e signin.Endpoint) string { return e.URL(signin.PathSAMLMetadata) }
 
 // ACSURL returns this tenant's assertion consumer service URL at endpoint
 // e.
-func ACSURL(e login.Endpoint) string { return e.URL(ACSPath) }
+func ACSURL(e signin.Endpoint) string { return e.URL(signin.PathSAMLACS) }
 
 // serviceProvider returns the crewjam ServiceProvider of this tenant at e,
 // built once per endpoint and IdP metadata version.
-func (m *Method) serviceProvider(e login.Endpoint) (*saml.ServiceProvider, *idpMetadata, error) {
+func (m *Method) serviceProvider(e signin.Endpoint) (*saml.ServiceProvider, *idpMetadata, error) {
 	idp := m.idp.get()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -274,7 +268,7 @@ func (m *Method) serviceProvider(e login.Endpoint) (*saml.ServiceProvider, *idpM
 // AuthnRequestsSigned and WantAssertionsSigned true, the HTTP-POST ACS
 // binding only. It publishes no encryption key (encrypted assertions are
 // refused), valid until the SP certificate expires.
-func (m *Method) Metadata(e login.Endpoint) ([]byte, error) {
+func (m *Method) Metadata(e signin.Endpoint) ([]byte, error) {
 	sp, _, err := m.serviceProvider(e)
 	if err != nil {
 		return nil, fmt.Errorf("saml metadata: %w", err)
@@ -318,7 +312,7 @@ func (m *Method) Metadata(e login.Endpoint) ([]byte, error) {
 // carrying a signed (RSA-SHA256) AuthnRequest for a's endpoint, with
 // RelayState = a.ID, and the request's ID, which the attempt must remember
 // as SAMLRequestID (SAML Bindings §3.4).
-func (m *Method) AuthnRequestURL(ctx context.Context, a *login.Attempt) (string, string, error) {
+func (m *Method) AuthnRequestURL(ctx context.Context, a *signin.Attempt) (string, string, error) {
 	if a == nil || a.ID == "" {
 		return "", "", errors.New("saml authn request: no attempt")
 	}

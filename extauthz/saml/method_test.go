@@ -22,7 +22,7 @@ import (
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
 
-	"github.com/tenantgate/tenantgate/extauthz/login"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -124,7 +124,7 @@ func TestLabel(t *testing.T) {
 func TestMetadata(t *testing.T) {
 	k := keys(t)
 	m := openMethod(t, acmeTenant(t), nil)
-	for _, e := range []login.Endpoint{acmeEndpoint, {Origin: "https://app.example", Prefix: "/org/acme"}} {
+	for _, e := range []signin.Endpoint{acmeEndpoint, {Origin: "https://app.example", Prefix: "/org/acme"}} {
 		data, err := m.Metadata(e)
 		if err != nil {
 			t.Fatal(err)

@@ -18,13 +18,10 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tenantgate/tenantgate/extauthz/idpclient"
-	"github.com/tenantgate/tenantgate/extauthz/login"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
-
-// CallbackPath is the redirect URI path below a tenant's endpoint.
-const CallbackPath = "/_auth/callback"
 
 // Options configure the social method for every tenant.
 type Options struct {
@@ -45,9 +42,9 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// NewOpener returns the login.Opener for methods of type "social". Opening
+// NewOpener returns the signin.Opener for methods of type "social". Opening
 // a method does not touch the network.
-func NewOpener(opts Options) login.Opener {
+func NewOpener(opts Options) signin.Opener {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
@@ -57,7 +54,7 @@ func NewOpener(opts Options) login.Opener {
 	if opts.Presets == nil {
 		opts.Presets = Presets()
 	}
-	return func(ctx context.Context, t *tenants.Tenant, index int) (login.Method, error) {
+	return func(ctx context.Context, t *tenants.Tenant, index int) (signin.Method, error) {
 		m, err := open(opts, t, index)
 		if err != nil {
 			return nil, fmt.Errorf("open social method %d of tenant %s: %w", index, t.ID, err)
@@ -84,7 +81,7 @@ type Method struct {
 	roles tenants.Method
 }
 
-var _ login.RedirectMethod = (*Method)(nil)
+var _ signin.RedirectMethod = (*Method)(nil)
 
 func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
 	if t == nil || index < 0 || index >= len(t.Methods) {
@@ -216,7 +213,7 @@ var (
 	errNoID     = errors.New("userinfo has no usable account id")
 )
 
-func (m *Method) checkAttempt(a *login.Attempt) error {
+func (m *Method) checkAttempt(a *signin.Attempt) error {
 	if a == nil || a.TenantID != m.tenantID || a.Method != m.index {
 		return errAttempt
 	}
@@ -226,12 +223,12 @@ func (m *Method) checkAttempt(a *login.Attempt) error {
 	return nil
 }
 
-func (m *Method) config(a *login.Attempt) *oauth2.Config {
+func (m *Method) config(a *signin.Attempt) *oauth2.Config {
 	return &oauth2.Config{
 		ClientID:     m.clientID,
 		ClientSecret: m.secret,
 		Endpoint:     oauth2.Endpoint{AuthURL: m.provider.AuthURL, TokenURL: m.provider.TokenURL},
-		RedirectURL:  a.Endpoint.URL(CallbackPath),
+		RedirectURL:  a.Endpoint.URL(signin.PathCallback),
 		Scopes:       m.scopes,
 	}
 }
@@ -239,7 +236,7 @@ func (m *Method) config(a *login.Attempt) *oauth2.Config {
 // AuthURL returns the provider's authorization URL for the attempt: code
 // flow with its state and S256 PKCE challenge, redirect URI
 // <endpoint>/_auth/callback.
-func (m *Method) AuthURL(ctx context.Context, a *login.Attempt) (string, error) {
+func (m *Method) AuthURL(ctx context.Context, a *signin.Attempt) (string, error) {
 	if err := m.checkAttempt(a); err != nil {
 		return "", fmt.Errorf("social auth url: %w", err)
 	}
@@ -255,46 +252,46 @@ func (m *Method) AuthURL(ctx context.Context, a *login.Attempt) (string, error) 
 // reads userinfo with the access token and returns the identity keyed on the
 // provider's immutable account id. Emails are verified only as the package
 // documentation says.
-func (m *Method) Callback(ctx context.Context, a *login.Attempt, r *http.Request) (login.Identity, error) {
+func (m *Method) Callback(ctx context.Context, a *signin.Attempt, r *http.Request) (signin.Identity, error) {
 	id, err := m.callback(ctx, a, r)
 	if err != nil {
-		return login.Identity{}, fmt.Errorf("social callback for tenant %s via %s: %w", m.tenant, m.provider.Key, err)
+		return signin.Identity{}, fmt.Errorf("social callback for tenant %s via %s: %w", m.tenant, m.provider.Key, err)
 	}
 	return id, nil
 }
 
-func (m *Method) callback(ctx context.Context, a *login.Attempt, r *http.Request) (login.Identity, error) {
+func (m *Method) callback(ctx context.Context, a *signin.Attempt, r *http.Request) (signin.Identity, error) {
 	if err := m.checkAttempt(a); err != nil {
-		return login.Identity{}, err
+		return signin.Identity{}, err
 	}
 	q := r.URL.Query()
 	if q.Has("error") {
-		return login.Identity{}, fmt.Errorf("%w: %s", errProvider, errorCode(q.Get("error")))
+		return signin.Identity{}, fmt.Errorf("%w: %s", errProvider, errorCode(q.Get("error")))
 	}
 	if st := q["state"]; len(st) != 1 || subtle.ConstantTimeCompare([]byte(st[0]), []byte(a.State)) != 1 {
-		return login.Identity{}, errState
+		return signin.Identity{}, errState
 	}
 	if iss, ok := q["iss"]; ok && m.provider.ResponseIssuer != "" {
 		if len(iss) != 1 || iss[0] != m.provider.ResponseIssuer {
-			return login.Identity{}, errIssParam
+			return signin.Identity{}, errIssParam
 		}
 	}
 	code := q["code"]
 	if len(code) != 1 || code[0] == "" {
-		return login.Identity{}, errNoCode
+		return signin.Identity{}, errNoCode
 	}
 	cctx := context.WithValue(ctx, oauth2.HTTPClient, m.client)
 	tok, err := m.config(a).Exchange(cctx, code[0], oauth2.VerifierOption(a.PKCEVerifier))
 	if err != nil {
-		return login.Identity{}, fmt.Errorf("%w: %w", errExchange, exchangeError(err))
+		return signin.Identity{}, fmt.Errorf("%w: %w", errExchange, exchangeError(err))
 	}
 	body, err := m.get(ctx, m.provider.UserinfoURL, tok.AccessToken)
 	if err != nil {
-		return login.Identity{}, fmt.Errorf("%w: %w", errUserinfo, err)
+		return signin.Identity{}, fmt.Errorf("%w: %w", errUserinfo, err)
 	}
 	info, err := parseUserinfo(body, m.provider)
 	if err != nil {
-		return login.Identity{}, err
+		return signin.Identity{}, err
 	}
 	if info.groupsErr != nil {
 		m.log.Warn("social groups member ignored", "tenant", m.tenant, "provider", m.provider.Key,
@@ -305,7 +302,7 @@ func (m *Method) callback(ctx context.Context, a *login.Attempt, r *http.Request
 			info.email, info.verified = email, true
 		}
 	}
-	return login.Identity{
+	return signin.Identity{
 		Issuer:        m.provider.Key,
 		Subject:       info.id,
 		Email:         info.email,
@@ -407,7 +404,7 @@ func parseUserinfo(body []byte, p Provider) (userinfo, error) {
 		}
 	}
 	if p.GroupsField != "" {
-		u.groups, u.groupsErr = login.ParseGroups(obj[p.GroupsField])
+		u.groups, u.groupsErr = signin.ParseGroups(obj[p.GroupsField])
 	}
 	return u, nil
 }

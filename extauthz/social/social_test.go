@@ -22,8 +22,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tenantgate/tenantgate/extauthz/idpclient"
-	"github.com/tenantgate/tenantgate/extauthz/login"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -147,7 +147,7 @@ func (p *fakeOAuth) preset() Provider {
 
 type env struct {
 	sealer *seal.Sealer
-	opener login.Opener
+	opener signin.Opener
 	logs   *bytes.Buffer // what the opened methods logged
 }
 
@@ -200,7 +200,7 @@ func asGitHub(m *tenants.Method) {
 
 // signIn opens me as method 1 of the tenant and runs one attempt through
 // its provider: authorize, then Callback, after edit when set.
-func signIn(t *testing.T, e *env, me tenants.Method, edit func(a *login.Attempt, cb *url.URL)) (login.Identity, error) {
+func signIn(t *testing.T, e *env, me tenants.Method, edit func(a *signin.Attempt, cb *url.URL)) (signin.Identity, error) {
 	t.Helper()
 	mm, err := e.opener(context.Background(), tenant(me), 1)
 	if err != nil {
@@ -220,16 +220,16 @@ func tenant(methods ...tenants.Method) *tenants.Tenant {
 		Methods: append([]tenants.Method{{Type: tenants.MethodPassword}}, methods...)}
 }
 
-func newAttempt(index int) *login.Attempt {
-	return &login.Attempt{
+func newAttempt(index int) *signin.Attempt {
+	return &signin.Attempt{
 		ID: rand.Text(), TenantID: tenantInternalID, Method: index,
-		Endpoint: login.Endpoint{Origin: "https://acme.app.example"},
+		Endpoint: signin.Endpoint{Origin: "https://acme.app.example"},
 		State:    rand.Text(), Nonce: rand.Text(), PKCEVerifier: oauth2.GenerateVerifier(),
 		ReturnTo: "/", Created: time.Now(),
 	}
 }
 
-func authorize(t *testing.T, m login.RedirectMethod, a *login.Attempt) *url.URL {
+func authorize(t *testing.T, m signin.RedirectMethod, a *signin.Attempt) *url.URL {
 	t.Helper()
 	u, err := m.AuthURL(context.Background(), a)
 	if err != nil {
@@ -264,12 +264,12 @@ func TestCallback(t *testing.T) {
 		github  bool // use the GitHub-shaped preset instead of generic
 		idp     func(p *fakeOAuth)
 		method  func(m *tenants.Method)
-		edit    func(a *login.Attempt, cb *url.URL)
+		edit    func(a *signin.Attempt, cb *url.URL)
 		want    error
 		subject string
-		check   func(t *testing.T, id login.Identity)
+		check   func(t *testing.T, id signin.Identity)
 	}{
-		{name: "numeric id", subject: "583231", check: func(t *testing.T, id login.Identity) {
+		{name: "numeric id", subject: "583231", check: func(t *testing.T, id signin.Identity) {
 			if id.Email != "octo@example.com" || id.EmailVerified || id.Name != "The Octocat" {
 				t.Errorf("identity = %+v, want the email unverified (no emailVerifiedField)", id)
 			}
@@ -292,14 +292,14 @@ func TestCallback(t *testing.T) {
 		{name: "userinfo error status", idp: func(p *fakeOAuth) { p.userStatus = http.StatusInternalServerError }, want: errUserinfo},
 		{name: "verified email", method: func(m *tenants.Method) { m.EmailVerifiedField = "email_verified" },
 			idp:     func(p *fakeOAuth) { p.user = `{"id": 7, "email": "v@example.com", "email_verified": true}` },
-			subject: "7", check: func(t *testing.T, id login.Identity) {
+			subject: "7", check: func(t *testing.T, id signin.Identity) {
 				if !id.EmailVerified || id.Email != "v@example.com" {
 					t.Errorf("identity = %+v, want verified", id)
 				}
 			}},
 		{name: "email_verified as a string is unverified", method: func(m *tenants.Method) { m.EmailVerifiedField = "email_verified" },
 			idp:     func(p *fakeOAuth) { p.user = `{"id": 7, "email": "v@example.com", "email_verified": "true"}` },
-			subject: "7", check: func(t *testing.T, id login.Identity) {
+			subject: "7", check: func(t *testing.T, id signin.Identity) {
 				if id.EmailVerified {
 					t.Errorf("identity = %+v, want unverified", id)
 				}
@@ -308,7 +308,7 @@ func TestCallback(t *testing.T) {
 			idp: func(p *fakeOAuth) {
 				p.emails = `[{"email":"old@example.com","primary":false,"verified":true},{"email":"octo@example.com","primary":true,"verified":true}]`
 			},
-			subject: "583231", check: func(t *testing.T, id login.Identity) {
+			subject: "583231", check: func(t *testing.T, id signin.Identity) {
 				if id.Issuer != GitHub || id.Email != "octo@example.com" || !id.EmailVerified {
 					t.Errorf("identity = %+v, want github, verified primary", id)
 				}
@@ -318,26 +318,26 @@ func TestCallback(t *testing.T) {
 				p.emails = `[{"email":"ceo@victim.example","primary":true,"verified":false}]`
 				p.user = `{"id": 583231, "email": "ceo@victim.example"}`
 			},
-			subject: "583231", check: func(t *testing.T, id login.Identity) {
+			subject: "583231", check: func(t *testing.T, id signin.Identity) {
 				if id.EmailVerified {
 					t.Errorf("identity = %+v, want unverified", id)
 				}
 			}},
 		{name: "github: no email list, null email", github: true,
 			idp:     func(p *fakeOAuth) { p.user = `{"id": 583231, "login": "octocat", "email": null}` },
-			subject: "583231", check: func(t *testing.T, id login.Identity) {
+			subject: "583231", check: func(t *testing.T, id signin.Identity) {
 				if id.EmailVerified || id.Email != "" || id.Name != "octocat" {
 					t.Errorf("identity = %+v", id)
 				}
 			}},
-		{name: "error parameter", edit: func(_ *login.Attempt, cb *url.URL) {
+		{name: "error parameter", edit: func(_ *signin.Attempt, cb *url.URL) {
 			cb.RawQuery = url.Values{"error": {"access_denied"}, "error_description": {"<script>x</script>"}, "state": {cb.Query().Get("state")}}.Encode()
 		}, want: errProvider},
-		{name: "state mismatch", edit: func(_ *login.Attempt, cb *url.URL) { setQuery(cb, "state", rand.Text()) }, want: errState},
-		{name: "no code", edit: func(_ *login.Attempt, cb *url.URL) { setQuery(cb, "code", "") }, want: errNoCode},
-		{name: "PKCE verifier of another attempt", edit: func(a *login.Attempt, _ *url.URL) { a.PKCEVerifier = oauth2.GenerateVerifier() }, want: errExchange},
-		{name: "attempt of another method", edit: func(a *login.Attempt, _ *url.URL) { a.Method = 0 }, want: errAttempt},
-		{name: "attempt of another tenant", edit: func(a *login.Attempt, _ *url.URL) { a.TenantID = "t-globex-0002" }, want: errAttempt},
+		{name: "state mismatch", edit: func(_ *signin.Attempt, cb *url.URL) { setQuery(cb, "state", rand.Text()) }, want: errState},
+		{name: "no code", edit: func(_ *signin.Attempt, cb *url.URL) { setQuery(cb, "code", "") }, want: errNoCode},
+		{name: "PKCE verifier of another attempt", edit: func(a *signin.Attempt, _ *url.URL) { a.PKCEVerifier = oauth2.GenerateVerifier() }, want: errExchange},
+		{name: "attempt of another method", edit: func(a *signin.Attempt, _ *url.URL) { a.Method = 0 }, want: errAttempt},
+		{name: "attempt of another tenant", edit: func(a *signin.Attempt, _ *url.URL) { a.TenantID = "t-globex-0002" }, want: errAttempt},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -491,7 +491,7 @@ func TestAuthURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := newAttempt(1)
-	raw, err := mm.(login.RedirectMethod).AuthURL(context.Background(), a)
+	raw, err := mm.(signin.RedirectMethod).AuthURL(context.Background(), a)
 	if err != nil {
 		t.Fatal(err)
 	}
