@@ -145,13 +145,9 @@ func (a *Authorizer) Decide(r *Request) Decision {
 func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *Request, cookie string) (*session.Claims, string) {
 	mismatch := false
 	try := func(token string) *session.Claims {
-		c, err := a.Verifier.Verify(snap, token)
-		if err != nil {
-			return nil
-		}
-		if c.TenantID != t.InternalID {
+		c, err := a.Verifier.VerifyFor(snap, t, token)
+		if errors.Is(err, session.ErrTenantMismatch) {
 			mismatch = true
-			return nil
 		}
 		return c
 	}

@@ -202,7 +202,7 @@ func TestLoginSuccess(t *testing.T) {
 			if line != tc.wantCookie {
 				t.Errorf("Set-Cookie = %q, want %q", line, tc.wantCookie)
 			}
-			claims, err := e.verifier.Verify(e.snaps.Load(), c.Value)
+			claims, err := verifyOwnTenant(e.verifier, e.snaps.Load(), c.Value)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -224,7 +224,7 @@ func TestFreshSessionIDEverySignIn(t *testing.T) {
 		if c == nil {
 			t.Fatalf("status %d, no cookie", resp.StatusCode)
 		}
-		claims, err := e.verifier.Verify(e.snaps.Load(), c.Value)
+		claims, err := verifyOwnTenant(e.verifier, e.snaps.Load(), c.Value)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -590,7 +590,7 @@ func TestLogout(t *testing.T) {
 		}
 		// No refresh here: the sign-out publishes its revocation itself,
 		// so the very next request already refuses the session.
-		if _, err := e.verifier.Verify(e.snaps.Load(), sess.Value); err == nil {
+		if _, err := verifyOwnTenant(e.verifier, e.snaps.Load(), sess.Value); err == nil {
 			t.Fatal("the signed-out session still verifies")
 		}
 	})
@@ -603,7 +603,7 @@ func TestLogout(t *testing.T) {
 		if got, want := setCookieLine(resp, "__Secure-tenantgate.acme"), "__Secure-tenantgate.acme=; Path=/org/acme; Max-Age=0; HttpOnly; Secure; SameSite=Lax"; got != want {
 			t.Errorf("Set-Cookie = %q, want %q", got, want)
 		}
-		if _, err := e.verifier.Verify(e.snaps.Load(), sess.Value); err == nil {
+		if _, err := verifyOwnTenant(e.verifier, e.snaps.Load(), sess.Value); err == nil {
 			t.Fatal("the signed-out session still verifies")
 		}
 	})
@@ -616,7 +616,7 @@ func TestLogout(t *testing.T) {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 		e.refresh()
-		if _, err := e.verifier.Verify(e.snaps.Load(), sess.Value); err != nil {
+		if _, err := verifyOwnTenant(e.verifier, e.snaps.Load(), sess.Value); err != nil {
 			t.Fatalf("acme's sign-out revoked globex's session: %v", err)
 		}
 	})
@@ -640,7 +640,7 @@ func TestLogout(t *testing.T) {
 			}
 		}
 		e.refresh()
-		if _, err := e.verifier.Verify(e.snaps.Load(), sess.Value); err != nil {
+		if _, err := verifyOwnTenant(e.verifier, e.snaps.Load(), sess.Value); err != nil {
 			t.Fatalf("refused sign-out revoked the session: %v", err)
 		}
 	})

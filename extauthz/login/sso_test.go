@@ -230,7 +230,7 @@ func (se *ssoEnv) sessionOf(resp *http.Response) session.Claims {
 		se.t.Fatalf("no session cookie (status %d)", resp.StatusCode)
 	}
 	se.refresh()
-	claims, err := se.verifier.Verify(se.snaps.Load(), c.Value)
+	claims, err := verifyOwnTenant(se.verifier, se.snaps.Load(), c.Value)
 	if err != nil {
 		se.t.Fatalf("session does not verify: %v", err)
 	}

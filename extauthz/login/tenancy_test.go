@@ -423,7 +423,7 @@ func TestSwitch(t *testing.T) {
 			if got := setCookieLine(resp, trip.verifier.Name); !strings.Contains(got, "Max-Age=0") {
 				t.Errorf("verifier cookie not cleared: %q", got)
 			}
-			claims, err := e.verifier.Verify(e.snaps.Load(), c.Value)
+			claims, err := verifyOwnTenant(e.verifier, e.snaps.Load(), c.Value)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -298,8 +298,8 @@ func (h *Handler) logout(q *request) {
 		if i == maxCookieCandidates {
 			break
 		}
-		claims, err := h.Verifier.Verify(q.snap, c.Value)
-		if err != nil || claims.TenantID != t.InternalID {
+		claims, err := h.Verifier.VerifyFor(q.snap, t, c.Value)
+		if err != nil {
 			continue
 		}
 		if claims.Method != session.MethodPassword && sid == "" {

@@ -19,9 +19,9 @@
 // still re-checks expiry, that the tenant still holds the very key the token
 // was verified with, and revocation.
 //
-// Verify does not decide whether a token may be used for a request: it
-// reports the tenant the token belongs to (Claims.TenantID), and the caller
-// must compare that with the tenant the request resolved to.
+// VerifyFor takes the tenant the request resolved to and answers only for a
+// token of that tenant: a valid token of another tenant is
+// ErrTenantMismatch, so no caller can forget the comparison.
 //
 // Private signing keys are sealed with a seal.Sealer under
 // SigningKeyContext(tenant internal id), so a stolen database file alone

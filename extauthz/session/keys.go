@@ -19,7 +19,7 @@ import (
 )
 
 // Signing algorithms (RFC 8037 §3.1 EdDSA with Ed25519; RFC 7518 §3.4 ES256).
-// These two are the only ones Verify accepts.
+// These two are the only ones VerifyFor accepts.
 const (
 	AlgEdDSA = "EdDSA"
 	AlgES256 = "ES256"

@@ -56,7 +56,7 @@ type cachedSigner struct {
 // into a new slice), Method (required: password, oidc, saml or social) and
 // SID (a fresh NewSID when empty); it sets TenantID and Tenant from t and
 // IssuedAt and Expires from the clock and TTL, ignoring what c had there. It
-// returns the token and the claims exactly as Verify will report them.
+// returns the token and the claims exactly as VerifyFor will report them.
 //
 // It fails for a tenant without an internal id or keys, a suspended tenant
 // (ErrTenantSuspended), a private key that does not open under this master

@@ -34,7 +34,7 @@ func TestMintVerifyRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(minted, want) {
 				t.Fatalf("minted claims\n got %+v\nwant %+v", minted, want)
 			}
-			got, err := f.verifier().Verify(f.snap, tok)
+			got, err := f.verifier().verifyAny(f.snap, tok)
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
@@ -153,7 +153,7 @@ func TestVerifyRefuses(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			v := f.verifier()
 			start := time.Now()
-			got, err := v.Verify(f.snap, c.token)
+			got, err := v.verifyAny(f.snap, c.token)
 			elapsed := time.Since(start)
 			if c.want == nil {
 				if err != nil {
@@ -180,7 +180,7 @@ func TestVerifyRefuses(t *testing.T) {
 				t.Errorf("oversized token took %s to refuse", elapsed)
 			}
 			// A refused token is not remembered as valid.
-			if _, err := v.Verify(f.snap, c.token); err == nil {
+			if _, err := v.verifyAny(f.snap, c.token); err == nil {
 				t.Errorf("second Verify accepted it")
 			}
 			if s := v.Stats(); s.Hits != 0 {
@@ -218,7 +218,7 @@ func TestVerifyReportsTokenTenant(t *testing.T) {
 	v := f.verifier()
 	for _, tn := range []*tenants.Tenant{&f.acme, &f.globex} {
 		tok, _ := f.mint(t, tn)
-		c, err := v.Verify(f.snap, tok)
+		c, err := v.verifyAny(f.snap, tok)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,7 +233,7 @@ func TestVerifyCacheHitSkipsSignature(t *testing.T) {
 	v := f.verifier()
 	tok, minted := f.mint(t, &f.acme)
 	for range 10 {
-		c, err := v.Verify(f.snap, tok)
+		c, err := v.verifyAny(f.snap, tok)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,9 +247,9 @@ func TestVerifyCacheHitSkipsSignature(t *testing.T) {
 
 	// The returned claims are the caller's: changing them changes nothing
 	// for the next caller.
-	c, _ := v.Verify(f.snap, tok)
+	c, _ := v.verifyAny(f.snap, tok)
 	c.Subject, c.TenantID = "mallory", "iglobex"
-	c2, err := v.Verify(f.snap, tok)
+	c2, err := v.verifyAny(f.snap, tok)
 	if err != nil || c2.Subject != "u-1" || c2.TenantID != "iacme" {
 		t.Fatalf("cached claims were changed through a returned pointer: %+v, %v", c2, err)
 	}
@@ -260,7 +260,7 @@ func TestVerifyCacheDisabled(t *testing.T) {
 	v := &Verifier{Now: f.clock, CacheSize: -1}
 	tok, _ := f.mint(t, &f.acme)
 	for range 3 {
-		if _, err := v.Verify(f.snap, tok); err != nil {
+		if _, err := v.verifyAny(f.snap, tok); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -281,7 +281,7 @@ func TestVerifyCacheTinyEvicts(t *testing.T) {
 	}
 	for range 2 {
 		for _, tok := range toks {
-			if _, err := v.Verify(f.snap, tok); err != nil {
+			if _, err := v.verifyAny(f.snap, tok); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -347,7 +347,7 @@ func TestVerifyStateChanges(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			check := func(path string, v *Verifier, want error) {
 				t.Helper()
-				_, err := v.Verify(c.snap, tok)
+				_, err := v.verifyAny(c.snap, tok)
 				switch {
 				case want == nil && err != nil:
 					t.Errorf("%s: refused: %v", path, err)
@@ -358,7 +358,7 @@ func TestVerifyStateChanges(t *testing.T) {
 			check("fresh", f.verifier(), c.fresh)
 
 			warm := f.verifier()
-			if _, err := warm.Verify(f.snap, tok); err != nil {
+			if _, err := warm.verifyAny(f.snap, tok); err != nil {
 				t.Fatal(err)
 			}
 			check("cached", warm, c.cached)
@@ -369,7 +369,7 @@ func TestVerifyStateChanges(t *testing.T) {
 			// accepted from the cache again with the old snapshot either,
 			// unless it verifies afresh.
 			if c.cached != nil {
-				if _, err := warm.Verify(f.snap, tok); err != nil {
+				if _, err := warm.verifyAny(f.snap, tok); err != nil {
 					t.Fatalf("after eviction, the original snapshot should verify it afresh: %v", err)
 				}
 				if s := warm.Stats(); s.SignatureChecks != 2 {
@@ -385,15 +385,15 @@ func TestVerifyCachedExpiry(t *testing.T) {
 	now := f.now
 	v := &Verifier{Now: func() time.Time { return now }}
 	tok, minted := f.mint(t, &f.acme)
-	if _, err := v.Verify(f.snap, tok); err != nil {
+	if _, err := v.verifyAny(f.snap, tok); err != nil {
 		t.Fatal(err)
 	}
 	now = minted.Expires.Add(DefaultLeeway - time.Second)
-	if _, err := v.Verify(f.snap, tok); err != nil {
+	if _, err := v.verifyAny(f.snap, tok); err != nil {
 		t.Fatalf("within leeway: %v", err)
 	}
 	now = minted.Expires.Add(DefaultLeeway)
-	if _, err := v.Verify(f.snap, tok); !errors.Is(err, errExpired) {
+	if _, err := v.verifyAny(f.snap, tok); !errors.Is(err, errExpired) {
 		t.Fatalf("after expiry: got %v, want expired", err)
 	}
 	if s := v.Stats(); s.SignatureChecks != 1 || s.Hits != 2 {
@@ -407,7 +407,7 @@ func TestVerifyLeewayCapped(t *testing.T) {
 	v := &Verifier{Now: func() time.Time { return now }, Leeway: time.Hour}
 	tok, minted := f.mint(t, &f.acme)
 	now = minted.Expires.Add(MaxLeeway)
-	if _, err := v.Verify(f.snap, tok); !errors.Is(err, errExpired) {
+	if _, err := v.verifyAny(f.snap, tok); !errors.Is(err, errExpired) {
 		t.Fatalf("leeway was not capped at %s: %v", MaxLeeway, err)
 	}
 }
@@ -415,7 +415,7 @@ func TestVerifyLeewayCapped(t *testing.T) {
 func TestVerifyNilSnapshot(t *testing.T) {
 	f := newFixture(t)
 	tok, _ := f.mint(t, &f.acme)
-	if _, err := f.verifier().Verify(nil, tok); !errors.Is(err, ErrInvalid) {
+	if _, err := f.verifier().verifyAny(nil, tok); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -425,10 +425,10 @@ func TestVerifyZeroValue(t *testing.T) {
 	f.minter.Now = nil // wall clock, as the zero Verifier uses
 	tok, _ := f.mint(t, &f.acme)
 	var v Verifier
-	if _, err := v.Verify(f.snap, tok); err != nil {
+	if _, err := v.verifyAny(f.snap, tok); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewVerifier().Verify(f.snap, tok); err != nil {
+	if _, err := NewVerifier().verifyAny(f.snap, tok); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -453,7 +453,7 @@ func TestVerifyConcurrent(t *testing.T) {
 				if i%3 == 0 {
 					snap = revoked
 				}
-				c, err := v.Verify(snap, tok)
+				c, err := v.verifyAny(snap, tok)
 				if snap == revoked && err == nil && c.TenantID == "iglobex" {
 					t.Errorf("token of a deleted tenant accepted")
 					return
@@ -472,14 +472,14 @@ func BenchmarkVerifyCached(b *testing.B) {
 	f := newFixture(b)
 	v := f.verifier()
 	tok, _ := f.mint(b, &f.acme)
-	if _, err := v.Verify(f.snap, tok); err != nil {
+	if _, err := v.verifyAny(f.snap, tok); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := v.Verify(f.snap, tok); err != nil {
+			if _, err := v.verifyAny(f.snap, tok); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -494,7 +494,7 @@ func BenchmarkVerifyFresh(b *testing.B) {
 			tok, _ := f.mint(b, tn)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := v.Verify(f.snap, tok); err != nil {
+				if _, err := v.verifyAny(f.snap, tok); err != nil {
 					b.Fatal(err)
 				}
 			}

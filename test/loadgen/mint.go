@@ -230,7 +230,7 @@ func measureVerify(snap *tenants.Snapshot, t *tenants.Tenant, toks []string, ite
 
 		start = time.Now()
 		for _, tok := range toks[pass*n : (pass+1)*n] {
-			if _, err := verifier.Verify(snap, tok); err != nil {
+			if _, err := verifier.VerifyFor(snap, t, tok); err != nil {
 				return nil, fmt.Errorf("mint: a freshly minted token does not verify: %w", err)
 			}
 		}
@@ -238,7 +238,7 @@ func measureVerify(snap *tenants.Snapshot, t *tenants.Tenant, toks []string, ite
 
 		start = time.Now()
 		for range n {
-			if _, err := verifier.Verify(snap, toks[0]); err != nil {
+			if _, err := verifier.VerifyFor(snap, t, toks[0]); err != nil {
 				return nil, fmt.Errorf("mint: a freshly minted token does not verify: %w", err)
 			}
 		}

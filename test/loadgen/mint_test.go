@@ -95,7 +95,7 @@ func TestMint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := session.NewVerifier().Verify(snap, fresh[7])
+	c, err := session.NewVerifier().VerifyFor(snap, snap.BySlug("acme"), fresh[7])
 	if err != nil {
 		t.Fatal(err)
 	}
