@@ -558,7 +558,6 @@ func newSigninEnv(t *testing.T) *signinEnv {
 	}
 	if _, err := st.ApplyTenants(ctx, ts, tenants.ApplyOptions{
 		NewKey: func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, time.Now()) },
-		Seal:   func(p []byte, id string) ([]byte, error) { return seal.SealSecret(sealer, p, id) },
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -17,9 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/oidc"
 	"github.com/tenantgate/tenantgate/extauthz/password"
+	"github.com/tenantgate/tenantgate/extauthz/saml"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
+	"github.com/tenantgate/tenantgate/extauthz/social"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/boltstore"
 )
@@ -113,14 +117,15 @@ func newEnv(t *testing.T, configure ...func(*Handler)) *env {
 		{ID: "acme", Name: "Acme Corp", Domains: []string{"login.acme.test"}, EmailDomains: []string{"acme.test"}, Methods: pw, Roles: roles},
 		{ID: "globex", Name: "Globex", EmailDomains: []string{"globex.test"}, Methods: pw, Roles: roles},
 		{ID: "frozen", Name: "Frozen Ltd", Status: tenants.StatusSuspended, Methods: pw, Roles: roles},
-		{ID: "sso", Name: "SSO Only", Methods: []tenants.Method{{Type: tenants.MethodSAML, IDPMetadataURL: "https://idp.example/saml/metadata"}}, Roles: roles},
+		{ID: "sso", Name: "SSO Only", Methods: []tenants.Method{
+			method(t, saml.Type, "", saml.Config{IDPMetadataURL: "https://idp.example/saml/metadata"}, tenants.RoleMapping{})}, Roles: roles},
 	}
-	if err := tenants.Validate(ts, tenants.ValidateOptions{}); err != nil {
+	if err := tenants.Validate(ts, tenants.ValidateOptions{Methods: testMethodTypes()}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = st.ApplyTenants(ctx, ts, tenants.ApplyOptions{
-		NewKey: func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, clk.Now()) },
-		Seal:   func(p []byte, id string) ([]byte, error) { return seal.SealSecret(sealer, p, id) },
+		NewKey:     func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, clk.Now()) },
+		SealMethod: signin.SealMethods(sealer, testMethodTypes()),
 		NewSAMLKey: func(id string) (tenants.SAMLKey, error) {
 			return tenants.SAMLKey{Certificate: []byte("test-cert-" + id), SealedPrivate: []byte("test-key"), Created: clk.Now()}, nil
 		},
@@ -298,4 +303,25 @@ func verifyOwnTenant(v *session.Verifier, snap *tenants.Snapshot, token string) 
 		}
 	}
 	return v.VerifyFor(snap, t, token)
+}
+
+// testMethodTypes are the method types' real Configs (to validate and seal
+// tenants); the Openers of these tests are fakes.
+func testMethodTypes() tenants.MethodTypes {
+	return tenants.MethodTypes{
+		{Name: tenants.MethodPassword, NewConfig: password.NewConfig},
+		{Name: oidc.Type, NewConfig: oidc.NewConfig},
+		{Name: saml.Type, NewConfig: saml.NewConfig},
+		{Name: social.Type, NewConfig: social.NewConfig},
+	}
+}
+
+// method is a method entry of type typ whose Config is cfg.
+func method(t testing.TB, typ, label string, cfg any, roles tenants.RoleMapping) tenants.Method {
+	t.Helper()
+	m := tenants.Method{Type: typ, Label: label, Roles: roles}
+	if err := m.EncodeConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

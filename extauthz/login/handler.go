@@ -120,6 +120,12 @@ type Handler struct {
 	// missing from it) means those methods are not served: a tenant then
 	// signs in with its password method only.
 	Methods map[string]signin.Opener
+	// MethodTypes are the method types' Configs, which tell a method that
+	// is stored but not offered yet (signin.NotOffered) without opening
+	// it; cmd builds them from the method packages. nil means every method
+	// with an Opener is offered (its Opener may still say otherwise:
+	// signin.ErrNotOffered).
+	MethodTypes tenants.MethodTypes
 	// Sealer seals the per-attempt sign-in cookies and the ID-token hint
 	// cookie, under a key derived from its master key for this purpose
 	// alone (DeriveKey("login-state")), and the apex's global sessions and

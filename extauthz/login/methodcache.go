@@ -2,9 +2,8 @@ package login
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"reflect"
-	"slices"
 	"sync"
 	"time"
 
@@ -18,8 +17,8 @@ import (
 // snapshot is rebuilt after every store write, sign-ins included, so the
 // tenant pointer changes far more often than its configuration: an entry is
 // reused while the pointer is the same, or while the method's configuration
-// (its tenants.Method entry and the tenant's SAML key) is equal to what it
-// was opened from, and reopened otherwise.
+// (its tenants.Method entry, compared byte for byte, and the tenant's SAML
+// key) is the same as what it was opened from, and reopened otherwise.
 const (
 	// methodCacheSize bounds the cache; the least recently used entry goes
 	// first.
@@ -68,7 +67,7 @@ func (e *openedMethod) current(t *tenants.Tenant, i int) bool {
 	if e.tenant == t {
 		return true
 	}
-	return reflect.DeepEqual(e.config, t.Methods[i]) && reflect.DeepEqual(e.samlKey, t.SAMLKey)
+	return e.config.Equal(t.Methods[i]) && e.samlKey.Equal(t.SAMLKey)
 }
 
 // errNoOpener: the build wires no signin.Opener for the method's type.
@@ -110,7 +109,7 @@ func (h *Handler) method(ctx context.Context, t *tenants.Tenant, i int) (signin.
 			}
 		}
 	}
-	e := &openedMethod{tenant: t, config: cloneMethod(t.Methods[i]), samlKey: t.SAMLKey, done: make(chan struct{})}
+	e := &openedMethod{tenant: t, config: t.Methods[i].Clone(), samlKey: t.SAMLKey, done: make(chan struct{})}
 	c.entries.Add(key, e)
 	c.mu.Unlock()
 
@@ -126,7 +125,9 @@ func (h *Handler) method(ctx context.Context, t *tenants.Tenant, i int) (signin.
 	if err != nil {
 		e.m = nil
 		e.failed = h.now()
-		h.log().Error("sign-in method unavailable", "tenant", t.ID, "method", i, "type", typ, "err", err)
+		if !errors.Is(err, signin.ErrNotOffered) {
+			h.log().Error("sign-in method unavailable", "tenant", t.ID, "method", i, "type", typ, "err", err)
+		}
 	}
 	close(e.done)
 	return e.m, e.err
@@ -141,20 +142,4 @@ func safeOpen(ctx context.Context, open signin.Opener, t *tenants.Tenant, i int)
 		}
 	}()
 	return open(ctx, t, i)
-}
-
-// cloneMethod deep-copies the slices and maps of a method entry, so the
-// cached copy cannot change under the comparison.
-func cloneMethod(m tenants.Method) tenants.Method {
-	m.Scopes = slices.Clone(m.Scopes)
-	m.DefaultRoles = slices.Clone(m.DefaultRoles)
-	m.SealedClientSecret = slices.Clone(m.SealedClientSecret)
-	if m.GroupRoles != nil {
-		gr := make(map[string][]string, len(m.GroupRoles))
-		for g, rs := range m.GroupRoles {
-			gr[g] = slices.Clone(rs)
-		}
-		m.GroupRoles = gr
-	}
-	return m
 }

@@ -2,7 +2,9 @@ package login
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,9 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantgate/tenantgate/extauthz/seal"
+	"github.com/tenantgate/tenantgate/extauthz/oidc"
+	"github.com/tenantgate/tenantgate/extauthz/saml"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/extauthz/signin"
+	"github.com/tenantgate/tenantgate/extauthz/social"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -78,7 +82,7 @@ type fakeSAML struct {
 	allowIDPSSO bool
 }
 
-func (m *fakeSAML) Type() string  { return tenants.MethodSAML }
+func (m *fakeSAML) Type() string  { return saml.Type }
 func (m *fakeSAML) Label() string { return "Sign in with SAML" }
 func (m *fakeSAML) Metadata(e signin.Endpoint) ([]byte, error) {
 	return []byte(`<EntityDescriptor entityID="` + e.URL("/_auth/saml/metadata") + `"/>`), nil
@@ -124,11 +128,18 @@ func newSSOEnv(t *testing.T, configure ...func(*Handler)) *ssoEnv {
 		se.opens[tn.ID]++
 		se.mu.Unlock()
 		m := tn.Methods[i]
+		var cfg struct {
+			Issuer, ClientID  string
+			AllowIDPInitiated bool
+		}
+		_ = json.Unmarshal(m.Config, &cfg)
 		switch {
-		case strings.Contains(m.Issuer, "broken"):
+		case strings.Contains(cfg.Issuer, "broken"):
 			return nil, errors.New("discovery failed")
-		case m.Type == tenants.MethodSAML:
-			return &fakeSAML{tenant: tn.InternalID, p: se.p, allowIDPSSO: m.AllowIDPInitiated}, nil
+		case m.Type == saml.Type:
+			return &fakeSAML{tenant: tn.InternalID, p: se.p, allowIDPSSO: cfg.AllowIDPInitiated}, nil
+		case m.Type == social.Type && cfg.ClientID == "":
+			return nil, fmt.Errorf("no clientID: %w", signin.ErrNotOffered)
 		}
 		label := m.Label
 		if label == "" {
@@ -137,37 +148,38 @@ func newSSOEnv(t *testing.T, configure ...func(*Handler)) *ssoEnv {
 		return &fakeRedirect{typ: m.Type, label: label, tenant: tn.InternalID, p: se.p}, nil
 	}
 	se.env = newEnv(t, append([]func(*Handler){func(h *Handler) {
-		h.Methods = map[string]signin.Opener{tenants.MethodOIDC: opener, tenants.MethodSocial: opener, tenants.MethodSAML: opener}
+		h.Methods = map[string]signin.Opener{oidc.Type: opener, social.Type: opener, saml.Type: opener}
+		h.MethodTypes = testMethodTypes()
 		h.Sealer = h.Minter.Sealer
 	}}, configure...)...)
 	sealer := se.h.Minter.Sealer
 
 	roles := map[string]tenants.Role{"admin": {Permissions: []string{"*"}}, "member": {Permissions: []string{"docs:read"}}}
-	oidc := func(label string) tenants.Method {
-		return tenants.Method{Type: tenants.MethodOIDC, Label: label, Issuer: "https://idp.test/realms/x", ClientID: "tg", ClientSecret: "oidc-secret"}
+	oidcM := func(label, issuer string) tenants.Method {
+		return method(t, oidc.Type, label, oidc.Config{Issuer: issuer, ClientID: "tg", ClientSecret: "oidc-secret"}, tenants.RoleMapping{})
 	}
-	samlM := tenants.Method{Type: tenants.MethodSAML, IDPMetadataURL: "https://idp.test/saml/metadata"}
-	broken := oidc("")
-	broken.Issuer = "https://broken.idp.test/"
-	idpInit := samlM
-	idpInit.AllowIDPInitiated = true
+	samlM := func(allowIDPInitiated bool) tenants.Method {
+		return method(t, saml.Type, "", saml.Config{IDPMetadataURL: "https://idp.test/saml/metadata", AllowIDPInitiated: allowIDPInitiated}, tenants.RoleMapping{})
+	}
+	const issuer = "https://idp.test/realms/x"
 	ts := []tenants.Tenant{
-		{ID: "oidcco", Name: "OIDC Co", Methods: []tenants.Method{oidc("")}, Roles: roles},
+		{ID: "oidcco", Name: "OIDC Co", Methods: []tenants.Method{oidcM("", issuer)}, Roles: roles},
 		{ID: "multi", Name: "Multi", Methods: []tenants.Method{
-			{Type: tenants.MethodPassword}, oidc("Acme SSO"),
-			{Type: tenants.MethodSocial, Provider: "github", ClientID: "gh", ClientSecret: "gh-secret"}, samlM,
+			{Type: tenants.MethodPassword}, oidcM("Acme SSO", issuer),
+			method(t, social.Type, "", social.Config{Provider: "github", ClientID: "gh", ClientSecret: "gh-secret"}, tenants.RoleMapping{}), samlM(false),
 		}, Roles: roles},
-		{ID: "brokenco", Methods: []tenants.Method{{Type: tenants.MethodPassword}, broken}, Roles: roles},
-		{ID: "bareco", Methods: []tenants.Method{{Type: tenants.MethodPassword}, {Type: tenants.MethodSocial, Provider: "github"}}, Roles: roles},
-		{ID: "idpinit", Methods: []tenants.Method{idpInit}, Roles: roles},
-		{ID: "iced", Status: tenants.StatusSuspended, Methods: []tenants.Method{oidc("")}, Roles: roles},
+		{ID: "brokenco", Methods: []tenants.Method{{Type: tenants.MethodPassword}, oidcM("", "https://broken.idp.test/")}, Roles: roles},
+		{ID: "bareco", Methods: []tenants.Method{{Type: tenants.MethodPassword},
+			method(t, social.Type, "", social.Config{Provider: "github"}, tenants.RoleMapping{})}, Roles: roles},
+		{ID: "idpinit", Methods: []tenants.Method{samlM(true)}, Roles: roles},
+		{ID: "iced", Status: tenants.StatusSuspended, Methods: []tenants.Method{oidcM("", issuer)}, Roles: roles},
 	}
-	if err := tenants.Validate(ts, tenants.ValidateOptions{}); err != nil {
+	if err := tenants.Validate(ts, tenants.ValidateOptions{Methods: testMethodTypes()}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := se.store.ApplyTenants(t.Context(), ts, tenants.ApplyOptions{
-		NewKey: func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, se.clock.Now()) },
-		Seal:   func(p []byte, id string) ([]byte, error) { return seal.SealSecret(sealer, p, id) },
+		NewKey:     func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, se.clock.Now()) },
+		SealMethod: signin.SealMethods(sealer, testMethodTypes()),
 		NewSAMLKey: func(id string) (tenants.SAMLKey, error) {
 			return tenants.SAMLKey{Certificate: []byte("cert"), SealedPrivate: []byte("key")}, nil
 		},

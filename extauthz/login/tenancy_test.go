@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/oidc"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -23,14 +25,14 @@ func withGlobal(h *Handler) { h.Sealer = h.Minter.Sealer }
 // addTenants applies more tenants to an env's store and republishes.
 func (e *env) addTenants(ts ...tenants.Tenant) {
 	e.t.Helper()
-	if err := tenants.Validate(ts, tenants.ValidateOptions{}); err != nil {
+	if err := tenants.Validate(ts, tenants.ValidateOptions{Methods: testMethodTypes()}); err != nil {
 		e.t.Fatal(err)
 	}
 	sealer := e.h.Minter.Sealer
 	_, err := e.store.ApplyTenants(context.Background(), ts, tenants.ApplyOptions{
-		NewKey: func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, e.clock.Now()) },
-		Seal:   func(p []byte, id string) ([]byte, error) { return seal.SealSecret(sealer, p, id) },
-		Now:    e.clock.Now,
+		NewKey:     func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, e.clock.Now()) },
+		SealMethod: signin.SealMethods(sealer, testMethodTypes()),
+		Now:        e.clock.Now,
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -259,7 +261,7 @@ func chooserEntries(t *testing.T, body string) map[string]string {
 func TestChooser(t *testing.T) {
 	e := newEnv(t, withGlobal)
 	e.addTenants(tenants.Tenant{ID: "ssoonly", Name: "SSO Only Inc", Methods: []tenants.Method{
-		{Type: tenants.MethodOIDC, Issuer: "https://idp.example/", ClientID: "tg", ClientSecret: "s"}}})
+		method(t, oidc.Type, "", oidc.Config{Issuer: "https://idp.example/", ClientID: "tg", ClientSecret: "s"}, tenants.RoleMapping{})}})
 	if _, err := e.store.AddMember(context.Background(), "ssoonly", tenants.NewMember{Email: "alice@acme.test", Roles: nil}); err != nil {
 		t.Fatal(err)
 	}
@@ -594,7 +596,7 @@ func TestSwitchCodeSingleUseUnderRace(t *testing.T) {
 func TestSwitchIssueRefusals(t *testing.T) {
 	e := newEnv(t, withGlobal)
 	e.addTenants(tenants.Tenant{ID: "ssoonly", Name: "SSO Only Inc", Methods: []tenants.Method{
-		{Type: tenants.MethodOIDC, Issuer: "https://idp.example/", ClientID: "tg", ClientSecret: "s"}}})
+		method(t, oidc.Type, "", oidc.Config{Issuer: "https://idp.example/", ClientID: "tg", ClientSecret: "s"}, tenants.RoleMapping{})}})
 	if _, err := e.store.AddMember(context.Background(), "ssoonly", tenants.NewMember{Email: "alice@acme.test"}); err != nil {
 		t.Fatal(err)
 	}

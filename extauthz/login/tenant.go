@@ -44,7 +44,7 @@ func (h *Handler) loginPage(q *request) {
 	query := q.r.URL.Query()
 	hint := emailHint(query.Get("login_hint"))
 	rd := SafeRedirect(query.Get("rd"), q.res.Prefix)
-	if len(t.Methods) == 1 && isSSOType(t.Methods[0].Type) && h.Methods[t.Methods[0].Type] != nil {
+	if len(t.Methods) == 1 && h.Methods[t.Methods[0].Type] != nil {
 		h.startSSO(q, 0, rd, hint, http.StatusFound)
 		return
 	}
@@ -275,7 +275,7 @@ func (h *Handler) logoutPage(q *request) {
 		Action:     q.res.Prefix + signin.PathLogout,
 		CSRF:       h.formCSRF(q),
 	}
-	if h.Methods != nil && t.HasMethod(tenants.MethodOIDC) {
+	if h.signsOutAtProvider(q) {
 		// Signing out may continue at the provider.
 		p.formTargets = h.ssoFormTargets()
 	}

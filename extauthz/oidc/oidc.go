@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -73,13 +74,9 @@ func NewOpener(opts Options) signin.Opener {
 		interval: opts.RefreshInterval,
 		entries:  make(map[string]*discoveryEntry),
 	}
-	return func(ctx context.Context, t *tenants.Tenant, index int) (signin.Method, error) {
-		m, err := open(opts, cache, t, index)
-		if err != nil {
-			return nil, fmt.Errorf("open oidc method %d of tenant %s: %w", index, t.ID, err)
-		}
-		return m, nil
-	}
+	return signin.OpenerFor(Type, func(_ context.Context, c *Config, t *tenants.Tenant, index int, m tenants.Method) (signin.Method, error) {
+		return c.open(opts, cache, t, index, m)
+	})
 }
 
 // Method is one tenant's oidc method entry, ready to sign people in. It is
@@ -96,7 +93,9 @@ type Method struct {
 	secret   string
 	scopes   []string
 	label    string
-	mapping  roleMapping
+	// groupsClaim names the claim holding the groups; roles maps them.
+	groupsClaim string
+	roles       tenants.RoleMapping
 }
 
 var (
@@ -104,73 +103,54 @@ var (
 	_ signin.LogoutMethod   = (*Method)(nil)
 )
 
-func open(opts Options, cache *discoveryCache, t *tenants.Tenant, index int) (*Method, error) {
-	if t == nil || index < 0 || index >= len(t.Methods) {
-		return nil, errors.New("no such method")
-	}
-	if t.InternalID == "" {
-		return nil, errors.New("tenant has no internal id")
-	}
-	m := t.Methods[index]
-	if m.Type != tenants.MethodOIDC {
-		return nil, fmt.Errorf("method type is %q, not %q", m.Type, tenants.MethodOIDC)
-	}
-	if m.ClientID == "" {
+// open makes the Method of entry m (index of tenant t), whose Config is c.
+// It does not touch the network.
+func (c *Config) open(opts Options, cache *discoveryCache, t *tenants.Tenant, index int, m tenants.Method) (signin.Method, error) {
+	if c.ClientID == "" {
 		return nil, errors.New("clientID: required")
 	}
-	u, err := url.Parse(m.Issuer)
+	u, err := url.Parse(c.Issuer)
 	if err != nil || u.RawQuery != "" || u.Fragment != "" || u.Host == "" {
 		// OIDC Discovery §2: https, no query or fragment.
 		return nil, errors.New("issuer: must be an absolute https URL without query or fragment")
 	}
 	policy := idpclient.Options{AllowLoopbackHTTP: opts.AllowLoopbackHTTP, AllowPrivateNetworks: true}
-	if err := policy.CheckURL(m.Issuer); err != nil {
+	if err := policy.CheckURL(c.Issuer); err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
-	var secret string
-	switch {
-	case len(m.SealedClientSecret) > 0:
-		if opts.Sealer == nil {
-			return nil, errors.New("clientSecret: no sealer configured")
-		}
-		pt, err := seal.OpenSecret(opts.Sealer, m.SealedClientSecret, t.InternalID)
-		if err != nil {
-			return nil, fmt.Errorf("clientSecret: %w", err)
-		}
-		secret = string(pt)
-	case m.ClientSecret != "":
-		// The store only ever holds sealed secrets; a plaintext one here
-		// means the tenant skipped ApplyOptions.Seal.
-		return nil, errors.New("clientSecret: present but not sealed")
+	secret, err := signin.OpenClientSecret(opts.Sealer, m, c.ClientSecret, t.InternalID)
+	if err != nil {
+		return nil, err
 	}
 	label := m.Label
 	if label == "" {
 		label = "Sign in with " + u.Hostname()
 	}
 	scopes := []string{gooidc.ScopeOpenID, "email", "profile"}
-	for _, s := range m.Scopes {
+	for _, s := range c.Scopes {
 		if !slices.Contains(scopes, s) {
 			scopes = append(scopes, s)
 		}
 	}
 	return &Method{
-		cache:    cache,
-		now:      opts.Now,
-		log:      opts.Log,
-		tenantID: t.InternalID,
-		tenant:   t.ID,
-		index:    index,
-		issuer:   m.Issuer,
-		clientID: m.ClientID,
-		secret:   secret,
-		scopes:   scopes,
-		label:    label,
-		mapping:  newRoleMapping(m),
+		cache:       cache,
+		now:         opts.Now,
+		log:         opts.Log,
+		tenantID:    t.InternalID,
+		tenant:      t.ID,
+		index:       index,
+		issuer:      c.Issuer,
+		clientID:    c.ClientID,
+		secret:      secret,
+		scopes:      scopes,
+		label:       label,
+		groupsClaim: cmp.Or(c.GroupsClaim, tenants.DefaultGroupsClaim),
+		roles:       m.Roles.Clone(),
 	}, nil
 }
 
 // Type returns "oidc".
-func (m *Method) Type() string { return tenants.MethodOIDC }
+func (m *Method) Type() string { return Type }
 
 // Label returns the method's label, by default "Sign in with <issuer host>".
 func (m *Method) Label() string { return m.label }
@@ -331,11 +311,11 @@ func (m *Method) callback(ctx context.Context, a *signin.Attempt, r *http.Reques
 		if err := ui.Claims(&uc.m); err != nil {
 			return signin.Identity{}, fmt.Errorf("%w: %w", errUserinfo, err)
 		}
-		c = c.fillFrom(uc, m.mapping.groupsClaim)
+		c = c.fillFrom(uc, m.groupsClaim)
 	}
-	groups, err := c.groups(m.mapping.groupsClaim)
+	groups, err := c.groups(m.groupsClaim)
 	if err != nil {
-		m.log.Warn("oidc groups claim ignored", "tenant", m.tenant, "issuer", m.issuer, "claim", m.mapping.groupsClaim, "err", err)
+		m.log.Warn("oidc groups claim ignored", "tenant", m.tenant, "issuer", m.issuer, "claim", m.groupsClaim, "err", err)
 	}
 	name := c.str("name")
 	if name == "" {
@@ -347,7 +327,7 @@ func (m *Method) callback(ctx context.Context, a *signin.Attempt, r *http.Reques
 		Email:         c.str("email"),
 		EmailVerified: c.isTrue("email_verified"),
 		Name:          name,
-		Roles:         m.mapping.roles(groups),
+		Roles:         m.roles.RolesFor(groups),
 		IDTokenHint:   raw,
 	}, nil
 }

@@ -71,14 +71,28 @@ func (e *env) oidcMethod(t *testing.T, p *fakeIdP) tenants.Method {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tenants.Method{
-		Type:               tenants.MethodOIDC,
-		Issuer:             p.issuer,
-		ClientID:           p.clientID,
-		SealedClientSecret: sealed,
-		GroupRoles:         map[string][]string{"engineering": {"dev", "member"}, "admins": {"admin"}},
-		DefaultRoles:       []string{"member"},
+	return entry(t, Config{Issuer: p.issuer, ClientID: p.clientID}, sealed,
+		tenants.RoleMapping{GroupRoles: map[string][]string{"engineering": {"dev", "member"}, "admins": {"admin"}}, DefaultRoles: []string{"member"}})
+}
+
+// entry is an oidc method entry with Config c.
+func entry(t testing.TB, c Config, sealed []byte, roles tenants.RoleMapping) tenants.Method {
+	t.Helper()
+	m := tenants.Method{Type: Type, Sealed: sealed, Roles: roles}
+	if err := m.EncodeConfig(c); err != nil {
+		t.Fatal(err)
 	}
+	return m
+}
+
+// config is the Config of entry m.
+func config(t testing.TB, m tenants.Method) Config {
+	t.Helper()
+	var c Config
+	if err := m.DecodeConfig(&c); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func tenant(methods ...tenants.Method) *tenants.Tenant {
@@ -534,27 +548,36 @@ func TestOpen(t *testing.T) {
 	good := e.oidcMethod(t, p)
 	tests := []struct {
 		name string
-		edit func(m *tenants.Method, tn *tenants.Tenant)
+		edit func(c *Config, m *tenants.Method, tn *tenants.Tenant)
+		raw  string // the entry's Config, when set
 		ok   bool
 	}{
 		{name: "good", ok: true},
-		{name: "public client without secret", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.SealedClientSecret = nil }, ok: true},
-		{name: "wrong type", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.Type = tenants.MethodSAML }},
-		{name: "no client id", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.ClientID = "" }},
-		{name: "plaintext secret", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.SealedClientSecret = nil; m.ClientSecret = "x" }},
-		{name: "secret sealed for another tenant", edit: func(_ *tenants.Method, tn *tenants.Tenant) { tn.InternalID = "t-globex-0002" }},
-		{name: "metadata issuer", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.Issuer = "http://169.254.169.254/latest" }},
-		{name: "metadata issuer over https", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.Issuer = "https://169.254.169.254/" }},
-		{name: "http issuer not on loopback", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.Issuer = "http://idp.example/realms/acme" }},
-		{name: "issuer with query", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.Issuer = "https://idp.example/?a=b" }},
-		{name: "issuer not a URL", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.Issuer = "idp.example" }},
+		{name: "public client without secret", edit: func(_ *Config, m *tenants.Method, _ *tenants.Tenant) { m.Sealed = nil }, ok: true},
+		{name: "wrong type", edit: func(_ *Config, m *tenants.Method, _ *tenants.Tenant) { m.Type = tenants.MethodSAML }},
+		{name: "no client id", edit: func(c *Config, _ *tenants.Method, _ *tenants.Tenant) { c.ClientID = "" }},
+		{name: "plaintext secret", edit: func(c *Config, m *tenants.Method, _ *tenants.Tenant) { m.Sealed = nil; c.ClientSecret = "x" }},
+		{name: "secret sealed for another tenant", edit: func(_ *Config, _ *tenants.Method, tn *tenants.Tenant) { tn.InternalID = "t-globex-0002" }},
+		{name: "metadata issuer", edit: func(c *Config, _ *tenants.Method, _ *tenants.Tenant) { c.Issuer = "http://169.254.169.254/latest" }},
+		{name: "metadata issuer over https", edit: func(c *Config, _ *tenants.Method, _ *tenants.Tenant) { c.Issuer = "https://169.254.169.254/" }},
+		{name: "http issuer not on loopback", edit: func(c *Config, _ *tenants.Method, _ *tenants.Tenant) { c.Issuer = "http://idp.example/realms/acme" }},
+		{name: "issuer with query", edit: func(c *Config, _ *tenants.Method, _ *tenants.Tenant) { c.Issuer = "https://idp.example/?a=b" }},
+		{name: "issuer not a URL", edit: func(c *Config, _ *tenants.Method, _ *tenants.Tenant) { c.Issuer = "idp.example" }},
+		{name: "a field oidc does not have", raw: `{"issuer":"https://idp.example/","clientID":"c","provider":"github"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := good
+			m := good.Clone()
+			c := config(t, m)
 			tn := tenant()
 			if tc.edit != nil {
-				tc.edit(&m, tn)
+				tc.edit(&c, &m, tn)
+			}
+			if err := m.EncodeConfig(c); err != nil {
+				t.Fatal(err)
+			}
+			if tc.raw != "" {
+				m.Config = []byte(tc.raw)
 			}
 			tn.Methods = append(tn.Methods, m)
 			got, err := e.opener(context.Background(), tn, 1)
@@ -591,7 +614,7 @@ func TestRefusedIdPAddress(t *testing.T) {
 	s, _ := seal.NewSealer(key)
 	p := newFakeIdP(t)
 	open := NewOpener(Options{Sealer: s})
-	_, err := open(context.Background(), tenant(tenants.Method{Type: tenants.MethodOIDC, Issuer: p.issuer, ClientID: "c"}), 1)
+	_, err := open(context.Background(), tenant(entry(t, Config{Issuer: p.issuer, ClientID: "c"}, nil, tenants.RoleMapping{})), 1)
 	if !errors.Is(err, idpclient.ErrForbiddenScheme) {
 		t.Fatalf("open = %v, want ErrForbiddenScheme", err)
 	}
@@ -602,7 +625,7 @@ func TestRefusedIdPAddress(t *testing.T) {
 	}))
 	defer srv.Close()
 	e := newEnv(t)
-	m := e.open(t, tenant(tenants.Method{Type: tenants.MethodOIDC, Issuer: srv.URL, ClientID: "c"}), 1)
+	m := e.open(t, tenant(entry(t, Config{Issuer: srv.URL, ClientID: "c"}, nil, tenants.RoleMapping{})), 1)
 	if _, err := m.AuthURL(context.Background(), newAttempt(1)); !errors.Is(err, idpclient.ErrForbiddenScheme) {
 		t.Fatalf("AuthURL = %v, want ErrForbiddenScheme", err)
 	}

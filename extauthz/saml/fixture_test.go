@@ -145,23 +145,38 @@ func (r *memReplay) UseAssertionID(_ context.Context, tenant, id string, expires
 	return nil
 }
 
+// entry is a saml method entry as a test edits it: its Config and the rest
+// of its tenants.Method.
+type entry struct {
+	Config
+	Type, Label string
+	Roles       tenants.RoleMapping
+}
+
+// method is e as a tenants.Method.
+func (e entry) method() tenants.Method {
+	m := tenants.Method{Type: e.Type, Label: e.Label, Roles: e.Roles}
+	if err := m.EncodeConfig(e.Config); err != nil {
+		panic(err)
+	}
+	return m
+}
+
 // tenantCfg adjusts the acme tenant's method.
-type tenantCfg func(*tenants.Method)
+type tenantCfg func(*entry)
 
 func acmeTenant(tb testing.TB, cfg ...tenantCfg) *tenants.Tenant {
 	k := keys(tb)
-	m := tenants.Method{
-		Type:           tenants.MethodSAML,
-		IDPMetadataXML: idpMetadataXML(acmeIDP, k.acmeIDP.cert),
-		GroupsClaim:    "Role",
-		GroupRoles:     map[string][]string{"admins": {"admin"}, "devs": {"dev", "member"}},
-		DefaultRoles:   []string{"member"},
+	m := entry{
+		Type:   Type,
+		Config: Config{IDPMetadataXML: idpMetadataXML(acmeIDP, k.acmeIDP.cert), GroupsClaim: "Role"},
+		Roles:  tenants.RoleMapping{GroupRoles: map[string][]string{"admins": {"admin"}, "devs": {"dev", "member"}}, DefaultRoles: []string{"member"}},
 	}
 	for _, c := range cfg {
 		c(&m)
 	}
 	sk := k.acmeSP
-	return &tenants.Tenant{ID: "acme", InternalID: acmeTenantID, Methods: []tenants.Method{m}, SAMLKey: &sk}
+	return &tenants.Tenant{ID: "acme", InternalID: acmeTenantID, Methods: []tenants.Method{m.method()}, SAMLKey: &sk}
 }
 
 func openMethod(tb testing.TB, t *tenants.Tenant, replay ReplayCache) *Method {

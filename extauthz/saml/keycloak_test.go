@@ -29,12 +29,11 @@ func TestKeycloakSignIn(t *testing.T) {
 	k := keys(t)
 	carol, _ := keycloak.UserByName(keycloak.RealmSAML, "carol")
 	sk := k.globexSP
-	tn := &tenants.Tenant{ID: "globex", InternalID: globexTenantID, SAMLKey: &sk, Methods: []tenants.Method{{
-		Type:           tenants.MethodSAML,
-		IDPMetadataURL: s.SAMLDescriptorURL(keycloak.RealmSAML),
-		GroupRoles:     map[string][]string{"admins": {"admin"}},
-		DefaultRoles:   []string{"member"},
-	}}}
+	tn := &tenants.Tenant{ID: "globex", InternalID: globexTenantID, SAMLKey: &sk, Methods: []tenants.Method{entry{
+		Type:   Type,
+		Config: Config{IDPMetadataURL: s.SAMLDescriptorURL(keycloak.RealmSAML)},
+		Roles:  tenants.RoleMapping{GroupRoles: map[string][]string{"admins": {"admin"}}, DefaultRoles: []string{"member"}},
+	}.method()}}
 	replay := &memReplay{}
 	lm, err := NewOpener(Options{Sealer: k.sealer, Replay: replay, HTTPClient: &http.Client{Timeout: 30 * time.Second}})(context.Background(), tn, 0)
 	if err != nil {

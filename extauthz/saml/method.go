@@ -2,6 +2,7 @@ package saml
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
@@ -26,11 +27,10 @@ import (
 // DefaultLabel is the sign-in button text when the method sets none.
 const DefaultLabel = "Sign in with SAML SSO"
 
-// Defaults for the attribute names a method may leave unset.
-const (
-	DefaultEmailAttribute = "email"
-	DefaultGroupsClaim    = "groups"
-)
+// DefaultEmailAttribute names the attribute holding the email when the
+// method sets no emailAttribute. (The groups attribute defaults to
+// tenants.DefaultGroupsClaim, as every method's does.)
+const DefaultEmailAttribute = "email"
 
 // maxCachedEndpoints bounds the per-endpoint ServiceProvider cache of one
 // tenant. A tenant has a handful of hosts; past the bound the cache starts
@@ -90,8 +90,7 @@ type Method struct {
 
 	emailAttribute    string
 	groupsAttribute   string
-	groupRoles        map[string][]string
-	defaultRoles      []string
+	roles             tenants.RoleMapping
 	allowIDPInitiated bool
 
 	replay ReplayCache
@@ -116,35 +115,18 @@ var _ signin.SAMLMethod = (*Method)(nil)
 // method is not saml, the tenant has no SAMLKey, the key does not open, or
 // the metadata cannot be had or is unusable.
 func NewOpener(opts Options) signin.Opener {
-	return func(ctx context.Context, t *tenants.Tenant, index int) (signin.Method, error) {
-		m, err := open(ctx, opts, t, index)
-		if err != nil {
-			tid := ""
-			if t != nil {
-				tid = t.ID
-			}
-			return nil, fmt.Errorf("open saml method %d of tenant %s: %w", index, tid, err)
-		}
-		return m, nil
-	}
+	return signin.OpenerFor(Type, func(ctx context.Context, c *Config, t *tenants.Tenant, index int, m tenants.Method) (signin.Method, error) {
+		return c.open(ctx, opts, t, index, m)
+	})
 }
 
-func open(ctx context.Context, opts Options, t *tenants.Tenant, index int) (*Method, error) {
+// open makes the Method of entry mc (index of tenant t), whose Config is c.
+func (c *Config) open(ctx context.Context, opts Options, t *tenants.Tenant, index int, mc tenants.Method) (signin.Method, error) {
 	if opts.Sealer == nil {
 		return nil, errors.New("no sealer")
 	}
 	if opts.Replay == nil {
 		return nil, errors.New("no replay cache")
-	}
-	if t == nil || index < 0 || index >= len(t.Methods) {
-		return nil, errors.New("no such method")
-	}
-	mc := t.Methods[index]
-	if mc.Type != tenants.MethodSAML {
-		return nil, fmt.Errorf("method type is %q, not saml", mc.Type)
-	}
-	if t.InternalID == "" {
-		return nil, errors.New("tenant has no internal id")
 	}
 	key, cert, err := openSPKey(opts.Sealer, t.SAMLKey, t.InternalID)
 	if err != nil {
@@ -160,20 +142,20 @@ func open(ctx context.Context, opts Options, t *tenants.Tenant, index int) (*Met
 	}
 	src := &idpSource{now: now, log: log}
 	switch {
-	case mc.IDPMetadataXML != "" && mc.IDPMetadataURL != "":
+	case c.IDPMetadataXML != "" && c.IDPMetadataURL != "":
 		return nil, errors.New("both idpMetadataXML and idpMetadataURL are set")
-	case mc.IDPMetadataXML != "":
-		md, err := parseIDPMetadata([]byte(strings.TrimSpace(mc.IDPMetadataXML)))
+	case c.IDPMetadataXML != "":
+		md, err := parseIDPMetadata([]byte(strings.TrimSpace(c.IDPMetadataXML)))
 		if err != nil {
 			return nil, err
 		}
 		md.fetched = now()
 		src.current.Store(md)
-	case mc.IDPMetadataURL != "":
+	case c.IDPMetadataURL != "":
 		if opts.HTTPClient == nil {
 			return nil, errors.New("idpMetadataURL needs an HTTP client")
 		}
-		src.url, src.client = mc.IDPMetadataURL, opts.HTTPClient
+		src.url, src.client = c.IDPMetadataURL, opts.HTTPClient
 		md, err := src.fetch(ctx)
 		if err != nil {
 			return nil, err
@@ -189,11 +171,10 @@ func open(ctx context.Context, opts Options, t *tenants.Tenant, index int) (*Met
 		key:               key,
 		cert:              cert,
 		idp:               src,
-		emailAttribute:    mc.EmailAttribute,
-		groupsAttribute:   mc.GroupsClaim,
-		groupRoles:        make(map[string][]string, len(mc.GroupRoles)),
-		defaultRoles:      append([]string(nil), mc.DefaultRoles...),
-		allowIDPInitiated: mc.AllowIDPInitiated,
+		emailAttribute:    cmp.Or(c.EmailAttribute, DefaultEmailAttribute),
+		groupsAttribute:   cmp.Or(c.GroupsClaim, tenants.DefaultGroupsClaim),
+		roles:             mc.Roles.Clone(),
+		allowIDPInitiated: c.AllowIDPInitiated,
 		replay:            opts.Replay,
 		now:               now,
 		log:               log,
@@ -202,20 +183,11 @@ func open(ctx context.Context, opts Options, t *tenants.Tenant, index int) (*Met
 	if m.label == "" {
 		m.label = DefaultLabel
 	}
-	if m.emailAttribute == "" {
-		m.emailAttribute = DefaultEmailAttribute
-	}
-	if m.groupsAttribute == "" {
-		m.groupsAttribute = DefaultGroupsClaim
-	}
-	for g, roles := range mc.GroupRoles {
-		m.groupRoles[g] = append([]string(nil), roles...)
-	}
 	return m, nil
 }
 
 // Type returns "saml".
-func (m *Method) Type() string { return tenants.MethodSAML }
+func (m *Method) Type() string { return Type }
 
 // Label returns the method's label, or DefaultLabel.
 func (m *Method) Label() string { return m.label }

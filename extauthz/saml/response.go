@@ -18,7 +18,6 @@ import (
 	"github.com/russellhaering/goxmldsig/etreeutils"
 
 	"github.com/tenantgate/tenantgate/extauthz/signin"
-	"github.com/tenantgate/tenantgate/tenants"
 )
 
 const (
@@ -519,7 +518,7 @@ func (m *Method) checkAssertion(x expectation, as *etree.Element) (validated, er
 			break
 		}
 	}
-	ident.Roles = m.roles(attrs[m.groupsAttribute])
+	ident.Roles = m.roles.RolesFor(attrs[m.groupsAttribute])
 	return validated{identity: ident, assertionID: id, expires: expires.Add(MaxClockSkew)}, nil
 }
 
@@ -724,11 +723,4 @@ func normEmail(v string) (string, bool) {
 		}
 	}
 	return strings.ToLower(v), true
-}
-
-// roles maps the groups attribute's values to tenant roles with
-// tenants.Method.RolesForGroups: the default roles, always, plus the roles
-// of each group in groupRoles (exact match), sorted, without duplicates.
-func (m *Method) roles(groups []string) []string {
-	return tenants.Method{GroupRoles: m.groupRoles, DefaultRoles: m.defaultRoles}.RolesForGroups(groups)
 }

@@ -16,7 +16,6 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/tenantgate/tenantgate/extauthz/signin"
-	"github.com/tenantgate/tenantgate/tenants"
 )
 
 func TestHandleResponseAccepts(t *testing.T) {
@@ -68,7 +67,7 @@ func TestHandleResponseAccepts(t *testing.T) {
 			tn := acmeTenant(t)
 			if tc.resp.signer == &k.globexIDP {
 				// a rollover: the metadata lists the old and the new cert
-				tn = acmeTenant(t, func(m *tenants.Method) {
+				tn = acmeTenant(t, func(m *entry) {
 					m.IDPMetadataXML = idpMetadataXML(acmeIDP, k.acmeIDP.cert, k.globexIDP.cert)
 				})
 			}
@@ -218,7 +217,7 @@ func TestHandleResponseRefuses(t *testing.T) {
 			return docBytes(t, build(t, resp{inResponseTo: "-"}))
 		}},
 		{name: "IdP-initiated, allowed, but carrying an InResponseTo", reason: "response InResponseTo set but no sign-in attempt is in progress", attempt: func() *signin.Attempt { return nil },
-			tenant: []tenantCfg{func(m *tenants.Method) { m.AllowIDPInitiated = true }},
+			tenant: []tenantCfg{func(m *entry) { m.AllowIDPInitiated = true }},
 			raw:    func(t *testing.T) []byte { return docBytes(t, build(t, resp{})) }},
 		{name: "expired NotOnOrAfter", reason: "assertion expired", raw: func(t *testing.T) []byte {
 			return docBytes(t, build(t, resp{notOnOrAfter: testNow.Add(-MaxClockSkew - time.Second)}))
@@ -365,7 +364,7 @@ func TestHandleResponseCommentInjection(t *testing.T) {
 }
 
 func TestHandleResponseIDPInitiated(t *testing.T) {
-	m := openMethod(t, acmeTenant(t, func(m *tenants.Method) { m.AllowIDPInitiated = true }), nil)
+	m := openMethod(t, acmeTenant(t, func(m *entry) { m.AllowIDPInitiated = true }), nil)
 	id, err := m.HandleResponse(context.Background(), acmeEndpoint, nil, post(docBytes(t, build(t, resp{inResponseTo: "-"}))))
 	if err != nil {
 		t.Fatalf("IdP-initiated response refused with allowIDPInitiated: %v", err)

@@ -271,18 +271,15 @@ func (b *syncBuffer) String() string {
 // crewTenant is a tenant whose only method is SAML against idp's metadata
 // URL, mapping crewjam's mail and eduPersonAffiliation attributes.
 func crewTenant(name, internalID string, sk tenants.SAMLKey, idp *crewIDP, cfg ...tenantCfg) *tenants.Tenant {
-	m := tenants.Method{
-		Type:           tenants.MethodSAML,
-		IDPMetadataURL: idp.metadataURL(),
-		EmailAttribute: crewMailAttribute,
-		GroupsClaim:    crewGroupsAttribute,
-		GroupRoles:     map[string][]string{"admins": {"admin"}, "devs": {"dev"}},
-		DefaultRoles:   []string{"member"},
+	m := entry{
+		Type:   Type,
+		Config: Config{IDPMetadataURL: idp.metadataURL(), EmailAttribute: crewMailAttribute, GroupsClaim: crewGroupsAttribute},
+		Roles:  tenants.RoleMapping{GroupRoles: map[string][]string{"admins": {"admin"}, "devs": {"dev"}}, DefaultRoles: []string{"member"}},
 	}
 	for _, c := range cfg {
 		c(&m)
 	}
-	return &tenants.Tenant{ID: name, InternalID: internalID, SAMLKey: &sk, Methods: []tenants.Method{m}}
+	return &tenants.Tenant{ID: name, InternalID: internalID, SAMLKey: &sk, Methods: []tenants.Method{m.method()}}
 }
 
 // openCrewMethod opens t's method the way cmd does, fetching the IdP

@@ -13,7 +13,6 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/tenantgate/tenantgate/extauthz/signin"
-	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/test/keycloak"
 )
 
@@ -60,7 +59,7 @@ func newCrewWorld(t *testing.T) *crewWorld {
 		bob:       newIDPBrowser(t, "bob"),
 	}
 	w.acme = openCrewMethod(t, crewTenant("acme", acmeTenantID, k.acmeSP, w.shared), w.shared, w.replay, nil)
-	w.acmeIDPInit = openCrewMethod(t, crewTenant("acme", acmeTenantID, k.acmeSP, w.shared, func(m *tenants.Method) { m.AllowIDPInitiated = true }), w.shared, w.replay, nil)
+	w.acmeIDPInit = openCrewMethod(t, crewTenant("acme", acmeTenantID, k.acmeSP, w.shared, func(m *entry) { m.AllowIDPInitiated = true }), w.shared, w.replay, nil)
 	w.globexShared = openCrewMethod(t, crewTenant("globex", globexTenantID, k.globexSP, w.shared), w.shared, w.replay, nil)
 	w.globexOwn = openCrewMethod(t, crewTenant("globex", globexTenantID, k.globexSP, w.globexIDP), w.globexIDP, w.replay, nil)
 

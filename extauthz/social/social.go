@@ -2,6 +2,7 @@ package social
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -54,13 +55,9 @@ func NewOpener(opts Options) signin.Opener {
 	if opts.Presets == nil {
 		opts.Presets = Presets()
 	}
-	return func(ctx context.Context, t *tenants.Tenant, index int) (signin.Method, error) {
-		m, err := open(opts, t, index)
-		if err != nil {
-			return nil, fmt.Errorf("open social method %d of tenant %s: %w", index, t.ID, err)
-		}
-		return m, nil
-	}
+	return signin.OpenerFor(Type, func(_ context.Context, c *Config, t *tenants.Tenant, index int, m tenants.Method) (signin.Method, error) {
+		return c.open(opts, t, index, m)
+	})
 }
 
 // Method is one tenant's social method entry. It is safe for concurrent
@@ -78,41 +75,34 @@ type Method struct {
 	label    string
 	// roles holds the method's role mapping: groupRoles (generic only) and
 	// defaultRoles.
-	roles tenants.Method
+	roles tenants.RoleMapping
 }
 
 var _ signin.RedirectMethod = (*Method)(nil)
 
-func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
-	if t == nil || index < 0 || index >= len(t.Methods) {
-		return nil, errors.New("no such method")
-	}
-	if t.InternalID == "" {
-		return nil, errors.New("tenant has no internal id")
-	}
-	m := t.Methods[index]
-	if m.Type != tenants.MethodSocial {
-		return nil, fmt.Errorf("method type is %q, not %q", m.Type, tenants.MethodSocial)
-	}
-	if m.ClientID == "" {
-		return nil, errors.New("clientID: required")
+// open makes the Method of entry m (index of tenant t), whose Config is c.
+// An entry without a clientID is not offered (signin.ErrNotOffered). It
+// does not touch the network.
+func (c *Config) open(opts Options, t *tenants.Tenant, index int, m tenants.Method) (signin.Method, error) {
+	if c.ClientID == "" {
+		return nil, fmt.Errorf("clientID: none yet: %w", signin.ErrNotOffered)
 	}
 	var (
 		p     Provider
-		roles tenants.Method
+		roles tenants.RoleMapping
 	)
-	switch m.Provider {
+	switch c.Provider {
 	case "", Generic:
-		roles = m.RoleMapping()
+		roles = m.Roles.Clone()
 		p = Provider{
-			AuthURL:            m.AuthURL,
-			TokenURL:           m.TokenURL,
-			UserinfoURL:        m.UserinfoURL,
-			IDField:            m.IDField,
-			EmailField:         m.EmailField,
-			EmailVerifiedField: m.EmailVerifiedField,
+			AuthURL:            c.AuthURL,
+			TokenURL:           c.TokenURL,
+			UserinfoURL:        c.UserinfoURL,
+			IDField:            c.IDField,
+			EmailField:         c.EmailField,
+			EmailVerifiedField: c.EmailVerifiedField,
 			NameFields:         []string{"name", "preferred_username"},
-			GroupsField:        m.GroupsClaimName(),
+			GroupsField:        cmp.Or(c.GroupsClaim, tenants.DefaultGroupsClaim),
 		}
 		if p.IDField == "" {
 			p.IDField = "sub"
@@ -120,7 +110,7 @@ func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
 		if p.EmailField == "" {
 			p.EmailField = "email"
 		}
-		u, err := url.Parse(m.AuthURL)
+		u, err := url.Parse(c.AuthURL)
 		if err != nil || u.Host == "" {
 			return nil, errors.New("authURL: must be an absolute https URL")
 		}
@@ -128,13 +118,13 @@ func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
 		p.Label = "Sign in with " + u.Hostname()
 	default:
 		var ok bool
-		if p, ok = opts.Presets[m.Provider]; !ok {
-			return nil, fmt.Errorf("provider: unknown %q (want github, google, microsoft or generic)", m.Provider)
+		if p, ok = opts.Presets[c.Provider]; !ok {
+			return nil, fmt.Errorf("provider: unknown %q (want github, google, microsoft or generic)", c.Provider)
 		}
 		// A preset's accounts get defaultRoles only; no member of a
 		// consumer provider's userinfo is a group the tenant manages.
 		p.GroupsField = ""
-		roles = tenants.Method{DefaultRoles: slices.Clone(m.DefaultRoles)}
+		roles = tenants.RoleMapping{DefaultRoles: slices.Clone(m.Roles.DefaultRoles)}
 	}
 	policy := idpclient.Options{AllowLoopbackHTTP: opts.AllowLoopbackHTTP, AllowPrivateNetworks: true}
 	for _, f := range []struct{ name, url string }{
@@ -149,22 +139,12 @@ func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
 			return nil, fmt.Errorf("emails URL: %w", err)
 		}
 	}
-	var secret string
-	switch {
-	case len(m.SealedClientSecret) > 0:
-		if opts.Sealer == nil {
-			return nil, errors.New("clientSecret: no sealer configured")
-		}
-		pt, err := seal.OpenSecret(opts.Sealer, m.SealedClientSecret, t.InternalID)
-		if err != nil {
-			return nil, fmt.Errorf("clientSecret: %w", err)
-		}
-		secret = string(pt)
-	case m.ClientSecret != "":
-		return nil, errors.New("clientSecret: present but not sealed")
+	secret, err := signin.OpenClientSecret(opts.Sealer, m, c.ClientSecret, t.InternalID)
+	if err != nil {
+		return nil, err
 	}
 	scopes := slices.Clone(p.Scopes)
-	for _, s := range m.Scopes {
+	for _, s := range c.Scopes {
 		if !slices.Contains(scopes, s) {
 			scopes = append(scopes, s)
 		}
@@ -180,7 +160,7 @@ func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
 		tenant:   t.ID,
 		index:    index,
 		provider: p,
-		clientID: m.ClientID,
+		clientID: c.ClientID,
 		secret:   secret,
 		scopes:   scopes,
 		label:    label,
@@ -189,7 +169,7 @@ func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
 }
 
 // Type returns "social".
-func (m *Method) Type() string { return tenants.MethodSocial }
+func (m *Method) Type() string { return Type }
 
 // Label returns the method's label ("Sign in with GitHub" and the like).
 func (m *Method) Label() string { return m.label }
@@ -308,7 +288,7 @@ func (m *Method) callback(ctx context.Context, a *signin.Attempt, r *http.Reques
 		Email:         info.email,
 		EmailVerified: info.verified && info.email != "",
 		Name:          info.name,
-		Roles:         m.roles.RolesForGroups(info.groups),
+		Roles:         m.roles.RolesFor(info.groups),
 	}, nil
 }
 
