@@ -131,7 +131,7 @@ func (a *Authorizer) Decide(r *Request) Decision {
 		return deny(401, CodeUnauthenticated, t)
 	}
 
-	if rule != nil && rule.Permission != "" && !t.HasPermission(claims.Roles, rule.Permission) {
+	if rule != nil && rule.Permission != "" && !snap.HasPermission(t, claims.Roles, rule.Permission) {
 		return Decision{Outcome: Deny, Status: 403, Code: CodeForbidden, Tenant: t, Claims: claims}
 	}
 	return Decision{Outcome: Allow, Tenant: t, Claims: claims}

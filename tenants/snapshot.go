@@ -17,11 +17,14 @@ type Snapshot struct {
 	byDomain      map[string]*Tenant
 	byEmailDomain map[string]*Tenant
 	revocations   map[string]Revocation
+	// permissions is each tenant's roles worked out for HasPermission.
+	permissions map[*Tenant]*permissionIndex
 	// Version increases with every snapshot a Current publishes.
 	Version uint64
 }
 
-// NewSnapshot indexes ts and revs. The tenants are copied; the caller may reuse
+// NewSnapshot indexes ts and revs, and works out each tenant's role
+// inheritance for HasPermission. The tenants are copied; the caller may reuse
 // the slices.
 func NewSnapshot(ts []Tenant, revs []Revocation) *Snapshot {
 	s := &Snapshot{
@@ -30,10 +33,12 @@ func NewSnapshot(ts []Tenant, revs []Revocation) *Snapshot {
 		byDomain:      map[string]*Tenant{},
 		byEmailDomain: map[string]*Tenant{},
 		revocations:   make(map[string]Revocation, len(revs)),
+		permissions:   make(map[*Tenant]*permissionIndex, len(ts)),
 	}
 	for i := range ts {
 		t := ts[i]
 		s.bySlug[t.ID] = &t
+		s.permissions[&t] = newPermissionIndex(t.Roles)
 		if t.InternalID != "" {
 			s.byInternalID[t.InternalID] = &t
 		}

@@ -2,7 +2,6 @@ package tenants
 
 import (
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -140,7 +139,8 @@ type Method struct {
 }
 
 // Role is a named set of permissions, scoped to one tenant. A role also has
-// the permissions of every role it inherits, transitively.
+// the permissions of every role it inherits, transitively
+// (Snapshot.HasPermission).
 type Role struct {
 	Permissions []string `json:"permissions,omitempty" yaml:"permissions,omitempty"`
 	Inherits    []string `json:"inherits,omitempty" yaml:"inherits,omitempty"`
@@ -194,62 +194,6 @@ func (t *Tenant) HasMethod(typ string) bool {
 // clientID and clientSecret are applied. Every other method type is
 // complete once it validates.
 func (m Method) Incomplete() bool { return m.Type == MethodSocial && m.ClientID == "" }
-
-// HasPermission reports whether any of the given roles grants perm in this
-// tenant, following inheritance. "*" grants every permission and "ns:*" every
-// permission starting with "ns:". Unknown role names grant nothing. It does
-// not allocate for the handful of roles a tenant normally has.
-func (t *Tenant) HasPermission(roles []string, perm string) bool {
-	var seen [16]string
-	n := 0
-	var visit func(name string, depth int) bool
-	visit = func(name string, depth int) bool {
-		if depth > len(t.Roles) {
-			return false // a cycle; Validate refuses them, but never loop
-		}
-		for _, s := range seen[:n] {
-			if s == name {
-				return false
-			}
-		}
-		if n < len(seen) {
-			seen[n] = name
-			n++
-		}
-		r, ok := t.Roles[name]
-		if !ok {
-			return false
-		}
-		for _, p := range r.Permissions {
-			if grants(p, perm) {
-				return true
-			}
-		}
-		for _, parent := range r.Inherits {
-			if visit(parent, depth+1) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, r := range roles {
-		if visit(r, 0) {
-			return true
-		}
-	}
-	return false
-}
-
-// grants reports whether a granted permission covers the wanted one.
-func grants(granted, wanted string) bool {
-	if granted == "*" || granted == wanted {
-		return true
-	}
-	if ns, ok := strings.CutSuffix(granted, ":*"); ok {
-		return strings.HasPrefix(wanted, ns+":")
-	}
-	return false
-}
 
 // User is a global identity: one email, one password, any number of
 // memberships in tenants.

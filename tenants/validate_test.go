@@ -1,6 +1,7 @@
 package tenants
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -159,6 +160,34 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 			ts[0].Roles["member"] = Role{Inherits: []string{"viewer"}}
 			ts[0].Roles["viewer"] = Role{Inherits: []string{"admin"}}
 		}, ValidateOptions{}, []string{`roles: inheritance cycle admin -> member -> viewer -> admin`}},
+		{"too many roles", func(ts []Tenant) {
+			for i := 0; i < maxRoles; i++ {
+				ts[0].Roles[fmt.Sprintf("r%d", i)] = Role{}
+			}
+		}, ValidateOptions{}, []string{`tenant "acme": roles: 258 roles, more than the 256 a tenant may have`}},
+		{"too many permissions in a role", func(ts []Tenant) {
+			ts[0].Roles["member"] = Role{Permissions: numbered("p:", maxRolePermissions+1)}
+		}, ValidateOptions{}, []string{`tenant "acme": roles.member.permissions: 1025 permissions, more than the 1024 a role may list`}},
+		{"too many distinct permissions", func(ts []Tenant) {
+			for i := 0; i < 5; i++ {
+				ts[0].Roles[fmt.Sprintf("r%d", i)] = Role{Permissions: numbered(fmt.Sprintf("r%d:", i), 1000)}
+			}
+		}, ValidateOptions{}, []string{`tenant "acme": roles: 5003 distinct permissions, more than the 4096 a tenant may grant`}},
+		{"too many inherits", func(ts []Tenant) {
+			ts[0].Roles["admin"] = Role{Inherits: slices.Repeat([]string{"member"}, maxRoleInherits+1)}
+		}, ValidateOptions{}, []string{`tenant "acme": roles.admin.inherits: 257 entries, more than the 256 a role may list`}},
+		{"inheritance too deep", func(ts []Tenant) {
+			// admin -> member -> c00 -> ... -> c16: 18 steps from admin,
+			// reported once, from the top of the chain.
+			ts[0].Roles["member"] = Role{Inherits: []string{"c00"}}
+			for i := 0; i <= 16; i++ {
+				var inh []string
+				if i < 16 {
+					inh = []string{fmt.Sprintf("c%02d", i+1)}
+				}
+				ts[0].Roles[fmt.Sprintf("c%02d", i)] = Role{Inherits: inh}
+			}
+		}, ValidateOptions{}, []string{`tenant "acme": roles.admin.inherits: an inheritance chain of 18 steps, more than 16: admin -> member -> c00 -> c01 -> c02 -> c03 -> c04 -> c05 -> c06 -> c07 -> c08 -> c09 -> c10 -> c11 -> c12 -> c13 -> c14 -> c15 -> ...`}},
 		{"empty permission", func(ts []Tenant) { ts[0].Roles["member"] = Role{Permissions: []string{""}} }, ValidateOptions{}, []string{`roles.member.permissions[0] "": empty`}},
 		{"permission with comma", func(ts []Tenant) { ts[0].Roles["member"] = Role{Permissions: []string{"a,b"}} }, ValidateOptions{}, []string{`roles.member.permissions[0] "a,b"`}},
 		{"permission with space", func(ts []Tenant) { ts[0].Roles["member"] = Role{Permissions: []string{"a b"}} }, ValidateOptions{}, []string{`roles.member.permissions[0] "a b"`}},
@@ -300,5 +329,45 @@ func TestValidateNeverEchoesSecrets(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("error echoes a client secret: %v", err)
+	}
+}
+
+// numbered is n permissions prefix0, prefix1, ….
+func numbered(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%d", prefix, i)
+	}
+	return out
+}
+
+// TestValidateRoleLimitsAreGenerous: a tenant at every limit is valid.
+func TestValidateRoleLimitsAreGenerous(t *testing.T) {
+	ten := Tenant{ID: "acme", Methods: []Method{{Type: MethodPassword}}, Roles: map[string]Role{}}
+	// A chain of maxInheritDepth steps: c00 -> c01 -> ... -> c16.
+	for i := 0; i <= maxInheritDepth; i++ {
+		var inh []string
+		if i < maxInheritDepth {
+			inh = []string{fmt.Sprintf("c%02d", i+1)}
+		}
+		ten.Roles[fmt.Sprintf("c%02d", i)] = Role{Permissions: numbered(fmt.Sprintf("c%d:", i), 4), Inherits: inh}
+	}
+	for i := 0; len(ten.Roles) < maxRoles; i++ {
+		ten.Roles[fmt.Sprintf("r%03d", i)] = Role{Permissions: numbered(fmt.Sprintf("r%d:", i), 4)}
+	}
+	ten.Roles["r000"] = Role{Permissions: numbered("wide:", maxRolePermissions)}
+	// A role inheriting every other r role, padded to maxRoleInherits.
+	var all []string
+	for name := range ten.Roles {
+		if strings.HasPrefix(name, "r") && name != "r001" {
+			all = append(all, name)
+		}
+	}
+	for len(all) < maxRoleInherits {
+		all = append(all, "r000")
+	}
+	ten.Roles["r001"] = Role{Inherits: all}
+	if err := Validate([]Tenant{ten}, ValidateOptions{}); err != nil {
+		t.Fatalf("Validate: %v", err)
 	}
 }
