@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/tenantgate/tenantgate/extauthz/session"
@@ -110,8 +111,8 @@ func (a *Authorizer) Decide(r *Request) Decision {
 	if !ok {
 		return deny(400, CodeBadRequest, t)
 	}
-	rule := matchRule(t.Rules, rel, r.Method)
-	if rule != nil && rule.Access == tenants.AccessAnonymous {
+	match := matchRule(t.Rules, rel, r.Method)
+	if match.rule != nil && match.rule.Access == tenants.AccessAnonymous {
 		return Decision{Outcome: AllowAnonymous, Tenant: t}
 	}
 
@@ -131,7 +132,10 @@ func (a *Authorizer) Decide(r *Request) Decision {
 		return deny(401, CodeUnauthenticated, t)
 	}
 
-	if rule != nil && rule.Permission != "" && !snap.HasPermission(t, claims.Roles, rule.Permission) {
+	// A request refused by the rules is authenticated first, like one a
+	// permission rule refuses: who the caller is comes before what they
+	// may do, and an anonymous caller learns nothing of the rules.
+	if match.refused || match.rule != nil && match.rule.Permission != "" && !snap.HasPermission(t, claims.Roles, match.rule.Permission) {
 		return Decision{Outcome: Deny, Status: 403, Code: CodeForbidden, Tenant: t, Claims: claims}
 	}
 	return Decision{Outcome: Allow, Tenant: t, Claims: claims}
@@ -257,21 +261,48 @@ func ruleTarget(raw, prefix string) (string, bool) {
 	return p, true
 }
 
-// matchRule returns the first rule whose path and methods match, or nil.
+// ruleMatch is what a tenant's rules say about one request.
+type ruleMatch struct {
+	// rule is the first rule that matches, or nil.
+	rule *tenants.Rule
+	// refused is set when no rule matches but the path is under the path
+	// of a rule that lists methods: the request is refused to everyone
+	// (403 forbidden once authenticated).
+	refused bool
+}
+
+// matchRule applies the rules of CONTRACT.md ("Rules"): a rule matches when
+// the path is under its path and, if it lists methods, the method is one of
+// them, HEAD counting as GET and methods compared case-sensitively (RFC
+// 9110 §9.1: "get" is not GET). The first matching rule decides. A request
+// that no rule matches, on a path under the path of some rule that lists
+// methods, is refused: listing methods never opens a path wider for the
+// methods left out. No match and no such path leaves the tenant's default
+// (authenticated).
+//
 // A rule path matches the same path and everything below it: "/admin" and
 // "/admin/" both match "/admin/x" but neither matches "/administrator".
-func matchRule(rules []tenants.Rule, path, method string) *tenants.Rule {
+func matchRule(rules []tenants.Rule, path, method string) ruleMatch {
+	restricted := false
 	for i := range rules {
 		r := &rules[i]
 		if !pathUnder(path, r.Path) {
 			continue
 		}
-		if len(r.Methods) > 0 && !containsString(r.Methods, method) {
+		if len(r.Methods) > 0 && !methodListed(r.Methods, method) {
+			restricted = true
 			continue
 		}
-		return r
+		return ruleMatch{rule: r}
 	}
-	return nil
+	return ruleMatch{refused: restricted}
+}
+
+// methodListed reports whether method is one of methods, exactly, or is
+// HEAD and GET is listed (RFC 9110 §9.3.2: HEAD is GET without the body, so
+// a rule that decides a GET decides the HEAD of the same path too).
+func methodListed(methods []string, method string) bool {
+	return slices.Contains(methods, method) || method == "HEAD" && slices.Contains(methods, "GET")
 }
 
 func pathUnder(path, prefix string) bool {
@@ -279,13 +310,4 @@ func pathUnder(path, prefix string) bool {
 		return strings.HasPrefix(path, prefix) || path == prefix[:len(prefix)-1]
 	}
 	return path == prefix || strings.HasPrefix(path, prefix+"/")
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

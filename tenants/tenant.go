@@ -152,12 +152,18 @@ const (
 	AccessAuthenticated = "authenticated"
 )
 
-// Rule decides who may reach a path. Rules are evaluated in order and the first
-// whose Path is a prefix of the request path (and whose Methods, if any,
-// include the request method) decides. A request no rule matches needs an
-// authenticated member of the tenant.
+// Rule decides who may reach a path (CONTRACT.md, "Rules"; docs/rules.md).
+// Rules are evaluated in order and the first whose Path covers the request
+// path (the same path or one below it, by whole segments) and whose Methods,
+// if any, include the request method (HEAD counting as GET, compared
+// case-sensitively) decides. A request no rule matches is refused (403
+// forbidden, once authenticated) when its path is under the Path of a rule
+// that lists Methods, and otherwise needs an authenticated member of the
+// tenant: listing methods never opens a path wider for the methods left out.
 type Rule struct {
-	Path    string   `json:"path" yaml:"path"`
+	Path string `json:"path" yaml:"path"`
+	// Methods, when set, are upper-case HTTP method tokens ("GET",
+	// "POST"); omitted, the rule matches every method.
 	Methods []string `json:"methods,omitempty" yaml:"methods,omitempty"`
 	// Access is anonymous or authenticated; empty means authenticated, or,
 	// with Permission set, a member holding that permission.
