@@ -76,9 +76,9 @@ var socialProviders = []string{"github", "google", "microsoft", "generic"}
 // well-formed, inherits naming existing roles, no inheritance cycle, at most
 // 256 roles, 1024 permissions and 256 inherits per role, 4096 distinct
 // permissions, inheritance chains at most 16 steps long); rules (a clean
-// absolute path, upper-case method tokens, access "", anonymous or
-// authenticated, no permission on an anonymous rule, a well-formed
-// permission); branding (logoURL as LogoOrigin accepts it, accentColor as
+// absolute path, methods omitted or a non-empty list of upper-case method
+// tokens other than "*", access "", anonymous or authenticated, no
+// permission on an anonymous rule, a well-formed permission); branding (logoURL as LogoOrigin accepts it, accentColor as
 // ParseAccentColor accepts it).
 func Validate(ts []Tenant, opts ValidateOptions) error {
 	v := &validator{opts: opts}
@@ -708,9 +708,20 @@ func (v *validator) rules(rules []Rule) {
 		if err := checkRulePath(r.Path); err != nil {
 			v.add("%s.path %q: %v", f, r.Path, err)
 		}
+		if r.Methods != nil && len(r.Methods) == 0 {
+			// Listing no method would read as "no method may pass" but
+			// means "every method": say so rather than guess.
+			v.add("%s.methods: empty (omit methods for a rule that matches every method)", f)
+		}
 		for j, m := range r.Methods {
-			if !methodToken(m) {
-				v.add("%s.methods[%d] %q: must be an upper-case HTTP method such as GET or POST", f, j, m)
+			switch {
+			case m == "*":
+				v.add("%s.methods[%d] %q: not a method (omit methods for a rule that matches every method)", f, j, m)
+			case !methodToken(m):
+				// Methods are case-sensitive (RFC 9110 §9.1): "get"
+				// would never match a GET, so it is refused rather
+				// than left to refuse every request on the path.
+				v.add("%s.methods[%d] %q: must be an upper-case HTTP method such as GET or POST (methods are case-sensitive)", f, j, m)
 			}
 		}
 		switch r.Access {
