@@ -68,6 +68,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		Host:   h.GetHost(),
 		Path:   h.GetPath(),
 		Method: h.GetMethod(),
+		Scheme: h.GetScheme(),
 		Header: func(name string) string { return headers[name] },
 	}
 	d := s.Authorizer.Decide(r)

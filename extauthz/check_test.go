@@ -62,7 +62,10 @@ func newFixture(t *testing.T) *fixture {
 		mk("acme", "iacme", tenants.StatusActive),
 		mk("globex", "iglobex", tenants.StatusActive),
 		mk("initech", "iinitech", tenants.StatusSuspended),
+		mk("umbrella", "iumbrella", tenants.StatusActive),
 	}
+	ts[0].TrustedOrigins = []string{"https://admin.acme.test", "http://localhost:3000"}
+	ts[3].CrossOriginGuard = new(false)
 	snaps := &tenants.Current{}
 	snaps.Refresh(context.Background(), staticStore{tenants.NewSnapshot(ts, nil)})
 

@@ -19,6 +19,9 @@ type Request struct {
 	// Path is the raw request target, including the query string.
 	Path   string
 	Method string
+	// Scheme is the request's scheme as Envoy saw it (http or https), used
+	// only when X-Forwarded-Proto does not say.
+	Scheme string
 	// Header looks up a request header by lower-case name. Envoy delivers
 	// repeated headers joined with commas.
 	Header func(name string) string
@@ -132,6 +135,11 @@ func (a *Authorizer) Decide(r *Request) Decision {
 		return deny(401, CodeUnauthenticated, t)
 	}
 
+	if _, bearer := bearerToken(r.Header("authorization")); !bearer && crossOrigin(t, r) {
+		// Authenticated by the cookie, which a sibling tenant's page gets
+		// attached for free (same site); see crossOrigin.
+		return Decision{Outcome: Deny, Status: 403, Code: CodeCrossOrigin, Tenant: t, Claims: claims}
+	}
 	// A request refused by the rules is authenticated first, like one a
 	// permission rule refuses: who the caller is comes before what they
 	// may do, and an anonymous caller learns nothing of the rules.

@@ -45,6 +45,19 @@ type Tenant struct {
 	// display name). Optional: a tenant file without it gets the default
 	// look.
 	Branding Branding `json:"branding,omitzero" yaml:"branding,omitempty"`
+	// MFA is the tenant's second-factor policy for password sign-in: "" or
+	// "off" (the only value this version enforces; optional and required
+	// are refused by Validate until second factors exist, so a tenant file
+	// never asks for protection it does not get).
+	MFA string `json:"mfa,omitempty" yaml:"mfa,omitempty"`
+	// CrossOriginGuard, when explicitly false, turns the cross-origin
+	// request guard off for this tenant (see GuardsCrossOrigin). nil and
+	// true mean on.
+	CrossOriginGuard *bool `json:"crossOriginGuard,omitempty" yaml:"crossOriginGuard,omitempty"`
+	// TrustedOrigins are exact origins (scheme://host[:port]) whose
+	// cookie-authenticated unsafe requests the guard lets through. Validate
+	// stores them canonical: lower case, without the scheme's default port.
+	TrustedOrigins []string `json:"trustedOrigins,omitempty" yaml:"trustedOrigins,omitempty"`
 
 	// InternalID is assigned by the store on creation and never changes or
 	// repeats. Sessions and memberships carry it instead of ID.
@@ -183,6 +196,26 @@ type SigningKey struct {
 	// bound to the tenant's InternalID.
 	SealedPrivate []byte
 	Created       time.Time
+}
+
+// MFA policies (Tenant.MFA).
+const (
+	MFAOff      = "off"
+	MFAOptional = "optional"
+	MFARequired = "required"
+)
+
+// GuardsCrossOrigin reports whether Check refuses this tenant's
+// cookie-authenticated unsafe requests that come from another origin
+// (CONTRACT.md, cross_origin). On unless crossOriginGuard is false.
+func (t *Tenant) GuardsCrossOrigin() bool {
+	return t.CrossOriginGuard == nil || *t.CrossOriginGuard
+}
+
+// TrustsOrigin reports whether origin, in the canonical form CanonicalOrigin
+// returns, is one of the tenant's trustedOrigins.
+func (t *Tenant) TrustsOrigin(origin string) bool {
+	return slices.Contains(t.TrustedOrigins, origin)
 }
 
 // Suspended reports whether the tenant refuses requests and sign-ins.

@@ -49,7 +49,9 @@ var socialProviders = []string{"github", "google", "microsoft", "generic"}
 // Validate also canonicalises, in place: every entry of Domains and
 // EmailDomains that is valid is replaced by its CanonicalDomain form (so
 // "Login.Acme.Test." becomes "login.acme.test"), which is the form the store
-// and the resolver use. It changes nothing else. Call it on the output of
+// and the resolver use, and every valid entry of TrustedOrigins by its
+// canonical Origin form ("HTTPS://Admin.Acme.Test:443" becomes
+// "https://admin.acme.test"). It changes nothing else. Call it on the output of
 // ParseFile before Store.ApplyTenants.
 //
 // It checks: the id's syntax (ValidTenantID); the name (at most 200 bytes,
@@ -78,8 +80,11 @@ var socialProviders = []string{"github", "google", "microsoft", "generic"}
 // permissions, inheritance chains at most 16 steps long); rules (a clean
 // absolute path, methods omitted or a non-empty list of upper-case method
 // tokens other than "*", access "", anonymous or authenticated, no
-// permission on an anonymous rule, a well-formed permission); branding (logoURL as LogoOrigin accepts it, accentColor as
-// ParseAccentColor accepts it).
+// permission on an anonymous rule, a well-formed permission); branding
+// (logoURL as LogoOrigin accepts it, accentColor as ParseAccentColor accepts
+// it); mfa (off; optional and required are refused until second factors
+// exist); trustedOrigins (at most 64 exact origins as ParseOrigin reads
+// them, no duplicates).
 func Validate(ts []Tenant, opts ValidateOptions) error {
 	v := &validator{opts: opts}
 	ids := map[string]int{}
@@ -137,6 +142,8 @@ func (v *validator) tenant(t *Tenant) {
 	v.roles(t.Roles)
 	v.rules(t.Rules)
 	v.branding(t.Branding)
+	v.mfa(t.MFA)
+	v.trustedOrigins(t.TrustedOrigins)
 }
 
 // branding checks the optional sign-in page look. The logo URL is not

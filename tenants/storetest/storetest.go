@@ -167,7 +167,10 @@ func acme() tenants.Tenant {
 			{Path: "/public/", Access: tenants.AccessAnonymous},
 			{Path: "/admin/", Methods: []string{"POST"}, Permission: "docs:write"},
 		},
-		Branding: tenants.Branding{LogoURL: "https://cdn.acme.example/logo.svg?v=2", AccentColor: "#0A66c2"},
+		Branding:         tenants.Branding{LogoURL: "https://cdn.acme.example/logo.svg?v=2", AccentColor: "#0A66c2"},
+		MFA:              tenants.MFAOff,
+		CrossOriginGuard: new(false),
+		TrustedOrigins:   []string{"https://admin.acme.example", "http://localhost:3000"},
 	}
 }
 
