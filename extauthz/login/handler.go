@@ -11,9 +11,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -102,11 +100,11 @@ type Handler struct {
 	// logs). At least 16 bytes, secret, stable across restarts and replicas;
 	// without it every form is refused.
 	CSRFKey []byte
-	// TrustedProxyHops is how many proxies in front of tenantgate append to
-	// X-Forwarded-For: the client address used for rate limits is the
-	// hops-th entry from the right. 0 means 1 (Envoy with
-	// use_remote_address appends the address it saw); a negative value means
-	// ignore X-Forwarded-For and use the connection's address.
+	// TrustedProxyHops is --trusted-proxy-hops: how many trusted proxies in
+	// front of Envoy append to X-Forwarded-For. 0 (or less) means Envoy is
+	// the edge, and the client address used for rate limits is the one
+	// Envoy saw; N means the (N+1)th X-Forwarded-For entry from the right
+	// (clientAddress in forwarded.go).
 	TrustedProxyHops int
 	// Limits bound sign-in attempts; zero fields mean the defaults.
 	Limits Limits
@@ -436,41 +434,10 @@ func (h *Handler) formCSRF(q *request) string {
 	return h.csrfToken(v, q.binding())
 }
 
-// clientKey is the rate-limit key of the client: the hops-th
-// X-Forwarded-For entry from the right, else the connection's address; an
-// IPv6 address is widened to its /64, which one client usually holds whole.
+// clientKey is the rate-limit key of the client r came from (clientAddress,
+// addressKey).
 func (h *Handler) clientKey(r *http.Request) string {
-	hops := h.TrustedProxyHops
-	if hops == 0 {
-		hops = 1
-	}
-	var addr string
-	if hops > 0 {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			entries := strings.Split(strings.Join(xff, ","), ",")
-			i := max(len(entries)-hops, 0)
-			addr = strings.TrimSpace(entries[i])
-		}
-	}
-	if addr == "" {
-		addr = r.RemoteAddr
-		if host, _, err := net.SplitHostPort(addr); err == nil {
-			addr = host
-		}
-	}
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		if len(addr) > 64 {
-			addr = addr[:64]
-		}
-		return "unparsed:" + addr
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
+	return addressKey(clientAddress(r, h.TrustedProxyHops))
 }
 
 // emailDigest is a short keyed digest of an email for logs: it lets an
