@@ -72,10 +72,11 @@ const maxEmailBytes = 320
 //
 // Statuses: HTML pages for people (200 forms; 303 after a successful POST;
 // 401 "Invalid email or password."; 403 for a refused cross-origin or CSRF
-// request and for a suspended tenant; 429 when argon2id is saturated or an
-// address is over its discovery or switching limit; 501 when the tenant
-// offers no sign-in method this build implements; 503 when tenants are not
-// loaded or the store fails) and JSON for machines (404 {"error":"unknown_tenant"},
+// request and for a suspended tenant; 429 when argon2id is saturated, when
+// an address over its failure limit finds the lane of such addresses taken
+// (limit.go), or an address is over its discovery or switching limit; 501
+// when the tenant offers no sign-in method this build implements; 503 when
+// tenants are not loaded or the store fails) and JSON for machines (404 {"error":"unknown_tenant"},
 // 400 {"error":"bad_request"}, 404 {"error":"not_found"} for any other path,
 // 405 {"error":"method_not_allowed"}).
 type Handler struct {
@@ -143,6 +144,7 @@ type Handler struct {
 	limits     Limits
 	accounts   *counter
 	addresses  *counter
+	limited    lane // password checks of addresses over their limit
 	discovery  *counter
 	switches   *counter
 	origins    *http.CrossOriginProtection
@@ -159,6 +161,7 @@ func (h *Handler) init() {
 		h.limits = h.Limits.withDefaults()
 		h.accounts = newCounter(h.limits.AccountFailures, h.limits.Window, h.limits.MaxEntries)
 		h.addresses = newCounter(h.limits.AddressFailures, h.limits.Window, h.limits.MaxEntries)
+		h.limited = make(lane, h.limits.LimitedConcurrent)
 		h.discovery = newCounter(h.limits.DiscoveryRequests, h.limits.Window, h.limits.MaxEntries)
 		h.switches = newCounter(h.limits.SwitchCodes, h.limits.Window, h.limits.MaxEntries)
 		h.origins = http.NewCrossOriginProtection()
@@ -451,8 +454,9 @@ func (h *Handler) emailDigest(email string) string {
 }
 
 // refuse logs a refused or failed request: tenant, reason code and, when
-// given, a digest of the (normalised) email.
-func (h *Handler) refuse(q *request, reason, email string) {
+// given, a digest of the (normalised) email, then any extra key-value
+// pairs.
+func (h *Handler) refuse(q *request, reason, email string, extra ...any) {
 	attrs := []any{"reason", reason, "path", q.route, "client", h.clientKey(q.r)}
 	if t := q.tenant(); t != nil {
 		attrs = append(attrs, "tenant", t.ID)
@@ -462,6 +466,7 @@ func (h *Handler) refuse(q *request, reason, email string) {
 	if email != "" {
 		attrs = append(attrs, "email_digest", h.emailDigest(email))
 	}
+	attrs = append(attrs, extra...)
 	h.log().Info("sign-in refused", attrs...)
 }
 
