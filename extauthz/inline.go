@@ -207,6 +207,16 @@ func (in *Inline) request(ctx context.Context, req *authv3.CheckRequest) (*http.
 	if p := req.GetAttributes().GetDestination().GetAddress().GetSocketAddress().GetPortValue(); p != 0 {
 		header.Set("X-Forwarded-Port", strconv.FormatUint(uint64(p), 10))
 	}
+	// The address Envoy saw the client at, the Check's source, in the
+	// header the routed /_auth/ routes bring it in
+	// (login.HeaderExternalAddress): the handler's rate limits key on it.
+	// The Check's own copy is replaced, because Envoy passes a client's on
+	// when it counts the request as internal.
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		header.Set("X-Envoy-External-Address", host)
+	} else {
+		header.Del("X-Envoy-External-Address")
+	}
 	if len(body) > 0 {
 		r.Body = readCloser{bytes.NewReader(body)}
 	}
@@ -301,8 +311,8 @@ func spoofableHeader(name string) bool {
 	return strings.HasPrefix(name, "x-tenant-") || strings.HasPrefix(name, "x-user-")
 }
 
-// sourceAddr is the downstream peer Envoy saw, as host:port, the address the
-// handler falls back to when X-Forwarded-For is not trusted.
+// sourceAddr is the downstream peer Envoy saw (its TCP peer, even with
+// xff_num_trusted_hops set), as host:port.
 func sourceAddr(p *authv3.AttributeContext_Peer) string {
 	sa := p.GetAddress().GetSocketAddress()
 	if sa.GetAddress() == "" {

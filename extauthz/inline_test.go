@@ -185,13 +185,19 @@ func TestInlineRequestConversion(t *testing.T) {
 				"x-tenant-id": "globex", "x-tenant-plan": "gold", "x-user-id": "1", "x-user-email": "root@acme.test",
 				"x-user-roles": "admin", "x-auth-method": "saml", "x-forwarded-host": "globex.app.test",
 				"forwarded": "host=globex.app.test", "x-original-host": "globex.app.test", "accept": "text/html",
-				"x-forwarded-port": "1234",
+				"x-forwarded-port": "1234", "x-envoy-external-address": "6.6.6.6",
 			}, nil),
 			check: func(t *testing.T, r *http.Request, _ []byte) {
 				for k := range r.Header {
-					if k != "Accept" {
+					if k != "Accept" && k != "X-Envoy-External-Address" {
 						t.Errorf("handler received %s: %q", k, r.Header[k])
 					}
+				}
+				// The address Envoy saw, which rate limits key on, is the
+				// Check's source: Envoy passes a client's copy on when it
+				// counts the request as internal.
+				if got := r.Header.Values("X-Envoy-External-Address"); !slices.Equal(got, []string{"203.0.113.7"}) {
+					t.Errorf("X-Envoy-External-Address %q, want the source address", got)
 				}
 			},
 		},

@@ -11,9 +11,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -74,10 +72,11 @@ const maxEmailBytes = 320
 //
 // Statuses: HTML pages for people (200 forms; 303 after a successful POST;
 // 401 "Invalid email or password."; 403 for a refused cross-origin or CSRF
-// request and for a suspended tenant; 429 when argon2id is saturated or an
-// address is over its discovery or switching limit; 501 when the tenant
-// offers no sign-in method this build implements; 503 when tenants are not
-// loaded or the store fails) and JSON for machines (404 {"error":"unknown_tenant"},
+// request and for a suspended tenant; 429 when argon2id is saturated, when
+// an address over its failure limit finds the lane of such addresses taken
+// (limit.go), or an address is over its discovery or switching limit; 501
+// when the tenant offers no sign-in method this build implements; 503 when
+// tenants are not loaded or the store fails) and JSON for machines (404 {"error":"unknown_tenant"},
 // 400 {"error":"bad_request"}, 404 {"error":"not_found"} for any other path,
 // 405 {"error":"method_not_allowed"}).
 type Handler struct {
@@ -102,11 +101,11 @@ type Handler struct {
 	// logs). At least 16 bytes, secret, stable across restarts and replicas;
 	// without it every form is refused.
 	CSRFKey []byte
-	// TrustedProxyHops is how many proxies in front of tenantgate append to
-	// X-Forwarded-For: the client address used for rate limits is the
-	// hops-th entry from the right. 0 means 1 (Envoy with
-	// use_remote_address appends the address it saw); a negative value means
-	// ignore X-Forwarded-For and use the connection's address.
+	// TrustedProxyHops is --trusted-proxy-hops: how many trusted proxies in
+	// front of Envoy append to X-Forwarded-For. 0 (or less) means Envoy is
+	// the edge, and the client address used for rate limits is the one
+	// Envoy saw; N means the (N+1)th X-Forwarded-For entry from the right
+	// (clientAddress in forwarded.go).
 	TrustedProxyHops int
 	// Limits bound sign-in attempts; zero fields mean the defaults.
 	Limits Limits
@@ -145,6 +144,7 @@ type Handler struct {
 	limits     Limits
 	accounts   *counter
 	addresses  *counter
+	limited    lane // password checks of addresses over their limit
 	discovery  *counter
 	switches   *counter
 	origins    *http.CrossOriginProtection
@@ -161,6 +161,7 @@ func (h *Handler) init() {
 		h.limits = h.Limits.withDefaults()
 		h.accounts = newCounter(h.limits.AccountFailures, h.limits.Window, h.limits.MaxEntries)
 		h.addresses = newCounter(h.limits.AddressFailures, h.limits.Window, h.limits.MaxEntries)
+		h.limited = make(lane, h.limits.LimitedConcurrent)
 		h.discovery = newCounter(h.limits.DiscoveryRequests, h.limits.Window, h.limits.MaxEntries)
 		h.switches = newCounter(h.limits.SwitchCodes, h.limits.Window, h.limits.MaxEntries)
 		h.origins = http.NewCrossOriginProtection()
@@ -436,41 +437,10 @@ func (h *Handler) formCSRF(q *request) string {
 	return h.csrfToken(v, q.binding())
 }
 
-// clientKey is the rate-limit key of the client: the hops-th
-// X-Forwarded-For entry from the right, else the connection's address; an
-// IPv6 address is widened to its /64, which one client usually holds whole.
+// clientKey is the rate-limit key of the client r came from (clientAddress,
+// addressKey).
 func (h *Handler) clientKey(r *http.Request) string {
-	hops := h.TrustedProxyHops
-	if hops == 0 {
-		hops = 1
-	}
-	var addr string
-	if hops > 0 {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			entries := strings.Split(strings.Join(xff, ","), ",")
-			i := max(len(entries)-hops, 0)
-			addr = strings.TrimSpace(entries[i])
-		}
-	}
-	if addr == "" {
-		addr = r.RemoteAddr
-		if host, _, err := net.SplitHostPort(addr); err == nil {
-			addr = host
-		}
-	}
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		if len(addr) > 64 {
-			addr = addr[:64]
-		}
-		return "unparsed:" + addr
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
+	return addressKey(clientAddress(r, h.TrustedProxyHops))
 }
 
 // emailDigest is a short keyed digest of an email for logs: it lets an
@@ -484,8 +454,9 @@ func (h *Handler) emailDigest(email string) string {
 }
 
 // refuse logs a refused or failed request: tenant, reason code and, when
-// given, a digest of the (normalised) email.
-func (h *Handler) refuse(q *request, reason, email string) {
+// given, a digest of the (normalised) email, then any extra key-value
+// pairs.
+func (h *Handler) refuse(q *request, reason, email string, extra ...any) {
 	attrs := []any{"reason", reason, "path", q.route, "client", h.clientKey(q.r)}
 	if t := q.tenant(); t != nil {
 		attrs = append(attrs, "tenant", t.ID)
@@ -495,6 +466,7 @@ func (h *Handler) refuse(q *request, reason, email string) {
 	if email != "" {
 		attrs = append(attrs, "email_digest", h.emailDigest(email))
 	}
+	attrs = append(attrs, extra...)
 	h.log().Info("sign-in refused", attrs...)
 }
 

@@ -409,69 +409,6 @@ func TestLockout(t *testing.T) {
 	}
 }
 
-func TestAddressLimit(t *testing.T) {
-	e := newEnv(t, func(h *Handler) { h.Limits = Limits{AddressFailures: 3} })
-	post := func(xff []string, email, pw string) int {
-		t.Helper()
-		f := e.getForm("acme.app.test", "/_auth/login")
-		hdr := sameOrigin()
-		for _, v := range xff {
-			hdr.Add("X-Forwarded-For", v)
-		}
-		resp := e.do("POST", "acme.app.test", "/_auth/login",
-			url.Values{"email": {email}, "password": {pw}, "rd": {"/"}, "csrf": {f.csrf}}, hdr, f.preauth)
-		return resp.StatusCode
-	}
-	// Three failures on three different accounts from one client; the
-	// client varies the part of X-Forwarded-For it controls.
-	for i := range 3 {
-		post([]string{"10.0.0." + strconv.Itoa(i) + ", 203.0.113.7"}, "user"+strconv.Itoa(i)+"@acme.test", "x")
-	}
-	if got := post([]string{"203.0.113.7"}, "alice@acme.test", alicePassword); got != http.StatusUnauthorized {
-		t.Fatalf("over the address limit, right password: %d, want 401", got)
-	}
-	if got := post([]string{"203.0.113.8"}, "alice@acme.test", alicePassword); got != http.StatusSeeOther {
-		t.Fatalf("another address: %d, want 303", got)
-	}
-	// Envoy appended the client on a separate header line.
-	if got := post([]string{"10.9.9.9", "203.0.113.7"}, "alice@acme.test", alicePassword); got != http.StatusUnauthorized {
-		t.Fatalf("same client, split header: %d, want 401", got)
-	}
-}
-
-func TestClientKey(t *testing.T) {
-	tests := []struct {
-		name   string
-		hops   int
-		xff    []string
-		remote string
-		want   string
-	}{
-		{"no xff", 0, nil, "192.0.2.1:1234", "192.0.2.1"},
-		{"last entry by default", 0, []string{"1.1.1.1, 2.2.2.2"}, "192.0.2.1:1234", "2.2.2.2"},
-		{"two hops", 2, []string{"1.1.1.1, 2.2.2.2, 3.3.3.3"}, "192.0.2.1:1234", "2.2.2.2"},
-		{"fewer entries than hops", 3, []string{"2.2.2.2"}, "192.0.2.1:1234", "2.2.2.2"},
-		{"xff ignored", -1, []string{"1.1.1.1"}, "192.0.2.1:1234", "192.0.2.1"},
-		{"ipv6 widened to /64", 0, []string{"2001:db8:1:2:3:4:5:6"}, "", "2001:db8:1:2::/64"},
-		{"ipv4-mapped", 0, []string{"::ffff:198.51.100.1"}, "", "198.51.100.1"},
-		{"ipv6 remote", 0, nil, "[2001:db8::1]:443", "2001:db8::/64"},
-		{"garbage", 0, []string{"not-an-ip"}, "", "unparsed:not-an-ip"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			h := &Handler{TrustedProxyHops: tc.hops}
-			r, _ := http.NewRequest("GET", "/", nil)
-			r.RemoteAddr = tc.remote
-			for _, v := range tc.xff {
-				r.Header.Add("X-Forwarded-For", v)
-			}
-			if got := h.clientKey(r); got != tc.want {
-				t.Fatalf("clientKey = %q, want %q", got, tc.want)
-			}
-		})
-	}
-}
-
 func TestPasswordsSaturated(t *testing.T) {
 	e := newEnv(t, func(h *Handler) {
 		// One slot, no waiting, and a hash slow enough to overlap.
@@ -490,7 +427,7 @@ func TestPasswordsSaturated(t *testing.T) {
 				defer wg.Done()
 				resp := e.do("POST", "acme.app.test", "/_auth/login",
 					url.Values{"email": {"u" + strconv.Itoa(i) + "@acme.test"}, "password": {"x"}, "rd": {"/"}, "csrf": {f.csrf}},
-					http.Header{"Sec-Fetch-Site": {"same-origin"}, "X-Forwarded-For": {"198.51.100." + strconv.Itoa(round*8+i)}}, f.preauth)
+					http.Header{"Sec-Fetch-Site": {"same-origin"}, HeaderExternalAddress: {"198.51.100." + strconv.Itoa(round*8+i)}}, f.preauth)
 				mu.Lock()
 				defer mu.Unlock()
 				statuses[resp.StatusCode]++

@@ -18,8 +18,18 @@ type Limits struct {
 	AccountFailures int
 	// AddressFailures is how many failed sign-ins one client address (an
 	// IPv4 address or IPv6 /64) may have per Window, over all tenants and
-	// accounts. Default 50.
+	// accounts, before its further attempts go through the narrow lane of
+	// LimitedConcurrent. Default 50. An address over it is never a reason to
+	// refuse a right password: many people may share one address (a NAT, a
+	// load balancer whose hops are not configured), and one of them must not
+	// lock the others out (docs/load-balancer.md).
 	AddressFailures int
+	// LimitedConcurrent is how many password checks (argon2id runs) may be
+	// under way at once for all the addresses over AddressFailures together;
+	// an attempt from such an address that finds them all taken is answered
+	// 429 at once, without looking at the password. The rest of the hashing
+	// capacity stays free for everyone else. Default 1.
+	LimitedConcurrent int
 	// DiscoveryRequests is how many home-realm discovery lookups one client
 	// address may make per Window. Default 60.
 	DiscoveryRequests int
@@ -40,6 +50,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.AddressFailures <= 0 {
 		l.AddressFailures = 50
+	}
+	if l.LimitedConcurrent <= 0 {
+		l.LimitedConcurrent = 1
 	}
 	if l.DiscoveryRequests <= 0 {
 		l.DiscoveryRequests = 60
@@ -132,3 +145,19 @@ func (c *counter) reset(key [sha256.Size]byte) {
 	defer c.mu.Unlock()
 	c.windows.Remove(key)
 }
+
+// lane is a bounded set of slots, taken without waiting.
+type lane chan struct{}
+
+// tryTake takes a slot and reports whether there was one free.
+func (l lane) tryTake() bool {
+	select {
+	case l <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// give returns a slot taken by tryTake.
+func (l lane) give() { <-l }

@@ -146,12 +146,20 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 	addrKey := counterKey("address", h.clientKey(q.r))
 	acctKey := counterKey("account", scope, email)
 
-	if h.addresses.over(addrKey, now) {
-		// No argon2 run: the answer is the same for every account, so the
-		// time it takes reveals nothing, and a flood costs no CPU.
-		h.refuse(q, "address_limited", email)
-		fail()
-		return tenants.User{}, nil, false
+	// An address over its failure limit may be shared (a NAT, or a load
+	// balancer whose hops are not configured), so it is no reason to refuse
+	// a right password: its attempts are checked like any other, right ones
+	// sign in, wrong ones fail and still count. What the limit bounds is
+	// their cost: together they hold at most the limited lane's slots of
+	// argon2id, and one that finds the lane full gets 429 before any lookup.
+	limited := h.addresses.over(addrKey, now)
+	if limited {
+		if !h.limited.tryTake() {
+			h.refuse(q, "address_busy", email)
+			h.tooBusy(q)
+			return tenants.User{}, nil, false
+		}
+		defer h.limited.give()
 	}
 
 	reason := ""
@@ -209,20 +217,26 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 	}
 	if errors.Is(err, password.ErrBusy) {
 		h.refuse(q, "busy", email)
-		q.w.Header().Set("Retry-After", "1")
-		h.message(q, http.StatusTooManyRequests, "Too many sign-ins",
-			"Too many people are signing in right now. Wait a moment and try again.", true)
+		h.tooBusy(q)
 		return tenants.User{}, nil, false
 	}
 	if reason != "" {
 		h.accounts.add(acctKey, now)
 		h.addresses.add(addrKey, now)
-		h.refuse(q, reason, email)
+		h.refuse(q, reason, email, "address_limited", limited)
 		fail()
 		return tenants.User{}, nil, false
 	}
 	h.accounts.reset(acctKey)
 	return user, roles, true
+}
+
+// tooBusy answers 429: no password check could start now. It says nothing
+// about the password, and asks for another try in a moment.
+func (h *Handler) tooBusy(q *request) {
+	q.w.Header().Set("Retry-After", "1")
+	h.message(q, http.StatusTooManyRequests, "Too many sign-ins",
+		"Too many people are signing in right now. Wait a moment and try again.", true)
 }
 
 // sessionCookie is the request's tenant's session cookie (CONTRACT.md):
