@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"net"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -331,18 +330,48 @@ func TestCheckNoSnapshotFailsClosed(t *testing.T) {
 	wantDenied(t, resp, 400, "bad_request")
 }
 
-func TestNextCookie(t *testing.T) {
-	h := `a=1; tenantgate=x; tenantgatex=no, tenantgate="y"`
-	var got []string
-	for {
-		v, rest, ok := nextCookie(h, "tenantgate")
-		if !ok {
-			break
-		}
-		got = append(got, v)
-		h = rest
+// TestCheckCommaSmuggledCookie: a sibling subdomain (another tenant's
+// content, or script on any host under the base domain) can set a cookie
+// with Domain=<base domain> whose value holds ", __Host-tenantgate=<its
+// session>"; the browser sends it verbatim to the victim's tenant. Only
+// ";" separates cookies (RFC 6265), so the planted session is never read:
+// the victim is not signed in as the attacker.
+func TestCheckCommaSmuggledCookie(t *testing.T) {
+	f := newFixture(t)
+	attacker := f.token(t, f.acme, "member")
+	victim, _, err := f.minter.Mint(f.acme, session.Claims{Subject: "u-victim", Email: "victim@acme.test", Roles: []string{"member"}, Method: "password"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if strings.Join(got, ",") != "x,y" {
-		t.Errorf("got %v", got)
+	smuggled := `x="junk, __Host-tenantgate=` + attacker + `"`
+	cases := []struct {
+		name    string
+		cookie  string
+		wantSub string // "" means a 401
+	}{
+		{"planted cookie alone", smuggled, ""},
+		{"planted cookie before the victim's session", smuggled + "; __Host-tenantgate=" + victim, "u-victim"},
+		{"unquoted", "x=junk, __Host-tenantgate=" + attacker, ""},
+		{"several planted", smuggled + "; " + smuggled + "; y=a,__Host-tenantgate=" + attacker + "; __Host-tenantgate=" + victim, "u-victim"},
+		// Envoy's headers map joins two HTTP/1 Cookie lines with ",": a
+		// session in a second line is not a pair of its own and is not
+		// read (browsers send one Cookie line).
+		{"second Cookie line joined by Envoy", "a=1," + "__Host-tenantgate=" + victim, ""},
 	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := f.check(t, "GET", "acme.app.test", "/x", map[string]string{"cookie": tc.cookie})
+			if tc.wantSub == "" {
+				wantDenied(t, resp, 401, "unauthenticated")
+				return
+			}
+			if got := headerMap(wantOK(t, resp).GetHeaders())["x-user-id"]; got != tc.wantSub {
+				t.Errorf("signed in as %q, want %q", got, tc.wantSub)
+			}
+		})
+	}
+	t.Run("path tenancy", func(t *testing.T) {
+		resp := f.check(t, "GET", "app.test", "/org/acme/x", map[string]string{"cookie": `x="a, __Secure-tenantgate.acme=` + attacker + `"`})
+		wantDenied(t, resp, 401, "unauthenticated")
+	})
 }

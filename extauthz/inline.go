@@ -235,11 +235,14 @@ func wholeBody(m bodyMeta, n int) bool {
 }
 
 // inlineHeader builds the handler's request headers from the CheckRequest:
-// header_map (repeated entries kept apart) when Envoy sent it, else the
-// headers map (repeated headers comma-joined by Envoy; a Cookie header is
-// split back on commas, which cookie values never hold, as Decide reads it
-// too). Pseudo-headers, Host, framing headers and every client-sent identity
-// or forwarding header are left out, as envoy.yaml's header_mutation filter
+// header_map (repeated entries kept apart, each Cookie line its own value)
+// when Envoy sent it, else the headers map (repeated headers comma-joined by
+// Envoy). A Cookie value is never split on commas: a comma is a cookie value
+// byte, and splitting there would turn a sibling subdomain's
+// x="a, __Host-tenantgate-csrf=…" into a cookie the browser never let it
+// set (the handler reads cookies with cookie.Pairs, ";" only).
+// Pseudo-headers, Host, framing headers and every client-sent identity or
+// forwarding header are left out, as envoy.yaml's header_mutation filter
 // does before the HTTP route.
 func inlineHeader(h *authv3.AttributeContext_HttpRequest) (http.Header, bodyMeta) {
 	out := http.Header{}
@@ -252,14 +255,6 @@ func inlineHeader(h *authv3.AttributeContext_HttpRequest) (http.Header, bodyMeta
 			return
 		case "content-length":
 			meta.contentLength, meta.hasContentLength = value, true
-			return
-		case "cookie":
-			key := http.CanonicalHeaderKey(name)
-			for _, c := range strings.Split(value, ",") {
-				if c = strings.TrimSpace(c); c != "" {
-					out[key] = append(out[key], c)
-				}
-			}
 			return
 		}
 		if strings.HasPrefix(name, ":") || name == "host" || name == "transfer-encoding" || spoofableHeader(name) {
