@@ -3,6 +3,7 @@ package extauthz
 import (
 	"context"
 	"crypto/rand"
+	"maps"
 	"net"
 	"slices"
 	"testing"
@@ -114,6 +115,26 @@ func (f *fixture) check(t *testing.T, method, host, path string, headers map[str
 	resp, err := f.client.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
 			Method: method, Host: host, Path: path, Headers: headers,
+		}},
+	}})
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	return resp
+}
+
+// checkRaw is check with the headers as Envoy sends them with
+// encode_raw_headers: header_map entries, values in raw_value, the headers
+// map empty. Each pair is one header line.
+func (f *fixture) checkRaw(t *testing.T, method, host, path string, lines ...[2]string) *authv3.CheckResponse {
+	t.Helper()
+	hm := &corev3.HeaderMap{}
+	for _, l := range lines {
+		hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: l[0], RawValue: []byte(l[1])})
+	}
+	resp, err := f.client.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: method, Host: host, Path: path, HeaderMap: hm,
 		}},
 	}})
 	if err != nil {
@@ -374,4 +395,80 @@ func TestCheckCommaSmuggledCookie(t *testing.T) {
 		resp := f.check(t, "GET", "app.test", "/org/acme/x", map[string]string{"cookie": `x="a, __Secure-tenantgate.acme=` + attacker + `"`})
 		wantDenied(t, resp, 401, "unauthenticated")
 	})
+}
+
+// TestCheckRawHeaders: behind Envoy's encode_raw_headers the headers come
+// in header_map (values in raw_value) and the headers map is empty. A
+// session is read from there, Cookie lines kept apart, and every
+// client-sent identity header there is removed or overwritten.
+func TestCheckRawHeaders(t *testing.T) {
+	f := newFixture(t)
+	tok := f.token(t, f.acme, "member")
+	spoofs := [][2]string{
+		{"x-tenant-id", "globex"}, {"x-tenant-id", "evil"}, {"x-user-id", "u-root"}, {"x-user-email", "mallory@evil.test"},
+		{"x-user-roles", "admin"}, {"x-auth-method", "saml"}, {"x-auth-mfa", "true"}, {"x-user-groups", "admins"},
+		{"x-tenant-plan", "enterprise"}, {"X-User-Shout", "1"},
+	}
+	t.Run("session cookie on its own line", func(t *testing.T) {
+		resp := f.checkRaw(t, "GET", "acme.app.test", "/x", append([][2]string{
+			{"cookie", "a=1; b=2"}, {"cookie", "__Host-tenantgate=" + tok}, {"accept", "application/json"},
+		}, spoofs...)...)
+		ok := wantOK(t, resp)
+		h := headerMap(ok.GetHeaders())
+		if h["x-tenant-id"] != "acme" || h["x-user-id"] != "u-acme" || h["x-user-roles"] != "member" || h["x-auth-method"] != "password" {
+			t.Errorf("identity headers %v", h)
+		}
+		removed := ok.GetHeadersToRemove()
+		for _, want := range []string{"x-auth-mfa", "x-user-groups", "x-tenant-plan", "x-user-shout"} {
+			if !slices.Contains(removed, want) {
+				t.Errorf("headers_to_remove %v lacks %s", removed, want)
+			}
+		}
+	})
+	t.Run("bearer", func(t *testing.T) {
+		ok := wantOK(t, f.checkRaw(t, "GET", "acme.app.test", "/x", [2]string{"authorization", "Bearer " + tok}))
+		if got := headerMap(ok.GetHeaders())["x-user-id"]; got != "u-acme" {
+			t.Errorf("x-user-id %q", got)
+		}
+	})
+	t.Run("anonymous rule", func(t *testing.T) {
+		ok := wantOK(t, f.checkRaw(t, "GET", "acme.app.test", "/public/x", spoofs...))
+		if h := headerMap(ok.GetHeaders()); len(h) != 1 || h["x-tenant-id"] != "acme" {
+			t.Errorf("set %v, want only x-tenant-id: acme", h)
+		}
+		want := []string{"x-auth-method", "x-auth-mfa", "x-tenant-plan", "x-user-email", "x-user-groups", "x-user-id", "x-user-roles", "x-user-shout"}
+		if got := ok.GetHeadersToRemove(); !slices.Equal(got, want) {
+			t.Errorf("headers_to_remove %v, want %v", got, want)
+		}
+	})
+	t.Run("no session", func(t *testing.T) {
+		wantDenied(t, f.checkRaw(t, "GET", "acme.app.test", "/x", [2]string{"cookie", "a=1"}), 401, "unauthenticated")
+	})
+}
+
+// TestCheckRemovesEveryReservedHeader: on every OK answer, anonymous or
+// not, each client-sent x-user-*, x-tenant-*, x-auth-method and x-auth-mfa
+// header is overwritten or removed.
+func TestCheckRemovesEveryReservedHeader(t *testing.T) {
+	f := newFixture(t)
+	tok := f.token(t, f.acme, "member")
+	spoofs := map[string]string{
+		"x-user-id": "1", "x-user-groups": "admins", "x-user-": "x", "x-tenant-plan": "gold",
+		"x-auth-mfa": "true", "x-auth-method": "saml", "x-tenant-id": "globex", "x-other": "kept",
+	}
+	for _, tc := range []struct{ name, path string }{{"anonymous", "/public/x"}, {"authenticated", "/x"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := maps.Clone(spoofs)
+			hdr["cookie"] = "__Host-tenantgate=" + tok
+			ok := wantOK(t, f.check(t, "GET", "acme.app.test", tc.path, hdr))
+			set := headerMap(ok.GetHeaders())
+			for name := range spoofs {
+				_, isSet := set[name]
+				removed := slices.Contains(ok.GetHeadersToRemove(), name)
+				if reserved := name != "x-other"; reserved != (isSet || removed) {
+					t.Errorf("%s: set %v, removed %v", name, isSet, removed)
+				}
+			}
+		})
+	}
 }

@@ -265,11 +265,7 @@ func inlineHeader(h *authv3.AttributeContext_HttpRequest) (http.Header, bodyMeta
 	}
 	if hm := h.GetHeaderMap(); len(hm.GetHeaders()) > 0 {
 		for _, hv := range hm.GetHeaders() {
-			v := hv.GetValue()
-			if raw := hv.GetRawValue(); len(raw) > 0 {
-				v = string(raw)
-			}
-			add(hv.GetKey(), v)
+			add(hv.GetKey(), lineValue(hv))
 		}
 		return out, meta
 	}
@@ -286,14 +282,13 @@ func inlineHeader(h *authv3.AttributeContext_HttpRequest) (http.Header, bodyMeta
 
 // spoofableHeader reports whether a request header claims an identity or a
 // host only tenantgate or Envoy may assert: the handler never sees a
-// client's copy (CONTRACT.md identity headers and their namespaces,
-// envoy.yaml's header_mutation list).
+// client's copy (reservedHeader, envoy.yaml's header_mutation list).
 func spoofableHeader(name string) bool {
 	switch name {
-	case HeaderAuthMethod, "x-forwarded-host", "x-original-host", "forwarded", "x-forwarded-port":
+	case "x-forwarded-host", "x-original-host", "forwarded", "x-forwarded-port":
 		return true
 	}
-	return strings.HasPrefix(name, "x-tenant-") || strings.HasPrefix(name, "x-user-")
+	return reservedHeader(name)
 }
 
 // sourceAddr is the downstream peer Envoy saw, as host:port, the address the

@@ -189,7 +189,7 @@ func TestInlineRequestConversion(t *testing.T) {
 				"x-tenant-id": "globex", "x-tenant-plan": "gold", "x-user-id": "1", "x-user-email": "root@acme.test",
 				"x-user-roles": "admin", "x-auth-method": "saml", "x-forwarded-host": "globex.app.test",
 				"forwarded": "host=globex.app.test", "x-original-host": "globex.app.test", "accept": "text/html",
-				"x-forwarded-port": "1234",
+				"x-forwarded-port": "1234", "x-auth-mfa": "true",
 			}, nil),
 			check: func(t *testing.T, r *http.Request, _ []byte) {
 				for k := range r.Header {
