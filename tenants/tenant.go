@@ -46,6 +46,13 @@ type Tenant struct {
 	// display name). Optional: a tenant file without it gets the default
 	// look.
 	Branding Branding `json:"branding,omitzero" yaml:"branding,omitempty"`
+	// PassSessionCookie lets the upstream app receive the tenant's session
+	// cookie in its Cookie header. Off (the default), Check takes every
+	// cookie of tenantgate's out of the Cookie header sent upstream, so an
+	// app's logs or bugs cannot leak a session; with it on, only the
+	// session cookie is kept (the sign-in pages' cookies still go). For an
+	// app that must read the session token itself.
+	PassSessionCookie bool `json:"passSessionCookie,omitempty" yaml:"passSessionCookie,omitempty"`
 
 	// InternalID is assigned by the store on creation and never changes or
 	// repeats. Sessions and memberships carry it instead of ID.

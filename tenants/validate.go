@@ -77,7 +77,8 @@ var socialProviders = []string{"github", "google", "microsoft", "generic"}
 // (a clean absolute path, upper-case method tokens, access "", anonymous or
 // authenticated, no permission on an anonymous rule, a well-formed
 // permission); branding (logoURL as LogoOrigin accepts it, accentColor as
-// ParseAccentColor accepts it).
+// ParseAccentColor accepts it). passSessionCookie is a boolean, which
+// ParseFile has already type-checked: either value is valid.
 func Validate(ts []Tenant, opts ValidateOptions) error {
 	v := &validator{opts: opts}
 	ids := map[string]int{}

@@ -167,7 +167,8 @@ func acme() tenants.Tenant {
 			{Path: "/public/", Access: tenants.AccessAnonymous},
 			{Path: "/admin/", Methods: []string{"POST"}, Permission: "docs:write"},
 		},
-		Branding: tenants.Branding{LogoURL: "https://cdn.acme.example/logo.svg?v=2", AccentColor: "#0A66c2"},
+		Branding:          tenants.Branding{LogoURL: "https://cdn.acme.example/logo.svg?v=2", AccentColor: "#0A66c2"},
+		PassSessionCookie: true,
 	}
 }
 
@@ -359,6 +360,7 @@ func testReapplyKeepsIdentity(t *testing.T, st tenants.Store) {
 	changed.Status = tenants.StatusSuspended
 	changed.Rules = nil
 	changed.Branding = tenants.Branding{AccentColor: "#fff"} // logo dropped
+	changed.PassSessionCookie = false
 	later := c.opts()
 	later.Now = func() time.Time { return created.Add(time.Hour) }
 	res := mustApply(t, st, later, changed)
