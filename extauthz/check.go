@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -15,6 +16,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/tenantgate/tenantgate/extauthz/cookie"
+	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/tenants"
 )
 
 // Identity headers tenantgate sets on allowed requests (CONTRACT.md). The
@@ -91,7 +96,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	s.count(d)
 	switch d.Outcome {
 	case Allow, AllowAnonymous:
-		return allowed(d, headers), nil
+		return allowed(d, headers, s.Authorizer.CookieName), nil
 	default:
 		if d.Outcome == Deny && s.Log != nil && s.Log.Enabled(ctx, slog.LevelDebug) {
 			s.Log.Debug("check denied", "code", d.Code, "status", d.Status, "request_id", headers.get("x-request-id"))
@@ -121,8 +126,9 @@ func (s *Server) count(d Decision) {
 // (both the deprecated append=false and OVERWRITE_IF_EXISTS_OR_ADD, since
 // Envoy versions disagree on which wins); every client-sent reserved header
 // (reservedHeader) that is not set listed for removal, whichever form the
-// headers came in; and never a header both set and removed.
-func allowed(d Decision, client checkHeaders) *authv3.CheckResponse {
+// headers came in; tenantgate's cookies taken out of the Cookie header
+// (upstreamCookie); and never a header both set and removed.
+func allowed(d Decision, client checkHeaders, sessionCookie string) *authv3.CheckResponse {
 	set := map[string]string{HeaderTenantID: d.Tenant.ID}
 	meta := map[string]*structpb.Value{"tenant_id": structpb.NewStringValue(d.Tenant.ID)}
 	if d.Outcome == Allow {
@@ -148,11 +154,44 @@ func allowed(d Decision, client checkHeaders) *authv3.CheckResponse {
 		}
 	}
 	slices.Sort(ok.HeadersToRemove) // map order is random; the answer is not
+	if v, changed := upstreamCookie(d.Tenant, client.get("cookie"), sessionCookie); changed {
+		if v == "" {
+			ok.HeadersToRemove = append(ok.HeadersToRemove, "cookie")
+		} else {
+			ok.Headers = append(ok.Headers, overwrite("cookie", v))
+		}
+	}
 	return &authv3.CheckResponse{
 		Status:          &rpcstatus.Status{Code: int32(codes.OK)},
 		HttpResponse:    &authv3.CheckResponse_OkResponse{OkResponse: ok},
 		DynamicMetadata: &structpb.Struct{Fields: meta},
 	}
+}
+
+// upstreamCookie is the Cookie header the upstream receives for tenant t:
+// the client's header less every cookie of tenantgate's (cookie.Owned), so
+// no app log or app bug can leak a session; with t.PassSessionCookie the
+// tenant's own session cookie (sessionCookie, or its path-tenancy name)
+// stays. The app's cookies pass byte for byte (cookie.Without). changed is
+// false when there is nothing to take out: the header is then left exactly
+// as Envoy has it. "" with changed means send no Cookie header. A result
+// that a HeaderValue cannot carry (not UTF-8; Envoy ignores raw_value in
+// an OK answer) is "": losing the app's cookies on such a request is
+// better than handing it a session.
+func upstreamCookie(t *tenants.Tenant, header, sessionCookie string) (string, bool) {
+	if header == "" {
+		return "", false
+	}
+	keep := func(string) bool { return false }
+	if t.PassSessionCookie {
+		pathCookie := session.PathCookieName(sessionCookie, t.ID)
+		keep = func(name string) bool { return name == sessionCookie || name == pathCookie }
+	}
+	v, changed := cookie.Without(header, func(name string) bool { return cookie.Owned(name) && !keep(name) })
+	if changed && (!utf8.ValidString(v) || strings.ContainsAny(v, "\r\n\x00")) {
+		return "", true
+	}
+	return v, changed
 }
 
 // checkHeaders is a CheckRequest's request headers in whichever form Envoy

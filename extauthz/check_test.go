@@ -26,6 +26,8 @@ type fixture struct {
 	minter *session.Minter
 	acme   *tenants.Tenant
 	globex *tenants.Tenant
+	// hooli has passSessionCookie.
+	hooli  *tenants.Tenant
 	client authv3.AuthorizationClient
 }
 
@@ -62,13 +64,16 @@ func newFixture(t *testing.T) *fixture {
 		mk("acme", "iacme", tenants.StatusActive),
 		mk("globex", "iglobex", tenants.StatusActive),
 		mk("initech", "iinitech", tenants.StatusSuspended),
+		mk("hooli", "ihooli", tenants.StatusActive),
 	}
+	ts[3].PassSessionCookie = true
 	snaps := &tenants.Current{}
 	snaps.Refresh(context.Background(), staticStore{tenants.NewSnapshot(ts, nil)})
 
 	f := &fixture{snaps: snaps, minter: &session.Minter{Sealer: sealer, TTL: time.Hour, Now: time.Now, Rand: rand.Reader}}
 	f.acme = snaps.Load().BySlug("acme")
 	f.globex = snaps.Load().BySlug("globex")
+	f.hooli = snaps.Load().BySlug("hooli")
 
 	srv := &Server{Authorizer: &Authorizer{
 		Snapshots:  snaps,
@@ -424,6 +429,9 @@ func TestCheckRawHeaders(t *testing.T) {
 				t.Errorf("headers_to_remove %v lacks %s", removed, want)
 			}
 		}
+		if h["cookie"] != "a=1; b=2" {
+			t.Errorf("upstream cookie %q, want the app's two cookies", h["cookie"])
+		}
 	})
 	t.Run("bearer", func(t *testing.T) {
 		ok := wantOK(t, f.checkRaw(t, "GET", "acme.app.test", "/x", [2]string{"authorization", "Bearer " + tok}))
@@ -470,5 +478,77 @@ func TestCheckRemovesEveryReservedHeader(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCheckUpstreamCookie: tenantgate's cookies never reach the upstream;
+// the app's own pass byte for byte, the header is untouched when there is
+// nothing of tenantgate's in it, removed when nothing else is left, and a
+// tenant with passSessionCookie keeps its session cookie (only).
+func TestCheckUpstreamCookie(t *testing.T) {
+	f := newFixture(t)
+	acme := f.token(t, f.acme, "member")
+	hooli := f.token(t, f.hooli, "member")
+	cases := []struct {
+		name, host, path, cookie string
+		want                     string // the cookie header set; "" with remove
+		remove, untouched        bool
+	}{
+		{name: "no tenantgate cookie", host: "acme.app.test", path: "/public/x", cookie: `app=1;b="x y"`, untouched: true},
+		{name: "no cookie at all", host: "acme.app.test", path: "/public/x", untouched: true},
+		{name: "session among app cookies", host: "acme.app.test", path: "/x",
+			cookie: `app=1; __Host-tenantgate=` + acme + `; b="x, y";c=%20`, want: `app=1; b="x, y";c=%20`},
+		{name: "session only", host: "acme.app.test", path: "/x", cookie: "__Host-tenantgate=" + acme, remove: true},
+		{name: "every sign-in cookie", host: "acme.app.test", path: "/public/x",
+			cookie: "__Host-tenantgate-csrf=c; app=1; __Host-tg-attempt-abc=a; __Host-tg-idt=i; __Host-tenantgate-switch=s; __Host-tenantgate-global=g; __Host-tenantgate-intent=n; __Host-tenantgate=x",
+			want:   "app=1"},
+		{name: "path tenancy session", host: "app.test", path: "/org/acme/x",
+			cookie: "__Secure-tenantgate.acme=" + acme + "; app=1; __Host-tg-idt.acme=i", want: "app=1"},
+		{name: "anonymous path keeps a bearer user's session from the app too", host: "acme.app.test", path: "/public/x",
+			cookie: "__Host-tenantgate=" + acme, remove: true},
+		{name: "passSessionCookie keeps the session", host: "hooli.app.test", path: "/x",
+			cookie: "app=1; __Host-tenantgate=" + hooli, untouched: true},
+		{name: "passSessionCookie still drops the sign-in cookies", host: "hooli.app.test", path: "/x",
+			cookie: "app=1; __Host-tenantgate-csrf=c; __Host-tenantgate=" + hooli + "; __Host-tg-attempt-x=a",
+			want:   "app=1; __Host-tenantgate=" + hooli},
+		{name: "passSessionCookie, path tenancy", host: "app.test", path: "/org/hooli/x",
+			cookie: "__Secure-tenantgate.hooli=" + hooli + "; __Host-tenantgate-switch.hooli=s", want: "__Secure-tenantgate.hooli=" + hooli},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := map[string]string{}
+			if tc.cookie != "" {
+				hdr["cookie"] = tc.cookie
+			}
+			ok := wantOK(t, f.check(t, "GET", tc.host, tc.path, hdr))
+			set, isSet := headerMap(ok.GetHeaders())["cookie"]
+			removed := slices.Contains(ok.GetHeadersToRemove(), "cookie")
+			switch {
+			case tc.untouched:
+				if isSet || removed {
+					t.Errorf("cookie header touched: set %q, removed %v", set, removed)
+				}
+			case tc.remove:
+				if isSet || !removed {
+					t.Errorf("cookie header: set %q (%v), removed %v; want removed", set, isSet, removed)
+				}
+			default:
+				if set != tc.want || removed {
+					t.Errorf("cookie header set to %q (removed %v), want %q", set, removed, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestUpstreamCookieNotUTF8(t *testing.T) {
+	acme := &tenants.Tenant{ID: "acme"}
+	// A HeaderValue's value must be UTF-8, and Envoy ignores raw_value in
+	// an OK answer: such a header goes rather than carry the session on.
+	if v, changed := upstreamCookie(acme, "a=\xff; __Host-tenantgate=t", "__Host-tenantgate"); v != "" || !changed {
+		t.Errorf("upstreamCookie = %q, %v; want \"\", true", v, changed)
+	}
+	if v, changed := upstreamCookie(acme, "a=\xff", "__Host-tenantgate"); v != "a=\xff" || changed {
+		t.Errorf("nothing to remove: upstreamCookie = %q, %v; want untouched", v, changed)
 	}
 }

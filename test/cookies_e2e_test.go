@@ -4,10 +4,17 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
+
+// passCookieTenants is the fixture tenant file with globex's app reading
+// the session cookie itself (passSessionCookie).
+func passCookieTenants() string {
+	return strings.Replace(tenantFile, "  - id: globex\n", "  - id: globex\n    passSessionCookie: true\n", 1)
+}
 
 // TestEnvoyCookieSmuggling is issue 7 item 1 through the real Envoy: a
 // sibling subdomain (another tenant's content, or script on any host under
@@ -62,7 +69,11 @@ func TestEnvoyCookieSmuggling(t *testing.T) {
 		// §8.2.3 crumbs), as browsers may; Envoy joins them with "; ".
 		hits := s.upstream.Hits()
 		resp := s.sendH2C(t, acme, "/docs/1", header{"Cookie", `theme=dark; tenantgate=` + victim.Value + `; pref="a, b"`})
-		wantIdentity(t, upstreamSaw(t, s, resp, hits), "acme", alice.email, "member")
+		seen := upstreamSaw(t, s, resp, hits)
+		wantIdentity(t, seen, "acme", alice.email, "member")
+		if got := seen.Values("cookie"); !slices.Equal(got, []string{`theme=dark; pref="a, b"`}) {
+			t.Errorf("upstream cookie %q, want the app's two cookies", got)
+		}
 
 		hits = s.upstream.Hits()
 		resp = s.sendH2C(t, acme, "/docs/1", header{"Cookie", planted}, header{"Accept", "application/json"})
@@ -109,6 +120,64 @@ func TestInlineCookieSmuggling(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.cookie("tenantgate") == nil {
 		t.Errorf("sign-in with the pre-auth cookie: want 303 and a session, got\n%s", resp)
 	}
+}
+
+// TestEnvoyUpstreamCookies is issue 7 item 9 through the real Envoy: the
+// app never receives tenantgate's cookies (the session is a bearer
+// credential its logs and bugs could leak), its own cookies pass byte for
+// byte, and a tenant with passSessionCookie gets its session cookie too.
+func TestEnvoyUpstreamCookies(t *testing.T) {
+	s := startStack(t, withTenants(passCookieTenants, fixtureMemberships...))
+	acme := "acme." + baseDomain
+	globex := "globex." + baseDomain
+	session := s.signIn(t, acme, alice)
+	bearer := header{"Authorization", "Bearer " + session.Value}
+
+	tests := []struct {
+		name    string
+		host    string
+		target  string
+		headers []header
+		want    []string // the upstream's Cookie header lines
+	}{
+		{"the session is taken out, the app's cookies kept", acme, "/docs/1",
+			[]header{{"Cookie", `app=1; tenantgate=` + session.Value + `; pref="a, b";x=%20y`}}, []string{`app=1; pref="a, b";x=%20y`}},
+		{"the session alone: no Cookie header", acme, "/docs/1",
+			[]header{{"Cookie", "tenantgate=" + session.Value}}, nil},
+		{"sign-in cookies are taken out too", acme, "/public/x",
+			[]header{{"Cookie", "tenantgate-csrf=c; app=1; tg-attempt-abc=a; tg-idt=i; tenantgate-global=g"}}, []string{"app=1"}},
+		{"on an anonymous path as well", acme, "/public/x",
+			[]header{{"Cookie", "a=1; tenantgate=" + session.Value}}, []string{"a=1"}},
+		{"nothing of tenantgate's: untouched", acme, "/docs/1",
+			[]header{bearer, {"Cookie", "a=1;b=2 ;  c"}}, []string{"a=1;b=2 ;  c"}},
+		{"nothing of tenantgate's, two lines: untouched", acme, "/docs/1",
+			[]header{bearer, {"Cookie", "a=1"}, {"Cookie", "b=2"}}, []string{"a=1", "b=2"}},
+		{"path tenancy", baseDomain, "/org/acme/public/x",
+			[]header{{"Cookie", "tenantgate.acme=t; app=1"}}, []string{"app=1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			hits := s.upstream.Hits()
+			resp := s.send(t, request{host: tc.host, target: tc.target, headers: tc.headers})
+			seen := upstreamSaw(t, s, resp, hits)
+			if got := seen.Values("cookie"); !slices.Equal(got, tc.want) {
+				t.Errorf("upstream Cookie %q, want %q", got, tc.want)
+			}
+		})
+	}
+
+	t.Run("passSessionCookie passes the session, not the sign-in cookies", func(t *testing.T) {
+		bobGlobex := s.signIn(t, globex, bob)
+		hits := s.upstream.Hits()
+		resp := s.send(t, request{host: globex, target: "/docs/1", headers: []header{
+			{"Cookie", "app=1; tenantgate-csrf=c; tenantgate=" + bobGlobex.Value},
+		}})
+		seen := upstreamSaw(t, s, resp, hits)
+		wantIdentity(t, seen, "globex", bob.email, "member")
+		if got, want := seen.Values("cookie"), []string{"app=1; tenantgate=" + bobGlobex.Value}; !slices.Equal(got, want) {
+			t.Errorf("upstream Cookie %q, want %q", got, want)
+		}
+	})
 }
 
 // sendH2C sends a GET to Envoy over cleartext HTTP/2 with prior knowledge,

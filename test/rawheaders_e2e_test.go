@@ -29,6 +29,11 @@ func TestEnvoyRawHeaders(t *testing.T) {
 		resp := s.send(t, request{host: acme, target: "/docs/1", headers: hs})
 		seen := upstreamSaw(t, s, resp, hits)
 		wantIdentity(t, seen, "acme", alice.email, "member")
+		// header_map keeps the two Cookie lines apart; the app gets its
+		// cookies of both, without the session.
+		if got := seen.Values("cookie"); !slices.Equal(got, []string{"app=1; b=2"}) {
+			t.Errorf("upstream Cookie %q, want [app=1; b=2]", got)
+		}
 	})
 
 	t.Run("a bearer token is read", func(t *testing.T) {
