@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tenantgate/tenantgate/extauthz/cookie"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 )
@@ -23,7 +24,8 @@ type Request struct {
 	// only when X-Forwarded-Proto does not say.
 	Scheme string
 	// Header looks up a request header by lower-case name. Envoy delivers
-	// repeated headers joined with commas.
+	// repeated headers joined with commas; Cookie lines Envoy sent apart
+	// (header_map) are joined with "; ", so no pair spans two lines.
 	Header func(name string) string
 }
 
@@ -119,11 +121,11 @@ func (a *Authorizer) Decide(r *Request) Decision {
 		return Decision{Outcome: AllowAnonymous, Tenant: t}
 	}
 
-	cookie := a.CookieName
+	cookieName := a.CookieName
 	if res.Prefix != "" {
-		cookie = session.PathCookieName(cookie, t.ID)
+		cookieName = session.PathCookieName(cookieName, t.ID)
 	}
-	claims, code := a.authenticate(snap, t, r, cookie)
+	claims, code := a.authenticate(snap, t, r, cookieName)
 	switch code {
 	case "":
 	case CodeTenantMismatch:
@@ -150,10 +152,12 @@ func (a *Authorizer) Decide(r *Request) Decision {
 }
 
 // authenticate finds a credential valid for tenant t in the bearer token or
-// else the cookies called cookie. It returns the claims, or an empty claims
-// and a code: CodeTenantMismatch when the only valid credential belongs to
-// another tenant, CodeUnauthenticated otherwise.
-func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *Request, cookie string) (*session.Claims, string) {
+// else the cookies called cookieName, read as RFC 6265 pairs (cookie.Pairs:
+// a name smuggled inside another cookie's value is never one of them). It
+// returns the claims, or an empty claims and a code: CodeTenantMismatch
+// when the only valid credential belongs to another tenant,
+// CodeUnauthenticated otherwise.
+func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *Request, cookieName string) (*session.Claims, string) {
 	mismatch := false
 	try := func(token string) *session.Claims {
 		c, err := a.Verifier.Verify(snap, token)
@@ -171,14 +175,15 @@ func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *
 			return c, ""
 		}
 	} else {
-		cookies := r.Header("cookie")
-		for i := 0; i < maxCookieCandidates; i++ {
-			var tok string
-			tok, cookies, ok = nextCookie(cookies, cookie)
-			if !ok {
+		tried := 0
+		for p := range cookie.Pairs(r.Header("cookie")) {
+			if p.Name != cookieName || p.Value == "" {
+				continue
+			}
+			if tried++; tried > maxCookieCandidates {
 				break
 			}
-			if c := try(tok); c != nil {
+			if c := try(p.Value); c != nil {
 				return c, ""
 			}
 		}
@@ -202,30 +207,6 @@ func bearerToken(h string) (string, bool) {
 	}
 	tok := strings.TrimSpace(h[len(scheme):])
 	return tok, tok != ""
-}
-
-// nextCookie finds the next cookie called name in a Cookie header (RFC 6265
-// §4.2.1: "name=value" pairs separated by ";"), returning its value and the
-// rest of the header to continue from. Envoy joins several Cookie headers with
-// ", " or "; ", so both separators are accepted.
-func nextCookie(h, name string) (value, rest string, ok bool) {
-	for h != "" {
-		var part string
-		if i := strings.IndexAny(h, ";,"); i >= 0 {
-			part, h = h[:i], h[i+1:]
-		} else {
-			part, h = h, ""
-		}
-		part = strings.TrimLeft(part, " \t")
-		if len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name {
-			v := strings.TrimSpace(part[len(name)+1:])
-			v = strings.Trim(v, `"`)
-			if v != "" {
-				return v, h, true
-			}
-		}
-	}
-	return "", "", false
 }
 
 // isNavigation reports whether a request looks like a browser navigation,

@@ -45,6 +45,13 @@ type Tenant struct {
 	// display name). Optional: a tenant file without it gets the default
 	// look.
 	Branding Branding `json:"branding,omitzero" yaml:"branding,omitempty"`
+	// PassSessionCookie lets the upstream app receive the tenant's session
+	// cookie in its Cookie header. Off (the default), Check takes every
+	// cookie of tenantgate's out of the Cookie header sent upstream, so an
+	// app's logs or bugs cannot leak a session; with it on, only the
+	// session cookie is kept (the sign-in pages' cookies still go). For an
+	// app that must read the session token itself.
+	PassSessionCookie bool `json:"passSessionCookie,omitempty" yaml:"passSessionCookie,omitempty"`
 	// MFA is the tenant's second-factor policy for password sign-in: "" or
 	// "off" (the only value this version enforces; optional and required
 	// are refused by Validate until second factors exist, so a tenant file

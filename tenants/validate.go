@@ -84,7 +84,8 @@ var socialProviders = []string{"github", "google", "microsoft", "generic"}
 // (logoURL as LogoOrigin accepts it, accentColor as ParseAccentColor accepts
 // it); mfa (off; optional and required are refused until second factors
 // exist); trustedOrigins (at most 64 exact origins as ParseOrigin reads
-// them, no duplicates).
+// them, no duplicates). passSessionCookie is a boolean, which ParseFile has
+// already type-checked: either value is valid.
 func Validate(ts []Tenant, opts ValidateOptions) error {
 	v := &validator{opts: opts}
 	ids := map[string]int{}

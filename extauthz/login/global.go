@@ -98,7 +98,7 @@ func (h *Handler) openGlobal(q *request) (*globalSession, bool) {
 		return nil, false
 	}
 	now := h.now()
-	for i, c := range q.r.CookiesNamed(h.hostCookieName(q, globalCookieBase)) {
+	for i, c := range cookiesNamed(q.r, h.hostCookieName(q, globalCookieBase)) {
 		if i == maxCookieCandidates {
 			break
 		}

@@ -342,7 +342,7 @@ func (h *Handler) parseForm(q *request) bool {
 func (h *Handler) checkCSRF(q *request) bool {
 	got := q.r.PostForm.Get("csrf")
 	if got != "" && len(h.CSRFKey) >= minCSRFKeyLen {
-		for i, c := range q.r.CookiesNamed(h.preauthCookieName()) {
+		for i, c := range cookiesNamed(q.r, h.preauthCookieName()) {
 			if i == maxCookieCandidates {
 				break
 			}
@@ -408,7 +408,7 @@ func (h *Handler) formCSRF(q *request) string {
 		h.log().Error("sign-in forms disabled: CSRF key missing or shorter than 16 bytes")
 		return ""
 	}
-	for i, c := range q.r.CookiesNamed(h.preauthCookieName()) {
+	for i, c := range cookiesNamed(q.r, h.preauthCookieName()) {
 		if i == maxCookieCandidates {
 			break
 		}

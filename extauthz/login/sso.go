@@ -457,7 +457,7 @@ func (h *Handler) providerLogoutURL(q *request, sid string) string {
 	if s == nil || sid == "" {
 		return ""
 	}
-	for i, c := range q.r.CookiesNamed(h.idTokenCookieName(q)) {
+	for i, c := range cookiesNamed(q.r, h.idTokenCookieName(q)) {
 		if i == maxCookieCandidates {
 			break
 		}

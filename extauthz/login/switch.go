@@ -366,7 +366,7 @@ func (h *Handler) setIntent(q *request, g *globalSession, t *tenants.Tenant) err
 func (h *Handler) takeIntent(q *request, sw *switchRequest) bool {
 	now := h.now()
 	found := false
-	for i, c := range q.r.CookiesNamed(h.hostCookieName(q, switchIntentBase)) {
+	for i, c := range cookiesNamed(q.r, h.hostCookieName(q, switchIntentBase)) {
 		if i == maxCookieCandidates {
 			break
 		}
@@ -512,7 +512,7 @@ func (h *Handler) redeemSwitch(q *request) {
 // request's tenant, if it is there and young enough.
 func (h *Handler) openSwitchVerifier(q *request) (*switchVerifier, bool) {
 	now := h.now()
-	for i, c := range q.r.CookiesNamed(h.hostCookieName(q, switchCookieBase)) {
+	for i, c := range cookiesNamed(q.r, h.hostCookieName(q, switchCookieBase)) {
 		if i == maxCookieCandidates {
 			break
 		}

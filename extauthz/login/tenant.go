@@ -307,7 +307,7 @@ func (h *Handler) logout(q *request) {
 	}
 	t := q.tenant()
 	sid := "" // of this tenant's SSO session, for provider logout
-	for i, c := range q.r.CookiesNamed(h.sessionCookieName(q)) {
+	for i, c := range cookiesNamed(q.r, h.sessionCookieName(q)) {
 		if i == maxCookieCandidates {
 			break
 		}
