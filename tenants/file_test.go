@@ -83,6 +83,8 @@ func TestContractExampleVerbatimValidates(t *testing.T) {
 	want := contractTenant()
 	want.Methods[1].ClientSecret = "..."
 	want.Methods[3].ClientID, want.Methods[3].ClientSecret = "", ""
+	// The fields CONTRACT's example spells out at their defaults.
+	want.MFA, want.CrossOriginGuard, want.TrustedOrigins = MFAOff, new(true), []string{}
 	if !reflect.DeepEqual(ts, []Tenant{want}) {
 		t.Fatalf("got  %+v\nwant %+v", ts, []Tenant{want})
 	}
