@@ -380,6 +380,7 @@ func (h *Handler) completeSSO(q *request, i int, m Method, id Identity, returnTo
 		h.unavailable(q, "record sso user", err)
 		return
 	}
+	h.publish(q, "an SSO sign-in")
 	token, minted, err := h.Minter.Mint(t, session.Claims{
 		Subject: user.ID,
 		Email:   email,

@@ -63,8 +63,10 @@ type Claims struct {
 	Tenant string
 	// Email is the user's email address at sign-in.
 	Email string
-	// Roles are the user's roles in the tenant at sign-in, sorted. Callers
-	// must not modify the slice: Verify shares it between callers.
+	// Roles are the user's roles in the tenant, sorted: in a token, those
+	// held at sign-in; from Verify, those the snapshot holds now
+	// (Snapshot.Membership), which are the ones that count. Callers must
+	// not modify the slice: Verify shares it between callers.
 	Roles []string
 	// SID is the session id ("sid"), random per sign-in; revocation of one
 	// session names it.
