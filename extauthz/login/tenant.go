@@ -304,11 +304,9 @@ func (h *Handler) logout(q *request) {
 		if claims.Method != session.MethodPassword && sid == "" {
 			sid = claims.SID
 		}
-		err = h.revoke(q, tenants.Revocation{
-			Key:       tenants.SessionRevocationKey(claims.SID),
-			NotBefore: h.now(),
-			Expires:   claims.Expires,
-		})
+		// Kept past the token's exp by the verifier's leeway, or the
+		// token would work again once the revocation was dropped.
+		err = h.revoke(q, claims.Revocation(h.now()))
 		if err != nil {
 			// Keep the cookie: clearing it would leave a live session the
 			// person can no longer sign out of.

@@ -22,8 +22,8 @@ const (
 	// DefaultTTL is how long a session lasts when Minter.TTL is zero.
 	DefaultTTL = 12 * time.Hour
 	// MaxTTL is the longest session a Minter signs and a Verifier accepts
-	// (exp − iat). A revocation that lasts MaxTTL plus a minute outlives
-	// every token it covers.
+	// (exp − iat). A revocation that lasts until RevocationExpires(now +
+	// MaxTTL) outlives every token it covers.
 	MaxTTL = 7 * 24 * time.Hour
 )
 

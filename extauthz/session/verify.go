@@ -49,13 +49,36 @@ var (
 const (
 	// DefaultLeeway is the clock skew Verify tolerates when Leeway is zero.
 	DefaultLeeway = 30 * time.Second
-	// MaxLeeway caps Leeway, so that a revocation kept for MaxTTL plus a
-	// minute still outlives every token it covers.
+	// MaxLeeway caps Leeway: no Verifier accepts a token more than this
+	// long after its exp. It is also how long past a token's exp a
+	// revocation is kept (RevocationExpires), so the two cannot drift
+	// apart: a signed-out token never works again within the leeway.
 	MaxLeeway = time.Minute
 	// DefaultCacheSize is the number of verified tokens remembered when
 	// CacheSize is zero.
 	DefaultCacheSize = 100_000
 )
+
+// revocationMargin is kept on top of MaxLeeway for the clocks of the
+// process that prunes a revocation and the one that verifies, which may be
+// different replicas, disagreeing a little.
+const revocationMargin = time.Minute
+
+// RevocationExpires is when a revocation covering sessions that expire at
+// exp may be dropped: exp plus MaxLeeway (the longest any Verifier accepts a
+// token past its exp) plus a margin for clock differences. Every revocation
+// is written with this Expires (Claims.Revocation for one session).
+func RevocationExpires(exp time.Time) time.Time { return exp.Add(MaxLeeway + revocationMargin) }
+
+// Revocation is the revocation of this one session, from now on, kept until
+// RevocationExpires(c.Expires).
+func (c *Claims) Revocation(now time.Time) tenants.Revocation {
+	return tenants.Revocation{
+		Key:       tenants.SessionRevocationKey(c.SID),
+		NotBefore: now,
+		Expires:   RevocationExpires(c.Expires),
+	}
+}
 
 // cacheShards spreads the verified-token cache over several locks: every
 // request takes one, and a single lock would serialise all of them.

@@ -562,3 +562,24 @@ func TestVerifyTakesRolesFromSnapshot(t *testing.T) {
 		})
 	}
 }
+
+// TestRevocationOutlivesLeeway: a revocation written with
+// Claims.Revocation is kept past the last instant any Verifier, at any
+// Leeway, still accepts the token, so a signed-out token never works again
+// once its revocation is dropped (security catalogue item 47).
+func TestRevocationOutlivesLeeway(t *testing.T) {
+	f := newFixture(t)
+	tok, minted := f.mint(t, &f.acme)
+	rev := minted.Revocation(f.now)
+	if rev.Key != tenants.SessionRevocationKey(minted.SID) || !rev.NotBefore.Equal(f.now) {
+		t.Fatalf("revocation %+v", rev)
+	}
+	for _, leeway := range []time.Duration{0, DefaultLeeway, MaxLeeway, time.Hour} {
+		// The revocation is dropped when its Expires has passed.
+		now := rev.Expires.Add(time.Nanosecond)
+		v := &Verifier{Now: func() time.Time { return now }, Leeway: leeway}
+		if _, err := v.Verify(f.snap, tok); !errors.Is(err, errExpired) {
+			t.Errorf("leeway %s: once the revocation may be dropped the token is %v, want expired", leeway, err)
+		}
+	}
+}
