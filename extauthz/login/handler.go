@@ -75,8 +75,9 @@ const maxEmailBytes = 320
 //
 // Statuses: HTML pages for people (200 forms; 303 after a successful POST;
 // 401 "Invalid email or password."; 403 for a refused cross-origin or CSRF
-// request and for a suspended tenant; 429 when argon2id is saturated or an
-// address is over its discovery or switching limit; 501 when the tenant
+// request and for a suspended tenant; 429 when argon2id is saturated, an
+// address is over its discovery or switching limit, or an account over its
+// successful sign-ins per minute (Limits.AccountSignIns); 501 when the tenant
 // offers no sign-in method this build implements; 503 when tenants are not
 // loaded or the store fails) and JSON for machines (404 {"error":"unknown_tenant"},
 // 400 {"error":"bad_request"}, 404 {"error":"not_found"} for any other path,
@@ -149,6 +150,7 @@ type Handler struct {
 	addresses  *counter
 	discovery  *counter
 	switches   *counter
+	signIns    *counter
 	origins    *http.CrossOriginProtection
 	loginState *session.Sealer
 	// globalSealer seals global sessions, switchSealer switch codes and
@@ -165,6 +167,7 @@ func (h *Handler) init() {
 		h.addresses = newCounter(h.limits.AddressFailures, h.limits.Window, h.limits.MaxEntries)
 		h.discovery = newCounter(h.limits.DiscoveryRequests, h.limits.Window, h.limits.MaxEntries)
 		h.switches = newCounter(h.limits.SwitchCodes, h.limits.Window, h.limits.MaxEntries)
+		h.signIns = newCounter(h.limits.AccountSignIns, signInWindow, h.limits.MaxEntries)
 		h.origins = http.NewCrossOriginProtection()
 		h.opened = newMethodCache()
 		if h.Sealer != nil {

@@ -369,6 +369,9 @@ func (h *Handler) completeSSO(q *request, i int, m Method, id Identity, returnTo
 			roles = append(roles, r)
 		}
 	}
+	if !h.admitSignIn(q, signInKey(t.InternalID, typ, id.Issuer, id.Subject), email) {
+		return
+	}
 	user, err := h.Store.UpsertExternalUser(q.r.Context(), t.InternalID, tenants.ExternalIdentity{
 		Method: typ, Issuer: id.Issuer, Subject: id.Subject, Email: email, Roles: roles,
 	})

@@ -2,10 +2,12 @@ package login
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/session"
@@ -145,12 +147,19 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 	now := h.now()
 	addrKey := counterKey("address", h.clientKey(q.r))
 	acctKey := counterKey("account", scope, email)
+	signIn := signInKey(scope, email)
 
 	if h.addresses.over(addrKey, now) {
 		// No argon2 run: the answer is the same for every account, so the
 		// time it takes reveals nothing, and a flood costs no CPU.
 		h.refuse(q, "address_limited", email)
 		fail()
+		return tenants.User{}, nil, false
+	}
+	if h.signIns.over(signIn, now) {
+		// Before the password is looked at, right or wrong alike: a 429
+		// only for the right one would tell a guesser it was right.
+		h.tooManySignIns(q, email)
 		return tenants.User{}, nil, false
 	}
 
@@ -222,7 +231,38 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 		return tenants.User{}, nil, false
 	}
 	h.accounts.reset(acctKey)
+	if !h.signIns.take(signIn, now) {
+		h.tooManySignIns(q, email)
+		return tenants.User{}, nil, false
+	}
 	return user, roles, true
+}
+
+// signInKey is the Limits.AccountSignIns counter of an account: an email in
+// a scope (a tenant's internal id, or "apex:<host>"), or, for an identity an
+// SSO method vouched for, the method type, issuer and subject in a tenant.
+func signInKey(scope string, account ...string) [sha256.Size]byte {
+	return counterKey(append([]string{"signin", scope}, account...)...)
+}
+
+// admitSignIn counts one successful sign-in of the account with counter key
+// and reports whether it is within Limits.AccountSignIns; when it is not it
+// has answered 429. email, when known, is for the log.
+func (h *Handler) admitSignIn(q *request, key [sha256.Size]byte, email string) bool {
+	if h.signIns.take(key, h.now()) {
+		return true
+	}
+	h.tooManySignIns(q, email)
+	return false
+}
+
+// tooManySignIns answers an account over Limits.AccountSignIns: 429 with
+// Retry-After, in the style of the other rate-limit pages.
+func (h *Handler) tooManySignIns(q *request, email string) {
+	h.refuse(q, "signin_limited", email)
+	q.w.Header().Set("Retry-After", strconv.Itoa(int(signInWindow/time.Second)))
+	h.message(q, http.StatusTooManyRequests, "Too many sign-ins",
+		"This account has signed in too many times in the last minute. Wait a minute and try again.", true)
 }
 
 // sessionCookie is the request's tenant's session cookie (CONTRACT.md):
