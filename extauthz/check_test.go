@@ -6,6 +6,8 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +31,9 @@ type fixture struct {
 	// hooli has passSessionCookie.
 	hooli  *tenants.Tenant
 	client authv3.AuthorizationClient
+	// members maps a tenant and a set of roles to the member token mints
+	// for them (member).
+	members map[string]string
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -73,7 +78,7 @@ func newFixture(t *testing.T) *fixture {
 	snaps := &tenants.Current{}
 	snaps.Refresh(context.Background(), staticStore{tenants.NewSnapshot(ts, nil)})
 
-	f := &fixture{snaps: snaps, minter: &session.Minter{Sealer: sealer, TTL: time.Hour, Now: time.Now, Rand: rand.Reader}}
+	f := &fixture{snaps: snaps, minter: &session.Minter{Sealer: sealer, TTL: time.Hour, Now: time.Now, Rand: rand.Reader}, members: map[string]string{}}
 	f.acme = snaps.Load().BySlug("acme")
 	f.globex = snaps.Load().BySlug("globex")
 	f.hooli = snaps.Load().BySlug("hooli")
@@ -106,13 +111,44 @@ type staticStore struct{ s *tenants.Snapshot }
 
 func (s staticStore) Snapshot(context.Context) (*tenants.Snapshot, error) { return s.s, nil }
 
+// token mints a session of a member of tn who holds exactly roles.
 func (f *fixture) token(t *testing.T, tn *tenants.Tenant, roles ...string) string {
 	t.Helper()
-	tok, _, err := f.minter.Mint(tn, session.Claims{Subject: "u-" + tn.ID, Email: "alice@" + tn.ID + ".test", Roles: roles, Method: "password"})
+	tok, _, err := f.minter.Mint(tn, session.Claims{Subject: f.member(t, tn, roles), Email: "alice@" + tn.ID + ".test", Roles: roles, Method: "password"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// member returns the id of a member of tn holding exactly roles, adding the
+// membership to the published snapshot first if it is new (Check takes the
+// roles from there, not from the token). Each set of roles is its own
+// member: the first a test asks for in a tenant is u-<tenant>, later ones
+// u-<tenant>-2, u-<tenant>-3 and so on.
+func (f *fixture) member(t *testing.T, tn *tenants.Tenant, roles []string) string {
+	t.Helper()
+	key := tn.ID + "\x00" + strings.Join(slices.Sorted(slices.Values(roles)), ",")
+	if id, ok := f.members[key]; ok {
+		return id
+	}
+	id := "u-" + tn.ID
+	n := 1
+	for k := range f.members {
+		if strings.HasPrefix(k, tn.ID+"\x00") {
+			n++
+		}
+	}
+	if n > 1 {
+		id += "-" + strconv.Itoa(n)
+	}
+	f.members[key] = id
+	var c tenants.SnapshotChange
+	c.PutMembership(tn.InternalID, id, roles)
+	if err := f.snaps.Refresh(context.Background(), staticStore{f.snaps.Load().With(&c)}); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 func (f *fixture) check(t *testing.T, method, host, path string, headers map[string]string) *authv3.CheckResponse {
@@ -370,6 +406,11 @@ func TestCheckCommaSmuggledCookie(t *testing.T) {
 	attacker := f.token(t, f.acme, "member")
 	victim, _, err := f.minter.Mint(f.acme, session.Claims{Subject: "u-victim", Email: "victim@acme.test", Roles: []string{"member"}, Method: "password"})
 	if err != nil {
+		t.Fatal(err)
+	}
+	var member tenants.SnapshotChange
+	member.PutMembership(f.acme.InternalID, "u-victim", []string{"member"})
+	if err := f.snaps.Refresh(t.Context(), staticStore{f.snaps.Load().With(&member)}); err != nil {
 		t.Fatal(err)
 	}
 	smuggled := `x="junk, __Host-tenantgate=` + attacker + `"`

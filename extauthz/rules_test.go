@@ -2,6 +2,7 @@ package extauthz
 
 import (
 	"crypto/rand"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,9 +68,17 @@ func rulesAuthorizer(t *testing.T) (*Authorizer, func(tenant string, roles ...st
 		t.Fatal(err)
 	}
 	minter := &session.Minter{Sealer: sealer, TTL: time.Hour}
+	// Each role set is its own member, published in the snapshot: Check
+	// takes roles from the membership, not from the token.
 	bearer := func(tenant string, roles ...string) string {
 		tn := snap.BySlug(tenant)
-		tok, _, err := minter.Mint(tn, session.Claims{Subject: "u-" + tenant, Email: "alice@" + tenant + ".test", Roles: roles, Method: "password"})
+		sub := "u-" + tenant + "-" + strings.Join(roles, ".")
+		var c tenants.SnapshotChange
+		c.PutMembership(tn.InternalID, sub, roles)
+		if err := snaps.Refresh(t.Context(), staticStore{snaps.Load().With(&c)}); err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := minter.Mint(tn, session.Claims{Subject: sub, Email: "alice@" + tenant + ".test", Roles: roles, Method: "password"})
 		if err != nil {
 			t.Fatal(err)
 		}

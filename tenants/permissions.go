@@ -31,7 +31,7 @@ const (
 // within them. For a tenant that is not this snapshot's it answers as
 // t.HasPermission does.
 func (s *Snapshot) HasPermission(t *Tenant, roles []string, perm string) bool {
-	if ix, ok := s.permissions[t]; ok {
+	if ix, ok := s.tenants.permissions[t]; ok {
 		return ix.allows(roles, perm)
 	}
 	return t.HasPermission(roles, perm)

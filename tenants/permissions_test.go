@@ -75,7 +75,7 @@ func TestHasPermission(t *testing.T) {
 			}
 		}
 	}
-	if snap.permissions[snap.BySlug("acme")] == nil {
+	if snap.tenants.permissions[snap.BySlug("acme")] == nil {
 		t.Error("NewSnapshot did not index the roles")
 	}
 }
@@ -211,7 +211,7 @@ func TestHasPermissionDiamonds(t *testing.T) {
 
 			snap := NewSnapshot([]Tenant{ten}, nil)
 			tn := snap.BySlug("acme")
-			ix := snap.permissions[tn]
+			ix := snap.tenants.permissions[tn]
 			if ix == nil {
 				t.Fatal("NewSnapshot did not index the roles")
 			}

@@ -85,6 +85,10 @@ type stack struct {
 	envoy      *proc.Process
 	upstream   *echo.Handler
 	signin     *recorder // requests Envoy routed to tenantgate's HTTP port
+	// bin is the tenantgate binary under test, and admin the base URL of
+	// its admin port (its admin API answers with withServeArgs'
+	// --admin-token-file).
+	bin, admin string
 }
 
 // user is a person the stack's database knows.
@@ -185,6 +189,11 @@ func withLoopbackHTTPIdP() stackOption {
 	}
 }
 
+// withServeArgs adds flags to serve's command line.
+func withServeArgs(args ...string) stackOption {
+	return func(c *stackConfig) { c.serveArgs = append(c.serveArgs, args...) }
+}
+
 // withSecureCookies runs tenantgate as in production, without
 // --insecure-cookies: it then builds https URLs for its own endpoints, and
 // its cookies are Secure with the __Host- prefix, so clients must reach
@@ -244,9 +253,10 @@ func startStack(t *testing.T, opts ...stackOption) *stack {
 		proc.Run(t, m.u.password, tg, args...)
 	}
 
-	s := &stack{upstream: &echo.Handler{}, signin: &recorder{}}
+	s := &stack{upstream: &echo.Handler{}, signin: &recorder{}, bin: tg}
 
 	grpcPort, httpPort, adminPort := proc.FreePort(t), proc.FreePort(t), proc.FreePort(t)
+	s.admin = fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 	serve := []string{"serve",
 		"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
 		"--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),

@@ -98,11 +98,6 @@ func TestSignInBehindLoadBalancer(t *testing.T) {
 	}
 }
 
-// withServeArgs adds flags to `tenantgate serve`.
-func withServeArgs(args ...string) stackOption {
-	return func(c *stackConfig) { c.serveArgs = append(c.serveArgs, args...) }
-}
-
 // refusal is one "sign-in refused" line of tenantgate's log.
 type refusal struct {
 	Reason         string `json:"reason"`

@@ -247,7 +247,7 @@ func (h *Handler) apexLogout(q *request) {
 		err := h.revoke(q, tenants.Revocation{
 			Key:       tenants.SessionRevocationKey(g.sid),
 			NotBefore: h.now(),
-			Expires:   g.expires.Add(time.Minute),
+			Expires:   session.RevocationExpires(g.expires),
 		})
 		if err != nil {
 			h.unavailable(q, "revoke global session", err)

@@ -32,7 +32,8 @@ type Store interface {
 	// UseAssertionID makes tenant switch codes single-use (switch.go), as
 	// it does SAML assertion ids.
 	UseAssertionID(ctx context.Context, tenantInternalID, id string, expires time.Time) error
-	// Snapshot lets a sign-out publish its revocation at once (revoke).
+	// Snapshot lets a sign-out publish its revocation, and an SSO sign-in
+	// its membership, at once (publish).
 	Snapshot(ctx context.Context) (*tenants.Snapshot, error)
 }
 
@@ -74,9 +75,10 @@ const maxEmailBytes = 320
 // 401 "Invalid email or password."; 403 for a refused cross-origin or CSRF
 // request and for a suspended tenant; 429 when argon2id is saturated, when
 // an address over its failure limit finds the lane of such addresses taken
-// (limit.go), or an address is over its discovery or switching limit; 501
-// when the tenant offers no sign-in method this build implements; 503 when
-// tenants are not loaded or the store fails) and JSON for machines (404 {"error":"unknown_tenant"},
+// (limit.go), an address is over its discovery or switching limit, or an
+// account over its successful sign-ins per minute (Limits.AccountSignIns);
+// 501 when the tenant offers no sign-in method this build implements; 503
+// when tenants are not loaded or the store fails) and JSON for machines (404 {"error":"unknown_tenant"},
 // 400 {"error":"bad_request"}, 404 {"error":"not_found"} for any other path,
 // 405 {"error":"method_not_allowed"}).
 type Handler struct {
@@ -85,8 +87,9 @@ type Handler struct {
 	// Resolver places a request with a tenant from its Host and path.
 	Resolver *tenants.Resolver
 	// Store looks up users and memberships and records revocations.
-	// Revocations reach Verify once Snapshots is refreshed: a sign-out
-	// refreshes it itself (revoke), other writers through Current.Follow.
+	// Revocations and memberships reach Verify once Snapshots is
+	// refreshed: the handler refreshes it after its own writes (publish),
+	// other writers through Current.Follow.
 	Store Store
 	// Minter mints session tokens; its TTL is the cookie's Max-Age.
 	Minter *session.Minter
@@ -147,6 +150,7 @@ type Handler struct {
 	limited    lane // password checks of addresses over their limit
 	discovery  *counter
 	switches   *counter
+	signIns    *counter
 	origins    *http.CrossOriginProtection
 	loginState *session.Sealer
 	// globalSealer seals global sessions, switchSealer switch codes and
@@ -164,6 +168,7 @@ func (h *Handler) init() {
 		h.limited = make(lane, h.limits.LimitedConcurrent)
 		h.discovery = newCounter(h.limits.DiscoveryRequests, h.limits.Window, h.limits.MaxEntries)
 		h.switches = newCounter(h.limits.SwitchCodes, h.limits.Window, h.limits.MaxEntries)
+		h.signIns = newCounter(h.limits.AccountSignIns, signInWindow, h.limits.MaxEntries)
 		h.origins = http.NewCrossOriginProtection()
 		h.opened = newMethodCache()
 		if h.Sealer != nil {
@@ -474,13 +479,23 @@ func (h *Handler) refuse(q *request, reason, email string, extra ...any) {
 // response goes out, so the signed-out session is refused from the very next
 // request on this process (the store's watch would publish it a moment
 // later, and other replicas learn it that way). An error means nothing was
-// recorded; a failed refresh is only logged, because the watch retries it.
+// recorded.
 func (h *Handler) revoke(q *request, r tenants.Revocation) error {
 	if err := h.Store.Revoke(q.r.Context(), r); err != nil {
 		return err
 	}
-	if err := h.Snapshots.Refresh(context.WithoutCancel(q.r.Context()), h.Store); err != nil {
-		h.log().Error("refresh tenant snapshot after a sign-out", "err", err)
-	}
+	h.publish(q, "a sign-out")
 	return nil
+}
+
+// publish refreshes the snapshot after this request's own write, before the
+// response goes out: the next request, which Check answers from the
+// snapshot, must see it (a sign-out's revocation; an SSO sign-in's
+// membership, which Check requires of every session). The store keeps its
+// snapshot up to date write by write, so this costs no full read. A failure
+// is only logged, because the store's watch retries it.
+func (h *Handler) publish(q *request, after string) {
+	if err := h.Snapshots.Refresh(context.WithoutCancel(q.r.Context()), h.Store); err != nil {
+		h.log().Error("refresh tenant snapshot after "+after, "err", err)
+	}
 }

@@ -37,6 +37,14 @@ type Limits struct {
 	// client address per Window (each one redeemed is a store write).
 	// Default 60.
 	SwitchCodes int
+	// AccountSignIns is how many successful sign-ins one account may make
+	// per minute (not per Window): into one tenant, counting password,
+	// SSO and switching from the apex alike, or on the apex host. Beyond
+	// it every attempt on the account is answered 429 until the minute has
+	// passed. Each sign-in can be followed by a sign-out, whose revocation
+	// every snapshot holds for the session's lifetime: this bounds what one
+	// account can add. Default 10.
+	AccountSignIns int
 	// Window is the counting window. Default 15 minutes.
 	Window time.Duration
 	// MaxEntries bounds how many accounts or addresses each counter tracks;
@@ -60,6 +68,9 @@ func (l Limits) withDefaults() Limits {
 	if l.SwitchCodes <= 0 {
 		l.SwitchCodes = 60
 	}
+	if l.AccountSignIns <= 0 {
+		l.AccountSignIns = 10
+	}
 	if l.Window <= 0 {
 		l.Window = 15 * time.Minute
 	}
@@ -68,6 +79,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	return l
 }
+
+// signInWindow is the window of Limits.AccountSignIns.
+const signInWindow = time.Minute
 
 // counter counts events per key in fixed windows, in bounded memory. Keys
 // are hashed, so an attacker-chosen email costs 32 bytes however long it is.

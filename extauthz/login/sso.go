@@ -369,6 +369,9 @@ func (h *Handler) completeSSO(q *request, i int, m Method, id Identity, returnTo
 			roles = append(roles, r)
 		}
 	}
+	if !h.admitSignIn(q, signInKey(t.InternalID, typ, id.Issuer, id.Subject), email) {
+		return
+	}
 	user, err := h.Store.UpsertExternalUser(q.r.Context(), t.InternalID, tenants.ExternalIdentity{
 		Method: typ, Issuer: id.Issuer, Subject: id.Subject, Email: email, Roles: roles,
 	})
@@ -380,6 +383,7 @@ func (h *Handler) completeSSO(q *request, i int, m Method, id Identity, returnTo
 		h.unavailable(q, "record sso user", err)
 		return
 	}
+	h.publish(q, "an SSO sign-in")
 	token, minted, err := h.Minter.Mint(t, session.Claims{
 		Subject: user.ID,
 		Email:   email,

@@ -501,6 +501,9 @@ func (h *Handler) redeemSwitch(q *request) {
 		h.unavailable(q, "look up membership", err)
 		return
 	}
+	if !h.admitSignIn(q, signInKey(t.InternalID, user.Email), user.Email) {
+		return
+	}
 	if !h.issueSession(q, user, roles) {
 		return
 	}

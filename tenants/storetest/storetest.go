@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) tenants.Store) {
 		{"Revoke", testRevoke},
 		{"Snapshot", testSnapshot},
 		{"SnapshotConsistent", testSnapshotConsistent},
+		{"SnapshotMemberships", testSnapshotMemberships},
 		{"Watch", testWatch},
 		{"ConcurrentDomainClaims", testConcurrentDomainClaims},
 		{"ConcurrentUserCreation", testConcurrentUserCreation},
