@@ -54,8 +54,8 @@ func parsePages() map[string]*template.Template {
 // to judge by and refused every sign-in as cross-origin (security catalogue
 // item 51). strict-origin-when-cross-origin would keep the Origin too, but
 // would also tell every other origin which tenant host a person came from:
-// an identity provider after an SSO button, a tenant's logo host, the
-// tenant host the apex sends someone to. same-origin reveals nothing
+// an identity provider after an SSO button, the tenant host the apex sends
+// someone to. same-origin reveals nothing
 // outside the origin, where these pages' URLs carry rd, login hints and, at
 // /_auth/callback, one-time codes. Within the origin the full URL may go
 // along: to tenantgate itself, and to the tenant's app behind the same host,
