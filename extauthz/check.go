@@ -3,9 +3,11 @@ package extauthz
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -14,6 +16,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/tenantgate/tenantgate/extauthz/cookie"
+	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/tenants"
 )
 
 // Identity headers tenantgate sets on allowed requests (CONTRACT.md). The
@@ -25,9 +31,25 @@ const (
 	HeaderUserEmail  = "x-user-email"
 	HeaderUserRoles  = "x-user-roles"
 	HeaderAuthMethod = "x-auth-method"
+	// HeaderAuthMFA is reserved by CONTRACT.md for when second factors
+	// exist; until tenantgate sets it, a client's copy is always removed.
+	HeaderAuthMFA = "x-auth-mfa"
 )
 
 var identityHeaders = [...]string{HeaderTenantID, HeaderUserID, HeaderUserEmail, HeaderUserRoles, HeaderAuthMethod}
+
+// reservedHeader reports whether a request header (lower-case name) claims
+// something only tenantgate may assert: the identity headers, x-auth-mfa,
+// and everything in the x-user- and x-tenant- namespaces. A client's copy
+// never reaches the upstream (removed, or overwritten by tenantgate's value)
+// nor the sign-in pages.
+func reservedHeader(name string) bool {
+	switch name {
+	case HeaderAuthMethod, HeaderAuthMFA:
+		return true
+	}
+	return strings.HasPrefix(name, "x-user-") || strings.HasPrefix(name, "x-tenant-")
+}
 
 // Server is the gRPC adapter for envoy.service.auth.v3.Authorization: the only
 // code that speaks Envoy's CheckRequest and CheckResponse.
@@ -63,21 +85,22 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	if s.Inline != nil && s.Inline.Match(h.GetPath()) {
 		return s.Inline.Serve(ctx, req), nil
 	}
-	headers := h.GetHeaders()
+	headers := headersOf(h)
 	r := &Request{
 		Host:   h.GetHost(),
 		Path:   h.GetPath(),
 		Method: h.GetMethod(),
-		Header: func(name string) string { return headers[name] },
+		Scheme: h.GetScheme(),
+		Header: headers.get,
 	}
 	d := s.Authorizer.Decide(r)
 	s.count(d)
 	switch d.Outcome {
 	case Allow, AllowAnonymous:
-		return allowed(d, headers), nil
+		return allowed(d, headers, s.Authorizer.CookieName), nil
 	default:
 		if d.Outcome == Deny && s.Log != nil && s.Log.Enabled(ctx, slog.LevelDebug) {
-			s.Log.Debug("check denied", "code", d.Code, "status", d.Status, "request_id", headers["x-request-id"])
+			s.Log.Debug("check denied", "code", d.Code, "status", d.Status, "request_id", headers.get("x-request-id"))
 		}
 		return denied(d), nil
 	}
@@ -102,9 +125,11 @@ func (s *Server) count(d Decision) {
 
 // allowed builds the OK answer: identity headers set with overwrite semantics
 // (both the deprecated append=false and OVERWRITE_IF_EXISTS_OR_ADD, since
-// Envoy versions disagree on which wins), every client-sent identity header
-// that is not set listed for removal, and never a header both set and removed.
-func allowed(d Decision, clientHeaders map[string]string) *authv3.CheckResponse {
+// Envoy versions disagree on which wins); every client-sent reserved header
+// (reservedHeader) that is not set listed for removal, whichever form the
+// headers came in; tenantgate's cookies taken out of the Cookie header
+// (upstreamCookie); and never a header both set and removed.
+func allowed(d Decision, client checkHeaders, sessionCookie string) *authv3.CheckResponse {
 	set := map[string]string{HeaderTenantID: d.Tenant.ID}
 	meta := map[string]*structpb.Value{"tenant_id": structpb.NewStringValue(d.Tenant.ID)}
 	if d.Outcome == Allow {
@@ -116,13 +141,25 @@ func allowed(d Decision, clientHeaders map[string]string) *authv3.CheckResponse 
 		meta["user_id"] = structpb.NewStringValue(c.Subject)
 	}
 	ok := &authv3.OkHttpResponse{}
+	isSet := func(name string) bool {
+		return slices.ContainsFunc(ok.Headers, func(h *corev3.HeaderValueOption) bool { return h.GetHeader().GetKey() == name })
+	}
 	for _, name := range identityHeaders {
 		if v := set[name]; v != "" && !strings.ContainsAny(v, "\r\n\x00") {
 			ok.Headers = append(ok.Headers, overwrite(name, v))
-			continue
 		}
-		if _, sent := clientHeaders[name]; sent {
+	}
+	for name := range client.names {
+		if reservedHeader(name) && !isSet(name) && !slices.Contains(ok.HeadersToRemove, name) {
 			ok.HeadersToRemove = append(ok.HeadersToRemove, name)
+		}
+	}
+	slices.Sort(ok.HeadersToRemove) // map order is random; the answer is not
+	if v, changed := upstreamCookie(d.Tenant, client.get("cookie"), sessionCookie); changed {
+		if v == "" {
+			ok.HeadersToRemove = append(ok.HeadersToRemove, "cookie")
+		} else {
+			ok.Headers = append(ok.Headers, overwrite("cookie", v))
 		}
 	}
 	return &authv3.CheckResponse{
@@ -130,6 +167,100 @@ func allowed(d Decision, clientHeaders map[string]string) *authv3.CheckResponse 
 		HttpResponse:    &authv3.CheckResponse_OkResponse{OkResponse: ok},
 		DynamicMetadata: &structpb.Struct{Fields: meta},
 	}
+}
+
+// upstreamCookie is the Cookie header the upstream receives for tenant t:
+// the client's header less every cookie of tenantgate's (cookie.Owned), so
+// no app log or app bug can leak a session; with t.PassSessionCookie the
+// tenant's own session cookie (sessionCookie, or its path-tenancy name)
+// stays. The app's cookies pass byte for byte (cookie.Without). changed is
+// false when there is nothing to take out: the header is then left exactly
+// as Envoy has it. "" with changed means send no Cookie header. A result
+// that a HeaderValue cannot carry (not UTF-8; Envoy ignores raw_value in
+// an OK answer) is "": losing the app's cookies on such a request is
+// better than handing it a session.
+func upstreamCookie(t *tenants.Tenant, header, sessionCookie string) (string, bool) {
+	if header == "" {
+		return "", false
+	}
+	keep := func(string) bool { return false }
+	if t.PassSessionCookie {
+		pathCookie := session.PathCookieName(sessionCookie, t.ID)
+		keep = func(name string) bool { return name == sessionCookie || name == pathCookie }
+	}
+	v, changed := cookie.Without(header, func(name string) bool { return cookie.Owned(name) && !keep(name) })
+	if changed && (!utf8.ValidString(v) || strings.ContainsAny(v, "\r\n\x00")) {
+		return "", true
+	}
+	return v, changed
+}
+
+// checkHeaders is a CheckRequest's request headers in whichever form Envoy
+// sent them: the headers map, where Envoy joins a repeated header's lines
+// with ",", or header_map (encode_raw_headers), one entry per line with the
+// value in raw_value. A Check reading only the map would see no header at
+// all behind encode_raw_headers: every session refused, and no client-sent
+// identity header found to remove.
+type checkHeaders struct {
+	joined map[string]string
+	lines  []*corev3.HeaderValue
+}
+
+func headersOf(h *authv3.AttributeContext_HttpRequest) checkHeaders {
+	return checkHeaders{joined: h.GetHeaders(), lines: h.GetHeaderMap().GetHeaders()}
+}
+
+// get returns the request header called name (lower case), "" when absent.
+// From header_map, a repeated header's lines are joined as Envoy's map
+// joins them, with ",", except Cookie lines, joined with "; " as one Cookie
+// header carries them (RFC 6265 §5.4): a Cookie line never continues a pair
+// of the line before it. Envoy sends one form or the other; header_map wins
+// if it has any entry.
+func (c checkHeaders) get(name string) string {
+	if len(c.lines) == 0 {
+		return c.joined[name]
+	}
+	sep := ","
+	if name == "cookie" {
+		sep = "; "
+	}
+	var b strings.Builder
+	n := 0
+	for _, hv := range c.lines {
+		if !strings.EqualFold(hv.GetKey(), name) {
+			continue
+		}
+		if n > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(lineValue(hv))
+		n++
+	}
+	return b.String()
+}
+
+// names yields the lower-case name of every header in both forms, once per
+// line: removal must not depend on which form Envoy chose.
+func (c checkHeaders) names(yield func(string) bool) {
+	for k := range c.joined {
+		if !yield(strings.ToLower(k)) {
+			return
+		}
+	}
+	for _, hv := range c.lines {
+		if !yield(strings.ToLower(hv.GetKey())) {
+			return
+		}
+	}
+}
+
+// lineValue is a header_map entry's value: raw_value when Envoy set it
+// (encode_raw_headers), else value.
+func lineValue(hv *corev3.HeaderValue) string {
+	if raw := hv.GetRawValue(); len(raw) > 0 {
+		return string(raw)
+	}
+	return hv.GetValue()
 }
 
 func overwrite(name, value string) *corev3.HeaderValueOption {

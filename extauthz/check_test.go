@@ -3,8 +3,10 @@ package extauthz
 import (
 	"context"
 	"crypto/rand"
+	"maps"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +29,12 @@ type fixture struct {
 	minter *session.Minter
 	acme   *tenants.Tenant
 	globex *tenants.Tenant
+	// hooli has passSessionCookie.
+	hooli  *tenants.Tenant
 	client authv3.AuthorizationClient
+	// members maps a tenant and a set of roles to the member token mints
+	// for them (member).
+	members map[string]string
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -63,13 +70,19 @@ func newFixture(t *testing.T) *fixture {
 		mk("acme", "iacme", tenants.StatusActive),
 		mk("globex", "iglobex", tenants.StatusActive),
 		mk("initech", "iinitech", tenants.StatusSuspended),
+		mk("umbrella", "iumbrella", tenants.StatusActive),
+		mk("hooli", "ihooli", tenants.StatusActive),
 	}
+	ts[0].TrustedOrigins = []string{"https://admin.acme.test", "http://localhost:3000"}
+	ts[3].CrossOriginGuard = new(false)
+	ts[4].PassSessionCookie = true
 	snaps := &tenants.Current{}
 	snaps.Refresh(context.Background(), staticStore{tenants.NewSnapshot(ts, nil)})
 
-	f := &fixture{snaps: snaps, minter: &session.Minter{Sealer: sealer, TTL: time.Hour, Now: time.Now, Rand: rand.Reader}}
+	f := &fixture{snaps: snaps, minter: &session.Minter{Sealer: sealer, TTL: time.Hour, Now: time.Now, Rand: rand.Reader}, members: map[string]string{}}
 	f.acme = snaps.Load().BySlug("acme")
 	f.globex = snaps.Load().BySlug("globex")
+	f.hooli = snaps.Load().BySlug("hooli")
 
 	srv := &Server{Authorizer: &Authorizer{
 		Snapshots:  snaps,
@@ -99,13 +112,44 @@ type staticStore struct{ s *tenants.Snapshot }
 
 func (s staticStore) Snapshot(context.Context) (*tenants.Snapshot, error) { return s.s, nil }
 
+// token mints a session of a member of tn who holds exactly roles.
 func (f *fixture) token(t *testing.T, tn *tenants.Tenant, roles ...string) string {
 	t.Helper()
-	tok, _, err := f.minter.Mint(tn, session.Claims{Subject: "u-" + tn.ID, Email: "alice@" + tn.ID + ".test", Roles: roles, Method: "password"})
+	tok, _, err := f.minter.Mint(tn, session.Claims{Subject: f.member(t, tn, roles), Email: "alice@" + tn.ID + ".test", Roles: roles, Method: "password"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// member returns the id of a member of tn holding exactly roles, adding the
+// membership to the published snapshot first if it is new (Check takes the
+// roles from there, not from the token). Each set of roles is its own
+// member: the first a test asks for in a tenant is u-<tenant>, later ones
+// u-<tenant>-2, u-<tenant>-3 and so on.
+func (f *fixture) member(t *testing.T, tn *tenants.Tenant, roles []string) string {
+	t.Helper()
+	key := tn.ID + "\x00" + strings.Join(slices.Sorted(slices.Values(roles)), ",")
+	if id, ok := f.members[key]; ok {
+		return id
+	}
+	id := "u-" + tn.ID
+	n := 1
+	for k := range f.members {
+		if strings.HasPrefix(k, tn.ID+"\x00") {
+			n++
+		}
+	}
+	if n > 1 {
+		id += "-" + strconv.Itoa(n)
+	}
+	f.members[key] = id
+	var c tenants.SnapshotChange
+	c.PutMembership(tn.InternalID, id, roles)
+	if err := f.snaps.Refresh(context.Background(), staticStore{f.snaps.Load().With(&c)}); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 func (f *fixture) check(t *testing.T, method, host, path string, headers map[string]string) *authv3.CheckResponse {
@@ -116,6 +160,26 @@ func (f *fixture) check(t *testing.T, method, host, path string, headers map[str
 	resp, err := f.client.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
 			Method: method, Host: host, Path: path, Headers: headers,
+		}},
+	}})
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	return resp
+}
+
+// checkRaw is check with the headers as Envoy sends them with
+// encode_raw_headers: header_map entries, values in raw_value, the headers
+// map empty. Each pair is one header line.
+func (f *fixture) checkRaw(t *testing.T, method, host, path string, lines ...[2]string) *authv3.CheckResponse {
+	t.Helper()
+	hm := &corev3.HeaderMap{}
+	for _, l := range lines {
+		hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: l[0], RawValue: []byte(l[1])})
+	}
+	resp, err := f.client.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: method, Host: host, Path: path, HeaderMap: hm,
 		}},
 	}})
 	if err != nil {
@@ -332,18 +396,204 @@ func TestCheckNoSnapshotFailsClosed(t *testing.T) {
 	wantDenied(t, resp, 400, "bad_request")
 }
 
-func TestNextCookie(t *testing.T) {
-	h := `a=1; tenantgate=x; tenantgatex=no, tenantgate="y"`
-	var got []string
-	for {
-		v, rest, ok := nextCookie(h, "tenantgate")
-		if !ok {
-			break
-		}
-		got = append(got, v)
-		h = rest
+// TestCheckCommaSmuggledCookie: a sibling subdomain (another tenant's
+// content, or script on any host under the base domain) can set a cookie
+// with Domain=<base domain> whose value holds ", __Host-tenantgate=<its
+// session>"; the browser sends it verbatim to the victim's tenant. Only
+// ";" separates cookies (RFC 6265), so the planted session is never read:
+// the victim is not signed in as the attacker.
+func TestCheckCommaSmuggledCookie(t *testing.T) {
+	f := newFixture(t)
+	attacker := f.token(t, f.acme, "member")
+	victim, _, err := f.minter.Mint(f.acme, session.Claims{Subject: "u-victim", Email: "victim@acme.test", Roles: []string{"member"}, Method: "password"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if strings.Join(got, ",") != "x,y" {
-		t.Errorf("got %v", got)
+	var member tenants.SnapshotChange
+	member.PutMembership(f.acme.InternalID, "u-victim", []string{"member"})
+	if err := f.snaps.Refresh(t.Context(), staticStore{f.snaps.Load().With(&member)}); err != nil {
+		t.Fatal(err)
+	}
+	smuggled := `x="junk, __Host-tenantgate=` + attacker + `"`
+	cases := []struct {
+		name    string
+		cookie  string
+		wantSub string // "" means a 401
+	}{
+		{"planted cookie alone", smuggled, ""},
+		{"planted cookie before the victim's session", smuggled + "; __Host-tenantgate=" + victim, "u-victim"},
+		{"unquoted", "x=junk, __Host-tenantgate=" + attacker, ""},
+		{"several planted", smuggled + "; " + smuggled + "; y=a,__Host-tenantgate=" + attacker + "; __Host-tenantgate=" + victim, "u-victim"},
+		// Envoy's headers map joins two HTTP/1 Cookie lines with ",": a
+		// session in a second line is not a pair of its own and is not
+		// read (browsers send one Cookie line).
+		{"second Cookie line joined by Envoy", "a=1," + "__Host-tenantgate=" + victim, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := f.check(t, "GET", "acme.app.test", "/x", map[string]string{"cookie": tc.cookie})
+			if tc.wantSub == "" {
+				wantDenied(t, resp, 401, "unauthenticated")
+				return
+			}
+			if got := headerMap(wantOK(t, resp).GetHeaders())["x-user-id"]; got != tc.wantSub {
+				t.Errorf("signed in as %q, want %q", got, tc.wantSub)
+			}
+		})
+	}
+	t.Run("path tenancy", func(t *testing.T) {
+		resp := f.check(t, "GET", "app.test", "/org/acme/x", map[string]string{"cookie": `x="a, __Secure-tenantgate.acme=` + attacker + `"`})
+		wantDenied(t, resp, 401, "unauthenticated")
+	})
+}
+
+// TestCheckRawHeaders: behind Envoy's encode_raw_headers the headers come
+// in header_map (values in raw_value) and the headers map is empty. A
+// session is read from there, Cookie lines kept apart, and every
+// client-sent identity header there is removed or overwritten.
+func TestCheckRawHeaders(t *testing.T) {
+	f := newFixture(t)
+	tok := f.token(t, f.acme, "member")
+	spoofs := [][2]string{
+		{"x-tenant-id", "globex"}, {"x-tenant-id", "evil"}, {"x-user-id", "u-root"}, {"x-user-email", "mallory@evil.test"},
+		{"x-user-roles", "admin"}, {"x-auth-method", "saml"}, {"x-auth-mfa", "true"}, {"x-user-groups", "admins"},
+		{"x-tenant-plan", "enterprise"}, {"X-User-Shout", "1"},
+	}
+	t.Run("session cookie on its own line", func(t *testing.T) {
+		resp := f.checkRaw(t, "GET", "acme.app.test", "/x", append([][2]string{
+			{"cookie", "a=1; b=2"}, {"cookie", "__Host-tenantgate=" + tok}, {"accept", "application/json"},
+		}, spoofs...)...)
+		ok := wantOK(t, resp)
+		h := headerMap(ok.GetHeaders())
+		if h["x-tenant-id"] != "acme" || h["x-user-id"] != "u-acme" || h["x-user-roles"] != "member" || h["x-auth-method"] != "password" {
+			t.Errorf("identity headers %v", h)
+		}
+		removed := ok.GetHeadersToRemove()
+		for _, want := range []string{"x-auth-mfa", "x-user-groups", "x-tenant-plan", "x-user-shout"} {
+			if !slices.Contains(removed, want) {
+				t.Errorf("headers_to_remove %v lacks %s", removed, want)
+			}
+		}
+		if h["cookie"] != "a=1; b=2" {
+			t.Errorf("upstream cookie %q, want the app's two cookies", h["cookie"])
+		}
+	})
+	t.Run("bearer", func(t *testing.T) {
+		ok := wantOK(t, f.checkRaw(t, "GET", "acme.app.test", "/x", [2]string{"authorization", "Bearer " + tok}))
+		if got := headerMap(ok.GetHeaders())["x-user-id"]; got != "u-acme" {
+			t.Errorf("x-user-id %q", got)
+		}
+	})
+	t.Run("anonymous rule", func(t *testing.T) {
+		ok := wantOK(t, f.checkRaw(t, "GET", "acme.app.test", "/public/x", spoofs...))
+		if h := headerMap(ok.GetHeaders()); len(h) != 1 || h["x-tenant-id"] != "acme" {
+			t.Errorf("set %v, want only x-tenant-id: acme", h)
+		}
+		want := []string{"x-auth-method", "x-auth-mfa", "x-tenant-plan", "x-user-email", "x-user-groups", "x-user-id", "x-user-roles", "x-user-shout"}
+		if got := ok.GetHeadersToRemove(); !slices.Equal(got, want) {
+			t.Errorf("headers_to_remove %v, want %v", got, want)
+		}
+	})
+	t.Run("no session", func(t *testing.T) {
+		wantDenied(t, f.checkRaw(t, "GET", "acme.app.test", "/x", [2]string{"cookie", "a=1"}), 401, "unauthenticated")
+	})
+}
+
+// TestCheckRemovesEveryReservedHeader: on every OK answer, anonymous or
+// not, each client-sent x-user-*, x-tenant-*, x-auth-method and x-auth-mfa
+// header is overwritten or removed.
+func TestCheckRemovesEveryReservedHeader(t *testing.T) {
+	f := newFixture(t)
+	tok := f.token(t, f.acme, "member")
+	spoofs := map[string]string{
+		"x-user-id": "1", "x-user-groups": "admins", "x-user-": "x", "x-tenant-plan": "gold",
+		"x-auth-mfa": "true", "x-auth-method": "saml", "x-tenant-id": "globex", "x-other": "kept",
+	}
+	for _, tc := range []struct{ name, path string }{{"anonymous", "/public/x"}, {"authenticated", "/x"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := maps.Clone(spoofs)
+			hdr["cookie"] = "__Host-tenantgate=" + tok
+			ok := wantOK(t, f.check(t, "GET", "acme.app.test", tc.path, hdr))
+			set := headerMap(ok.GetHeaders())
+			for name := range spoofs {
+				_, isSet := set[name]
+				removed := slices.Contains(ok.GetHeadersToRemove(), name)
+				if reserved := name != "x-other"; reserved != (isSet || removed) {
+					t.Errorf("%s: set %v, removed %v", name, isSet, removed)
+				}
+			}
+		})
+	}
+}
+
+// TestCheckUpstreamCookie: tenantgate's cookies never reach the upstream;
+// the app's own pass byte for byte, the header is untouched when there is
+// nothing of tenantgate's in it, removed when nothing else is left, and a
+// tenant with passSessionCookie keeps its session cookie (only).
+func TestCheckUpstreamCookie(t *testing.T) {
+	f := newFixture(t)
+	acme := f.token(t, f.acme, "member")
+	hooli := f.token(t, f.hooli, "member")
+	cases := []struct {
+		name, host, path, cookie string
+		want                     string // the cookie header set; "" with remove
+		remove, untouched        bool
+	}{
+		{name: "no tenantgate cookie", host: "acme.app.test", path: "/public/x", cookie: `app=1;b="x y"`, untouched: true},
+		{name: "no cookie at all", host: "acme.app.test", path: "/public/x", untouched: true},
+		{name: "session among app cookies", host: "acme.app.test", path: "/x",
+			cookie: `app=1; __Host-tenantgate=` + acme + `; b="x, y";c=%20`, want: `app=1; b="x, y";c=%20`},
+		{name: "session only", host: "acme.app.test", path: "/x", cookie: "__Host-tenantgate=" + acme, remove: true},
+		{name: "every sign-in cookie", host: "acme.app.test", path: "/public/x",
+			cookie: "__Host-tenantgate-csrf=c; app=1; __Host-tg-attempt-abc=a; __Host-tg-idt=i; __Host-tenantgate-switch=s; __Host-tenantgate-global=g; __Host-tenantgate-intent=n; __Host-tenantgate=x",
+			want:   "app=1"},
+		{name: "path tenancy session", host: "app.test", path: "/org/acme/x",
+			cookie: "__Secure-tenantgate.acme=" + acme + "; app=1; __Host-tg-idt.acme=i", want: "app=1"},
+		{name: "anonymous path keeps a bearer user's session from the app too", host: "acme.app.test", path: "/public/x",
+			cookie: "__Host-tenantgate=" + acme, remove: true},
+		{name: "passSessionCookie keeps the session", host: "hooli.app.test", path: "/x",
+			cookie: "app=1; __Host-tenantgate=" + hooli, untouched: true},
+		{name: "passSessionCookie still drops the sign-in cookies", host: "hooli.app.test", path: "/x",
+			cookie: "app=1; __Host-tenantgate-csrf=c; __Host-tenantgate=" + hooli + "; __Host-tg-attempt-x=a",
+			want:   "app=1; __Host-tenantgate=" + hooli},
+		{name: "passSessionCookie, path tenancy", host: "app.test", path: "/org/hooli/x",
+			cookie: "__Secure-tenantgate.hooli=" + hooli + "; __Host-tenantgate-switch.hooli=s", want: "__Secure-tenantgate.hooli=" + hooli},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := map[string]string{}
+			if tc.cookie != "" {
+				hdr["cookie"] = tc.cookie
+			}
+			ok := wantOK(t, f.check(t, "GET", tc.host, tc.path, hdr))
+			set, isSet := headerMap(ok.GetHeaders())["cookie"]
+			removed := slices.Contains(ok.GetHeadersToRemove(), "cookie")
+			switch {
+			case tc.untouched:
+				if isSet || removed {
+					t.Errorf("cookie header touched: set %q, removed %v", set, removed)
+				}
+			case tc.remove:
+				if isSet || !removed {
+					t.Errorf("cookie header: set %q (%v), removed %v; want removed", set, isSet, removed)
+				}
+			default:
+				if set != tc.want || removed {
+					t.Errorf("cookie header set to %q (removed %v), want %q", set, removed, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestUpstreamCookieNotUTF8(t *testing.T) {
+	acme := &tenants.Tenant{ID: "acme"}
+	// A HeaderValue's value must be UTF-8, and Envoy ignores raw_value in
+	// an OK answer: such a header goes rather than carry the session on.
+	if v, changed := upstreamCookie(acme, "a=\xff; __Host-tenantgate=t", "__Host-tenantgate"); v != "" || !changed {
+		t.Errorf("upstreamCookie = %q, %v; want \"\", true", v, changed)
+	}
+	if v, changed := upstreamCookie(acme, "a=\xff", "__Host-tenantgate"); v != "a=\xff" || changed {
+		t.Errorf("nothing to remove: upstreamCookie = %q, %v; want untouched", v, changed)
 	}
 }

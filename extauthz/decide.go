@@ -4,8 +4,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 
+	"github.com/tenantgate/tenantgate/extauthz/cookie"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
@@ -19,8 +21,12 @@ type Request struct {
 	// Path is the raw request target, including the query string.
 	Path   string
 	Method string
+	// Scheme is the request's scheme as Envoy saw it (http or https), used
+	// only when X-Forwarded-Proto does not say.
+	Scheme string
 	// Header looks up a request header by lower-case name. Envoy delivers
-	// repeated headers joined with commas.
+	// repeated headers joined with commas; Cookie lines Envoy sent apart
+	// (header_map) are joined with "; ", so no pair spans two lines.
 	Header func(name string) string
 }
 
@@ -111,16 +117,16 @@ func (a *Authorizer) Decide(r *Request) Decision {
 	if !ok {
 		return deny(400, CodeBadRequest, t)
 	}
-	rule := matchRule(t.Rules, rel, r.Method)
-	if rule != nil && rule.Access == tenants.AccessAnonymous {
+	match := matchRule(t.Rules, rel, r.Method)
+	if match.rule != nil && match.rule.Access == tenants.AccessAnonymous {
 		return Decision{Outcome: AllowAnonymous, Tenant: t}
 	}
 
-	cookie := a.CookieName
+	cookieName := a.CookieName
 	if res.Prefix != "" {
-		cookie = session.PathCookieName(cookie, t.ID)
+		cookieName = session.PathCookieName(cookieName, t.ID)
 	}
-	claims, code := a.authenticate(snap, t, r, cookie)
+	claims, code := a.authenticate(snap, t, r, cookieName)
 	switch code {
 	case "":
 	case CodeTenantMismatch:
@@ -132,17 +138,27 @@ func (a *Authorizer) Decide(r *Request) Decision {
 		return deny(401, CodeUnauthenticated, t)
 	}
 
-	if rule != nil && rule.Permission != "" && !t.HasPermission(claims.Roles, rule.Permission) {
+	if _, bearer := bearerToken(r.Header("authorization")); !bearer && crossOrigin(t, r) {
+		// Authenticated by the cookie, which a sibling tenant's page gets
+		// attached for free (same site); see crossOrigin.
+		return Decision{Outcome: Deny, Status: 403, Code: CodeCrossOrigin, Tenant: t, Claims: claims}
+	}
+	// A request refused by the rules is authenticated first, like one a
+	// permission rule refuses: who the caller is comes before what they
+	// may do, and an anonymous caller learns nothing of the rules.
+	if match.refused || match.rule != nil && match.rule.Permission != "" && !snap.HasPermission(t, claims.Roles, match.rule.Permission) {
 		return Decision{Outcome: Deny, Status: 403, Code: CodeForbidden, Tenant: t, Claims: claims}
 	}
 	return Decision{Outcome: Allow, Tenant: t, Claims: claims}
 }
 
 // authenticate finds a credential valid for tenant t in the bearer token or
-// else the cookies called cookie. It returns the claims, or an empty claims
-// and a code: CodeTenantMismatch when the only valid credential belongs to
-// another tenant, CodeUnauthenticated otherwise.
-func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *Request, cookie string) (*session.Claims, string) {
+// else the cookies called cookieName, read as RFC 6265 pairs (cookie.Pairs:
+// a name smuggled inside another cookie's value is never one of them). It
+// returns the claims, or an empty claims and a code: CodeTenantMismatch
+// when the only valid credential belongs to another tenant,
+// CodeUnauthenticated otherwise.
+func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *Request, cookieName string) (*session.Claims, string) {
 	mismatch := false
 	try := func(token string) *session.Claims {
 		c, err := a.Verifier.VerifyFor(snap, t, token)
@@ -156,14 +172,15 @@ func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *
 			return c, ""
 		}
 	} else {
-		cookies := r.Header("cookie")
-		for i := 0; i < maxCookieCandidates; i++ {
-			var tok string
-			tok, cookies, ok = nextCookie(cookies, cookie)
-			if !ok {
+		tried := 0
+		for p := range cookie.Pairs(r.Header("cookie")) {
+			if p.Name != cookieName || p.Value == "" {
+				continue
+			}
+			if tried++; tried > maxCookieCandidates {
 				break
 			}
-			if c := try(tok); c != nil {
+			if c := try(p.Value); c != nil {
 				return c, ""
 			}
 		}
@@ -187,30 +204,6 @@ func bearerToken(h string) (string, bool) {
 	}
 	tok := strings.TrimSpace(h[len(scheme):])
 	return tok, tok != ""
-}
-
-// nextCookie finds the next cookie called name in a Cookie header (RFC 6265
-// §4.2.1: "name=value" pairs separated by ";"), returning its value and the
-// rest of the header to continue from. Envoy joins several Cookie headers with
-// ", " or "; ", so both separators are accepted.
-func nextCookie(h, name string) (value, rest string, ok bool) {
-	for h != "" {
-		var part string
-		if i := strings.IndexAny(h, ";,"); i >= 0 {
-			part, h = h[:i], h[i+1:]
-		} else {
-			part, h = h, ""
-		}
-		part = strings.TrimLeft(part, " \t")
-		if len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name {
-			v := strings.TrimSpace(part[len(name)+1:])
-			v = strings.Trim(v, `"`)
-			if v != "" {
-				return v, h, true
-			}
-		}
-	}
-	return "", "", false
 }
 
 // isNavigation reports whether a request looks like a browser navigation,
@@ -254,21 +247,48 @@ func ruleTarget(raw, prefix string) (string, bool) {
 	return p, true
 }
 
-// matchRule returns the first rule whose path and methods match, or nil.
+// ruleMatch is what a tenant's rules say about one request.
+type ruleMatch struct {
+	// rule is the first rule that matches, or nil.
+	rule *tenants.Rule
+	// refused is set when no rule matches but the path is under the path
+	// of a rule that lists methods: the request is refused to everyone
+	// (403 forbidden once authenticated).
+	refused bool
+}
+
+// matchRule applies the rules of CONTRACT.md ("Rules"): a rule matches when
+// the path is under its path and, if it lists methods, the method is one of
+// them, HEAD counting as GET and methods compared case-sensitively (RFC
+// 9110 §9.1: "get" is not GET). The first matching rule decides. A request
+// that no rule matches, on a path under the path of some rule that lists
+// methods, is refused: listing methods never opens a path wider for the
+// methods left out. No match and no such path leaves the tenant's default
+// (authenticated).
+//
 // A rule path matches the same path and everything below it: "/admin" and
 // "/admin/" both match "/admin/x" but neither matches "/administrator".
-func matchRule(rules []tenants.Rule, path, method string) *tenants.Rule {
+func matchRule(rules []tenants.Rule, path, method string) ruleMatch {
+	restricted := false
 	for i := range rules {
 		r := &rules[i]
 		if !pathUnder(path, r.Path) {
 			continue
 		}
-		if len(r.Methods) > 0 && !containsString(r.Methods, method) {
+		if len(r.Methods) > 0 && !methodListed(r.Methods, method) {
+			restricted = true
 			continue
 		}
-		return r
+		return ruleMatch{rule: r}
 	}
-	return nil
+	return ruleMatch{refused: restricted}
+}
+
+// methodListed reports whether method is one of methods, exactly, or is
+// HEAD and GET is listed (RFC 9110 §9.3.2: HEAD is GET without the body, so
+// a rule that decides a GET decides the HEAD of the same path too).
+func methodListed(methods []string, method string) bool {
+	return slices.Contains(methods, method) || method == "HEAD" && slices.Contains(methods, "GET")
 }
 
 func pathUnder(path, prefix string) bool {
@@ -276,13 +296,4 @@ func pathUnder(path, prefix string) bool {
 		return strings.HasPrefix(path, prefix) || path == prefix[:len(prefix)-1]
 	}
 	return path == prefix || strings.HasPrefix(path, prefix+"/")
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -8,6 +8,7 @@
 // HTTP statuses, headers and bodies.
 //
 // Sub-packages hold what the Check path and the sign-in pages share: session
-// (keys, tokens, the verified-token cache), password (argon2id) and login (the
-// /_auth/ HTTP handler).
+// (keys, tokens, the verified-token cache), cookie (the one Cookie header
+// reader, and which cookie names are tenantgate's), password (argon2id) and
+// login (the /_auth/ HTTP handler).
 package extauthz

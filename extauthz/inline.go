@@ -207,6 +207,16 @@ func (in *Inline) request(ctx context.Context, req *authv3.CheckRequest) (*http.
 	if p := req.GetAttributes().GetDestination().GetAddress().GetSocketAddress().GetPortValue(); p != 0 {
 		header.Set("X-Forwarded-Port", strconv.FormatUint(uint64(p), 10))
 	}
+	// The address Envoy saw the client at, the Check's source, in the
+	// header the routed /_auth/ routes bring it in
+	// (login.HeaderExternalAddress): the handler's rate limits key on it.
+	// The Check's own copy is replaced, because Envoy passes a client's on
+	// when it counts the request as internal.
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		header.Set("X-Envoy-External-Address", host)
+	} else {
+		header.Del("X-Envoy-External-Address")
+	}
 	if len(body) > 0 {
 		r.Body = readCloser{bytes.NewReader(body)}
 	}
@@ -235,11 +245,14 @@ func wholeBody(m bodyMeta, n int) bool {
 }
 
 // inlineHeader builds the handler's request headers from the CheckRequest:
-// header_map (repeated entries kept apart) when Envoy sent it, else the
-// headers map (repeated headers comma-joined by Envoy; a Cookie header is
-// split back on commas, which cookie values never hold, as Decide reads it
-// too). Pseudo-headers, Host, framing headers and every client-sent identity
-// or forwarding header are left out, as envoy.yaml's header_mutation filter
+// header_map (repeated entries kept apart, each Cookie line its own value)
+// when Envoy sent it, else the headers map (repeated headers comma-joined by
+// Envoy). A Cookie value is never split on commas: a comma is a cookie value
+// byte, and splitting there would turn a sibling subdomain's
+// x="a, __Host-tenantgate-csrf=…" into a cookie the browser never let it
+// set (the handler reads cookies with cookie.Pairs, ";" only).
+// Pseudo-headers, Host, framing headers and every client-sent identity or
+// forwarding header are left out, as envoy.yaml's header_mutation filter
 // does before the HTTP route.
 func inlineHeader(h *authv3.AttributeContext_HttpRequest) (http.Header, bodyMeta) {
 	out := http.Header{}
@@ -253,14 +266,6 @@ func inlineHeader(h *authv3.AttributeContext_HttpRequest) (http.Header, bodyMeta
 		case "content-length":
 			meta.contentLength, meta.hasContentLength = value, true
 			return
-		case "cookie":
-			key := http.CanonicalHeaderKey(name)
-			for _, c := range strings.Split(value, ",") {
-				if c = strings.TrimSpace(c); c != "" {
-					out[key] = append(out[key], c)
-				}
-			}
-			return
 		}
 		if strings.HasPrefix(name, ":") || name == "host" || name == "transfer-encoding" || spoofableHeader(name) {
 			return
@@ -270,11 +275,7 @@ func inlineHeader(h *authv3.AttributeContext_HttpRequest) (http.Header, bodyMeta
 	}
 	if hm := h.GetHeaderMap(); len(hm.GetHeaders()) > 0 {
 		for _, hv := range hm.GetHeaders() {
-			v := hv.GetValue()
-			if raw := hv.GetRawValue(); len(raw) > 0 {
-				v = string(raw)
-			}
-			add(hv.GetKey(), v)
+			add(hv.GetKey(), lineValue(hv))
 		}
 		return out, meta
 	}
@@ -291,18 +292,17 @@ func inlineHeader(h *authv3.AttributeContext_HttpRequest) (http.Header, bodyMeta
 
 // spoofableHeader reports whether a request header claims an identity or a
 // host only tenantgate or Envoy may assert: the handler never sees a
-// client's copy (CONTRACT.md identity headers and their namespaces,
-// envoy.yaml's header_mutation list).
+// client's copy (reservedHeader, envoy.yaml's header_mutation list).
 func spoofableHeader(name string) bool {
 	switch name {
-	case HeaderAuthMethod, "x-forwarded-host", "x-original-host", "forwarded", "x-forwarded-port":
+	case "x-forwarded-host", "x-original-host", "forwarded", "x-forwarded-port":
 		return true
 	}
-	return strings.HasPrefix(name, "x-tenant-") || strings.HasPrefix(name, "x-user-")
+	return reservedHeader(name)
 }
 
-// sourceAddr is the downstream peer Envoy saw, as host:port, the address the
-// handler falls back to when X-Forwarded-For is not trusted.
+// sourceAddr is the downstream peer Envoy saw (its TCP peer, even with
+// xff_num_trusted_hops set), as host:port.
 func sourceAddr(p *authv3.AttributeContext_Peer) string {
 	sa := p.GetAddress().GetSocketAddress()
 	if sa.GetAddress() == "" {

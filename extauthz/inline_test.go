@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/tenantgate/tenantgate/extauthz/cookie"
 	"github.com/tenantgate/tenantgate/extauthz/login"
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
@@ -134,23 +135,26 @@ func TestInlineRequestConversion(t *testing.T) {
 			},
 		},
 		{
-			name: "cookies joined by Envoy are separate values again",
+			// A sibling subdomain's cookie x="junk, __Host-tenantgate-csrf=…"
+			// must not become a CSRF (or attempt, or switch) cookie: the
+			// Cookie value reaches the handler as sent, and only ";"
+			// separates cookies.
+			name: "a comma in a cookie value never splits it",
 			req: httpAttrs("GET", "acme.app.test", "/_auth/logout", map[string]string{
-				"cookie": "tenantgate=tok.en.sig; tenantgate-csrf=abc,other=1; x=y",
+				"cookie": `tenantgate=tok.en.sig; x="junk, __Host-tenantgate-csrf=evil"; y=a,__Host-tg-attempt-z=evil`,
 			}, nil),
 			check: func(t *testing.T, r *http.Request, _ []byte) {
-				want := map[string]string{"tenantgate": "tok.en.sig", "tenantgate-csrf": "abc", "other": "1", "x": "y"}
-				got := map[string]string{}
-				for _, c := range r.Cookies() {
-					got[c.Name] = c.Value
+				want := `tenantgate=tok.en.sig; x="junk, __Host-tenantgate-csrf=evil"; y=a,__Host-tg-attempt-z=evil`
+				if got := r.Header.Values("Cookie"); !slices.Equal(got, []string{want}) {
+					t.Errorf("Cookie %q, want the one value as sent", got)
 				}
-				if len(got) != len(want) {
-					t.Errorf("cookies %v, want %v", got, want)
-				}
-				for k, v := range want {
-					if got[k] != v {
-						t.Errorf("cookie %s = %q, want %q", k, got[k], v)
+				for _, name := range []string{"__Host-tenantgate-csrf", "__Host-tg-attempt-z"} {
+					if v := cookie.Values(r.Header.Values("Cookie"), name, 0); len(v) != 0 {
+						t.Errorf("smuggled cookie %s = %q", name, v)
 					}
+				}
+				if v := cookie.Values(r.Header.Values("Cookie"), "tenantgate", 0); !slices.Equal(v, []string{"tok.en.sig"}) {
+					t.Errorf("tenantgate = %q", v)
 				}
 			},
 		},
@@ -186,13 +190,19 @@ func TestInlineRequestConversion(t *testing.T) {
 				"x-tenant-id": "globex", "x-tenant-plan": "gold", "x-user-id": "1", "x-user-email": "root@acme.test",
 				"x-user-roles": "admin", "x-auth-method": "saml", "x-forwarded-host": "globex.app.test",
 				"forwarded": "host=globex.app.test", "x-original-host": "globex.app.test", "accept": "text/html",
-				"x-forwarded-port": "1234",
+				"x-forwarded-port": "1234", "x-envoy-external-address": "6.6.6.6", "x-auth-mfa": "true",
 			}, nil),
 			check: func(t *testing.T, r *http.Request, _ []byte) {
 				for k := range r.Header {
-					if k != "Accept" {
+					if k != "Accept" && k != "X-Envoy-External-Address" {
 						t.Errorf("handler received %s: %q", k, r.Header[k])
 					}
+				}
+				// The address Envoy saw, which rate limits key on, is the
+				// Check's source: Envoy passes a client's copy on when it
+				// counts the request as internal.
+				if got := r.Header.Values("X-Envoy-External-Address"); !slices.Equal(got, []string{"203.0.113.7"}) {
+					t.Errorf("X-Envoy-External-Address %q, want the source address", got)
 				}
 			},
 		},

@@ -69,7 +69,9 @@ type Store interface {
 	DeleteTenant(ctx context.Context, id string) error
 
 	// AddMember makes the user with the given email a member of the tenant
-	// with the given roles, replacing the roles of an existing membership. If
+	// with the given roles, replacing the roles of an existing membership
+	// (the next Snapshot, and so the next Check of every session the user
+	// holds in the tenant, has exactly these roles). If
 	// no user has that email, one is created with PasswordHash (which must
 	// then be set, else ErrPasswordRequired); for an existing user PasswordHash
 	// is ignored and the stored password never changes. Emails are compared
@@ -77,9 +79,11 @@ type Store interface {
 	AddMember(ctx context.Context, tenantID string, m NewMember) (created bool, err error)
 	// Members lists the members of a tenant, sorted by email.
 	Members(ctx context.Context, tenantID string) ([]Member, error)
-	// RemoveMember removes a user's membership in a tenant and, in the same
-	// write, revokes every session of that user in that tenant (rev.Key is
-	// set by the store; rev.NotBefore and rev.Expires by the caller). It
+	// RemoveMember removes a user's membership in a tenant (it is gone from
+	// the next Snapshot, which refuses every session of the user there) and,
+	// in the same write, revokes every session of that user in that tenant
+	// (rev.Key is set by the store; rev.NotBefore and rev.Expires by the
+	// caller), so a membership given back later does not revive them. It
 	// returns ErrNotFound when there is no such membership.
 	RemoveMember(ctx context.Context, tenantID, email string, rev Revocation) error
 	// UserByEmail returns the user with that email (compared lower-case), or
@@ -112,8 +116,17 @@ type Store interface {
 	// Revocations past their Expires are dropped by later writes.
 	Revoke(ctx context.Context, r Revocation) error
 
-	// Snapshot reads everything the hot path needs (tenants with keys and
-	// sealed secrets, unexpired revocations) in one consistent read.
+	// Snapshot returns everything the hot path needs: tenants with keys and
+	// sealed secrets, every membership with its current roles (Check takes a
+	// session's roles from here, never from the token), and the revocations
+	// not yet expired (one that expires without a later write may stay until
+	// the next write drops it). It is consistent: it reflects exactly the
+	// writes that committed before the call. It is cheap: a backend reads
+	// everything once, then applies each write's SnapshotChange to the
+	// snapshot it holds (Snapshot.With), so a write costs time in
+	// proportion to what it changed, never to every revocation or member
+	// stored; a sign-out is one revocation. The Snapshot is shared: callers
+	// must not modify it.
 	Snapshot(ctx context.Context) (*Snapshot, error)
 	// Watch returns a channel that receives a value (coalesced: at most one
 	// pending) after every committed write, by this process or, for

@@ -3,7 +3,6 @@ package tenants
 import (
 	"bytes"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -39,6 +38,26 @@ type Tenant struct {
 	// display name). Optional: a tenant file without it gets the default
 	// look.
 	Branding Branding `json:"branding,omitzero" yaml:"branding,omitempty"`
+	// PassSessionCookie lets the upstream app receive the tenant's session
+	// cookie in its Cookie header. Off (the default), Check takes every
+	// cookie of tenantgate's out of the Cookie header sent upstream, so an
+	// app's logs or bugs cannot leak a session; with it on, only the
+	// session cookie is kept (the sign-in pages' cookies still go). For an
+	// app that must read the session token itself.
+	PassSessionCookie bool `json:"passSessionCookie,omitempty" yaml:"passSessionCookie,omitempty"`
+	// MFA is the tenant's second-factor policy for password sign-in: "" or
+	// "off" (the only value this version enforces; optional and required
+	// are refused by Validate until second factors exist, so a tenant file
+	// never asks for protection it does not get).
+	MFA string `json:"mfa,omitempty" yaml:"mfa,omitempty"`
+	// CrossOriginGuard, when explicitly false, turns the cross-origin
+	// request guard off for this tenant (see GuardsCrossOrigin). nil and
+	// true mean on.
+	CrossOriginGuard *bool `json:"crossOriginGuard,omitempty" yaml:"crossOriginGuard,omitempty"`
+	// TrustedOrigins are exact origins (scheme://host[:port]) whose
+	// cookie-authenticated unsafe requests the guard lets through. Validate
+	// stores them canonical: lower case, without the scheme's default port.
+	TrustedOrigins []string `json:"trustedOrigins,omitempty" yaml:"trustedOrigins,omitempty"`
 
 	// InternalID is assigned by the store on creation and never changes or
 	// repeats. Sessions and memberships carry it instead of ID.
@@ -87,7 +106,8 @@ func (k *SAMLKey) Equal(o *SAMLKey) bool {
 }
 
 // Role is a named set of permissions, scoped to one tenant. A role also has
-// the permissions of every role it inherits, transitively.
+// the permissions of every role it inherits, transitively
+// (Snapshot.HasPermission).
 type Role struct {
 	Permissions []string `json:"permissions,omitempty" yaml:"permissions,omitempty"`
 	Inherits    []string `json:"inherits,omitempty" yaml:"inherits,omitempty"`
@@ -99,12 +119,18 @@ const (
 	AccessAuthenticated = "authenticated"
 )
 
-// Rule decides who may reach a path. Rules are evaluated in order and the first
-// whose Path is a prefix of the request path (and whose Methods, if any,
-// include the request method) decides. A request no rule matches needs an
-// authenticated member of the tenant.
+// Rule decides who may reach a path (CONTRACT.md, "Rules"; docs/rules.md).
+// Rules are evaluated in order and the first whose Path covers the request
+// path (the same path or one below it, by whole segments) and whose Methods,
+// if any, include the request method (HEAD counting as GET, compared
+// case-sensitively) decides. A request no rule matches is refused (403
+// forbidden, once authenticated) when its path is under the Path of a rule
+// that lists Methods, and otherwise needs an authenticated member of the
+// tenant: listing methods never opens a path wider for the methods left out.
 type Rule struct {
-	Path    string   `json:"path" yaml:"path"`
+	Path string `json:"path" yaml:"path"`
+	// Methods, when set, are upper-case HTTP method tokens ("GET",
+	// "POST"); omitted, the rule matches every method.
 	Methods []string `json:"methods,omitempty" yaml:"methods,omitempty"`
 	// Access is anonymous or authenticated; empty means authenticated, or,
 	// with Permission set, a member holding that permission.
@@ -126,68 +152,32 @@ type SigningKey struct {
 	Created       time.Time
 }
 
+// MFA policies (Tenant.MFA).
+const (
+	MFAOff      = "off"
+	MFAOptional = "optional"
+	MFARequired = "required"
+)
+
+// GuardsCrossOrigin reports whether Check refuses this tenant's
+// cookie-authenticated unsafe requests that come from another origin
+// (CONTRACT.md, cross_origin). On unless crossOriginGuard is false.
+func (t *Tenant) GuardsCrossOrigin() bool {
+	return t.CrossOriginGuard == nil || *t.CrossOriginGuard
+}
+
+// TrustsOrigin reports whether origin, in the canonical form CanonicalOrigin
+// returns, is one of the tenant's trustedOrigins.
+func (t *Tenant) TrustsOrigin(origin string) bool {
+	return slices.Contains(t.TrustedOrigins, origin)
+}
+
 // Suspended reports whether the tenant refuses requests and sign-ins.
 func (t *Tenant) Suspended() bool { return t.Status == StatusSuspended }
 
 // HasMethod reports whether the tenant offers a method of the given type.
 func (t *Tenant) HasMethod(typ string) bool {
 	return slices.ContainsFunc(t.Methods, func(m Method) bool { return m.Type == typ })
-}
-
-// HasPermission reports whether any of the given roles grants perm in this
-// tenant, following inheritance. "*" grants every permission and "ns:*" every
-// permission starting with "ns:". Unknown role names grant nothing. It does
-// not allocate for the handful of roles a tenant normally has.
-func (t *Tenant) HasPermission(roles []string, perm string) bool {
-	var seen [16]string
-	n := 0
-	var visit func(name string, depth int) bool
-	visit = func(name string, depth int) bool {
-		if depth > len(t.Roles) {
-			return false // a cycle; Validate refuses them, but never loop
-		}
-		for _, s := range seen[:n] {
-			if s == name {
-				return false
-			}
-		}
-		if n < len(seen) {
-			seen[n] = name
-			n++
-		}
-		r, ok := t.Roles[name]
-		if !ok {
-			return false
-		}
-		for _, p := range r.Permissions {
-			if grants(p, perm) {
-				return true
-			}
-		}
-		for _, parent := range r.Inherits {
-			if visit(parent, depth+1) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, r := range roles {
-		if visit(r, 0) {
-			return true
-		}
-	}
-	return false
-}
-
-// grants reports whether a granted permission covers the wanted one.
-func grants(granted, wanted string) bool {
-	if granted == "*" || granted == wanted {
-		return true
-	}
-	if ns, ok := strings.CutSuffix(granted, ":*"); ok {
-		return strings.HasPrefix(wanted, ns+":")
-	}
-	return false
 }
 
 // User is a global identity: one email, one password, any number of

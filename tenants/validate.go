@@ -46,7 +46,9 @@ const (
 // Validate also canonicalises, in place: every entry of Domains and
 // EmailDomains that is valid is replaced by its CanonicalDomain form (so
 // "Login.Acme.Test." becomes "login.acme.test"), which is the form the store
-// and the resolver use. It changes nothing else. Call it on the output of
+// and the resolver use, and every valid entry of TrustedOrigins by its
+// canonical Origin form ("HTTPS://Admin.Acme.Test:443" becomes
+// "https://admin.acme.test"). It changes nothing else. Call it on the output of
 // ParseFile before Store.ApplyTenants.
 //
 // It checks: the id's syntax (ValidTenantID); the name (at most 200 bytes,
@@ -57,12 +59,18 @@ const (
 // MethodCheck, among them that every role named in groupRoles or
 // defaultRoles is one of the tenant's and that IdP URLs do not point at
 // link-local, metadata, private or unspecified addresses, nor at loopback
-// without AllowLoopbackHTTPIDP); roles (names like tenant ids,
-// permissions well-formed, inherits naming existing roles, no inheritance
-// cycle); rules (a clean absolute path, upper-case method tokens, access
-// "", anonymous or authenticated, no permission on an anonymous rule, a
-// well-formed permission); branding (logoURL as LogoOrigin accepts it,
-// accentColor as ParseAccentColor accepts it).
+// without AllowLoopbackHTTPIDP); roles (names like tenant ids, permissions
+// well-formed, inherits naming existing roles, no inheritance cycle, at most
+// 256 roles, 1024 permissions and 256 inherits per role, 4096 distinct
+// permissions, inheritance chains at most 16 steps long); rules (a clean
+// absolute path, methods omitted or a non-empty list of upper-case method
+// tokens other than "*", access "", anonymous or authenticated, no
+// permission on an anonymous rule, a well-formed permission); branding
+// (logoURL as LogoOrigin accepts it, accentColor as ParseAccentColor accepts
+// it); mfa (off; optional and required are refused until second factors
+// exist); trustedOrigins (at most 64 exact origins as ParseOrigin reads
+// them, no duplicates). passSessionCookie is a boolean, which ParseFile has
+// already type-checked: either value is valid.
 func Validate(ts []Tenant, opts ValidateOptions) error {
 	v := &validator{opts: opts}
 	ids := map[string]int{}
@@ -120,6 +128,8 @@ func (v *validator) tenant(t *Tenant) {
 	v.roles(t.Roles)
 	v.rules(t.Rules)
 	v.branding(t.Branding)
+	v.mfa(t.MFA)
+	v.trustedOrigins(t.TrustedOrigins)
 }
 
 // branding checks the optional sign-in page look. The logo URL is not
@@ -291,27 +301,46 @@ func (v *validator) idpURL(raw string, issuer bool) error {
 	return nil
 }
 
+// roles checks role names, permissions and inheritance, and the limits
+// that keep HasPermission's index small: at most maxRoles roles,
+// maxRolePermissions permissions and maxRoleInherits inherits per role,
+// maxTenantPermissions distinct permissions, and inheritance chains at most
+// maxInheritDepth steps long.
 func (v *validator) roles(roles map[string]Role) {
+	if len(roles) > maxRoles {
+		v.add("roles: %d roles, more than the %d a tenant may have", len(roles), maxRoles)
+	}
 	names := make([]string, 0, len(roles))
 	for name := range roles {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	distinct := map[string]bool{}
 	for _, name := range names {
 		r := roles[name]
 		if !ValidTenantID(name) {
 			v.add("roles %q: a role name must be 1-63 lower-case letters, digits and hyphens, not starting or ending with a hyphen", name)
 		}
+		if len(r.Permissions) > maxRolePermissions {
+			v.add("roles.%s.permissions: %d permissions, more than the %d a role may list", name, len(r.Permissions), maxRolePermissions)
+		}
 		for i, p := range r.Permissions {
 			if err := checkPermission(p); err != nil {
 				v.add("roles.%s.permissions[%d] %q: %v", name, i, p, err)
 			}
+			distinct[p] = true
+		}
+		if len(r.Inherits) > maxRoleInherits {
+			v.add("roles.%s.inherits: %d entries, more than the %d a role may list", name, len(r.Inherits), maxRoleInherits)
 		}
 		for i, parent := range r.Inherits {
 			if _, ok := roles[parent]; !ok {
 				v.add("roles.%s.inherits[%d] %q: no such role", name, i, parent)
 			}
 		}
+	}
+	if len(distinct) > maxTenantPermissions {
+		v.add("roles: %d distinct permissions, more than the %d a tenant may grant (use \"ns:*\" for a whole namespace)", len(distinct), maxTenantPermissions)
 	}
 	// Cycles: depth-first search; each cycle is reported once, from the
 	// first role (in sorted order) found on it.
@@ -342,10 +371,64 @@ func (v *validator) roles(roles map[string]Role) {
 		stack = stack[:len(stack)-1]
 		state[name] = done
 	}
+	cycles := len(v.errs)
 	for _, name := range names {
 		if state[name] == unvisited {
 			visit(name)
 		}
+	}
+	if len(v.errs) == cycles {
+		v.inheritDepth(roles, names)
+	}
+}
+
+// inheritDepth reports every role from which a chain of inherits runs more
+// than maxInheritDepth steps, unless a role inheriting it already starts a
+// longer such chain (one error per over-deep chain, not one per role on
+// it). roles must have no cycle.
+func (v *validator) inheritDepth(roles map[string]Role, names []string) {
+	depth := make(map[string]int, len(roles))
+	deepest := map[string]string{} // role -> the parent its longest chain goes through
+	var measure func(name string) int
+	measure = func(name string) int {
+		if d, ok := depth[name]; ok {
+			return d
+		}
+		d := 0
+		for _, parent := range roles[name].Inherits {
+			if _, ok := roles[parent]; !ok {
+				continue
+			}
+			if pd := measure(parent) + 1; pd > d {
+				d, deepest[name] = pd, parent
+			}
+		}
+		depth[name] = d
+		return d
+	}
+	for _, name := range names {
+		measure(name)
+	}
+	inheritedByDeep := map[string]bool{}
+	for _, name := range names {
+		if depth[name] > maxInheritDepth {
+			for _, parent := range roles[name].Inherits {
+				inheritedByDeep[parent] = true
+			}
+		}
+	}
+	for _, name := range names {
+		if depth[name] <= maxInheritDepth || inheritedByDeep[name] {
+			continue
+		}
+		chain := []string{name}
+		for r := name; deepest[r] != "" && len(chain) <= maxInheritDepth+1; r = deepest[r] {
+			chain = append(chain, deepest[r])
+		}
+		if depth[name] > maxInheritDepth+1 {
+			chain = append(chain, "...")
+		}
+		v.add("roles.%s.inherits: an inheritance chain of %d steps, more than %d: %s", name, depth[name], maxInheritDepth, strings.Join(chain, " -> "))
 	}
 }
 
@@ -355,9 +438,20 @@ func (v *validator) rules(rules []Rule) {
 		if err := checkRulePath(r.Path); err != nil {
 			v.add("%s.path %q: %v", f, r.Path, err)
 		}
+		if r.Methods != nil && len(r.Methods) == 0 {
+			// Listing no method would read as "no method may pass" but
+			// means "every method": say so rather than guess.
+			v.add("%s.methods: empty (omit methods for a rule that matches every method)", f)
+		}
 		for j, m := range r.Methods {
-			if !methodToken(m) {
-				v.add("%s.methods[%d] %q: must be an upper-case HTTP method such as GET or POST", f, j, m)
+			switch {
+			case m == "*":
+				v.add("%s.methods[%d] %q: not a method (omit methods for a rule that matches every method)", f, j, m)
+			case !methodToken(m):
+				// Methods are case-sensitive (RFC 9110 §9.1): "get"
+				// would never match a GET, so it is refused rather
+				// than left to refuse every request on the path.
+				v.add("%s.methods[%d] %q: must be an upper-case HTTP method such as GET or POST (methods are case-sensitive)", f, j, m)
 			}
 		}
 		switch r.Access {

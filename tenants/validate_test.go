@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -125,6 +126,34 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 			ts[0].Roles["member"] = Role{Inherits: []string{"viewer"}}
 			ts[0].Roles["viewer"] = Role{Inherits: []string{"admin"}}
 		}, ValidateOptions{}, []string{`roles: inheritance cycle admin -> member -> viewer -> admin`}},
+		{"too many roles", func(ts []Tenant) {
+			for i := 0; i < maxRoles; i++ {
+				ts[0].Roles[fmt.Sprintf("r%d", i)] = Role{}
+			}
+		}, ValidateOptions{}, []string{`tenant "acme": roles: 258 roles, more than the 256 a tenant may have`}},
+		{"too many permissions in a role", func(ts []Tenant) {
+			ts[0].Roles["member"] = Role{Permissions: numbered("p:", maxRolePermissions+1)}
+		}, ValidateOptions{}, []string{`tenant "acme": roles.member.permissions: 1025 permissions, more than the 1024 a role may list`}},
+		{"too many distinct permissions", func(ts []Tenant) {
+			for i := 0; i < 5; i++ {
+				ts[0].Roles[fmt.Sprintf("r%d", i)] = Role{Permissions: numbered(fmt.Sprintf("r%d:", i), 1000)}
+			}
+		}, ValidateOptions{}, []string{`tenant "acme": roles: 5003 distinct permissions, more than the 4096 a tenant may grant`}},
+		{"too many inherits", func(ts []Tenant) {
+			ts[0].Roles["admin"] = Role{Inherits: slices.Repeat([]string{"member"}, maxRoleInherits+1)}
+		}, ValidateOptions{}, []string{`tenant "acme": roles.admin.inherits: 257 entries, more than the 256 a role may list`}},
+		{"inheritance too deep", func(ts []Tenant) {
+			// admin -> member -> c00 -> ... -> c16: 18 steps from admin,
+			// reported once, from the top of the chain.
+			ts[0].Roles["member"] = Role{Inherits: []string{"c00"}}
+			for i := 0; i <= 16; i++ {
+				var inh []string
+				if i < 16 {
+					inh = []string{fmt.Sprintf("c%02d", i+1)}
+				}
+				ts[0].Roles[fmt.Sprintf("c%02d", i)] = Role{Inherits: inh}
+			}
+		}, ValidateOptions{}, []string{`tenant "acme": roles.admin.inherits: an inheritance chain of 18 steps, more than 16: admin -> member -> c00 -> c01 -> c02 -> c03 -> c04 -> c05 -> c06 -> c07 -> c08 -> c09 -> c10 -> c11 -> c12 -> c13 -> c14 -> c15 -> ...`}},
 		{"empty permission", func(ts []Tenant) { ts[0].Roles["member"] = Role{Permissions: []string{""}} }, ValidateOptions{}, []string{`roles.member.permissions[0] "": empty`}},
 		{"permission with comma", func(ts []Tenant) { ts[0].Roles["member"] = Role{Permissions: []string{"a,b"}} }, ValidateOptions{}, []string{`roles.member.permissions[0] "a,b"`}},
 		{"permission with space", func(ts []Tenant) { ts[0].Roles["member"] = Role{Permissions: []string{"a b"}} }, ValidateOptions{}, []string{`roles.member.permissions[0] "a b"`}},
@@ -134,7 +163,9 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{"rule path dot-dot", func(ts []Tenant) { ts[0].Rules[0].Path = "/public/../admin/" }, ValidateOptions{}, []string{`rules[0].path "/public/../admin/": must not contain . or ..`}},
 		{"rule path double slash", func(ts []Tenant) { ts[0].Rules[0].Path = "//public/" }, ValidateOptions{}, []string{`rules[0].path "//public/": must not contain an empty segment`}},
 		{"rule path encoded", func(ts []Tenant) { ts[0].Rules[0].Path = "/p%2Fx" }, ValidateOptions{}, []string{`rules[0].path "/p%2Fx"`}},
-		{"rule lower-case method", func(ts []Tenant) { ts[0].Rules[1].Methods = []string{"get"} }, ValidateOptions{}, []string{`rules[1].methods[0] "get"`}},
+		{"rule lower-case method", func(ts []Tenant) { ts[0].Rules[1].Methods = []string{"GET", "delete"} }, ValidateOptions{}, []string{`tenant "acme": rules[1].methods[1] "delete": must be an upper-case HTTP method such as GET or POST (methods are case-sensitive)`}},
+		{"rule methods empty", func(ts []Tenant) { ts[0].Rules[1].Methods = []string{} }, ValidateOptions{}, []string{`tenant "acme": rules[1].methods: empty (omit methods for a rule that matches every method)`}},
+		{"rule method star", func(ts []Tenant) { ts[0].Rules[1].Methods = []string{"*"} }, ValidateOptions{}, []string{`tenant "acme": rules[1].methods[0] "*": not a method`}},
 		{"rule method with space", func(ts []Tenant) { ts[0].Rules[1].Methods = []string{"GET POST"} }, ValidateOptions{}, []string{`rules[1].methods[0] "GET POST"`}},
 		{"rule bad access", func(ts []Tenant) { ts[0].Rules[0].Access = "public" }, ValidateOptions{}, []string{`rules[0].access "public"`}},
 		{"anonymous with permission", func(ts []Tenant) { ts[0].Rules[0].Permission = "x" }, ValidateOptions{}, []string{`rules[0]: an anonymous rule cannot require a permission`}},
@@ -253,5 +284,45 @@ func TestValidateNeverEchoesSecrets(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("error echoes a client secret: %v", err)
+	}
+}
+
+// numbered is n permissions prefix0, prefix1, ….
+func numbered(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%d", prefix, i)
+	}
+	return out
+}
+
+// TestValidateRoleLimitsAreGenerous: a tenant at every limit is valid.
+func TestValidateRoleLimitsAreGenerous(t *testing.T) {
+	ten := Tenant{ID: "acme", Methods: []Method{{Type: MethodPassword}}, Roles: map[string]Role{}}
+	// A chain of maxInheritDepth steps: c00 -> c01 -> ... -> c16.
+	for i := 0; i <= maxInheritDepth; i++ {
+		var inh []string
+		if i < maxInheritDepth {
+			inh = []string{fmt.Sprintf("c%02d", i+1)}
+		}
+		ten.Roles[fmt.Sprintf("c%02d", i)] = Role{Permissions: numbered(fmt.Sprintf("c%d:", i), 4), Inherits: inh}
+	}
+	for i := 0; len(ten.Roles) < maxRoles; i++ {
+		ten.Roles[fmt.Sprintf("r%03d", i)] = Role{Permissions: numbered(fmt.Sprintf("r%d:", i), 4)}
+	}
+	ten.Roles["r000"] = Role{Permissions: numbered("wide:", maxRolePermissions)}
+	// A role inheriting every other r role, padded to maxRoleInherits.
+	var all []string
+	for name := range ten.Roles {
+		if strings.HasPrefix(name, "r") && name != "r001" {
+			all = append(all, name)
+		}
+	}
+	for len(all) < maxRoleInherits {
+		all = append(all, "r000")
+	}
+	ten.Roles["r001"] = Role{Inherits: all}
+	if err := Validate([]Tenant{ten}, testOpts(ValidateOptions{})); err != nil {
+		t.Fatalf("Validate: %v", err)
 	}
 }

@@ -33,6 +33,7 @@ var spoofHeaders = []header{
 	{"x-auth-method", "saml"},
 	{"x-tenant-plan", "enterprise"},
 	{"x-user-extra", "1"},
+	{"x-auth-mfa", "true"},
 }
 
 // TestShippedEnvoyConfigValidates checks envoy/envoy.yaml with Envoy itself.
@@ -232,7 +233,7 @@ func TestEnvoyEndToEnd(t *testing.T) {
 			t.Errorf("x-tenant-id = %q, want exactly [acme]", got)
 		}
 		for name := range seen.Headers {
-			if strings.HasPrefix(name, "x-user-") || name == "x-auth-method" || name == "x-tenant-plan" {
+			if strings.HasPrefix(name, "x-user-") || name == "x-auth-method" || name == "x-auth-mfa" || name == "x-tenant-plan" {
 				t.Errorf("anonymous request reached the upstream with %s: %q", name, seen.Headers[name])
 			}
 		}
@@ -653,5 +654,10 @@ func wantIdentity(t *testing.T, seen echo.Request, tenant, email, roles string) 
 		if (strings.HasPrefix(name, "x-user-") || strings.HasPrefix(name, "x-tenant-")) && !slices.Contains(identityHeaders, name) {
 			t.Errorf("upstream got client-sent %s: %q", name, v)
 		}
+	}
+	// x-auth-mfa is reserved (CONTRACT.md): tenantgate's value or none,
+	// never spoofHeaders' "true" for a password-only sign-in.
+	if v := seen.Values("x-auth-mfa"); slices.Contains(v, "true") {
+		t.Errorf("upstream got client-sent x-auth-mfa: %q", v)
 	}
 }

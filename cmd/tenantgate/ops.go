@@ -366,9 +366,10 @@ func (a *localAdmin) deleteUser(ctx context.Context, tenantID, email string) err
 		return err
 	}
 	now := a.now()
+	// Every session issued until now expires by now + MaxTTL at the latest.
 	err = st.RemoveMember(ctx, tenantID, addr, tenants.Revocation{
 		NotBefore: now,
-		Expires:   now.Add(session.MaxTTL + time.Minute),
+		Expires:   session.RevocationExpires(now.Add(session.MaxTTL)),
 	})
 	if errors.Is(err, tenants.ErrNotFound) {
 		return refuse(http.StatusNotFound, "%s is not a member of tenant %q", addr, tenantID)

@@ -44,6 +44,7 @@ type serveFlags struct {
 	inlineAuth                        bool
 	globalSessionTTL                  time.Duration
 	tenantLinks                       string
+	trustedProxyHops                  int
 }
 
 func newServeCmd() *cobra.Command {
@@ -73,6 +74,7 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&f.inlineAuth, "inline-auth", false, "answer /_auth/ requests inside Check, so Envoy or a mesh needs no route to --http-addr (envoy/envoy-inline.yaml)")
 	fl.DurationVar(&f.globalSessionTTL, "global-session-ttl", login.DefaultGlobalTTL, fmt.Sprintf("lifetime of the apex host's global session, which lists a person's tenants and switches between them (at most %s)", session.MaxTTL))
+	fl.IntVar(&f.trustedProxyHops, "trusted-proxy-hops", 0, "how many X-Forwarded-For entries, counted from the right, were added by trusted proxies in front of Envoy; the client address is the one before them. Set it, and Envoy's xff_num_trusted_hops, to the number of load balancers in front of Envoy (docs/load-balancer.md)")
 	fl.StringVar(&f.tenantLinks, "tenant-links", "host", "how the apex host links to tenants (discovery, the chooser): host (<id>.<base-domain>) or path (<path-prefix>/<id>/ on the apex host)")
 	return cmd
 }
@@ -108,6 +110,9 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	}
 	if f.tenantLinks != "host" && f.tenantLinks != "path" {
 		return fmt.Errorf("--tenant-links %q: use host or path", f.tenantLinks)
+	}
+	if f.trustedProxyHops < 0 {
+		return fmt.Errorf("--trusted-proxy-hops %d: must be 0 (Envoy is the edge) or the number of proxies in front of Envoy", f.trustedProxyHops)
 	}
 	var adminToken string
 	if f.adminTokenFile != "" {
@@ -157,6 +162,9 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 		Sealer:          sealer,
 		GlobalTTL:       f.globalSessionTTL,
 		PathLinks:       f.tenantLinks == "path",
+
+		// The client address of rate limits (login/forwarded.go).
+		TrustedProxyHops: f.trustedProxyHops,
 	}
 	if f.inlineAuth {
 		// The same handler instance as the HTTP port: one set of rate-limit

@@ -151,7 +151,7 @@ func TestDiscoveryRefusals(t *testing.T) {
 		t.Fatalf("over the limit: %d, want 429", got)
 	}
 	hdr := sameOrigin()
-	hdr.Set("X-Forwarded-For", "198.51.100.200")
+	hdr.Set(HeaderExternalAddress, "198.51.100.200")
 	if got := post(hdr, f.csrf, f.preauth); got != http.StatusSeeOther {
 		t.Fatalf("another address: %d, want 303", got)
 	}

@@ -229,7 +229,7 @@ func (h *Handler) attemptCookie(name, value string, maxAge int, crossSite bool) 
 func (h *Handler) attemptCookies(r *http.Request) []*http.Cookie {
 	prefix := h.attemptCookiePrefix()
 	var out []*http.Cookie
-	for _, c := range r.Cookies() {
+	for _, c := range requestCookies(r) {
 		if len(out) == maxAttemptCookiesRead {
 			break
 		}

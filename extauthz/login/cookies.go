@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/tenantgate/tenantgate/extauthz/cookie"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 )
@@ -28,6 +29,38 @@ import (
 //
 // With InsecureCookies the __Host-/__Secure- prefixes are dropped (they
 // require Secure) and nothing else changes.
+
+// cookiesNamed returns the request's cookies called name, in the order
+// sent. Every cookie the sign-in pages read goes through here or
+// requestCookies, which parse the Cookie header as the Check path does
+// (cookie.Pairs: RFC 6265, ";" only), never with a parser of their own: a
+// name smuggled inside another cookie's value (x="a, __Host-…=v") is never
+// a cookie.
+func cookiesNamed(r *http.Request, name string) []*http.Cookie {
+	var out []*http.Cookie
+	for _, line := range r.Header["Cookie"] {
+		for p := range cookie.Pairs(line) {
+			if p.Name == name {
+				out = append(out, &http.Cookie{Name: p.Name, Value: p.Value})
+			}
+		}
+	}
+	return out
+}
+
+// requestCookies returns every named cookie of the request, in the order
+// sent, parsed as cookiesNamed parses them.
+func requestCookies(r *http.Request) []*http.Cookie {
+	var out []*http.Cookie
+	for _, line := range r.Header["Cookie"] {
+		for p := range cookie.Pairs(line) {
+			if p.Name != "" {
+				out = append(out, &http.Cookie{Name: p.Name, Value: p.Value})
+			}
+		}
+	}
+	return out
+}
 
 // sessionCookieName is the name of the request's tenant's session cookie.
 func (h *Handler) sessionCookieName(q *request) string {

@@ -28,11 +28,16 @@
 //     pre-auth cookie and the tenant's internal id, so a token from a sibling
 //     tenant is useless;
 //   - brute force: failures are counted per (tenant, lower-cased email) and
-//     per client address, and once over the limit even a right password gets
-//     the same "Invalid email or password." answer;
+//     per client address (forwarded.go: the address Envoy saw, or the one
+//     before the trusted proxies' X-Forwarded-For entries). Once an account
+//     is over its limit even a right password gets the same "Invalid email
+//     or password." answer; an address over its limit still signs in a
+//     right password, since many people may share it, but its attempts share
+//     a narrow lane of argon2id runs (limit.go);
 //   - timing: unknown users, non-members and locked accounts cost one argon2id
 //     run, like a real check;
 //   - open redirects: rd passes SafeRedirect;
-//   - every HTML page carries a strict Content-Security-Policy, frame denial,
-//     no-referrer and no-store.
+//   - every HTML page carries a strict Content-Security-Policy, frame denial
+//     and no-store, and every response the same-origin referrer policy
+//     (referrerPolicy says why not no-referrer).
 package login

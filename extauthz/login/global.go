@@ -99,7 +99,7 @@ func (h *Handler) openGlobal(q *request) (*globalSession, bool) {
 		return nil, false
 	}
 	now := h.now()
-	for i, c := range q.r.CookiesNamed(h.hostCookieName(q, globalCookieBase)) {
+	for i, c := range cookiesNamed(q.r, h.hostCookieName(q, globalCookieBase)) {
 		if i == maxCookieCandidates {
 			break
 		}
@@ -248,7 +248,7 @@ func (h *Handler) apexLogout(q *request) {
 		err := h.revoke(q, tenants.Revocation{
 			Key:       tenants.SessionRevocationKey(g.sid),
 			NotBefore: h.now(),
-			Expires:   g.expires.Add(time.Minute),
+			Expires:   session.RevocationExpires(g.expires),
 		})
 		if err != nil {
 			h.unavailable(q, "revoke global session", err)

@@ -11,9 +11,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -36,7 +34,8 @@ type Store interface {
 	// UseAssertionID makes tenant switch codes single-use (switch.go), as
 	// it does SAML assertion ids.
 	UseAssertionID(ctx context.Context, tenantInternalID, id string, expires time.Time) error
-	// Snapshot lets a sign-out publish its revocation at once (revoke).
+	// Snapshot lets a sign-out publish its revocation, and an SSO sign-in
+	// its membership, at once (publish).
 	Snapshot(ctx context.Context) (*tenants.Snapshot, error)
 }
 
@@ -69,10 +68,12 @@ const maxEmailBytes = 320
 //
 // Statuses: HTML pages for people (200 forms; 303 after a successful POST;
 // 401 "Invalid email or password."; 403 for a refused cross-origin or CSRF
-// request and for a suspended tenant; 429 when argon2id is saturated or an
-// address is over its discovery or switching limit; 501 when the tenant
-// offers no sign-in method this build implements; 503 when tenants are not
-// loaded or the store fails) and JSON for machines (404 {"error":"unknown_tenant"},
+// request and for a suspended tenant; 429 when argon2id is saturated, when
+// an address over its failure limit finds the lane of such addresses taken
+// (limit.go), an address is over its discovery or switching limit, or an
+// account over its successful sign-ins per minute (Limits.AccountSignIns);
+// 501 when the tenant offers no sign-in method this build implements; 503
+// when tenants are not loaded or the store fails) and JSON for machines (404 {"error":"unknown_tenant"},
 // 400 {"error":"bad_request"}, 404 {"error":"not_found"} for any other path,
 // 405 {"error":"method_not_allowed"}).
 type Handler struct {
@@ -81,8 +82,9 @@ type Handler struct {
 	// Resolver places a request with a tenant from its Host and path.
 	Resolver *tenants.Resolver
 	// Store looks up users and memberships and records revocations.
-	// Revocations reach Verify once Snapshots is refreshed: a sign-out
-	// refreshes it itself (revoke), other writers through Current.Follow.
+	// Revocations and memberships reach Verify once Snapshots is
+	// refreshed: the handler refreshes it after its own writes (publish),
+	// other writers through Current.Follow.
 	Store Store
 	// Minter mints session tokens; its TTL is the cookie's Max-Age.
 	Minter *session.Minter
@@ -97,11 +99,11 @@ type Handler struct {
 	// logs). At least 16 bytes, secret, stable across restarts and replicas;
 	// without it every form is refused.
 	CSRFKey []byte
-	// TrustedProxyHops is how many proxies in front of tenantgate append to
-	// X-Forwarded-For: the client address used for rate limits is the
-	// hops-th entry from the right. 0 means 1 (Envoy with
-	// use_remote_address appends the address it saw); a negative value means
-	// ignore X-Forwarded-For and use the connection's address.
+	// TrustedProxyHops is --trusted-proxy-hops: how many trusted proxies in
+	// front of Envoy append to X-Forwarded-For. 0 (or less) means Envoy is
+	// the edge, and the client address used for rate limits is the one
+	// Envoy saw; N means the (N+1)th X-Forwarded-For entry from the right
+	// (clientAddress in forwarded.go).
 	TrustedProxyHops int
 	// Limits bound sign-in attempts; zero fields mean the defaults.
 	Limits Limits
@@ -146,8 +148,10 @@ type Handler struct {
 	limits     Limits
 	accounts   *counter
 	addresses  *counter
+	limited    lane // password checks of addresses over their limit
 	discovery  *counter
 	switches   *counter
+	signIns    *counter
 	origins    *http.CrossOriginProtection
 	loginState *seal.Sealer
 	// globalSealer seals global sessions, switchSealer switch codes and
@@ -162,8 +166,10 @@ func (h *Handler) init() {
 		h.limits = h.Limits.withDefaults()
 		h.accounts = newCounter(h.limits.AccountFailures, h.limits.Window, h.limits.MaxEntries)
 		h.addresses = newCounter(h.limits.AddressFailures, h.limits.Window, h.limits.MaxEntries)
+		h.limited = make(lane, h.limits.LimitedConcurrent)
 		h.discovery = newCounter(h.limits.DiscoveryRequests, h.limits.Window, h.limits.MaxEntries)
 		h.switches = newCounter(h.limits.SwitchCodes, h.limits.Window, h.limits.MaxEntries)
+		h.signIns = newCounter(h.limits.AccountSignIns, signInWindow, h.limits.MaxEntries)
 		h.origins = http.NewCrossOriginProtection()
 		h.opened = newMethodCache()
 		if h.Sealer != nil {
@@ -220,6 +226,7 @@ func (q *request) binding() string {
 // ServeHTTP places the request with a tenant and dispatches it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.init()
+	w.Header().Set("Referrer-Policy", referrerPolicy)
 	snap := h.Snapshots.Load()
 	if snap == nil {
 		writeJSONError(w, http.StatusServiceUnavailable, "unavailable")
@@ -342,7 +349,7 @@ func (h *Handler) parseForm(q *request) bool {
 func (h *Handler) checkCSRF(q *request) bool {
 	got := q.r.PostForm.Get("csrf")
 	if got != "" && len(h.CSRFKey) >= minCSRFKeyLen {
-		for i, c := range q.r.CookiesNamed(h.preauthCookieName()) {
+		for i, c := range cookiesNamed(q.r, h.preauthCookieName()) {
 			if i == maxCookieCandidates {
 				break
 			}
@@ -408,7 +415,7 @@ func (h *Handler) formCSRF(q *request) string {
 		h.log().Error("sign-in forms disabled: CSRF key missing or shorter than 16 bytes")
 		return ""
 	}
-	for i, c := range q.r.CookiesNamed(h.preauthCookieName()) {
+	for i, c := range cookiesNamed(q.r, h.preauthCookieName()) {
 		if i == maxCookieCandidates {
 			break
 		}
@@ -437,41 +444,10 @@ func (h *Handler) formCSRF(q *request) string {
 	return h.csrfToken(v, q.binding())
 }
 
-// clientKey is the rate-limit key of the client: the hops-th
-// X-Forwarded-For entry from the right, else the connection's address; an
-// IPv6 address is widened to its /64, which one client usually holds whole.
+// clientKey is the rate-limit key of the client r came from (clientAddress,
+// addressKey).
 func (h *Handler) clientKey(r *http.Request) string {
-	hops := h.TrustedProxyHops
-	if hops == 0 {
-		hops = 1
-	}
-	var addr string
-	if hops > 0 {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			entries := strings.Split(strings.Join(xff, ","), ",")
-			i := max(len(entries)-hops, 0)
-			addr = strings.TrimSpace(entries[i])
-		}
-	}
-	if addr == "" {
-		addr = r.RemoteAddr
-		if host, _, err := net.SplitHostPort(addr); err == nil {
-			addr = host
-		}
-	}
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		if len(addr) > 64 {
-			addr = addr[:64]
-		}
-		return "unparsed:" + addr
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
+	return addressKey(clientAddress(r, h.TrustedProxyHops))
 }
 
 // emailDigest is a short keyed digest of an email for logs: it lets an
@@ -485,8 +461,9 @@ func (h *Handler) emailDigest(email string) string {
 }
 
 // refuse logs a refused or failed request: tenant, reason code and, when
-// given, a digest of the (normalised) email.
-func (h *Handler) refuse(q *request, reason, email string) {
+// given, a digest of the (normalised) email, then any extra key-value
+// pairs.
+func (h *Handler) refuse(q *request, reason, email string, extra ...any) {
 	attrs := []any{"reason", reason, "path", q.route, "client", h.clientKey(q.r)}
 	if t := q.tenant(); t != nil {
 		attrs = append(attrs, "tenant", t.ID)
@@ -496,6 +473,7 @@ func (h *Handler) refuse(q *request, reason, email string) {
 	if email != "" {
 		attrs = append(attrs, "email_digest", h.emailDigest(email))
 	}
+	attrs = append(attrs, extra...)
 	h.log().Info("sign-in refused", attrs...)
 }
 
@@ -503,13 +481,23 @@ func (h *Handler) refuse(q *request, reason, email string) {
 // response goes out, so the signed-out session is refused from the very next
 // request on this process (the store's watch would publish it a moment
 // later, and other replicas learn it that way). An error means nothing was
-// recorded; a failed refresh is only logged, because the watch retries it.
+// recorded.
 func (h *Handler) revoke(q *request, r tenants.Revocation) error {
 	if err := h.Store.Revoke(q.r.Context(), r); err != nil {
 		return err
 	}
-	if err := h.Snapshots.Refresh(context.WithoutCancel(q.r.Context()), h.Store); err != nil {
-		h.log().Error("refresh tenant snapshot after a sign-out", "err", err)
-	}
+	h.publish(q, "a sign-out")
 	return nil
+}
+
+// publish refreshes the snapshot after this request's own write, before the
+// response goes out: the next request, which Check answers from the
+// snapshot, must see it (a sign-out's revocation; an SSO sign-in's
+// membership, which Check requires of every session). The store keeps its
+// snapshot up to date write by write, so this costs no full read. A failure
+// is only logged, because the store's watch retries it.
+func (h *Handler) publish(q *request, after string) {
+	if err := h.Snapshots.Refresh(context.WithoutCancel(q.r.Context()), h.Store); err != nil {
+		h.log().Error("refresh tenant snapshot after "+after, "err", err)
+	}
 }

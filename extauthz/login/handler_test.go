@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tenantgate/tenantgate/extauthz/password"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -40,7 +41,7 @@ func TestLoginPage(t *testing.T) {
 			for k, want := range map[string]string{
 				"Content-Security-Policy": cspFor(body),
 				"X-Frame-Options":         "DENY",
-				"Referrer-Policy":         "no-referrer",
+				"Referrer-Policy":         "same-origin",
 				"Cache-Control":           "no-store",
 				"Content-Type":            "text/html; charset=utf-8",
 				"X-Content-Type-Options":  "nosniff",
@@ -360,6 +361,14 @@ func TestCrossOrigin(t *testing.T) {
 		{"cross-site", http.Header{"Sec-Fetch-Site": {"cross-site"}}, http.StatusForbidden},
 		{"origin of sibling tenant", http.Header{"Origin": {"https://evil.app.test"}}, http.StatusForbidden},
 		{"origin of another site", http.Header{"Origin": {"https://evil.test"}}, http.StatusForbidden},
+		// Plain http (--insecure-cookies behind Envoy on :8080): browsers
+		// send no Sec-Fetch-Site there, only the Origin, whose port Envoy
+		// passes on as x-forwarded-port.
+		{"plain http, the page's own origin", http.Header{"Origin": {"http://acme.app.test:8080"}, "X-Forwarded-Port": {"8080"}}, http.StatusSeeOther},
+		{"plain http, another port", http.Header{"Origin": {"http://acme.app.test:9090"}, "X-Forwarded-Port": {"8080"}}, http.StatusForbidden},
+		// What browsers sent under Referrer-Policy: no-referrer: nothing
+		// to tell a foreign page from our own, so refused.
+		{"plain http, Origin null", http.Header{"Origin": {"null"}, "X-Forwarded-Port": {"8080"}}, http.StatusForbidden},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -409,69 +418,6 @@ func TestLockout(t *testing.T) {
 	}
 }
 
-func TestAddressLimit(t *testing.T) {
-	e := newEnv(t, func(h *Handler) { h.Limits = Limits{AddressFailures: 3} })
-	post := func(xff []string, email, pw string) int {
-		t.Helper()
-		f := e.getForm("acme.app.test", "/_auth/login")
-		hdr := sameOrigin()
-		for _, v := range xff {
-			hdr.Add("X-Forwarded-For", v)
-		}
-		resp := e.do("POST", "acme.app.test", "/_auth/login",
-			url.Values{"email": {email}, "password": {pw}, "rd": {"/"}, "csrf": {f.csrf}}, hdr, f.preauth)
-		return resp.StatusCode
-	}
-	// Three failures on three different accounts from one client; the
-	// client varies the part of X-Forwarded-For it controls.
-	for i := range 3 {
-		post([]string{"10.0.0." + strconv.Itoa(i) + ", 203.0.113.7"}, "user"+strconv.Itoa(i)+"@acme.test", "x")
-	}
-	if got := post([]string{"203.0.113.7"}, "alice@acme.test", alicePassword); got != http.StatusUnauthorized {
-		t.Fatalf("over the address limit, right password: %d, want 401", got)
-	}
-	if got := post([]string{"203.0.113.8"}, "alice@acme.test", alicePassword); got != http.StatusSeeOther {
-		t.Fatalf("another address: %d, want 303", got)
-	}
-	// Envoy appended the client on a separate header line.
-	if got := post([]string{"10.9.9.9", "203.0.113.7"}, "alice@acme.test", alicePassword); got != http.StatusUnauthorized {
-		t.Fatalf("same client, split header: %d, want 401", got)
-	}
-}
-
-func TestClientKey(t *testing.T) {
-	tests := []struct {
-		name   string
-		hops   int
-		xff    []string
-		remote string
-		want   string
-	}{
-		{"no xff", 0, nil, "192.0.2.1:1234", "192.0.2.1"},
-		{"last entry by default", 0, []string{"1.1.1.1, 2.2.2.2"}, "192.0.2.1:1234", "2.2.2.2"},
-		{"two hops", 2, []string{"1.1.1.1, 2.2.2.2, 3.3.3.3"}, "192.0.2.1:1234", "2.2.2.2"},
-		{"fewer entries than hops", 3, []string{"2.2.2.2"}, "192.0.2.1:1234", "2.2.2.2"},
-		{"xff ignored", -1, []string{"1.1.1.1"}, "192.0.2.1:1234", "192.0.2.1"},
-		{"ipv6 widened to /64", 0, []string{"2001:db8:1:2:3:4:5:6"}, "", "2001:db8:1:2::/64"},
-		{"ipv4-mapped", 0, []string{"::ffff:198.51.100.1"}, "", "198.51.100.1"},
-		{"ipv6 remote", 0, nil, "[2001:db8::1]:443", "2001:db8::/64"},
-		{"garbage", 0, []string{"not-an-ip"}, "", "unparsed:not-an-ip"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			h := &Handler{TrustedProxyHops: tc.hops}
-			r, _ := http.NewRequest("GET", "/", nil)
-			r.RemoteAddr = tc.remote
-			for _, v := range tc.xff {
-				r.Header.Add("X-Forwarded-For", v)
-			}
-			if got := h.clientKey(r); got != tc.want {
-				t.Fatalf("clientKey = %q, want %q", got, tc.want)
-			}
-		})
-	}
-}
-
 func TestPasswordsSaturated(t *testing.T) {
 	e := newEnv(t, func(h *Handler) {
 		// One slot, no waiting, and a hash slow enough to overlap.
@@ -490,7 +436,7 @@ func TestPasswordsSaturated(t *testing.T) {
 				defer wg.Done()
 				resp := e.do("POST", "acme.app.test", "/_auth/login",
 					url.Values{"email": {"u" + strconv.Itoa(i) + "@acme.test"}, "password": {"x"}, "rd": {"/"}, "csrf": {f.csrf}},
-					http.Header{"Sec-Fetch-Site": {"same-origin"}, "X-Forwarded-For": {"198.51.100." + strconv.Itoa(round*8+i)}}, f.preauth)
+					http.Header{"Sec-Fetch-Site": {"same-origin"}, HeaderExternalAddress: {"198.51.100." + strconv.Itoa(round*8+i)}}, f.preauth)
 				mu.Lock()
 				defer mu.Unlock()
 				statuses[resp.StatusCode]++
@@ -745,4 +691,87 @@ type failingStore struct{ Store }
 
 func (failingStore) UserByEmail(context.Context, string) (tenants.User, error) {
 	return tenants.User{}, errors.New("disk on fire")
+}
+
+// TestReferrerPolicy: every answer under /_auth/, page, redirect or error,
+// carries Referrer-Policy: same-origin, and every page repeats it in its
+// <meta> element. Under the no-referrer it replaces, browsers send
+// "Origin: null" with the pages' own form POSTs, which the cross-origin
+// check must refuse (TestCrossOrigin): over plain http, without
+// Sec-Fetch-Site, every sign-in failed (security catalogue item 51).
+func TestReferrerPolicy(t *testing.T) {
+	se := newSSOEnv(t)
+	se.p.set("good", signin.Identity{Issuer: "i", Subject: "s", IDTokenHint: "the.id.token"})
+	tests := []struct {
+		name   string
+		do     func() *http.Response
+		status int
+	}{
+		{"sign-in page", func() *http.Response { return se.do("GET", "acme.app.test", "/_auth/login?rd=%2Fdocs", nil, nil) }, 200},
+		{"signed in", func() *http.Response {
+			return se.signIn("acme.app.test", "", "alice@acme.test", alicePassword, "/docs")
+		}, 303},
+		{"wrong password", func() *http.Response {
+			return se.signIn("acme.app.test", "", "alice@acme.test", "wrong", "/docs")
+		}, 401},
+		{"refused cross-origin", func() *http.Response {
+			f := se.getForm("acme.app.test", "/_auth/login")
+			return se.do("POST", "acme.app.test", "/_auth/login", url.Values{"csrf": {f.csrf}},
+				http.Header{"Origin": {"https://evil.test"}}, f.preauth)
+		}, 403},
+		{"refused csrf", func() *http.Response {
+			return se.do("POST", "acme.app.test", "/_auth/login", url.Values{"csrf": {"x"}}, sameOrigin())
+		}, 403},
+		{"straight to the provider", func() *http.Response { return se.do("GET", "oidcco.app.test", "/_auth/login", nil, nil) }, 302},
+		{"SSO button to the provider", func() *http.Response {
+			f := se.getForm("multi.app.test", "/_auth/login")
+			return se.do("POST", "multi.app.test", "/_auth/start", url.Values{"m": {"1"}, "csrf": {f.csrf}}, sameOrigin(), f.preauth)
+		}, 303},
+		{"callback refused", func() *http.Response {
+			return se.do("GET", "oidcco.app.test", "/_auth/callback?state=x&code=good", nil, nil)
+		}, 400},
+		{"callback signs in", func() *http.Response {
+			j := jar{}
+			s := se.startOIDC(j, "oidcco.app.test", "/_auth/login")
+			return se.do("GET", "oidcco.app.test", "/_auth/callback?"+url.Values{"state": {s}, "code": {"good"}}.Encode(), nil, nil, j.all()...)
+		}, 303},
+		{"sign-out page", func() *http.Response { return se.do("GET", "acme.app.test", "/_auth/logout", nil, nil) }, 200},
+		{"signed out at the provider", func() *http.Response {
+			j := jar{}
+			s := se.startOIDC(j, "oidcco.app.test", "/_auth/login")
+			j.take(se.do("GET", "oidcco.app.test", "/_auth/callback?"+url.Values{"state": {s}, "code": {"good"}}.Encode(), nil, nil, j.all()...))
+			f := se.getForm("oidcco.app.test", "/_auth/logout", j.all()...)
+			return se.do("POST", "oidcco.app.test", "/_auth/logout", url.Values{"csrf": {f.csrf}}, sameOrigin(), append(j.all(), f.preauth)...)
+		}, 303},
+		{"signed-out page", func() *http.Response { return se.do("GET", "oidcco.app.test", "/_auth/signed-out", nil, nil) }, 200},
+		{"discovery page", func() *http.Response { return se.do("GET", "app.test", "/_auth/login", nil, nil) }, 200},
+		{"discovery to the tenant", func() *http.Response {
+			f := se.getForm("app.test", "/_auth/login")
+			return se.do("POST", "app.test", "/_auth/login", url.Values{"email": {"x@acme.test"}, "csrf": {f.csrf}}, sameOrigin(), f.preauth)
+		}, 303},
+		{"path tenant's page", func() *http.Response { return se.do("GET", "app.test", "/org/acme/_auth/login", nil, nil) }, 200},
+		{"jwks", func() *http.Response { return se.do("GET", "acme.app.test", "/_auth/jwks.json", nil, nil) }, 200},
+		{"unknown tenant", func() *http.Response { return se.do("GET", "nope.app.test", "/_auth/login", nil, nil) }, 404},
+		{"malformed host", func() *http.Response { return se.do("GET", "acme..app.test", "/_auth/login", nil, nil) }, 400},
+		{"unknown path", func() *http.Response { return se.do("GET", "acme.app.test", "/_auth/nope", nil, nil) }, 404},
+		{"method not allowed", func() *http.Response { return se.do("PUT", "acme.app.test", "/_auth/login", nil, nil) }, 405},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := tc.do()
+			body := readBody(t, resp)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d\n%s", resp.StatusCode, tc.status, body)
+			}
+			if got := resp.Header.Values("Referrer-Policy"); len(got) != 1 || got[0] != "same-origin" {
+				t.Errorf("Referrer-Policy %q, want exactly one same-origin", got)
+			}
+			if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+				metas := regexp.MustCompile(`<meta name="referrer"[^>]*>`).FindAllString(body, -1)
+				if len(metas) != 1 || metas[0] != `<meta name="referrer" content="same-origin">` {
+					t.Errorf("page's referrer <meta> elements %q, want one with content same-origin", metas)
+				}
+			}
+		})
+	}
 }

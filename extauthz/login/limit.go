@@ -18,8 +18,18 @@ type Limits struct {
 	AccountFailures int
 	// AddressFailures is how many failed sign-ins one client address (an
 	// IPv4 address or IPv6 /64) may have per Window, over all tenants and
-	// accounts. Default 50.
+	// accounts, before its further attempts go through the narrow lane of
+	// LimitedConcurrent. Default 50. An address over it is never a reason to
+	// refuse a right password: many people may share one address (a NAT, a
+	// load balancer whose hops are not configured), and one of them must not
+	// lock the others out (docs/load-balancer.md).
 	AddressFailures int
+	// LimitedConcurrent is how many password checks (argon2id runs) may be
+	// under way at once for all the addresses over AddressFailures together;
+	// an attempt from such an address that finds them all taken is answered
+	// 429 at once, without looking at the password. The rest of the hashing
+	// capacity stays free for everyone else. Default 1.
+	LimitedConcurrent int
 	// DiscoveryRequests is how many home-realm discovery lookups one client
 	// address may make per Window. Default 60.
 	DiscoveryRequests int
@@ -27,6 +37,14 @@ type Limits struct {
 	// client address per Window (each one redeemed is a store write).
 	// Default 60.
 	SwitchCodes int
+	// AccountSignIns is how many successful sign-ins one account may make
+	// per minute (not per Window): into one tenant, counting password,
+	// SSO and switching from the apex alike, or on the apex host. Beyond
+	// it every attempt on the account is answered 429 until the minute has
+	// passed. Each sign-in can be followed by a sign-out, whose revocation
+	// every snapshot holds for the session's lifetime: this bounds what one
+	// account can add. Default 10.
+	AccountSignIns int
 	// Window is the counting window. Default 15 minutes.
 	Window time.Duration
 	// MaxEntries bounds how many accounts or addresses each counter tracks;
@@ -41,11 +59,17 @@ func (l Limits) withDefaults() Limits {
 	if l.AddressFailures <= 0 {
 		l.AddressFailures = 50
 	}
+	if l.LimitedConcurrent <= 0 {
+		l.LimitedConcurrent = 1
+	}
 	if l.DiscoveryRequests <= 0 {
 		l.DiscoveryRequests = 60
 	}
 	if l.SwitchCodes <= 0 {
 		l.SwitchCodes = 60
+	}
+	if l.AccountSignIns <= 0 {
+		l.AccountSignIns = 10
 	}
 	if l.Window <= 0 {
 		l.Window = 15 * time.Minute
@@ -55,6 +79,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	return l
 }
+
+// signInWindow is the window of Limits.AccountSignIns.
+const signInWindow = time.Minute
 
 // counter counts events per key in fixed windows, in bounded memory. Keys
 // are hashed, so an attacker-chosen email costs 32 bytes however long it is.
@@ -132,3 +159,19 @@ func (c *counter) reset(key [sha256.Size]byte) {
 	defer c.mu.Unlock()
 	c.windows.Remove(key)
 }
+
+// lane is a bounded set of slots, taken without waiting.
+type lane chan struct{}
+
+// tryTake takes a slot and reports whether there was one free.
+func (l lane) tryTake() bool {
+	select {
+	case l <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// give returns a slot taken by tryTake.
+func (l lane) give() { <-l }

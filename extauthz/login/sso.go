@@ -172,7 +172,6 @@ func (h *Handler) startSSO(q *request, i int, rd, hint string, status int) {
 	hd := q.w.Header()
 	hd.Set("Location", target)
 	hd.Set("Cache-Control", "no-store")
-	hd.Set("Referrer-Policy", "no-referrer")
 	q.w.WriteHeader(status)
 }
 
@@ -374,6 +373,9 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 			roles = append(roles, r)
 		}
 	}
+	if !h.admitSignIn(q, signInKey(t.InternalID, typ, id.Issuer, id.Subject), email) {
+		return
+	}
 	user, err := h.Store.UpsertExternalUser(q.r.Context(), t.InternalID, tenants.ExternalIdentity{
 		Method: typ, Issuer: id.Issuer, Subject: id.Subject, Email: email, Roles: roles,
 	})
@@ -385,6 +387,7 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 		h.unavailable(q, "record sso user", err)
 		return
 	}
+	h.publish(q, "an SSO sign-in")
 	token, minted, err := h.Minter.Mint(t, session.Claims{
 		Subject: user.ID,
 		Email:   email,
@@ -462,7 +465,7 @@ func (h *Handler) providerLogoutURL(q *request, sid string) string {
 	if s == nil || sid == "" {
 		return ""
 	}
-	for i, c := range q.r.CookiesNamed(h.idTokenCookieName(q)) {
+	for i, c := range cookiesNamed(q.r, h.idTokenCookieName(q)) {
 		if i == maxCookieCandidates {
 			break
 		}

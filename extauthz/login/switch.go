@@ -318,7 +318,6 @@ func (h *Handler) sendSwitchCode(q *request, sw *switchRequest) {
 		return
 	}
 	h.log().Info("switch code issued", "host", q.res.Host, "tenant", sw.tenant.ID, "email_digest", h.emailDigest(sw.user.Email))
-	q.w.Header().Set("Referrer-Policy", "no-referrer")
 	redirect(q.w, sw.endpoint+signin.PathCallback+"?"+url.Values{switchCodeParam: {code}}.Encode())
 }
 
@@ -365,7 +364,7 @@ func (h *Handler) setIntent(q *request, g *globalSession, t *tenants.Tenant) err
 func (h *Handler) takeIntent(q *request, sw *switchRequest) bool {
 	now := h.now()
 	found := false
-	for i, c := range q.r.CookiesNamed(h.hostCookieName(q, switchIntentBase)) {
+	for i, c := range cookiesNamed(q.r, h.hostCookieName(q, switchIntentBase)) {
 		if i == maxCookieCandidates {
 			break
 		}
@@ -500,6 +499,9 @@ func (h *Handler) redeemSwitch(q *request) {
 		h.unavailable(q, "look up membership", err)
 		return
 	}
+	if !h.admitSignIn(q, signInKey(t.InternalID, user.Email), user.Email) {
+		return
+	}
 	if !h.issueSession(q, user, roles) {
 		return
 	}
@@ -511,7 +513,7 @@ func (h *Handler) redeemSwitch(q *request) {
 // request's tenant, if it is there and young enough.
 func (h *Handler) openSwitchVerifier(q *request) (*switchVerifier, bool) {
 	now := h.now()
-	for i, c := range q.r.CookiesNamed(h.hostCookieName(q, switchCookieBase)) {
+	for i, c := range cookiesNamed(q.r, h.hostCookieName(q, switchCookieBase)) {
 		if i == maxCookieCandidates {
 			break
 		}
@@ -543,6 +545,5 @@ func (h *Handler) openSwitchCode(q *request, raw string) (*switchCode, bool) {
 func redirectFound(w http.ResponseWriter, location string) {
 	w.Header().Set("Location", location)
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(http.StatusFound)
 }

@@ -2,10 +2,12 @@ package login
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/session"
@@ -146,12 +148,27 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 	now := h.now()
 	addrKey := counterKey("address", h.clientKey(q.r))
 	acctKey := counterKey("account", scope, email)
+	signIn := signInKey(scope, email)
 
-	if h.addresses.over(addrKey, now) {
-		// No argon2 run: the answer is the same for every account, so the
-		// time it takes reveals nothing, and a flood costs no CPU.
-		h.refuse(q, "address_limited", email)
-		fail()
+	// An address over its failure limit may be shared (a NAT, or a load
+	// balancer whose hops are not configured), so it is no reason to refuse
+	// a right password: its attempts are checked like any other, right ones
+	// sign in, wrong ones fail and still count. What the limit bounds is
+	// their cost: together they hold at most the limited lane's slots of
+	// argon2id, and one that finds the lane full gets 429 before any lookup.
+	limited := h.addresses.over(addrKey, now)
+	if limited {
+		if !h.limited.tryTake() {
+			h.refuse(q, "address_busy", email)
+			h.tooBusy(q)
+			return tenants.User{}, nil, false
+		}
+		defer h.limited.give()
+	}
+	if h.signIns.over(signIn, now) {
+		// Before the password is looked at, right or wrong alike: a 429
+		// only for the right one would tell a guesser it was right.
+		h.tooManySignIns(q, email)
 		return tenants.User{}, nil, false
 	}
 
@@ -210,20 +227,57 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 	}
 	if errors.Is(err, password.ErrBusy) {
 		h.refuse(q, "busy", email)
-		q.w.Header().Set("Retry-After", "1")
-		h.message(q, http.StatusTooManyRequests, "Too many sign-ins",
-			"Too many people are signing in right now. Wait a moment and try again.", true)
+		h.tooBusy(q)
 		return tenants.User{}, nil, false
 	}
 	if reason != "" {
 		h.accounts.add(acctKey, now)
 		h.addresses.add(addrKey, now)
-		h.refuse(q, reason, email)
+		h.refuse(q, reason, email, "address_limited", limited)
 		fail()
 		return tenants.User{}, nil, false
 	}
 	h.accounts.reset(acctKey)
+	if !h.signIns.take(signIn, now) {
+		h.tooManySignIns(q, email)
+		return tenants.User{}, nil, false
+	}
 	return user, roles, true
+}
+
+// tooBusy answers 429: no password check could start now. It says nothing
+// about the password, and asks for another try in a moment.
+func (h *Handler) tooBusy(q *request) {
+	q.w.Header().Set("Retry-After", "1")
+	h.message(q, http.StatusTooManyRequests, "Too many sign-ins",
+		"Too many people are signing in right now. Wait a moment and try again.", true)
+}
+
+// signInKey is the Limits.AccountSignIns counter of an account: an email in
+// a scope (a tenant's internal id, or "apex:<host>"), or, for an identity an
+// SSO method vouched for, the method type, issuer and subject in a tenant.
+func signInKey(scope string, account ...string) [sha256.Size]byte {
+	return counterKey(append([]string{"signin", scope}, account...)...)
+}
+
+// admitSignIn counts one successful sign-in of the account with counter key
+// and reports whether it is within Limits.AccountSignIns; when it is not it
+// has answered 429. email, when known, is for the log.
+func (h *Handler) admitSignIn(q *request, key [sha256.Size]byte, email string) bool {
+	if h.signIns.take(key, h.now()) {
+		return true
+	}
+	h.tooManySignIns(q, email)
+	return false
+}
+
+// tooManySignIns answers an account over Limits.AccountSignIns: 429 with
+// Retry-After, in the style of the other rate-limit pages.
+func (h *Handler) tooManySignIns(q *request, email string) {
+	h.refuse(q, "signin_limited", email)
+	q.w.Header().Set("Retry-After", strconv.Itoa(int(signInWindow/time.Second)))
+	h.message(q, http.StatusTooManyRequests, "Too many sign-ins",
+		"This account has signed in too many times in the last minute. Wait a minute and try again.", true)
 }
 
 // sessionCookie is the request's tenant's session cookie (CONTRACT.md):
@@ -294,7 +348,7 @@ func (h *Handler) logout(q *request) {
 	}
 	t := q.tenant()
 	sid := "" // of this tenant's SSO session, for provider logout
-	for i, c := range q.r.CookiesNamed(h.sessionCookieName(q)) {
+	for i, c := range cookiesNamed(q.r, h.sessionCookieName(q)) {
 		if i == maxCookieCandidates {
 			break
 		}
@@ -305,11 +359,9 @@ func (h *Handler) logout(q *request) {
 		if claims.Method != session.MethodPassword && sid == "" {
 			sid = claims.SID
 		}
-		err = h.revoke(q, tenants.Revocation{
-			Key:       tenants.SessionRevocationKey(claims.SID),
-			NotBefore: h.now(),
-			Expires:   claims.Expires,
-		})
+		// Kept past the token's exp by the verifier's leeway, or the
+		// token would work again once the revocation was dropped.
+		err = h.revoke(q, claims.Revocation(h.now()))
 		if err != nil {
 			// Keep the cookie: clearing it would leave a live session the
 			// person can no longer sign out of.
@@ -323,7 +375,6 @@ func (h *Handler) logout(q *request) {
 		target := h.providerLogoutURL(q, sid)
 		http.SetCookie(q.w, h.idTokenCookie(q, "", -1))
 		if target != "" {
-			q.w.Header().Set("Referrer-Policy", "no-referrer")
 			redirect(q.w, target)
 			return
 		}

@@ -22,8 +22,8 @@ const (
 	// DefaultTTL is how long a session lasts when Minter.TTL is zero.
 	DefaultTTL = 12 * time.Hour
 	// MaxTTL is the longest session a Minter signs and a Verifier accepts
-	// (exp − iat). A revocation that lasts MaxTTL plus a minute outlives
-	// every token it covers.
+	// (exp − iat). A revocation that lasts until RevocationExpires(now +
+	// MaxTTL) outlives every token it covers.
 	MaxTTL = 7 * 24 * time.Hour
 )
 
@@ -63,8 +63,10 @@ type Claims struct {
 	Tenant string
 	// Email is the user's email address at sign-in.
 	Email string
-	// Roles are the user's roles in the tenant at sign-in, sorted. Callers
-	// must not modify the slice: VerifyFor shares it between callers.
+	// Roles are the user's roles in the tenant, sorted: in a token, those
+	// held at sign-in; from VerifyFor, those the snapshot holds now
+	// (Snapshot.Membership), which are the ones that count. Callers must
+	// not modify the slice: VerifyFor shares it between callers.
 	Roles []string
 	// SID is the session id ("sid"), random per sign-in; revocation of one
 	// session names it.

@@ -60,8 +60,20 @@ func newFixture(tb testing.TB) *fixture {
 	f.acme = tenants.Tenant{ID: "acme", InternalID: "iacme", Keys: []tenants.SigningKey{ak}}
 	f.globex = tenants.Tenant{ID: "globex", InternalID: "iglobex", Keys: []tenants.SigningKey{gk}}
 	f.minter = &Minter{Sealer: s, TTL: time.Hour, Now: f.clock}
-	f.snap = tenants.NewSnapshot([]tenants.Tenant{f.acme, f.globex}, nil)
+	f.snap = fixtureSnapshot([]tenants.Tenant{f.acme, f.globex}, nil)
 	return f
+}
+
+// fixtureSnapshot indexes ts and revs like tenants.NewSnapshot, with the
+// members the fixture's sessions belong to: u-1 (whose sessions most tests
+// mint) and u-42, in acme and globex, holding the roles their tokens carry.
+func fixtureSnapshot(ts []tenants.Tenant, revs []tenants.Revocation) *tenants.Snapshot {
+	var c tenants.SnapshotChange
+	for _, tid := range []string{"iacme", "iglobex"} {
+		c.PutMembership(tid, "u-1", []string{"admin", "member"})
+		c.PutMembership(tid, "u-42", []string{"admin", "viewer"})
+	}
+	return tenants.NewSnapshot(ts, revs).With(&c)
 }
 
 func (f *fixture) clock() time.Time { return f.now }

@@ -164,7 +164,7 @@ func TestMintSignsWithNewestKey(t *testing.T) {
 	}
 	rotated := f.acme
 	rotated.Keys = []tenants.SigningKey{nk, f.acme.Keys[0]}
-	snap := tenants.NewSnapshot([]tenants.Tenant{rotated}, nil)
+	snap := fixtureSnapshot([]tenants.Tenant{rotated}, nil)
 	newTok, _ := f.mint(t, &rotated)
 	if hdr, _ := decodeParts(t, newTok); hdr["kid"] != nk.KID {
 		t.Fatalf("minted with kid %v, want the newest %s", hdr["kid"], nk.KID)

@@ -41,6 +41,7 @@ var (
 	errExpired     = fmt.Errorf("%w: expired", ErrInvalid)
 	errNotYetValid = fmt.Errorf("%w: not valid yet", ErrInvalid)
 	errRevoked     = fmt.Errorf("%w: revoked", ErrInvalid)
+	errNotMember   = fmt.Errorf("%w: no longer a member of its tenant", ErrInvalid)
 	errKeyRetired  = fmt.Errorf("%w: tenant or key no longer present", ErrInvalid)
 )
 
@@ -48,13 +49,36 @@ var (
 const (
 	// DefaultLeeway is the clock skew VerifyFor tolerates when Leeway is zero.
 	DefaultLeeway = 30 * time.Second
-	// MaxLeeway caps Leeway, so that a revocation kept for MaxTTL plus a
-	// minute still outlives every token it covers.
+	// MaxLeeway caps Leeway: no Verifier accepts a token more than this
+	// long after its exp. It is also how long past a token's exp a
+	// revocation is kept (RevocationExpires), so the two cannot drift
+	// apart: a signed-out token never works again within the leeway.
 	MaxLeeway = time.Minute
 	// DefaultCacheSize is the number of verified tokens remembered when
 	// CacheSize is zero.
 	DefaultCacheSize = 100_000
 )
+
+// revocationMargin is kept on top of MaxLeeway for the clocks of the
+// process that prunes a revocation and the one that verifies, which may be
+// different replicas, disagreeing a little.
+const revocationMargin = time.Minute
+
+// RevocationExpires is when a revocation covering sessions that expire at
+// exp may be dropped: exp plus MaxLeeway (the longest any Verifier accepts a
+// token past its exp) plus a margin for clock differences. Every revocation
+// is written with this Expires (Claims.Revocation for one session).
+func RevocationExpires(exp time.Time) time.Time { return exp.Add(MaxLeeway + revocationMargin) }
+
+// Revocation is the revocation of this one session, from now on, kept until
+// RevocationExpires(c.Expires).
+func (c *Claims) Revocation(now time.Time) tenants.Revocation {
+	return tenants.Revocation{
+		Key:       tenants.SessionRevocationKey(c.SID),
+		NotBefore: now,
+		Expires:   RevocationExpires(c.Expires),
+	}
+}
 
 // cacheShards spreads the verified-token cache over several locks: every
 // request takes one, and a single lock would serialise all of them.
@@ -232,7 +256,13 @@ var errTenantMismatch = fmt.Errorf("%w: %w", ErrInvalid, ErrTenantMismatch)
 // present and not past, iat not in the future, nbf (if any) not in the
 // future (each with Leeway), iss must be Issuer(tid), aud must contain
 // Audience(tid), iat must be present, exp after iat by at most MaxTTL, sub
-// and sid non-empty, and the session must not be revoked in snap.
+// and sid non-empty, the session must not be revoked in snap, and its user
+// must still be a member of its tenant in snap (Snapshot.Membership).
+//
+// The returned Claims.Roles are the user's roles in the tenant as snap has
+// them now, not the roles the token carries (those are only what the person
+// held at sign-in): a role taken away or given takes effect on the next
+// request, and a member removed is refused like a revoked session.
 //
 // verifyAny does NOT check that the token belongs to the tenant of the
 // request: the returned Claims.TenantID is the token's own tenant. That is
@@ -242,8 +272,9 @@ var errTenantMismatch = fmt.Errorf("%w: %w", ErrInvalid, ErrTenantMismatch)
 // itself), first in probation, then in the cache (see CacheSize). A later
 // verifyAny of a remembered token skips decoding and the signature but still
 // re-checks expiry, that the tenant still exists in snap with the
-// same kid and identical public key bytes, and revocation. The returned
-// Claims are the caller's to keep, except Roles, which must not be modified.
+// same kid and identical public key bytes, revocation and membership. The
+// returned Claims are the caller's to keep, except Roles, which must not be
+// modified.
 func (v *Verifier) verifyAny(snap *tenants.Snapshot, token string) (*Claims, error) {
 	v.once.Do(v.init)
 	c, err := v.verify(snap, token)
@@ -301,6 +332,10 @@ func (v *Verifier) verify(snap *tenants.Snapshot, token string) (*Claims, error)
 	if err != nil {
 		return nil, err
 	}
+	c, err := live(snap, e)
+	if err != nil {
+		return nil, err
+	}
 	if slot != nil {
 		e.sum = sum
 		if v.seenBefore(sum) {
@@ -309,8 +344,7 @@ func (v *Verifier) verify(snap *tenants.Snapshot, token string) (*Claims, error)
 			slot.Store(e)
 		}
 	}
-	c := e.claims
-	return &c, nil
+	return c, nil
 }
 
 // seenBefore records that the token with hash sum was verified and reports
@@ -343,14 +377,28 @@ func (v *Verifier) recheck(snap *tenants.Snapshot, e *verified) (*Claims, error)
 	if !found {
 		return nil, errKeyRetired
 	}
+	return live(snap, e)
+}
+
+// live returns the claims of a verified token as snap has them now: an error
+// when the session is revoked or its user is no longer a member of its
+// tenant, and otherwise the user's current roles in place of the token's
+// (a token's roles are a cache, not the truth).
+func live(snap *tenants.Snapshot, e *verified) (*Claims, error) {
 	if snap.Revoked(e.tid, e.claims.Subject, e.claims.SID, e.claims.IssuedAt) {
 		return nil, errRevoked
 	}
+	roles, ok := snap.Membership(e.tid, e.claims.Subject)
+	if !ok {
+		return nil, errNotMember
+	}
 	c := e.claims
+	c.Roles = roles
 	return &c, nil
 }
 
-// verifyFresh fully verifies a token that is not in the cache.
+// verifyFresh verifies a token that is not in the cache: everything but
+// what live checks against the snapshot.
 func (v *Verifier) verifyFresh(snap *tenants.Snapshot, token string) (*verified, error) {
 	tok, err := decodeJWS(v.b64, token)
 	if err != nil {
@@ -444,9 +492,6 @@ func (v *Verifier) verifyFresh(snap *tenants.Snapshot, token string) (*verified,
 		Method:   tc.method,
 		IssuedAt: iat.UTC(),
 		Expires:  exp.UTC(),
-	}
-	if snap.Revoked(tid, c.Subject, c.SID, c.IssuedAt) {
-		return nil, errRevoked
 	}
 	return &verified{claims: c, tid: t.InternalID, kid: key.KID, public: bytes.Clone(key.Public)}, nil
 }

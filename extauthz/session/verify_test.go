@@ -324,24 +324,27 @@ func TestVerifyStateChanges(t *testing.T) {
 		fresh  error // nil: accepted
 		cached error
 	}{
-		{"unchanged", tenants.NewSnapshot([]tenants.Tenant{f.acme}, nil), nil, nil},
-		{"new key added, old one kept (rotation overlap)", tenants.NewSnapshot([]tenants.Tenant{acmeWith(newKey, old)}, nil), nil, nil},
-		{"tenant deleted", tenants.NewSnapshot([]tenants.Tenant{f.globex}, nil), errUnknownKey, errKeyRetired},
-		{"slug re-registered by someone else", tenants.NewSnapshot([]tenants.Tenant{recreated}, nil), errUnknownKey, errKeyRetired},
-		{"key retired", tenants.NewSnapshot([]tenants.Tenant{acmeWith(newKey)}, nil), errUnknownKey, errKeyRetired},
-		{"key bytes replaced under the same kid", tenants.NewSnapshot([]tenants.Tenant{acmeWith(replaced)}, nil), errSignature, errKeyRetired},
-		{"session revoked", tenants.NewSnapshot([]tenants.Tenant{f.acme}, []tenants.Revocation{
+		{"unchanged", fixtureSnapshot([]tenants.Tenant{f.acme}, nil), nil, nil},
+		{"new key added, old one kept (rotation overlap)", fixtureSnapshot([]tenants.Tenant{acmeWith(newKey, old)}, nil), nil, nil},
+		{"tenant deleted", fixtureSnapshot([]tenants.Tenant{f.globex}, nil), errUnknownKey, errKeyRetired},
+		{"slug re-registered by someone else", fixtureSnapshot([]tenants.Tenant{recreated}, nil), errUnknownKey, errKeyRetired},
+		{"key retired", fixtureSnapshot([]tenants.Tenant{acmeWith(newKey)}, nil), errUnknownKey, errKeyRetired},
+		{"key bytes replaced under the same kid", fixtureSnapshot([]tenants.Tenant{acmeWith(replaced)}, nil), errSignature, errKeyRetired},
+		{"session revoked", fixtureSnapshot([]tenants.Tenant{f.acme}, []tenants.Revocation{
 			{Key: tenants.SessionRevocationKey(minted.SID), Expires: f.now.Add(MaxTTL)}}), errRevoked, errRevoked},
-		{"user's sessions revoked at issue time", tenants.NewSnapshot([]tenants.Tenant{f.acme}, []tenants.Revocation{
+		{"user's sessions revoked at issue time", fixtureSnapshot([]tenants.Tenant{f.acme}, []tenants.Revocation{
 			{Key: tenants.UserRevocationKey("iacme", "u-1"), NotBefore: minted.IssuedAt, Expires: f.now.Add(MaxTTL)}}), errRevoked, errRevoked},
-		{"user's sessions revoked later", tenants.NewSnapshot([]tenants.Tenant{f.acme}, []tenants.Revocation{
+		{"user's sessions revoked later", fixtureSnapshot([]tenants.Tenant{f.acme}, []tenants.Revocation{
 			{Key: tenants.UserRevocationKey("iacme", "u-1"), NotBefore: f.now.Add(time.Minute), Expires: f.now.Add(MaxTTL)}}), errRevoked, errRevoked},
-		{"user revoked before this sign-in", tenants.NewSnapshot([]tenants.Tenant{f.acme}, []tenants.Revocation{
+		{"user revoked before this sign-in", fixtureSnapshot([]tenants.Tenant{f.acme}, []tenants.Revocation{
 			{Key: tenants.UserRevocationKey("iacme", "u-1"), NotBefore: f.now.Add(-time.Second), Expires: f.now.Add(MaxTTL)}}), nil, nil},
-		{"same user revoked in another tenant", tenants.NewSnapshot([]tenants.Tenant{f.acme}, []tenants.Revocation{
+		{"same user revoked in another tenant", fixtureSnapshot([]tenants.Tenant{f.acme}, []tenants.Revocation{
 			{Key: tenants.UserRevocationKey("iglobex", "u-1"), NotBefore: f.now.Add(time.Minute), Expires: f.now.Add(MaxTTL)}}), nil, nil},
-		{"another session revoked", tenants.NewSnapshot([]tenants.Tenant{f.acme}, []tenants.Revocation{
+		{"another session revoked", fixtureSnapshot([]tenants.Tenant{f.acme}, []tenants.Revocation{
 			{Key: tenants.SessionRevocationKey("other"), Expires: f.now.Add(MaxTTL)}}), nil, nil},
+		{"member removed from the tenant", tenants.NewSnapshot([]tenants.Tenant{f.acme}, nil), errNotMember, errNotMember},
+		{"member of another tenant only", withMembership(tenants.NewSnapshot([]tenants.Tenant{f.acme}, nil), "iglobex", "u-1", "admin"), errNotMember, errNotMember},
+		{"another user removed", withMembership(tenants.NewSnapshot([]tenants.Tenant{f.acme}, nil), "iacme", "u-1", "admin"), nil, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -443,7 +446,7 @@ func TestVerifyConcurrent(t *testing.T) {
 		tok, _ = f.mint(t, &f.globex)
 		toks = append(toks, tok)
 	}
-	revoked := tenants.NewSnapshot([]tenants.Tenant{f.acme}, nil) // globex gone
+	revoked := fixtureSnapshot([]tenants.Tenant{f.acme}, nil) // globex gone
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -513,5 +516,70 @@ func BenchmarkMint(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// withMembership is s with one more membership.
+func withMembership(s *tenants.Snapshot, tid, uid string, roles ...string) *tenants.Snapshot {
+	var c tenants.SnapshotChange
+	c.PutMembership(tid, uid, roles)
+	return s.With(&c)
+}
+
+// TestVerifyTakesRolesFromSnapshot: the roles Verify returns are the ones
+// the snapshot holds now, on both paths, whatever the token says (security
+// catalogue item 45: a token's roles are a cache, not the truth).
+func TestVerifyTakesRolesFromSnapshot(t *testing.T) {
+	f := newFixture(t)
+	tok, minted := f.mint(t, &f.acme)
+	if !reflect.DeepEqual(minted.Roles, []string{"admin", "member"}) {
+		t.Fatalf("minted roles %q", minted.Roles)
+	}
+	bare := tenants.NewSnapshot([]tenants.Tenant{f.acme, f.globex}, nil)
+	for _, tc := range []struct {
+		name  string
+		snap  *tenants.Snapshot
+		roles []string
+	}{
+		{"demoted", withMembership(bare, "iacme", "u-1", "member"), []string{"member"}},
+		{"promoted", withMembership(bare, "iacme", "u-1", "member", "auditor", "admin"), []string{"admin", "auditor", "member"}},
+		{"every role taken away", withMembership(bare, "iacme", "u-1"), []string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			warm := f.verifier()
+			if c, err := warm.verifyAny(f.snap, tok); err != nil || !reflect.DeepEqual(c.Roles, minted.Roles) {
+				t.Fatalf("before: %v, %v", c, err)
+			}
+			for path, v := range map[string]*Verifier{"fresh": f.verifier(), "cached": warm} {
+				c, err := v.verifyAny(tc.snap, tok)
+				if err != nil {
+					t.Fatalf("%s: %v", path, err)
+				}
+				if !reflect.DeepEqual(c.Roles, tc.roles) {
+					t.Errorf("%s: roles %q, want %q", path, c.Roles, tc.roles)
+				}
+			}
+		})
+	}
+}
+
+// TestRevocationOutlivesLeeway: a revocation written with
+// Claims.Revocation is kept past the last instant any Verifier, at any
+// Leeway, still accepts the token, so a signed-out token never works again
+// once its revocation is dropped (security catalogue item 47).
+func TestRevocationOutlivesLeeway(t *testing.T) {
+	f := newFixture(t)
+	tok, minted := f.mint(t, &f.acme)
+	rev := minted.Revocation(f.now)
+	if rev.Key != tenants.SessionRevocationKey(minted.SID) || !rev.NotBefore.Equal(f.now) {
+		t.Fatalf("revocation %+v", rev)
+	}
+	for _, leeway := range []time.Duration{0, DefaultLeeway, MaxLeeway, time.Hour} {
+		// The revocation is dropped when its Expires has passed.
+		now := rev.Expires.Add(time.Nanosecond)
+		v := &Verifier{Now: func() time.Time { return now }, Leeway: leeway}
+		if _, err := v.verifyAny(f.snap, tok); !errors.Is(err, errExpired) {
+			t.Errorf("leeway %s: once the revocation may be dropped the token is %v, want expired", leeway, err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -575,5 +576,137 @@ func TestOpenUpgradesDatabaseWithoutSSOBuckets(t *testing.T) {
 	}
 	if err := again.UseAssertionID(t.Context(), acme.InternalID, "_id", time.Now().Add(time.Minute)); err != nil {
 		t.Errorf("UseAssertionID after upgrade: %v", err)
+	}
+}
+
+// seedRevocations writes n live session revocations in one transaction,
+// straight to the file: st must not have read its snapshot yet.
+func seedRevocations(t testing.TB, st *Store, n int) {
+	t.Helper()
+	exp := time.Now().Add(time.Hour)
+	err := st.db.Update(func(tx *bolt.Tx) error {
+		revs, expiry := tx.Bucket(bucketRevocations), tx.Bucket(bucketRevocationExpiry)
+		for i := range n {
+			key := tenants.SessionRevocationKey(fmt.Sprint("seeded-", i))
+			v, err := encodeRecord(revocationRecord{V: recordVersion, Key: key, NotBefore: exp.Add(-time.Hour), Expires: exp})
+			if err != nil {
+				return err
+			}
+			if err := revs.Put([]byte(key), v); err != nil {
+				return err
+			}
+			if err := expiry.Put(expiryKey(exp, key), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSignOutWithManyRevocations: a sign-out (one Revoke, then the Snapshot
+// the sign-in handler publishes) with 20,000 revocations stored does not
+// read them all again. Counted in allocations, which do not depend on how
+// fast the machine is: reading 20,000 records costs well over 20,000.
+func TestSignOutWithManyRevocations(t *testing.T) {
+	st, _ := openTemp(t)
+	populate(t, st)
+	seedRevocations(t, st, 20_000)
+	before := mustSnap(t, st)
+	if !before.Revoked("", "", "seeded-19999", time.Now()) {
+		t.Fatal("seeded revocations are not in the snapshot")
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(5, func() {
+		i++
+		r := tenants.Revocation{Key: tenants.SessionRevocationKey(fmt.Sprint("signed-out-", i)), NotBefore: time.Now(), Expires: time.Now().Add(time.Hour)}
+		if err := st.Revoke(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		mustSnap(t, st)
+	})
+	if allocs > 2000 {
+		t.Errorf("a sign-out with 20,000 revocations stored made %v allocations, want a few hundred (no full read)", allocs)
+	}
+	after := mustSnap(t, st)
+	if !after.Revoked("", "", "signed-out-1", time.Now()) || !after.Revoked("", "", "seeded-0", time.Now()) {
+		t.Error("the snapshot after the sign-out lacks the new or an old revocation")
+	}
+	if before.Revoked("", "", "signed-out-1", time.Now()) {
+		t.Error("the snapshot before the sign-out changed")
+	}
+}
+
+// TestWritesDoNotReloadSnapshot: after the first Snapshot, no write reads
+// everything again; each applies its own change.
+func TestWritesDoNotReloadSnapshot(t *testing.T) {
+	st, _ := openTemp(t)
+	populate(t, st)
+	mustSnap(t, st)
+	ctx := t.Context()
+	acme := mustSnap(t, st).BySlug("acme").InternalID
+	now := time.Now()
+	writes := []struct {
+		name string
+		do   func() error
+	}{
+		{"Revoke", func() error {
+			return st.Revoke(ctx, tenants.Revocation{Key: tenants.SessionRevocationKey("x"), NotBefore: now, Expires: now.Add(time.Hour)})
+		}},
+		{"AddMember", func() error {
+			_, err := st.AddMember(ctx, "acme", tenants.NewMember{Email: "cy@acme.example", Roles: []string{"member"}, PasswordHash: "h"})
+			return err
+		}},
+		{"RemoveMember", func() error {
+			return st.RemoveMember(ctx, "acme", "cy@acme.example", tenants.Revocation{NotBefore: now, Expires: now.Add(time.Hour)})
+		}},
+		{"UpsertExternalUser", func() error {
+			_, err := st.UpsertExternalUser(ctx, acme, tenants.ExternalIdentity{Method: "oidc#0", Issuer: "i", Subject: "s"})
+			return err
+		}},
+		{"UseAssertionID", func() error { return st.UseAssertionID(ctx, acme, "_a", now.Add(time.Hour)) }},
+		{"ApplyTenants", func() error {
+			_, err := st.ApplyTenants(ctx, []tenants.Tenant{{ID: "initech"}}, testOpts)
+			return err
+		}},
+		{"DeleteTenant", func() error { return st.DeleteTenant(ctx, "initech") }},
+	}
+	for _, w := range writes {
+		if err := w.do(); err != nil {
+			t.Fatalf("%s: %v", w.name, err)
+		}
+		mustSnap(t, st)
+		st.writing.Lock()
+		loads := st.loads
+		st.writing.Unlock()
+		if loads != 1 {
+			t.Errorf("after %s: %d full reads, want only the first", w.name, loads)
+		}
+	}
+}
+
+// BenchmarkSignOut is one sign-out (Revoke, then Snapshot) with n
+// revocations already stored.
+func BenchmarkSignOut(b *testing.B) {
+	for _, n := range []int{0, 20_000} {
+		b.Run(fmt.Sprint(n, "_revocations"), func(b *testing.B) {
+			st, _ := openTemp(b)
+			populate(b, st)
+			seedRevocations(b, st, n)
+			if _, err := st.Snapshot(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			for i := 0; b.Loop(); i++ {
+				r := tenants.Revocation{Key: tenants.SessionRevocationKey(fmt.Sprint("bench-", i)), NotBefore: time.Now(), Expires: time.Now().Add(time.Hour)}
+				if err := st.Revoke(b.Context(), r); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := st.Snapshot(b.Context()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -100,6 +100,20 @@ type Store struct {
 	mu       sync.Mutex
 	closed   bool
 	watchers map[chan struct{}]struct{}
+
+	// writing serialises every write with the upkeep of hot: a write's
+	// SnapshotChange is applied to hot after the write commits and before
+	// the next write begins, so hot is always exactly the committed state.
+	// Every write goes through update, which keeps this promise.
+	writing sync.Mutex
+	// hot is what the hot path needs (tenants, memberships, revocations) as
+	// of the last committed write, or nil until the first Snapshot reads it
+	// from the file. From then on each write changes it incrementally and
+	// Snapshot never reads everything again.
+	hot *tenants.Snapshot
+	// loads counts the reads of everything into hot (tests check that a
+	// write does not cause one).
+	loads int
 }
 
 var _ tenants.Store = (*Store)(nil)

@@ -50,6 +50,17 @@ type tenantRecord struct {
 	// Branding was added within version 1: records written before it have
 	// no such key and read as the default look; an older binary ignores it.
 	Branding *brandingRecord `json:"branding,omitempty"`
+	// PassSessionCookie was added within version 1 the same way: a record
+	// without the key reads as false (the session cookie is kept from the
+	// app), and false is written as no key.
+	PassSessionCookie bool `json:"passSessionCookie,omitempty"`
+	// MFA, CrossOriginGuard and TrustedOrigins were added within version 1
+	// too: records written before them read as mfa off and the guard on
+	// with no trusted origins; an older binary ignores them, which leaves
+	// its guard on and stricter, never weaker.
+	MFA              string   `json:"mfa,omitempty"`
+	CrossOriginGuard *bool    `json:"crossOriginGuard,omitempty"`
+	TrustedOrigins   []string `json:"trustedOrigins,omitempty"`
 }
 
 // brandingRecord is a tenant's sign-in page look (tenants.Branding).
@@ -221,10 +232,17 @@ func (r *tenantRecord) toTenant() tenants.Tenant {
 		Status:       tenants.Status(r.Status),
 		InternalID:   r.InternalID,
 		Created:      r.Created,
+
+		PassSessionCookie: r.PassSessionCookie,
 	}
 	if b := r.Branding; b != nil {
 		t.Branding = tenants.Branding{LogoURL: b.LogoURL, AccentColor: b.AccentColor}
 	}
+	t.MFA = r.MFA
+	if g := r.CrossOriginGuard; g != nil {
+		t.CrossOriginGuard = new(*g)
+	}
+	t.TrustedOrigins = slices.Clone(r.TrustedOrigins)
 	for _, m := range r.Methods {
 		t.Methods = append(t.Methods, m.toMethod())
 	}
@@ -272,10 +290,17 @@ func configFromTenant(t *tenants.Tenant) tenantRecord {
 		Domains:      slices.Clone(t.Domains),
 		EmailDomains: slices.Clone(t.EmailDomains),
 		Status:       string(t.Status),
+
+		PassSessionCookie: t.PassSessionCookie,
 	}
 	if b := t.Branding; b != (tenants.Branding{}) {
 		r.Branding = &brandingRecord{LogoURL: b.LogoURL, AccentColor: b.AccentColor}
 	}
+	r.MFA = t.MFA
+	if g := t.CrossOriginGuard; g != nil {
+		r.CrossOriginGuard = new(*g)
+	}
+	r.TrustedOrigins = slices.Clone(t.TrustedOrigins)
 	for _, m := range t.Methods {
 		r.Methods = append(r.Methods, methodToRecord(m))
 	}

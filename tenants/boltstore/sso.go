@@ -49,7 +49,7 @@ func (s *Store) UpsertExternalUser(ctx context.Context, tenantInternalID string,
 		roles = []string{}
 	}
 	var out tenants.User
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx, change *tenants.SnapshotChange) error {
 		t, err := tenantByInternalID(tx, tenantInternalID)
 		if err != nil {
 			return err
@@ -91,8 +91,7 @@ func (s *Store) UpsertExternalUser(ctx context.Context, tenantInternalID string,
 		if err := putRecord(users, []byte(u.ID), &u); err != nil {
 			return fmt.Errorf("external user: %w", err)
 		}
-		mr := membershipRecord{V: recordVersion, Roles: roles}
-		if err := putRecord(tx.Bucket(bucketMemberships), membershipKey(tenantInternalID, u.ID), &mr); err != nil {
+		if err := putMembership(tx, change, tenantInternalID, u.ID, roles); err != nil {
 			return fmt.Errorf("membership of external user in tenant %q: %w", t.ID, err)
 		}
 		out = u.toUser()
@@ -115,7 +114,7 @@ func (s *Store) UseAssertionID(ctx context.Context, tenantInternalID, id string,
 		return errors.New("use assertion id: expiry must be set")
 	}
 	key := assertionKey(tenantInternalID, id)
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx, _ *tenants.SnapshotChange) error {
 		ab, ae := tx.Bucket(bucketAssertions), tx.Bucket(bucketAssertionExpiry)
 		if raw := ab.Get(key); raw != nil {
 			var prev assertionRecord

@@ -93,23 +93,29 @@ func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	return err
 }
 
-// update runs fn in a write transaction, drops expired revocations in the
-// same transaction, and tells the watchers once it has committed.
-func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+// update runs fn in a write transaction, drops expired revocations and
+// assertion ids in the same transaction, and once it has committed applies
+// what it changed to the hot snapshot (fn records its changes in the
+// SnapshotChange it is given) and tells the watchers.
+func (s *Store) update(ctx context.Context, fn func(*bolt.Tx, *tenants.SnapshotChange) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.writing.Lock()
+	defer s.writing.Unlock()
+	var change *tenants.SnapshotChange
 	var fnFailed bool
 	err := guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
-			if err := fn(tx); err != nil {
+			change = &tenants.SnapshotChange{}
+			if err := fn(tx, change); err != nil {
 				fnFailed = true
 				return err
 			}
 			if err := s.pruneAssertions(tx); err != nil {
 				return err
 			}
-			return s.pruneRevocations(tx)
+			return s.pruneRevocations(tx, change)
 		})
 	})
 	if err != nil {
@@ -117,6 +123,9 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 			return fmt.Errorf("write database %s: %w", s.path, err)
 		}
 		return err
+	}
+	if s.hot != nil {
+		s.hot = s.hot.With(change)
 	}
 	s.notify()
 	return nil
@@ -199,7 +208,7 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 		return nil, err
 	}
 	var results []tenants.ApplyResult
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx, change *tenants.SnapshotChange) error {
 		results = make([]tenants.ApplyResult, 0, len(ts))
 		tb := tx.Bucket(bucketTenants)
 		indexes := []struct {
@@ -321,7 +330,7 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 			}
 			results = append(results, tenants.ApplyResult{ID: t.ID, Created: old[i] == nil})
 		}
-		return nil
+		return replaceTenants(tx, change)
 	})
 	if err != nil {
 		return nil, err
@@ -385,6 +394,16 @@ func allTenants(tx *bolt.Tx) ([]tenants.Tenant, error) {
 	return out, err
 }
 
+// replaceTenants records every tenant, as the write leaves them, in change.
+func replaceTenants(tx *bolt.Tx, change *tenants.SnapshotChange) error {
+	ts, err := allTenants(tx)
+	if err != nil {
+		return err
+	}
+	change.ReplaceTenants(ts)
+	return nil
+}
+
 // Tenant returns one tenant by slug, or an error wrapping tenants.ErrNotFound.
 func (s *Store) Tenant(ctx context.Context, id string) (tenants.Tenant, error) {
 	var out tenants.Tenant
@@ -403,7 +422,7 @@ func (s *Store) Tenant(ctx context.Context, id string) (tenants.Tenant, error) {
 // memberships in one write, or returns an error wrapping tenants.ErrNotFound.
 // Users stay.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx, change *tenants.SnapshotChange) error {
 		r, err := mustTenant(tx, id)
 		if err != nil {
 			return err
@@ -418,16 +437,15 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 				return fmt.Errorf("tenant %q: release email domain %q: %w", id, d, err)
 			}
 		}
-		mb := tx.Bucket(bucketMemberships)
 		prefix := membershipPrefix(r.InternalID)
-		var doomed [][]byte
-		c := mb.Cursor()
+		var members []string
+		c := tx.Bucket(bucketMemberships).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			doomed = append(doomed, bytes.Clone(k))
+			members = append(members, string(k[len(prefix):]))
 		}
-		for _, k := range doomed {
-			if err := mb.Delete(k); err != nil {
-				return fmt.Errorf("tenant %q: delete membership: %w", id, err)
+		for _, uid := range members {
+			if err := deleteMembership(tx, change, r.InternalID, uid); err != nil {
+				return fmt.Errorf("tenant %q: %w", id, err)
 			}
 		}
 		if err := deleteExternals(tx, r.InternalID); err != nil {
@@ -439,7 +457,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 		if err := tx.Bucket(bucketTenants).Delete([]byte(id)); err != nil {
 			return fmt.Errorf("tenant %q: delete: %w", id, err)
 		}
-		return nil
+		return replaceTenants(tx, change)
 	})
 }
 
@@ -477,7 +495,7 @@ func (s *Store) AddMember(ctx context.Context, tenantID string, m tenants.NewMem
 		return false, errors.New("add member: email is empty")
 	}
 	var created bool
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx, change *tenants.SnapshotChange) error {
 		created = false
 		t, err := mustTenant(tx, tenantID)
 		if err != nil {
@@ -504,17 +522,38 @@ func (s *Store) AddMember(ctx context.Context, tenantID string, m tenants.NewMem
 			}
 			created = true
 		}
-		roles := slices.Clone(m.Roles)
-		if roles == nil {
-			roles = []string{}
-		}
-		rec := membershipRecord{V: recordVersion, Roles: roles}
-		if err := putRecord(tx.Bucket(bucketMemberships), membershipKey(t.InternalID, u.ID), &rec); err != nil {
+		if err := putMembership(tx, change, t.InternalID, u.ID, m.Roles); err != nil {
 			return fmt.Errorf("membership of %s in tenant %q: %w", email, tenantID, err)
 		}
 		return nil
 	})
 	return created, err
+}
+
+// putMembership writes a membership with exactly these roles and records it
+// in change. Every write of a membership goes through here, so the hot
+// snapshot cannot miss one.
+func putMembership(tx *bolt.Tx, change *tenants.SnapshotChange, tenantInternalID, userID string, roles []string) error {
+	roles = slices.Clone(roles)
+	if roles == nil {
+		roles = []string{}
+	}
+	rec := membershipRecord{V: recordVersion, Roles: roles}
+	if err := putRecord(tx.Bucket(bucketMemberships), membershipKey(tenantInternalID, userID), &rec); err != nil {
+		return err
+	}
+	change.PutMembership(tenantInternalID, userID, roles)
+	return nil
+}
+
+// deleteMembership deletes a membership and records it in change, like
+// putMembership.
+func deleteMembership(tx *bolt.Tx, change *tenants.SnapshotChange, tenantInternalID, userID string) error {
+	if err := tx.Bucket(bucketMemberships).Delete(membershipKey(tenantInternalID, userID)); err != nil {
+		return fmt.Errorf("delete membership: %w", err)
+	}
+	change.DeleteMembership(tenantInternalID, userID)
+	return nil
 }
 
 // Members lists a tenant's members sorted by email, or returns an error
@@ -567,7 +606,7 @@ func (s *Store) RemoveMember(ctx context.Context, tenantID, email string, rev te
 	if rev.Expires.IsZero() {
 		return errors.New("remove member: the revocation needs an expiry")
 	}
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx, change *tenants.SnapshotChange) error {
 		t, err := mustTenant(tx, tenantID)
 		if err != nil {
 			return err
@@ -592,12 +631,12 @@ func (s *Store) RemoveMember(ctx context.Context, tenantID, email string, rev te
 			return fmt.Errorf("%s is not a member of tenant %q: %w", email, tenantID, tenants.ErrNotFound)
 		}
 		for _, uid := range uids {
-			if err := mb.Delete(membershipKey(t.InternalID, uid)); err != nil {
-				return fmt.Errorf("delete membership of %s in tenant %q: %w", email, tenantID, err)
+			if err := deleteMembership(tx, change, t.InternalID, uid); err != nil {
+				return fmt.Errorf("membership of %s in tenant %q: %w", email, tenantID, err)
 			}
 			r := rev
 			r.Key = tenants.UserRevocationKey(t.InternalID, uid)
-			if err := putRevocation(tx, r); err != nil {
+			if err := putRevocation(tx, change, r); err != nil {
 				return err
 			}
 		}
@@ -677,12 +716,12 @@ func (s *Store) Revoke(ctx context.Context, r tenants.Revocation) error {
 	if r.Expires.IsZero() {
 		return fmt.Errorf("revoke %s: the revocation needs an expiry", r.Key)
 	}
-	return s.update(ctx, func(tx *bolt.Tx) error { return putRevocation(tx, r) })
+	return s.update(ctx, func(tx *bolt.Tx, change *tenants.SnapshotChange) error { return putRevocation(tx, change, r) })
 }
 
 // putRevocation writes a revocation and its expiry index entry, replacing
-// any earlier one with the same key.
-func putRevocation(tx *bolt.Tx, r tenants.Revocation) error {
+// any earlier one with the same key, and records it in change.
+func putRevocation(tx *bolt.Tx, change *tenants.SnapshotChange, r tenants.Revocation) error {
 	revs, expiry := tx.Bucket(bucketRevocations), tx.Bucket(bucketRevocationExpiry)
 	if raw := revs.Get([]byte(r.Key)); raw != nil {
 		var prev revocationRecord
@@ -700,11 +739,13 @@ func putRevocation(tx *bolt.Tx, r tenants.Revocation) error {
 	if err := expiry.Put(expiryKey(r.Expires, r.Key), nil); err != nil {
 		return fmt.Errorf("revocation %s: index expiry: %w", r.Key, err)
 	}
+	change.PutRevocation(rec.toRevocation())
 	return nil
 }
 
-// pruneRevocations drops revocations whose Expires is before now.
-func (s *Store) pruneRevocations(tx *bolt.Tx) error {
+// pruneRevocations drops revocations whose Expires is before now, and
+// records each in change.
+func (s *Store) pruneRevocations(tx *bolt.Tx, change *tenants.SnapshotChange) error {
 	now := s.now()
 	revs, expiry := tx.Bucket(bucketRevocations), tx.Bucket(bucketRevocationExpiry)
 	var doomed [][]byte
@@ -726,29 +767,72 @@ func (s *Store) pruneRevocations(tx *bolt.Tx) error {
 		if err := expiry.Delete(k); err != nil {
 			return fmt.Errorf("drop expired revocation: %w", err)
 		}
+		change.DeleteRevocation(string(k[8:]))
 	}
 	return nil
 }
 
-// Snapshot reads every tenant and every unexpired revocation in one read
-// transaction.
+// Snapshot returns what the hot path needs: every tenant, membership and
+// live revocation, as of the last committed write. The first call reads it
+// all from the file in one read transaction; every write after that applies
+// its own change to the result, so later calls cost nothing and a write
+// costs in proportion to what it changed (tenants.Store). The Snapshot
+// returned may be returned again by later calls until the next write.
 func (s *Store) Snapshot(ctx context.Context) (*tenants.Snapshot, error) {
-	var ts []tenants.Tenant
-	var revs []tenants.Revocation
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.writing.Lock()
+	defer s.writing.Unlock()
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("read database %s: %w", s.path, bolt.ErrDatabaseNotOpen)
+	}
+	if s.hot == nil {
+		hot, err := s.load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.hot = hot
+	}
+	return s.hot, nil
+}
+
+// load reads every tenant, membership and unexpired revocation in one read
+// transaction.
+func (s *Store) load(ctx context.Context) (*tenants.Snapshot, error) {
+	s.loads++
+	var change *tenants.SnapshotChange
 	now := s.now()
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		var err error
-		if ts, err = allTenants(tx); err != nil {
+		change = &tenants.SnapshotChange{}
+		if err := replaceTenants(tx, change); err != nil {
 			return err
 		}
-		revs = nil
+		err := tx.Bucket(bucketMemberships).ForEach(func(k, v []byte) error {
+			tid, uid, ok := bytes.Cut(k, []byte("/"))
+			if !ok {
+				return fmt.Errorf("%w: membership key %s has no tenant", tenants.ErrCorrupt, short(k))
+			}
+			var mr membershipRecord
+			if err := decodeRecord(bucketMemberships, k, v, &mr); err != nil {
+				return err
+			}
+			change.PutMembership(string(tid), string(uid), mr.Roles)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 		return tx.Bucket(bucketRevocations).ForEach(func(k, v []byte) error {
 			var r revocationRecord
 			if err := decodeRecord(bucketRevocations, k, v, &r); err != nil {
 				return err
 			}
 			if !r.Expires.Before(now) {
-				revs = append(revs, r.toRevocation())
+				change.PutRevocation(r.toRevocation())
 			}
 			return nil
 		})
@@ -756,5 +840,5 @@ func (s *Store) Snapshot(ctx context.Context) (*tenants.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tenants.NewSnapshot(ts, revs), nil
+	return new(tenants.Snapshot).With(change), nil
 }

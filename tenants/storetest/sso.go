@@ -304,6 +304,10 @@ func testAssertionReplay(t *testing.T, st tenants.Store) {
 // own cleanup.
 func RunDurable(t *testing.T, open func(t *testing.T) (st tenants.Store, reopen func() tenants.Store)) {
 	t.Helper()
+	t.Run("SnapshotFollowsWrites", func(t *testing.T) {
+		st, reopen := open(t)
+		testSnapshotFollowsWrites(t, st, reopen)
+	})
 	t.Run("AssertionReplaySurvivesRestart", func(t *testing.T) {
 		st, reopen := open(t)
 		c := &crypto{}

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) tenants.Store) {
 		{"Revoke", testRevoke},
 		{"Snapshot", testSnapshot},
 		{"SnapshotConsistent", testSnapshotConsistent},
+		{"SnapshotMemberships", testSnapshotMemberships},
 		{"Watch", testWatch},
 		{"ConcurrentDomainClaims", testConcurrentDomainClaims},
 		{"ConcurrentUserCreation", testConcurrentUserCreation},
@@ -263,7 +264,11 @@ func acme() tenants.Tenant {
 			{Path: "/public/", Access: tenants.AccessAnonymous},
 			{Path: "/admin/", Methods: []string{"POST"}, Permission: "docs:write"},
 		},
-		Branding: tenants.Branding{LogoURL: "https://cdn.acme.example/logo.svg?v=2", AccentColor: "#0A66c2"},
+		Branding:          tenants.Branding{LogoURL: "https://cdn.acme.example/logo.svg?v=2", AccentColor: "#0A66c2"},
+		PassSessionCookie: true,
+		MFA:               tenants.MFAOff,
+		CrossOriginGuard:  new(false),
+		TrustedOrigins:    []string{"https://admin.acme.example", "http://localhost:3000"},
 	}
 }
 
@@ -456,6 +461,7 @@ func testReapplyKeepsIdentity(t *testing.T, st tenants.Store) {
 	changed.Status = tenants.StatusSuspended
 	changed.Rules = nil
 	changed.Branding = tenants.Branding{AccentColor: "#fff"} // logo dropped
+	changed.PassSessionCookie = false
 	later := c.opts()
 	later.Now = func() time.Time { return created.Add(time.Hour) }
 	res := mustApply(t, st, later, changed)

@@ -61,6 +61,7 @@ func TestBrowser(t *testing.T) {
 	run("saml", func(t *testing.T, p *tab) { samlSignIn(t, p, s) })
 	run("oauth2_button", func(t *testing.T, p *tab) { oauthButton(t, p, s) })
 	run("tenant_switching", func(t *testing.T, p *tab) { switching(t, p, s) })
+	run("cross-origin_guard", func(t *testing.T, p *tab) { crossOriginGuard(t, p, s) })
 	run("screenshots", func(t *testing.T, p *tab) { screenshots(t, p) })
 }
 

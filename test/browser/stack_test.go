@@ -112,6 +112,8 @@ const tenantFile = `tenants:
       member: {permissions: ["docs:read"]}
     rules:
       - {path: /admin/, permission: "admin:access"}
+      - {path: /public/, access: anonymous}
+    trustedOrigins: ["` + trustedByInitech + `"]
   - id: hooli
     name: Hooli
     emailDomains: [hooli.test]
@@ -119,6 +121,8 @@ const tenantFile = `tenants:
       - type: password
     roles:
       member: {permissions: ["docs:read"]}
+    rules:
+      - {path: /public/, access: anonymous}
   - id: acme
     name: Acme Corp
     emailDomains: [acme.test]
@@ -133,6 +137,8 @@ const tenantFile = `tenants:
     roles:
       admin:  {permissions: ["*"], inherits: [member]}
       member: {permissions: ["docs:read"]}
+    rules:
+      - {path: /public/, access: anonymous}
   - id: globex
     name: Globex Corporation
     emailDomains: [globex.test]
@@ -177,7 +183,7 @@ func startStack(t *testing.T) *stack {
 	root := proc.RepoRoot(t)
 	envoyBin := proc.Envoy(t)
 	dir := t.TempDir()
-	s := &stack{upstream: &echo.Handler{}}
+	s := &stack{upstream: &echo.Handler{Pages: appPages}}
 	began := time.Now()
 	mark := func(what string) {
 		s.timings = append(s.timings, fmt.Sprintf("%s %s", what, time.Since(began).Round(10*time.Millisecond)))

@@ -66,8 +66,10 @@ func newCheckBench(b *testing.B) *checkBench {
 			{Path: "/app/", Methods: []string{"GET", "HEAD"}, Permission: "docs:read"},
 		},
 	}
+	var alice tenants.SnapshotChange
+	alice.PutMembership("iacme", "u-alice", []string{"member"})
 	snaps := &tenants.Current{}
-	if err := snaps.Refresh(context.Background(), benchStaticStore{tenants.NewSnapshot([]tenants.Tenant{t}, nil)}); err != nil {
+	if err := snaps.Refresh(context.Background(), benchStaticStore{tenants.NewSnapshot([]tenants.Tenant{t}, nil).With(&alice)}); err != nil {
 		b.Fatal(err)
 	}
 	return &checkBench{

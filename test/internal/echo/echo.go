@@ -6,6 +6,7 @@ package echo
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -34,6 +35,12 @@ func (r Request) Values(name string) []string {
 // concurrent use; it counts the requests it served and remembers the most
 // recent ones, so tests can prove an upstream was, or was never, called.
 type Handler struct {
+	// Pages, when set before first use, are HTML pages served as they are
+	// at their exact paths (the query ignored), on every host: a test's
+	// stand-in for what a tenant's app serves, such as a page with a form.
+	// They are counted and remembered like every other request.
+	Pages map[string]string
+
 	mu   sync.Mutex
 	hits int
 	seen []Request // the last maxRemembered requests
@@ -63,8 +70,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.seen = append(h.seen, req)
 	h.mu.Unlock()
 
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	if page, ok := h.Pages[r.URL.Path]; ok {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, page)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(req) // a write error means the client went away

@@ -1,0 +1,140 @@
+// Package cookie is tenantgate's one reader of the Cookie request header,
+// used by the Check path and by the sign-in pages alike, and the one place
+// that knows which cookie names are tenantgate's own.
+//
+// A Cookie header is a list of name=value pairs separated by ";" (RFC 6265
+// §4.2.1, §5.4), and by nothing else. A comma is an ordinary value byte:
+// browsers send a cookie set as
+//
+//	x="junk, __Host-tenantgate=<attacker's session>"; Domain=<base domain>
+//
+// by a sibling subdomain verbatim, as one pair named x. A reader that also
+// split on "," would find a __Host-tenantgate pair there, a name the
+// browser only lets the host itself set, and sign the victim in as the
+// attacker. Here a name counts only when it starts its own ";"-separated
+// pair. Whitespace around names and values is SP and HTAB only (RFC 6265
+// OWS): other Unicode spaces are name bytes, so "\u2000__Host-x" is not
+// "__Host-x".
+package cookie
+
+import (
+	"iter"
+	"strings"
+)
+
+// Pair is one cookie-pair of a Cookie header.
+type Pair struct {
+	// Name is the cookie's name as sent, without the whitespace around it.
+	// Names are case-sensitive. A pair without "=" has the empty name.
+	Name string
+	// Value is the cookie's value without the whitespace around it and
+	// without one pair of enclosing double quotes (RFC 6265 §4.1.1
+	// cookie-value). Nothing else is decoded or checked: a value is what the
+	// reader of that cookie makes of it.
+	Value string
+}
+
+// Pairs yields the non-empty pairs of one Cookie header value, in order.
+// It never splits on anything but ";".
+func Pairs(header string) iter.Seq[Pair] {
+	return func(yield func(Pair) bool) {
+		for header != "" {
+			var seg string
+			seg, header, _ = strings.Cut(header, ";")
+			p, ok := parsePair(seg)
+			if ok && !yield(p) {
+				return
+			}
+		}
+	}
+}
+
+// parsePair reads one ";"-separated segment; it reports false for a
+// segment that is empty or only whitespace.
+func parsePair(seg string) (Pair, bool) {
+	seg = trimOWS(seg)
+	if seg == "" {
+		return Pair{}, false
+	}
+	name, value, ok := strings.Cut(seg, "=")
+	if !ok {
+		// A nameless cookie is sent as its bare value (RFC 6265bis §5.7.3).
+		return Pair{Value: seg}, true
+	}
+	value = trimOWS(value)
+	if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+		value = value[1 : len(value)-1]
+	}
+	return Pair{Name: trimOWS(name), Value: value}, true
+}
+
+// Values returns the values of the cookies called name in the given Cookie
+// header values (one per header line, as http.Header holds them), in the
+// order sent, at most max of them (all when max <= 0). An attacker able to
+// plant cookies can add same-named ones, so callers try each value rather
+// than trust the first, and max bounds what a stuffed header costs.
+func Values(lines []string, name string, max int) []string {
+	var out []string
+	for _, line := range lines {
+		for p := range Pairs(line) {
+			if p.Name != name {
+				continue
+			}
+			if max > 0 && len(out) == max {
+				return out
+			}
+			out = append(out, p.Value)
+		}
+	}
+	return out
+}
+
+// Without returns the Cookie header value with every pair whose name drop
+// reports true taken out, and whether anything was. Everything else stays
+// byte for byte: each remaining pair as sent, with the separator and
+// whitespace that followed the pair before it; only whitespace left at either
+// end is trimmed. Nothing dropped: header itself and false. Every pair
+// dropped: "" (send no Cookie header at all).
+func Without(header string, drop func(name string) bool) (string, bool) {
+	any := false
+	for p := range Pairs(header) {
+		if drop(p.Name) {
+			any = true
+			break
+		}
+	}
+	if !any {
+		return header, false // the common case on the Check path: no allocation
+	}
+	var b strings.Builder
+	dropped, kept := false, 0
+	for rest := header; ; {
+		seg, more, found := strings.Cut(rest, ";")
+		if p, ok := parsePair(seg); ok && drop(p.Name) {
+			dropped = true
+		} else {
+			if kept > 0 {
+				b.WriteByte(';')
+			}
+			b.WriteString(seg)
+			kept++
+		}
+		if !found {
+			break
+		}
+		rest = more
+	}
+	if !dropped {
+		return header, false
+	}
+	out := trimOWS(b.String())
+	if strings.Trim(out, "; \t") == "" {
+		return "", true
+	}
+	return out, true
+}
+
+// trimOWS removes SP and HTAB, and nothing else, from both ends.
+func trimOWS(s string) string {
+	return strings.Trim(s, " \t")
+}

@@ -1,0 +1,81 @@
+package test
+
+import (
+	"net/http"
+	"testing"
+)
+
+// crossOriginTenants: acme guards (the default) and trusts one named origin;
+// globex has turned the guard off. bob is a member of both.
+const crossOriginTenants = `tenants:
+  - id: acme
+    emailDomains: [acme.test]
+    methods: [{type: password}]
+    roles: {member: {permissions: ["docs:read"]}}
+    trustedOrigins: [http://admin.acme.test]
+  - id: globex
+    emailDomains: [globex.test]
+    methods: [{type: password}]
+    roles: {member: {permissions: ["docs:read"]}}
+    crossOriginGuard: false
+`
+
+// TestCrossOriginGuardEndToEnd proves the guard through the real Envoy
+// (CONTRACT.md, Check: cross_origin): a sibling tenant's page cannot make the
+// signed-in person's browser write to another tenant, and what is not a
+// cross-origin browser write still passes.
+func TestCrossOriginGuardEndToEnd(t *testing.T) {
+	s := startStack(t, withTenants(func() string { return crossOriginTenants },
+		membership{bob, "acme", "member"}, membership{bob, "globex", "member"}))
+	acme, globex := "acme."+baseDomain, "globex."+baseDomain
+	acmeSession := s.signIn(t, acme, bob)
+	globexSession := s.signIn(t, globex, bob)
+
+	write := func(host string, hs ...header) *response {
+		t.Helper()
+		return s.send(t, request{method: http.MethodPost, host: host, target: "/api/transfer",
+			headers: append([]header{{"Content-Type", "application/x-www-form-urlencoded"}}, hs...), body: "amount=100"})
+	}
+	refused := []struct {
+		name string
+		hs   []header
+	}{
+		// What Chromium sends for a form or fetch from globex's page.
+		{"sibling tenant's page (fetch metadata)", []header{cookieHeader(acmeSession), {"Sec-Fetch-Site", "same-site"}, {"Origin", "https://" + globex}}},
+		// Plain http: no Sec-Fetch-Site, only Origin.
+		{"sibling tenant's origin over plain http", []header{cookieHeader(acmeSession), {"Origin", "http://" + globex}}},
+		{"opaque origin", []header{cookieHeader(acmeSession), {"Origin", "null"}}},
+		{"another site", []header{cookieHeader(acmeSession), {"Sec-Fetch-Site", "cross-site"}, {"Origin", "https://evil.test"}}},
+	}
+	for _, tc := range refused {
+		t.Run("refused: "+tc.name, func(t *testing.T) {
+			hits := s.upstream.Hits()
+			resp := write(acme, tc.hs...)
+			if resp.StatusCode != http.StatusForbidden || resp.errorCode() != "cross_origin" {
+				t.Fatalf("want 403 cross_origin, got\n%s", resp)
+			}
+			jsonDenial(t, resp)
+			noUpstream(t, s, hits)
+		})
+	}
+	passes := []struct {
+		name, host string
+		hs         []header
+	}{
+		{"same-origin page", acme, []header{cookieHeader(acmeSession), {"Sec-Fetch-Site", "same-origin"}, {"Origin", "http://" + acme}}},
+		{"same origin over plain http", acme, []header{cookieHeader(acmeSession), {"Origin", "http://" + acme}}},
+		{"trusted origin", acme, []header{cookieHeader(acmeSession), {"Sec-Fetch-Site", "same-site"}, {"Origin", "http://admin.acme.test"}}},
+		{"no browser headers (a script with the cookie)", acme, []header{cookieHeader(acmeSession)}},
+		{"bearer token from anywhere", acme, []header{{"Authorization", "Bearer " + acmeSession.Value}, {"Sec-Fetch-Site", "cross-site"}, {"Origin", "https://evil.test"}}},
+		{"tenant with the guard off", globex, []header{cookieHeader(globexSession), {"Sec-Fetch-Site", "same-site"}, {"Origin", "http://" + acme}}},
+	}
+	for _, tc := range passes {
+		t.Run("passes: "+tc.name, func(t *testing.T) {
+			hits := s.upstream.Hits()
+			got := upstreamSaw(t, s, write(tc.host, tc.hs...), hits)
+			if got.Method != http.MethodPost || got.Values("x-user-email")[0] != bob.email {
+				t.Errorf("the app saw %s with x-user-email %q, want the POST as %s", got.Method, got.Values("x-user-email"), bob.email)
+			}
+		})
+	}
+}

@@ -1,0 +1,90 @@
+package test
+
+import (
+	"net/http"
+	"testing"
+)
+
+// rulesTenantFile gives acme CONTRACT.md's example roles and rules: /admin/
+// lists GET and POST and needs admin:access.
+const rulesTenantFile = `tenants:
+  - id: acme
+    name: Acme Corp
+    emailDomains: [acme.test]
+    methods:
+      - type: password
+    roles:
+      admin:  {permissions: ["*"], inherits: [member]}
+      member: {permissions: ["docs:read"]}
+    rules:
+      - {path: /public/, access: anonymous}
+      - {path: /admin/, methods: [GET, POST], permission: "admin:access"}
+`
+
+// TestEnvoyMethodRules drives issue 7, item 2 through the real Envoy: a rule
+// that lists methods decides those methods (HEAD counting as GET) and
+// refuses the others on its path to everyone, so a member without the
+// permission cannot DELETE /admin/, and neither can an admin.
+func TestEnvoyMethodRules(t *testing.T) {
+	s := startStack(t, withTenants(func() string { return rulesTenantFile },
+		membership{alice, "acme", "member"}, membership{carol, "acme", "admin"}))
+	acme := "acme." + baseDomain
+	member := cookieHeader(s.signIn(t, acme, alice))
+	admin := cookieHeader(s.signIn(t, acme, carol))
+
+	refused := []struct {
+		name string
+		req  request
+		want int
+		code string // "" for a HEAD, whose answer has no body
+	}{
+		{"member DELETE /admin/", request{method: http.MethodDelete, host: acme, target: "/admin/", headers: []header{member}}, 403, "forbidden"},
+		{"member DELETE /admin/users/1", request{method: http.MethodDelete, host: acme, target: "/admin/users/1", headers: []header{member}}, 403, "forbidden"},
+		{"member PUT /admin/", request{method: http.MethodPut, host: acme, target: "/admin/", headers: []header{member}, body: "{}"}, 403, "forbidden"},
+		{"member PATCH /admin/", request{method: http.MethodPatch, host: acme, target: "/admin/", headers: []header{member}, body: "{}"}, 403, "forbidden"},
+		{"member OPTIONS /admin/", request{method: http.MethodOptions, host: acme, target: "/admin/", headers: []header{member}}, 403, "forbidden"},
+		{"member GET /admin/", request{host: acme, target: "/admin/", headers: []header{member}}, 403, "forbidden"},
+		{"member HEAD /admin/", request{method: http.MethodHead, host: acme, target: "/admin/", headers: []header{member}}, 403, ""},
+		{"admin DELETE /admin/", request{method: http.MethodDelete, host: acme, target: "/admin/", headers: []header{admin}}, 403, "forbidden"},
+		{"no session DELETE /admin/", request{method: http.MethodDelete, host: acme, target: "/admin/"}, 401, "unauthenticated"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			hits := s.upstream.Hits()
+			resp := s.send(t, tc.req)
+			if resp.StatusCode != tc.want || resp.errorCode() != tc.code {
+				t.Fatalf("want %d %s, got\n%s", tc.want, tc.code, resp)
+			}
+			noStore(t, resp)
+			noUpstream(t, s, hits)
+		})
+	}
+
+	// Methods are case-sensitive: a lower-case get is not a GET. Envoy's
+	// HTTP/1 codec answers 400 itself (tenantgate's own answer, 403, is in
+	// extauthz's TestDecideMethodRules); either way it never reaches the
+	// app.
+	t.Run("admin lower-case get /admin/", func(t *testing.T) {
+		hits := s.upstream.Hits()
+		resp := s.send(t, request{method: "get", host: acme, target: "/admin/", headers: []header{admin}})
+		if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("want 403 (or Envoy's 400), got\n%s", resp)
+		}
+		noUpstream(t, s, hits)
+	})
+
+	for _, tc := range []struct {
+		name string
+		req  request
+	}{
+		{"admin GET /admin/", request{host: acme, target: "/admin/", headers: []header{admin}}},
+		{"admin HEAD /admin/", request{method: http.MethodHead, host: acme, target: "/admin/", headers: []header{admin}}},
+		{"admin POST /admin/users", request{method: http.MethodPost, host: acme, target: "/admin/users", headers: []header{admin}, body: "{}"}},
+		{"member DELETE /docs/1 (no rule lists methods there)", request{method: http.MethodDelete, host: acme, target: "/docs/1", headers: []header{member}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hits := s.upstream.Hits()
+			upstreamSaw(t, s, s.send(t, tc.req), hits)
+		})
+	}
+}
