@@ -170,3 +170,53 @@ func TestMigrateSchema1Fixture(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateKeepsFieldsAddedWithinVersion1: the fields main added to
+// version-1 tenant records after aab787b (passSessionCookie, mfa,
+// crossOriginGuard, trustedOrigins, branding) come through the migration.
+func TestMigrateKeepsFieldsAddedWithinVersion1(t *testing.T) {
+	path := copyFixtureDB(t)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTenants)
+		var rec map[string]any
+		if err := json.Unmarshal(b.Get([]byte("globex")), &rec); err != nil {
+			return err
+		}
+		rec["passSessionCookie"] = true
+		rec["mfa"] = "off"
+		rec["crossOriginGuard"] = false
+		rec["trustedOrigins"] = []string{"https://portal.globex.test"}
+		raw, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("globex"), raw)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	g, err := st.Tenant(t.Context(), "globex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !g.PassSessionCookie || g.MFA != "off" || g.GuardsCrossOrigin() || len(g.TrustedOrigins) != 1 || len(g.Methods) != 2 {
+		t.Errorf("globex after the migration: %+v", g)
+	}
+	a, err := st.Tenant(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Branding.AccentColor != "#0a7" || !a.GuardsCrossOrigin() {
+		t.Errorf("acme after the migration: %+v", a)
+	}
+}
