@@ -134,93 +134,74 @@ func configMembers(raw json.RawMessage) ([]string, []json.RawMessage, error) {
 	return keys, values, nil
 }
 
-// MarshalJSON writes m as a tenant file's method entry: one flat object,
-// never Sealed.
-func (m Method) MarshalJSON() ([]byte, error) {
+// fileMembers lists m's tenant-file keys and values in the order they are
+// printed: type, label, the Config's members (as raw JSON), groupRoles and
+// defaultRoles, leaving out empty ones. Sealed is never among them.
+func (m Method) fileMembers() ([]string, []any, error) {
 	keys, values, err := configMembers(m.Config)
+	if err != nil {
+		return nil, nil, err
+	}
+	outK, outV := []string{"type"}, []any{m.Type}
+	if m.Label != "" {
+		outK, outV = append(outK, "label"), append(outV, m.Label)
+	}
+	for i, k := range keys {
+		outK, outV = append(outK, k), append(outV, values[i])
+	}
+	if len(m.Roles.GroupRoles) > 0 {
+		outK, outV = append(outK, "groupRoles"), append(outV, m.Roles.GroupRoles)
+	}
+	if len(m.Roles.DefaultRoles) > 0 {
+		outK, outV = append(outK, "defaultRoles"), append(outV, m.Roles.DefaultRoles)
+	}
+	return outK, outV, nil
+}
+
+// MarshalJSON writes m as a tenant file's method entry: one flat object
+// (fileMembers).
+func (m Method) MarshalJSON() ([]byte, error) {
+	keys, values, err := m.fileMembers()
 	if err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
-	member := func(key string, v any) error {
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		k, _ := json.Marshal(key)
-		b.Write(k)
-		b.WriteByte(':')
-		if raw, ok := v.(json.RawMessage); ok {
-			b.Write(raw)
-			return nil
-		}
-		enc, err := json.Marshal(v)
-		b.Write(enc)
-		return err
-	}
-	if err := member("type", m.Type); err != nil {
-		return nil, err
-	}
-	if m.Label != "" {
-		member("label", m.Label)
-	}
+	b := []byte{'{'}
 	for i, k := range keys {
-		member(k, values[i])
-	}
-	if len(m.Roles.GroupRoles) > 0 {
-		if err := member("groupRoles", m.Roles.GroupRoles); err != nil {
-			return nil, err
+		v, err := json.Marshal(values[i])
+		if err != nil {
+			return nil, fmt.Errorf("method %s: %w", k, err)
 		}
+		kb, _ := json.Marshal(k)
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(append(append(b, kb...), ':'), v...)
 	}
-	if len(m.Roles.DefaultRoles) > 0 {
-		member("defaultRoles", m.Roles.DefaultRoles)
-	}
-	return append(append([]byte{'{'}, b.Bytes()...), '}'), nil
+	return append(b, '}'), nil
 }
 
-// MarshalYAML writes m as a tenant file's method entry, in the order
-// MarshalJSON does, never Sealed.
+// MarshalYAML writes m as a tenant file's method entry: one flat mapping
+// (fileMembers).
 func (m Method) MarshalYAML() (any, error) {
-	keys, values, err := configMembers(m.Config)
+	keys, values, err := m.fileMembers()
 	if err != nil {
 		return nil, err
 	}
 	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-	add := func(key string, v any) error {
+	for i, k := range keys {
+		v := values[i]
+		if raw, ok := v.(json.RawMessage); ok {
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.UseNumber()
+			if err := dec.Decode(&v); err != nil {
+				return nil, fmt.Errorf("method %s: %w", k, err)
+			}
+		}
 		var vn yaml.Node
 		if err := vn.Encode(v); err != nil {
-			return fmt.Errorf("method %s: %w", key, err)
-		}
-		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, &vn)
-		return nil
-	}
-	if err := add("type", m.Type); err != nil {
-		return nil, err
-	}
-	if m.Label != "" {
-		if err := add("label", m.Label); err != nil {
-			return nil, err
-		}
-	}
-	for i, k := range keys {
-		dec := json.NewDecoder(bytes.NewReader(values[i]))
-		dec.UseNumber()
-		var v any
-		if err := dec.Decode(&v); err != nil {
 			return nil, fmt.Errorf("method %s: %w", k, err)
 		}
-		if err := add(k, v); err != nil {
-			return nil, err
-		}
-	}
-	if len(m.Roles.GroupRoles) > 0 {
-		if err := add("groupRoles", m.Roles.GroupRoles); err != nil {
-			return nil, err
-		}
-	}
-	if len(m.Roles.DefaultRoles) > 0 {
-		if err := add("defaultRoles", m.Roles.DefaultRoles); err != nil {
-			return nil, err
-		}
+		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k}, &vn)
 	}
 	return n, nil
 }
