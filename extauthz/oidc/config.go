@@ -1,6 +1,9 @@
 package oidc
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
@@ -25,7 +28,17 @@ type Config struct {
 	// GroupsClaim names the ID token or userinfo claim listing the
 	// person's groups; tenants.DefaultGroupsClaim when empty.
 	GroupsClaim string `json:"groupsClaim,omitempty" yaml:"groupsClaim,omitempty"`
+	// Prompt, when set, is sent as the prompt parameter of every
+	// authentication request (OIDC Core §3.1.2.1): one of Prompts. Empty
+	// leaves it to the IdP.
+	Prompt string `json:"prompt,omitempty" yaml:"prompt,omitempty"`
 }
+
+// Prompts are the prompt values a method may set (OIDC Core §3.1.2.1):
+// none (no page at the IdP; the sign-in fails unless the person is already
+// signed in there), login (always ask for credentials again), consent and
+// select_account.
+var Prompts = []string{"none", "login", "consent", "select_account"}
 
 var (
 	_ signin.SecretConfig = (*Config)(nil)
@@ -36,7 +49,7 @@ func NewConfig() tenants.MethodConfig { return &Config{} }
 
 // Validate checks an oidc entry: an https issuer without query or fragment
 // (http to loopback only with --allow-loopback-http-idp), a clientID, an
-// optional clientSecret, the label, scopes and role mapping.
+// optional clientSecret, the label, scopes, role mapping and prompt.
 func (c *Config) Validate(m tenants.Method, v *tenants.MethodCheck) {
 	v.Label()
 	v.RoleMapping(c.GroupsClaim)
@@ -47,6 +60,9 @@ func (c *Config) Validate(m tenants.Method, v *tenants.MethodCheck) {
 	}
 	v.Client(c.ClientID, c.ClientSecret, true)
 	v.Scopes(c.Scopes)
+	if c.Prompt != "" && !slices.Contains(Prompts, c.Prompt) {
+		v.ValueErrorf("prompt", c.Prompt, "must be one of %s", strings.Join(Prompts, ", "))
+	}
 }
 
 // TakeClientSecret returns the plaintext client secret and clears it.

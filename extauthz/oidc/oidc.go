@@ -96,6 +96,8 @@ type Method struct {
 	// groupsClaim names the claim holding the groups; roles maps them.
 	groupsClaim string
 	roles       tenants.RoleMapping
+	// prompt is sent with every authentication request when set.
+	prompt string
 }
 
 var (
@@ -146,6 +148,7 @@ func (c *Config) open(opts Options, cache *discoveryCache, t *tenants.Tenant, in
 		label:       label,
 		groupsClaim: cmp.Or(c.GroupsClaim, tenants.DefaultGroupsClaim),
 		roles:       m.Roles.Clone(),
+		prompt:      c.Prompt,
 	}, nil
 }
 
@@ -202,8 +205,9 @@ func (m *Method) config(d *discovery, a *signin.Attempt) *oauth2.Config {
 }
 
 // AuthURL returns the provider's authorization URL for the attempt: code
-// flow with the attempt's state, nonce and S256 PKCE challenge, and the
-// redirect URI <endpoint>/_auth/callback. It fetches discovery on first use.
+// flow with the attempt's state, nonce and S256 PKCE challenge, the
+// redirect URI <endpoint>/_auth/callback, the attempt's login_hint and the
+// method's prompt when set. It fetches discovery on first use.
 func (m *Method) AuthURL(ctx context.Context, a *signin.Attempt) (string, error) {
 	if err := m.checkAttempt(a); err != nil {
 		return "", fmt.Errorf("oidc auth url: %w", err)
@@ -218,6 +222,9 @@ func (m *Method) AuthURL(ctx context.Context, a *signin.Attempt) (string, error)
 	}
 	if a.LoginHint != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("login_hint", a.LoginHint))
+	}
+	if m.prompt != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", m.prompt))
 	}
 	return m.config(d, a).AuthCodeURL(a.State, opts...), nil
 }
