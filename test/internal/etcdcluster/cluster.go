@@ -316,6 +316,16 @@ func (c *Cluster) Kill(i int) {
 	m.down = true
 }
 
+// Stop stops member i gracefully (SIGTERM; SIGKILL after five seconds), as
+// a rolling restart does: a leader hands its leadership over first. It
+// returns once the process is gone.
+func (c *Cluster) Stop(i int) {
+	c.tb.Helper()
+	m := c.member(i)
+	m.proc.Stop()
+	m.down = true
+}
+
 // StopAll stops every running member gracefully (SIGTERM; SIGKILL after
 // five seconds) and returns once they are all gone.
 func (c *Cluster) StopAll() {
@@ -329,7 +339,7 @@ func (c *Cluster) StopAll() {
 // Restart starts member i again on its data directory, where it finds its
 // identity and the cluster's membership, and returns once it serves
 // linearizable reads: it has rejoined and caught up with the leader. The
-// member must be down (Kill or StopAll).
+// member must be down (Kill, Stop or StopAll).
 func (c *Cluster) Restart(i int) {
 	c.tb.Helper()
 	m := c.member(i)
