@@ -49,7 +49,8 @@ func get(t *testing.T, cli *clientv3.Client, key string, opts ...clientv3.OpOpti
 // TestClusterSurvivesLosingItsLeader kills the leader of a 3-member
 // cluster with SIGKILL: the other two elect a new leader, a client of all
 // three endpoints writes again, and the killed member, restarted on its
-// data directory, rejoins with what was written while it was gone.
+// data directory, rejoins with what was written while it was gone. Then
+// the same with a graceful stop, as in a rolling restart.
 func TestClusterSurvivesLosingItsLeader(t *testing.T) {
 	began := time.Now()
 	c := etcdcluster.Start(t, etcdcluster.Options{ClientCertAuth: true})
@@ -103,6 +104,23 @@ func TestClusterSurvivesLosingItsLeader(t *testing.T) {
 	}
 	if got := get(t, cli, "after"); got != "2" {
 		t.Errorf("get after = %q, want 2", got)
+	}
+
+	// A rolling restart stops the leader gracefully: it hands leadership
+	// over before it exits.
+	old = c.Leader()
+	stopping := time.Now()
+	c.Stop(old)
+	stopped := time.Since(stopping)
+	if leader := c.Leader(); leader == old {
+		t.Fatalf("leader after a graceful stop = %s, the stopped member", c.Name(leader))
+	}
+	t.Logf("leader %s stopped with SIGTERM in %v; a new leader agreed %v after the stop began",
+		c.Name(old), stopped.Round(time.Millisecond), time.Since(stopping).Round(time.Millisecond))
+	put(t, cli, "rolled", "3")
+	c.Restart(old)
+	if got := get(t, own, "rolled", clientv3.WithSerializable()); got != "3" {
+		t.Errorf("restarted %s: serializable get rolled = %q, want 3", c.Name(old), got)
 	}
 }
 
