@@ -7,6 +7,7 @@ package test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -54,19 +55,24 @@ func (r *recorder) requests() []echo.Request {
 	return append([]echo.Request(nil), r.seen...)
 }
 
-func (r *recorder) proxy(target *url.URL) http.Handler {
-	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-		pr.SetURL(target)
-		pr.Out.Host = pr.In.Host
-		// Rewrite drops the X-Forwarded-* headers; hand Envoy's on unchanged,
-		// as if this hop were not here.
-		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"} {
-			if v, ok := pr.In.Header[h]; ok {
-				pr.Out.Header[h] = v
+// proxy forwards every request to target through transport (nil means
+// http.DefaultTransport), recording its headers first.
+func (r *recorder) proxy(target *url.URL, transport http.RoundTripper) http.Handler {
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host
+			// Rewrite drops the X-Forwarded-* headers; hand Envoy's on
+			// unchanged, as if this hop were not here.
+			for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"} {
+				if v, ok := pr.In.Header[h]; ok {
+					pr.Out.Header[h] = v
+				}
 			}
-		}
-	}}
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		},
+		Transport: transport,
+	}
+	return wholeBody(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		seen := echo.Request{Method: req.Method, Path: req.RequestURI, Host: req.Host, Headers: map[string][]string{}}
 		for k, v := range req.Header {
 			seen.Headers[strings.ToLower(k)] = append([]string(nil), v...)
@@ -75,6 +81,42 @@ func (r *recorder) proxy(target *url.URL) http.Handler {
 		r.seen = append(r.seen, seen)
 		r.mu.Unlock()
 		rp.ServeHTTP(w, req)
+	}))
+}
+
+// maxProxiedBody bounds the request bodies the harness's proxies hold in
+// memory (wholeBody); a larger one is answered 413 by the proxy itself.
+const maxProxiedBody = 8 << 20
+
+// wholeBody reads a request's body into memory before next sees it, so that
+// a reverse proxy in next sends its upstream a body of its own. Without it
+// the harness's proxies now and then cut a response short that the upstream
+// had sent in full (golang/go#40747): Go's HTTP/1 server closes an unread
+// request body as soon as a handler starts writing its response
+// (chunkWriter.writeHeader), while the proxy's http.Transport may not have
+// finished with that body yet (having sent the declared Content-Length, it
+// reads once more to check for extra bytes, transferWriter.writeBody). When
+// that read comes after the close, it fails (http.ErrBodyReadAfterClose),
+// the Transport closes its connection to the upstream mid-response, and the
+// client reads an unexpected EOF; Envoy, the recorder's client, logs the
+// truncated response as UPE, and the TLS front's as DC. A fast upstream (a
+// sign-in page answered in a millisecond) on a loaded machine opens that
+// window often enough to fail TestTenancyEndToEnd one run in four.
+func wholeBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			b, err := io.ReadAll(io.LimitReader(r.Body, maxProxiedBody+1))
+			if err != nil {
+				http.Error(w, "read request body: "+err.Error(), http.StatusBadGateway)
+				return
+			}
+			if len(b) > maxProxiedBody {
+				http.Error(w, "request body too large for the test proxy", http.StatusRequestEntityTooLarge)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -290,7 +332,7 @@ func startStack(t *testing.T, opts ...stackOption) *stack {
 
 	upstream := httptest.NewServer(s.upstream)
 	t.Cleanup(upstream.Close)
-	signin := httptest.NewServer(s.signin.proxy(&url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", httpPort)}))
+	signin := httptest.NewServer(s.signin.proxy(&url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", httpPort)}, nil))
 	t.Cleanup(signin.Close)
 
 	var envoyPort int
@@ -352,20 +394,7 @@ func (s *stack) tlsFront(t *testing.T, ln net.Listener) *http.Transport {
 	t.Helper()
 	cert, pool := selfSignedCert(t, baseDomain, "*."+baseDomain)
 	envoy := &url.URL{Scheme: "http", Host: s.envoyAddr}
-	front := httptest.NewUnstartedServer(&httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(envoy)
-			pr.Out.Host = pr.In.Host
-		},
-		// One connection to Envoy per request. With the default pooled
-		// transport, about one run in five on a loaded machine had a
-		// response cut short between the front and Envoy (Envoy logged the
-		// downstream closing, DC; the client read an unexpected EOF; the
-		// front a read on its own closed connection) after tenantgate had
-		// answered in full; that is this stand-in balancer's connection
-		// handling, not what the tests are about.
-		Transport: &http.Transport{DisableKeepAlives: true, ResponseHeaderTimeout: 30 * time.Second},
-	})
+	front := httptest.NewUnstartedServer(frontProxy(envoy, &http.Transport{ResponseHeaderTimeout: 30 * time.Second}))
 	front.Listener.Close()
 	front.Listener = ln
 	front.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
@@ -387,6 +416,18 @@ func (s *stack) tlsFront(t *testing.T, ln net.Listener) *http.Transport {
 		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout: 5 * time.Second,
 	}
+}
+
+// frontProxy is the TLS front's handler: every request to envoy through
+// transport, its Host unchanged.
+func frontProxy(envoy *url.URL, transport http.RoundTripper) http.Handler {
+	return wholeBody(&httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(envoy)
+			pr.Out.Host = pr.In.Host
+		},
+		Transport: transport,
+	})
 }
 
 // selfSignedCert makes a one-day ECDSA certificate for dnsNames and a pool
