@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/tenants/internal/record"
 )
 
 // Close releases the database file and closes every Watch channel. It is safe
@@ -141,12 +142,12 @@ func (s *Store) newID() (string, error) {
 }
 
 // getTenant reads a tenant record, or returns nil when there is none.
-func getTenant(tx *bolt.Tx, id string) (*tenantRecord, error) {
+func getTenant(tx *bolt.Tx, id string) (*record.Tenant, error) {
 	raw := tx.Bucket(bucketTenants).Get([]byte(id))
 	if raw == nil {
 		return nil, nil
 	}
-	var r tenantRecord
+	var r record.Tenant
 	if err := decodeRecord(bucketTenants, []byte(id), raw, &r); err != nil {
 		return nil, err
 	}
@@ -154,7 +155,7 @@ func getTenant(tx *bolt.Tx, id string) (*tenantRecord, error) {
 }
 
 // mustTenant reads a tenant record or fails with tenants.ErrNotFound.
-func mustTenant(tx *bolt.Tx, id string) (*tenantRecord, error) {
+func mustTenant(tx *bolt.Tx, id string) (*record.Tenant, error) {
 	r, err := getTenant(tx, id)
 	if err == nil && r == nil {
 		err = fmt.Errorf("tenant %q: %w", id, tenants.ErrNotFound)
@@ -163,7 +164,7 @@ func mustTenant(tx *bolt.Tx, id string) (*tenantRecord, error) {
 }
 
 func putRecord(b *bolt.Bucket, key []byte, rec any) error {
-	v, err := encodeRecord(rec)
+	v, err := record.Encode(rec)
 	if err != nil {
 		return err
 	}
@@ -174,7 +175,7 @@ func putRecord(b *bolt.Bucket, key []byte, rec any) error {
 }
 
 // getUserByEmail reads the user with a lower-case email, or returns nil.
-func getUserByEmail(tx *bolt.Tx, email string) (*userRecord, error) {
+func getUserByEmail(tx *bolt.Tx, email string) (*record.User, error) {
 	id := tx.Bucket(bucketUserEmails).Get([]byte(email))
 	if id == nil {
 		return nil, nil
@@ -183,7 +184,7 @@ func getUserByEmail(tx *bolt.Tx, email string) (*userRecord, error) {
 	if raw == nil {
 		return nil, fmt.Errorf("%w: email index names missing user %s", tenants.ErrCorrupt, short(id))
 	}
-	var r userRecord
+	var r record.User
 	if err := decodeRecord(bucketUsers, id, raw, &r); err != nil {
 		return nil, err
 	}
@@ -215,19 +216,19 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 			bucket *bolt.Bucket
 			field  string
 			values func(*tenants.Tenant) []string
-			stored func(*tenantRecord) []string
+			stored func(*record.Tenant) []string
 		}{
 			{tx.Bucket(bucketDomains), "domains",
 				func(t *tenants.Tenant) []string { return t.Domains },
-				func(r *tenantRecord) []string { return r.Domains }},
+				func(r *record.Tenant) []string { return r.Domains }},
 			{tx.Bucket(bucketEmailDomains), "emailDomains",
 				func(t *tenants.Tenant) []string { return t.EmailDomains },
-				func(r *tenantRecord) []string { return r.EmailDomains }},
+				func(r *record.Tenant) []string { return r.EmailDomains }},
 		}
 
 		// First release every index entry the batch's existing tenants hold,
 		// so that what remains belongs to tenants outside the batch.
-		old := make([]*tenantRecord, len(ts))
+		old := make([]*record.Tenant, len(ts))
 		for i := range ts {
 			r, err := getTenant(tx, ts[i].ID)
 			if err != nil {
@@ -260,7 +261,7 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 				}
 			}
 
-			rec := configFromTenant(t)
+			rec := record.FromTenant(t)
 			if prev := old[i]; prev != nil {
 				rec.InternalID, rec.Keys, rec.Created = prev.InternalID, prev.Keys, prev.Created
 				rec.SAMLKey = prev.SAMLKey
@@ -276,7 +277,7 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 				if err != nil {
 					return fmt.Errorf("tenant %q: make signing key: %w", t.ID, err)
 				}
-				rec.InternalID, rec.Keys, rec.Created = id, []keyRecord{keyToRecord(key)}, now()
+				rec.InternalID, rec.Keys, rec.Created = id, []record.Key{record.FromKey(key)}, now()
 			}
 
 			for j, m := range t.Methods {
@@ -286,7 +287,7 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 				m.Sealed = nil
 				var prev *tenants.Method
 				if old[i] != nil && j < len(old[i].Methods) && old[i].Methods[j].Type == m.Type {
-					p := old[i].Methods[j].toMethod()
+					p := old[i].Methods[j].ToMethod()
 					prev = &p
 				}
 				if opts.SealMethod != nil {
@@ -304,7 +305,7 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 				} else if len(m.Config) > 0 {
 					return fmt.Errorf("tenant %q: methods[%d]: a method's configuration needs ApplyOptions.SealMethod", t.ID, j)
 				}
-				rec.Methods[j] = methodToRecord(m)
+				rec.Methods[j] = record.FromMethod(m)
 			}
 
 			if rec.SAMLKey == nil && t.HasMethod(tenants.MethodSAML) {
@@ -318,7 +319,7 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 				if len(k.Certificate) == 0 || len(k.SealedPrivate) == 0 {
 					return fmt.Errorf("tenant %q: make saml key: empty certificate or key", t.ID)
 				}
-				rec.SAMLKey = &samlKeyRecord{
+				rec.SAMLKey = &record.SAMLKey{
 					Certificate:   slices.Clone(k.Certificate),
 					SealedPrivate: slices.Clone(k.SealedPrivate),
 					Created:       k.Created,
@@ -384,11 +385,11 @@ func (s *Store) Tenants(ctx context.Context) ([]tenants.Tenant, error) {
 func allTenants(tx *bolt.Tx) ([]tenants.Tenant, error) {
 	var out []tenants.Tenant
 	err := tx.Bucket(bucketTenants).ForEach(func(k, v []byte) error {
-		var r tenantRecord
+		var r record.Tenant
 		if err := decodeRecord(bucketTenants, k, v, &r); err != nil {
 			return err
 		}
-		out = append(out, r.toTenant())
+		out = append(out, r.ToTenant())
 		return nil
 	})
 	return out, err
@@ -412,7 +413,7 @@ func (s *Store) Tenant(ctx context.Context, id string) (tenants.Tenant, error) {
 		if err != nil {
 			return err
 		}
-		out = r.toTenant()
+		out = r.ToTenant()
 		return nil
 	})
 	return out, err
@@ -469,7 +470,7 @@ func deleteExternals(tx *bolt.Tx, tenantInternalID string) error {
 	var keys, uids [][]byte
 	c := xb.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var r externalRecord
+		var r record.External
 		if err := decodeRecord(bucketExternals, k, v, &r); err != nil {
 			return err
 		}
@@ -513,7 +514,7 @@ func (s *Store) AddMember(ctx context.Context, tenantID string, m tenants.NewMem
 			if err != nil {
 				return err
 			}
-			u = &userRecord{V: recordVersion, ID: id, Email: email, PasswordHash: m.PasswordHash, Created: s.now()}
+			u = &record.User{V: record.Version, ID: id, Email: email, PasswordHash: m.PasswordHash, Created: s.now()}
 			if err := putRecord(tx.Bucket(bucketUsers), []byte(id), u); err != nil {
 				return fmt.Errorf("user %s: %w", email, err)
 			}
@@ -538,7 +539,7 @@ func putMembership(tx *bolt.Tx, change *tenants.SnapshotChange, tenantInternalID
 	if roles == nil {
 		roles = []string{}
 	}
-	rec := membershipRecord{V: recordVersion, Roles: roles}
+	rec := record.Membership{V: record.Version, Roles: roles}
 	if err := putRecord(tx.Bucket(bucketMemberships), membershipKey(tenantInternalID, userID), &rec); err != nil {
 		return err
 	}
@@ -570,7 +571,7 @@ func (s *Store) Members(ctx context.Context, tenantID string) ([]tenants.Member,
 		users := tx.Bucket(bucketUsers)
 		c := tx.Bucket(bucketMemberships).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var mr membershipRecord
+			var mr record.Membership
 			if err := decodeRecord(bucketMemberships, k, v, &mr); err != nil {
 				return err
 			}
@@ -579,11 +580,11 @@ func (s *Store) Members(ctx context.Context, tenantID string) ([]tenants.Member,
 			if raw == nil {
 				return fmt.Errorf("%w: membership %s names a missing user", tenants.ErrCorrupt, short(k))
 			}
-			var ur userRecord
+			var ur record.User
 			if err := decodeRecord(bucketUsers, uid, raw, &ur); err != nil {
 				return err
 			}
-			out = append(out, tenants.Member{User: ur.toUser(), Roles: slices.Clone(mr.Roles)})
+			out = append(out, tenants.Member{User: ur.ToUser(), Roles: slices.Clone(mr.Roles)})
 		}
 		return nil
 	})
@@ -657,7 +658,7 @@ func externalMembersByEmail(tx *bolt.Tx, tenantInternalID, email string) ([]stri
 		if raw == nil {
 			return nil, fmt.Errorf("%w: membership %s names a missing user", tenants.ErrCorrupt, short(k))
 		}
-		var r userRecord
+		var r record.User
 		if err := decodeRecord(bucketUsers, uid, raw, &r); err != nil {
 			return nil, err
 		}
@@ -681,7 +682,7 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (tenants.User, er
 		if u == nil {
 			return fmt.Errorf("user %s: %w", email, tenants.ErrNotFound)
 		}
-		out = u.toUser()
+		out = u.ToUser()
 		return nil
 	})
 	return out, err
@@ -697,7 +698,7 @@ func (s *Store) Membership(ctx context.Context, tenantInternalID, userID string)
 		if raw == nil {
 			return fmt.Errorf("membership of user %q in tenant %q: %w", userID, tenantInternalID, tenants.ErrNotFound)
 		}
-		var mr membershipRecord
+		var mr record.Membership
 		if err := decodeRecord(bucketMemberships, key, raw, &mr); err != nil {
 			return err
 		}
@@ -724,7 +725,7 @@ func (s *Store) Revoke(ctx context.Context, r tenants.Revocation) error {
 func putRevocation(tx *bolt.Tx, change *tenants.SnapshotChange, r tenants.Revocation) error {
 	revs, expiry := tx.Bucket(bucketRevocations), tx.Bucket(bucketRevocationExpiry)
 	if raw := revs.Get([]byte(r.Key)); raw != nil {
-		var prev revocationRecord
+		var prev record.Revocation
 		if err := decodeRecord(bucketRevocations, []byte(r.Key), raw, &prev); err != nil {
 			return err
 		}
@@ -732,14 +733,14 @@ func putRevocation(tx *bolt.Tx, change *tenants.SnapshotChange, r tenants.Revoca
 			return fmt.Errorf("revocation %s: %w", r.Key, err)
 		}
 	}
-	rec := revocationRecord{V: recordVersion, Key: r.Key, NotBefore: r.NotBefore, Expires: r.Expires}
+	rec := record.Revocation{V: record.Version, Key: r.Key, NotBefore: r.NotBefore, Expires: r.Expires}
 	if err := putRecord(revs, []byte(r.Key), &rec); err != nil {
 		return fmt.Errorf("revocation %s: %w", r.Key, err)
 	}
 	if err := expiry.Put(expiryKey(r.Expires, r.Key), nil); err != nil {
 		return fmt.Errorf("revocation %s: index expiry: %w", r.Key, err)
 	}
-	change.PutRevocation(rec.toRevocation())
+	change.PutRevocation(rec.ToRevocation())
 	return nil
 }
 
@@ -752,7 +753,7 @@ func (s *Store) pruneRevocations(tx *bolt.Tx, change *tenants.SnapshotChange) er
 	c := expiry.Cursor()
 	for k, _ := c.First(); k != nil && expirySeconds(k) <= now.Unix(); k, _ = c.Next() {
 		key := k[8:]
-		var r revocationRecord
+		var r record.Revocation
 		if err := decodeRecord(bucketRevocations, key, revs.Get(key), &r); err != nil {
 			return err
 		}
@@ -816,7 +817,7 @@ func (s *Store) load(ctx context.Context) (*tenants.Snapshot, error) {
 			if !ok {
 				return fmt.Errorf("%w: membership key %s has no tenant", tenants.ErrCorrupt, short(k))
 			}
-			var mr membershipRecord
+			var mr record.Membership
 			if err := decodeRecord(bucketMemberships, k, v, &mr); err != nil {
 				return err
 			}
@@ -827,12 +828,12 @@ func (s *Store) load(ctx context.Context) (*tenants.Snapshot, error) {
 			return err
 		}
 		return tx.Bucket(bucketRevocations).ForEach(func(k, v []byte) error {
-			var r revocationRecord
+			var r record.Revocation
 			if err := decodeRecord(bucketRevocations, k, v, &r); err != nil {
 				return err
 			}
 			if !r.Expires.Before(now) {
-				change.PutRevocation(r.toRevocation())
+				change.PutRevocation(r.ToRevocation())
 			}
 			return nil
 		})
