@@ -205,7 +205,7 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	if err := checkBatch(ts); err != nil {
+	if err := record.CheckBatch(ts); err != nil {
 		return nil, err
 	}
 	var results []tenants.ApplyResult
@@ -261,69 +261,11 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 				}
 			}
 
-			rec := record.FromTenant(t)
-			if prev := old[i]; prev != nil {
-				rec.InternalID, rec.Keys, rec.Created = prev.InternalID, prev.Keys, prev.Created
-				rec.SAMLKey = prev.SAMLKey
-			} else {
-				id, err := s.newID()
-				if err != nil {
-					return fmt.Errorf("tenant %q: %w", t.ID, err)
-				}
-				if opts.NewKey == nil {
-					return fmt.Errorf("tenant %q: creating a tenant needs ApplyOptions.NewKey", t.ID)
-				}
-				key, err := callOut(func() (tenants.SigningKey, error) { return opts.NewKey(id) })
-				if err != nil {
-					return fmt.Errorf("tenant %q: make signing key: %w", t.ID, err)
-				}
-				rec.InternalID, rec.Keys, rec.Created = id, []record.Key{record.FromKey(key)}, now()
-			}
-
-			for j, m := range t.Methods {
-				// The input's sealed secrets are not trusted: only the
-				// method's package (SealMethod) decides what is sealed,
-				// from the file's plaintext or the stored entry's.
-				m.Sealed = nil
-				var prev *tenants.Method
-				if old[i] != nil && j < len(old[i].Methods) && old[i].Methods[j].Type == m.Type {
-					p := old[i].Methods[j].ToMethod()
-					prev = &p
-				}
-				if opts.SealMethod != nil {
-					sealed, err := callOut(func() (tenants.Method, error) { return opts.SealMethod(m, prev, rec.InternalID) })
-					if fe := (*tenants.FieldError)(nil); errors.As(err, &fe) {
-						return fmt.Errorf("tenant %q: methods[%d].%s: %w", t.ID, j, fe.Field, fe.Err)
-					}
-					if err != nil {
-						return fmt.Errorf("tenant %q: methods[%d]: %w", t.ID, j, err)
-					}
-					if sealed.Type != m.Type {
-						return fmt.Errorf("tenant %q: methods[%d]: SealMethod changed the method's type", t.ID, j)
-					}
-					m = sealed
-				} else if len(m.Config) > 0 {
-					return fmt.Errorf("tenant %q: methods[%d]: a method's configuration needs ApplyOptions.SealMethod", t.ID, j)
-				}
-				rec.Methods[j] = record.FromMethod(m)
-			}
-
-			if rec.SAMLKey == nil && t.HasMethod(tenants.MethodSAML) {
-				if opts.NewSAMLKey == nil {
-					return fmt.Errorf("tenant %q: a saml method needs ApplyOptions.NewSAMLKey", t.ID)
-				}
-				k, err := callOut(func() (tenants.SAMLKey, error) { return opts.NewSAMLKey(rec.InternalID) })
-				if err != nil {
-					return fmt.Errorf("tenant %q: make saml key: %w", t.ID, err)
-				}
-				if len(k.Certificate) == 0 || len(k.SealedPrivate) == 0 {
-					return fmt.Errorf("tenant %q: make saml key: empty certificate or key", t.ID)
-				}
-				rec.SAMLKey = &record.SAMLKey{
-					Certificate:   slices.Clone(k.Certificate),
-					SealedPrivate: slices.Clone(k.SealedPrivate),
-					Created:       k.Created,
-				}
+			// record.ApplyTenant calls the caller's callbacks: a panic in
+			// it is the caller's, not damage in the file (callOut).
+			rec, err := callOut(func() (record.Tenant, error) { return record.ApplyTenant(t, old[i], opts, s.newID, now()) })
+			if err != nil {
+				return err
 			}
 
 			if err := putRecord(tb, []byte(t.ID), &rec); err != nil {
@@ -337,36 +279,6 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 		return nil, err
 	}
 	return results, nil
-}
-
-// checkBatch refuses what no store state could make valid: empty names, and
-// a slug, domain or email domain claimed twice within the batch.
-func checkBatch(ts []tenants.Tenant) error {
-	ids := map[string]bool{}
-	owners := map[string]map[string]string{"domains": {}, "emailDomains": {}}
-	for i := range ts {
-		t := &ts[i]
-		if t.ID == "" {
-			return fmt.Errorf("tenants[%d]: id is empty", i)
-		}
-		if ids[t.ID] {
-			return fmt.Errorf("tenant %q appears twice in the batch: %w", t.ID, tenants.ErrConflict)
-		}
-		ids[t.ID] = true
-		for field, values := range map[string][]string{"domains": t.Domains, "emailDomains": t.EmailDomains} {
-			for _, v := range values {
-				if v == "" {
-					return fmt.Errorf("tenant %q: %s: empty value", t.ID, field)
-				}
-				if owner, ok := owners[field][v]; ok && owner != t.ID {
-					return fmt.Errorf("tenant %q: %s: %q is also claimed by tenant %q in the same batch: %w",
-						t.ID, field, v, owner, tenants.ErrConflict)
-				}
-				owners[field][v] = t.ID
-			}
-		}
-	}
-	return nil
 }
 
 // Tenants returns every tenant sorted by ID, with keys and sealed secrets and
