@@ -10,6 +10,7 @@
 // default), in a namespace named like bbolt's bucket:
 //
 //	schema                      {"v":2}
+//	masterKeyCheck              a value sealed under the fleet's master key (MasterKeyCheck)
 //	tenants/<slug>              tenant (config, internal id, signing keys, sealed secrets)
 //	domains/<domain>            slug of the owner (custom domains)
 //	emailDomains/<domain>       slug of the owner

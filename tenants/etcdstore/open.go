@@ -298,3 +298,41 @@ func (s *Store) split(key []byte) (ns, name string, ok bool) {
 	}
 	return strings.Cut(rest, "/")
 }
+
+// keyMasterKeyCheck holds a value sealed under the master key of the first
+// process that asked for it (MasterKeyCheck).
+const keyMasterKeyCheck = "masterKeyCheck"
+
+// MasterKeyCheck stores sealed (a value sealed under the caller's master
+// key) if the store holds no check value yet, and returns the one it holds:
+// the first process's. Every process of a fleet calls it at start and must
+// be able to open what it returns, so that a replica given another master
+// key is refused before it seals anything the others cannot open, even
+// while no tenant exists yet. The store keeps the bytes opaque.
+func (s *Store) MasterKeyCheck(ctx context.Context, sealed []byte) ([]byte, error) {
+	if len(sealed) == 0 {
+		return nil, errors.New("master key check: empty value")
+	}
+	cctx, cancel, err := s.call(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	key := s.prefix + keyMasterKeyCheck
+	resp, err := s.cli.Txn(cctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, string(sealed))).
+		Else(clientv3.OpGet(key)).
+		Commit()
+	if err != nil {
+		return nil, fmt.Errorf("master key check at %s: %w", s.endpoints, explain(err, s.callTimeout))
+	}
+	if resp.Succeeded {
+		return sealed, nil
+	}
+	kvs := resp.Responses[0].GetResponseRange().GetKvs()
+	if len(kvs) == 0 {
+		return nil, errors.New("master key check: the check value vanished")
+	}
+	return kvs[0].Value, nil
+}
