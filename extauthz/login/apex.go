@@ -26,13 +26,13 @@ func (h *Handler) apexPage(q *request) {
 	case ok:
 		h.chooser(q, user, "")
 	default:
-		h.renderApex(q, http.StatusOK, "", "")
+		h.write(q, h.apexForm(q, http.StatusOK, "", ""))
 	}
 }
 
-// renderApex renders the apex sign-in page with a notice or an error.
-func (h *Handler) renderApex(q *request, status int, notice, errMsg string) {
-	h.render(q, status, "apex", page{
+// apexForm is the apex sign-in page with a notice or an error.
+func (h *Handler) apexForm(q *request, status int, notice, errMsg string) *answer {
+	return htmlPage(status, "apex", page{
 		Title:       "Sign in",
 		Action:      signin.PathLogin,
 		CSRF:        h.formCSRF(q),
@@ -83,10 +83,9 @@ func (h *Handler) apexPost(q *request) {
 // address's discovery limit (429 over it).
 func (h *Handler) discover(q *request) {
 	if !h.discovery.take(counterKey("discovery", h.clientKey(q.r)), h.now()) {
-		h.refuse(q, "discovery_limited", "")
-		q.w.Header().Set("Retry-After", "60")
-		h.message(q, http.StatusTooManyRequests, "Too many attempts",
-			"Too many attempts from your network. Wait a few minutes and try again.", true)
+		h.write(q, h.message(q, http.StatusTooManyRequests, "Too many attempts",
+			"Too many attempts from your network. Wait a few minutes and try again.", true).
+			retry(60).refused("discovery_limited", ""))
 		return
 	}
 	addr, domain, ok := discoveryDomain(q.r.PostForm.Get("email"))
@@ -95,11 +94,10 @@ func (h *Handler) discover(q *request) {
 		t = q.snap.ByEmailDomain(domain)
 	}
 	if t == nil {
-		h.refuse(q, "discovery_no_match", "")
-		h.renderApex(q, http.StatusOK, discoveryNotice, "")
+		h.write(q, h.apexForm(q, http.StatusOK, discoveryNotice, "").refused("discovery_no_match", ""))
 		return
 	}
-	redirect(q.w, h.tenantURL(q, t)+signin.PathLogin+"?"+url.Values{"login_hint": {addr}}.Encode())
+	h.write(q, seeOther(h.tenantURL(q, t)+signin.PathLogin+"?"+url.Values{"login_hint": {addr}}.Encode()))
 }
 
 // tenantURL is the root of tenant t as seen from the apex host of the

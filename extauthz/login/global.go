@@ -88,7 +88,7 @@ func (h *Handler) setGlobal(q *request, user tenants.User) error {
 	if err != nil {
 		return fmt.Errorf("global session: %w", err)
 	}
-	http.SetCookie(q.w, h.globalCookie(q, v, int(ttl/time.Second)))
+	q.setCookie(h.globalCookie(q, v, int(ttl/time.Second)))
 	return nil
 }
 
@@ -147,11 +147,11 @@ func (h *Handler) signedIn(q *request) (g *globalSession, u tenants.User, ok, an
 	}
 	u, ok, err := h.globalUser(q, g)
 	if err != nil {
-		h.unavailable(q, "look up user", err)
+		h.write(q, h.unavailable(q, "look up user", err))
 		return nil, tenants.User{}, false, true
 	}
 	if !ok {
-		http.SetCookie(q.w, h.globalCookie(q, "", -1))
+		q.setCookie(h.globalCookie(q, "", -1))
 		return nil, tenants.User{}, false, false
 	}
 	return g, u, true, false
@@ -164,18 +164,18 @@ func (h *Handler) signedIn(q *request) (g *globalSession, u tenants.User, ok, an
 // of the apex host.
 func (h *Handler) globalSignIn(q *request) {
 	email := normaliseEmail(q.r.PostForm.Get("email"))
-	user, _, ok := h.checkPassword(q, "apex:"+q.res.Host, email, q.r.PostForm.Get("password"), nil, func() {
-		h.renderApex(q, http.StatusUnauthorized, "", invalidCredentials)
+	user, _, ok := h.checkPassword(q, "apex:"+q.res.Host, email, q.r.PostForm.Get("password"), nil, func() *answer {
+		return h.apexForm(q, http.StatusUnauthorized, "", invalidCredentials)
 	})
 	if !ok {
 		return
 	}
 	if err := h.setGlobal(q, user); err != nil {
-		h.unavailable(q, "start global session", err)
+		h.write(q, h.unavailable(q, "start global session", err))
 		return
 	}
 	h.log().Info("signed in", "host", q.res.Host, "scope", "global", "method", session.MethodPassword, "email_digest", h.emailDigest(email))
-	redirect(q.w, signin.PathLogin)
+	h.write(q, seeOther(signin.PathLogin))
 }
 
 // tenantChoice is one organisation on the chooser: a button that posts ID
@@ -195,7 +195,7 @@ func (h *Handler) chooser(q *request, user tenants.User, notice string) {
 	ctx := q.r.Context()
 	all, err := h.Store.Tenants(ctx)
 	if err != nil {
-		h.unavailable(q, "list tenants", err)
+		h.write(q, h.unavailable(q, "list tenants", err))
 		return
 	}
 	var choices []tenantChoice
@@ -209,7 +209,7 @@ func (h *Handler) chooser(q *request, user tenants.User, notice string) {
 		if _, err := h.Store.Membership(ctx, t.InternalID, user.ID); errors.Is(err, tenants.ErrNotFound) {
 			continue
 		} else if err != nil {
-			h.unavailable(q, "look up membership", err)
+			h.write(q, h.unavailable(q, "look up membership", err))
 			return
 		}
 		c := tenantChoice{Name: displayName(t.Name, t.ID), ID: t.ID}
@@ -219,7 +219,7 @@ func (h *Handler) chooser(q *request, user tenants.User, notice string) {
 		}
 		choices = append(choices, c)
 	}
-	h.render(q, http.StatusOK, "chooser", page{
+	h.write(q, htmlPage(http.StatusOK, "chooser", page{
 		Title:        "Choose an organisation",
 		Action:       signin.PathLogin,
 		LogoutAction: signin.PathLogout,
@@ -228,12 +228,12 @@ func (h *Handler) chooser(q *request, user tenants.User, notice string) {
 		Email:        user.Email,
 		Tenants:      choices,
 		formTargets:  h.discoveryFormTargets(q),
-	})
+	}))
 }
 
 // apexLogoutPage: GET /_auth/logout on the apex host, a confirmation form.
 func (h *Handler) apexLogoutPage(q *request) {
-	h.render(q, http.StatusOK, "logout", page{Title: "Sign out", Action: signin.PathLogout, CSRF: h.formCSRF(q)})
+	h.write(q, htmlPage(http.StatusOK, "logout", page{Title: "Sign out", Action: signin.PathLogout, CSRF: h.formCSRF(q)}))
 }
 
 // apexLogout: POST /_auth/logout on the apex host with csrf. Revokes the
@@ -251,11 +251,11 @@ func (h *Handler) apexLogout(q *request) {
 			Expires:   session.RevocationExpires(g.expires),
 		})
 		if err != nil {
-			h.unavailable(q, "revoke global session", err)
+			h.write(q, h.unavailable(q, "revoke global session", err))
 			return
 		}
 		h.log().Info("signed out", "host", q.res.Host, "scope", "global")
 	}
-	http.SetCookie(q.w, h.globalCookie(q, "", -1))
-	redirect(q.w, signin.PathLogin)
+	q.setCookie(h.globalCookie(q, "", -1))
+	h.write(q, seeOther(signin.PathLogin))
 }

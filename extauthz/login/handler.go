@@ -204,12 +204,20 @@ func (h *Handler) log() *slog.Logger {
 // request is one request placed with its tenant.
 type request struct {
 	snap *tenants.Snapshot
-	w    http.ResponseWriter
-	r    *http.Request
-	res  tenants.Resolution
+	// w is written by Handler.write alone (http.MaxBytesReader holds it
+	// too, to close the connection after an oversized body).
+	w   http.ResponseWriter
+	r   *http.Request
+	res tenants.Resolution
 	// route is the path below the tenant's root, without the query.
 	route string
+	// cookies are the cookies set so far, which go out with the answer
+	// whatever it is (Handler.write).
+	cookies []*http.Cookie
 }
+
+// setCookie sets c on the response to this request, whatever the answer.
+func (q *request) setCookie(c *http.Cookie) { q.cookies = append(q.cookies, c) }
 
 // tenant returns the resolved tenant (nil on the apex host).
 func (q *request) tenant() *tenants.Tenant { return q.res.Tenant }
@@ -226,13 +234,14 @@ func (q *request) binding() string {
 // ServeHTTP places the request with a tenant and dispatches it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.init()
-	w.Header().Set("Referrer-Policy", referrerPolicy)
+	q := &request{w: w, r: r}
 	snap := h.Snapshots.Load()
 	if snap == nil {
-		writeJSONError(w, http.StatusServiceUnavailable, "unavailable")
+		h.write(q, jsonError(http.StatusServiceUnavailable, "unavailable"))
 		return
 	}
 	r = withForwardedPort(r, h.scheme())
+	q.r = r
 	target := r.RequestURI
 	if !strings.HasPrefix(target, "/") {
 		target = r.URL.RequestURI() // absolute-form; Go took r.Host from it
@@ -240,19 +249,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res, err := h.Resolver.Resolve(snap, r.Host, target)
 	switch {
 	case errors.Is(err, tenants.ErrUnknownTenant):
-		writeJSONError(w, http.StatusNotFound, "unknown_tenant")
+		h.write(q, jsonError(http.StatusNotFound, "unknown_tenant"))
 		return
 	case err != nil:
-		writeJSONError(w, http.StatusBadRequest, "bad_request")
+		h.write(q, jsonError(http.StatusBadRequest, "bad_request"))
 		return
 	}
 	path, _, _ := strings.Cut(target, "?")
 	route, ok := strings.CutPrefix(path, res.Prefix)
 	if !ok {
-		writeJSONError(w, http.StatusNotFound, "not_found")
+		h.write(q, jsonError(http.StatusNotFound, "not_found"))
 		return
 	}
-	q := &request{snap: snap, w: w, r: r, res: res, route: route}
+	q.snap, q.res, q.route = snap, res, route
 
 	if res.Apex {
 		switch route {
@@ -260,18 +269,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.methods(q, h.apexPage, h.apexPost)
 		case signin.PathLogout:
 			if !h.globalEnabled() {
-				writeJSONError(w, http.StatusNotFound, "not_found")
+				h.write(q, jsonError(http.StatusNotFound, "not_found"))
 				return
 			}
 			h.methods(q, h.apexLogoutPage, h.apexLogout)
 		case signin.PathSwitch:
 			if !h.globalEnabled() {
-				writeJSONError(w, http.StatusNotFound, "not_found")
+				h.write(q, jsonError(http.StatusNotFound, "not_found"))
 				return
 			}
 			h.methods(q, h.issueSwitch, h.switchPost)
 		default:
-			writeJSONError(w, http.StatusNotFound, "not_found")
+			h.write(q, jsonError(http.StatusNotFound, "not_found"))
 		}
 		return
 	}
@@ -297,7 +306,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case signin.PathSignedOut:
 		h.methods(q, h.signedOut, nil)
 	default:
-		writeJSONError(w, http.StatusNotFound, "not_found")
+		h.write(q, jsonError(http.StatusNotFound, "not_found"))
 	}
 }
 
@@ -313,8 +322,7 @@ func (h *Handler) methods(q *request, get, post func(*request)) {
 			break
 		}
 		if err := h.origins.Check(q.r); err != nil {
-			h.refuse(q, "cross_origin", "")
-			h.forbidden(q)
+			h.write(q, h.forbidden(q).refused("cross_origin", ""))
 			return
 		}
 		post(q)
@@ -324,8 +332,7 @@ func (h *Handler) methods(q *request, get, post func(*request)) {
 	if post != nil {
 		allow += ", POST"
 	}
-	q.w.Header().Set("Allow", allow)
-	writeJSONError(q.w, http.StatusMethodNotAllowed, "method_not_allowed")
+	h.write(q, methodNotAllowed(allow))
 }
 
 // parseForm reads a POST body of at most maxFormBytes. On failure it has
@@ -337,8 +344,8 @@ func (h *Handler) parseForm(q *request) bool {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			status = http.StatusRequestEntityTooLarge
 		}
-		h.refuse(q, "bad_form", "")
-		h.message(q, status, "Sign-in request refused", "The form could not be read. Go back and try again.", true)
+		h.write(q, h.message(q, status, "Sign-in request refused", "The form could not be read. Go back and try again.", true).
+			refused("bad_form", ""))
 		return false
 	}
 	return true
@@ -362,13 +369,13 @@ func (h *Handler) checkCSRF(q *request) bool {
 			}
 		}
 	}
-	h.refuse(q, "csrf", "")
-	h.forbidden(q)
+	h.write(q, h.forbidden(q).refused("csrf", ""))
 	return false
 }
 
-func (h *Handler) forbidden(q *request) {
-	h.message(q, http.StatusForbidden, "Sign-in request refused",
+// forbidden is the 403 page of a refused cross-origin or CSRF request.
+func (h *Handler) forbidden(q *request) *answer {
+	return h.message(q, http.StatusForbidden, "Sign-in request refused",
 		"This form has expired or was sent from another site. Reload the page and try again.", true)
 }
 
@@ -433,7 +440,7 @@ func (h *Handler) formCSRF(q *request) string {
 		return ""
 	}
 	v := base64.RawURLEncoding.EncodeToString(b[:])
-	http.SetCookie(q.w, &http.Cookie{
+	q.setCookie(&http.Cookie{
 		Name:     h.preauthCookieName(),
 		Value:    v,
 		Path:     "/",
@@ -458,23 +465,6 @@ func (h *Handler) emailDigest(email string) string {
 	io.WriteString(m, "tenantgate log email v1\x00")
 	io.WriteString(m, email)
 	return hex.EncodeToString(m.Sum(nil)[:6])
-}
-
-// refuse logs a refused or failed request: tenant, reason code and, when
-// given, a digest of the (normalised) email, then any extra key-value
-// pairs.
-func (h *Handler) refuse(q *request, reason, email string, extra ...any) {
-	attrs := []any{"reason", reason, "path", q.route, "client", h.clientKey(q.r)}
-	if t := q.tenant(); t != nil {
-		attrs = append(attrs, "tenant", t.ID)
-	} else {
-		attrs = append(attrs, "host", q.res.Host)
-	}
-	if email != "" {
-		attrs = append(attrs, "email_digest", h.emailDigest(email))
-	}
-	attrs = append(attrs, extra...)
-	h.log().Info("sign-in refused", attrs...)
 }
 
 // revoke records r and publishes a snapshot that holds it before the

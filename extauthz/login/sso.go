@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -84,13 +85,11 @@ func (h *Handler) ssoChoices(q *request) []ssoChoice {
 // answers 405 to anything else.
 func (h *Handler) postOnly(q *request, post func(*request)) {
 	if q.r.Method != http.MethodPost {
-		q.w.Header().Set("Allow", "POST")
-		writeJSONError(q.w, http.StatusMethodNotAllowed, "method_not_allowed")
+		h.write(q, methodNotAllowed("POST"))
 		return
 	}
 	if err := h.origins.Check(q.r); err != nil {
-		h.refuse(q, "cross_origin", "")
-		h.forbidden(q)
+		h.write(q, h.forbidden(q).refused("cross_origin", ""))
 		return
 	}
 	post(q)
@@ -101,7 +100,7 @@ func (h *Handler) postOnly(q *request, post func(*request)) {
 func (h *Handler) start(q *request) {
 	t := q.tenant()
 	if t.Suspended() {
-		h.suspendedPage(q)
+		h.write(q, h.suspendedPage(q))
 		return
 	}
 	if !h.parseForm(q) || !h.checkCSRF(q) {
@@ -110,11 +109,11 @@ func (h *Handler) start(q *request) {
 	form := q.r.PostForm
 	i, err := strconv.Atoi(form.Get("m"))
 	if err != nil || i < 0 || i >= len(t.Methods) || !h.serves(t.Methods[i]) {
-		h.ssoFail(q, "sso_bad_method", nil)
+		h.write(q, h.ssoFail(q, "sso_bad_method", nil))
 		return
 	}
 	if _, err := h.method(q.r.Context(), t, i); errors.Is(err, signin.ErrNotOffered) {
-		h.ssoFail(q, "sso_bad_method", nil)
+		h.write(q, h.ssoFail(q, "sso_bad_method", nil))
 		return
 	}
 	h.startSSO(q, i, SafeRedirect(form.Get("rd"), q.res.Prefix), loginHint(form.Get("login_hint")), http.StatusSeeOther)
@@ -135,13 +134,13 @@ func (h *Handler) startSSO(q *request, i int, rd, hint string, status int) {
 	ctx := q.r.Context()
 	m, err := h.method(ctx, t, i)
 	if err != nil {
-		h.methodUnavailable(q, "sso_method_unavailable", err)
+		h.write(q, h.methodUnavailable(q, "sso_method_unavailable", err))
 		return
 	}
 	_, crossSite := m.(signin.SAMLMethod)
 	a, err := h.newAttempt(q, i, t.Methods[i].Type, crossSite, rd, hint)
 	if err != nil {
-		h.unavailable(q, "start sign-in attempt", err)
+		h.write(q, h.unavailable(q, "start sign-in attempt", err))
 		return
 	}
 	var target string
@@ -162,36 +161,33 @@ func (h *Handler) startSSO(q *request, i int, rd, hint string, status int) {
 		err = errors.New("method returned a provider URL that is not http(s)")
 	}
 	if err != nil {
-		h.methodUnavailable(q, "sso_start_failed", err)
+		h.write(q, h.methodUnavailable(q, "sso_start_failed", err))
 		return
 	}
 	if err := h.setAttemptCookie(q, a); err != nil {
-		h.unavailable(q, "start sign-in attempt", err)
+		h.write(q, h.unavailable(q, "start sign-in attempt", err))
 		return
 	}
-	hd := q.w.Header()
-	hd.Set("Location", target)
-	hd.Set("Cache-Control", "no-store")
-	q.w.WriteHeader(status)
+	h.write(q, redirectTo(status, target))
 }
 
 // methodUnavailable answers 503 for a method that cannot be used right now
 // (it failed to open, or its provider cannot be reached).
-func (h *Handler) methodUnavailable(q *request, reason string, err error) {
-	h.refuse(q, reason, "")
-	h.log().Error("sign-in method unavailable", "tenant", q.tenant().ID, "reason", reason, "err", err)
-	h.message(q, http.StatusServiceUnavailable, "Sign-in unavailable",
-		"This sign-in method is temporarily unavailable. Try again in a moment, or contact your administrator.", true)
+func (h *Handler) methodUnavailable(q *request, reason string, err error) *answer {
+	return h.message(q, http.StatusServiceUnavailable, "Sign-in unavailable",
+		"This sign-in method is temporarily unavailable. Try again in a moment, or contact your administrator.", true).
+		refused(reason, "").
+		logging(slog.LevelError, "sign-in method unavailable", "tenant", q.tenant().ID, "reason", reason, "err", err)
 }
 
 // ssoFail answers 400 "invalid login request" and logs the reason code (and
 // the method's error, which carries no secret and is never shown).
-func (h *Handler) ssoFail(q *request, reason string, err error) {
-	h.refuse(q, reason, "")
+func (h *Handler) ssoFail(q *request, reason string, err error) *answer {
+	a := h.message(q, http.StatusBadRequest, "Sign-in failed", invalidLoginRequest, true).refused(reason, "")
 	if err != nil {
-		h.log().Info("sso sign-in failed", "tenant", q.tenant().ID, "reason", reason, "err", err)
+		a.logging(slog.LevelInfo, "sso sign-in failed", "tenant", q.tenant().ID, "reason", reason, "err", err)
 	}
-	h.message(q, http.StatusBadRequest, "Sign-in failed", invalidLoginRequest, true)
+	return a
 }
 
 // callback: GET /_auth/callback?state=…, where OIDC and OAuth2 providers
@@ -199,36 +195,36 @@ func (h *Handler) ssoFail(q *request, reason string, err error) {
 func (h *Handler) callback(q *request) {
 	t := q.tenant()
 	if t.Suspended() {
-		h.suspendedPage(q)
+		h.write(q, h.suspendedPage(q))
 		return
 	}
 	a := h.attemptByState(q, q.r.URL.Query().Get("state"))
 	if a == nil {
-		h.ssoFail(q, "sso_no_attempt", nil)
+		h.write(q, h.ssoFail(q, "sso_no_attempt", nil))
 		return
 	}
 	h.clearAttempt(q, a) // single use, whatever happens next
 	if reason := h.checkAttempt(q, a, a.Method, a.typ); reason != "" {
-		h.ssoFail(q, reason, nil)
+		h.write(q, h.ssoFail(q, reason, nil))
 		return
 	}
 	if a.Method >= len(t.Methods) || t.Methods[a.Method].Type != a.typ {
-		h.ssoFail(q, "sso_attempt_other_method", nil)
+		h.write(q, h.ssoFail(q, "sso_attempt_other_method", nil))
 		return
 	}
 	m, err := h.method(q.r.Context(), t, a.Method)
 	if err != nil {
-		h.methodUnavailable(q, "sso_method_unavailable", err)
+		h.write(q, h.methodUnavailable(q, "sso_method_unavailable", err))
 		return
 	}
 	rm, ok := m.(signin.RedirectMethod)
 	if !ok {
-		h.ssoFail(q, "sso_attempt_other_method", nil)
+		h.write(q, h.ssoFail(q, "sso_attempt_other_method", nil))
 		return
 	}
 	id, err := rm.Callback(q.r.Context(), &a.Attempt, q.r)
 	if err != nil {
-		h.ssoFail(q, "sso_callback_refused", err)
+		h.write(q, h.ssoFail(q, "sso_callback_refused", err))
 		return
 	}
 	h.completeSSO(q, a.Method, m, id, a.ReturnTo)
@@ -265,28 +261,20 @@ func (h *Handler) samlMetadata(q *request) {
 	sm, _, err := h.samlMethod(q)
 	switch {
 	case sm == nil && err != nil:
-		h.log().Error("saml metadata", "tenant", t.ID, "err", err)
-		writeJSONError(q.w, http.StatusServiceUnavailable, "unavailable")
+		h.write(q, jsonError(http.StatusServiceUnavailable, "unavailable").
+			logging(slog.LevelError, "saml metadata", "tenant", t.ID, "err", err))
 		return
 	case sm == nil:
-		writeJSONError(q.w, http.StatusNotFound, "not_found")
+		h.write(q, jsonError(http.StatusNotFound, "not_found"))
 		return
 	}
 	b, err := sm.Metadata(h.endpoint(q))
 	if err != nil {
-		h.log().Error("saml metadata", "tenant", t.ID, "err", err)
-		writeJSONError(q.w, http.StatusServiceUnavailable, "unavailable")
+		h.write(q, jsonError(http.StatusServiceUnavailable, "unavailable").
+			logging(slog.LevelError, "saml metadata", "tenant", t.ID, "err", err))
 		return
 	}
-	hd := q.w.Header()
-	hd.Set("Content-Type", "application/samlmetadata+xml")
-	hd.Set("Cache-Control", "no-cache")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Content-Length", strconv.Itoa(len(b)))
-	q.w.WriteHeader(http.StatusOK)
-	if q.r.Method != http.MethodHead {
-		q.w.Write(b)
-	}
+	h.write(q, document("application/samlmetadata+xml", "no-cache", b))
 }
 
 // acs: POST /_auth/saml/acs, the SAML assertion consumer. The POST comes
@@ -297,22 +285,21 @@ func (h *Handler) samlMetadata(q *request) {
 // (IdP-initiated), which the method refuses unless the tenant allows it.
 func (h *Handler) acs(q *request) {
 	if q.r.Method != http.MethodPost {
-		q.w.Header().Set("Allow", "POST")
-		writeJSONError(q.w, http.StatusMethodNotAllowed, "method_not_allowed")
+		h.write(q, methodNotAllowed("POST"))
 		return
 	}
 	t := q.tenant()
 	if t.Suspended() {
-		h.suspendedPage(q)
+		h.write(q, h.suspendedPage(q))
 		return
 	}
 	sm, i, err := h.samlMethod(q)
 	switch {
 	case sm == nil && err != nil:
-		h.methodUnavailable(q, "sso_method_unavailable", err)
+		h.write(q, h.methodUnavailable(q, "sso_method_unavailable", err))
 		return
 	case sm == nil:
-		writeJSONError(q.w, http.StatusNotFound, "not_found")
+		h.write(q, jsonError(http.StatusNotFound, "not_found"))
 		return
 	}
 	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, maxACSBytes)
@@ -321,20 +308,19 @@ func (h *Handler) acs(q *request) {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			status = http.StatusRequestEntityTooLarge
 		}
-		h.refuse(q, "sso_bad_form", "")
-		h.message(q, status, "Sign-in failed", invalidLoginRequest, true)
+		h.write(q, h.message(q, status, "Sign-in failed", invalidLoginRequest, true).refused("sso_bad_form", ""))
 		return
 	}
 	var a *attempt
 	returnTo := q.res.Prefix + "/"
 	if relay := q.r.PostForm.Get("RelayState"); validAttemptID(relay) {
 		if a = h.attemptByID(q, relay); a == nil {
-			h.ssoFail(q, "sso_no_attempt", nil)
+			h.write(q, h.ssoFail(q, "sso_no_attempt", nil))
 			return
 		}
 		h.clearAttempt(q, a)
 		if reason := h.checkAttempt(q, a, i, t.Methods[i].Type); reason != "" {
-			h.ssoFail(q, reason, nil)
+			h.write(q, h.ssoFail(q, reason, nil))
 			return
 		}
 		returnTo = a.ReturnTo
@@ -345,7 +331,7 @@ func (h *Handler) acs(q *request) {
 	}
 	id, err := sm.HandleResponse(q.r.Context(), h.endpoint(q), ap, q.r)
 	if err != nil {
-		h.ssoFail(q, "sso_saml_refused", err)
+		h.write(q, h.ssoFail(q, "sso_saml_refused", err))
 		return
 	}
 	h.completeSSO(q, i, sm, id, returnTo)
@@ -358,7 +344,7 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 	t := q.tenant()
 	typ := t.Methods[i].Type
 	if id.Subject == "" || id.Issuer == "" {
-		h.ssoFail(q, "sso_no_subject", nil)
+		h.write(q, h.ssoFail(q, "sso_no_subject", nil))
 		return
 	}
 	email := ""
@@ -380,11 +366,11 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 		Method: typ, Issuer: id.Issuer, Subject: id.Subject, Email: email, Roles: roles,
 	})
 	if errors.Is(err, tenants.ErrNotFound) {
-		h.ssoFail(q, "sso_tenant_gone", err)
+		h.write(q, h.ssoFail(q, "sso_tenant_gone", err))
 		return
 	}
 	if err != nil {
-		h.unavailable(q, "record sso user", err)
+		h.write(q, h.unavailable(q, "record sso user", err))
 		return
 	}
 	h.publish(q, "an SSO sign-in")
@@ -395,22 +381,22 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 		Method:  typ,
 	})
 	if err != nil {
-		h.unavailable(q, "mint session", err)
+		h.write(q, h.unavailable(q, "mint session", err))
 		return
 	}
 	maxAge := int(minted.Expires.Sub(minted.IssuedAt).Seconds())
 	if maxAge <= 0 {
-		h.unavailable(q, "mint session", errors.New("minted session already expired"))
+		h.write(q, h.unavailable(q, "mint session", errors.New("minted session already expired")))
 		return
 	}
-	http.SetCookie(q.w, h.sessionCookie(q, token, maxAge))
+	q.setCookie(h.sessionCookie(q, token, maxAge))
 	if _, ok := m.(signin.LogoutMethod); ok && id.IDTokenHint != "" {
 		h.setIDTokenCookie(q, t, minted.SID, i, id.IDTokenHint, maxAge)
 	} else {
-		http.SetCookie(q.w, h.idTokenCookie(q, "", -1))
+		q.setCookie(h.idTokenCookie(q, "", -1))
 	}
 	h.log().Info("signed in", "tenant", t.ID, "method", typ, "user", user.ID)
-	redirect(q.w, SafeRedirect(returnTo, q.res.Prefix))
+	h.write(q, seeOther(SafeRedirect(returnTo, q.res.Prefix)))
 }
 
 // idTokenRecord is the sealed content of the id-token cookie.
@@ -451,10 +437,10 @@ func (h *Handler) setIDTokenCookie(q *request, t *tenants.Tenant, sid string, i 
 	}
 	v := base64.RawURLEncoding.EncodeToString(sealed)
 	if len(v) > maxIDTokenCookie {
-		http.SetCookie(q.w, h.idTokenCookie(q, "", -1))
+		q.setCookie(h.idTokenCookie(q, "", -1))
 		return
 	}
-	http.SetCookie(q.w, h.idTokenCookie(q, v, maxAge))
+	q.setCookie(h.idTokenCookie(q, v, maxAge))
 }
 
 // providerLogoutURL returns where to send the browser to sign out at the
@@ -523,5 +509,5 @@ func (h *Handler) signsOutAtProvider(q *request) bool {
 // signedOut: GET /_auth/signed-out, where a provider sends the browser
 // back after signing out there.
 func (h *Handler) signedOut(q *request) {
-	h.message(q, http.StatusOK, "Signed out", "You are signed out.", false)
+	h.write(q, h.message(q, http.StatusOK, "Signed out", "You are signed out.", false))
 }

@@ -140,33 +140,33 @@ func (h *Handler) apexHostOf(q *request) string {
 func (h *Handler) startSwitch(q *request) {
 	t := q.tenant()
 	if t.Suspended() {
-		h.suspendedPage(q)
+		h.write(q, h.suspendedPage(q))
 		return
 	}
 	rd := SafeRedirect(q.r.URL.Query().Get("rd"), q.res.Prefix)
 	apex := h.apexHostOf(q)
 	if !h.globalEnabled() || apex == "" || !t.HasMethod(tenants.MethodPassword) {
-		redirectFound(q.w, q.res.Prefix+signin.PathLogin+"?"+url.Values{"rd": {rd}}.Encode())
+		h.write(q, found(q.res.Prefix+signin.PathLogin+"?"+url.Values{"rd": {rd}}.Encode()))
 		return
 	}
 	secret, err := randomString(h.Rand, stateBytes)
 	if err != nil {
-		h.unavailable(q, "start switch", err)
+		h.write(q, h.unavailable(q, "start switch", err))
 		return
 	}
 	v, err := sealJSON(h.switchSealer, switchVerifier{V: switchRecordVersion, Secret: secret, Return: rd, Created: h.now().Unix()},
 		switchVerifierContext(t.InternalID))
 	if err != nil {
-		h.unavailable(q, "start switch", err)
+		h.write(q, h.unavailable(q, "start switch", err))
 		return
 	}
-	http.SetCookie(q.w, h.switchCookie(q, v, int(switchVerifierTTL/time.Second)))
+	q.setCookie(h.switchCookie(q, v, int(switchVerifierTTL/time.Second)))
 	target := h.scheme() + "://" + apex + requestPort(q.r.Host) + signin.PathSwitch + "?" + url.Values{
 		"tenant":    {t.ID},
 		"host":      {q.res.Host},
 		"challenge": {challengeOf(secret)},
 	}.Encode()
-	redirectFound(q.w, target)
+	h.write(q, found(target))
 }
 
 // issueSwitch: GET /_auth/switch?tenant=ID&host=HOST&challenge=C on the
@@ -186,7 +186,7 @@ func (h *Handler) issueSwitch(q *request) {
 		return
 	}
 	origin, _, _ := strings.Cut(strings.TrimPrefix(sw.endpoint, h.scheme()+"://"), "/")
-	h.render(q, http.StatusOK, "switch", page{
+	h.write(q, htmlPage(http.StatusOK, "switch", page{
 		Title:      "Switch organisation",
 		TenantName: displayName(sw.tenant.Name, sw.tenant.ID),
 		Email:      sw.user.Email,
@@ -198,7 +198,7 @@ func (h *Handler) issueSwitch(q *request) {
 		Link:        signin.PathLogin,
 		LinkText:    "Choose another organisation",
 		formTargets: h.scheme() + "://" + origin,
-	})
+	}))
 }
 
 // switchPost: POST /_auth/switch on the apex host with csrf (checked here)
@@ -222,7 +222,7 @@ func (h *Handler) switchPost(q *request) {
 		return
 	}
 	if !ok {
-		redirect(q.w, signin.PathLogin)
+		h.write(q, seeOther(signin.PathLogin))
 		return
 	}
 	t, ok := h.switchableTenant(q, user, form.Get("tenant"))
@@ -230,10 +230,10 @@ func (h *Handler) switchPost(q *request) {
 		return
 	}
 	if err := h.setIntent(q, g, t); err != nil {
-		h.unavailable(q, "choose tenant", err)
+		h.write(q, h.unavailable(q, "choose tenant", err))
 		return
 	}
-	redirect(q.w, h.tenantURL(q, t)+signin.PathSwitch)
+	h.write(q, seeOther(h.tenantURL(q, t)+signin.PathSwitch))
 }
 
 // switchRequest is a switch the apex has checked and may issue a code for.
@@ -252,8 +252,8 @@ type switchRequest struct {
 // anything malformed.
 func (h *Handler) switchTarget(q *request, id, host, challenge string) (*switchRequest, bool) {
 	if !tenants.ValidTenantID(id) || !validChallenge(challenge) || host == "" {
-		h.refuse(q, "switch_bad_request", "")
-		h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true)
+		h.write(q, h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true).
+			refused("switch_bad_request", ""))
 		return nil, false
 	}
 	g, user, ok, answered := h.signedIn(q)
@@ -262,7 +262,7 @@ func (h *Handler) switchTarget(q *request, id, host, challenge string) (*switchR
 	}
 	if !ok {
 		// Sign in here first; the chooser then leads back.
-		redirect(q.w, signin.PathLogin)
+		h.write(q, seeOther(signin.PathLogin))
 		return nil, false
 	}
 	t, ok := h.switchableTenant(q, user, id)
@@ -271,8 +271,8 @@ func (h *Handler) switchTarget(q *request, id, host, challenge string) (*switchR
 	}
 	endpoint, ok := h.switchEndpoint(q, t, host)
 	if !ok {
-		h.refuse(q, "switch_bad_host", user.Email)
-		h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true)
+		h.write(q, h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true).
+			refused("switch_bad_host", user.Email))
 		return nil, false
 	}
 	return &switchRequest{tenant: t, global: g, user: user, challenge: challenge, endpoint: endpoint}, true
@@ -282,21 +282,21 @@ func (h *Handler) switchTarget(q *request, id, host, challenge string) (*switchR
 // it: it exists, is active, offers password sign-in, and user is a member.
 // Otherwise it has answered 403 (the same page whatever the reason) or 503.
 func (h *Handler) switchableTenant(q *request, user tenants.User, id string) (*tenants.Tenant, bool) {
-	cannot := func(reason string) {
-		h.refuse(q, reason, user.Email)
-		h.message(q, http.StatusForbidden, "Cannot switch organisation",
-			"Your account cannot be used to sign in to that organisation here. Choose another one, or use its own sign-in page.", true)
+	cannot := func(reason string) *answer {
+		return h.message(q, http.StatusForbidden, "Cannot switch organisation",
+			"Your account cannot be used to sign in to that organisation here. Choose another one, or use its own sign-in page.", true).
+			refused(reason, user.Email)
 	}
 	t := q.snap.BySlug(id)
 	if t == nil || t.Suspended() || !t.HasMethod(tenants.MethodPassword) {
-		cannot("switch_tenant_closed")
+		h.write(q, cannot("switch_tenant_closed"))
 		return nil, false
 	}
 	if _, err := h.Store.Membership(q.r.Context(), t.InternalID, user.ID); errors.Is(err, tenants.ErrNotFound) {
-		cannot("switch_not_member")
+		h.write(q, cannot("switch_not_member"))
 		return nil, false
 	} else if err != nil {
-		h.unavailable(q, "look up membership", err)
+		h.write(q, h.unavailable(q, "look up membership", err))
 		return nil, false
 	}
 	return t, true
@@ -306,19 +306,18 @@ func (h *Handler) switchableTenant(q *request, user tenants.User, id string) (*t
 // tenant's /_auth/callback (303).
 func (h *Handler) sendSwitchCode(q *request, sw *switchRequest) {
 	if !h.switches.take(counterKey("switch", h.clientKey(q.r)), h.now()) {
-		h.refuse(q, "switch_limited", sw.user.Email)
-		q.w.Header().Set("Retry-After", "60")
-		h.message(q, http.StatusTooManyRequests, "Too many attempts",
-			"Too many organisation switches from your network. Wait a few minutes and try again.", true)
+		h.write(q, h.message(q, http.StatusTooManyRequests, "Too many attempts",
+			"Too many organisation switches from your network. Wait a few minutes and try again.", true).
+			retry(60).refused("switch_limited", sw.user.Email))
 		return
 	}
 	code, err := h.sealSwitchCode(sw.tenant, sw.global, sw.user, sw.challenge, sw.endpoint)
 	if err != nil {
-		h.unavailable(q, "issue switch code", err)
+		h.write(q, h.unavailable(q, "issue switch code", err))
 		return
 	}
 	h.log().Info("switch code issued", "host", q.res.Host, "tenant", sw.tenant.ID, "email_digest", h.emailDigest(sw.user.Email))
-	redirect(q.w, sw.endpoint+signin.PathCallback+"?"+url.Values{switchCodeParam: {code}}.Encode())
+	h.write(q, seeOther(sw.endpoint+signin.PathCallback+"?"+url.Values{switchCodeParam: {code}}.Encode()))
 }
 
 // hiddenField is a hidden input of a form.
@@ -354,7 +353,7 @@ func (h *Handler) setIntent(q *request, g *globalSession, t *tenants.Tenant) err
 	if err != nil {
 		return fmt.Errorf("switch intent: %w", err)
 	}
-	http.SetCookie(q.w, h.intentCookie(q, v, int(switchIntentTTL/time.Second)))
+	q.setCookie(h.intentCookie(q, v, int(switchIntentTTL/time.Second)))
 	return nil
 }
 
@@ -379,7 +378,7 @@ func (h *Handler) takeIntent(q *request, sw *switchRequest) bool {
 		}
 	}
 	if found {
-		http.SetCookie(q.w, h.intentCookie(q, "", -1))
+		q.setCookie(h.intentCookie(q, "", -1))
 	}
 	return found
 }
@@ -436,67 +435,67 @@ func (h *Handler) callbackOrSwitch(q *request) {
 func (h *Handler) redeemSwitch(q *request) {
 	t := q.tenant()
 	if t.Suspended() {
-		h.suspendedPage(q)
+		h.write(q, h.suspendedPage(q))
 		return
 	}
 	if !h.globalEnabled() || !t.HasMethod(tenants.MethodPassword) {
-		h.ssoFail(q, "switch_unavailable", nil)
+		h.write(q, h.ssoFail(q, "switch_unavailable", nil))
 		return
 	}
 	// The verifier is single use, whatever happens next.
 	v, ok := h.openSwitchVerifier(q)
-	http.SetCookie(q.w, h.switchCookie(q, "", -1))
+	q.setCookie(h.switchCookie(q, "", -1))
 	if !ok {
-		h.ssoFail(q, "switch_no_verifier", nil)
+		h.write(q, h.ssoFail(q, "switch_no_verifier", nil))
 		return
 	}
 	code, ok := h.openSwitchCode(q, q.r.URL.Query().Get(switchCodeParam))
 	if !ok {
-		h.ssoFail(q, "switch_bad_code", nil)
+		h.write(q, h.ssoFail(q, "switch_bad_code", nil))
 		return
 	}
 	now := h.now()
 	expires := time.Unix(code.Expires, 0)
 	switch {
 	case !now.Before(expires) || expires.After(now.Add(switchCodeTTL+time.Minute)):
-		h.ssoFail(q, "switch_code_expired", nil)
+		h.write(q, h.ssoFail(q, "switch_code_expired", nil))
 		return
 	case subtle.ConstantTimeCompare([]byte(challengeOf(v.Secret)), []byte(code.Challenge)) != 1:
-		h.ssoFail(q, "switch_other_browser", nil)
+		h.write(q, h.ssoFail(q, "switch_other_browser", nil))
 		return
 	case code.Endpoint != h.endpoint(q).URL(""):
-		h.ssoFail(q, "switch_other_endpoint", nil)
+		h.write(q, h.ssoFail(q, "switch_other_endpoint", nil))
 		return
 	}
 	err := h.Store.UseAssertionID(q.r.Context(), t.InternalID, switchIDPrefix+code.ID, expires.Add(time.Minute))
 	if errors.Is(err, tenants.ErrReplay) {
-		h.ssoFail(q, "switch_code_reused", nil)
+		h.write(q, h.ssoFail(q, "switch_code_reused", nil))
 		return
 	}
 	if err != nil {
-		h.unavailable(q, "spend switch code", err)
+		h.write(q, h.unavailable(q, "spend switch code", err))
 		return
 	}
 	if q.snap.Revoked("", code.User, code.Global, time.Unix(code.Issued, 0)) {
-		h.ssoFail(q, "switch_global_revoked", nil)
+		h.write(q, h.ssoFail(q, "switch_global_revoked", nil))
 		return
 	}
 	user, ok, err := h.globalUser(q, &globalSession{user: code.User, email: code.Email})
 	if err != nil {
-		h.unavailable(q, "look up user", err)
+		h.write(q, h.unavailable(q, "look up user", err))
 		return
 	}
 	if !ok {
-		h.ssoFail(q, "switch_user_gone", nil)
+		h.write(q, h.ssoFail(q, "switch_user_gone", nil))
 		return
 	}
 	roles, err := h.Store.Membership(q.r.Context(), t.InternalID, user.ID)
 	if errors.Is(err, tenants.ErrNotFound) {
-		h.ssoFail(q, "switch_not_member", nil)
+		h.write(q, h.ssoFail(q, "switch_not_member", nil))
 		return
 	}
 	if err != nil {
-		h.unavailable(q, "look up membership", err)
+		h.write(q, h.unavailable(q, "look up membership", err))
 		return
 	}
 	if !h.admitSignIn(q, signInKey(t.InternalID, user.Email), user.Email) {
@@ -506,7 +505,7 @@ func (h *Handler) redeemSwitch(q *request) {
 		return
 	}
 	h.log().Info("signed in", "tenant", t.ID, "method", "switch", "email_digest", h.emailDigest(user.Email))
-	redirect(q.w, SafeRedirect(v.Return, q.res.Prefix))
+	h.write(q, seeOther(SafeRedirect(v.Return, q.res.Prefix)))
 }
 
 // openSwitchVerifier opens this browser's verifier cookie for the
@@ -538,12 +537,4 @@ func (h *Handler) openSwitchCode(q *request, raw string) (*switchCode, bool) {
 		return nil, false
 	}
 	return &c, true
-}
-
-// redirectFound answers 302 Found to a location already made safe: the
-// GET steps of switching are navigations, not form posts.
-func redirectFound(w http.ResponseWriter, location string) {
-	w.Header().Set("Location", location)
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusFound)
 }

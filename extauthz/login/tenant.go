@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,18 +20,18 @@ import (
 const invalidCredentials = "Invalid email or password."
 
 // suspendedPage answers every sign-in attempt on a suspended tenant.
-func (h *Handler) suspendedPage(q *request) {
-	h.refuse(q, "tenant_suspended", "")
-	h.message(q, http.StatusForbidden, "Sign-in unavailable", "This organisation is suspended.", true)
+func (h *Handler) suspendedPage(q *request) *answer {
+	return h.message(q, http.StatusForbidden, "Sign-in unavailable", "This organisation is suspended.", true).
+		refused("tenant_suspended", "")
 }
 
 // noMethodPage answers a tenant that offers no sign-in method this build
 // implements. 501: the tenant's configuration asks for something not served
 // here, which waiting will not fix.
-func (h *Handler) noMethodPage(q *request) {
-	h.refuse(q, "no_method", "")
-	h.message(q, http.StatusNotImplemented, "Sign-in unavailable",
-		"No sign-in method is available for this organisation. Contact your administrator.", true)
+func (h *Handler) noMethodPage(q *request) *answer {
+	return h.message(q, http.StatusNotImplemented, "Sign-in unavailable",
+		"No sign-in method is available for this organisation. Contact your administrator.", true).
+		refused("no_method", "")
 }
 
 // loginPage: GET /_auth/login?rd=PATH&login_hint=EMAIL. The tenant's
@@ -40,7 +40,7 @@ func (h *Handler) noMethodPage(q *request) {
 func (h *Handler) loginPage(q *request) {
 	t := q.tenant()
 	if t.Suspended() {
-		h.suspendedPage(q)
+		h.write(q, h.suspendedPage(q))
 		return
 	}
 	query := q.r.URL.Query()
@@ -50,18 +50,17 @@ func (h *Handler) loginPage(q *request) {
 		h.startSSO(q, 0, rd, hint, http.StatusFound)
 		return
 	}
-	h.renderLogin(q, http.StatusOK, rd, hint, "")
+	h.write(q, h.loginForm(q, http.StatusOK, rd, hint, ""))
 }
 
-// renderLogin renders the sign-in page, or the no-method page when the
-// tenant offers nothing this build serves.
-func (h *Handler) renderLogin(q *request, status int, rd, hint, errMsg string) {
+// loginForm is the sign-in page, or the no-method page when the tenant
+// offers nothing this build serves.
+func (h *Handler) loginForm(q *request, status int, rd, hint, errMsg string) *answer {
 	t := q.tenant()
 	choices := h.ssoChoices(q)
 	password := t.HasMethod(tenants.MethodPassword)
 	if !password && len(choices) == 0 {
-		h.noMethodPage(q)
-		return
+		return h.noMethodPage(q)
 	}
 	p := page{
 		Title:       "Sign in",
@@ -78,18 +77,18 @@ func (h *Handler) renderLogin(q *request, status int, rd, hint, errMsg string) {
 	if len(choices) > 0 {
 		p.formTargets = h.ssoFormTargets()
 	}
-	h.render(q, status, "login", p)
+	return htmlPage(status, "login", p)
 }
 
 // login: POST /_auth/login with email, password, rd, csrf.
 func (h *Handler) login(q *request) {
 	t := q.tenant()
 	if t.Suspended() {
-		h.suspendedPage(q)
+		h.write(q, h.suspendedPage(q))
 		return
 	}
 	if !t.HasMethod(tenants.MethodPassword) {
-		h.noMethodPage(q)
+		h.write(q, h.noMethodPage(q))
 		return
 	}
 	if !h.parseForm(q) || !h.checkCSRF(q) {
@@ -101,15 +100,15 @@ func (h *Handler) login(q *request) {
 	membership := func(ctx context.Context, u tenants.User) ([]string, error) {
 		return h.Store.Membership(ctx, t.InternalID, u.ID)
 	}
-	user, roles, ok := h.checkPassword(q, t.InternalID, email, form.Get("password"), membership, func() {
-		h.renderLogin(q, http.StatusUnauthorized, rd, "", invalidCredentials)
+	user, roles, ok := h.checkPassword(q, t.InternalID, email, form.Get("password"), membership, func() *answer {
+		return h.loginForm(q, http.StatusUnauthorized, rd, "", invalidCredentials)
 	})
 	if !ok {
 		return
 	}
 	if h.issueSession(q, user, roles) {
 		h.log().Info("signed in", "tenant", t.ID, "method", session.MethodPassword, "email_digest", h.emailDigest(email))
-		redirect(q.w, rd)
+		h.write(q, seeOther(rd))
 	}
 }
 
@@ -124,15 +123,15 @@ func (h *Handler) issueSession(q *request, user tenants.User, roles []string) bo
 		Method:  session.MethodPassword,
 	})
 	if err != nil {
-		h.unavailable(q, "mint session", err)
+		h.write(q, h.unavailable(q, "mint session", err))
 		return false
 	}
 	maxAge := int(minted.Expires.Sub(minted.IssuedAt).Seconds())
 	if maxAge <= 0 {
-		h.unavailable(q, "mint session", errors.New("minted session already expired"))
+		h.write(q, h.unavailable(q, "mint session", errors.New("minted session already expired")))
 		return false
 	}
-	http.SetCookie(q.w, h.sessionCookie(q, token, maxAge))
+	q.setCookie(h.sessionCookie(q, token, maxAge))
 	return true
 }
 
@@ -141,10 +140,10 @@ func (h *Handler) issueSession(q *request, user tenants.User, roles []string) bo
 // host's global sign-in): limits, timing and logs are the same for every
 // sign-in. membership, when set, gives the user's roles once the user is
 // found; ErrNotFound from it is a failure like a wrong password. It returns
-// the user and roles, or false after answering: fail renders the 401 page
+// the user and roles, or false after answering: fail is the 401 page
 // saying only invalidCredentials; 429 and 503 are answered here.
 func (h *Handler) checkPassword(q *request, scope, email, pw string,
-	membership func(context.Context, tenants.User) ([]string, error), fail func()) (tenants.User, []string, bool) {
+	membership func(context.Context, tenants.User) ([]string, error), fail func() *answer) (tenants.User, []string, bool) {
 	now := h.now()
 	addrKey := counterKey("address", h.clientKey(q.r))
 	acctKey := counterKey("account", scope, email)
@@ -159,8 +158,7 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 	limited := h.addresses.over(addrKey, now)
 	if limited {
 		if !h.limited.tryTake() {
-			h.refuse(q, "address_busy", email)
-			h.tooBusy(q)
+			h.write(q, h.tooBusy(q).refused("address_busy", email))
 			return tenants.User{}, nil, false
 		}
 		defer h.limited.give()
@@ -168,7 +166,7 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 	if h.signIns.over(signIn, now) {
 		// Before the password is looked at, right or wrong alike: a 429
 		// only for the right one would tell a guesser it was right.
-		h.tooManySignIns(q, email)
+		h.write(q, h.tooManySignIns(q, email))
 		return tenants.User{}, nil, false
 	}
 
@@ -190,7 +188,7 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 		case errors.Is(err, tenants.ErrNotFound):
 			reason = "unknown_user"
 		case err != nil:
-			h.unavailable(q, "look up user", err)
+			h.write(q, h.unavailable(q, "look up user", err))
 			return tenants.User{}, nil, false
 		case user.PasswordHash == "":
 			reason = "no_password"
@@ -203,7 +201,7 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 		case errors.Is(err, tenants.ErrNotFound):
 			reason = "not_member"
 		case err != nil:
-			h.unavailable(q, "look up membership", err)
+			h.write(q, h.unavailable(q, "look up membership", err))
 			return tenants.User{}, nil, false
 		}
 	}
@@ -226,20 +224,18 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 		_, err = h.Passwords.VerifyDummy(pw)
 	}
 	if errors.Is(err, password.ErrBusy) {
-		h.refuse(q, "busy", email)
-		h.tooBusy(q)
+		h.write(q, h.tooBusy(q).refused("busy", email))
 		return tenants.User{}, nil, false
 	}
 	if reason != "" {
 		h.accounts.add(acctKey, now)
 		h.addresses.add(addrKey, now)
-		h.refuse(q, reason, email, "address_limited", limited)
-		fail()
+		h.write(q, fail().refused(reason, email, "address_limited", limited))
 		return tenants.User{}, nil, false
 	}
 	h.accounts.reset(acctKey)
 	if !h.signIns.take(signIn, now) {
-		h.tooManySignIns(q, email)
+		h.write(q, h.tooManySignIns(q, email))
 		return tenants.User{}, nil, false
 	}
 	return user, roles, true
@@ -247,10 +243,9 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 
 // tooBusy answers 429: no password check could start now. It says nothing
 // about the password, and asks for another try in a moment.
-func (h *Handler) tooBusy(q *request) {
-	q.w.Header().Set("Retry-After", "1")
-	h.message(q, http.StatusTooManyRequests, "Too many sign-ins",
-		"Too many people are signing in right now. Wait a moment and try again.", true)
+func (h *Handler) tooBusy(q *request) *answer {
+	return h.message(q, http.StatusTooManyRequests, "Too many sign-ins",
+		"Too many people are signing in right now. Wait a moment and try again.", true).retry(1)
 }
 
 // signInKey is the Limits.AccountSignIns counter of an account: an email in
@@ -267,17 +262,16 @@ func (h *Handler) admitSignIn(q *request, key [sha256.Size]byte, email string) b
 	if h.signIns.take(key, h.now()) {
 		return true
 	}
-	h.tooManySignIns(q, email)
+	h.write(q, h.tooManySignIns(q, email))
 	return false
 }
 
 // tooManySignIns answers an account over Limits.AccountSignIns: 429 with
 // Retry-After, in the style of the other rate-limit pages.
-func (h *Handler) tooManySignIns(q *request, email string) {
-	h.refuse(q, "signin_limited", email)
-	q.w.Header().Set("Retry-After", strconv.Itoa(int(signInWindow/time.Second)))
-	h.message(q, http.StatusTooManyRequests, "Too many sign-ins",
-		"This account has signed in too many times in the last minute. Wait a minute and try again.", true)
+func (h *Handler) tooManySignIns(q *request, email string) *answer {
+	return h.message(q, http.StatusTooManyRequests, "Too many sign-ins",
+		"This account has signed in too many times in the last minute. Wait a minute and try again.", true).
+		retry(int(signInWindow/time.Second)).refused("signin_limited", email)
 }
 
 // sessionCookie is the request's tenant's session cookie (CONTRACT.md):
@@ -296,21 +290,16 @@ func (h *Handler) sessionCookie(q *request, token string, maxAge int) *http.Cook
 	}
 }
 
-func (h *Handler) unavailable(q *request, what string, err error) {
+// unavailable answers 503 for a failure on our side (the store, minting,
+// sealing): the page says only to try again, the log says what failed.
+func (h *Handler) unavailable(q *request, what string, err error) *answer {
 	attrs := []any{"err", err}
 	if t := q.tenant(); t != nil {
 		attrs = append(attrs, "tenant", t.ID)
 	}
-	h.log().Error(what, attrs...)
-	h.message(q, http.StatusServiceUnavailable, "Temporarily unavailable",
-		"Something went wrong on our side. Try again in a moment.", true)
-}
-
-// redirect answers 303 See Other to a location already made safe.
-func redirect(w http.ResponseWriter, location string) {
-	w.Header().Set("Location", location)
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusSeeOther)
+	return h.message(q, http.StatusServiceUnavailable, "Temporarily unavailable",
+		"Something went wrong on our side. Try again in a moment.", true).
+		logging(slog.LevelError, what, attrs...)
 }
 
 // normaliseEmail is how an email is looked up and counted: surrounding
@@ -333,7 +322,7 @@ func (h *Handler) logoutPage(q *request) {
 		// Signing out may continue at the provider.
 		p.formTargets = h.ssoFormTargets()
 	}
-	h.render(q, http.StatusOK, "logout", p)
+	h.write(q, htmlPage(http.StatusOK, "logout", p))
 }
 
 // logout: POST /_auth/logout with csrf. Revokes the request's session of
@@ -365,38 +354,30 @@ func (h *Handler) logout(q *request) {
 		if err != nil {
 			// Keep the cookie: clearing it would leave a live session the
 			// person can no longer sign out of.
-			h.unavailable(q, "revoke session", err)
+			h.write(q, h.unavailable(q, "revoke session", err))
 			return
 		}
 		h.log().Info("signed out", "tenant", t.ID)
 	}
-	http.SetCookie(q.w, h.sessionCookie(q, "", -1))
+	q.setCookie(h.sessionCookie(q, "", -1))
 	if h.Methods != nil {
 		target := h.providerLogoutURL(q, sid)
-		http.SetCookie(q.w, h.idTokenCookie(q, "", -1))
+		q.setCookie(h.idTokenCookie(q, "", -1))
 		if target != "" {
-			redirect(q.w, target)
+			h.write(q, seeOther(target))
 			return
 		}
 	}
-	redirect(q.w, q.res.Prefix+signin.PathLogin)
+	h.write(q, seeOther(q.res.Prefix+signin.PathLogin))
 }
 
 // jwks: GET /_auth/jwks.json, the tenant's public signing keys.
 func (h *Handler) jwks(q *request) {
 	b, err := session.JWKS(q.tenant())
 	if err != nil {
-		h.log().Error("tenant JWKS", "tenant", q.tenant().ID, "err", err)
-		writeJSONError(q.w, http.StatusInternalServerError, "internal")
+		h.write(q, jsonError(http.StatusInternalServerError, "internal").
+			logging(slog.LevelError, "tenant JWKS", "tenant", q.tenant().ID, "err", err))
 		return
 	}
-	hd := q.w.Header()
-	hd.Set("Content-Type", "application/json")
-	hd.Set("Cache-Control", "public, max-age=300")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Content-Length", strconv.Itoa(len(b)))
-	q.w.WriteHeader(http.StatusOK)
-	if q.r.Method != http.MethodHead {
-		q.w.Write(b)
-	}
+	h.write(q, document("application/json", "public, max-age=300", b))
 }
