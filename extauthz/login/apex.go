@@ -20,10 +20,11 @@ const discoveryNotice = "If your organisation uses tenantgate, you will be taken
 // home-realm discovery and, when global sessions are enabled, a password
 // form that starts one.
 func (h *Handler) apexPage(q *request) {
-	_, user, ok, answered := h.signedIn(q)
+	g, user, err := h.signedIn(q)
 	switch {
-	case answered:
-	case ok:
+	case err != nil:
+		h.write(q, h.unavailable(q, "look up user", err))
+	case g != nil:
 		h.chooser(q, user, "")
 	default:
 		h.write(q, h.apexForm(q, http.StatusOK, "", ""))
@@ -65,7 +66,8 @@ func (h *Handler) discoveryFormTargets(q *request) string {
 // global sessions enabled) is a global sign-in; anything else, in particular
 // only email and csrf (CONTRACT.md), is home-realm discovery.
 func (h *Handler) apexPost(q *request) {
-	if !h.parseForm(q) || !h.checkCSRF(q) {
+	if a := h.checkForm(q); a != nil {
+		h.write(q, a)
 		return
 	}
 	if h.globalEnabled() && q.r.PostForm.Get("password") != "" {

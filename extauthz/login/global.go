@@ -138,23 +138,24 @@ func (h *Handler) globalUser(q *request, g *globalSession) (tenants.User, bool, 
 	return u, true, nil
 }
 
-// signedIn returns the request's global session and its user, or false
-// (after answering 503 when the store failed, with answered set).
-func (h *Handler) signedIn(q *request) (g *globalSession, u tenants.User, ok, answered bool) {
-	g, ok = h.openGlobal(q)
+// signedIn returns the request's global session and its user, or a nil
+// session when there is none: no cookie opens, or its user is no longer
+// the password user it names (the cookie is then cleared). An error is the
+// store's.
+func (h *Handler) signedIn(q *request) (*globalSession, tenants.User, error) {
+	g, ok := h.openGlobal(q)
 	if !ok {
-		return nil, tenants.User{}, false, false
+		return nil, tenants.User{}, nil
 	}
 	u, ok, err := h.globalUser(q, g)
 	if err != nil {
-		h.write(q, h.unavailable(q, "look up user", err))
-		return nil, tenants.User{}, false, true
+		return nil, tenants.User{}, err
 	}
 	if !ok {
 		q.setCookie(h.globalCookie(q, "", -1))
-		return nil, tenants.User{}, false, false
+		return nil, tenants.User{}, nil
 	}
-	return g, u, true, false
+	return g, u, nil
 }
 
 // globalSignIn: POST /_auth/login on the apex host with email, password and
@@ -164,10 +165,11 @@ func (h *Handler) signedIn(q *request) (g *globalSession, u tenants.User, ok, an
 // of the apex host.
 func (h *Handler) globalSignIn(q *request) {
 	email := normaliseEmail(q.r.PostForm.Get("email"))
-	user, _, ok := h.checkPassword(q, "apex:"+q.res.Host, email, q.r.PostForm.Get("password"), nil, func() *answer {
+	user, _, a := h.checkPassword(q, "apex:"+q.res.Host, email, q.r.PostForm.Get("password"), nil, func() *answer {
 		return h.apexForm(q, http.StatusUnauthorized, "", invalidCredentials)
 	})
-	if !ok {
+	if a != nil {
+		h.write(q, a)
 		return
 	}
 	if err := h.setGlobal(q, user); err != nil {
@@ -241,7 +243,8 @@ func (h *Handler) apexLogoutPage(q *request) {
 // Sessions already issued to tenants stay: each is signed out on its own
 // host.
 func (h *Handler) apexLogout(q *request) {
-	if !h.parseForm(q) || !h.checkCSRF(q) {
+	if a := h.checkForm(q); a != nil {
+		h.write(q, a)
 		return
 	}
 	if g, ok := h.openGlobal(q); ok {

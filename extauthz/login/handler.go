@@ -335,25 +335,45 @@ func (h *Handler) methods(q *request, get, post func(*request)) {
 	h.write(q, methodNotAllowed(allow))
 }
 
-// parseForm reads a POST body of at most maxFormBytes. On failure it has
-// already answered.
-func (h *Handler) parseForm(q *request) bool {
-	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, maxFormBytes)
-	if err := q.r.ParseForm(); err != nil {
-		status := http.StatusBadRequest
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			status = http.StatusRequestEntityTooLarge
-		}
-		h.write(q, h.message(q, status, "Sign-in request refused", "The form could not be read. Go back and try again.", true).
-			refused("bad_form", ""))
-		return false
+// checkForm reads a sign-in form POST (parseForm) and checks its csrf
+// field (checkCSRF). It returns nil when both pass, else the refusal to
+// answer with.
+func (h *Handler) checkForm(q *request) *answer {
+	if a := h.parseForm(q); a != nil {
+		return a
 	}
-	return true
+	return h.checkCSRF(q)
+}
+
+// parseForm reads a POST body of at most maxFormBytes. It returns nil, or
+// the refusal of a form that cannot be read (400; 413 when too large).
+func (h *Handler) parseForm(q *request) *answer {
+	if err := readForm(q, maxFormBytes); err != nil {
+		return h.message(q, formStatus(err), "Sign-in request refused", "The form could not be read. Go back and try again.", true).
+			refused("bad_form", "")
+	}
+	return nil
+}
+
+// readForm reads a POST body of at most limit bytes into q.r.PostForm.
+func readForm(q *request, limit int64) error {
+	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, limit)
+	return q.r.ParseForm()
+}
+
+// formStatus is the status that refuses a body readForm failed on: 413
+// when it was over its limit, else 400.
+func formStatus(err error) int {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
 }
 
 // checkCSRF verifies the form's csrf field against the pre-auth cookie, for
-// this tenant (or apex host). On failure it has already answered 403.
-func (h *Handler) checkCSRF(q *request) bool {
+// this tenant (or apex host). It returns nil when it matches, else the 403
+// refusal.
+func (h *Handler) checkCSRF(q *request) *answer {
 	got := q.r.PostForm.Get("csrf")
 	if got != "" && len(h.CSRFKey) >= minCSRFKeyLen {
 		for i, c := range cookiesNamed(q.r, h.preauthCookieName()) {
@@ -365,12 +385,11 @@ func (h *Handler) checkCSRF(q *request) bool {
 			}
 			want := h.csrfToken(c.Value, q.binding())
 			if subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1 {
-				return true
+				return nil
 			}
 		}
 	}
-	h.write(q, h.forbidden(q).refused("csrf", ""))
-	return false
+	return h.forbidden(q).refused("csrf", "")
 }
 
 // forbidden is the 403 page of a refused cross-origin or CSRF request.

@@ -103,7 +103,8 @@ func (h *Handler) start(q *request) {
 		h.write(q, h.suspendedPage(q))
 		return
 	}
-	if !h.parseForm(q) || !h.checkCSRF(q) {
+	if a := h.checkForm(q); a != nil {
+		h.write(q, a)
 		return
 	}
 	form := q.r.PostForm
@@ -302,13 +303,8 @@ func (h *Handler) acs(q *request) {
 		h.write(q, jsonError(http.StatusNotFound, "not_found"))
 		return
 	}
-	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, maxACSBytes)
-	if err := q.r.ParseForm(); err != nil {
-		status := http.StatusBadRequest
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			status = http.StatusRequestEntityTooLarge
-		}
-		h.write(q, h.message(q, status, "Sign-in failed", invalidLoginRequest, true).refused("sso_bad_form", ""))
+	if err := readForm(q, maxACSBytes); err != nil {
+		h.write(q, h.message(q, formStatus(err), "Sign-in failed", invalidLoginRequest, true).refused("sso_bad_form", ""))
 		return
 	}
 	var a *attempt
@@ -359,7 +355,8 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 			roles = append(roles, r)
 		}
 	}
-	if !h.admitSignIn(q, signInKey(t.InternalID, typ, id.Issuer, id.Subject), email) {
+	if a := h.admitSignIn(q, signInKey(t.InternalID, typ, id.Issuer, id.Subject), email); a != nil {
+		h.write(q, a)
 		return
 	}
 	user, err := h.Store.UpsertExternalUser(q.r.Context(), t.InternalID, tenants.ExternalIdentity{

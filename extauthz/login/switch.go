@@ -177,8 +177,9 @@ func (h *Handler) startSwitch(q *request) {
 // no page elsewhere can make a browser carry a code on its own.
 func (h *Handler) issueSwitch(q *request) {
 	query := q.r.URL.Query()
-	sw, ok := h.switchTarget(q, query.Get("tenant"), query.Get("host"), query.Get("challenge"))
-	if !ok {
+	sw, a := h.switchTarget(q, query.Get("tenant"), query.Get("host"), query.Get("challenge"))
+	if a != nil {
+		h.write(q, a)
 		return
 	}
 	if h.takeIntent(q, sw) {
@@ -205,28 +206,34 @@ func (h *Handler) issueSwitch(q *request) {
 // and either tenant alone, a choice on the chooser, or tenant, host and
 // challenge, the confirmation of a switch a tenant host asked for.
 func (h *Handler) switchPost(q *request) {
-	if !h.parseForm(q) || !h.checkCSRF(q) {
+	if a := h.checkForm(q); a != nil {
+		h.write(q, a)
 		return
 	}
 	form := q.r.PostForm
 	if _, confirm := form["challenge"]; confirm {
-		if sw, ok := h.switchTarget(q, form.Get("tenant"), form.Get("host"), form.Get("challenge")); ok {
-			h.sendSwitchCode(q, sw)
+		sw, a := h.switchTarget(q, form.Get("tenant"), form.Get("host"), form.Get("challenge"))
+		if a != nil {
+			h.write(q, a)
+			return
 		}
+		h.sendSwitchCode(q, sw)
 		return
 	}
 	// A choice on the chooser: remember it for a minute on this host and
 	// let the tenant host start the switch.
-	g, user, ok, answered := h.signedIn(q)
-	if answered {
+	g, user, err := h.signedIn(q)
+	if err != nil {
+		h.write(q, h.unavailable(q, "look up user", err))
 		return
 	}
-	if !ok {
+	if g == nil {
 		h.write(q, seeOther(signin.PathLogin))
 		return
 	}
-	t, ok := h.switchableTenant(q, user, form.Get("tenant"))
-	if !ok {
+	t, a := h.switchableTenant(q, user, form.Get("tenant"))
+	if a != nil {
+		h.write(q, a)
 		return
 	}
 	if err := h.setIntent(q, g, t); err != nil {
@@ -247,41 +254,40 @@ type switchRequest struct {
 
 // switchTarget checks a switch request: its shape, the global session and
 // its user, the tenant (switchableTenant) and the host (switchEndpoint).
-// On failure it has answered: 303 to the apex sign-in page without a
-// global session, 403 for a tenant the person cannot switch into, 400 for
-// anything malformed.
-func (h *Handler) switchTarget(q *request, id, host, challenge string) (*switchRequest, bool) {
+// It returns the switch, or the answer to give instead: 303 to the apex
+// sign-in page without a global session, 403 for a tenant the person
+// cannot switch into, 400 for anything malformed, 503 when the store
+// fails.
+func (h *Handler) switchTarget(q *request, id, host, challenge string) (*switchRequest, *answer) {
 	if !tenants.ValidTenantID(id) || !validChallenge(challenge) || host == "" {
-		h.write(q, h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true).
-			refused("switch_bad_request", ""))
-		return nil, false
+		return nil, h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true).
+			refused("switch_bad_request", "")
 	}
-	g, user, ok, answered := h.signedIn(q)
-	if answered {
-		return nil, false
+	g, user, err := h.signedIn(q)
+	if err != nil {
+		return nil, h.unavailable(q, "look up user", err)
 	}
-	if !ok {
+	if g == nil {
 		// Sign in here first; the chooser then leads back.
-		h.write(q, seeOther(signin.PathLogin))
-		return nil, false
+		return nil, seeOther(signin.PathLogin)
 	}
-	t, ok := h.switchableTenant(q, user, id)
-	if !ok {
-		return nil, false
+	t, a := h.switchableTenant(q, user, id)
+	if a != nil {
+		return nil, a
 	}
 	endpoint, ok := h.switchEndpoint(q, t, host)
 	if !ok {
-		h.write(q, h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true).
-			refused("switch_bad_host", user.Email))
-		return nil, false
+		return nil, h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true).
+			refused("switch_bad_host", user.Email)
 	}
-	return &switchRequest{tenant: t, global: g, user: user, challenge: challenge, endpoint: endpoint}, true
+	return &switchRequest{tenant: t, global: g, user: user, challenge: challenge, endpoint: endpoint}, nil
 }
 
 // switchableTenant returns the tenant with slug id if user may switch into
 // it: it exists, is active, offers password sign-in, and user is a member.
-// Otherwise it has answered 403 (the same page whatever the reason) or 503.
-func (h *Handler) switchableTenant(q *request, user tenants.User, id string) (*tenants.Tenant, bool) {
+// Otherwise it returns the answer: 403 (the same page whatever the reason)
+// or 503.
+func (h *Handler) switchableTenant(q *request, user tenants.User, id string) (*tenants.Tenant, *answer) {
 	cannot := func(reason string) *answer {
 		return h.message(q, http.StatusForbidden, "Cannot switch organisation",
 			"Your account cannot be used to sign in to that organisation here. Choose another one, or use its own sign-in page.", true).
@@ -289,17 +295,14 @@ func (h *Handler) switchableTenant(q *request, user tenants.User, id string) (*t
 	}
 	t := q.snap.BySlug(id)
 	if t == nil || t.Suspended() || !t.HasMethod(tenants.MethodPassword) {
-		h.write(q, cannot("switch_tenant_closed"))
-		return nil, false
+		return nil, cannot("switch_tenant_closed")
 	}
 	if _, err := h.Store.Membership(q.r.Context(), t.InternalID, user.ID); errors.Is(err, tenants.ErrNotFound) {
-		h.write(q, cannot("switch_not_member"))
-		return nil, false
+		return nil, cannot("switch_not_member")
 	} else if err != nil {
-		h.write(q, h.unavailable(q, "look up membership", err))
-		return nil, false
+		return nil, h.unavailable(q, "look up membership", err)
 	}
-	return t, true
+	return t, nil
 }
 
 // sendSwitchCode issues a code for sw and sends the browser with it to the
@@ -498,10 +501,12 @@ func (h *Handler) redeemSwitch(q *request) {
 		h.write(q, h.unavailable(q, "look up membership", err))
 		return
 	}
-	if !h.admitSignIn(q, signInKey(t.InternalID, user.Email), user.Email) {
+	if a := h.admitSignIn(q, signInKey(t.InternalID, user.Email), user.Email); a != nil {
+		h.write(q, a)
 		return
 	}
-	if !h.issueSession(q, user, roles) {
+	if err := h.issueSession(q, user, roles); err != nil {
+		h.write(q, h.unavailable(q, "mint session", err))
 		return
 	}
 	h.log().Info("signed in", "tenant", t.ID, "method", "switch", "email_digest", h.emailDigest(user.Email))

@@ -91,7 +91,8 @@ func (h *Handler) login(q *request) {
 		h.write(q, h.noMethodPage(q))
 		return
 	}
-	if !h.parseForm(q) || !h.checkCSRF(q) {
+	if a := h.checkForm(q); a != nil {
+		h.write(q, a)
 		return
 	}
 	form := q.r.PostForm
@@ -100,22 +101,24 @@ func (h *Handler) login(q *request) {
 	membership := func(ctx context.Context, u tenants.User) ([]string, error) {
 		return h.Store.Membership(ctx, t.InternalID, u.ID)
 	}
-	user, roles, ok := h.checkPassword(q, t.InternalID, email, form.Get("password"), membership, func() *answer {
+	user, roles, a := h.checkPassword(q, t.InternalID, email, form.Get("password"), membership, func() *answer {
 		return h.loginForm(q, http.StatusUnauthorized, rd, "", invalidCredentials)
 	})
-	if !ok {
+	if a != nil {
+		h.write(q, a)
 		return
 	}
-	if h.issueSession(q, user, roles) {
-		h.log().Info("signed in", "tenant", t.ID, "method", session.MethodPassword, "email_digest", h.emailDigest(email))
-		h.write(q, seeOther(rd))
+	if err := h.issueSession(q, user, roles); err != nil {
+		h.write(q, h.unavailable(q, "mint session", err))
+		return
 	}
+	h.log().Info("signed in", "tenant", t.ID, "method", session.MethodPassword, "email_digest", h.emailDigest(email))
+	h.write(q, seeOther(rd))
 }
 
 // issueSession mints a password session of the request's tenant for user
-// with roles and sets its cookie. On failure it has answered 503 and returns
-// false.
-func (h *Handler) issueSession(q *request, user tenants.User, roles []string) bool {
+// with roles and sets its cookie, or returns why it could not.
+func (h *Handler) issueSession(q *request, user tenants.User, roles []string) error {
 	token, minted, err := h.Minter.Mint(q.tenant(), session.Claims{
 		Subject: user.ID,
 		Email:   user.Email,
@@ -123,16 +126,14 @@ func (h *Handler) issueSession(q *request, user tenants.User, roles []string) bo
 		Method:  session.MethodPassword,
 	})
 	if err != nil {
-		h.write(q, h.unavailable(q, "mint session", err))
-		return false
+		return err
 	}
 	maxAge := int(minted.Expires.Sub(minted.IssuedAt).Seconds())
 	if maxAge <= 0 {
-		h.write(q, h.unavailable(q, "mint session", errors.New("minted session already expired")))
-		return false
+		return errors.New("minted session already expired")
 	}
 	q.setCookie(h.sessionCookie(q, token, maxAge))
-	return true
+	return nil
 }
 
 // checkPassword runs one password sign-in attempt for email and pw against
@@ -140,10 +141,10 @@ func (h *Handler) issueSession(q *request, user tenants.User, roles []string) bo
 // host's global sign-in): limits, timing and logs are the same for every
 // sign-in. membership, when set, gives the user's roles once the user is
 // found; ErrNotFound from it is a failure like a wrong password. It returns
-// the user and roles, or false after answering: fail is the 401 page
-// saying only invalidCredentials; 429 and 503 are answered here.
+// the user and roles, or the answer to give instead: fail's page (the 401
+// saying only invalidCredentials) for a failed attempt, else 429 or 503.
 func (h *Handler) checkPassword(q *request, scope, email, pw string,
-	membership func(context.Context, tenants.User) ([]string, error), fail func() *answer) (tenants.User, []string, bool) {
+	membership func(context.Context, tenants.User) ([]string, error), fail func() *answer) (tenants.User, []string, *answer) {
 	now := h.now()
 	addrKey := counterKey("address", h.clientKey(q.r))
 	acctKey := counterKey("account", scope, email)
@@ -158,16 +159,14 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 	limited := h.addresses.over(addrKey, now)
 	if limited {
 		if !h.limited.tryTake() {
-			h.write(q, h.tooBusy(q).refused("address_busy", email))
-			return tenants.User{}, nil, false
+			return tenants.User{}, nil, h.tooBusy(q).refused("address_busy", email)
 		}
 		defer h.limited.give()
 	}
 	if h.signIns.over(signIn, now) {
 		// Before the password is looked at, right or wrong alike: a 429
 		// only for the right one would tell a guesser it was right.
-		h.write(q, h.tooManySignIns(q, email))
-		return tenants.User{}, nil, false
+		return tenants.User{}, nil, h.tooManySignIns(q, email)
 	}
 
 	reason := ""
@@ -188,8 +187,7 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 		case errors.Is(err, tenants.ErrNotFound):
 			reason = "unknown_user"
 		case err != nil:
-			h.write(q, h.unavailable(q, "look up user", err))
-			return tenants.User{}, nil, false
+			return tenants.User{}, nil, h.unavailable(q, "look up user", err)
 		case user.PasswordHash == "":
 			reason = "no_password"
 		}
@@ -201,8 +199,7 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 		case errors.Is(err, tenants.ErrNotFound):
 			reason = "not_member"
 		case err != nil:
-			h.write(q, h.unavailable(q, "look up membership", err))
-			return tenants.User{}, nil, false
+			return tenants.User{}, nil, h.unavailable(q, "look up membership", err)
 		}
 	}
 
@@ -224,21 +221,18 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 		_, err = h.Passwords.VerifyDummy(pw)
 	}
 	if errors.Is(err, password.ErrBusy) {
-		h.write(q, h.tooBusy(q).refused("busy", email))
-		return tenants.User{}, nil, false
+		return tenants.User{}, nil, h.tooBusy(q).refused("busy", email)
 	}
 	if reason != "" {
 		h.accounts.add(acctKey, now)
 		h.addresses.add(addrKey, now)
-		h.write(q, fail().refused(reason, email, "address_limited", limited))
-		return tenants.User{}, nil, false
+		return tenants.User{}, nil, fail().refused(reason, email, "address_limited", limited)
 	}
 	h.accounts.reset(acctKey)
 	if !h.signIns.take(signIn, now) {
-		h.write(q, h.tooManySignIns(q, email))
-		return tenants.User{}, nil, false
+		return tenants.User{}, nil, h.tooManySignIns(q, email)
 	}
-	return user, roles, true
+	return user, roles, nil
 }
 
 // tooBusy answers 429: no password check could start now. It says nothing
@@ -255,15 +249,14 @@ func signInKey(scope string, account ...string) [sha256.Size]byte {
 	return counterKey(append([]string{"signin", scope}, account...)...)
 }
 
-// admitSignIn counts one successful sign-in of the account with counter key
-// and reports whether it is within Limits.AccountSignIns; when it is not it
-// has answered 429. email, when known, is for the log.
-func (h *Handler) admitSignIn(q *request, key [sha256.Size]byte, email string) bool {
+// admitSignIn counts one successful sign-in of the account with counter key.
+// It returns nil when that is within Limits.AccountSignIns, else the 429
+// (tooManySignIns). email, when known, is for the log.
+func (h *Handler) admitSignIn(q *request, key [sha256.Size]byte, email string) *answer {
 	if h.signIns.take(key, h.now()) {
-		return true
+		return nil
 	}
-	h.write(q, h.tooManySignIns(q, email))
-	return false
+	return h.tooManySignIns(q, email)
 }
 
 // tooManySignIns answers an account over Limits.AccountSignIns: 429 with
@@ -332,7 +325,8 @@ func (h *Handler) logoutPage(q *request) {
 // brings the browser back to /_auth/signed-out). A session of another
 // tenant found in the cookie is not revoked, only cleared.
 func (h *Handler) logout(q *request) {
-	if !h.parseForm(q) || !h.checkCSRF(q) {
+	if a := h.checkForm(q); a != nil {
+		h.write(q, a)
 		return
 	}
 	t := q.tenant()
