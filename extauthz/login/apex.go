@@ -19,16 +19,15 @@ const discoveryNotice = "If your organisation uses tenantgate, you will be taken
 // chooser of the person's organisations; otherwise the email form of
 // home-realm discovery and, when global sessions are enabled, a password
 // form that starts one.
-func (h *Handler) apexPage(q *request) {
+func (h *Handler) apexPage(q *request) *answer {
 	g, user, err := h.signedIn(q)
 	switch {
 	case err != nil:
-		h.write(q, h.unavailable(q, "look up user", err))
+		return h.unavailable(q, "look up user", err)
 	case g != nil:
-		h.chooser(q, user, "")
-	default:
-		h.write(q, h.apexForm(q, http.StatusOK, "", ""))
+		return h.chooser(q, user, "")
 	}
+	return h.apexForm(q, http.StatusOK, "", "")
 }
 
 // apexForm is the apex sign-in page with a notice or an error.
@@ -65,16 +64,14 @@ func (h *Handler) discoveryFormTargets(q *request) string {
 // apexPost: POST /_auth/login on the apex host. A non-empty password (with
 // global sessions enabled) is a global sign-in; anything else, in particular
 // only email and csrf (CONTRACT.md), is home-realm discovery.
-func (h *Handler) apexPost(q *request) {
+func (h *Handler) apexPost(q *request) *answer {
 	if a := h.checkForm(q); a != nil {
-		h.write(q, a)
-		return
+		return a
 	}
 	if h.globalEnabled() && q.r.PostForm.Get("password") != "" {
-		h.globalSignIn(q)
-		return
+		return h.globalSignIn(q)
 	}
-	h.discover(q)
+	return h.discover(q)
 }
 
 // discover: home-realm discovery, for a POST whose form and CSRF token are
@@ -83,12 +80,11 @@ func (h *Handler) apexPost(q *request) {
 // the address as login_hint, or shows the same neutral notice for anything
 // else, whatever the input. Every lookup counts against the client
 // address's discovery limit (429 over it).
-func (h *Handler) discover(q *request) {
+func (h *Handler) discover(q *request) *answer {
 	if !h.discovery.take(counterKey("discovery", h.clientKey(q.r)), h.now()) {
-		h.write(q, h.message(q, http.StatusTooManyRequests, "Too many attempts",
+		return h.message(q, http.StatusTooManyRequests, "Too many attempts",
 			"Too many attempts from your network. Wait a few minutes and try again.", true).
-			retry(60).refused("discovery_limited", ""))
-		return
+			retry(60).refused("discovery_limited", "")
 	}
 	addr, domain, ok := discoveryDomain(q.r.PostForm.Get("email"))
 	var t *tenants.Tenant
@@ -96,10 +92,9 @@ func (h *Handler) discover(q *request) {
 		t = q.snap.ByEmailDomain(domain)
 	}
 	if t == nil {
-		h.write(q, h.apexForm(q, http.StatusOK, discoveryNotice, "").refused("discovery_no_match", ""))
-		return
+		return h.apexForm(q, http.StatusOK, discoveryNotice, "").refused("discovery_no_match", "")
 	}
-	h.write(q, seeOther(h.tenantURL(q, t)+signin.PathLogin+"?"+url.Values{"login_hint": {addr}}.Encode()))
+	return seeOther(h.tenantURL(q, t) + signin.PathLogin + "?" + url.Values{"login_hint": {addr}}.Encode())
 }
 
 // tenantURL is the root of tenant t as seen from the apex host of the

@@ -163,21 +163,19 @@ func (h *Handler) signedIn(q *request) (*globalSession, tenants.User, error) {
 // chooser (303 to /_auth/login); failure is the 401 "Invalid email or
 // password." page. Failures count like a tenant's, under the account scope
 // of the apex host.
-func (h *Handler) globalSignIn(q *request) {
+func (h *Handler) globalSignIn(q *request) *answer {
 	email := normaliseEmail(q.r.PostForm.Get("email"))
 	user, _, a := h.checkPassword(q, "apex:"+q.res.Host, email, q.r.PostForm.Get("password"), nil, func() *answer {
 		return h.apexForm(q, http.StatusUnauthorized, "", invalidCredentials)
 	})
 	if a != nil {
-		h.write(q, a)
-		return
+		return a
 	}
 	if err := h.setGlobal(q, user); err != nil {
-		h.write(q, h.unavailable(q, "start global session", err))
-		return
+		return h.unavailable(q, "start global session", err)
 	}
 	h.log().Info("signed in", "host", q.res.Host, "scope", "global", "method", session.MethodPassword, "email_digest", h.emailDigest(email))
-	h.write(q, seeOther(signin.PathLogin))
+	return seeOther(signin.PathLogin)
 }
 
 // tenantChoice is one organisation on the chooser: a button that posts ID
@@ -193,12 +191,11 @@ type tenantChoice struct {
 
 // chooser renders the organisations user belongs to: active tenants where
 // they hold a membership, in tenant id order.
-func (h *Handler) chooser(q *request, user tenants.User, notice string) {
+func (h *Handler) chooser(q *request, user tenants.User, notice string) *answer {
 	ctx := q.r.Context()
 	all, err := h.Store.Tenants(ctx)
 	if err != nil {
-		h.write(q, h.unavailable(q, "list tenants", err))
-		return
+		return h.unavailable(q, "list tenants", err)
 	}
 	var choices []tenantChoice
 	for _, stored := range all {
@@ -211,8 +208,7 @@ func (h *Handler) chooser(q *request, user tenants.User, notice string) {
 		if _, err := h.Store.Membership(ctx, t.InternalID, user.ID); errors.Is(err, tenants.ErrNotFound) {
 			continue
 		} else if err != nil {
-			h.write(q, h.unavailable(q, "look up membership", err))
-			return
+			return h.unavailable(q, "look up membership", err)
 		}
 		c := tenantChoice{Name: displayName(t.Name, t.ID), ID: t.ID}
 		if !t.HasMethod(tenants.MethodPassword) {
@@ -221,7 +217,7 @@ func (h *Handler) chooser(q *request, user tenants.User, notice string) {
 		}
 		choices = append(choices, c)
 	}
-	h.write(q, htmlPage(http.StatusOK, "chooser", page{
+	return htmlPage(http.StatusOK, "chooser", page{
 		Title:        "Choose an organisation",
 		Action:       signin.PathLogin,
 		LogoutAction: signin.PathLogout,
@@ -230,22 +226,21 @@ func (h *Handler) chooser(q *request, user tenants.User, notice string) {
 		Email:        user.Email,
 		Tenants:      choices,
 		formTargets:  h.discoveryFormTargets(q),
-	}))
+	})
 }
 
 // apexLogoutPage: GET /_auth/logout on the apex host, a confirmation form.
-func (h *Handler) apexLogoutPage(q *request) {
-	h.write(q, htmlPage(http.StatusOK, "logout", page{Title: "Sign out", Action: signin.PathLogout, CSRF: h.formCSRF(q)}))
+func (h *Handler) apexLogoutPage(q *request) *answer {
+	return htmlPage(http.StatusOK, "logout", page{Title: "Sign out", Action: signin.PathLogout, CSRF: h.formCSRF(q)})
 }
 
 // apexLogout: POST /_auth/logout on the apex host with csrf. Revokes the
 // global session, clears its cookie and goes back to the apex sign-in page.
 // Sessions already issued to tenants stay: each is signed out on its own
 // host.
-func (h *Handler) apexLogout(q *request) {
+func (h *Handler) apexLogout(q *request) *answer {
 	if a := h.checkForm(q); a != nil {
-		h.write(q, a)
-		return
+		return a
 	}
 	if g, ok := h.openGlobal(q); ok {
 		err := h.revoke(q, tenants.Revocation{
@@ -254,11 +249,10 @@ func (h *Handler) apexLogout(q *request) {
 			Expires:   session.RevocationExpires(g.expires),
 		})
 		if err != nil {
-			h.write(q, h.unavailable(q, "revoke global session", err))
-			return
+			return h.unavailable(q, "revoke global session", err)
 		}
 		h.log().Info("signed out", "host", q.res.Host, "scope", "global")
 	}
 	q.setCookie(h.globalCookie(q, "", -1))
-	h.write(q, seeOther(signin.PathLogin))
+	return seeOther(signin.PathLogin)
 }

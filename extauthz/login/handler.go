@@ -231,16 +231,21 @@ func (q *request) binding() string {
 	return "tenant:" + q.res.Tenant.InternalID
 }
 
-// ServeHTTP places the request with a tenant and dispatches it.
+// ServeHTTP places the request with a tenant, answers it by its route and
+// writes the answer (write).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.init()
 	q := &request{w: w, r: r}
+	h.write(q, h.serve(q))
+}
+
+// serve places q with its tenant and answers it by its route.
+func (h *Handler) serve(q *request) *answer {
 	snap := h.Snapshots.Load()
 	if snap == nil {
-		h.write(q, jsonError(http.StatusServiceUnavailable, "unavailable"))
-		return
+		return jsonError(http.StatusServiceUnavailable, "unavailable")
 	}
-	r = withForwardedPort(r, h.scheme())
+	r := withForwardedPort(q.r, h.scheme())
 	q.r = r
 	target := r.RequestURI
 	if !strings.HasPrefix(target, "/") {
@@ -249,90 +254,79 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res, err := h.Resolver.Resolve(snap, r.Host, target)
 	switch {
 	case errors.Is(err, tenants.ErrUnknownTenant):
-		h.write(q, jsonError(http.StatusNotFound, "unknown_tenant"))
-		return
+		return jsonError(http.StatusNotFound, "unknown_tenant")
 	case err != nil:
-		h.write(q, jsonError(http.StatusBadRequest, "bad_request"))
-		return
+		return jsonError(http.StatusBadRequest, "bad_request")
 	}
 	path, _, _ := strings.Cut(target, "?")
 	route, ok := strings.CutPrefix(path, res.Prefix)
 	if !ok {
-		h.write(q, jsonError(http.StatusNotFound, "not_found"))
-		return
+		return jsonError(http.StatusNotFound, "not_found")
 	}
 	q.snap, q.res, q.route = snap, res, route
 
 	if res.Apex {
 		switch route {
 		case signin.PathLogin:
-			h.methods(q, h.apexPage, h.apexPost)
+			return h.methods(q, h.apexPage, h.apexPost)
 		case signin.PathLogout:
 			if !h.globalEnabled() {
-				h.write(q, jsonError(http.StatusNotFound, "not_found"))
-				return
+				return jsonError(http.StatusNotFound, "not_found")
 			}
-			h.methods(q, h.apexLogoutPage, h.apexLogout)
+			return h.methods(q, h.apexLogoutPage, h.apexLogout)
 		case signin.PathSwitch:
 			if !h.globalEnabled() {
-				h.write(q, jsonError(http.StatusNotFound, "not_found"))
-				return
+				return jsonError(http.StatusNotFound, "not_found")
 			}
-			h.methods(q, h.issueSwitch, h.switchPost)
-		default:
-			h.write(q, jsonError(http.StatusNotFound, "not_found"))
+			return h.methods(q, h.issueSwitch, h.switchPost)
 		}
-		return
+		return jsonError(http.StatusNotFound, "not_found")
 	}
 	switch route {
 	case signin.PathLogin:
-		h.methods(q, h.loginPage, h.login)
+		return h.methods(q, h.loginPage, h.login)
 	case signin.PathLogout:
-		h.methods(q, h.logoutPage, h.logout)
+		return h.methods(q, h.logoutPage, h.logout)
 	case signin.PathJWKS:
-		h.methods(q, h.jwks, nil)
+		return h.methods(q, h.jwks, nil)
 	case signin.PathStart:
-		h.postOnly(q, h.start)
+		return h.postOnly(q, h.start)
 	case signin.PathCallback:
-		h.methods(q, h.callbackOrSwitch, nil)
+		return h.methods(q, h.callbackOrSwitch, nil)
 	case signin.PathSwitch:
-		h.methods(q, h.startSwitch, nil)
+		return h.methods(q, h.startSwitch, nil)
 	case signin.PathSAMLMetadata:
-		h.methods(q, h.samlMetadata, nil)
+		return h.methods(q, h.samlMetadata, nil)
 	case signin.PathSAMLACS:
 		// Cross-site by design: no CrossOriginProtection, no CSRF field
 		// (see acs).
-		h.acs(q)
+		return h.acs(q)
 	case signin.PathSignedOut:
-		h.methods(q, h.signedOut, nil)
-	default:
-		h.write(q, jsonError(http.StatusNotFound, "not_found"))
+		return h.methods(q, h.signedOut, nil)
 	}
+	return jsonError(http.StatusNotFound, "not_found")
 }
 
-// methods dispatches GET/HEAD to get and POST (after the cross-origin check)
-// to post; anything else is 405.
-func (h *Handler) methods(q *request, get, post func(*request)) {
+// methods answers GET/HEAD with get and POST (after the cross-origin check)
+// with post; anything else is 405.
+func (h *Handler) methods(q *request, get, post func(*request) *answer) *answer {
 	switch q.r.Method {
 	case http.MethodGet, http.MethodHead:
-		get(q)
-		return
+		return get(q)
 	case http.MethodPost:
 		if post == nil {
 			break
 		}
 		if err := h.origins.Check(q.r); err != nil {
-			h.write(q, h.forbidden(q).refused("cross_origin", ""))
-			return
+			return h.forbidden(q).refused("cross_origin", "")
 		}
-		post(q)
-		return
+		return post(q)
 	}
 	allow := "GET, HEAD"
 	if post != nil {
 		allow += ", POST"
 	}
-	h.write(q, methodNotAllowed(allow))
+	return methodNotAllowed(allow)
 }
 
 // checkForm reads a sign-in form POST (parseForm) and checks its csrf

@@ -81,43 +81,37 @@ func (h *Handler) ssoChoices(q *request) []ssoChoice {
 	return out
 }
 
-// postOnly dispatches a POST (after the cross-origin check) to post, and
-// answers 405 to anything else.
-func (h *Handler) postOnly(q *request, post func(*request)) {
+// postOnly answers a POST (after the cross-origin check) with post, and
+// anything else with 405.
+func (h *Handler) postOnly(q *request, post func(*request) *answer) *answer {
 	if q.r.Method != http.MethodPost {
-		h.write(q, methodNotAllowed("POST"))
-		return
+		return methodNotAllowed("POST")
 	}
 	if err := h.origins.Check(q.r); err != nil {
-		h.write(q, h.forbidden(q).refused("cross_origin", ""))
-		return
+		return h.forbidden(q).refused("cross_origin", "")
 	}
-	post(q)
+	return post(q)
 }
 
 // start: POST /_auth/start with m (method index), rd, login_hint and csrf.
 // It starts an attempt and sends the browser to the provider (303).
-func (h *Handler) start(q *request) {
+func (h *Handler) start(q *request) *answer {
 	t := q.tenant()
 	if t.Suspended() {
-		h.write(q, h.suspendedPage(q))
-		return
+		return h.suspendedPage(q)
 	}
 	if a := h.checkForm(q); a != nil {
-		h.write(q, a)
-		return
+		return a
 	}
 	form := q.r.PostForm
 	i, err := strconv.Atoi(form.Get("m"))
 	if err != nil || i < 0 || i >= len(t.Methods) || !h.serves(t.Methods[i]) {
-		h.write(q, h.ssoFail(q, "sso_bad_method", nil))
-		return
+		return h.ssoFail(q, "sso_bad_method", nil)
 	}
 	if _, err := h.method(q.r.Context(), t, i); errors.Is(err, signin.ErrNotOffered) {
-		h.write(q, h.ssoFail(q, "sso_bad_method", nil))
-		return
+		return h.ssoFail(q, "sso_bad_method", nil)
 	}
-	h.startSSO(q, i, SafeRedirect(form.Get("rd"), q.res.Prefix), loginHint(form.Get("login_hint")), http.StatusSeeOther)
+	return h.startSSO(q, i, SafeRedirect(form.Get("rd"), q.res.Prefix), loginHint(form.Get("login_hint")), http.StatusSeeOther)
 }
 
 // loginHint returns a login_hint worth passing on, or "".
@@ -130,19 +124,17 @@ func loginHint(s string) string {
 
 // startSSO opens method i, makes an attempt, sets its cookie and redirects
 // to the provider with status (302 for the direct GET, 303 after a POST).
-func (h *Handler) startSSO(q *request, i int, rd, hint string, status int) {
+func (h *Handler) startSSO(q *request, i int, rd, hint string, status int) *answer {
 	t := q.tenant()
 	ctx := q.r.Context()
 	m, err := h.method(ctx, t, i)
 	if err != nil {
-		h.write(q, h.methodUnavailable(q, "sso_method_unavailable", err))
-		return
+		return h.methodUnavailable(q, "sso_method_unavailable", err)
 	}
 	_, crossSite := m.(signin.SAMLMethod)
 	a, err := h.newAttempt(q, i, t.Methods[i].Type, crossSite, rd, hint)
 	if err != nil {
-		h.write(q, h.unavailable(q, "start sign-in attempt", err))
-		return
+		return h.unavailable(q, "start sign-in attempt", err)
 	}
 	var target string
 	switch mm := m.(type) {
@@ -162,14 +154,12 @@ func (h *Handler) startSSO(q *request, i int, rd, hint string, status int) {
 		err = errors.New("method returned a provider URL that is not http(s)")
 	}
 	if err != nil {
-		h.write(q, h.methodUnavailable(q, "sso_start_failed", err))
-		return
+		return h.methodUnavailable(q, "sso_start_failed", err)
 	}
 	if err := h.setAttemptCookie(q, a); err != nil {
-		h.write(q, h.unavailable(q, "start sign-in attempt", err))
-		return
+		return h.unavailable(q, "start sign-in attempt", err)
 	}
-	h.write(q, redirectTo(status, target))
+	return redirectTo(status, target)
 }
 
 // methodUnavailable answers 503 for a method that cannot be used right now
@@ -193,42 +183,35 @@ func (h *Handler) ssoFail(q *request, reason string, err error) *answer {
 
 // callback: GET /_auth/callback?state=…, where OIDC and OAuth2 providers
 // send the browser back.
-func (h *Handler) callback(q *request) {
+func (h *Handler) callback(q *request) *answer {
 	t := q.tenant()
 	if t.Suspended() {
-		h.write(q, h.suspendedPage(q))
-		return
+		return h.suspendedPage(q)
 	}
 	a := h.attemptByState(q, q.r.URL.Query().Get("state"))
 	if a == nil {
-		h.write(q, h.ssoFail(q, "sso_no_attempt", nil))
-		return
+		return h.ssoFail(q, "sso_no_attempt", nil)
 	}
 	h.clearAttempt(q, a) // single use, whatever happens next
 	if reason := h.checkAttempt(q, a, a.Method, a.typ); reason != "" {
-		h.write(q, h.ssoFail(q, reason, nil))
-		return
+		return h.ssoFail(q, reason, nil)
 	}
 	if a.Method >= len(t.Methods) || t.Methods[a.Method].Type != a.typ {
-		h.write(q, h.ssoFail(q, "sso_attempt_other_method", nil))
-		return
+		return h.ssoFail(q, "sso_attempt_other_method", nil)
 	}
 	m, err := h.method(q.r.Context(), t, a.Method)
 	if err != nil {
-		h.write(q, h.methodUnavailable(q, "sso_method_unavailable", err))
-		return
+		return h.methodUnavailable(q, "sso_method_unavailable", err)
 	}
 	rm, ok := m.(signin.RedirectMethod)
 	if !ok {
-		h.write(q, h.ssoFail(q, "sso_attempt_other_method", nil))
-		return
+		return h.ssoFail(q, "sso_attempt_other_method", nil)
 	}
 	id, err := rm.Callback(q.r.Context(), &a.Attempt, q.r)
 	if err != nil {
-		h.write(q, h.ssoFail(q, "sso_callback_refused", err))
-		return
+		return h.ssoFail(q, "sso_callback_refused", err)
 	}
-	h.completeSSO(q, a.Method, m, id, a.ReturnTo)
+	return h.completeSSO(q, a.Method, m, id, a.ReturnTo)
 }
 
 // samlMethod returns the tenant's SAML method, the one of its methods that
@@ -257,25 +240,22 @@ func (h *Handler) samlMethod(q *request) (signin.SAMLMethod, int, error) {
 }
 
 // samlMetadata: GET /_auth/saml/metadata, the tenant's SP metadata.
-func (h *Handler) samlMetadata(q *request) {
+func (h *Handler) samlMetadata(q *request) *answer {
 	t := q.tenant()
 	sm, _, err := h.samlMethod(q)
 	switch {
 	case sm == nil && err != nil:
-		h.write(q, jsonError(http.StatusServiceUnavailable, "unavailable").
-			logging(slog.LevelError, "saml metadata", "tenant", t.ID, "err", err))
-		return
+		return jsonError(http.StatusServiceUnavailable, "unavailable").
+			logging(slog.LevelError, "saml metadata", "tenant", t.ID, "err", err)
 	case sm == nil:
-		h.write(q, jsonError(http.StatusNotFound, "not_found"))
-		return
+		return jsonError(http.StatusNotFound, "not_found")
 	}
 	b, err := sm.Metadata(h.endpoint(q))
 	if err != nil {
-		h.write(q, jsonError(http.StatusServiceUnavailable, "unavailable").
-			logging(slog.LevelError, "saml metadata", "tenant", t.ID, "err", err))
-		return
+		return jsonError(http.StatusServiceUnavailable, "unavailable").
+			logging(slog.LevelError, "saml metadata", "tenant", t.ID, "err", err)
 	}
-	h.write(q, document("application/samlmetadata+xml", "no-cache", b))
+	return document("application/samlmetadata+xml", "no-cache", b)
 }
 
 // acs: POST /_auth/saml/acs, the SAML assertion consumer. The POST comes
@@ -284,40 +264,33 @@ func (h *Handler) samlMetadata(q *request) {
 // InResponseTo to the attempt named by RelayState, whose cookie only this
 // browser holds. Without RelayState the response is unsolicited
 // (IdP-initiated), which the method refuses unless the tenant allows it.
-func (h *Handler) acs(q *request) {
+func (h *Handler) acs(q *request) *answer {
 	if q.r.Method != http.MethodPost {
-		h.write(q, methodNotAllowed("POST"))
-		return
+		return methodNotAllowed("POST")
 	}
 	t := q.tenant()
 	if t.Suspended() {
-		h.write(q, h.suspendedPage(q))
-		return
+		return h.suspendedPage(q)
 	}
 	sm, i, err := h.samlMethod(q)
 	switch {
 	case sm == nil && err != nil:
-		h.write(q, h.methodUnavailable(q, "sso_method_unavailable", err))
-		return
+		return h.methodUnavailable(q, "sso_method_unavailable", err)
 	case sm == nil:
-		h.write(q, jsonError(http.StatusNotFound, "not_found"))
-		return
+		return jsonError(http.StatusNotFound, "not_found")
 	}
 	if err := readForm(q, maxACSBytes); err != nil {
-		h.write(q, h.message(q, formStatus(err), "Sign-in failed", invalidLoginRequest, true).refused("sso_bad_form", ""))
-		return
+		return h.message(q, formStatus(err), "Sign-in failed", invalidLoginRequest, true).refused("sso_bad_form", "")
 	}
 	var a *attempt
 	returnTo := q.res.Prefix + "/"
 	if relay := q.r.PostForm.Get("RelayState"); validAttemptID(relay) {
 		if a = h.attemptByID(q, relay); a == nil {
-			h.write(q, h.ssoFail(q, "sso_no_attempt", nil))
-			return
+			return h.ssoFail(q, "sso_no_attempt", nil)
 		}
 		h.clearAttempt(q, a)
 		if reason := h.checkAttempt(q, a, i, t.Methods[i].Type); reason != "" {
-			h.write(q, h.ssoFail(q, reason, nil))
-			return
+			return h.ssoFail(q, reason, nil)
 		}
 		returnTo = a.ReturnTo
 	}
@@ -327,21 +300,19 @@ func (h *Handler) acs(q *request) {
 	}
 	id, err := sm.HandleResponse(q.r.Context(), h.endpoint(q), ap, q.r)
 	if err != nil {
-		h.write(q, h.ssoFail(q, "sso_saml_refused", err))
-		return
+		return h.ssoFail(q, "sso_saml_refused", err)
 	}
-	h.completeSSO(q, i, sm, id, returnTo)
+	return h.completeSSO(q, i, sm, id, returnTo)
 }
 
 // completeSSO turns an identity a method vouched for into a session of the
 // request's tenant: the account is keyed on (tenant, method type, issuer,
 // subject) and never found by email; the email is kept only when verified.
-func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Identity, returnTo string) {
+func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Identity, returnTo string) *answer {
 	t := q.tenant()
 	typ := t.Methods[i].Type
 	if id.Subject == "" || id.Issuer == "" {
-		h.write(q, h.ssoFail(q, "sso_no_subject", nil))
-		return
+		return h.ssoFail(q, "sso_no_subject", nil)
 	}
 	email := ""
 	if id.EmailVerified {
@@ -356,19 +327,16 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 		}
 	}
 	if a := h.admitSignIn(q, signInKey(t.InternalID, typ, id.Issuer, id.Subject), email); a != nil {
-		h.write(q, a)
-		return
+		return a
 	}
 	user, err := h.Store.UpsertExternalUser(q.r.Context(), t.InternalID, tenants.ExternalIdentity{
 		Method: typ, Issuer: id.Issuer, Subject: id.Subject, Email: email, Roles: roles,
 	})
 	if errors.Is(err, tenants.ErrNotFound) {
-		h.write(q, h.ssoFail(q, "sso_tenant_gone", err))
-		return
+		return h.ssoFail(q, "sso_tenant_gone", err)
 	}
 	if err != nil {
-		h.write(q, h.unavailable(q, "record sso user", err))
-		return
+		return h.unavailable(q, "record sso user", err)
 	}
 	h.publish(q, "an SSO sign-in")
 	token, minted, err := h.Minter.Mint(t, session.Claims{
@@ -378,13 +346,11 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 		Method:  typ,
 	})
 	if err != nil {
-		h.write(q, h.unavailable(q, "mint session", err))
-		return
+		return h.unavailable(q, "mint session", err)
 	}
 	maxAge := int(minted.Expires.Sub(minted.IssuedAt).Seconds())
 	if maxAge <= 0 {
-		h.write(q, h.unavailable(q, "mint session", errors.New("minted session already expired")))
-		return
+		return h.unavailable(q, "mint session", errors.New("minted session already expired"))
 	}
 	q.setCookie(h.sessionCookie(q, token, maxAge))
 	if _, ok := m.(signin.LogoutMethod); ok && id.IDTokenHint != "" {
@@ -393,7 +359,7 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 		q.setCookie(h.idTokenCookie(q, "", -1))
 	}
 	h.log().Info("signed in", "tenant", t.ID, "method", typ, "user", user.ID)
-	h.write(q, seeOther(SafeRedirect(returnTo, q.res.Prefix)))
+	return seeOther(SafeRedirect(returnTo, q.res.Prefix))
 }
 
 // idTokenRecord is the sealed content of the id-token cookie.
@@ -505,6 +471,6 @@ func (h *Handler) signsOutAtProvider(q *request) bool {
 
 // signedOut: GET /_auth/signed-out, where a provider sends the browser
 // back after signing out there.
-func (h *Handler) signedOut(q *request) {
-	h.write(q, h.message(q, http.StatusOK, "Signed out", "You are signed out.", false))
+func (h *Handler) signedOut(q *request) *answer {
+	return h.message(q, http.StatusOK, "Signed out", "You are signed out.", false)
 }

@@ -137,28 +137,24 @@ func (h *Handler) apexHostOf(q *request) string {
 // startSwitch: GET /_auth/switch?rd=PATH on a tenant host (step 1). A
 // tenant that cannot be switched into (no password sign-in, no apex,
 // switching off) sends the browser to its sign-in page instead.
-func (h *Handler) startSwitch(q *request) {
+func (h *Handler) startSwitch(q *request) *answer {
 	t := q.tenant()
 	if t.Suspended() {
-		h.write(q, h.suspendedPage(q))
-		return
+		return h.suspendedPage(q)
 	}
 	rd := SafeRedirect(q.r.URL.Query().Get("rd"), q.res.Prefix)
 	apex := h.apexHostOf(q)
 	if !h.globalEnabled() || apex == "" || !t.HasMethod(tenants.MethodPassword) {
-		h.write(q, found(q.res.Prefix+signin.PathLogin+"?"+url.Values{"rd": {rd}}.Encode()))
-		return
+		return found(q.res.Prefix + signin.PathLogin + "?" + url.Values{"rd": {rd}}.Encode())
 	}
 	secret, err := randomString(h.Rand, stateBytes)
 	if err != nil {
-		h.write(q, h.unavailable(q, "start switch", err))
-		return
+		return h.unavailable(q, "start switch", err)
 	}
 	v, err := sealJSON(h.switchSealer, switchVerifier{V: switchRecordVersion, Secret: secret, Return: rd, Created: h.now().Unix()},
 		switchVerifierContext(t.InternalID))
 	if err != nil {
-		h.write(q, h.unavailable(q, "start switch", err))
-		return
+		return h.unavailable(q, "start switch", err)
 	}
 	q.setCookie(h.switchCookie(q, v, int(switchVerifierTTL/time.Second)))
 	target := h.scheme() + "://" + apex + requestPort(q.r.Host) + signin.PathSwitch + "?" + url.Values{
@@ -166,7 +162,7 @@ func (h *Handler) startSwitch(q *request) {
 		"host":      {q.res.Host},
 		"challenge": {challengeOf(secret)},
 	}.Encode()
-	h.write(q, found(target))
+	return found(target)
 }
 
 // issueSwitch: GET /_auth/switch?tenant=ID&host=HOST&challenge=C on the
@@ -175,19 +171,17 @@ func (h *Handler) startSwitch(q *request) {
 // for instance when the tenant's own page started the switch or another
 // site sent the browser here, the person confirms with a button first, so
 // no page elsewhere can make a browser carry a code on its own.
-func (h *Handler) issueSwitch(q *request) {
+func (h *Handler) issueSwitch(q *request) *answer {
 	query := q.r.URL.Query()
 	sw, a := h.switchTarget(q, query.Get("tenant"), query.Get("host"), query.Get("challenge"))
 	if a != nil {
-		h.write(q, a)
-		return
+		return a
 	}
 	if h.takeIntent(q, sw) {
-		h.sendSwitchCode(q, sw)
-		return
+		return h.sendSwitchCode(q, sw)
 	}
 	origin, _, _ := strings.Cut(strings.TrimPrefix(sw.endpoint, h.scheme()+"://"), "/")
-	h.write(q, htmlPage(http.StatusOK, "switch", page{
+	return htmlPage(http.StatusOK, "switch", page{
 		Title:      "Switch organisation",
 		TenantName: displayName(sw.tenant.Name, sw.tenant.ID),
 		Email:      sw.user.Email,
@@ -199,48 +193,41 @@ func (h *Handler) issueSwitch(q *request) {
 		Link:        signin.PathLogin,
 		LinkText:    "Choose another organisation",
 		formTargets: h.scheme() + "://" + origin,
-	}))
+	})
 }
 
 // switchPost: POST /_auth/switch on the apex host with csrf (checked here)
 // and either tenant alone, a choice on the chooser, or tenant, host and
 // challenge, the confirmation of a switch a tenant host asked for.
-func (h *Handler) switchPost(q *request) {
+func (h *Handler) switchPost(q *request) *answer {
 	if a := h.checkForm(q); a != nil {
-		h.write(q, a)
-		return
+		return a
 	}
 	form := q.r.PostForm
 	if _, confirm := form["challenge"]; confirm {
 		sw, a := h.switchTarget(q, form.Get("tenant"), form.Get("host"), form.Get("challenge"))
 		if a != nil {
-			h.write(q, a)
-			return
+			return a
 		}
-		h.sendSwitchCode(q, sw)
-		return
+		return h.sendSwitchCode(q, sw)
 	}
 	// A choice on the chooser: remember it for a minute on this host and
 	// let the tenant host start the switch.
 	g, user, err := h.signedIn(q)
 	if err != nil {
-		h.write(q, h.unavailable(q, "look up user", err))
-		return
+		return h.unavailable(q, "look up user", err)
 	}
 	if g == nil {
-		h.write(q, seeOther(signin.PathLogin))
-		return
+		return seeOther(signin.PathLogin)
 	}
 	t, a := h.switchableTenant(q, user, form.Get("tenant"))
 	if a != nil {
-		h.write(q, a)
-		return
+		return a
 	}
 	if err := h.setIntent(q, g, t); err != nil {
-		h.write(q, h.unavailable(q, "choose tenant", err))
-		return
+		return h.unavailable(q, "choose tenant", err)
 	}
-	h.write(q, seeOther(h.tenantURL(q, t)+signin.PathSwitch))
+	return seeOther(h.tenantURL(q, t) + signin.PathSwitch)
 }
 
 // switchRequest is a switch the apex has checked and may issue a code for.
@@ -307,20 +294,18 @@ func (h *Handler) switchableTenant(q *request, user tenants.User, id string) (*t
 
 // sendSwitchCode issues a code for sw and sends the browser with it to the
 // tenant's /_auth/callback (303).
-func (h *Handler) sendSwitchCode(q *request, sw *switchRequest) {
+func (h *Handler) sendSwitchCode(q *request, sw *switchRequest) *answer {
 	if !h.switches.take(counterKey("switch", h.clientKey(q.r)), h.now()) {
-		h.write(q, h.message(q, http.StatusTooManyRequests, "Too many attempts",
+		return h.message(q, http.StatusTooManyRequests, "Too many attempts",
 			"Too many organisation switches from your network. Wait a few minutes and try again.", true).
-			retry(60).refused("switch_limited", sw.user.Email))
-		return
+			retry(60).refused("switch_limited", sw.user.Email)
 	}
 	code, err := h.sealSwitchCode(sw.tenant, sw.global, sw.user, sw.challenge, sw.endpoint)
 	if err != nil {
-		h.write(q, h.unavailable(q, "issue switch code", err))
-		return
+		return h.unavailable(q, "issue switch code", err)
 	}
 	h.log().Info("switch code issued", "host", q.res.Host, "tenant", sw.tenant.ID, "email_digest", h.emailDigest(sw.user.Email))
-	h.write(q, seeOther(sw.endpoint+signin.PathCallback+"?"+url.Values{switchCodeParam: {code}}.Encode()))
+	return seeOther(sw.endpoint + signin.PathCallback + "?" + url.Values{switchCodeParam: {code}}.Encode())
 }
 
 // hiddenField is a hidden input of a form.
@@ -425,92 +410,75 @@ func (h *Handler) sealSwitchCode(t *tenants.Tenant, g *globalSession, user tenan
 
 // callbackOrSwitch: GET /_auth/callback. With tg_switch it redeems a switch
 // code (step 3); anything else is an SSO callback.
-func (h *Handler) callbackOrSwitch(q *request) {
+func (h *Handler) callbackOrSwitch(q *request) *answer {
 	if _, ok := q.r.URL.Query()[switchCodeParam]; ok {
-		h.redeemSwitch(q)
-		return
+		return h.redeemSwitch(q)
 	}
-	h.callback(q)
+	return h.callback(q)
 }
 
 // redeemSwitch completes a switch: every failure is the same 400 "Invalid
 // login request" page, with a reason code in the log.
-func (h *Handler) redeemSwitch(q *request) {
+func (h *Handler) redeemSwitch(q *request) *answer {
 	t := q.tenant()
 	if t.Suspended() {
-		h.write(q, h.suspendedPage(q))
-		return
+		return h.suspendedPage(q)
 	}
 	if !h.globalEnabled() || !t.HasMethod(tenants.MethodPassword) {
-		h.write(q, h.ssoFail(q, "switch_unavailable", nil))
-		return
+		return h.ssoFail(q, "switch_unavailable", nil)
 	}
 	// The verifier is single use, whatever happens next.
 	v, ok := h.openSwitchVerifier(q)
 	q.setCookie(h.switchCookie(q, "", -1))
 	if !ok {
-		h.write(q, h.ssoFail(q, "switch_no_verifier", nil))
-		return
+		return h.ssoFail(q, "switch_no_verifier", nil)
 	}
 	code, ok := h.openSwitchCode(q, q.r.URL.Query().Get(switchCodeParam))
 	if !ok {
-		h.write(q, h.ssoFail(q, "switch_bad_code", nil))
-		return
+		return h.ssoFail(q, "switch_bad_code", nil)
 	}
 	now := h.now()
 	expires := time.Unix(code.Expires, 0)
 	switch {
 	case !now.Before(expires) || expires.After(now.Add(switchCodeTTL+time.Minute)):
-		h.write(q, h.ssoFail(q, "switch_code_expired", nil))
-		return
+		return h.ssoFail(q, "switch_code_expired", nil)
 	case subtle.ConstantTimeCompare([]byte(challengeOf(v.Secret)), []byte(code.Challenge)) != 1:
-		h.write(q, h.ssoFail(q, "switch_other_browser", nil))
-		return
+		return h.ssoFail(q, "switch_other_browser", nil)
 	case code.Endpoint != h.endpoint(q).URL(""):
-		h.write(q, h.ssoFail(q, "switch_other_endpoint", nil))
-		return
+		return h.ssoFail(q, "switch_other_endpoint", nil)
 	}
 	err := h.Store.UseAssertionID(q.r.Context(), t.InternalID, switchIDPrefix+code.ID, expires.Add(time.Minute))
 	if errors.Is(err, tenants.ErrReplay) {
-		h.write(q, h.ssoFail(q, "switch_code_reused", nil))
-		return
+		return h.ssoFail(q, "switch_code_reused", nil)
 	}
 	if err != nil {
-		h.write(q, h.unavailable(q, "spend switch code", err))
-		return
+		return h.unavailable(q, "spend switch code", err)
 	}
 	if q.snap.Revoked("", code.User, code.Global, time.Unix(code.Issued, 0)) {
-		h.write(q, h.ssoFail(q, "switch_global_revoked", nil))
-		return
+		return h.ssoFail(q, "switch_global_revoked", nil)
 	}
 	user, ok, err := h.globalUser(q, &globalSession{user: code.User, email: code.Email})
 	if err != nil {
-		h.write(q, h.unavailable(q, "look up user", err))
-		return
+		return h.unavailable(q, "look up user", err)
 	}
 	if !ok {
-		h.write(q, h.ssoFail(q, "switch_user_gone", nil))
-		return
+		return h.ssoFail(q, "switch_user_gone", nil)
 	}
 	roles, err := h.Store.Membership(q.r.Context(), t.InternalID, user.ID)
 	if errors.Is(err, tenants.ErrNotFound) {
-		h.write(q, h.ssoFail(q, "switch_not_member", nil))
-		return
+		return h.ssoFail(q, "switch_not_member", nil)
 	}
 	if err != nil {
-		h.write(q, h.unavailable(q, "look up membership", err))
-		return
+		return h.unavailable(q, "look up membership", err)
 	}
 	if a := h.admitSignIn(q, signInKey(t.InternalID, user.Email), user.Email); a != nil {
-		h.write(q, a)
-		return
+		return a
 	}
 	if err := h.issueSession(q, user, roles); err != nil {
-		h.write(q, h.unavailable(q, "mint session", err))
-		return
+		return h.unavailable(q, "mint session", err)
 	}
 	h.log().Info("signed in", "tenant", t.ID, "method", "switch", "email_digest", h.emailDigest(user.Email))
-	h.write(q, seeOther(SafeRedirect(v.Return, q.res.Prefix)))
+	return seeOther(SafeRedirect(v.Return, q.res.Prefix))
 }
 
 // openSwitchVerifier opens this browser's verifier cookie for the

@@ -37,20 +37,18 @@ func (h *Handler) noMethodPage(q *request) *answer {
 // loginPage: GET /_auth/login?rd=PATH&login_hint=EMAIL. The tenant's
 // password form and one button per SSO method; a tenant whose only method
 // is one SSO method is sent straight to its provider.
-func (h *Handler) loginPage(q *request) {
+func (h *Handler) loginPage(q *request) *answer {
 	t := q.tenant()
 	if t.Suspended() {
-		h.write(q, h.suspendedPage(q))
-		return
+		return h.suspendedPage(q)
 	}
 	query := q.r.URL.Query()
 	hint := emailHint(query.Get("login_hint"))
 	rd := SafeRedirect(query.Get("rd"), q.res.Prefix)
 	if len(t.Methods) == 1 && h.Methods[t.Methods[0].Type] != nil {
-		h.startSSO(q, 0, rd, hint, http.StatusFound)
-		return
+		return h.startSSO(q, 0, rd, hint, http.StatusFound)
 	}
-	h.write(q, h.loginForm(q, http.StatusOK, rd, hint, ""))
+	return h.loginForm(q, http.StatusOK, rd, hint, "")
 }
 
 // loginForm is the sign-in page, or the no-method page when the tenant
@@ -81,19 +79,16 @@ func (h *Handler) loginForm(q *request, status int, rd, hint, errMsg string) *an
 }
 
 // login: POST /_auth/login with email, password, rd, csrf.
-func (h *Handler) login(q *request) {
+func (h *Handler) login(q *request) *answer {
 	t := q.tenant()
 	if t.Suspended() {
-		h.write(q, h.suspendedPage(q))
-		return
+		return h.suspendedPage(q)
 	}
 	if !t.HasMethod(tenants.MethodPassword) {
-		h.write(q, h.noMethodPage(q))
-		return
+		return h.noMethodPage(q)
 	}
 	if a := h.checkForm(q); a != nil {
-		h.write(q, a)
-		return
+		return a
 	}
 	form := q.r.PostForm
 	email := normaliseEmail(form.Get("email"))
@@ -105,15 +100,13 @@ func (h *Handler) login(q *request) {
 		return h.loginForm(q, http.StatusUnauthorized, rd, "", invalidCredentials)
 	})
 	if a != nil {
-		h.write(q, a)
-		return
+		return a
 	}
 	if err := h.issueSession(q, user, roles); err != nil {
-		h.write(q, h.unavailable(q, "mint session", err))
-		return
+		return h.unavailable(q, "mint session", err)
 	}
 	h.log().Info("signed in", "tenant", t.ID, "method", session.MethodPassword, "email_digest", h.emailDigest(email))
-	h.write(q, seeOther(rd))
+	return seeOther(rd)
 }
 
 // issueSession mints a password session of the request's tenant for user
@@ -303,7 +296,7 @@ func normaliseEmail(s string) string {
 }
 
 // logoutPage: GET /_auth/logout, a confirmation form.
-func (h *Handler) logoutPage(q *request) {
+func (h *Handler) logoutPage(q *request) *answer {
 	t := q.tenant()
 	p := page{
 		Title:      "Sign out",
@@ -315,7 +308,7 @@ func (h *Handler) logoutPage(q *request) {
 		// Signing out may continue at the provider.
 		p.formTargets = h.ssoFormTargets()
 	}
-	h.write(q, htmlPage(http.StatusOK, "logout", p))
+	return htmlPage(http.StatusOK, "logout", p)
 }
 
 // logout: POST /_auth/logout with csrf. Revokes the request's session of
@@ -324,10 +317,9 @@ func (h *Handler) logoutPage(q *request) {
 // and whose ID token was kept, to the provider's end-session URL (which
 // brings the browser back to /_auth/signed-out). A session of another
 // tenant found in the cookie is not revoked, only cleared.
-func (h *Handler) logout(q *request) {
+func (h *Handler) logout(q *request) *answer {
 	if a := h.checkForm(q); a != nil {
-		h.write(q, a)
-		return
+		return a
 	}
 	t := q.tenant()
 	sid := "" // of this tenant's SSO session, for provider logout
@@ -348,8 +340,7 @@ func (h *Handler) logout(q *request) {
 		if err != nil {
 			// Keep the cookie: clearing it would leave a live session the
 			// person can no longer sign out of.
-			h.write(q, h.unavailable(q, "revoke session", err))
-			return
+			return h.unavailable(q, "revoke session", err)
 		}
 		h.log().Info("signed out", "tenant", t.ID)
 	}
@@ -358,20 +349,18 @@ func (h *Handler) logout(q *request) {
 		target := h.providerLogoutURL(q, sid)
 		q.setCookie(h.idTokenCookie(q, "", -1))
 		if target != "" {
-			h.write(q, seeOther(target))
-			return
+			return seeOther(target)
 		}
 	}
-	h.write(q, seeOther(q.res.Prefix+signin.PathLogin))
+	return seeOther(q.res.Prefix + signin.PathLogin)
 }
 
 // jwks: GET /_auth/jwks.json, the tenant's public signing keys.
-func (h *Handler) jwks(q *request) {
+func (h *Handler) jwks(q *request) *answer {
 	b, err := session.JWKS(q.tenant())
 	if err != nil {
-		h.write(q, jsonError(http.StatusInternalServerError, "internal").
-			logging(slog.LevelError, "tenant JWKS", "tenant", q.tenant().ID, "err", err))
-		return
+		return jsonError(http.StatusInternalServerError, "internal").
+			logging(slog.LevelError, "tenant JWKS", "tenant", q.tenant().ID, "err", err)
 	}
-	h.write(q, document("application/json", "public, max-age=300", b))
+	return document("application/json", "public, max-age=300", b)
 }
