@@ -93,10 +93,10 @@ func (h *Handler) setGlobal(q *request, user tenants.User) error {
 }
 
 // openGlobal returns the request's global session when one opens for this
-// apex host, has not expired and is not revoked.
-func (h *Handler) openGlobal(q *request) (*globalSession, bool) {
+// apex host, has not expired and is not revoked, else nil.
+func (h *Handler) openGlobal(q *request) *globalSession {
 	if !h.globalEnabled() {
-		return nil, false
+		return nil
 	}
 	now := h.now()
 	for i, c := range cookiesNamed(q.r, h.hostCookieName(q, globalCookieBase)) {
@@ -116,9 +116,9 @@ func (h *Handler) openGlobal(q *request) (*globalSession, bool) {
 		if q.snap.Revoked("", g.user, g.sid, g.issued) {
 			continue
 		}
-		return g, true
+		return g
 	}
-	return nil, false
+	return nil
 }
 
 // globalUser returns the user a global session names, if it still exists
@@ -143,8 +143,8 @@ func (h *Handler) globalUser(q *request, g *globalSession) (tenants.User, bool, 
 // the password user it names (the cookie is then cleared). An error is the
 // store's.
 func (h *Handler) signedIn(q *request) (*globalSession, tenants.User, error) {
-	g, ok := h.openGlobal(q)
-	if !ok {
+	g := h.openGlobal(q)
+	if g == nil {
 		return nil, tenants.User{}, nil
 	}
 	u, ok, err := h.globalUser(q, g)
@@ -242,7 +242,7 @@ func (h *Handler) apexLogout(q *request) *answer {
 	if a := h.checkForm(q); a != nil {
 		return a
 	}
-	if g, ok := h.openGlobal(q); ok {
+	if g := h.openGlobal(q); g != nil {
 		err := h.revoke(q, tenants.Revocation{
 			Key:       tenants.SessionRevocationKey(g.sid),
 			NotBefore: h.now(),

@@ -428,13 +428,13 @@ func (h *Handler) redeemSwitch(q *request) *answer {
 		return h.ssoFail(q, "switch_unavailable", nil)
 	}
 	// The verifier is single use, whatever happens next.
-	v, ok := h.openSwitchVerifier(q)
+	v := h.openSwitchVerifier(q)
 	q.setCookie(h.switchCookie(q, "", -1))
-	if !ok {
+	if v == nil {
 		return h.ssoFail(q, "switch_no_verifier", nil)
 	}
-	code, ok := h.openSwitchCode(q, q.r.URL.Query().Get(switchCodeParam))
-	if !ok {
+	code := h.openSwitchCode(q, q.r.URL.Query().Get(switchCodeParam))
+	if code == nil {
 		return h.ssoFail(q, "switch_bad_code", nil)
 	}
 	now := h.now()
@@ -482,8 +482,8 @@ func (h *Handler) redeemSwitch(q *request) *answer {
 }
 
 // openSwitchVerifier opens this browser's verifier cookie for the
-// request's tenant, if it is there and young enough.
-func (h *Handler) openSwitchVerifier(q *request) (*switchVerifier, bool) {
+// request's tenant, if it is there and young enough, else nil.
+func (h *Handler) openSwitchVerifier(q *request) *switchVerifier {
 	now := h.now()
 	for i, c := range cookiesNamed(q.r, h.hostCookieName(q, switchCookieBase)) {
 		if i == maxCookieCandidates {
@@ -498,16 +498,17 @@ func (h *Handler) openSwitchVerifier(q *request) (*switchVerifier, bool) {
 		if now.Sub(created) > switchVerifierTTL || created.After(now.Add(time.Minute)) {
 			continue
 		}
-		return &v, true
+		return &v
 	}
-	return nil, false
+	return nil
 }
 
-// openSwitchCode opens a code sealed for the request's tenant.
-func (h *Handler) openSwitchCode(q *request, raw string) (*switchCode, bool) {
+// openSwitchCode opens a code sealed for the request's tenant, or returns
+// nil.
+func (h *Handler) openSwitchCode(q *request, raw string) *switchCode {
 	var c switchCode
 	if !openJSON(h.switchSealer, raw, maxSwitchCode, switchCodeContext(q.tenant().InternalID), &c) || c.V != switchRecordVersion || c.ID == "" || c.User == "" || !validChallenge(c.Challenge) {
-		return nil, false
+		return nil
 	}
-	return &c, true
+	return &c
 }
