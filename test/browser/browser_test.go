@@ -42,10 +42,10 @@ type browser struct {
 // startBrowser starts Chromium with a fresh profile in a temporary
 // directory, resolving every app.test host to Envoy's TLS port and trusting
 // only Envoy's certificate. It is stopped when t ends.
-func startBrowser(t *testing.T, s *stack) *browser {
+func startBrowser(t *testing.T, s *harness) *browser {
 	t.Helper()
 	exec := chromiumPath(t)
-	envoy := fmt.Sprintf("127.0.0.1:%d", s.envoyPort)
+	envoy := fmt.Sprintf("127.0.0.1:%d", s.EnvoyPort)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exec),
 		chromedp.UserDataDir(t.TempDir()),
@@ -72,7 +72,7 @@ func startBrowser(t *testing.T, s *stack) *browser {
 		// (127.0.0.1) is reached directly.
 		chromedp.Flag("host-resolver-rules", fmt.Sprintf("MAP *.%[1]s %[2]s, MAP %[1]s %[2]s", baseDomain, envoy)),
 		// Honoured only with an explicit --user-data-dir, as above.
-		chromedp.Flag("ignore-certificate-errors-spki-list", s.certPin),
+		chromedp.Flag("ignore-certificate-errors-spki-list", s.cert.Pin),
 		chromedp.Env("LANGUAGE=en-US"),
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
