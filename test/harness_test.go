@@ -102,20 +102,7 @@ func (s *harness) tlsFront(t *testing.T, ln net.Listener) *http.Transport {
 	t.Helper()
 	cert := stack.NewCertificate(t)
 	envoy := &url.URL{Scheme: "http", Host: s.EnvoyAddr}
-	front := httptest.NewUnstartedServer(&httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(envoy)
-			pr.Out.Host = pr.In.Host
-		},
-		// One connection to Envoy per request. With the default pooled
-		// transport, about one run in five on a loaded machine had a
-		// response cut short between the front and Envoy (Envoy logged the
-		// downstream closing, DC; the client read an unexpected EOF; the
-		// front a read on its own closed connection) after tenantgate had
-		// answered in full; that is this stand-in balancer's connection
-		// handling, not what the tests are about.
-		Transport: &http.Transport{DisableKeepAlives: true, ResponseHeaderTimeout: 30 * time.Second},
-	})
+	front := httptest.NewUnstartedServer(frontProxy(envoy, &http.Transport{ResponseHeaderTimeout: 30 * time.Second}))
 	front.Listener.Close()
 	front.Listener = ln
 	front.TLS = &tls.Config{Certificates: []tls.Certificate{cert.TLS}, MinVersion: tls.VersionTLS12}
@@ -137,6 +124,18 @@ func (s *harness) tlsFront(t *testing.T, ln net.Listener) *http.Transport {
 		TLSClientConfig:     &tls.Config{RootCAs: cert.Pool, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout: 5 * time.Second,
 	}
+}
+
+// frontProxy is the TLS front's handler: every request to envoy through
+// transport, its Host unchanged.
+func frontProxy(envoy *url.URL, transport http.RoundTripper) http.Handler {
+	return stack.WholeBody(&httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(envoy)
+			pr.Out.Host = pr.In.Host
+		},
+		Transport: transport,
+	})
 }
 
 // header is one request header line, sent exactly as written.

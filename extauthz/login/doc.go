@@ -37,6 +37,7 @@
 //   - timing: unknown users, non-members and locked accounts cost one argon2id
 //     run, like a real check;
 //   - open redirects: rd passes SafeRedirect;
-//   - every HTML page carries a strict Content-Security-Policy, frame denial,
-//     no-referrer and no-store.
+//   - every HTML page carries a strict Content-Security-Policy, frame denial
+//     and no-store, and every response the same-origin referrer policy
+//     (referrerPolicy says why not no-referrer).
 package login

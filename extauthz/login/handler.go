@@ -225,6 +225,7 @@ func (q *request) binding() string {
 // ServeHTTP places the request with a tenant and dispatches it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.init()
+	w.Header().Set("Referrer-Policy", referrerPolicy)
 	snap := h.Snapshots.Load()
 	if snap == nil {
 		writeJSONError(w, http.StatusServiceUnavailable, "unavailable")

@@ -199,7 +199,7 @@ func TestPagesShareOneLook(t *testing.T) {
 				t.Errorf("CSP = %q, want %q", got, want)
 			}
 			for k, want := range map[string]string{
-				"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+				"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
 				"Cache-Control": "no-store", "Cross-Origin-Opener-Policy": "same-origin",
 			} {
 				if got := resp.Header.Get(k); got != want {

@@ -170,7 +170,6 @@ func (h *Handler) startSSO(q *request, i int, rd, hint string, status int) {
 	hd := q.w.Header()
 	hd.Set("Location", target)
 	hd.Set("Cache-Control", "no-store")
-	hd.Set("Referrer-Policy", "no-referrer")
 	q.w.WriteHeader(status)
 }
 

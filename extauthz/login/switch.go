@@ -319,7 +319,6 @@ func (h *Handler) sendSwitchCode(q *request, sw *switchRequest) {
 		return
 	}
 	h.log().Info("switch code issued", "host", q.res.Host, "tenant", sw.tenant.ID, "email_digest", h.emailDigest(sw.user.Email))
-	q.w.Header().Set("Referrer-Policy", "no-referrer")
 	redirect(q.w, sw.endpoint+pathCallback+"?"+url.Values{switchCodeParam: {code}}.Encode())
 }
 
@@ -547,6 +546,5 @@ func (h *Handler) openSwitchCode(q *request, raw string) (*switchCode, bool) {
 func redirectFound(w http.ResponseWriter, location string) {
 	w.Header().Set("Location", location)
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(http.StatusFound)
 }

@@ -456,7 +456,7 @@ func TestSwitchVerifierCookie(t *testing.T) {
 		if loc.Query().Get("tenant") != "acme" || !validChallenge(loc.Query().Get("challenge")) || loc.Query().Get("host") != host {
 			t.Errorf("%s: apex URL %q", host, loc)
 		}
-		if resp.Header.Get("Referrer-Policy") != "no-referrer" || resp.Header.Get("Cache-Control") != "no-store" {
+		if resp.Header.Get("Referrer-Policy") != "same-origin" || resp.Header.Get("Cache-Control") != "no-store" {
 			t.Errorf("%s: headers %v", host, resp.Header)
 		}
 	}

@@ -374,7 +374,6 @@ func (h *Handler) logout(q *request) {
 		target := h.providerLogoutURL(q, sid)
 		http.SetCookie(q.w, h.idTokenCookie(q, "", -1))
 		if target != "" {
-			q.w.Header().Set("Referrer-Policy", "no-referrer")
 			redirect(q.w, target)
 			return
 		}

@@ -44,9 +44,27 @@ type browser struct {
 // only Envoy's certificate. It is stopped when t ends.
 func startBrowser(t *testing.T, s *harness) *browser {
 	t.Helper()
-	exec := chromiumPath(t)
 	envoy := fmt.Sprintf("127.0.0.1:%d", s.EnvoyPort)
-	opts := []chromedp.ExecAllocatorOption{
+	began := time.Now()
+	b := launchChromium(t,
+		// Tenant hosts at their default https port land on Envoy; Keycloak
+		// (127.0.0.1) is reached directly.
+		fmt.Sprintf("MAP *.%[1]s %[2]s, MAP %[1]s %[2]s", baseDomain, envoy),
+		// Honoured only with an explicit --user-data-dir, as launchChromium
+		// gives it.
+		chromedp.Flag("ignore-certificate-errors-spki-list", s.cert.Pin))
+	s.timings = append(s.timings, fmt.Sprintf("chromium started in %s", time.Since(began).Round(10*time.Millisecond)))
+	return b
+}
+
+// launchChromium starts headless Chromium with a fresh profile in a
+// temporary directory, resolving host names by hostRules (the syntax of
+// --host-resolver-rules), plus any extra options. It is stopped when t
+// ends.
+func launchChromium(t *testing.T, hostRules string, extra ...chromedp.ExecAllocatorOption) *browser {
+	t.Helper()
+	exec := chromiumPath(t)
+	opts := append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exec),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.Headless,
@@ -68,24 +86,18 @@ func startBrowser(t *testing.T, s *harness) *browser {
 		chromedp.Flag("force-color-profile", "srgb"),
 		chromedp.Flag("lang", "en-US"),
 		chromedp.Flag("password-store", "basic"),
-		// Tenant hosts at their default https port land on Envoy; Keycloak
-		// (127.0.0.1) is reached directly.
-		chromedp.Flag("host-resolver-rules", fmt.Sprintf("MAP *.%[1]s %[2]s, MAP %[1]s %[2]s", baseDomain, envoy)),
-		// Honoured only with an explicit --user-data-dir, as above.
-		chromedp.Flag("ignore-certificate-errors-spki-list", s.cert.Pin),
+		chromedp.Flag("host-resolver-rules", hostRules),
 		chromedp.Env("LANGUAGE=en-US"),
-	}
+	}, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithLogf(func(string, ...any) {}))
 	t.Cleanup(func() {
 		cancel()
 		cancelAlloc() // waits for Chromium to exit
 	})
-	began := time.Now()
 	if err := firstRun(ctx, 30*time.Second); err != nil { // starts the browser
 		t.Fatalf("start chromium (%s): %v", exec, err)
 	}
-	s.timings = append(s.timings, fmt.Sprintf("chromium started in %s", time.Since(began).Round(10*time.Millisecond)))
 	return &browser{ctx: ctx}
 }
 

@@ -10,7 +10,9 @@
 package stack
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -143,10 +145,10 @@ func Upstream(h *echo.Handler) Option {
 	return func(c *config) { c.upstream = h }
 }
 
-// RecordSignIn puts a recording reverse proxy between Envoy and
-// tenantgate's HTTP port, so a test can prove what reached the sign-in
-// handler (Stack.SignIn). The proxy hands the X-Forwarded-* headers on
-// unchanged, as if it were not there.
+// RecordSignIn puts a recording reverse proxy (Recorder.Proxy) between
+// Envoy and tenantgate's HTTP port, so a test can prove what reached the
+// sign-in handler (Stack.SignIn). The proxy hands the X-Forwarded-* headers
+// on unchanged, as if it were not there.
 func RecordSignIn() Option {
 	return func(c *config) { c.recordSignIn = true }
 }
@@ -202,7 +204,7 @@ func Start(tb testing.TB, opts ...Option) *Stack {
 	signinPort := httpPort
 	if conf.recordSignIn {
 		s.SignIn = &Recorder{}
-		signin := httptest.NewServer(s.SignIn.proxy(&url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", httpPort)}))
+		signin := httptest.NewServer(s.SignIn.Proxy(&url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", httpPort)}, nil))
 		tb.Cleanup(signin.Close)
 		signinPort = portOf(signin)
 	}
@@ -292,19 +294,25 @@ func (r *Recorder) Requests() []echo.Request {
 	return append([]echo.Request(nil), r.seen...)
 }
 
-func (r *Recorder) proxy(target *url.URL) http.Handler {
-	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-		pr.SetURL(target)
-		pr.Out.Host = pr.In.Host
-		// Rewrite drops the X-Forwarded-* headers; hand Envoy's on unchanged,
-		// as if this hop were not here.
-		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"} {
-			if v, ok := pr.In.Header[h]; ok {
-				pr.Out.Header[h] = v
+// Proxy forwards every request to target through transport (nil means
+// http.DefaultTransport), recording its headers first. Start puts it
+// between Envoy and tenantgate's HTTP port.
+func (r *Recorder) Proxy(target *url.URL, transport http.RoundTripper) http.Handler {
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host
+			// Rewrite drops the X-Forwarded-* headers; hand Envoy's on
+			// unchanged, as if this hop were not here.
+			for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"} {
+				if v, ok := pr.In.Header[h]; ok {
+					pr.Out.Header[h] = v
+				}
 			}
-		}
-	}}
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		},
+		Transport: transport,
+	}
+	return WholeBody(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		seen := echo.Request{Method: req.Method, Path: req.RequestURI, Host: req.Host, Headers: map[string][]string{}}
 		for k, v := range req.Header {
 			seen.Headers[strings.ToLower(k)] = append([]string(nil), v...)
@@ -313,5 +321,42 @@ func (r *Recorder) proxy(target *url.URL) http.Handler {
 		r.seen = append(r.seen, seen)
 		r.mu.Unlock()
 		rp.ServeHTTP(w, req)
+	}))
+}
+
+// maxProxiedBody bounds the request bodies the test proxies hold in memory
+// (WholeBody); a larger one is answered 413 by the proxy itself.
+const maxProxiedBody = 8 << 20
+
+// WholeBody reads a request's body into memory before next sees it, so that
+// a reverse proxy in next sends its upstream a body of its own. Every
+// reverse proxy of the end-to-end tests (the Recorder, a TLS front) needs
+// it. Without it they now and then cut a response short that the upstream
+// had sent in full (golang/go#40747): Go's HTTP/1 server closes an unread
+// request body as soon as a handler starts writing its response
+// (chunkWriter.writeHeader), while the proxy's http.Transport may not have
+// finished with that body yet (having sent the declared Content-Length, it
+// reads once more to check for extra bytes, transferWriter.writeBody). When
+// that read comes after the close, it fails (http.ErrBodyReadAfterClose),
+// the Transport closes its connection to the upstream mid-response, and the
+// client reads an unexpected EOF; Envoy, the recorder's client, logs the
+// truncated response as UPE, and a TLS front's as DC. A fast upstream (a
+// sign-in page answered in a millisecond) on a loaded machine opens that
+// window often enough to fail TestTenancyEndToEnd one run in four.
+func WholeBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			b, err := io.ReadAll(io.LimitReader(r.Body, maxProxiedBody+1))
+			if err != nil {
+				http.Error(w, "read request body: "+err.Error(), http.StatusBadGateway)
+				return
+			}
+			if len(b) > maxProxiedBody {
+				http.Error(w, "request body too large for the test proxy", http.StatusRequestEntityTooLarge)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
+		next.ServeHTTP(w, r)
 	})
 }
