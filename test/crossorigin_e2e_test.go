@@ -3,6 +3,8 @@ package test
 import (
 	"net/http"
 	"testing"
+
+	"github.com/tenantgate/tenantgate/test/internal/stack"
 )
 
 // crossOriginTenants: acme guards (the default) and trusts one named origin;
@@ -25,8 +27,8 @@ const crossOriginTenants = `tenants:
 // signed-in person's browser write to another tenant, and what is not a
 // cross-origin browser write still passes.
 func TestCrossOriginGuardEndToEnd(t *testing.T) {
-	s := startStack(t, withTenants(func() string { return crossOriginTenants },
-		membership{bob, "acme", "member"}, membership{bob, "globex", "member"}))
+	s := startHarness(t, stack.Tenants(func() string { return crossOriginTenants },
+		stack.Membership{User: bob, Tenant: "acme", Role: "member"}, stack.Membership{User: bob, Tenant: "globex", Role: "member"}))
 	acme, globex := "acme."+baseDomain, "globex."+baseDomain
 	acmeSession := s.signIn(t, acme, bob)
 	globexSession := s.signIn(t, globex, bob)
@@ -49,7 +51,7 @@ func TestCrossOriginGuardEndToEnd(t *testing.T) {
 	}
 	for _, tc := range refused {
 		t.Run("refused: "+tc.name, func(t *testing.T) {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			resp := write(acme, tc.hs...)
 			if resp.StatusCode != http.StatusForbidden || resp.errorCode() != "cross_origin" {
 				t.Fatalf("want 403 cross_origin, got\n%s", resp)
@@ -71,10 +73,10 @@ func TestCrossOriginGuardEndToEnd(t *testing.T) {
 	}
 	for _, tc := range passes {
 		t.Run("passes: "+tc.name, func(t *testing.T) {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			got := upstreamSaw(t, s, write(tc.host, tc.hs...), hits)
-			if got.Method != http.MethodPost || got.Values("x-user-email")[0] != bob.email {
-				t.Errorf("the app saw %s with x-user-email %q, want the POST as %s", got.Method, got.Values("x-user-email"), bob.email)
+			if got.Method != http.MethodPost || got.Values("x-user-email")[0] != bob.Email {
+				t.Errorf("the app saw %s with x-user-email %q, want the POST as %s", got.Method, got.Values("x-user-email"), bob.Email)
 			}
 		})
 	}

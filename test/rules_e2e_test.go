@@ -3,6 +3,8 @@ package test
 import (
 	"net/http"
 	"testing"
+
+	"github.com/tenantgate/tenantgate/test/internal/stack"
 )
 
 // rulesTenantFile gives acme CONTRACT.md's example roles and rules: /admin/
@@ -26,8 +28,8 @@ const rulesTenantFile = `tenants:
 // refuses the others on its path to everyone, so a member without the
 // permission cannot DELETE /admin/, and neither can an admin.
 func TestEnvoyMethodRules(t *testing.T) {
-	s := startStack(t, withTenants(func() string { return rulesTenantFile },
-		membership{alice, "acme", "member"}, membership{carol, "acme", "admin"}))
+	s := startHarness(t, stack.Tenants(func() string { return rulesTenantFile },
+		stack.Membership{User: alice, Tenant: "acme", Role: "member"}, stack.Membership{User: carol, Tenant: "acme", Role: "admin"}))
 	acme := "acme." + baseDomain
 	member := cookieHeader(s.signIn(t, acme, alice))
 	admin := cookieHeader(s.signIn(t, acme, carol))
@@ -50,7 +52,7 @@ func TestEnvoyMethodRules(t *testing.T) {
 	}
 	for _, tc := range refused {
 		t.Run(tc.name, func(t *testing.T) {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			resp := s.send(t, tc.req)
 			if resp.StatusCode != tc.want || resp.errorCode() != tc.code {
 				t.Fatalf("want %d %s, got\n%s", tc.want, tc.code, resp)
@@ -65,7 +67,7 @@ func TestEnvoyMethodRules(t *testing.T) {
 	// extauthz's TestDecideMethodRules); either way it never reaches the
 	// app.
 	t.Run("admin lower-case get /admin/", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{method: "get", host: acme, target: "/admin/", headers: []header{admin}})
 		if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("want 403 (or Envoy's 400), got\n%s", resp)
@@ -83,7 +85,7 @@ func TestEnvoyMethodRules(t *testing.T) {
 		{"member DELETE /docs/1 (no rule lists methods there)", request{method: http.MethodDelete, host: acme, target: "/docs/1", headers: []header{member}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			upstreamSaw(t, s, s.send(t, tc.req), hits)
 		})
 	}

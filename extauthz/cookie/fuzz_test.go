@@ -6,7 +6,7 @@ import (
 )
 
 // FuzzCookieHeader feeds arbitrary Cookie header values (seed corpus in
-// testdata/fuzz/FuzzCookieHeader, written by testdata/fuzz/genseeds) to
+// testdata/fuzz/FuzzCookieHeader, written by internal/genseeds) to
 // the parser and the upstream rewrite. It must never panic, and:
 //   - a pair's name never holds ";" nor starts or ends with SP or HTAB, so
 //     a name always began its own ";"-separated pair (no comma smuggling);
