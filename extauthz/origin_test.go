@@ -18,6 +18,14 @@ func TestCrossOriginGuard(t *testing.T) {
 	globex := f.token(t, f.globex, "member")
 	cookie := "__Host-tenantgate=" + acme
 	type hdr = map[string]string
+	// websocket is a browser's WebSocket handshake with extra headers.
+	websocket := func(extra hdr) hdr {
+		h := hdr{"upgrade": "websocket", "connection": "Upgrade", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ=="}
+		for k, v := range extra {
+			h[k] = v
+		}
+		return h
+	}
 	cases := []struct {
 		name, method, scheme, host, path string
 		headers                          hdr
@@ -40,6 +48,19 @@ func TestCrossOriginGuard(t *testing.T) {
 		{"HEAD cross-site", "HEAD", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "cross-site"}, ""},
 		{"OPTIONS cross-site", "OPTIONS", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "cross-site"}, ""},
 		{"TRACE cross-site", "TRACE", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "cross-site"}, ""},
+		// A WebSocket handshake is a GET, but it opens a two-way channel
+		// whose answers the page reads, and browsers attach cookies to it
+		// without any CORS check: a sibling tenant's page opening one as
+		// the signed-in person is cross-site WebSocket hijacking. It is
+		// guarded like an unsafe method.
+		{"websocket from a sibling tenant", "GET", "https", "acme.app.test", "/ws", websocket(hdr{"sec-fetch-site": "same-site", "sec-fetch-mode": "websocket", "origin": "https://globex.app.test"}), "cross_origin"},
+		{"websocket cross-site", "GET", "https", "acme.app.test", "/ws", websocket(hdr{"sec-fetch-site": "cross-site", "origin": "https://evil.test"}), "cross_origin"},
+		{"websocket, a sibling's origin over plain http", "GET", "http", "acme.app.test", "/ws", websocket(hdr{"origin": "http://globex.app.test"}), "cross_origin"},
+		{"websocket, the upgrade token in another case, in a list", "GET", "https", "acme.app.test", "/ws", websocket(hdr{"upgrade": "foo, WebSocket", "sec-fetch-site": "same-site", "origin": "https://globex.app.test"}), "cross_origin"},
+		{"websocket same-origin", "GET", "https", "acme.app.test", "/ws", websocket(hdr{"sec-fetch-site": "same-origin", "origin": "https://acme.app.test"}), ""},
+		{"websocket, our origin over plain http", "GET", "http", "acme.app.test", "/ws", websocket(hdr{"origin": "http://acme.app.test"}), ""},
+		{"websocket from a trusted origin", "GET", "https", "acme.app.test", "/ws", websocket(hdr{"sec-fetch-site": "same-site", "origin": "https://admin.acme.test"}), ""},
+		{"websocket without browser headers", "GET", "https", "acme.app.test", "/ws", websocket(nil), ""},
 		// Without Sec-Fetch-Site (plain http, older browsers): Origin.
 		{"origin is ours", "POST", "https", "acme.app.test", "/api", hdr{"origin": "https://acme.app.test"}, ""},
 		{"origin of a sibling tenant", "POST", "https", "acme.app.test", "/api", hdr{"origin": "https://globex.app.test"}, "cross_origin"},
