@@ -477,6 +477,15 @@ func TestCheckRawHeaders(t *testing.T) {
 			t.Errorf("upstream cookie %q, want the app's two cookies", h["cookie"])
 		}
 	})
+	t.Run("a comma in a Cookie line is a value byte", func(t *testing.T) {
+		// Lines come apart here, so nothing is read or taken out after a
+		// comma: the app's cookie passes byte for byte.
+		planted := `x="j, __Host-tenantgate=T"`
+		ok := wantOK(t, f.checkRaw(t, "GET", "acme.app.test", "/x", [2]string{"cookie", planted}, [2]string{"cookie", "__Host-tenantgate=" + tok}))
+		if got := headerMap(ok.GetHeaders())["cookie"]; got != planted {
+			t.Errorf("upstream cookie %q, want %q", got, planted)
+		}
+	})
 	t.Run("bearer", func(t *testing.T) {
 		ok := wantOK(t, f.checkRaw(t, "GET", "acme.app.test", "/x", [2]string{"authorization", "Bearer " + tok}))
 		if got := headerMap(ok.GetHeaders())["x-user-id"]; got != "u-acme" {
@@ -550,6 +559,12 @@ func TestCheckUpstreamCookie(t *testing.T) {
 			cookie: "__Secure-tenantgate.acme=" + acme + "; app=1; __Host-tg-idt.acme=i", want: "app=1"},
 		{name: "anonymous path keeps a bearer user's session from the app too", host: "acme.app.test", path: "/public/x",
 			cookie: "__Host-tenantgate=" + acme, remove: true},
+		// Envoy's headers map joins HTTP/1 Cookie lines with ",": a session
+		// on a later line is not read, but must not reach the app either.
+		{name: "a session on a second Cookie line", host: "acme.app.test", path: "/public/x",
+			cookie: "a=1,__Host-tenantgate=" + acme, want: "a=1"},
+		{name: "a session on a second Cookie line with the app's after it", host: "acme.app.test", path: "/public/x",
+			cookie: `a=1,__Host-tenantgate=` + acme + `; b="x, y"`, want: `a=1; b="x, y"`},
 		{name: "passSessionCookie keeps the session", host: "hooli.app.test", path: "/x",
 			cookie: "app=1; __Host-tenantgate=" + hooli, untouched: true},
 		{name: "passSessionCookie still drops the sign-in cookies", host: "hooli.app.test", path: "/x",
@@ -589,10 +604,10 @@ func TestUpstreamCookieNotUTF8(t *testing.T) {
 	acme := &tenants.Tenant{ID: "acme"}
 	// A HeaderValue's value must be UTF-8, and Envoy ignores raw_value in
 	// an OK answer: such a header goes rather than carry the session on.
-	if v, changed := upstreamCookie(acme, "a=\xff; __Host-tenantgate=t", "__Host-tenantgate"); v != "" || !changed {
+	if v, changed := upstreamCookie(acme, "a=\xff; __Host-tenantgate=t", true, "__Host-tenantgate"); v != "" || !changed {
 		t.Errorf("upstreamCookie = %q, %v; want \"\", true", v, changed)
 	}
-	if v, changed := upstreamCookie(acme, "a=\xff", "__Host-tenantgate"); v != "a=\xff" || changed {
+	if v, changed := upstreamCookie(acme, "a=\xff", true, "__Host-tenantgate"); v != "a=\xff" || changed {
 		t.Errorf("nothing to remove: upstreamCookie = %q, %v; want untouched", v, changed)
 	}
 }
