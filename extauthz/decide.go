@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tenantgate/tenantgate/extauthz/cookie"
 	"github.com/tenantgate/tenantgate/extauthz/session"
@@ -271,7 +273,18 @@ type ruleMatch struct {
 //
 // A rule path matches the same path and everything below it: "/admin" and
 // "/admin/" both match "/admin/x" but neither matches "/administrator".
+// Letters are compared exactly, but a path under some rule's path only when
+// letters are compared without case ("/ADMIN/x", "/Public/") is refused
+// whatever the rules say: many apps route paths without regard to case
+// (Express and Koa by default, ASP.NET Core, files on a case-insensitive
+// file system), so to them it is the rule's path, and it must neither
+// escape a rule nor take an anonymous rule's grant.
 func matchRule(rules []tenants.Rule, path, method string) ruleMatch {
+	for i := range rules {
+		if !pathUnder(path, rules[i].Path) && pathUnderFold(path, rules[i].Path) {
+			return ruleMatch{refused: true}
+		}
+	}
 	restricted := false
 	for i := range rules {
 		r := &rules[i]
@@ -299,4 +312,40 @@ func pathUnder(path, prefix string) bool {
 		return strings.HasPrefix(path, prefix) || path == prefix[:len(prefix)-1]
 	}
 	return path == prefix || strings.HasPrefix(path, prefix+"/")
+}
+
+// pathUnderFold is pathUnder with letters compared as strings.EqualFold
+// compares them (Unicode simple case folding).
+func pathUnderFold(path, prefix string) bool {
+	prefix = strings.TrimSuffix(prefix, "/")
+	rest, ok := cutPrefixFold(path, prefix)
+	return ok && (rest == "" || rest[0] == '/')
+}
+
+// cutPrefixFold reports whether s begins with prefix, letters compared as
+// strings.EqualFold compares them, and returns the rest of s.
+func cutPrefixFold(s, prefix string) (string, bool) {
+	for prefix != "" {
+		if s == "" {
+			return "", false
+		}
+		a, na := utf8.DecodeRuneInString(s)
+		b, nb := utf8.DecodeRuneInString(prefix)
+		if a != b && !sameFold(a, b) {
+			return "", false
+		}
+		s, prefix = s[na:], prefix[nb:]
+	}
+	return s, true
+}
+
+// sameFold reports whether a and b are the same letter in different case:
+// one is in the other's case-folding orbit (unicode.SimpleFold).
+func sameFold(a, b rune) bool {
+	for f := unicode.SimpleFold(a); f != a; f = unicode.SimpleFold(f) {
+		if f == b {
+			return true
+		}
+	}
+	return false
 }

@@ -172,6 +172,23 @@ func TestDecideMethodRules(t *testing.T) {
 		// A later rule without methods decides what the earlier one left.
 		{"member GET on /shared/", "GET", "globex.app.test", "/shared/x", globexMember, "", forbidden},
 		{"member DELETE on /shared/", "DELETE", "globex.app.test", "/shared/x", globexMember, "", allow},
+
+		// Many apps route paths without regard to case (Express and Koa by
+		// default, ASP.NET Core, files on Windows or macOS): /ADMIN/ is
+		// their /admin/. A path under a rule's path only when letters are
+		// compared without case is refused to everyone, after
+		// authentication, rather than left to the tenant default.
+		{"member GET on /ADMIN/", "GET", "acme.app.test", "/ADMIN/users", acmeMember, "", forbidden},
+		{"member POST on /Admin", "POST", "acme.app.test", "/Admin", acmeMember, "", forbidden},
+		{"member GET on encoded /%41dmin/", "GET", "acme.app.test", "/%41dmin/x", acmeMember, "", forbidden},
+		{"member GET on /ADMIN/ by path tenancy", "GET", "app.test", "/org/acme/ADMIN/", acmeMember, "", forbidden},
+		{"admin GET on /ADMIN/", "GET", "acme.app.test", "/ADMIN/users", acmeAdmin, "", forbidden},
+		{"no credential GET on /ADMIN/", "GET", "acme.app.test", "/ADMIN/users", "", "", unauth},
+		{"no credential GET on /PUBLIC/ is not anonymous", "GET", "acme.app.test", "/PUBLIC/x", "", "", unauth},
+		{"member GET on /Public/", "GET", "acme.app.test", "/Public/x", acmeMember, "", forbidden},
+		{"member GET on /ADMINISTRATOR is under no rule", "GET", "acme.app.test", "/ADMINISTRATOR", acmeMember, "", allow},
+		{"member GET on /Docs/ is under no rule", "GET", "acme.app.test", "/Docs/1", acmeMember, "", allow},
+		{"admin DELETE on /REPORTS/", "DELETE", "globex.app.test", "/REPORTS/1", globexAdmin, "", forbidden},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

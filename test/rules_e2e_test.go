@@ -47,6 +47,10 @@ func TestEnvoyMethodRules(t *testing.T) {
 		{"member HEAD /admin/", request{method: http.MethodHead, host: acme, target: "/admin/", headers: []header{member}}, 403, ""},
 		{"admin DELETE /admin/", request{method: http.MethodDelete, host: acme, target: "/admin/", headers: []header{admin}}, 403, "forbidden"},
 		{"no session DELETE /admin/", request{method: http.MethodDelete, host: acme, target: "/admin/"}, 401, "unauthenticated"},
+		// An app that routes without regard to case (Express, ASP.NET
+		// Core) serves its /admin/ at /ADMIN/ too.
+		{"member GET /ADMIN/", request{host: acme, target: "/ADMIN/users", headers: []header{member}}, 403, "forbidden"},
+		{"member POST /Admin", request{method: http.MethodPost, host: acme, target: "/Admin", headers: []header{member}, body: "{}"}, 403, "forbidden"},
 	}
 	for _, tc := range refused {
 		t.Run(tc.name, func(t *testing.T) {
