@@ -118,8 +118,19 @@ func (a *Authorizer) Decide(r *Request) Decision {
 	if !ok {
 		return deny(400, CodeBadRequest, t)
 	}
-	match := matchRule(t.Rules, rel, r.Method)
-	if match.rule != nil && match.rule.Access == tenants.AccessAnonymous {
+	// The method on the wire, and every method an override header names:
+	// the rules must let each of them through (overriddenMethods).
+	matches := []ruleMatch{matchRule(t.Rules, rel, r.Method)}
+	overrides, ok := overriddenMethods(r)
+	if !ok {
+		matches = append(matches, ruleMatch{refused: true})
+	}
+	for _, m := range overrides {
+		if m != r.Method {
+			matches = append(matches, matchRule(t.Rules, rel, m))
+		}
+	}
+	if !slices.ContainsFunc(matches, func(m ruleMatch) bool { return !m.anonymous() }) {
 		return Decision{Outcome: AllowAnonymous, Tenant: t}
 	}
 
@@ -147,8 +158,10 @@ func (a *Authorizer) Decide(r *Request) Decision {
 	// A request refused by the rules is authenticated first, like one a
 	// permission rule refuses: who the caller is comes before what they
 	// may do, and an anonymous caller learns nothing of the rules.
-	if match.refused || match.rule != nil && match.rule.Permission != "" && !snap.HasPermission(t, claims.Roles, match.rule.Permission) {
-		return Decision{Outcome: Deny, Status: 403, Code: CodeForbidden, Tenant: t, Claims: claims}
+	for _, match := range matches {
+		if match.refused || match.rule != nil && match.rule.Permission != "" && !snap.HasPermission(t, claims.Roles, match.rule.Permission) {
+			return Decision{Outcome: Deny, Status: 403, Code: CodeForbidden, Tenant: t, Claims: claims}
+		}
 	}
 	return Decision{Outcome: Allow, Tenant: t, Claims: claims}
 }
@@ -260,6 +273,50 @@ type ruleMatch struct {
 	// of a rule that lists methods: the request is refused to everyone
 	// (403 forbidden once authenticated).
 	refused bool
+}
+
+// anonymous reports whether the matching rule lets anyone through.
+func (m ruleMatch) anonymous() bool {
+	return m.rule != nil && m.rule.Access == tenants.AccessAnonymous
+}
+
+// methodOverrideHeaders name the method an app is to run instead of a
+// request's own: Symfony and Laravel honour X-HTTP-Method-Override on a
+// POST by default, as do Rails' Rack::MethodOverride, ASP.NET Core's
+// HttpMethodOverrideMiddleware and Express's method-override when installed.
+var methodOverrideHeaders = [...]string{"x-http-method-override", "x-http-method", "x-method-override"}
+
+// maxOverriddenMethods bounds the distinct methods override headers may
+// name; a client that names more is refused rather than costing a rule
+// walk for each.
+const maxOverriddenMethods = 4
+
+// overriddenMethods returns every distinct method the request's override
+// headers name, upper-cased as the frameworks upper-case them; each
+// comma-separated value counts. Rules then decide each of them as well as
+// the request's own method, so a POST the app runs as a DELETE needs what a
+// DELETE needs. It reports false when they name more than
+// maxOverriddenMethods. (A "_method" form field, which Rails and Laravel
+// also honour, is in the body, which Check does not see: docs/rules.md.)
+func overriddenMethods(r *Request) ([]string, bool) {
+	var out []string
+	for _, name := range methodOverrideHeaders {
+		v := r.Header(name)
+		if v == "" {
+			continue
+		}
+		for m := range strings.SplitSeq(v, ",") {
+			m = strings.ToUpper(strings.TrimSpace(m))
+			if m == "" || slices.Contains(out, m) {
+				continue
+			}
+			if len(out) == maxOverriddenMethods {
+				return nil, false
+			}
+			out = append(out, m)
+		}
+	}
+	return out, true
 }
 
 // matchRule applies the rules of CONTRACT.md ("Rules"): a rule matches when

@@ -201,3 +201,42 @@ func TestDecideMethodRules(t *testing.T) {
 		})
 	}
 }
+
+// TestDecideMethodOverride: apps that honour a method-override header on a
+// POST (Symfony and Laravel always, Rails, ASP.NET Core's and Express's
+// middleware when installed) run the method it names, after tenantgate
+// decided on the POST. Such a request must pass the rules for both.
+func TestDecideMethodOverride(t *testing.T) {
+	a, bearer := rulesAuthorizer(t)
+	member, admin := bearer("globex", "member"), bearer("globex", "admin")
+	cases := []struct {
+		name, method, path, auth string
+		header, value            string
+		want                     Outcome
+		status                   int
+	}{
+		{"member POST naming DELETE on /api/", "POST", "/api/items", member, "x-http-method-override", "DELETE", Deny, 403},
+		{"admin POST naming DELETE on /api/", "POST", "/api/items", admin, "x-http-method-override", "DELETE", Deny, 403},
+		{"member POST naming DELETE in X-HTTP-Method", "POST", "/api/items", member, "x-http-method", "DELETE", Deny, 403},
+		{"member POST naming delete in X-Method-Override", "POST", "/api/items", member, "x-method-override", " delete ", Deny, 403},
+		{"member POST naming GET and DELETE", "POST", "/api/items", member, "x-http-method-override", "GET, DELETE", Deny, 403},
+		{"member POST naming DELETE on /reports/ (needs reports:delete)", "POST", "/reports/1", member, "x-http-method-override", "DELETE", Deny, 403},
+		{"no credential OPTIONS naming DELETE is not anonymous", "OPTIONS", "/api/items", "", "x-http-method-override", "DELETE", Deny, 401},
+		{"member POST naming GET on /api/", "POST", "/api/items", member, "x-http-method-override", "GET", Allow, 0},
+		{"member POST naming POST", "POST", "/api/items", member, "x-http-method-override", "POST", Allow, 0},
+		{"member POST naming DELETE where no rule lists methods", "POST", "/docs/1", member, "x-http-method-override", "DELETE", Allow, 0},
+		{"admin POST naming DELETE on /reports/", "POST", "/reports/1", admin, "x-http-method-override", "DELETE", Deny, 403},
+		{"member POST naming the same methods many times", "POST", "/api/items", member, "x-http-method-override", "GET,get, GET,POST", Allow, 0},
+		{"member POST naming more methods than any app runs", "POST", "/docs/1", member, "x-http-method-override", "A,B,C,D,E", Deny, 403},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := map[string]string{"authorization": tc.auth, tc.header: tc.value}
+			d := a.Decide(&Request{Host: "globex.app.test", Path: tc.path, Method: tc.method, Header: func(n string) string { return hdr[n] }})
+			if d.Outcome != tc.want || d.Status != tc.status {
+				t.Errorf("%s %s (%s: %s): outcome %d status %d code %q, want outcome %d status %d",
+					tc.method, tc.path, tc.header, tc.value, d.Outcome, d.Status, d.Code, tc.want, tc.status)
+			}
+		})
+	}
+}
