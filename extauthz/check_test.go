@@ -382,6 +382,55 @@ func TestCheckPathTenantCookie(t *testing.T) {
 	}
 }
 
+// TestCheckTwoSessionsAreNoSession: a path tenant's session cookie is
+// __Secure-tenantgate.<id> with Path=/org/<id>, and a __Secure- cookie,
+// unlike a __Host- one, can be set by any sibling subdomain with
+// Domain=<base domain> and a longer Path, which browsers send first. A
+// member of the tenant planting their own session that way would have the
+// victim's browser act as the attacker (uploads, messages into the
+// attacker's account). A browser holds at most one genuine session per
+// tenant (tenantgate sets one name, one Path, no Domain), so two valid
+// sessions of the tenant are a plant: neither is taken.
+func TestCheckTwoSessionsAreNoSession(t *testing.T) {
+	f := newFixture(t)
+	attacker := f.token(t, f.acme, "member")
+	victim, _, err := f.minter.Mint(f.acme, session.Claims{Subject: "u-victim", Email: "victim@acme.test", Roles: []string{"member"}, Method: "password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var member tenants.SnapshotChange
+	member.PutMembership(f.acme.InternalID, "u-victim", []string{"member"})
+	if err := f.snaps.Refresh(t.Context(), staticStore{f.snaps.Load().With(&member)}); err != nil {
+		t.Fatal(err)
+	}
+	globex := f.token(t, f.globex, "member")
+	const name = "__Secure-tenantgate.acme="
+	cases := []struct {
+		name, host, path, cookie string
+		wantSub                  string // "" means a 401
+	}{
+		{"a planted session before the victim's", "app.test", "/org/acme/x", name + attacker + "; " + name + victim, ""},
+		{"a planted session after the victim's", "app.test", "/org/acme/x", name + victim + "; " + name + attacker, ""},
+		{"a planted session alone still signs in (only a __Host- name could stop it)", "app.test", "/org/acme/x", name + attacker, "u-acme"},
+		{"junk planted before the victim's", "app.test", "/org/acme/x", name + "junk; " + name + victim, "u-victim"},
+		{"another tenant's session planted", "app.test", "/org/acme/x", name + globex + "; " + name + victim, "u-victim"},
+		{"the same session twice", "app.test", "/org/acme/x", name + victim + "; " + name + victim, "u-victim"},
+		{"host tenancy alike", "acme.app.test", "/x", "__Host-tenantgate=" + attacker + "; __Host-tenantgate=" + victim, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := f.check(t, "GET", tc.host, tc.path, map[string]string{"cookie": tc.cookie})
+			if tc.wantSub == "" {
+				wantDenied(t, resp, 401, "unauthenticated")
+				return
+			}
+			if got := headerMap(wantOK(t, resp).GetHeaders())["x-user-id"]; got != tc.wantSub {
+				t.Errorf("signed in as %q, want %q", got, tc.wantSub)
+			}
+		})
+	}
+}
+
 func TestCheckNoSnapshotFailsClosed(t *testing.T) {
 	srv := &Server{Authorizer: &Authorizer{Snapshots: &tenants.Current{}, Resolver: &tenants.Resolver{}, Verifier: session.NewVerifier()}}
 	resp, err := srv.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{

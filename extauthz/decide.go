@@ -172,6 +172,13 @@ func (a *Authorizer) Decide(r *Request) Decision {
 // returns the claims, or an empty claims and a code: CodeTenantMismatch
 // when the only valid credential belongs to another tenant,
 // CodeUnauthenticated otherwise.
+//
+// Two cookies holding different valid sessions of t are no session at all:
+// a browser holds one genuine session per tenant (one name, one Path, no
+// Domain), so the other was planted. A path tenant's __Secure- cookie can
+// be, by any sibling subdomain, with a longer Path that browsers send
+// first; taking the first valid one would sign the victim in as whichever
+// member planted it.
 func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *Request, cookieName string) (*session.Claims, string) {
 	mismatch := false
 	try := func(token string) *session.Claims {
@@ -190,6 +197,7 @@ func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *
 			return c, ""
 		}
 	} else {
+		var found *session.Claims
 		tried := 0
 		for p := range cookie.Pairs(r.Header("cookie")) {
 			if p.Name != cookieName || p.Value == "" {
@@ -198,9 +206,17 @@ func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *
 			if tried++; tried > maxCookieCandidates {
 				break
 			}
-			if c := try(p.Value); c != nil {
-				return c, ""
+			c := try(p.Value)
+			switch {
+			case c == nil:
+			case found == nil:
+				found = c
+			case c.SID != found.SID:
+				return nil, CodeUnauthenticated
 			}
+		}
+		if found != nil {
+			return found, ""
 		}
 	}
 	if mismatch {
