@@ -476,6 +476,10 @@ func TestCheckCommaSmuggledCookie(t *testing.T) {
 		// session in a second line is not a pair of its own and is not
 		// read (browsers send one Cookie line).
 		{"second Cookie line joined by Envoy", "a=1," + "__Host-tenantgate=" + victim, ""},
+		{"a nameless pair holding the name", "=__Host-tenantgate=" + attacker, ""},
+		{"a Unicode space before the name", "\u00a0__Host-tenantgate=" + attacker + "; \u2003__Host-tenantgate=" + attacker, ""},
+		{"the prefix in another case", "__host-tenantgate=" + attacker + "; __HOST-tenantgate=" + attacker, ""},
+		{"a tab is whitespace", "a=1;\t__Host-tenantgate=" + victim, "u-victim"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -39,6 +39,9 @@ func TestCrossOriginGuard(t *testing.T) {
 		{"cross-site", "POST", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "cross-site", "origin": "https://evil.test"}, "cross_origin"},
 		{"same-site even with our own origin", "POST", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "same-site", "origin": "https://acme.app.test"}, "cross_origin"},
 		{"unknown sec-fetch-site value", "POST", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "same-origin-ish"}, "cross_origin"},
+		{"sec-fetch-site in another case", "POST", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "Same-Origin", "origin": "https://globex.app.test"}, "cross_origin"},
+		{"sec-fetch-site repeated, joined by Envoy", "POST", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "same-origin,same-site", "origin": "https://globex.app.test"}, "cross_origin"},
+		{"sec-fetch-site same-origin twice", "POST", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "same-origin,same-origin"}, "cross_origin"},
 		{"PUT cross-site", "PUT", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "cross-site"}, "cross_origin"},
 		{"PATCH same-site", "PATCH", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "same-site"}, "cross_origin"},
 		{"DELETE same-site", "DELETE", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "same-site"}, "cross_origin"},
@@ -66,6 +69,9 @@ func TestCrossOriginGuard(t *testing.T) {
 		{"origin of a sibling tenant", "POST", "https", "acme.app.test", "/api", hdr{"origin": "https://globex.app.test"}, "cross_origin"},
 		{"origin null", "POST", "https", "acme.app.test", "/api", hdr{"origin": "null"}, "cross_origin"},
 		{"origin garbage", "POST", "https", "acme.app.test", "/api", hdr{"origin": "https://acme.app.test/"}, "cross_origin"},
+		{"origin repeated, joined by Envoy", "POST", "https", "acme.app.test", "/api", hdr{"origin": "https://acme.app.test,https://globex.app.test"}, "cross_origin"},
+		{"origin with userinfo", "POST", "https", "acme.app.test", "/api", hdr{"origin": "https://globex.app.test@acme.app.test"}, "cross_origin"},
+		{"origin of a sibling with our host as a prefix", "POST", "https", "acme.app.test", "/api", hdr{"origin": "https://acme.app.test.globex.app.test"}, "cross_origin"},
 		{"origin upper-case host", "POST", "https", "acme.app.test", "/api", hdr{"origin": "https://ACME.App.Test"}, ""},
 		{"request upper-case host", "POST", "https", "ACME.APP.TEST", "/api", hdr{"origin": "https://acme.app.test"}, ""},
 		{"origin http, request https", "POST", "https", "acme.app.test", "/api", hdr{"origin": "http://acme.app.test"}, "cross_origin"},
@@ -118,6 +124,14 @@ func TestCrossOriginGuard(t *testing.T) {
 		wantOK(t, f.checkScheme(t, "POST", "https", "umbrella.app.test", "/api", map[string]string{
 			"cookie": "__Host-tenantgate=" + umbrella, "sec-fetch-site": "same-site", "origin": "https://globex.app.test",
 		}))
+	})
+	t.Run("a junk bearer token does not let a cookie through unguarded", func(t *testing.T) {
+		// With an Authorization header only the bearer token is tried, so
+		// the header cannot both skip the guard and leave the cookie to
+		// authenticate.
+		wantDenied(t, f.checkScheme(t, "POST", "https", "acme.app.test", "/api", map[string]string{
+			"authorization": "Bearer junk", "sec-fetch-site": "same-site", "origin": "https://globex.app.test", "cookie": cookie,
+		}), 401, "unauthenticated")
 	})
 	t.Run("no session: unauthenticated, not cross_origin", func(t *testing.T) {
 		wantDenied(t, f.checkScheme(t, "POST", "https", "acme.app.test", "/api", map[string]string{"sec-fetch-site": "cross-site"}), 401, "unauthenticated")
