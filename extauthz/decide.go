@@ -387,16 +387,15 @@ func pathUnder(path, prefix string) bool {
 	return path == prefix || strings.HasPrefix(path, prefix+"/")
 }
 
-// pathUnderFold is pathUnder with letters compared as strings.EqualFold
-// compares them (Unicode simple case folding).
+// pathUnderFold is pathUnder with letters compared without case (sameFold).
 func pathUnderFold(path, prefix string) bool {
 	prefix = strings.TrimSuffix(prefix, "/")
 	rest, ok := cutPrefixFold(path, prefix)
 	return ok && (rest == "" || rest[0] == '/')
 }
 
-// cutPrefixFold reports whether s begins with prefix, letters compared as
-// strings.EqualFold compares them, and returns the rest of s.
+// cutPrefixFold reports whether s begins with prefix, letters compared
+// without case (sameFold), and returns the rest of s.
 func cutPrefixFold(s, prefix string) (string, bool) {
 	for prefix != "" {
 		if s == "" {
@@ -412,9 +411,15 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 	return s, true
 }
 
-// sameFold reports whether a and b are the same letter in different case:
-// one is in the other's case-folding orbit (unicode.SimpleFold).
+// sameFold reports whether a case-insensitive router could take a and b for
+// the same letter: one is in the other's case-folding orbit
+// (unicode.SimpleFold, as strings.EqualFold and JavaScript's /i compare), or
+// they upper- or lower-case alike (.NET's OrdinalIgnoreCase upper-cases, so
+// dotless ı is I there).
 func sameFold(a, b rune) bool {
+	if unicode.ToUpper(a) == unicode.ToUpper(b) || unicode.ToLower(a) == unicode.ToLower(b) {
+		return true
+	}
 	for f := unicode.SimpleFold(a); f != a; f = unicode.SimpleFold(f) {
 		if f == b {
 			return true

@@ -182,6 +182,11 @@ func TestDecideMethodRules(t *testing.T) {
 		{"member POST on /Admin", "POST", "acme.app.test", "/Admin", acmeMember, "", forbidden},
 		{"member GET on encoded /%41dmin/", "GET", "acme.app.test", "/%41dmin/x", acmeMember, "", forbidden},
 		{"member GET on /ADMIN/ by path tenancy", "GET", "app.test", "/org/acme/ADMIN/", acmeMember, "", forbidden},
+		// ASP.NET Core compares by upper-casing: dotless ı is I there, and
+		// so /admın/ is /admin/; long s ſ folds to s in Unicode.
+		{"member GET on /admın/ (dotless i)", "GET", "acme.app.test", "/adm%C4%B1n/x", acmeMember, "", forbidden},
+		{"member GET on /admİn/ (dotted capital I)", "GET", "acme.app.test", "/adm%C4%B0n/x", acmeMember, "", forbidden},
+		{"admin DELETE on /reportſ/ (long s)", "DELETE", "globex.app.test", "/report%C5%BF/1", globexAdmin, "", forbidden},
 		{"admin GET on /ADMIN/", "GET", "acme.app.test", "/ADMIN/users", acmeAdmin, "", forbidden},
 		{"no credential GET on /ADMIN/", "GET", "acme.app.test", "/ADMIN/users", "", "", unauth},
 		{"no credential GET on /PUBLIC/ is not anonymous", "GET", "acme.app.test", "/PUBLIC/x", "", "", unauth},
