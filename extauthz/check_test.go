@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 )
@@ -40,7 +41,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	key := make([]byte, 32)
 	rand.Read(key)
-	sealer, err := session.NewSealer(key)
+	sealer, err := seal.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}

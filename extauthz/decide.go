@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/extauthz/cookie"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -182,13 +183,9 @@ func (a *Authorizer) Decide(r *Request) Decision {
 func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *Request, cookieName string) (*session.Claims, string) {
 	mismatch := false
 	try := func(token string) *session.Claims {
-		c, err := a.Verifier.Verify(snap, token)
-		if err != nil {
-			return nil
-		}
-		if c.TenantID != t.InternalID {
+		c, err := a.Verifier.VerifyFor(snap, t, token)
+		if errors.Is(err, session.ErrTenantMismatch) {
 			mismatch = true
-			return nil
 		}
 		return c
 	}
@@ -252,7 +249,7 @@ func isNavigation(r *Request) bool {
 // loginURL is the same-host sign-in page for a tenant, carrying the original
 // request target as rd.
 func loginURL(prefix, target string) string {
-	return prefix + "/_auth/login?rd=" + url.QueryEscape(target)
+	return prefix + signin.PathLogin + "?rd=" + url.QueryEscape(target)
 }
 
 // ruleTarget is the path rules are matched against: the query removed,

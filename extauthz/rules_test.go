@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/password"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 )
@@ -41,16 +43,17 @@ const rulesFile = `tenants:
 // member of a tenant with the given roles.
 func rulesAuthorizer(t *testing.T) (*Authorizer, func(tenant string, roles ...string) string) {
 	t.Helper()
-	ts, err := tenants.ParseFile([]byte(rulesFile))
+	types := tenants.MethodTypes{{Name: tenants.MethodPassword, NewConfig: password.NewConfig}}
+	ts, err := tenants.ParseFile([]byte(rulesFile), types)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tenants.Validate(ts, tenants.ValidateOptions{}); err != nil {
+	if err := tenants.Validate(ts, tenants.ValidateOptions{Methods: types}); err != nil {
 		t.Fatal(err)
 	}
-	key := make([]byte, session.MasterKeySize)
+	key := make([]byte, seal.MasterKeySize)
 	rand.Read(key)
-	sealer, err := session.NewSealer(key)
+	sealer, err := seal.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}

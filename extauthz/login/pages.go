@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"net/http"
 
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -191,7 +192,7 @@ func (h *Handler) render(q *request, status int, name string, p page) {
 // message renders a page holding one sentence and a link back to the sign-in
 // page.
 func (h *Handler) message(q *request, status int, title, msg string, alert bool) {
-	p := page{Title: title, Message: msg, Alert: alert, Link: q.res.Prefix + pathLogin, LinkText: "Back to sign-in"}
+	p := page{Title: title, Message: msg, Alert: alert, Link: q.res.Prefix + signin.PathLogin, LinkText: "Back to sign-in"}
 	if t := q.tenant(); t != nil {
 		p.TenantName = displayName(t.Name, t.ID)
 	}

@@ -1,4 +1,4 @@
-package session
+package seal
 
 import (
 	"bytes"
@@ -129,15 +129,15 @@ func additionalData(context string) []byte {
 // wiring mistakes, and a key derived from nothing must never be used.
 func (s *Sealer) DeriveKey(purpose string) []byte {
 	if purpose == "" {
-		panic("session: DeriveKey with an empty purpose")
+		panic("seal: DeriveKey with an empty purpose")
 	}
 	if s == nil || s.master == nil {
-		panic("session: DeriveKey on a Sealer without a master key")
+		panic("seal: DeriveKey on a Sealer without a master key")
 	}
 	k, err := hkdf.Key(sha256.New, s.master, nil, hkdfDerivePref+purpose, 32)
 	if err != nil {
 		// Only a key length over 255*32 bytes fails.
-		panic(fmt.Sprintf("session: derive key for %s: %v", purpose, err))
+		panic(fmt.Sprintf("seal: derive key for %s: %v", purpose, err))
 	}
 	return k
 }
@@ -163,9 +163,6 @@ func OpenSecret(s *Sealer, sealed []byte, tenantInternalID string) ([]byte, erro
 
 // SecretContext is the sealing context of a tenant's client secrets.
 func SecretContext(tenantInternalID string) string { return "client-secret:" + tenantInternalID }
-
-// SigningKeyContext is the sealing context of a tenant's private signing keys.
-func SigningKeyContext(tenantInternalID string) string { return "signing-key:" + tenantInternalID }
 
 // LoadOrCreateMasterKey reads the master key from path, or, if no file
 // exists there, creates one (mode 0600, never overwriting a file that appears

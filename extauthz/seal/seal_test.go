@@ -1,4 +1,4 @@
-package session
+package seal
 
 import (
 	"bytes"
@@ -10,6 +10,10 @@ import (
 	"sync"
 	"testing"
 )
+
+// fixedMasterKey is the master key of these tests: the same as session's
+// fixtures, so a value sealed in one package's test opens in the other's.
+const fixedMasterKey = "tenantgate-test-master-key-32by!"
 
 func TestSealOpen(t *testing.T) {
 	s, err := NewSealer([]byte(fixedMasterKey))

@@ -1,4 +1,4 @@
-package login
+package signin
 
 import (
 	"context"
@@ -7,12 +7,6 @@ import (
 
 	"github.com/tenantgate/tenantgate/tenants"
 )
-
-// The sign-in methods other than password are drawn like dex's connectors:
-// an empty Method, then one small interface per ability, and the handler
-// type-switches on what it needs. Concrete methods live in their own packages
-// (extauthz/oidc, extauthz/saml, extauthz/social) and are wired in cmd through
-// Handler.Methods; this package imports none of them.
 
 // Method is a sign-in method configured for one tenant.
 type Method interface {
@@ -24,21 +18,23 @@ type Method interface {
 }
 
 // RedirectMethod signs people in by sending the browser to a provider and
-// receiving it back at /_auth/callback: OIDC and OAuth2.
+// receiving it back at PathCallback: OIDC and OAuth2.
 type RedirectMethod interface {
 	Method
 	// AuthURL returns where to send the browser for this attempt. The
 	// attempt's State, Nonce and PKCEVerifier are already set and are
-	// remembered by the handler in this browser's attempt cookie.
+	// remembered by the sign-in pages in this browser's attempt cookie.
 	AuthURL(ctx context.Context, a *Attempt) (string, error)
 	// Callback completes the attempt from the provider's redirect. It must
-	// check everything the protocol requires (the handler has already matched
-	// state to the attempt) and return an identity only when all holds.
+	// check everything the protocol requires (the sign-in pages have
+	// already matched state to the attempt) and return an identity only
+	// when all holds.
 	Callback(ctx context.Context, a *Attempt, r *http.Request) (Identity, error)
 }
 
 // SAMLMethod signs people in with SAML 2.0 Web Browser SSO: an HTTP-Redirect
-// AuthnRequest and an HTTP-POST Response at /_auth/saml/acs.
+// AuthnRequest and an HTTP-POST Response at PathSAMLACS. A tenant has at
+// most one: its SAML service provider is the tenant's, at PathSAMLMetadata.
 type SAMLMethod interface {
 	Method
 	// Metadata is this tenant's SP metadata for the endpoint's host.
@@ -73,9 +69,9 @@ type Endpoint struct {
 // URL returns the absolute URL of an /_auth/ path below the endpoint.
 func (e Endpoint) URL(path string) string { return e.Origin + e.Prefix + path }
 
-// Attempt is one sign-in in progress in one browser. The handler keeps it in
-// a short-lived, sealed, per-attempt cookie, so several tabs can sign in at
-// once and no server state is needed.
+// Attempt is one sign-in in progress in one browser. The sign-in pages keep
+// it in a short-lived, sealed, per-attempt cookie, so several tabs can sign
+// in at once and no server state is needed.
 type Attempt struct {
 	// ID names the attempt (and its cookie).
 	ID string
