@@ -97,8 +97,8 @@ func allowWebSockets(config string) string {
 // sibling tenant's page must not open one as the signed-in person
 // (cross-site WebSocket hijacking); the tenant's own page still can.
 func TestCrossOriginWebSocket(t *testing.T) {
-	s := startStack(t, withTenants(func() string { return crossOriginTenants },
-		membership{bob, "acme", "member"}), withEnvoyConfig("envoy.yaml", allowWebSockets))
+	s := startHarness(t, stack.Tenants(func() string { return crossOriginTenants },
+		stack.Membership{User: bob, Tenant: "acme", Role: "member"}), stack.EnvoyConfig("envoy.yaml", allowWebSockets))
 	acme, globex := "acme."+baseDomain, "globex."+baseDomain
 	session := s.signIn(t, acme, bob)
 	handshake := func(hs ...header) *response {
@@ -118,7 +118,7 @@ func TestCrossOriginWebSocket(t *testing.T) {
 	}
 	for _, tc := range refused {
 		t.Run("refused: "+tc.name, func(t *testing.T) {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			resp := handshake(tc.hs...)
 			if resp.StatusCode != http.StatusForbidden || resp.errorCode() != "cross_origin" {
 				t.Fatalf("want 403 cross_origin, got\n%s", resp)
@@ -136,14 +136,14 @@ func TestCrossOriginWebSocket(t *testing.T) {
 	}
 	for _, tc := range passes {
 		t.Run("passes: "+tc.name, func(t *testing.T) {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			resp := handshake(tc.hs...)
-			if s.upstream.Hits() != hits+1 {
+			if s.Upstream.Hits() != hits+1 {
 				t.Fatalf("the handshake did not reach the app:\n%s", resp)
 			}
 			got := lastUpstream(t, s)
-			if !slices.Equal(got.Values("upgrade"), []string{"websocket"}) || !slices.Equal(got.Values("x-user-email"), []string{bob.email}) {
-				t.Errorf("the app saw upgrade %q as %q, want a websocket handshake as %s", got.Values("upgrade"), got.Values("x-user-email"), bob.email)
+			if !slices.Equal(got.Values("upgrade"), []string{"websocket"}) || !slices.Equal(got.Values("x-user-email"), []string{bob.Email}) {
+				t.Errorf("the app saw upgrade %q as %q, want a websocket handshake as %s", got.Values("upgrade"), got.Values("x-user-email"), bob.Email)
 			}
 		})
 	}
