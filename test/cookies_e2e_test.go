@@ -154,6 +154,13 @@ func TestEnvoyUpstreamCookies(t *testing.T) {
 			[]header{bearer, {"Cookie", "a=1;b=2 ;  c"}}, []string{"a=1;b=2 ;  c"}},
 		{"nothing of tenantgate's, two lines: untouched", acme, "/docs/1",
 			[]header{bearer, {"Cookie", "a=1"}, {"Cookie", "b=2"}}, []string{"a=1", "b=2"}},
+		// Envoy hands tenantgate several HTTP/1 Cookie lines joined with
+		// ","; a session on a later line is not read, and is still taken
+		// out of what the app gets.
+		{"a session on a second Cookie line", acme, "/docs/1",
+			[]header{bearer, {"Cookie", "a=1"}, {"Cookie", "tenantgate=" + session.Value + "; b=2"}}, []string{"a=1; b=2"}},
+		{"a session on a second Cookie line, anonymous path", acme, "/public/x",
+			[]header{{"Cookie", "a=1"}, {"Cookie", "tenantgate=" + session.Value}}, []string{"a=1"}},
 		{"path tenancy", baseDomain, "/org/acme/public/x",
 			[]header{{"Cookie", "tenantgate.acme=t; app=1"}}, []string{"app=1"}},
 	}

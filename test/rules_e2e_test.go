@@ -49,6 +49,13 @@ func TestEnvoyMethodRules(t *testing.T) {
 		{"member HEAD /admin/", request{method: http.MethodHead, host: acme, target: "/admin/", headers: []header{member}}, 403, ""},
 		{"admin DELETE /admin/", request{method: http.MethodDelete, host: acme, target: "/admin/", headers: []header{admin}}, 403, "forbidden"},
 		{"no session DELETE /admin/", request{method: http.MethodDelete, host: acme, target: "/admin/"}, 401, "unauthenticated"},
+		// An app that routes without regard to case (Express, ASP.NET
+		// Core) serves its /admin/ at /ADMIN/ too.
+		{"member GET /ADMIN/", request{host: acme, target: "/ADMIN/users", headers: []header{member}}, 403, "forbidden"},
+		{"member POST /Admin", request{method: http.MethodPost, host: acme, target: "/Admin", headers: []header{member}, body: "{}"}, 403, "forbidden"},
+		// Symfony and Laravel run this POST as the DELETE it names.
+		{"admin POST /admin/ naming DELETE", request{method: http.MethodPost, host: acme, target: "/admin/users/1",
+			headers: []header{admin, {"X-HTTP-Method-Override", "DELETE"}}, body: "{}"}, 403, "forbidden"},
 	}
 	for _, tc := range refused {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,6 +89,7 @@ func TestEnvoyMethodRules(t *testing.T) {
 		{"admin GET /admin/", request{host: acme, target: "/admin/", headers: []header{admin}}},
 		{"admin HEAD /admin/", request{method: http.MethodHead, host: acme, target: "/admin/", headers: []header{admin}}},
 		{"admin POST /admin/users", request{method: http.MethodPost, host: acme, target: "/admin/users", headers: []header{admin}, body: "{}"}},
+		{"admin POST /admin/users naming GET", request{method: http.MethodPost, host: acme, target: "/admin/users", headers: []header{admin, {"X-HTTP-Method-Override", "GET"}}, body: "{}"}},
 		{"member DELETE /docs/1 (no rule lists methods there)", request{method: http.MethodDelete, host: acme, target: "/docs/1", headers: []header{member}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
