@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// The seed corpora live in testdata/fuzz/<Name>/; the f.Add calls below add
-// the same kind of inputs so that a plain `go test` exercises them too.
+// The seed corpora live in testdata/fuzz/<Name>/ (written by
+// internal/genseeds); the f.Add calls below add the same kind of inputs so
+// that a plain `go test` exercises them too.
 
 func FuzzCanonicalHost(f *testing.F) {
 	for _, s := range []string{

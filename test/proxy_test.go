@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tenantgate/tenantgate/test/internal/stack"
 )
 
 // TestHarnessProxiesKeepEarlyAnswersWhole pins down the cause of the
@@ -18,7 +20,7 @@ import (
 // time, the interleaving that a loaded machine produces now and then: the
 // upstream answers before the proxy's transport has finished with the
 // request body, the proxy starts writing that answer, and only then does the
-// transport read the body again (wholeBody says why).
+// transport read the body again (stack.WholeBody says why).
 func TestHarnessProxiesKeepEarlyAnswersWhole(t *testing.T) {
 	upstream := &url.URL{Scheme: "http", Host: "upstream.invalid"}
 	tests := []struct {
@@ -26,7 +28,7 @@ func TestHarnessProxiesKeepEarlyAnswersWhole(t *testing.T) {
 		proxy func(http.RoundTripper) http.Handler
 	}{
 		{"recorder before tenantgate's HTTP port", func(rt http.RoundTripper) http.Handler {
-			return (&recorder{}).proxy(upstream, rt)
+			return (&stack.Recorder{}).Proxy(upstream, rt)
 		}},
 		{"TLS front before Envoy", func(rt http.RoundTripper) http.Handler {
 			return frontProxy(upstream, rt)

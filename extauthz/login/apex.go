@@ -19,20 +19,20 @@ const discoveryNotice = "If your organisation uses tenantgate, you will be taken
 // chooser of the person's organisations; otherwise the email form of
 // home-realm discovery and, when global sessions are enabled, a password
 // form that starts one.
-func (h *Handler) apexPage(q *request) {
-	_, user, ok, answered := h.signedIn(q)
+func (h *Handler) apexPage(q *request) *answer {
+	g, user, err := h.signedIn(q)
 	switch {
-	case answered:
-	case ok:
-		h.chooser(q, user, "")
-	default:
-		h.renderApex(q, http.StatusOK, "", "")
+	case err != nil:
+		return h.unavailable(q, "look up user", err)
+	case g != nil:
+		return h.chooser(q, user, "")
 	}
+	return h.apexForm(q, http.StatusOK, "", "")
 }
 
-// renderApex renders the apex sign-in page with a notice or an error.
-func (h *Handler) renderApex(q *request, status int, notice, errMsg string) {
-	h.render(q, status, "apex", page{
+// apexForm is the apex sign-in page with a notice or an error.
+func (h *Handler) apexForm(q *request, status int, notice, errMsg string) *answer {
+	return htmlPage(status, "apex", page{
 		Title:       "Sign in",
 		Action:      signin.PathLogin,
 		CSRF:        h.formCSRF(q),
@@ -64,15 +64,14 @@ func (h *Handler) discoveryFormTargets(q *request) string {
 // apexPost: POST /_auth/login on the apex host. A non-empty password (with
 // global sessions enabled) is a global sign-in; anything else, in particular
 // only email and csrf (CONTRACT.md), is home-realm discovery.
-func (h *Handler) apexPost(q *request) {
-	if !h.parseForm(q) || !h.checkCSRF(q) {
-		return
+func (h *Handler) apexPost(q *request) *answer {
+	if a := h.checkForm(q); a != nil {
+		return a
 	}
 	if h.globalEnabled() && q.r.PostForm.Get("password") != "" {
-		h.globalSignIn(q)
-		return
+		return h.globalSignIn(q)
 	}
-	h.discover(q)
+	return h.discover(q)
 }
 
 // discover: home-realm discovery, for a POST whose form and CSRF token are
@@ -81,13 +80,11 @@ func (h *Handler) apexPost(q *request) {
 // the address as login_hint, or shows the same neutral notice for anything
 // else, whatever the input. Every lookup counts against the client
 // address's discovery limit (429 over it).
-func (h *Handler) discover(q *request) {
+func (h *Handler) discover(q *request) *answer {
 	if !h.discovery.take(counterKey("discovery", h.clientKey(q.r)), h.now()) {
-		h.refuse(q, "discovery_limited", "")
-		q.w.Header().Set("Retry-After", "60")
-		h.message(q, http.StatusTooManyRequests, "Too many attempts",
-			"Too many attempts from your network. Wait a few minutes and try again.", true)
-		return
+		return h.message(q, http.StatusTooManyRequests, "Too many attempts",
+			"Too many attempts from your network. Wait a few minutes and try again.", true).
+			retry(60).refused("discovery_limited", "")
 	}
 	addr, domain, ok := discoveryDomain(q.r.PostForm.Get("email"))
 	var t *tenants.Tenant
@@ -95,11 +92,9 @@ func (h *Handler) discover(q *request) {
 		t = q.snap.ByEmailDomain(domain)
 	}
 	if t == nil {
-		h.refuse(q, "discovery_no_match", "")
-		h.renderApex(q, http.StatusOK, discoveryNotice, "")
-		return
+		return h.apexForm(q, http.StatusOK, discoveryNotice, "").refused("discovery_no_match", "")
 	}
-	redirect(q.w, h.tenantURL(q, t)+signin.PathLogin+"?"+url.Values{"login_hint": {addr}}.Encode())
+	return seeOther(h.tenantURL(q, t) + signin.PathLogin + "?" + url.Values{"login_hint": {addr}}.Encode())
 }
 
 // tenantURL is the root of tenant t as seen from the apex host of the

@@ -191,10 +191,10 @@ func (h *Handler) setAttemptCookie(q *request, a *attempt) error {
 	}
 	slices.SortFunc(others, func(x, y held) int { return cmp.Compare(x.created, y.created) })
 	for len(others) > maxAttempts-1 {
-		http.SetCookie(q.w, h.attemptCookie(others[0].name, "", -1, a.crossSite))
+		q.setCookie(h.attemptCookie(others[0].name, "", -1, a.crossSite))
 		others = others[1:]
 	}
-	http.SetCookie(q.w, h.attemptCookie(h.attemptCookiePrefix()+a.ID,
+	q.setCookie(h.attemptCookie(h.attemptCookiePrefix()+a.ID,
 		base64.RawURLEncoding.EncodeToString(sealed), int(attemptTTL/time.Second), a.crossSite))
 	return nil
 }
@@ -275,7 +275,7 @@ func (h *Handler) openAttempt(c *http.Cookie) (*attempt, bool) {
 
 // clearAttempt deletes an attempt's cookie: attempts are single use.
 func (h *Handler) clearAttempt(q *request, a *attempt) {
-	http.SetCookie(q.w, h.attemptCookie(h.attemptCookiePrefix()+a.ID, "", -1, a.crossSite))
+	q.setCookie(h.attemptCookie(h.attemptCookiePrefix()+a.ID, "", -1, a.crossSite))
 }
 
 // attemptByState finds the request's attempt whose State equals state,

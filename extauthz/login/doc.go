@@ -20,6 +20,12 @@
 // minted for the tenant the request resolved to, for a user who is a member
 // of that tenant, with the roles of that membership.
 //
+// Every route answers with a value, as Check answers with a Decision: a
+// route returns an answer (answer.go: a page, a redirect, a JSON error or
+// a document, with the refusal reason to log), and ServeHTTP writes it in
+// one place, Handler.write. Cookies set while deciding go out with
+// whatever the answer is, so a single-use cookie is cleared on every path.
+//
 // Browser-facing defences, all in this package:
 //
 //   - login CSRF: every POST passes http.CrossOriginProtection (which refuses

@@ -88,15 +88,15 @@ func (h *Handler) setGlobal(q *request, user tenants.User) error {
 	if err != nil {
 		return fmt.Errorf("global session: %w", err)
 	}
-	http.SetCookie(q.w, h.globalCookie(q, v, int(ttl/time.Second)))
+	q.setCookie(h.globalCookie(q, v, int(ttl/time.Second)))
 	return nil
 }
 
 // openGlobal returns the request's global session when one opens for this
-// apex host, has not expired and is not revoked.
-func (h *Handler) openGlobal(q *request) (*globalSession, bool) {
+// apex host, has not expired and is not revoked, else nil.
+func (h *Handler) openGlobal(q *request) *globalSession {
 	if !h.globalEnabled() {
-		return nil, false
+		return nil
 	}
 	now := h.now()
 	for i, c := range cookiesNamed(q.r, h.hostCookieName(q, globalCookieBase)) {
@@ -116,9 +116,9 @@ func (h *Handler) openGlobal(q *request) (*globalSession, bool) {
 		if q.snap.Revoked("", g.user, g.sid, g.issued) {
 			continue
 		}
-		return g, true
+		return g
 	}
-	return nil, false
+	return nil
 }
 
 // globalUser returns the user a global session names, if it still exists
@@ -138,23 +138,24 @@ func (h *Handler) globalUser(q *request, g *globalSession) (tenants.User, bool, 
 	return u, true, nil
 }
 
-// signedIn returns the request's global session and its user, or false
-// (after answering 503 when the store failed, with answered set).
-func (h *Handler) signedIn(q *request) (g *globalSession, u tenants.User, ok, answered bool) {
-	g, ok = h.openGlobal(q)
-	if !ok {
-		return nil, tenants.User{}, false, false
+// signedIn returns the request's global session and its user, or a nil
+// session when there is none: no cookie opens, or its user is no longer
+// the password user it names (the cookie is then cleared). An error is the
+// store's.
+func (h *Handler) signedIn(q *request) (*globalSession, tenants.User, error) {
+	g := h.openGlobal(q)
+	if g == nil {
+		return nil, tenants.User{}, nil
 	}
 	u, ok, err := h.globalUser(q, g)
 	if err != nil {
-		h.unavailable(q, "look up user", err)
-		return nil, tenants.User{}, false, true
+		return nil, tenants.User{}, err
 	}
 	if !ok {
-		http.SetCookie(q.w, h.globalCookie(q, "", -1))
-		return nil, tenants.User{}, false, false
+		q.setCookie(h.globalCookie(q, "", -1))
+		return nil, tenants.User{}, nil
 	}
-	return g, u, true, false
+	return g, u, nil
 }
 
 // globalSignIn: POST /_auth/login on the apex host with email, password and
@@ -162,20 +163,19 @@ func (h *Handler) signedIn(q *request) (g *globalSession, u tenants.User, ok, an
 // chooser (303 to /_auth/login); failure is the 401 "Invalid email or
 // password." page. Failures count like a tenant's, under the account scope
 // of the apex host.
-func (h *Handler) globalSignIn(q *request) {
+func (h *Handler) globalSignIn(q *request) *answer {
 	email := normaliseEmail(q.r.PostForm.Get("email"))
-	user, _, ok := h.checkPassword(q, "apex:"+q.res.Host, email, q.r.PostForm.Get("password"), nil, func() {
-		h.renderApex(q, http.StatusUnauthorized, "", invalidCredentials)
+	user, _, a := h.checkPassword(q, "apex:"+q.res.Host, email, q.r.PostForm.Get("password"), nil, func() *answer {
+		return h.apexForm(q, http.StatusUnauthorized, "", invalidCredentials)
 	})
-	if !ok {
-		return
+	if a != nil {
+		return a
 	}
 	if err := h.setGlobal(q, user); err != nil {
-		h.unavailable(q, "start global session", err)
-		return
+		return h.unavailable(q, "start global session", err)
 	}
 	h.log().Info("signed in", "host", q.res.Host, "scope", "global", "method", session.MethodPassword, "email_digest", h.emailDigest(email))
-	redirect(q.w, signin.PathLogin)
+	return seeOther(signin.PathLogin)
 }
 
 // tenantChoice is one organisation on the chooser: a button that posts ID
@@ -191,12 +191,11 @@ type tenantChoice struct {
 
 // chooser renders the organisations user belongs to: active tenants where
 // they hold a membership, in tenant id order.
-func (h *Handler) chooser(q *request, user tenants.User, notice string) {
+func (h *Handler) chooser(q *request, user tenants.User, notice string) *answer {
 	ctx := q.r.Context()
 	all, err := h.Store.Tenants(ctx)
 	if err != nil {
-		h.unavailable(q, "list tenants", err)
-		return
+		return h.unavailable(q, "list tenants", err)
 	}
 	var choices []tenantChoice
 	for _, stored := range all {
@@ -209,8 +208,7 @@ func (h *Handler) chooser(q *request, user tenants.User, notice string) {
 		if _, err := h.Store.Membership(ctx, t.InternalID, user.ID); errors.Is(err, tenants.ErrNotFound) {
 			continue
 		} else if err != nil {
-			h.unavailable(q, "look up membership", err)
-			return
+			return h.unavailable(q, "look up membership", err)
 		}
 		c := tenantChoice{Name: displayName(t.Name, t.ID), ID: t.ID}
 		if !t.HasMethod(tenants.MethodPassword) {
@@ -219,7 +217,7 @@ func (h *Handler) chooser(q *request, user tenants.User, notice string) {
 		}
 		choices = append(choices, c)
 	}
-	h.render(q, http.StatusOK, "chooser", page{
+	return htmlPage(http.StatusOK, "chooser", page{
 		Title:        "Choose an organisation",
 		Action:       signin.PathLogin,
 		LogoutAction: signin.PathLogout,
@@ -232,30 +230,29 @@ func (h *Handler) chooser(q *request, user tenants.User, notice string) {
 }
 
 // apexLogoutPage: GET /_auth/logout on the apex host, a confirmation form.
-func (h *Handler) apexLogoutPage(q *request) {
-	h.render(q, http.StatusOK, "logout", page{Title: "Sign out", Action: signin.PathLogout, CSRF: h.formCSRF(q)})
+func (h *Handler) apexLogoutPage(q *request) *answer {
+	return htmlPage(http.StatusOK, "logout", page{Title: "Sign out", Action: signin.PathLogout, CSRF: h.formCSRF(q)})
 }
 
 // apexLogout: POST /_auth/logout on the apex host with csrf. Revokes the
 // global session, clears its cookie and goes back to the apex sign-in page.
 // Sessions already issued to tenants stay: each is signed out on its own
 // host.
-func (h *Handler) apexLogout(q *request) {
-	if !h.parseForm(q) || !h.checkCSRF(q) {
-		return
+func (h *Handler) apexLogout(q *request) *answer {
+	if a := h.checkForm(q); a != nil {
+		return a
 	}
-	if g, ok := h.openGlobal(q); ok {
+	if g := h.openGlobal(q); g != nil {
 		err := h.revoke(q, tenants.Revocation{
 			Key:       tenants.SessionRevocationKey(g.sid),
 			NotBefore: h.now(),
 			Expires:   session.RevocationExpires(g.expires),
 		})
 		if err != nil {
-			h.unavailable(q, "revoke global session", err)
-			return
+			return h.unavailable(q, "revoke global session", err)
 		}
 		h.log().Info("signed out", "host", q.res.Host, "scope", "global")
 	}
-	http.SetCookie(q.w, h.globalCookie(q, "", -1))
-	redirect(q.w, signin.PathLogin)
+	q.setCookie(h.globalCookie(q, "", -1))
+	return seeOther(signin.PathLogin)
 }

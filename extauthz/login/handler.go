@@ -204,12 +204,20 @@ func (h *Handler) log() *slog.Logger {
 // request is one request placed with its tenant.
 type request struct {
 	snap *tenants.Snapshot
-	w    http.ResponseWriter
-	r    *http.Request
-	res  tenants.Resolution
+	// w is written by Handler.write alone (http.MaxBytesReader holds it
+	// too, to close the connection after an oversized body).
+	w   http.ResponseWriter
+	r   *http.Request
+	res tenants.Resolution
 	// route is the path below the tenant's root, without the query.
 	route string
+	// cookies are the cookies set so far, which go out with the answer
+	// whatever it is (Handler.write).
+	cookies []*http.Cookie
 }
+
+// setCookie sets c on the response to this request, whatever the answer.
+func (q *request) setCookie(c *http.Cookie) { q.cookies = append(q.cookies, c) }
 
 // tenant returns the resolved tenant (nil on the apex host).
 func (q *request) tenant() *tenants.Tenant { return q.res.Tenant }
@@ -223,16 +231,22 @@ func (q *request) binding() string {
 	return "tenant:" + q.res.Tenant.InternalID
 }
 
-// ServeHTTP places the request with a tenant and dispatches it.
+// ServeHTTP places the request with a tenant, answers it by its route and
+// writes the answer (write).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.init()
-	w.Header().Set("Referrer-Policy", referrerPolicy)
+	q := &request{w: w, r: r}
+	h.write(q, h.serve(q))
+}
+
+// serve places q with its tenant and answers it by its route.
+func (h *Handler) serve(q *request) *answer {
 	snap := h.Snapshots.Load()
 	if snap == nil {
-		writeJSONError(w, http.StatusServiceUnavailable, "unavailable")
-		return
+		return jsonError(http.StatusServiceUnavailable, "unavailable")
 	}
-	r = withForwardedPort(r, h.scheme())
+	r := withForwardedPort(q.r, h.scheme())
+	q.r = r
 	target := r.RequestURI
 	if !strings.HasPrefix(target, "/") {
 		target = r.URL.RequestURI() // absolute-form; Go took r.Host from it
@@ -240,113 +254,120 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res, err := h.Resolver.Resolve(snap, r.Host, target)
 	switch {
 	case errors.Is(err, tenants.ErrUnknownTenant):
-		writeJSONError(w, http.StatusNotFound, "unknown_tenant")
-		return
+		return jsonError(http.StatusNotFound, "unknown_tenant")
 	case err != nil:
-		writeJSONError(w, http.StatusBadRequest, "bad_request")
-		return
+		return jsonError(http.StatusBadRequest, "bad_request")
 	}
 	path, _, _ := strings.Cut(target, "?")
 	route, ok := strings.CutPrefix(path, res.Prefix)
 	if !ok {
-		writeJSONError(w, http.StatusNotFound, "not_found")
-		return
+		return jsonError(http.StatusNotFound, "not_found")
 	}
-	q := &request{snap: snap, w: w, r: r, res: res, route: route}
+	q.snap, q.res, q.route = snap, res, route
 
 	if res.Apex {
 		switch route {
 		case signin.PathLogin:
-			h.methods(q, h.apexPage, h.apexPost)
+			return h.methods(q, h.apexPage, h.apexPost)
 		case signin.PathLogout:
 			if !h.globalEnabled() {
-				writeJSONError(w, http.StatusNotFound, "not_found")
-				return
+				return jsonError(http.StatusNotFound, "not_found")
 			}
-			h.methods(q, h.apexLogoutPage, h.apexLogout)
+			return h.methods(q, h.apexLogoutPage, h.apexLogout)
 		case signin.PathSwitch:
 			if !h.globalEnabled() {
-				writeJSONError(w, http.StatusNotFound, "not_found")
-				return
+				return jsonError(http.StatusNotFound, "not_found")
 			}
-			h.methods(q, h.issueSwitch, h.switchPost)
-		default:
-			writeJSONError(w, http.StatusNotFound, "not_found")
+			return h.methods(q, h.issueSwitch, h.switchPost)
 		}
-		return
+		return jsonError(http.StatusNotFound, "not_found")
 	}
 	switch route {
 	case signin.PathLogin:
-		h.methods(q, h.loginPage, h.login)
+		return h.methods(q, h.loginPage, h.login)
 	case signin.PathLogout:
-		h.methods(q, h.logoutPage, h.logout)
+		return h.methods(q, h.logoutPage, h.logout)
 	case signin.PathJWKS:
-		h.methods(q, h.jwks, nil)
+		return h.methods(q, h.jwks, nil)
 	case signin.PathStart:
-		h.postOnly(q, h.start)
+		return h.postOnly(q, h.start)
 	case signin.PathCallback:
-		h.methods(q, h.callbackOrSwitch, nil)
+		return h.methods(q, h.callbackOrSwitch, nil)
 	case signin.PathSwitch:
-		h.methods(q, h.startSwitch, nil)
+		return h.methods(q, h.startSwitch, nil)
 	case signin.PathSAMLMetadata:
-		h.methods(q, h.samlMetadata, nil)
+		return h.methods(q, h.samlMetadata, nil)
 	case signin.PathSAMLACS:
 		// Cross-site by design: no CrossOriginProtection, no CSRF field
 		// (see acs).
-		h.acs(q)
+		return h.acs(q)
 	case signin.PathSignedOut:
-		h.methods(q, h.signedOut, nil)
-	default:
-		writeJSONError(w, http.StatusNotFound, "not_found")
+		return h.methods(q, h.signedOut, nil)
 	}
+	return jsonError(http.StatusNotFound, "not_found")
 }
 
-// methods dispatches GET/HEAD to get and POST (after the cross-origin check)
-// to post; anything else is 405.
-func (h *Handler) methods(q *request, get, post func(*request)) {
+// methods answers GET/HEAD with get and POST (after the cross-origin check)
+// with post; anything else is 405.
+func (h *Handler) methods(q *request, get, post func(*request) *answer) *answer {
 	switch q.r.Method {
 	case http.MethodGet, http.MethodHead:
-		get(q)
-		return
+		return get(q)
 	case http.MethodPost:
 		if post == nil {
 			break
 		}
 		if err := h.origins.Check(q.r); err != nil {
-			h.refuse(q, "cross_origin", "")
-			h.forbidden(q)
-			return
+			return h.forbidden(q).refused("cross_origin", "")
 		}
-		post(q)
-		return
+		return post(q)
 	}
 	allow := "GET, HEAD"
 	if post != nil {
 		allow += ", POST"
 	}
-	q.w.Header().Set("Allow", allow)
-	writeJSONError(q.w, http.StatusMethodNotAllowed, "method_not_allowed")
+	return methodNotAllowed(allow)
 }
 
-// parseForm reads a POST body of at most maxFormBytes. On failure it has
-// already answered.
-func (h *Handler) parseForm(q *request) bool {
-	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, maxFormBytes)
-	if err := q.r.ParseForm(); err != nil {
-		status := http.StatusBadRequest
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			status = http.StatusRequestEntityTooLarge
-		}
-		h.refuse(q, "bad_form", "")
-		h.message(q, status, "Sign-in request refused", "The form could not be read. Go back and try again.", true)
-		return false
+// checkForm reads a sign-in form POST (parseForm) and checks its csrf
+// field (checkCSRF). It returns nil when both pass, else the refusal to
+// answer with.
+func (h *Handler) checkForm(q *request) *answer {
+	if a := h.parseForm(q); a != nil {
+		return a
 	}
-	return true
+	return h.checkCSRF(q)
+}
+
+// parseForm reads a POST body of at most maxFormBytes. It returns nil, or
+// the refusal of a form that cannot be read (400; 413 when too large).
+func (h *Handler) parseForm(q *request) *answer {
+	if err := readForm(q, maxFormBytes); err != nil {
+		return h.message(q, formStatus(err), "Sign-in request refused", "The form could not be read. Go back and try again.", true).
+			refused("bad_form", "")
+	}
+	return nil
+}
+
+// readForm reads a POST body of at most limit bytes into q.r.PostForm.
+func readForm(q *request, limit int64) error {
+	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, limit)
+	return q.r.ParseForm()
+}
+
+// formStatus is the status that refuses a body readForm failed on: 413
+// when it was over its limit, else 400.
+func formStatus(err error) int {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
 }
 
 // checkCSRF verifies the form's csrf field against the pre-auth cookie, for
-// this tenant (or apex host). On failure it has already answered 403.
-func (h *Handler) checkCSRF(q *request) bool {
+// this tenant (or apex host). It returns nil when it matches, else the 403
+// refusal.
+func (h *Handler) checkCSRF(q *request) *answer {
 	got := q.r.PostForm.Get("csrf")
 	if got != "" && len(h.CSRFKey) >= minCSRFKeyLen {
 		for i, c := range cookiesNamed(q.r, h.preauthCookieName()) {
@@ -358,17 +379,16 @@ func (h *Handler) checkCSRF(q *request) bool {
 			}
 			want := h.csrfToken(c.Value, q.binding())
 			if subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1 {
-				return true
+				return nil
 			}
 		}
 	}
-	h.refuse(q, "csrf", "")
-	h.forbidden(q)
-	return false
+	return h.forbidden(q).refused("csrf", "")
 }
 
-func (h *Handler) forbidden(q *request) {
-	h.message(q, http.StatusForbidden, "Sign-in request refused",
+// forbidden is the 403 page of a refused cross-origin or CSRF request.
+func (h *Handler) forbidden(q *request) *answer {
+	return h.message(q, http.StatusForbidden, "Sign-in request refused",
 		"This form has expired or was sent from another site. Reload the page and try again.", true)
 }
 
@@ -433,7 +453,7 @@ func (h *Handler) formCSRF(q *request) string {
 		return ""
 	}
 	v := base64.RawURLEncoding.EncodeToString(b[:])
-	http.SetCookie(q.w, &http.Cookie{
+	q.setCookie(&http.Cookie{
 		Name:     h.preauthCookieName(),
 		Value:    v,
 		Path:     "/",
@@ -458,23 +478,6 @@ func (h *Handler) emailDigest(email string) string {
 	io.WriteString(m, "tenantgate log email v1\x00")
 	io.WriteString(m, email)
 	return hex.EncodeToString(m.Sum(nil)[:6])
-}
-
-// refuse logs a refused or failed request: tenant, reason code and, when
-// given, a digest of the (normalised) email, then any extra key-value
-// pairs.
-func (h *Handler) refuse(q *request, reason, email string, extra ...any) {
-	attrs := []any{"reason", reason, "path", q.route, "client", h.clientKey(q.r)}
-	if t := q.tenant(); t != nil {
-		attrs = append(attrs, "tenant", t.ID)
-	} else {
-		attrs = append(attrs, "host", q.res.Host)
-	}
-	if email != "" {
-		attrs = append(attrs, "email_digest", h.emailDigest(email))
-	}
-	attrs = append(attrs, extra...)
-	h.log().Info("sign-in refused", attrs...)
 }
 
 // revoke records r and publishes a snapshot that holds it before the

@@ -153,7 +153,8 @@ type page struct {
 	FocusSSO int
 }
 
-// render writes a page with the security headers every page carries.
+// render writes a page with the security headers every page carries; only
+// write calls it.
 func (h *Handler) render(q *request, status int, name string, p page) {
 	var brand tenants.Branding
 	if t := q.tenant(); t != nil {
@@ -189,14 +190,14 @@ func (h *Handler) render(q *request, status int, name string, p page) {
 	}
 }
 
-// message renders a page holding one sentence and a link back to the sign-in
+// message is a page holding one sentence and a link back to the sign-in
 // page.
-func (h *Handler) message(q *request, status int, title, msg string, alert bool) {
+func (h *Handler) message(q *request, status int, title, msg string, alert bool) *answer {
 	p := page{Title: title, Message: msg, Alert: alert, Link: q.res.Prefix + signin.PathLogin, LinkText: "Back to sign-in"}
 	if t := q.tenant(); t != nil {
 		p.TenantName = displayName(t.Name, t.ID)
 	}
-	h.render(q, status, "message", p)
+	return htmlPage(status, "message", p)
 }
 
 func displayName(name, id string) string {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -80,44 +81,37 @@ func (h *Handler) ssoChoices(q *request) []ssoChoice {
 	return out
 }
 
-// postOnly dispatches a POST (after the cross-origin check) to post, and
-// answers 405 to anything else.
-func (h *Handler) postOnly(q *request, post func(*request)) {
+// postOnly answers a POST (after the cross-origin check) with post, and
+// anything else with 405.
+func (h *Handler) postOnly(q *request, post func(*request) *answer) *answer {
 	if q.r.Method != http.MethodPost {
-		q.w.Header().Set("Allow", "POST")
-		writeJSONError(q.w, http.StatusMethodNotAllowed, "method_not_allowed")
-		return
+		return methodNotAllowed("POST")
 	}
 	if err := h.origins.Check(q.r); err != nil {
-		h.refuse(q, "cross_origin", "")
-		h.forbidden(q)
-		return
+		return h.forbidden(q).refused("cross_origin", "")
 	}
-	post(q)
+	return post(q)
 }
 
 // start: POST /_auth/start with m (method index), rd, login_hint and csrf.
 // It starts an attempt and sends the browser to the provider (303).
-func (h *Handler) start(q *request) {
+func (h *Handler) start(q *request) *answer {
 	t := q.tenant()
 	if t.Suspended() {
-		h.suspendedPage(q)
-		return
+		return h.suspendedPage(q)
 	}
-	if !h.parseForm(q) || !h.checkCSRF(q) {
-		return
+	if a := h.checkForm(q); a != nil {
+		return a
 	}
 	form := q.r.PostForm
 	i, err := strconv.Atoi(form.Get("m"))
 	if err != nil || i < 0 || i >= len(t.Methods) || !h.serves(t.Methods[i]) {
-		h.ssoFail(q, "sso_bad_method", nil)
-		return
+		return h.ssoFail(q, "sso_bad_method", nil)
 	}
 	if _, err := h.method(q.r.Context(), t, i); errors.Is(err, signin.ErrNotOffered) {
-		h.ssoFail(q, "sso_bad_method", nil)
-		return
+		return h.ssoFail(q, "sso_bad_method", nil)
 	}
-	h.startSSO(q, i, SafeRedirect(form.Get("rd"), q.res.Prefix), loginHint(form.Get("login_hint")), http.StatusSeeOther)
+	return h.startSSO(q, i, SafeRedirect(form.Get("rd"), q.res.Prefix), loginHint(form.Get("login_hint")), http.StatusSeeOther)
 }
 
 // loginHint returns a login_hint worth passing on, or "".
@@ -130,19 +124,17 @@ func loginHint(s string) string {
 
 // startSSO opens method i, makes an attempt, sets its cookie and redirects
 // to the provider with status (302 for the direct GET, 303 after a POST).
-func (h *Handler) startSSO(q *request, i int, rd, hint string, status int) {
+func (h *Handler) startSSO(q *request, i int, rd, hint string, status int) *answer {
 	t := q.tenant()
 	ctx := q.r.Context()
 	m, err := h.method(ctx, t, i)
 	if err != nil {
-		h.methodUnavailable(q, "sso_method_unavailable", err)
-		return
+		return h.methodUnavailable(q, "sso_method_unavailable", err)
 	}
 	_, crossSite := m.(signin.SAMLMethod)
 	a, err := h.newAttempt(q, i, t.Methods[i].Type, crossSite, rd, hint)
 	if err != nil {
-		h.unavailable(q, "start sign-in attempt", err)
-		return
+		return h.unavailable(q, "start sign-in attempt", err)
 	}
 	var target string
 	switch mm := m.(type) {
@@ -162,76 +154,64 @@ func (h *Handler) startSSO(q *request, i int, rd, hint string, status int) {
 		err = errors.New("method returned a provider URL that is not http(s)")
 	}
 	if err != nil {
-		h.methodUnavailable(q, "sso_start_failed", err)
-		return
+		return h.methodUnavailable(q, "sso_start_failed", err)
 	}
 	if err := h.setAttemptCookie(q, a); err != nil {
-		h.unavailable(q, "start sign-in attempt", err)
-		return
+		return h.unavailable(q, "start sign-in attempt", err)
 	}
-	hd := q.w.Header()
-	hd.Set("Location", target)
-	hd.Set("Cache-Control", "no-store")
-	q.w.WriteHeader(status)
+	return redirectTo(status, target)
 }
 
 // methodUnavailable answers 503 for a method that cannot be used right now
 // (it failed to open, or its provider cannot be reached).
-func (h *Handler) methodUnavailable(q *request, reason string, err error) {
-	h.refuse(q, reason, "")
-	h.log().Error("sign-in method unavailable", "tenant", q.tenant().ID, "reason", reason, "err", err)
-	h.message(q, http.StatusServiceUnavailable, "Sign-in unavailable",
-		"This sign-in method is temporarily unavailable. Try again in a moment, or contact your administrator.", true)
+func (h *Handler) methodUnavailable(q *request, reason string, err error) *answer {
+	return h.message(q, http.StatusServiceUnavailable, "Sign-in unavailable",
+		"This sign-in method is temporarily unavailable. Try again in a moment, or contact your administrator.", true).
+		refused(reason, "").
+		logging(slog.LevelError, "sign-in method unavailable", "tenant", q.tenant().ID, "reason", reason, "err", err)
 }
 
 // ssoFail answers 400 "invalid login request" and logs the reason code (and
 // the method's error, which carries no secret and is never shown).
-func (h *Handler) ssoFail(q *request, reason string, err error) {
-	h.refuse(q, reason, "")
+func (h *Handler) ssoFail(q *request, reason string, err error) *answer {
+	a := h.message(q, http.StatusBadRequest, "Sign-in failed", invalidLoginRequest, true).refused(reason, "")
 	if err != nil {
-		h.log().Info("sso sign-in failed", "tenant", q.tenant().ID, "reason", reason, "err", err)
+		a.logging(slog.LevelInfo, "sso sign-in failed", "tenant", q.tenant().ID, "reason", reason, "err", err)
 	}
-	h.message(q, http.StatusBadRequest, "Sign-in failed", invalidLoginRequest, true)
+	return a
 }
 
 // callback: GET /_auth/callback?state=…, where OIDC and OAuth2 providers
 // send the browser back.
-func (h *Handler) callback(q *request) {
+func (h *Handler) callback(q *request) *answer {
 	t := q.tenant()
 	if t.Suspended() {
-		h.suspendedPage(q)
-		return
+		return h.suspendedPage(q)
 	}
 	a := h.attemptByState(q, q.r.URL.Query().Get("state"))
 	if a == nil {
-		h.ssoFail(q, "sso_no_attempt", nil)
-		return
+		return h.ssoFail(q, "sso_no_attempt", nil)
 	}
 	h.clearAttempt(q, a) // single use, whatever happens next
 	if reason := h.checkAttempt(q, a, a.Method, a.typ); reason != "" {
-		h.ssoFail(q, reason, nil)
-		return
+		return h.ssoFail(q, reason, nil)
 	}
 	if a.Method >= len(t.Methods) || t.Methods[a.Method].Type != a.typ {
-		h.ssoFail(q, "sso_attempt_other_method", nil)
-		return
+		return h.ssoFail(q, "sso_attempt_other_method", nil)
 	}
 	m, err := h.method(q.r.Context(), t, a.Method)
 	if err != nil {
-		h.methodUnavailable(q, "sso_method_unavailable", err)
-		return
+		return h.methodUnavailable(q, "sso_method_unavailable", err)
 	}
 	rm, ok := m.(signin.RedirectMethod)
 	if !ok {
-		h.ssoFail(q, "sso_attempt_other_method", nil)
-		return
+		return h.ssoFail(q, "sso_attempt_other_method", nil)
 	}
 	id, err := rm.Callback(q.r.Context(), &a.Attempt, q.r)
 	if err != nil {
-		h.ssoFail(q, "sso_callback_refused", err)
-		return
+		return h.ssoFail(q, "sso_callback_refused", err)
 	}
-	h.completeSSO(q, a.Method, m, id, a.ReturnTo)
+	return h.completeSSO(q, a.Method, m, id, a.ReturnTo)
 }
 
 // samlMethod returns the tenant's SAML method, the one of its methods that
@@ -260,33 +240,22 @@ func (h *Handler) samlMethod(q *request) (signin.SAMLMethod, int, error) {
 }
 
 // samlMetadata: GET /_auth/saml/metadata, the tenant's SP metadata.
-func (h *Handler) samlMetadata(q *request) {
+func (h *Handler) samlMetadata(q *request) *answer {
 	t := q.tenant()
 	sm, _, err := h.samlMethod(q)
 	switch {
 	case sm == nil && err != nil:
-		h.log().Error("saml metadata", "tenant", t.ID, "err", err)
-		writeJSONError(q.w, http.StatusServiceUnavailable, "unavailable")
-		return
+		return jsonError(http.StatusServiceUnavailable, "unavailable").
+			logging(slog.LevelError, "saml metadata", "tenant", t.ID, "err", err)
 	case sm == nil:
-		writeJSONError(q.w, http.StatusNotFound, "not_found")
-		return
+		return jsonError(http.StatusNotFound, "not_found")
 	}
 	b, err := sm.Metadata(h.endpoint(q))
 	if err != nil {
-		h.log().Error("saml metadata", "tenant", t.ID, "err", err)
-		writeJSONError(q.w, http.StatusServiceUnavailable, "unavailable")
-		return
+		return jsonError(http.StatusServiceUnavailable, "unavailable").
+			logging(slog.LevelError, "saml metadata", "tenant", t.ID, "err", err)
 	}
-	hd := q.w.Header()
-	hd.Set("Content-Type", "application/samlmetadata+xml")
-	hd.Set("Cache-Control", "no-cache")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Content-Length", strconv.Itoa(len(b)))
-	q.w.WriteHeader(http.StatusOK)
-	if q.r.Method != http.MethodHead {
-		q.w.Write(b)
-	}
+	return document("application/samlmetadata+xml", "no-cache", b)
 }
 
 // acs: POST /_auth/saml/acs, the SAML assertion consumer. The POST comes
@@ -295,47 +264,33 @@ func (h *Handler) samlMetadata(q *request) {
 // InResponseTo to the attempt named by RelayState, whose cookie only this
 // browser holds. Without RelayState the response is unsolicited
 // (IdP-initiated), which the method refuses unless the tenant allows it.
-func (h *Handler) acs(q *request) {
+func (h *Handler) acs(q *request) *answer {
 	if q.r.Method != http.MethodPost {
-		q.w.Header().Set("Allow", "POST")
-		writeJSONError(q.w, http.StatusMethodNotAllowed, "method_not_allowed")
-		return
+		return methodNotAllowed("POST")
 	}
 	t := q.tenant()
 	if t.Suspended() {
-		h.suspendedPage(q)
-		return
+		return h.suspendedPage(q)
 	}
 	sm, i, err := h.samlMethod(q)
 	switch {
 	case sm == nil && err != nil:
-		h.methodUnavailable(q, "sso_method_unavailable", err)
-		return
+		return h.methodUnavailable(q, "sso_method_unavailable", err)
 	case sm == nil:
-		writeJSONError(q.w, http.StatusNotFound, "not_found")
-		return
+		return jsonError(http.StatusNotFound, "not_found")
 	}
-	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, maxACSBytes)
-	if err := q.r.ParseForm(); err != nil {
-		status := http.StatusBadRequest
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			status = http.StatusRequestEntityTooLarge
-		}
-		h.refuse(q, "sso_bad_form", "")
-		h.message(q, status, "Sign-in failed", invalidLoginRequest, true)
-		return
+	if err := readForm(q, maxACSBytes); err != nil {
+		return h.message(q, formStatus(err), "Sign-in failed", invalidLoginRequest, true).refused("sso_bad_form", "")
 	}
 	var a *attempt
 	returnTo := q.res.Prefix + "/"
 	if relay := q.r.PostForm.Get("RelayState"); validAttemptID(relay) {
 		if a = h.attemptByID(q, relay); a == nil {
-			h.ssoFail(q, "sso_no_attempt", nil)
-			return
+			return h.ssoFail(q, "sso_no_attempt", nil)
 		}
 		h.clearAttempt(q, a)
 		if reason := h.checkAttempt(q, a, i, t.Methods[i].Type); reason != "" {
-			h.ssoFail(q, reason, nil)
-			return
+			return h.ssoFail(q, reason, nil)
 		}
 		returnTo = a.ReturnTo
 	}
@@ -345,21 +300,19 @@ func (h *Handler) acs(q *request) {
 	}
 	id, err := sm.HandleResponse(q.r.Context(), h.endpoint(q), ap, q.r)
 	if err != nil {
-		h.ssoFail(q, "sso_saml_refused", err)
-		return
+		return h.ssoFail(q, "sso_saml_refused", err)
 	}
-	h.completeSSO(q, i, sm, id, returnTo)
+	return h.completeSSO(q, i, sm, id, returnTo)
 }
 
 // completeSSO turns an identity a method vouched for into a session of the
 // request's tenant: the account is keyed on (tenant, method type, issuer,
 // subject) and never found by email; the email is kept only when verified.
-func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Identity, returnTo string) {
+func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Identity, returnTo string) *answer {
 	t := q.tenant()
 	typ := t.Methods[i].Type
 	if id.Subject == "" || id.Issuer == "" {
-		h.ssoFail(q, "sso_no_subject", nil)
-		return
+		return h.ssoFail(q, "sso_no_subject", nil)
 	}
 	email := ""
 	if id.EmailVerified {
@@ -373,19 +326,17 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 			roles = append(roles, r)
 		}
 	}
-	if !h.admitSignIn(q, signInKey(t.InternalID, typ, id.Issuer, id.Subject), email) {
-		return
+	if a := h.admitSignIn(q, signInKey(t.InternalID, typ, id.Issuer, id.Subject), email); a != nil {
+		return a
 	}
 	user, err := h.Store.UpsertExternalUser(q.r.Context(), t.InternalID, tenants.ExternalIdentity{
 		Method: typ, Issuer: id.Issuer, Subject: id.Subject, Email: email, Roles: roles,
 	})
 	if errors.Is(err, tenants.ErrNotFound) {
-		h.ssoFail(q, "sso_tenant_gone", err)
-		return
+		return h.ssoFail(q, "sso_tenant_gone", err)
 	}
 	if err != nil {
-		h.unavailable(q, "record sso user", err)
-		return
+		return h.unavailable(q, "record sso user", err)
 	}
 	h.publish(q, "an SSO sign-in")
 	token, minted, err := h.Minter.Mint(t, session.Claims{
@@ -395,22 +346,20 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 		Method:  typ,
 	})
 	if err != nil {
-		h.unavailable(q, "mint session", err)
-		return
+		return h.unavailable(q, "mint session", err)
 	}
 	maxAge := int(minted.Expires.Sub(minted.IssuedAt).Seconds())
 	if maxAge <= 0 {
-		h.unavailable(q, "mint session", errors.New("minted session already expired"))
-		return
+		return h.unavailable(q, "mint session", errors.New("minted session already expired"))
 	}
-	http.SetCookie(q.w, h.sessionCookie(q, token, maxAge))
+	q.setCookie(h.sessionCookie(q, token, maxAge))
 	if _, ok := m.(signin.LogoutMethod); ok && id.IDTokenHint != "" {
 		h.setIDTokenCookie(q, t, minted.SID, i, id.IDTokenHint, maxAge)
 	} else {
-		http.SetCookie(q.w, h.idTokenCookie(q, "", -1))
+		q.setCookie(h.idTokenCookie(q, "", -1))
 	}
 	h.log().Info("signed in", "tenant", t.ID, "method", typ, "user", user.ID)
-	redirect(q.w, SafeRedirect(returnTo, q.res.Prefix))
+	return seeOther(SafeRedirect(returnTo, q.res.Prefix))
 }
 
 // idTokenRecord is the sealed content of the id-token cookie.
@@ -451,10 +400,10 @@ func (h *Handler) setIDTokenCookie(q *request, t *tenants.Tenant, sid string, i 
 	}
 	v := base64.RawURLEncoding.EncodeToString(sealed)
 	if len(v) > maxIDTokenCookie {
-		http.SetCookie(q.w, h.idTokenCookie(q, "", -1))
+		q.setCookie(h.idTokenCookie(q, "", -1))
 		return
 	}
-	http.SetCookie(q.w, h.idTokenCookie(q, v, maxAge))
+	q.setCookie(h.idTokenCookie(q, v, maxAge))
 }
 
 // providerLogoutURL returns where to send the browser to sign out at the
@@ -522,6 +471,6 @@ func (h *Handler) signsOutAtProvider(q *request) bool {
 
 // signedOut: GET /_auth/signed-out, where a provider sends the browser
 // back after signing out there.
-func (h *Handler) signedOut(q *request) {
-	h.message(q, http.StatusOK, "Signed out", "You are signed out.", false)
+func (h *Handler) signedOut(q *request) *answer {
+	return h.message(q, http.StatusOK, "Signed out", "You are signed out.", false)
 }

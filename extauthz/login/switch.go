@@ -137,36 +137,32 @@ func (h *Handler) apexHostOf(q *request) string {
 // startSwitch: GET /_auth/switch?rd=PATH on a tenant host (step 1). A
 // tenant that cannot be switched into (no password sign-in, no apex,
 // switching off) sends the browser to its sign-in page instead.
-func (h *Handler) startSwitch(q *request) {
+func (h *Handler) startSwitch(q *request) *answer {
 	t := q.tenant()
 	if t.Suspended() {
-		h.suspendedPage(q)
-		return
+		return h.suspendedPage(q)
 	}
 	rd := SafeRedirect(q.r.URL.Query().Get("rd"), q.res.Prefix)
 	apex := h.apexHostOf(q)
 	if !h.globalEnabled() || apex == "" || !t.HasMethod(tenants.MethodPassword) {
-		redirectFound(q.w, q.res.Prefix+signin.PathLogin+"?"+url.Values{"rd": {rd}}.Encode())
-		return
+		return found(q.res.Prefix + signin.PathLogin + "?" + url.Values{"rd": {rd}}.Encode())
 	}
 	secret, err := randomString(h.Rand, stateBytes)
 	if err != nil {
-		h.unavailable(q, "start switch", err)
-		return
+		return h.unavailable(q, "start switch", err)
 	}
 	v, err := sealJSON(h.switchSealer, switchVerifier{V: switchRecordVersion, Secret: secret, Return: rd, Created: h.now().Unix()},
 		switchVerifierContext(t.InternalID))
 	if err != nil {
-		h.unavailable(q, "start switch", err)
-		return
+		return h.unavailable(q, "start switch", err)
 	}
-	http.SetCookie(q.w, h.switchCookie(q, v, int(switchVerifierTTL/time.Second)))
+	q.setCookie(h.switchCookie(q, v, int(switchVerifierTTL/time.Second)))
 	target := h.scheme() + "://" + apex + requestPort(q.r.Host) + signin.PathSwitch + "?" + url.Values{
 		"tenant":    {t.ID},
 		"host":      {q.res.Host},
 		"challenge": {challengeOf(secret)},
 	}.Encode()
-	redirectFound(q.w, target)
+	return found(target)
 }
 
 // issueSwitch: GET /_auth/switch?tenant=ID&host=HOST&challenge=C on the
@@ -175,18 +171,17 @@ func (h *Handler) startSwitch(q *request) {
 // for instance when the tenant's own page started the switch or another
 // site sent the browser here, the person confirms with a button first, so
 // no page elsewhere can make a browser carry a code on its own.
-func (h *Handler) issueSwitch(q *request) {
+func (h *Handler) issueSwitch(q *request) *answer {
 	query := q.r.URL.Query()
-	sw, ok := h.switchTarget(q, query.Get("tenant"), query.Get("host"), query.Get("challenge"))
-	if !ok {
-		return
+	sw, a := h.switchTarget(q, query.Get("tenant"), query.Get("host"), query.Get("challenge"))
+	if a != nil {
+		return a
 	}
 	if h.takeIntent(q, sw) {
-		h.sendSwitchCode(q, sw)
-		return
+		return h.sendSwitchCode(q, sw)
 	}
 	origin, _, _ := strings.Cut(strings.TrimPrefix(sw.endpoint, h.scheme()+"://"), "/")
-	h.render(q, http.StatusOK, "switch", page{
+	return htmlPage(http.StatusOK, "switch", page{
 		Title:      "Switch organisation",
 		TenantName: displayName(sw.tenant.Name, sw.tenant.ID),
 		Email:      sw.user.Email,
@@ -204,36 +199,35 @@ func (h *Handler) issueSwitch(q *request) {
 // switchPost: POST /_auth/switch on the apex host with csrf (checked here)
 // and either tenant alone, a choice on the chooser, or tenant, host and
 // challenge, the confirmation of a switch a tenant host asked for.
-func (h *Handler) switchPost(q *request) {
-	if !h.parseForm(q) || !h.checkCSRF(q) {
-		return
+func (h *Handler) switchPost(q *request) *answer {
+	if a := h.checkForm(q); a != nil {
+		return a
 	}
 	form := q.r.PostForm
 	if _, confirm := form["challenge"]; confirm {
-		if sw, ok := h.switchTarget(q, form.Get("tenant"), form.Get("host"), form.Get("challenge")); ok {
-			h.sendSwitchCode(q, sw)
+		sw, a := h.switchTarget(q, form.Get("tenant"), form.Get("host"), form.Get("challenge"))
+		if a != nil {
+			return a
 		}
-		return
+		return h.sendSwitchCode(q, sw)
 	}
 	// A choice on the chooser: remember it for a minute on this host and
 	// let the tenant host start the switch.
-	g, user, ok, answered := h.signedIn(q)
-	if answered {
-		return
+	g, user, err := h.signedIn(q)
+	if err != nil {
+		return h.unavailable(q, "look up user", err)
 	}
-	if !ok {
-		redirect(q.w, signin.PathLogin)
-		return
+	if g == nil {
+		return seeOther(signin.PathLogin)
 	}
-	t, ok := h.switchableTenant(q, user, form.Get("tenant"))
-	if !ok {
-		return
+	t, a := h.switchableTenant(q, user, form.Get("tenant"))
+	if a != nil {
+		return a
 	}
 	if err := h.setIntent(q, g, t); err != nil {
-		h.unavailable(q, "choose tenant", err)
-		return
+		return h.unavailable(q, "choose tenant", err)
 	}
-	redirect(q.w, h.tenantURL(q, t)+signin.PathSwitch)
+	return seeOther(h.tenantURL(q, t) + signin.PathSwitch)
 }
 
 // switchRequest is a switch the apex has checked and may issue a code for.
@@ -247,78 +241,71 @@ type switchRequest struct {
 
 // switchTarget checks a switch request: its shape, the global session and
 // its user, the tenant (switchableTenant) and the host (switchEndpoint).
-// On failure it has answered: 303 to the apex sign-in page without a
-// global session, 403 for a tenant the person cannot switch into, 400 for
-// anything malformed.
-func (h *Handler) switchTarget(q *request, id, host, challenge string) (*switchRequest, bool) {
+// It returns the switch, or the answer to give instead: 303 to the apex
+// sign-in page without a global session, 403 for a tenant the person
+// cannot switch into, 400 for anything malformed, 503 when the store
+// fails.
+func (h *Handler) switchTarget(q *request, id, host, challenge string) (*switchRequest, *answer) {
 	if !tenants.ValidTenantID(id) || !validChallenge(challenge) || host == "" {
-		h.refuse(q, "switch_bad_request", "")
-		h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true)
-		return nil, false
+		return nil, h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true).
+			refused("switch_bad_request", "")
 	}
-	g, user, ok, answered := h.signedIn(q)
-	if answered {
-		return nil, false
+	g, user, err := h.signedIn(q)
+	if err != nil {
+		return nil, h.unavailable(q, "look up user", err)
 	}
-	if !ok {
+	if g == nil {
 		// Sign in here first; the chooser then leads back.
-		redirect(q.w, signin.PathLogin)
-		return nil, false
+		return nil, seeOther(signin.PathLogin)
 	}
-	t, ok := h.switchableTenant(q, user, id)
-	if !ok {
-		return nil, false
+	t, a := h.switchableTenant(q, user, id)
+	if a != nil {
+		return nil, a
 	}
 	endpoint, ok := h.switchEndpoint(q, t, host)
 	if !ok {
-		h.refuse(q, "switch_bad_host", user.Email)
-		h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true)
-		return nil, false
+		return nil, h.message(q, http.StatusBadRequest, "Cannot switch organisation", invalidLoginRequest, true).
+			refused("switch_bad_host", user.Email)
 	}
-	return &switchRequest{tenant: t, global: g, user: user, challenge: challenge, endpoint: endpoint}, true
+	return &switchRequest{tenant: t, global: g, user: user, challenge: challenge, endpoint: endpoint}, nil
 }
 
 // switchableTenant returns the tenant with slug id if user may switch into
 // it: it exists, is active, offers password sign-in, and user is a member.
-// Otherwise it has answered 403 (the same page whatever the reason) or 503.
-func (h *Handler) switchableTenant(q *request, user tenants.User, id string) (*tenants.Tenant, bool) {
-	cannot := func(reason string) {
-		h.refuse(q, reason, user.Email)
-		h.message(q, http.StatusForbidden, "Cannot switch organisation",
-			"Your account cannot be used to sign in to that organisation here. Choose another one, or use its own sign-in page.", true)
+// Otherwise it returns the answer: 403 (the same page whatever the reason)
+// or 503.
+func (h *Handler) switchableTenant(q *request, user tenants.User, id string) (*tenants.Tenant, *answer) {
+	cannot := func(reason string) *answer {
+		return h.message(q, http.StatusForbidden, "Cannot switch organisation",
+			"Your account cannot be used to sign in to that organisation here. Choose another one, or use its own sign-in page.", true).
+			refused(reason, user.Email)
 	}
 	t := q.snap.BySlug(id)
 	if t == nil || t.Suspended() || !t.HasMethod(tenants.MethodPassword) {
-		cannot("switch_tenant_closed")
-		return nil, false
+		return nil, cannot("switch_tenant_closed")
 	}
 	if _, err := h.Store.Membership(q.r.Context(), t.InternalID, user.ID); errors.Is(err, tenants.ErrNotFound) {
-		cannot("switch_not_member")
-		return nil, false
+		return nil, cannot("switch_not_member")
 	} else if err != nil {
-		h.unavailable(q, "look up membership", err)
-		return nil, false
+		return nil, h.unavailable(q, "look up membership", err)
 	}
-	return t, true
+	return t, nil
 }
 
 // sendSwitchCode issues a code for sw and sends the browser with it to the
 // tenant's /_auth/callback (303).
-func (h *Handler) sendSwitchCode(q *request, sw *switchRequest) {
+func (h *Handler) sendSwitchCode(q *request, sw *switchRequest) *answer {
 	if !h.switches.take(counterKey("switch", h.clientKey(q.r)), h.now()) {
-		h.refuse(q, "switch_limited", sw.user.Email)
-		q.w.Header().Set("Retry-After", "60")
-		h.message(q, http.StatusTooManyRequests, "Too many attempts",
-			"Too many organisation switches from your network. Wait a few minutes and try again.", true)
-		return
+		return h.message(q, http.StatusTooManyRequests, "Too many attempts",
+			"Too many organisation switches from your network. Wait a few minutes and try again.", true).
+			retry(60).refused("switch_limited", sw.user.Email)
 	}
 	code, err := h.sealSwitchCode(sw.tenant, sw.global, sw.user, sw.challenge, sw.endpoint)
 	if err != nil {
-		h.unavailable(q, "issue switch code", err)
-		return
+		return h.unavailable(q, "issue switch code", err)
 	}
 	h.log().Info("switch code issued", "host", q.res.Host, "tenant", sw.tenant.ID, "email_digest", h.emailDigest(sw.user.Email))
-	redirect(q.w, sw.endpoint+signin.PathCallback+"?"+url.Values{switchCodeParam: {code}}.Encode())
+	return seeOther(sw.endpoint + signin.PathCallback + "?" + url.Values{switchCodeParam: {code}}.Encode())
 }
 
 // hiddenField is a hidden input of a form.
@@ -354,7 +341,7 @@ func (h *Handler) setIntent(q *request, g *globalSession, t *tenants.Tenant) err
 	if err != nil {
 		return fmt.Errorf("switch intent: %w", err)
 	}
-	http.SetCookie(q.w, h.intentCookie(q, v, int(switchIntentTTL/time.Second)))
+	q.setCookie(h.intentCookie(q, v, int(switchIntentTTL/time.Second)))
 	return nil
 }
 
@@ -379,7 +366,7 @@ func (h *Handler) takeIntent(q *request, sw *switchRequest) bool {
 		}
 	}
 	if found {
-		http.SetCookie(q.w, h.intentCookie(q, "", -1))
+		q.setCookie(h.intentCookie(q, "", -1))
 	}
 	return found
 }
@@ -423,95 +410,80 @@ func (h *Handler) sealSwitchCode(t *tenants.Tenant, g *globalSession, user tenan
 
 // callbackOrSwitch: GET /_auth/callback. With tg_switch it redeems a switch
 // code (step 3); anything else is an SSO callback.
-func (h *Handler) callbackOrSwitch(q *request) {
+func (h *Handler) callbackOrSwitch(q *request) *answer {
 	if _, ok := q.r.URL.Query()[switchCodeParam]; ok {
-		h.redeemSwitch(q)
-		return
+		return h.redeemSwitch(q)
 	}
-	h.callback(q)
+	return h.callback(q)
 }
 
 // redeemSwitch completes a switch: every failure is the same 400 "Invalid
 // login request" page, with a reason code in the log.
-func (h *Handler) redeemSwitch(q *request) {
+func (h *Handler) redeemSwitch(q *request) *answer {
 	t := q.tenant()
 	if t.Suspended() {
-		h.suspendedPage(q)
-		return
+		return h.suspendedPage(q)
 	}
 	if !h.globalEnabled() || !t.HasMethod(tenants.MethodPassword) {
-		h.ssoFail(q, "switch_unavailable", nil)
-		return
+		return h.ssoFail(q, "switch_unavailable", nil)
 	}
 	// The verifier is single use, whatever happens next.
-	v, ok := h.openSwitchVerifier(q)
-	http.SetCookie(q.w, h.switchCookie(q, "", -1))
-	if !ok {
-		h.ssoFail(q, "switch_no_verifier", nil)
-		return
+	v := h.openSwitchVerifier(q)
+	q.setCookie(h.switchCookie(q, "", -1))
+	if v == nil {
+		return h.ssoFail(q, "switch_no_verifier", nil)
 	}
-	code, ok := h.openSwitchCode(q, q.r.URL.Query().Get(switchCodeParam))
-	if !ok {
-		h.ssoFail(q, "switch_bad_code", nil)
-		return
+	code := h.openSwitchCode(q, q.r.URL.Query().Get(switchCodeParam))
+	if code == nil {
+		return h.ssoFail(q, "switch_bad_code", nil)
 	}
 	now := h.now()
 	expires := time.Unix(code.Expires, 0)
 	switch {
 	case !now.Before(expires) || expires.After(now.Add(switchCodeTTL+time.Minute)):
-		h.ssoFail(q, "switch_code_expired", nil)
-		return
+		return h.ssoFail(q, "switch_code_expired", nil)
 	case subtle.ConstantTimeCompare([]byte(challengeOf(v.Secret)), []byte(code.Challenge)) != 1:
-		h.ssoFail(q, "switch_other_browser", nil)
-		return
+		return h.ssoFail(q, "switch_other_browser", nil)
 	case code.Endpoint != h.endpoint(q).URL(""):
-		h.ssoFail(q, "switch_other_endpoint", nil)
-		return
+		return h.ssoFail(q, "switch_other_endpoint", nil)
 	}
 	err := h.Store.UseAssertionID(q.r.Context(), t.InternalID, switchIDPrefix+code.ID, expires.Add(time.Minute))
 	if errors.Is(err, tenants.ErrReplay) {
-		h.ssoFail(q, "switch_code_reused", nil)
-		return
+		return h.ssoFail(q, "switch_code_reused", nil)
 	}
 	if err != nil {
-		h.unavailable(q, "spend switch code", err)
-		return
+		return h.unavailable(q, "spend switch code", err)
 	}
 	if q.snap.Revoked("", code.User, code.Global, time.Unix(code.Issued, 0)) {
-		h.ssoFail(q, "switch_global_revoked", nil)
-		return
+		return h.ssoFail(q, "switch_global_revoked", nil)
 	}
 	user, ok, err := h.globalUser(q, &globalSession{user: code.User, email: code.Email})
 	if err != nil {
-		h.unavailable(q, "look up user", err)
-		return
+		return h.unavailable(q, "look up user", err)
 	}
 	if !ok {
-		h.ssoFail(q, "switch_user_gone", nil)
-		return
+		return h.ssoFail(q, "switch_user_gone", nil)
 	}
 	roles, err := h.Store.Membership(q.r.Context(), t.InternalID, user.ID)
 	if errors.Is(err, tenants.ErrNotFound) {
-		h.ssoFail(q, "switch_not_member", nil)
-		return
+		return h.ssoFail(q, "switch_not_member", nil)
 	}
 	if err != nil {
-		h.unavailable(q, "look up membership", err)
-		return
+		return h.unavailable(q, "look up membership", err)
 	}
-	if !h.admitSignIn(q, signInKey(t.InternalID, user.Email), user.Email) {
-		return
+	if a := h.admitSignIn(q, signInKey(t.InternalID, user.Email), user.Email); a != nil {
+		return a
 	}
-	if !h.issueSession(q, user, roles) {
-		return
+	if err := h.issueSession(q, user, roles); err != nil {
+		return h.unavailable(q, "mint session", err)
 	}
 	h.log().Info("signed in", "tenant", t.ID, "method", "switch", "email_digest", h.emailDigest(user.Email))
-	redirect(q.w, SafeRedirect(v.Return, q.res.Prefix))
+	return seeOther(SafeRedirect(v.Return, q.res.Prefix))
 }
 
 // openSwitchVerifier opens this browser's verifier cookie for the
-// request's tenant, if it is there and young enough.
-func (h *Handler) openSwitchVerifier(q *request) (*switchVerifier, bool) {
+// request's tenant, if it is there and young enough, else nil.
+func (h *Handler) openSwitchVerifier(q *request) *switchVerifier {
 	now := h.now()
 	for i, c := range cookiesNamed(q.r, h.hostCookieName(q, switchCookieBase)) {
 		if i == maxCookieCandidates {
@@ -526,24 +498,17 @@ func (h *Handler) openSwitchVerifier(q *request) (*switchVerifier, bool) {
 		if now.Sub(created) > switchVerifierTTL || created.After(now.Add(time.Minute)) {
 			continue
 		}
-		return &v, true
+		return &v
 	}
-	return nil, false
+	return nil
 }
 
-// openSwitchCode opens a code sealed for the request's tenant.
-func (h *Handler) openSwitchCode(q *request, raw string) (*switchCode, bool) {
+// openSwitchCode opens a code sealed for the request's tenant, or returns
+// nil.
+func (h *Handler) openSwitchCode(q *request, raw string) *switchCode {
 	var c switchCode
 	if !openJSON(h.switchSealer, raw, maxSwitchCode, switchCodeContext(q.tenant().InternalID), &c) || c.V != switchRecordVersion || c.ID == "" || c.User == "" || !validChallenge(c.Challenge) {
-		return nil, false
+		return nil
 	}
-	return &c, true
-}
-
-// redirectFound answers 302 Found to a location already made safe: the
-// GET steps of switching are navigations, not form posts.
-func redirectFound(w http.ResponseWriter, location string) {
-	w.Header().Set("Location", location)
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusFound)
+	return &c
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,48 +20,45 @@ import (
 const invalidCredentials = "Invalid email or password."
 
 // suspendedPage answers every sign-in attempt on a suspended tenant.
-func (h *Handler) suspendedPage(q *request) {
-	h.refuse(q, "tenant_suspended", "")
-	h.message(q, http.StatusForbidden, "Sign-in unavailable", "This organisation is suspended.", true)
+func (h *Handler) suspendedPage(q *request) *answer {
+	return h.message(q, http.StatusForbidden, "Sign-in unavailable", "This organisation is suspended.", true).
+		refused("tenant_suspended", "")
 }
 
 // noMethodPage answers a tenant that offers no sign-in method this build
 // implements. 501: the tenant's configuration asks for something not served
 // here, which waiting will not fix.
-func (h *Handler) noMethodPage(q *request) {
-	h.refuse(q, "no_method", "")
-	h.message(q, http.StatusNotImplemented, "Sign-in unavailable",
-		"No sign-in method is available for this organisation. Contact your administrator.", true)
+func (h *Handler) noMethodPage(q *request) *answer {
+	return h.message(q, http.StatusNotImplemented, "Sign-in unavailable",
+		"No sign-in method is available for this organisation. Contact your administrator.", true).
+		refused("no_method", "")
 }
 
 // loginPage: GET /_auth/login?rd=PATH&login_hint=EMAIL. The tenant's
 // password form and one button per SSO method; a tenant whose only method
 // is one SSO method is sent straight to its provider.
-func (h *Handler) loginPage(q *request) {
+func (h *Handler) loginPage(q *request) *answer {
 	t := q.tenant()
 	if t.Suspended() {
-		h.suspendedPage(q)
-		return
+		return h.suspendedPage(q)
 	}
 	query := q.r.URL.Query()
 	hint := emailHint(query.Get("login_hint"))
 	rd := SafeRedirect(query.Get("rd"), q.res.Prefix)
 	if len(t.Methods) == 1 && h.Methods[t.Methods[0].Type] != nil {
-		h.startSSO(q, 0, rd, hint, http.StatusFound)
-		return
+		return h.startSSO(q, 0, rd, hint, http.StatusFound)
 	}
-	h.renderLogin(q, http.StatusOK, rd, hint, "")
+	return h.loginForm(q, http.StatusOK, rd, hint, "")
 }
 
-// renderLogin renders the sign-in page, or the no-method page when the
-// tenant offers nothing this build serves.
-func (h *Handler) renderLogin(q *request, status int, rd, hint, errMsg string) {
+// loginForm is the sign-in page, or the no-method page when the tenant
+// offers nothing this build serves.
+func (h *Handler) loginForm(q *request, status int, rd, hint, errMsg string) *answer {
 	t := q.tenant()
 	choices := h.ssoChoices(q)
 	password := t.HasMethod(tenants.MethodPassword)
 	if !password && len(choices) == 0 {
-		h.noMethodPage(q)
-		return
+		return h.noMethodPage(q)
 	}
 	p := page{
 		Title:       "Sign in",
@@ -78,22 +75,20 @@ func (h *Handler) renderLogin(q *request, status int, rd, hint, errMsg string) {
 	if len(choices) > 0 {
 		p.formTargets = h.ssoFormTargets()
 	}
-	h.render(q, status, "login", p)
+	return htmlPage(status, "login", p)
 }
 
 // login: POST /_auth/login with email, password, rd, csrf.
-func (h *Handler) login(q *request) {
+func (h *Handler) login(q *request) *answer {
 	t := q.tenant()
 	if t.Suspended() {
-		h.suspendedPage(q)
-		return
+		return h.suspendedPage(q)
 	}
 	if !t.HasMethod(tenants.MethodPassword) {
-		h.noMethodPage(q)
-		return
+		return h.noMethodPage(q)
 	}
-	if !h.parseForm(q) || !h.checkCSRF(q) {
-		return
+	if a := h.checkForm(q); a != nil {
+		return a
 	}
 	form := q.r.PostForm
 	email := normaliseEmail(form.Get("email"))
@@ -101,22 +96,22 @@ func (h *Handler) login(q *request) {
 	membership := func(ctx context.Context, u tenants.User) ([]string, error) {
 		return h.Store.Membership(ctx, t.InternalID, u.ID)
 	}
-	user, roles, ok := h.checkPassword(q, t.InternalID, email, form.Get("password"), membership, func() {
-		h.renderLogin(q, http.StatusUnauthorized, rd, "", invalidCredentials)
+	user, roles, a := h.checkPassword(q, t.InternalID, email, form.Get("password"), membership, func() *answer {
+		return h.loginForm(q, http.StatusUnauthorized, rd, "", invalidCredentials)
 	})
-	if !ok {
-		return
+	if a != nil {
+		return a
 	}
-	if h.issueSession(q, user, roles) {
-		h.log().Info("signed in", "tenant", t.ID, "method", session.MethodPassword, "email_digest", h.emailDigest(email))
-		redirect(q.w, rd)
+	if err := h.issueSession(q, user, roles); err != nil {
+		return h.unavailable(q, "mint session", err)
 	}
+	h.log().Info("signed in", "tenant", t.ID, "method", session.MethodPassword, "email_digest", h.emailDigest(email))
+	return seeOther(rd)
 }
 
 // issueSession mints a password session of the request's tenant for user
-// with roles and sets its cookie. On failure it has answered 503 and returns
-// false.
-func (h *Handler) issueSession(q *request, user tenants.User, roles []string) bool {
+// with roles and sets its cookie, or returns why it could not.
+func (h *Handler) issueSession(q *request, user tenants.User, roles []string) error {
 	token, minted, err := h.Minter.Mint(q.tenant(), session.Claims{
 		Subject: user.ID,
 		Email:   user.Email,
@@ -124,16 +119,14 @@ func (h *Handler) issueSession(q *request, user tenants.User, roles []string) bo
 		Method:  session.MethodPassword,
 	})
 	if err != nil {
-		h.unavailable(q, "mint session", err)
-		return false
+		return err
 	}
 	maxAge := int(minted.Expires.Sub(minted.IssuedAt).Seconds())
 	if maxAge <= 0 {
-		h.unavailable(q, "mint session", errors.New("minted session already expired"))
-		return false
+		return errors.New("minted session already expired")
 	}
-	http.SetCookie(q.w, h.sessionCookie(q, token, maxAge))
-	return true
+	q.setCookie(h.sessionCookie(q, token, maxAge))
+	return nil
 }
 
 // checkPassword runs one password sign-in attempt for email and pw against
@@ -141,10 +134,10 @@ func (h *Handler) issueSession(q *request, user tenants.User, roles []string) bo
 // host's global sign-in): limits, timing and logs are the same for every
 // sign-in. membership, when set, gives the user's roles once the user is
 // found; ErrNotFound from it is a failure like a wrong password. It returns
-// the user and roles, or false after answering: fail renders the 401 page
-// saying only invalidCredentials; 429 and 503 are answered here.
+// the user and roles, or the answer to give instead: fail's page (the 401
+// saying only invalidCredentials) for a failed attempt, else 429 or 503.
 func (h *Handler) checkPassword(q *request, scope, email, pw string,
-	membership func(context.Context, tenants.User) ([]string, error), fail func()) (tenants.User, []string, bool) {
+	membership func(context.Context, tenants.User) ([]string, error), fail func() *answer) (tenants.User, []string, *answer) {
 	now := h.now()
 	addrKey := counterKey("address", h.clientKey(q.r))
 	acctKey := counterKey("account", scope, email)
@@ -159,17 +152,14 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 	limited := h.addresses.over(addrKey, now)
 	if limited {
 		if !h.limited.tryTake() {
-			h.refuse(q, "address_busy", email)
-			h.tooBusy(q)
-			return tenants.User{}, nil, false
+			return tenants.User{}, nil, h.tooBusy(q).refused("address_busy", email)
 		}
 		defer h.limited.give()
 	}
 	if h.signIns.over(signIn, now) {
 		// Before the password is looked at, right or wrong alike: a 429
 		// only for the right one would tell a guesser it was right.
-		h.tooManySignIns(q, email)
-		return tenants.User{}, nil, false
+		return tenants.User{}, nil, h.tooManySignIns(q, email)
 	}
 
 	reason := ""
@@ -190,8 +180,7 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 		case errors.Is(err, tenants.ErrNotFound):
 			reason = "unknown_user"
 		case err != nil:
-			h.unavailable(q, "look up user", err)
-			return tenants.User{}, nil, false
+			return tenants.User{}, nil, h.unavailable(q, "look up user", err)
 		case user.PasswordHash == "":
 			reason = "no_password"
 		}
@@ -203,8 +192,7 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 		case errors.Is(err, tenants.ErrNotFound):
 			reason = "not_member"
 		case err != nil:
-			h.unavailable(q, "look up membership", err)
-			return tenants.User{}, nil, false
+			return tenants.User{}, nil, h.unavailable(q, "look up membership", err)
 		}
 	}
 
@@ -226,31 +214,25 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 		_, err = h.Passwords.VerifyDummy(pw)
 	}
 	if errors.Is(err, password.ErrBusy) {
-		h.refuse(q, "busy", email)
-		h.tooBusy(q)
-		return tenants.User{}, nil, false
+		return tenants.User{}, nil, h.tooBusy(q).refused("busy", email)
 	}
 	if reason != "" {
 		h.accounts.add(acctKey, now)
 		h.addresses.add(addrKey, now)
-		h.refuse(q, reason, email, "address_limited", limited)
-		fail()
-		return tenants.User{}, nil, false
+		return tenants.User{}, nil, fail().refused(reason, email, "address_limited", limited)
 	}
 	h.accounts.reset(acctKey)
 	if !h.signIns.take(signIn, now) {
-		h.tooManySignIns(q, email)
-		return tenants.User{}, nil, false
+		return tenants.User{}, nil, h.tooManySignIns(q, email)
 	}
-	return user, roles, true
+	return user, roles, nil
 }
 
 // tooBusy answers 429: no password check could start now. It says nothing
 // about the password, and asks for another try in a moment.
-func (h *Handler) tooBusy(q *request) {
-	q.w.Header().Set("Retry-After", "1")
-	h.message(q, http.StatusTooManyRequests, "Too many sign-ins",
-		"Too many people are signing in right now. Wait a moment and try again.", true)
+func (h *Handler) tooBusy(q *request) *answer {
+	return h.message(q, http.StatusTooManyRequests, "Too many sign-ins",
+		"Too many people are signing in right now. Wait a moment and try again.", true).retry(1)
 }
 
 // signInKey is the Limits.AccountSignIns counter of an account: an email in
@@ -260,24 +242,22 @@ func signInKey(scope string, account ...string) [sha256.Size]byte {
 	return counterKey(append([]string{"signin", scope}, account...)...)
 }
 
-// admitSignIn counts one successful sign-in of the account with counter key
-// and reports whether it is within Limits.AccountSignIns; when it is not it
-// has answered 429. email, when known, is for the log.
-func (h *Handler) admitSignIn(q *request, key [sha256.Size]byte, email string) bool {
+// admitSignIn counts one successful sign-in of the account with counter key.
+// It returns nil when that is within Limits.AccountSignIns, else the 429
+// (tooManySignIns). email, when known, is for the log.
+func (h *Handler) admitSignIn(q *request, key [sha256.Size]byte, email string) *answer {
 	if h.signIns.take(key, h.now()) {
-		return true
+		return nil
 	}
-	h.tooManySignIns(q, email)
-	return false
+	return h.tooManySignIns(q, email)
 }
 
 // tooManySignIns answers an account over Limits.AccountSignIns: 429 with
 // Retry-After, in the style of the other rate-limit pages.
-func (h *Handler) tooManySignIns(q *request, email string) {
-	h.refuse(q, "signin_limited", email)
-	q.w.Header().Set("Retry-After", strconv.Itoa(int(signInWindow/time.Second)))
-	h.message(q, http.StatusTooManyRequests, "Too many sign-ins",
-		"This account has signed in too many times in the last minute. Wait a minute and try again.", true)
+func (h *Handler) tooManySignIns(q *request, email string) *answer {
+	return h.message(q, http.StatusTooManyRequests, "Too many sign-ins",
+		"This account has signed in too many times in the last minute. Wait a minute and try again.", true).
+		retry(int(signInWindow/time.Second)).refused("signin_limited", email)
 }
 
 // sessionCookie is the request's tenant's session cookie (CONTRACT.md):
@@ -296,21 +276,16 @@ func (h *Handler) sessionCookie(q *request, token string, maxAge int) *http.Cook
 	}
 }
 
-func (h *Handler) unavailable(q *request, what string, err error) {
+// unavailable answers 503 for a failure on our side (the store, minting,
+// sealing): the page says only to try again, the log says what failed.
+func (h *Handler) unavailable(q *request, what string, err error) *answer {
 	attrs := []any{"err", err}
 	if t := q.tenant(); t != nil {
 		attrs = append(attrs, "tenant", t.ID)
 	}
-	h.log().Error(what, attrs...)
-	h.message(q, http.StatusServiceUnavailable, "Temporarily unavailable",
-		"Something went wrong on our side. Try again in a moment.", true)
-}
-
-// redirect answers 303 See Other to a location already made safe.
-func redirect(w http.ResponseWriter, location string) {
-	w.Header().Set("Location", location)
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusSeeOther)
+	return h.message(q, http.StatusServiceUnavailable, "Temporarily unavailable",
+		"Something went wrong on our side. Try again in a moment.", true).
+		logging(slog.LevelError, what, attrs...)
 }
 
 // normaliseEmail is how an email is looked up and counted: surrounding
@@ -321,7 +296,7 @@ func normaliseEmail(s string) string {
 }
 
 // logoutPage: GET /_auth/logout, a confirmation form.
-func (h *Handler) logoutPage(q *request) {
+func (h *Handler) logoutPage(q *request) *answer {
 	t := q.tenant()
 	p := page{
 		Title:      "Sign out",
@@ -333,7 +308,7 @@ func (h *Handler) logoutPage(q *request) {
 		// Signing out may continue at the provider.
 		p.formTargets = h.ssoFormTargets()
 	}
-	h.render(q, http.StatusOK, "logout", p)
+	return htmlPage(http.StatusOK, "logout", p)
 }
 
 // logout: POST /_auth/logout with csrf. Revokes the request's session of
@@ -342,9 +317,9 @@ func (h *Handler) logoutPage(q *request) {
 // and whose ID token was kept, to the provider's end-session URL (which
 // brings the browser back to /_auth/signed-out). A session of another
 // tenant found in the cookie is not revoked, only cleared.
-func (h *Handler) logout(q *request) {
-	if !h.parseForm(q) || !h.checkCSRF(q) {
-		return
+func (h *Handler) logout(q *request) *answer {
+	if a := h.checkForm(q); a != nil {
+		return a
 	}
 	t := q.tenant()
 	sid := "" // of this tenant's SSO session, for provider logout
@@ -365,38 +340,27 @@ func (h *Handler) logout(q *request) {
 		if err != nil {
 			// Keep the cookie: clearing it would leave a live session the
 			// person can no longer sign out of.
-			h.unavailable(q, "revoke session", err)
-			return
+			return h.unavailable(q, "revoke session", err)
 		}
 		h.log().Info("signed out", "tenant", t.ID)
 	}
-	http.SetCookie(q.w, h.sessionCookie(q, "", -1))
+	q.setCookie(h.sessionCookie(q, "", -1))
 	if h.Methods != nil {
 		target := h.providerLogoutURL(q, sid)
-		http.SetCookie(q.w, h.idTokenCookie(q, "", -1))
+		q.setCookie(h.idTokenCookie(q, "", -1))
 		if target != "" {
-			redirect(q.w, target)
-			return
+			return seeOther(target)
 		}
 	}
-	redirect(q.w, q.res.Prefix+signin.PathLogin)
+	return seeOther(q.res.Prefix + signin.PathLogin)
 }
 
 // jwks: GET /_auth/jwks.json, the tenant's public signing keys.
-func (h *Handler) jwks(q *request) {
+func (h *Handler) jwks(q *request) *answer {
 	b, err := session.JWKS(q.tenant())
 	if err != nil {
-		h.log().Error("tenant JWKS", "tenant", q.tenant().ID, "err", err)
-		writeJSONError(q.w, http.StatusInternalServerError, "internal")
-		return
+		return jsonError(http.StatusInternalServerError, "internal").
+			logging(slog.LevelError, "tenant JWKS", "tenant", q.tenant().ID, "err", err)
 	}
-	hd := q.w.Header()
-	hd.Set("Content-Type", "application/json")
-	hd.Set("Cache-Control", "public, max-age=300")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Content-Length", strconv.Itoa(len(b)))
-	q.w.WriteHeader(http.StatusOK)
-	if q.r.Method != http.MethodHead {
-		q.w.Write(b)
-	}
+	return document("application/json", "public, max-age=300", b)
 }

@@ -42,9 +42,9 @@ type browser struct {
 // startBrowser starts Chromium with a fresh profile in a temporary
 // directory, resolving every app.test host to Envoy's TLS port and trusting
 // only Envoy's certificate. It is stopped when t ends.
-func startBrowser(t *testing.T, s *stack) *browser {
+func startBrowser(t *testing.T, s *harness) *browser {
 	t.Helper()
-	envoy := fmt.Sprintf("127.0.0.1:%d", s.envoyPort)
+	envoy := fmt.Sprintf("127.0.0.1:%d", s.EnvoyPort)
 	began := time.Now()
 	b := launchChromium(t,
 		// Tenant hosts at their default https port land on Envoy; Keycloak
@@ -52,7 +52,7 @@ func startBrowser(t *testing.T, s *stack) *browser {
 		fmt.Sprintf("MAP *.%[1]s %[2]s, MAP %[1]s %[2]s", baseDomain, envoy),
 		// Honoured only with an explicit --user-data-dir, as launchChromium
 		// gives it.
-		chromedp.Flag("ignore-certificate-errors-spki-list", s.certPin))
+		chromedp.Flag("ignore-certificate-errors-spki-list", s.cert.Pin))
 	s.timings = append(s.timings, fmt.Sprintf("chromium started in %s", time.Since(began).Round(10*time.Millisecond)))
 	return b
 }

@@ -3,11 +3,7 @@ package browser
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,13 +12,11 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/tenantgate/tenantgate/test/internal/echo"
-	"github.com/tenantgate/tenantgate/test/internal/envoyconf"
-	"github.com/tenantgate/tenantgate/test/internal/proc"
+	"github.com/tenantgate/tenantgate/test/internal/stack"
 )
 
 // lee signs in to plainTenants' acme.
-var lee = person{"lee@acme.test", "lee-plain-http-password-1"}
+var lee = stack.User{Email: "lee@acme.test", Password: "lee-plain-http-password-1"}
 
 // plainTenants is the plain-http stack's one tenant: password sign-in.
 const plainTenants = `tenants:
@@ -46,7 +40,10 @@ const plainTenants = `tenants:
 // expired or was sent from another site".
 func TestPlainHTTPSignIn(t *testing.T) {
 	chromiumPath(t)
-	port := startPlainStack(t)
+	// stack.Start's defaults: the shipped envoy.yaml, its ports rewritten
+	// but otherwise unchanged (plain http), and --insecure-cookies.
+	port := stack.Start(t, stack.Tenants(func() string { return plainTenants },
+		stack.Membership{User: lee, Tenant: "acme", Role: "member"})).EnvoyPort
 	b := launchChromium(t, fmt.Sprintf("MAP *.%[1]s 127.0.0.1, MAP %[1]s 127.0.0.1", baseDomain))
 	apex := fmt.Sprintf("http://%s:%d", baseDomain, port)
 	acme := fmt.Sprintf("http://acme.%s:%d", baseDomain, port)
@@ -54,12 +51,12 @@ func TestPlainHTTPSignIn(t *testing.T) {
 	t.Run("sign-in and sign-out", func(t *testing.T) {
 		p := b.newTab(t)
 		signInPage(p, acme+"/reports/q3?view=full")
-		typeCredentials(p, lee.email, lee.password)
+		typeCredentials(p, lee.Email, lee.Password)
 		submitTo(p, "the page asked for", atPath(acme, "/reports/q3"))
 		if got := p.location().RawQuery; got != "view=full" {
 			t.Errorf("query after sign-in = %q, want view=full", got)
 		}
-		wantIdentity(p, "acme", lee.email, "member", "password")
+		wantIdentity(p, "acme", lee.Email, "member", "password")
 		c := p.cookie(acme+"/", "tenantgate")
 		if c == nil {
 			t.Fatalf("no tenantgate cookie after sign-in; cookies: %v", cookieNames(p.cookies(acme+"/")))
@@ -83,10 +80,10 @@ func TestPlainHTTPSignIn(t *testing.T) {
 		p := b.newTab(t)
 		p.open(apex + "/_auth/login")
 		p.waitFocused("the discovery page", discoveryEmail)
-		p.typeText("type the email", lee.email)
+		p.typeText("type the email", lee.Email)
 		arrived := submitTo(p, "acme's sign-in page", atPath(acme, "/_auth/login"))
-		if hint := arrived.Query().Get("login_hint"); hint != lee.email {
-			t.Errorf("acme's sign-in page got login_hint %q, want %q", hint, lee.email)
+		if hint := arrived.Query().Get("login_hint"); hint != lee.Email {
+			t.Errorf("acme's sign-in page got login_hint %q, want %q", hint, lee.Email)
 		}
 		// same-origin, not strict-origin-when-cross-origin: another origin
 		// (here a tenant host) learns nothing of the page the person left.
@@ -129,60 +126,4 @@ func submitTo(p *tab, what string, at func(*url.URL) bool) *url.URL {
 		p.fail("submitted the form, wanted %s, got %s saying %.300q", what, href, p.bodyText())
 	}
 	return u
-}
-
-// startPlainStack starts tenantgate with --insecure-cookies, the echo
-// upstream and Envoy on the shipped envoy.yaml, ports rewritten but
-// otherwise unchanged (plain http), and returns Envoy's port. Everything
-// stops when t ends.
-func startPlainStack(t *testing.T) int {
-	t.Helper()
-	root := proc.RepoRoot(t)
-	envoyBin := proc.Envoy(t)
-	dir := t.TempDir()
-	tg := proc.BuildTenantgate(t, dir)
-
-	store := []string{"--db", filepath.Join(dir, "tenantgate.db"), "--master-key-file", filepath.Join(dir, "tenantgate.key")}
-	tenants := filepath.Join(dir, "tenants.yaml")
-	if err := os.WriteFile(tenants, []byte(plainTenants), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	proc.Run(t, "", tg, append([]string{"tenants", "apply", "-f", tenants}, store...)...)
-	proc.Run(t, lee.password, tg, append([]string{"users", "add", "--tenant", "acme",
-		"--email", lee.email, "--role", "member", "--password-stdin"}, store...)...)
-
-	grpcPort, httpPort, adminPort := proc.FreePort(t), proc.FreePort(t), proc.FreePort(t)
-	serve := proc.Start(t, tg, append([]string{"serve",
-		"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
-		"--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"--admin-addr", fmt.Sprintf("127.0.0.1:%d", adminPort),
-		"--base-domain", baseDomain,
-		"--insecure-cookies",
-	}, store...)...)
-	serve.WaitUntil(t, 20*time.Second, proc.HTTPOK(fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort)))
-
-	upstream := httptest.NewServer(&echo.Handler{})
-	t.Cleanup(upstream.Close)
-
-	envoyPort := proc.FreePort(t)
-	cfg, err := os.ReadFile(filepath.Join(root, "envoy", "envoy.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err = envoyconf.RewritePorts(cfg, map[int]int{
-		8080: envoyPort,
-		9001: grpcPort,
-		9002: httpPort,
-		8081: upstream.Listener.Addr().(*net.TCPAddr).Port,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(dir, "envoy.yaml")
-	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	envoy := proc.Start(t, envoyBin, "-c", cfgPath, "--use-dynamic-base-id", "--concurrency", "1", "-l", "warning")
-	envoy.WaitUntil(t, 20*time.Second, proc.Listening(fmt.Sprintf("127.0.0.1:%d", envoyPort)))
-	return envoyPort
 }

@@ -3,7 +3,7 @@
 // attacks of the security catalogue that reach hosts, paths and tenant files.
 // Run from the repository root:
 //
-//	go run ./tenants/testdata/fuzz/genseeds
+//	go run ./tenants/internal/genseeds
 //
 // It adds files and never removes any, so corpus entries found by fuzzing
 // and committed later stay.

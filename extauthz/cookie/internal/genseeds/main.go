@@ -4,7 +4,7 @@
 // past a __Host- prefix) and what Envoy and browsers really send. Run from
 // the repository root:
 //
-//	go run ./extauthz/cookie/testdata/fuzz/genseeds
+//	go run ./extauthz/cookie/internal/genseeds
 //
 // It adds files and never removes any, so corpus entries found by fuzzing
 // and committed later stay.
