@@ -223,10 +223,14 @@ func (s *Snapshot) Revoked(tenantInternalID, userID, sid string, issuedAt time.T
 
 // Current holds the snapshot the hot path reads, swapped atomically whenever
 // the store changes. The zero value holds no snapshot; Load returns nil until
-// the first Refresh succeeds.
+// the first Refresh succeeds, and while the snapshot is marked stale
+// (SetStale).
 type Current struct {
 	p       atomic.Pointer[Snapshot]
 	version atomic.Uint64
+	// stale withholds the snapshot from Load: a distributed store has not
+	// confirmed it for longer than the operator allows.
+	stale atomic.Bool
 	// refreshing serialises Refresh, so the snapshot published last is the
 	// one read last: a refresh the watch started just before a write cannot
 	// finish after the writer's own refresh and put the old state back.
@@ -234,8 +238,22 @@ type Current struct {
 }
 
 // Load returns the current snapshot, or nil before the first successful
-// Refresh. It never blocks.
-func (c *Current) Load() *Snapshot { return c.p.Load() }
+// Refresh and while the snapshot is stale: callers then answer 503, never
+// from a snapshot that may be missing revocations. It never blocks.
+func (c *Current) Load() *Snapshot {
+	if c.stale.Load() {
+		return nil
+	}
+	return c.p.Load()
+}
+
+// SetStale withholds the snapshot from Load (true), or serves it again
+// (false). A server following a distributed store marks it stale once the
+// store has not confirmed it current for longer than it may answer from
+// it (--store-max-staleness); Refresh goes on publishing meanwhile, so
+// that the latest is served once it is fresh again. It reports whether
+// the mark changed.
+func (c *Current) SetStale(stale bool) bool { return c.stale.Swap(stale) != stale }
 
 // Snapshotter is the part of a Store that Refresh needs.
 type Snapshotter interface {

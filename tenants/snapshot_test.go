@@ -148,3 +148,37 @@ func TestCurrentPublishesCopies(t *testing.T) {
 type staticSnapshotter struct{ s *Snapshot }
 
 func (s staticSnapshotter) Snapshot(context.Context) (*Snapshot, error) { return s.s, nil }
+
+// TestCurrentStale: a stale Current serves nothing (Load is nil, so Check
+// answers 503) while Refresh goes on publishing, and serves the latest
+// snapshot once it is fresh again.
+func TestCurrentStale(t *testing.T) {
+	var cur Current
+	first := NewSnapshot([]Tenant{{ID: "acme", InternalID: "a1"}}, nil)
+	if err := cur.Refresh(t.Context(), fixedSnapshotter{first}); err != nil {
+		t.Fatal(err)
+	}
+	if !cur.SetStale(true) || cur.SetStale(true) {
+		t.Error("SetStale(true) twice: want changed, then unchanged")
+	}
+	if cur.Load() != nil {
+		t.Fatal("a stale Current serves a snapshot")
+	}
+	second := NewSnapshot([]Tenant{{ID: "globex", InternalID: "g1"}}, nil)
+	if err := cur.Refresh(t.Context(), fixedSnapshotter{second}); err != nil {
+		t.Fatal(err)
+	}
+	if cur.Load() != nil {
+		t.Fatal("a refresh made a stale Current serve")
+	}
+	if !cur.SetStale(false) {
+		t.Error("SetStale(false) did not report the change")
+	}
+	if s := cur.Load(); s == nil || s.BySlug("globex") == nil {
+		t.Errorf("fresh again: Load = %v, want the latest snapshot", s)
+	}
+}
+
+type fixedSnapshotter struct{ s *Snapshot }
+
+func (f fixedSnapshotter) Snapshot(context.Context) (*Snapshot, error) { return f.s, nil }

@@ -28,6 +28,7 @@ import (
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/tenants/etcdstore"
 )
 
 // serveFlags are the flags of `tenantgate serve` (CONTRACT.md).
@@ -137,6 +138,9 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
+	// The snapshot is confirmed often enough that --store-max-staleness
+	// counts from moments before etcd went away, not seconds before.
+	f.etcd.progressInterval = min(etcdstore.DefaultProgressInterval, f.maxStaleness/10)
 	st, err := openStore(f.db, &f.etcd, log)
 	if err != nil {
 		return err
@@ -220,6 +224,20 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	healthpb.RegisterHealthServer(gs, hs)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("envoy.service.auth.v3.Authorization", healthpb.HealthCheckResponse_SERVING)
+	if c, ok := st.(confirmer); ok {
+		// etcd: Check answers from the last snapshot for at most
+		// --store-max-staleness after etcd stopped confirming it, then
+		// 503 (and not ready) until it does again.
+		g := &staleness{cur: snapshots, store: c, max: f.maxStaleness, now: time.Now, log: log, changed: func(stale bool) {
+			status := healthpb.HealthCheckResponse_SERVING
+			if stale {
+				status = healthpb.HealthCheckResponse_NOT_SERVING
+			}
+			hs.SetServingStatus("", status)
+			hs.SetServingStatus("envoy.service.auth.v3.Authorization", status)
+		}}
+		go g.run(ctx)
+	}
 
 	srv := &server{log: log, store: st, snapshots: snapshots, health: hs, metrics: metrics,
 		ready: func() bool { return snapshots.Load() != nil }}

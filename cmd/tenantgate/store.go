@@ -133,6 +133,10 @@ type etcdFlags struct {
 	prefix                    string
 	caFile, certFile, keyFile string
 	username, passwordFile    string
+	// progressInterval is how often the store confirms its snapshot
+	// (etcdstore.Options.ProgressInterval); serve sets it from
+	// --store-max-staleness, zero is the store's default.
+	progressInterval time.Duration
 }
 
 func (f *etcdFlags) register(fl *pflag.FlagSet) {
@@ -179,7 +183,7 @@ func (f *etcdFlags) check(dbSet bool) error {
 // options builds the etcd store's options from the flags, reading the
 // files they name.
 func (f *etcdFlags) options(log *slog.Logger) (etcdstore.Options, error) {
-	opts := etcdstore.Options{Endpoints: f.endpoints, Prefix: f.prefix, Log: log}
+	opts := etcdstore.Options{Endpoints: f.endpoints, Prefix: f.prefix, Log: log, ProgressInterval: f.progressInterval}
 	var tlsFiles bool
 	for _, ep := range f.endpoints {
 		u, err := url.Parse(ep)

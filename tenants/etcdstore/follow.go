@@ -110,6 +110,7 @@ func (s *Store) follow() {
 // the watch's events from the next revision until the watch ends. It
 // reports whether the load succeeded, and why it stopped.
 func (s *Store) followOnce() (loaded bool, err error) {
+	started := s.now()
 	snap, byslug, rev, err := s.load()
 	if err != nil {
 		return false, err
@@ -117,7 +118,11 @@ func (s *Store) followOnce() (loaded bool, err error) {
 	s.f.tenants = byslug
 	s.mu.Lock()
 	first := s.f.hot == nil
-	s.f.hot, s.f.rev, s.f.err, s.f.confirmed = snap, rev, nil, s.now()
+	s.f.hot, s.f.rev, s.f.err = snap, rev, nil
+	if started.After(s.f.confirmed) {
+		// A load is linearizable: current as of before it began.
+		s.f.confirmed = started
+	}
 	s.forgetOwnLocked(rev)
 	s.f.broadcast()
 	if !first {
@@ -131,17 +136,55 @@ func (s *Store) followOnce() (loaded bool, err error) {
 	// leaving it open and silent.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(s.ctx))
 	defer cancel()
-	wch := s.cli.Watch(wctx, s.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
-	tick := time.NewTicker(s.progress)
-	defer tick.Stop()
+	// From rev itself, not rev+1, although the snapshot holds rev
+	// already (apply skips it): etcd answers progress requests only for a
+	// watcher whose start revision it has reached, and a watcher of rev+1
+	// would get none until the next write anywhere in etcd.
+	wch := s.cli.Watch(wctx, s.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev), clientv3.WithProgressNotify())
+	checks := make(chan revCheck)
+	go s.checkRevisions(wctx, checks)
+	// Progress requests go through a goroutine of their own: etcd's
+	// client takes one only once the watch stream is up, and events must
+	// not wait behind it.
+	progress := make(chan struct{}, 1)
+	go s.requestProgress(wctx, progress)
+	askProgress := func() {
+		select {
+		case progress <- struct{}{}:
+		default: // one is pending
+		}
+	}
+	// behind are the checks that found etcd ahead of the snapshot, oldest
+	// first: each confirms the snapshot as of its time once the
+	// snapshot reaches its revision (events, or a progress
+	// notification).
+	var behind []revCheck
+	settle := func() {
+		held := s.revision()
+		for len(behind) > 0 && behind[0].rev <= held {
+			s.confirm(behind[0].at)
+			behind = behind[1:]
+		}
+	}
 	for {
 		select {
 		case <-s.ctx.Done():
 			return true, nil
-		case <-tick.C:
-			s.requestProgress(wctx)
+		case c := <-checks:
+			if c.rev <= s.revision() {
+				s.confirm(c.at)
+				continue
+			}
+			behind = append(behind, c)
+			if late := c.at.Sub(behind[0].at); late > s.stuckAfter() {
+				// Events stopped coming (a stream etcd's client keeps
+				// resuming without success) while etcd answers reads:
+				// start afresh.
+				return true, fmt.Errorf("the etcd watch has not reached revision %d in %v: restarting it", behind[0].rev, late.Round(time.Millisecond))
+			}
+			askProgress()
 		case <-s.f.askProgress:
-			s.requestProgress(wctx)
+			askProgress()
 		case resp, ok := <-wch:
 			switch {
 			case !ok:
@@ -149,7 +192,7 @@ func (s *Store) followOnce() (loaded bool, err error) {
 			case resp.Err() != nil:
 				// Compacted past our revision, no leader, cancelled:
 				// the events in between are lost, so load afresh.
-				return true, fmt.Errorf("etcd watch from revision %d: %w", s.revision()+1, resp.Err())
+				return true, fmt.Errorf("etcd watch from revision %d: %w", s.revision(), resp.Err())
 			case resp.Canceled:
 				return true, fmt.Errorf("etcd watch cancelled: %s", resp.CancelReason)
 			case resp.IsProgressNotify():
@@ -160,18 +203,80 @@ func (s *Store) followOnce() (loaded bool, err error) {
 					return true, err
 				}
 			}
+			settle()
 		}
+	}
+}
+
+// revCheck is etcd's current revision as a linearizable read saw it, and
+// when the read was sent: a snapshot that holds rev holds every write that
+// committed before at.
+type revCheck struct {
+	rev int64
+	at  time.Time
+}
+
+// checkRevisions reads etcd's current revision every progress interval and
+// sends what it saw to out, until ctx ends. A read that fails sends
+// nothing: the snapshot is then not confirmed, and Confirmed grows old.
+func (s *Store) checkRevisions(ctx context.Context, out chan<- revCheck) {
+	tick := time.NewTicker(s.progress)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		at := s.now()
+		cctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+		resp, err := s.cli.Get(cctx, s.prefix+keySchema)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Debug("etcd store: revision check failed", "err", err)
+			}
+			continue
+		}
+		select {
+		case out <- revCheck{rev: resp.Header.Revision, at: at}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// stuckAfter is how long the snapshot may stay behind a revision etcd
+// reported before the watch is started afresh.
+func (s *Store) stuckAfter() time.Duration { return max(5*s.progress, 2*time.Second) }
+
+// confirm records that the snapshot held every write committed before at.
+func (s *Store) confirm(at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if at.After(s.f.confirmed) {
+		s.f.confirmed = at
+		s.f.broadcast()
 	}
 }
 
 // requestProgress asks etcd for a progress notification on the watch
 // stream of wctx (etcd answers once every event up to its current
-// revision has been delivered).
-func (s *Store) requestProgress(wctx context.Context) {
-	ctx, cancel := context.WithTimeout(wctx, s.callTimeout)
-	defer cancel()
-	if err := s.cli.RequestProgress(ctx); err != nil && s.ctx.Err() == nil {
-		s.log.Debug("etcd store: progress request failed", "err", err)
+// revision has been delivered) each time asked is signalled, until wctx
+// ends.
+func (s *Store) requestProgress(wctx context.Context, asked <-chan struct{}) {
+	for {
+		select {
+		case <-wctx.Done():
+			return
+		case <-asked:
+		}
+		ctx, cancel := context.WithTimeout(wctx, s.callTimeout)
+		err := s.cli.RequestProgress(ctx)
+		cancel()
+		if err != nil && wctx.Err() == nil {
+			s.log.Debug("etcd store: progress request failed", "err", err)
+		}
 	}
 }
 
@@ -269,7 +374,11 @@ func (s *Store) apply(events []*clientv3.Event) error {
 	var last int64
 	revs := map[int64]bool{}
 	now := s.now()
+	held := s.revision() // only this goroutine changes it
 	for _, ev := range events {
+		if ev.Kv.ModRevision <= held {
+			continue // in the snapshot already (the watch starts at its revision)
+		}
 		revs[ev.Kv.ModRevision] = true
 		last = max(last, ev.Kv.ModRevision)
 		ns, name, ok := s.split(ev.Kv.Key)
@@ -348,7 +457,9 @@ func (s *Store) apply(events []*clientv3.Event) error {
 }
 
 // progressed records etcd's word that every event up to rev has been
-// delivered: the snapshot is current as of rev, now.
+// delivered: the snapshot is current as of rev, now. etcd gives it only to
+// a watcher whose start revision it has reached; checkRevisions confirms
+// the snapshot when there is no newer revision to reach.
 func (s *Store) progressed(rev int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -433,10 +544,12 @@ func (s *Store) Snapshot(ctx context.Context) (*tenants.Snapshot, error) {
 	}
 }
 
-// Confirmed returns when the snapshot was last known to be current: its
-// last load, or etcd's last confirmation that the watch had delivered
-// every event (asked for every Options.ProgressInterval). It is the zero
-// time before the first load. A caller that answers from the snapshot
+// Confirmed returns the latest time before which every committed write is
+// known to be in the snapshot: a load, a linearizable read of etcd's
+// revision (every Options.ProgressInterval) that the snapshot has reached,
+// or etcd's word that the watch delivered every event. It is the zero
+// time before the first load, and stops advancing while etcd is
+// unreachable or the watch lags. A caller that answers from the snapshot
 // stops trusting it when this is too long ago (etcd unreachable).
 func (s *Store) Confirmed() time.Time {
 	s.mu.Lock()

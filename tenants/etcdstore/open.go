@@ -29,8 +29,8 @@ const (
 	// reachable member until the call's context ends, so a call without a
 	// deadline would wait for ever while etcd is down.
 	DefaultCallTimeout = 5 * time.Second
-	// DefaultProgressInterval is how often the snapshot follower asks etcd
-	// to confirm that it is current (Confirmed).
+	// DefaultProgressInterval is how often the snapshot follower checks
+	// with etcd that its snapshot is current (Confirmed).
 	DefaultProgressInterval = 2 * time.Second
 )
 
@@ -51,8 +51,9 @@ type Options struct {
 	// CallTimeout bounds each etcd call that the caller's context does not
 	// bound sooner; zero means DefaultCallTimeout.
 	CallTimeout time.Duration
-	// ProgressInterval is how often the follower confirms that its
-	// snapshot is current; zero means DefaultProgressInterval.
+	// ProgressInterval is how often the follower checks that its
+	// snapshot is current (one small linearizable read, Confirmed); zero
+	// means DefaultProgressInterval.
 	ProgressInterval time.Duration
 	// Now is the clock of timestamps the store sets itself and of expiry
 	// decisions; nil means time.Now.

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tenantgate/tenantgate/test/internal/etcdcluster"
 	"github.com/tenantgate/tenantgate/test/internal/proc"
@@ -282,4 +283,88 @@ func TestReplicasOnEtcd(t *testing.T) {
 			t.Errorf("last line %q, want the one-line master key error", last)
 		}
 	})
+}
+
+// healthOf is the gRPC health status replica r reports for Check.
+func (r *replica) healthOf(t *testing.T) healthpb.HealthCheckResponse_ServingStatus {
+	t.Helper()
+	conn, err := grpc.NewClient(r.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "envoy.service.auth.v3.Authorization"})
+	if err != nil {
+		t.Fatalf("%s: health: %v", r.name, err)
+	}
+	return resp.GetStatus()
+}
+
+// readyz is the status of replica r's /readyz.
+func (r *replica) readyz(t *testing.T) int {
+	t.Helper()
+	resp, err := noRedirects.Get("http://" + r.adm + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestStalenessOnEtcd: with etcd gone, a replica answers Check from its
+// last snapshot for --store-max-staleness, then denies everything with 503
+// and reports itself not ready (gRPC health NOT_SERVING, /readyz 503) until
+// etcd is back, when it catches up and serves again.
+func TestStalenessOnEtcd(t *testing.T) {
+	c := etcdcluster.Start(t, etcdcluster.Options{Members: 1, ClientCertAuth: true})
+	dir := t.TempDir()
+	bin := proc.BuildTenantgate(t, dir)
+	store := []string{"--etcd-endpoints", strings.Join(c.Endpoints(), ","), "--etcd-prefix", prefix(t),
+		"--etcd-ca-file", c.CAFile, "--etcd-cert-file", c.CertFile, "--etcd-key-file", c.KeyFile,
+		"--master-key-file", filepath.Join(dir, "tg.key")}
+	file := filepath.Join(dir, "acme.yaml")
+	if err := os.WriteFile(file, []byte(fleetTenants), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	proc.Run(t, "", bin, append([]string{"tenants", "apply", "-f", file}, store...)...)
+	proc.Run(t, "correct-horse-battery\n", bin, append([]string{"users", "add", "--tenant", "acme", "--email", "ann@acme.test", "--role", "member", "--password-stdin"}, store...)...)
+	const maxStaleness = 4 * time.Second
+	r := startReplica(t, bin, "replica", append(store, "--store-max-staleness", maxStaleness.String())...)
+	session := r.signIn(t, "acme.app.test", "ann@acme.test", "correct-horse-battery")
+	if a := r.ask(t, "acme.app.test", session.Value); a.status != 200 {
+		t.Fatalf("before the outage: %d, want 200", a.status)
+	}
+
+	c.Kill(0) // at once: a graceful stop takes seconds of the budget
+	down := time.Now()
+	for time.Since(down) < maxStaleness/2 {
+		if a := r.ask(t, "acme.app.test", session.Value); a.status != 200 {
+			t.Fatalf("%v into the outage: %d, want 200 from the last snapshot", time.Since(down).Round(time.Millisecond), a.status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.eventually(t, maxStaleness+3*time.Second, "stale", "acme.app.test", session.Value, status(503))
+	t.Logf("Check answers 503 %v after etcd stopped (--store-max-staleness %v)", time.Since(down).Round(time.Millisecond), maxStaleness)
+	if a := r.ask(t, "acme.app.test", ""); a.status != 503 {
+		t.Errorf("stale, without a session: %d, want 503", a.status)
+	}
+	if got := r.readyz(t); got != 503 {
+		t.Errorf("stale: /readyz %d, want 503", got)
+	}
+	if got := r.healthOf(t); got != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("stale: health %v, want NOT_SERVING", got)
+	}
+
+	c.Restart(0)
+	back := time.Now()
+	r.eventually(t, 30*time.Second, "etcd back", "acme.app.test", session.Value, status(200))
+	t.Logf("Check answers 200 again %v after etcd was back", time.Since(back).Round(time.Millisecond))
+	if got := r.readyz(t); got != 200 {
+		t.Errorf("etcd back: /readyz %d, want 200", got)
+	}
+	if got := r.healthOf(t); got != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("etcd back: health %v, want SERVING", got)
+	}
 }
