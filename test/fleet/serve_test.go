@@ -120,6 +120,12 @@ var noRedirects = &http.Client{Timeout: 10 * time.Second,
 // would; it returns the POST's response.
 func (r *replica) form(t *testing.T, host, path string, cookies []*http.Cookie, fields url.Values) *http.Response {
 	t.Helper()
+	return r.openForm(t, host, path, cookies)(fields)
+}
+
+// openForm GETs path's form and returns a function that POSTs it.
+func (r *replica) openForm(t *testing.T, host, path string, cookies []*http.Cookie) func(fields url.Values) *http.Response {
+	t.Helper()
 	get, _ := http.NewRequest("GET", "http://"+r.http+path, nil)
 	get.Host = host
 	get.Header.Set("Accept", "text/html")
@@ -136,22 +142,26 @@ func (r *replica) form(t *testing.T, host, path string, cookies []*http.Cookie, 
 	if resp.StatusCode != 200 || m == nil {
 		t.Fatalf("GET %s at %s: %d, csrf field found: %v", path, r.name, resp.StatusCode, m != nil)
 	}
-	fields.Set("csrf", string(m[1]))
-	post, _ := http.NewRequest("POST", "http://"+r.http+path, strings.NewReader(fields.Encode()))
-	post.Host = host
-	post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	post.Header.Set("Sec-Fetch-Site", "same-origin")
-	post.Header.Set("Origin", "http://"+host)
-	post.Header.Set("Accept", "text/html")
-	for _, c := range append(cookies, resp.Cookies()...) {
-		post.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	csrf, set := string(m[1]), resp.Cookies()
+	return func(fields url.Values) *http.Response {
+		t.Helper()
+		fields.Set("csrf", csrf)
+		post, _ := http.NewRequest("POST", "http://"+r.http+path, strings.NewReader(fields.Encode()))
+		post.Host = host
+		post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		post.Header.Set("Sec-Fetch-Site", "same-origin")
+		post.Header.Set("Origin", "http://"+host)
+		post.Header.Set("Accept", "text/html")
+		for _, c := range append(cookies, set...) {
+			post.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		}
+		resp, err := noRedirects.Do(post)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
 	}
-	resp, err = noRedirects.Do(post)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp
 }
 
 // signIn signs in at r and returns the session cookie.
@@ -337,6 +347,8 @@ func TestStalenessOnEtcd(t *testing.T) {
 		t.Fatalf("before the outage: %d, want 200", a.status)
 	}
 
+	logout := r.openForm(t, "acme.app.test", "/_auth/logout", []*http.Cookie{session})
+
 	c.Kill(0) // at once: a graceful stop takes seconds of the budget
 	down := time.Now()
 	for time.Since(down) < maxStaleness/2 {
@@ -356,6 +368,15 @@ func TestStalenessOnEtcd(t *testing.T) {
 	if got := r.healthOf(t); got != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Errorf("stale: health %v, want NOT_SERVING", got)
 	}
+	if resp := logout(url.Values{}); resp.StatusCode != 503 {
+		t.Errorf("sign-out during the outage: %d, want 503", resp.StatusCode)
+	} else if c := resp.Cookies(); len(c) > 0 {
+		for _, ck := range c {
+			if ck.Name == session.Name {
+				t.Errorf("the refused sign-out cleared the session cookie: %v", ck)
+			}
+		}
+	}
 
 	c.Restart(0)
 	back := time.Now()
@@ -366,5 +387,13 @@ func TestStalenessOnEtcd(t *testing.T) {
 	}
 	if got := r.healthOf(t); got != healthpb.HealthCheckResponse_SERVING {
 		t.Errorf("etcd back: health %v, want SERVING", got)
+	}
+	// The refused sign-out changed nothing: the session is neither
+	// revoked nor gone, and signing out now works.
+	if resp := logout(url.Values{}); resp.StatusCode >= 400 {
+		t.Errorf("sign-out once etcd is back: %d", resp.StatusCode)
+	}
+	if a := r.ask(t, "acme.app.test", session.Value); a.status != 401 {
+		t.Errorf("after the sign-out: %d, want 401", a.status)
 	}
 }
