@@ -101,9 +101,11 @@ type page struct {
 	LoginHint   string
 	Error       string
 	Notice      string
-	// Message, Alert, Link, LinkText: the message page.
+	// Message, Alert, Causes, Link, LinkText: the message page; Causes
+	// lists what likely went wrong, when that is known.
 	Message  string
 	Alert    bool
+	Causes   []string
 	Link     string
 	LinkText string
 	// Email, Tenants, LogoutAction: the apex's chooser of the signed-in
@@ -166,11 +168,16 @@ func (h *Handler) render(q *request, status int, name string, p page) {
 // message renders a page holding one sentence and a link back to the sign-in
 // page.
 func (h *Handler) message(q *request, status int, title, msg string, alert bool) {
+	h.render(q, status, "message", h.messagePage(q, title, msg, alert))
+}
+
+// messagePage is the page message renders.
+func (h *Handler) messagePage(q *request, title, msg string, alert bool) page {
 	p := page{Title: title, Message: msg, Alert: alert, Link: q.res.Prefix + pathLogin, LinkText: "Back to sign-in"}
 	if t := q.tenant(); t != nil {
 		p.TenantName = displayName(t.Name, t.ID)
 	}
-	h.render(q, status, "message", p)
+	return p
 }
 
 func displayName(name, id string) string {
