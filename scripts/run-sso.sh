@@ -158,33 +158,10 @@ store=(--db "$DB" --master-key-file "$KEY")
 printf '%s' 'acme-demo-password' | "$TG" users add "${store[@]}" --tenant acme --email alice@acme.test --role admin --password-stdin >&2
 printf '%s' 'globex-demo-password' | "$TG" users add "${store[@]}" --tenant globex --email gina@globex.test --role member --password-stdin >&2
 
-# Envoy: the shipped envoy/envoy.yaml with this script's ports and
-# envoy/README.md's TLS block on its listener.
-awk -v crt="$TLS/tls.crt" -v key="$TLS/tls.key" \
-  -v https="$HTTPS_PORT" -v grpc="$GRPC_PORT" -v http="$HTTP_PORT" -v up="$UPSTREAM_PORT" '
-  /^ *port_value: 8080$/ { sub(/8080$/, https) }
-  /^ *port_value: 9001$/ { sub(/9001$/, grpc) }
-  /^ *port_value: 9002$/ { sub(/9002$/, http) }
-  /^ *port_value: 8081$/ { sub(/8081$/, up) }
-  prev == "      filter_chains:" && $0 == "        - filters:" {
-    print "        - transport_socket:"
-    print "            name: envoy.transport_sockets.tls"
-    print "            typed_config:"
-    print "              \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
-    print "              common_tls_context:"
-    print "                alpn_protocols: [h2, http/1.1]"
-    print "                tls_params: {tls_minimum_protocol_version: TLSv1_2}"
-    print "                tls_certificates:"
-    print "                  - certificate_chain: {filename: \"" crt "\"}"
-    print "                    private_key: {filename: \"" key "\"}"
-    print "          filters:"
-    tls++
-    prev = $0
-    next
-  }
-  { prev = $0; print }
-  END { if (tls != 1) exit 1 }
-' envoy/envoy.yaml >"$STATE/envoy.yaml" || die "could not add TLS to envoy/envoy.yaml (its listener changed shape)"
+# Envoy: the shipped envoy/envoy.yaml with this script's ports and TLS on
+# its listener.
+bash scripts/envoy-https.sh --tls-dir "$TLS" --listen "$HTTPS_PORT" --grpc "$GRPC_PORT" --http "$HTTP_PORT" \
+  --app "$UPSTREAM_PORT" >"$STATE/envoy.yaml"
 
 # 3. Wait for Keycloak to serve both realms, then start the rest: an SSO
 # method that cannot reach its IdP on first use waits a minute to retry.
