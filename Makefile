@@ -15,7 +15,7 @@ LDFLAGS := -X main.version=$(VERSION)
 build: ## bin/tenantgate
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/tenantgate ./cmd/tenantgate
 
-tools: ## install the pinned test tools (Envoy) under .tools/
+tools: ## install the pinned test tools (Envoy, etcd, Keycloak) under .tools/
 	bash scripts/tools.sh
 
 run: build tools ## a working demo: Envoy + tenantgate + demo upstream, two tenants on *.localhost
@@ -24,12 +24,19 @@ run: build tools ## a working demo: Envoy + tenantgate + demo upstream, two tena
 run-sso: build tools ## `make run` plus Keycloak OIDC and SAML sign-in, over https with a local CA (prints the URLs and accounts)
 	bash scripts/run-sso.sh
 
+# E2E are the end-to-end packages (real Envoy, Keycloak, Chromium). test and
+# unit pipe go test -json through test/testsummary, which shows what plain go
+# test would and ends with how many of their tests ran, and every skipped
+# test with its reason; pipefail keeps go test's exit status.
+E2E := ./test ./test/browser ./test/docs
+SUMMARY = $(GO) run ./test/testsummary $$($(GO) list $(E2E))
+
 test: tools ## unit, fuzz-seed, race and end-to-end tests (real Envoy)
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 30m ./...
+	set -o pipefail; $(GO) test -json -race -count=1 -timeout 30m ./... | $(SUMMARY)
 
 unit: ## the fast tests only: no Envoy, Keycloak or Chromium (-short skips the live Keycloak tests)
-	$(GO) test -short -count=1 $$($(GO) list ./... | grep -v -e '/test$$' -e '/test/browser$$')
+	set -o pipefail; $(GO) test -json -short -count=1 $$($(GO) list ./... | grep -v -e '/test$$' -e '/test/browser$$') | $(SUMMARY)
 
 bench: build ## Check throughput vs a no-op ext_authz server (see docs/performance.md)
 	bash test/bench.sh

@@ -155,7 +155,7 @@ func allowed(d Decision, client checkHeaders, sessionCookie string) *authv3.Chec
 		}
 	}
 	slices.Sort(ok.HeadersToRemove) // map order is random; the answer is not
-	if v, changed := upstreamCookie(d.Tenant, client.get("cookie"), sessionCookie); changed {
+	if v, changed := upstreamCookie(d.Tenant, client.get("cookie"), client.joinedByComma(), sessionCookie); changed {
 		if v == "" {
 			ok.HeadersToRemove = append(ok.HeadersToRemove, "cookie")
 		} else {
@@ -173,13 +173,16 @@ func allowed(d Decision, client checkHeaders, sessionCookie string) *authv3.Chec
 // the client's header less every cookie of tenantgate's (cookie.Owned), so
 // no app log or app bug can leak a session; with t.PassSessionCookie the
 // tenant's own session cookie (sessionCookie, or its path-tenancy name)
-// stays. The app's cookies pass byte for byte (cookie.Without). changed is
+// stays. The app's cookies pass byte for byte (cookie.Without). When
+// joined, header may be several Cookie lines Envoy joined with ",", and a
+// name of tenantgate's after a comma is taken out too
+// (cookie.WithoutJoined): the upstream receives every line. changed is
 // false when there is nothing to take out: the header is then left exactly
 // as Envoy has it. "" with changed means send no Cookie header. A result
 // that a HeaderValue cannot carry (not UTF-8; Envoy ignores raw_value in
 // an OK answer) is "": losing the app's cookies on such a request is
 // better than handing it a session.
-func upstreamCookie(t *tenants.Tenant, header, sessionCookie string) (string, bool) {
+func upstreamCookie(t *tenants.Tenant, header string, joined bool, sessionCookie string) (string, bool) {
 	if header == "" {
 		return "", false
 	}
@@ -188,7 +191,11 @@ func upstreamCookie(t *tenants.Tenant, header, sessionCookie string) (string, bo
 		pathCookie := session.PathCookieName(sessionCookie, t.ID)
 		keep = func(name string) bool { return name == sessionCookie || name == pathCookie }
 	}
-	v, changed := cookie.Without(header, func(name string) bool { return cookie.Owned(name) && !keep(name) })
+	without := cookie.Without
+	if joined {
+		without = cookie.WithoutJoined
+	}
+	v, changed := without(header, func(name string) bool { return cookie.Owned(name) && !keep(name) })
 	if changed && (!utf8.ValidString(v) || strings.ContainsAny(v, "\r\n\x00")) {
 		return "", true
 	}
@@ -238,6 +245,10 @@ func (c checkHeaders) get(name string) string {
 	}
 	return b.String()
 }
+
+// joinedByComma reports whether the headers came in the headers map, where
+// Envoy joins a repeated header's lines with "," (Cookie lines included).
+func (c checkHeaders) joinedByComma() bool { return len(c.lines) == 0 }
 
 // names yields the lower-case name of every header in both forms, once per
 // line: removal must not depend on which form Envoy chose.

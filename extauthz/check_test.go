@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 )
@@ -40,7 +41,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	key := make([]byte, 32)
 	rand.Read(key)
-	sealer, err := session.NewSealer(key)
+	sealer, err := seal.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,6 +383,55 @@ func TestCheckPathTenantCookie(t *testing.T) {
 	}
 }
 
+// TestCheckTwoSessionsAreNoSession: a path tenant's session cookie is
+// __Secure-tenantgate.<id> with Path=/org/<id>, and a __Secure- cookie,
+// unlike a __Host- one, can be set by any sibling subdomain with
+// Domain=<base domain> and a longer Path, which browsers send first. A
+// member of the tenant planting their own session that way would have the
+// victim's browser act as the attacker (uploads, messages into the
+// attacker's account). A browser holds at most one genuine session per
+// tenant (tenantgate sets one name, one Path, no Domain), so two valid
+// sessions of the tenant are a plant: neither is taken.
+func TestCheckTwoSessionsAreNoSession(t *testing.T) {
+	f := newFixture(t)
+	attacker := f.token(t, f.acme, "member")
+	victim, _, err := f.minter.Mint(f.acme, session.Claims{Subject: "u-victim", Email: "victim@acme.test", Roles: []string{"member"}, Method: "password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var member tenants.SnapshotChange
+	member.PutMembership(f.acme.InternalID, "u-victim", []string{"member"})
+	if err := f.snaps.Refresh(t.Context(), staticStore{f.snaps.Load().With(&member)}); err != nil {
+		t.Fatal(err)
+	}
+	globex := f.token(t, f.globex, "member")
+	const name = "__Secure-tenantgate.acme="
+	cases := []struct {
+		name, host, path, cookie string
+		wantSub                  string // "" means a 401
+	}{
+		{"a planted session before the victim's", "app.test", "/org/acme/x", name + attacker + "; " + name + victim, ""},
+		{"a planted session after the victim's", "app.test", "/org/acme/x", name + victim + "; " + name + attacker, ""},
+		{"a planted session alone still signs in (only a __Host- name could stop it)", "app.test", "/org/acme/x", name + attacker, "u-acme"},
+		{"junk planted before the victim's", "app.test", "/org/acme/x", name + "junk; " + name + victim, "u-victim"},
+		{"another tenant's session planted", "app.test", "/org/acme/x", name + globex + "; " + name + victim, "u-victim"},
+		{"the same session twice", "app.test", "/org/acme/x", name + victim + "; " + name + victim, "u-victim"},
+		{"host tenancy alike", "acme.app.test", "/x", "__Host-tenantgate=" + attacker + "; __Host-tenantgate=" + victim, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := f.check(t, "GET", tc.host, tc.path, map[string]string{"cookie": tc.cookie})
+			if tc.wantSub == "" {
+				wantDenied(t, resp, 401, "unauthenticated")
+				return
+			}
+			if got := headerMap(wantOK(t, resp).GetHeaders())["x-user-id"]; got != tc.wantSub {
+				t.Errorf("signed in as %q, want %q", got, tc.wantSub)
+			}
+		})
+	}
+}
+
 func TestCheckNoSnapshotFailsClosed(t *testing.T) {
 	srv := &Server{Authorizer: &Authorizer{Snapshots: &tenants.Current{}, Resolver: &tenants.Resolver{}, Verifier: session.NewVerifier()}}
 	resp, err := srv.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
@@ -427,6 +477,10 @@ func TestCheckCommaSmuggledCookie(t *testing.T) {
 		// session in a second line is not a pair of its own and is not
 		// read (browsers send one Cookie line).
 		{"second Cookie line joined by Envoy", "a=1," + "__Host-tenantgate=" + victim, ""},
+		{"a nameless pair holding the name", "=__Host-tenantgate=" + attacker, ""},
+		{"a Unicode space before the name", "\u00a0__Host-tenantgate=" + attacker + "; \u2003__Host-tenantgate=" + attacker, ""},
+		{"the prefix in another case", "__host-tenantgate=" + attacker + "; __HOST-tenantgate=" + attacker, ""},
+		{"a tab is whitespace", "a=1;\t__Host-tenantgate=" + victim, "u-victim"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -475,6 +529,15 @@ func TestCheckRawHeaders(t *testing.T) {
 		}
 		if h["cookie"] != "a=1; b=2" {
 			t.Errorf("upstream cookie %q, want the app's two cookies", h["cookie"])
+		}
+	})
+	t.Run("a comma in a Cookie line is a value byte", func(t *testing.T) {
+		// Lines come apart here, so nothing is read or taken out after a
+		// comma: the app's cookie passes byte for byte.
+		planted := `x="j, __Host-tenantgate=T"`
+		ok := wantOK(t, f.checkRaw(t, "GET", "acme.app.test", "/x", [2]string{"cookie", planted}, [2]string{"cookie", "__Host-tenantgate=" + tok}))
+		if got := headerMap(ok.GetHeaders())["cookie"]; got != planted {
+			t.Errorf("upstream cookie %q, want %q", got, planted)
 		}
 	})
 	t.Run("bearer", func(t *testing.T) {
@@ -550,6 +613,12 @@ func TestCheckUpstreamCookie(t *testing.T) {
 			cookie: "__Secure-tenantgate.acme=" + acme + "; app=1; __Host-tg-idt.acme=i", want: "app=1"},
 		{name: "anonymous path keeps a bearer user's session from the app too", host: "acme.app.test", path: "/public/x",
 			cookie: "__Host-tenantgate=" + acme, remove: true},
+		// Envoy's headers map joins HTTP/1 Cookie lines with ",": a session
+		// on a later line is not read, but must not reach the app either.
+		{name: "a session on a second Cookie line", host: "acme.app.test", path: "/public/x",
+			cookie: "a=1,__Host-tenantgate=" + acme, want: "a=1"},
+		{name: "a session on a second Cookie line with the app's after it", host: "acme.app.test", path: "/public/x",
+			cookie: `a=1,__Host-tenantgate=` + acme + `; b="x, y"`, want: `a=1; b="x, y"`},
 		{name: "passSessionCookie keeps the session", host: "hooli.app.test", path: "/x",
 			cookie: "app=1; __Host-tenantgate=" + hooli, untouched: true},
 		{name: "passSessionCookie still drops the sign-in cookies", host: "hooli.app.test", path: "/x",
@@ -589,10 +658,10 @@ func TestUpstreamCookieNotUTF8(t *testing.T) {
 	acme := &tenants.Tenant{ID: "acme"}
 	// A HeaderValue's value must be UTF-8, and Envoy ignores raw_value in
 	// an OK answer: such a header goes rather than carry the session on.
-	if v, changed := upstreamCookie(acme, "a=\xff; __Host-tenantgate=t", "__Host-tenantgate"); v != "" || !changed {
+	if v, changed := upstreamCookie(acme, "a=\xff; __Host-tenantgate=t", true, "__Host-tenantgate"); v != "" || !changed {
 		t.Errorf("upstreamCookie = %q, %v; want \"\", true", v, changed)
 	}
-	if v, changed := upstreamCookie(acme, "a=\xff", "__Host-tenantgate"); v != "a=\xff" || changed {
+	if v, changed := upstreamCookie(acme, "a=\xff", true, "__Host-tenantgate"); v != "a=\xff" || changed {
 		t.Errorf("nothing to remove: upstreamCookie = %q, %v; want untouched", v, changed)
 	}
 }

@@ -6,9 +6,12 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tenantgate/tenantgate/extauthz/cookie"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -116,8 +119,19 @@ func (a *Authorizer) Decide(r *Request) Decision {
 	if !ok {
 		return deny(400, CodeBadRequest, t)
 	}
-	match := matchRule(t.Rules, rel, r.Method)
-	if match.rule != nil && match.rule.Access == tenants.AccessAnonymous {
+	// The method on the wire, and every method an override header names:
+	// the rules must let each of them through (overriddenMethods).
+	matches := []ruleMatch{matchRule(t.Rules, rel, r.Method)}
+	overrides, ok := overriddenMethods(r)
+	if !ok {
+		matches = append(matches, ruleMatch{refused: true})
+	}
+	for _, m := range overrides {
+		if m != r.Method {
+			matches = append(matches, matchRule(t.Rules, rel, m))
+		}
+	}
+	if !slices.ContainsFunc(matches, func(m ruleMatch) bool { return !m.anonymous() }) {
 		return Decision{Outcome: AllowAnonymous, Tenant: t}
 	}
 
@@ -145,8 +159,10 @@ func (a *Authorizer) Decide(r *Request) Decision {
 	// A request refused by the rules is authenticated first, like one a
 	// permission rule refuses: who the caller is comes before what they
 	// may do, and an anonymous caller learns nothing of the rules.
-	if match.refused || match.rule != nil && match.rule.Permission != "" && !snap.HasPermission(t, claims.Roles, match.rule.Permission) {
-		return Decision{Outcome: Deny, Status: 403, Code: CodeForbidden, Tenant: t, Claims: claims}
+	for _, match := range matches {
+		if match.refused || match.rule != nil && match.rule.Permission != "" && !snap.HasPermission(t, claims.Roles, match.rule.Permission) {
+			return Decision{Outcome: Deny, Status: 403, Code: CodeForbidden, Tenant: t, Claims: claims}
+		}
 	}
 	return Decision{Outcome: Allow, Tenant: t, Claims: claims}
 }
@@ -157,16 +173,19 @@ func (a *Authorizer) Decide(r *Request) Decision {
 // returns the claims, or an empty claims and a code: CodeTenantMismatch
 // when the only valid credential belongs to another tenant,
 // CodeUnauthenticated otherwise.
+//
+// Two cookies holding different valid sessions of t are no session at all:
+// a browser holds one genuine session per tenant (one name, one Path, no
+// Domain), so the other was planted. A path tenant's __Secure- cookie can
+// be, by any sibling subdomain, with a longer Path that browsers send
+// first; taking the first valid one would sign the victim in as whichever
+// member planted it.
 func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *Request, cookieName string) (*session.Claims, string) {
 	mismatch := false
 	try := func(token string) *session.Claims {
-		c, err := a.Verifier.Verify(snap, token)
-		if err != nil {
-			return nil
-		}
-		if c.TenantID != t.InternalID {
+		c, err := a.Verifier.VerifyFor(snap, t, token)
+		if errors.Is(err, session.ErrTenantMismatch) {
 			mismatch = true
-			return nil
 		}
 		return c
 	}
@@ -175,6 +194,7 @@ func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *
 			return c, ""
 		}
 	} else {
+		var found *session.Claims
 		tried := 0
 		for p := range cookie.Pairs(r.Header("cookie")) {
 			if p.Name != cookieName || p.Value == "" {
@@ -183,9 +203,17 @@ func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *
 			if tried++; tried > maxCookieCandidates {
 				break
 			}
-			if c := try(p.Value); c != nil {
-				return c, ""
+			c := try(p.Value)
+			switch {
+			case c == nil:
+			case found == nil:
+				found = c
+			case c.SID != found.SID:
+				return nil, CodeUnauthenticated
 			}
+		}
+		if found != nil {
+			return found, ""
 		}
 	}
 	if mismatch {
@@ -221,7 +249,7 @@ func isNavigation(r *Request) bool {
 // loginURL is the same-host sign-in page for a tenant, carrying the original
 // request target as rd.
 func loginURL(prefix, target string) string {
-	return prefix + "/_auth/login?rd=" + url.QueryEscape(target)
+	return prefix + signin.PathLogin + "?rd=" + url.QueryEscape(target)
 }
 
 // ruleTarget is the path rules are matched against: the query removed,
@@ -260,6 +288,50 @@ type ruleMatch struct {
 	refused bool
 }
 
+// anonymous reports whether the matching rule lets anyone through.
+func (m ruleMatch) anonymous() bool {
+	return m.rule != nil && m.rule.Access == tenants.AccessAnonymous
+}
+
+// methodOverrideHeaders name the method an app is to run instead of a
+// request's own: Symfony and Laravel honour X-HTTP-Method-Override on a
+// POST by default, as do Rails' Rack::MethodOverride, ASP.NET Core's
+// HttpMethodOverrideMiddleware and Express's method-override when installed.
+var methodOverrideHeaders = [...]string{"x-http-method-override", "x-http-method", "x-method-override"}
+
+// maxOverriddenMethods bounds the distinct methods override headers may
+// name; a client that names more is refused rather than costing a rule
+// walk for each.
+const maxOverriddenMethods = 4
+
+// overriddenMethods returns every distinct method the request's override
+// headers name, upper-cased as the frameworks upper-case them; each
+// comma-separated value counts. Rules then decide each of them as well as
+// the request's own method, so a POST the app runs as a DELETE needs what a
+// DELETE needs. It reports false when they name more than
+// maxOverriddenMethods. (A "_method" form field, which Rails and Laravel
+// also honour, is in the body, which Check does not see: docs/rules.md.)
+func overriddenMethods(r *Request) ([]string, bool) {
+	var out []string
+	for _, name := range methodOverrideHeaders {
+		v := r.Header(name)
+		if v == "" {
+			continue
+		}
+		for m := range strings.SplitSeq(v, ",") {
+			m = strings.ToUpper(strings.TrimSpace(m))
+			if m == "" || slices.Contains(out, m) {
+				continue
+			}
+			if len(out) == maxOverriddenMethods {
+				return nil, false
+			}
+			out = append(out, m)
+		}
+	}
+	return out, true
+}
+
 // matchRule applies the rules of CONTRACT.md ("Rules"): a rule matches when
 // the path is under its path and, if it lists methods, the method is one of
 // them, HEAD counting as GET and methods compared case-sensitively (RFC
@@ -271,7 +343,18 @@ type ruleMatch struct {
 //
 // A rule path matches the same path and everything below it: "/admin" and
 // "/admin/" both match "/admin/x" but neither matches "/administrator".
+// Letters are compared exactly, but a path under some rule's path only when
+// letters are compared without case ("/ADMIN/x", "/Public/") is refused
+// whatever the rules say: many apps route paths without regard to case
+// (Express and Koa by default, ASP.NET Core, files on a case-insensitive
+// file system), so to them it is the rule's path, and it must neither
+// escape a rule nor take an anonymous rule's grant.
 func matchRule(rules []tenants.Rule, path, method string) ruleMatch {
+	for i := range rules {
+		if !pathUnder(path, rules[i].Path) && pathUnderFold(path, rules[i].Path) {
+			return ruleMatch{refused: true}
+		}
+	}
 	restricted := false
 	for i := range rules {
 		r := &rules[i]
@@ -299,4 +382,45 @@ func pathUnder(path, prefix string) bool {
 		return strings.HasPrefix(path, prefix) || path == prefix[:len(prefix)-1]
 	}
 	return path == prefix || strings.HasPrefix(path, prefix+"/")
+}
+
+// pathUnderFold is pathUnder with letters compared without case (sameFold).
+func pathUnderFold(path, prefix string) bool {
+	prefix = strings.TrimSuffix(prefix, "/")
+	rest, ok := cutPrefixFold(path, prefix)
+	return ok && (rest == "" || rest[0] == '/')
+}
+
+// cutPrefixFold reports whether s begins with prefix, letters compared
+// without case (sameFold), and returns the rest of s.
+func cutPrefixFold(s, prefix string) (string, bool) {
+	for prefix != "" {
+		if s == "" {
+			return "", false
+		}
+		a, na := utf8.DecodeRuneInString(s)
+		b, nb := utf8.DecodeRuneInString(prefix)
+		if a != b && !sameFold(a, b) {
+			return "", false
+		}
+		s, prefix = s[na:], prefix[nb:]
+	}
+	return s, true
+}
+
+// sameFold reports whether a case-insensitive router could take a and b for
+// the same letter: one is in the other's case-folding orbit
+// (unicode.SimpleFold, as strings.EqualFold and JavaScript's /i compare), or
+// they upper- or lower-case alike (.NET's OrdinalIgnoreCase upper-cases, so
+// dotless ı is I there).
+func sameFold(a, b rune) bool {
+	if unicode.ToUpper(a) == unicode.ToUpper(b) || unicode.ToLower(a) == unicode.ToLower(b) {
+		return true
+	}
+	for f := unicode.SimpleFold(a); f != a; f = unicode.SimpleFold(f) {
+		if f == b {
+			return true
+		}
+	}
+	return false
 }

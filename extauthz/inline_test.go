@@ -26,6 +26,7 @@ import (
 	"github.com/tenantgate/tenantgate/extauthz/cookie"
 	"github.com/tenantgate/tenantgate/extauthz/login"
 	"github.com/tenantgate/tenantgate/extauthz/password"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/boltstore"
@@ -553,9 +554,9 @@ func newSigninEnv(t *testing.T) *signinEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	key := make([]byte, session.MasterKeySize)
+	key := make([]byte, seal.MasterKeySize)
 	rand.Read(key)
-	sealer, err := session.NewSealer(key)
+	sealer, err := seal.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -567,7 +568,6 @@ func newSigninEnv(t *testing.T) *signinEnv {
 	}
 	if _, err := st.ApplyTenants(ctx, ts, tenants.ApplyOptions{
 		NewKey: func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, time.Now()) },
-		Seal:   func(p []byte, id string) ([]byte, error) { return session.SealSecret(sealer, p, id) },
 	}); err != nil {
 		t.Fatal(err)
 	}

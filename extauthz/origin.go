@@ -17,7 +17,9 @@ const CodeCrossOrigin = "cross_origin"
 // or fetch; only the origin tells the two apart (security-catalogue §52).
 //
 // It refuses an unsafe method (anything but GET, HEAD, OPTIONS and TRACE;
-// methods are case-sensitive, so "post" is unsafe too) when
+// methods are case-sensitive, so "post" is unsafe too), or a request that
+// asks to switch protocols (an Upgrade header: a WebSocket handshake, which
+// is a GET), when
 // Sec-Fetch-Site is same-site, cross-site or any value but same-origin and
 // none, or, without Sec-Fetch-Site, when Origin is present and is not the
 // request's own origin ("null" and anything unparsable are foreign). An
@@ -26,10 +28,17 @@ const CodeCrossOrigin = "cross_origin"
 // cookie on a page's behalf (Go's http.CrossOriginProtection reasons the same
 // way). Bearer-token requests never come here: a browser does not attach an
 // Authorization header by itself.
+//
+// A WebSocket handshake is guarded although it is a GET: browsers attach
+// cookies to it without any CORS check, and the channel it opens both acts
+// and reads answers, so a sibling tenant's page could otherwise use the
+// person's session both ways (cross-site WebSocket hijacking).
 func crossOrigin(t *tenants.Tenant, r *Request) bool {
 	switch r.Method {
 	case "GET", "HEAD", "OPTIONS", "TRACE":
-		return false
+		if r.Header("upgrade") == "" {
+			return false
+		}
 	}
 	if !t.GuardsCrossOrigin() {
 		return false

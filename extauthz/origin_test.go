@@ -18,6 +18,14 @@ func TestCrossOriginGuard(t *testing.T) {
 	globex := f.token(t, f.globex, "member")
 	cookie := "__Host-tenantgate=" + acme
 	type hdr = map[string]string
+	// websocket is a browser's WebSocket handshake with extra headers.
+	websocket := func(extra hdr) hdr {
+		h := hdr{"upgrade": "websocket", "connection": "Upgrade", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ=="}
+		for k, v := range extra {
+			h[k] = v
+		}
+		return h
+	}
 	cases := []struct {
 		name, method, scheme, host, path string
 		headers                          hdr
@@ -31,6 +39,9 @@ func TestCrossOriginGuard(t *testing.T) {
 		{"cross-site", "POST", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "cross-site", "origin": "https://evil.test"}, "cross_origin"},
 		{"same-site even with our own origin", "POST", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "same-site", "origin": "https://acme.app.test"}, "cross_origin"},
 		{"unknown sec-fetch-site value", "POST", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "same-origin-ish"}, "cross_origin"},
+		{"sec-fetch-site in another case", "POST", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "Same-Origin", "origin": "https://globex.app.test"}, "cross_origin"},
+		{"sec-fetch-site repeated, joined by Envoy", "POST", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "same-origin,same-site", "origin": "https://globex.app.test"}, "cross_origin"},
+		{"sec-fetch-site same-origin twice", "POST", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "same-origin,same-origin"}, "cross_origin"},
 		{"PUT cross-site", "PUT", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "cross-site"}, "cross_origin"},
 		{"PATCH same-site", "PATCH", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "same-site"}, "cross_origin"},
 		{"DELETE same-site", "DELETE", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "same-site"}, "cross_origin"},
@@ -40,11 +51,27 @@ func TestCrossOriginGuard(t *testing.T) {
 		{"HEAD cross-site", "HEAD", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "cross-site"}, ""},
 		{"OPTIONS cross-site", "OPTIONS", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "cross-site"}, ""},
 		{"TRACE cross-site", "TRACE", "https", "acme.app.test", "/api", hdr{"sec-fetch-site": "cross-site"}, ""},
+		// A WebSocket handshake is a GET, but it opens a two-way channel
+		// whose answers the page reads, and browsers attach cookies to it
+		// without any CORS check: a sibling tenant's page opening one as
+		// the signed-in person is cross-site WebSocket hijacking. It is
+		// guarded like an unsafe method.
+		{"websocket from a sibling tenant", "GET", "https", "acme.app.test", "/ws", websocket(hdr{"sec-fetch-site": "same-site", "sec-fetch-mode": "websocket", "origin": "https://globex.app.test"}), "cross_origin"},
+		{"websocket cross-site", "GET", "https", "acme.app.test", "/ws", websocket(hdr{"sec-fetch-site": "cross-site", "origin": "https://evil.test"}), "cross_origin"},
+		{"websocket, a sibling's origin over plain http", "GET", "http", "acme.app.test", "/ws", websocket(hdr{"origin": "http://globex.app.test"}), "cross_origin"},
+		{"websocket, the upgrade token in another case, in a list", "GET", "https", "acme.app.test", "/ws", websocket(hdr{"upgrade": "foo, WebSocket", "sec-fetch-site": "same-site", "origin": "https://globex.app.test"}), "cross_origin"},
+		{"websocket same-origin", "GET", "https", "acme.app.test", "/ws", websocket(hdr{"sec-fetch-site": "same-origin", "origin": "https://acme.app.test"}), ""},
+		{"websocket, our origin over plain http", "GET", "http", "acme.app.test", "/ws", websocket(hdr{"origin": "http://acme.app.test"}), ""},
+		{"websocket from a trusted origin", "GET", "https", "acme.app.test", "/ws", websocket(hdr{"sec-fetch-site": "same-site", "origin": "https://admin.acme.test"}), ""},
+		{"websocket without browser headers", "GET", "https", "acme.app.test", "/ws", websocket(nil), ""},
 		// Without Sec-Fetch-Site (plain http, older browsers): Origin.
 		{"origin is ours", "POST", "https", "acme.app.test", "/api", hdr{"origin": "https://acme.app.test"}, ""},
 		{"origin of a sibling tenant", "POST", "https", "acme.app.test", "/api", hdr{"origin": "https://globex.app.test"}, "cross_origin"},
 		{"origin null", "POST", "https", "acme.app.test", "/api", hdr{"origin": "null"}, "cross_origin"},
 		{"origin garbage", "POST", "https", "acme.app.test", "/api", hdr{"origin": "https://acme.app.test/"}, "cross_origin"},
+		{"origin repeated, joined by Envoy", "POST", "https", "acme.app.test", "/api", hdr{"origin": "https://acme.app.test,https://globex.app.test"}, "cross_origin"},
+		{"origin with userinfo", "POST", "https", "acme.app.test", "/api", hdr{"origin": "https://globex.app.test@acme.app.test"}, "cross_origin"},
+		{"origin of a sibling with our host as a prefix", "POST", "https", "acme.app.test", "/api", hdr{"origin": "https://acme.app.test.globex.app.test"}, "cross_origin"},
 		{"origin upper-case host", "POST", "https", "acme.app.test", "/api", hdr{"origin": "https://ACME.App.Test"}, ""},
 		{"request upper-case host", "POST", "https", "ACME.APP.TEST", "/api", hdr{"origin": "https://acme.app.test"}, ""},
 		{"origin http, request https", "POST", "https", "acme.app.test", "/api", hdr{"origin": "http://acme.app.test"}, "cross_origin"},
@@ -97,6 +124,14 @@ func TestCrossOriginGuard(t *testing.T) {
 		wantOK(t, f.checkScheme(t, "POST", "https", "umbrella.app.test", "/api", map[string]string{
 			"cookie": "__Host-tenantgate=" + umbrella, "sec-fetch-site": "same-site", "origin": "https://globex.app.test",
 		}))
+	})
+	t.Run("a junk bearer token does not let a cookie through unguarded", func(t *testing.T) {
+		// With an Authorization header only the bearer token is tried, so
+		// the header cannot both skip the guard and leave the cookie to
+		// authenticate.
+		wantDenied(t, f.checkScheme(t, "POST", "https", "acme.app.test", "/api", map[string]string{
+			"authorization": "Bearer junk", "sec-fetch-site": "same-site", "origin": "https://globex.app.test", "cookie": cookie,
+		}), 401, "unauthenticated")
 	})
 	t.Run("no session: unauthenticated, not cross_origin", func(t *testing.T) {
 		wantDenied(t, f.checkScheme(t, "POST", "https", "acme.app.test", "/api", map[string]string{"sec-fetch-site": "cross-site"}), 401, "unauthenticated")

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/password"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 )
@@ -41,16 +43,17 @@ const rulesFile = `tenants:
 // member of a tenant with the given roles.
 func rulesAuthorizer(t *testing.T) (*Authorizer, func(tenant string, roles ...string) string) {
 	t.Helper()
-	ts, err := tenants.ParseFile([]byte(rulesFile))
+	types := tenants.MethodTypes{{Name: tenants.MethodPassword, NewConfig: password.NewConfig}}
+	ts, err := tenants.ParseFile([]byte(rulesFile), types)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tenants.Validate(ts, tenants.ValidateOptions{}); err != nil {
+	if err := tenants.Validate(ts, tenants.ValidateOptions{Methods: types}); err != nil {
 		t.Fatal(err)
 	}
-	key := make([]byte, session.MasterKeySize)
+	key := make([]byte, seal.MasterKeySize)
 	rand.Read(key)
-	sealer, err := session.NewSealer(key)
+	sealer, err := seal.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +175,28 @@ func TestDecideMethodRules(t *testing.T) {
 		// A later rule without methods decides what the earlier one left.
 		{"member GET on /shared/", "GET", "globex.app.test", "/shared/x", globexMember, "", forbidden},
 		{"member DELETE on /shared/", "DELETE", "globex.app.test", "/shared/x", globexMember, "", allow},
+
+		// Many apps route paths without regard to case (Express and Koa by
+		// default, ASP.NET Core, files on Windows or macOS): /ADMIN/ is
+		// their /admin/. A path under a rule's path only when letters are
+		// compared without case is refused to everyone, after
+		// authentication, rather than left to the tenant default.
+		{"member GET on /ADMIN/", "GET", "acme.app.test", "/ADMIN/users", acmeMember, "", forbidden},
+		{"member POST on /Admin", "POST", "acme.app.test", "/Admin", acmeMember, "", forbidden},
+		{"member GET on encoded /%41dmin/", "GET", "acme.app.test", "/%41dmin/x", acmeMember, "", forbidden},
+		{"member GET on /ADMIN/ by path tenancy", "GET", "app.test", "/org/acme/ADMIN/", acmeMember, "", forbidden},
+		// ASP.NET Core compares by upper-casing: dotless ı is I there, and
+		// so /admın/ is /admin/; long s ſ folds to s in Unicode.
+		{"member GET on /admın/ (dotless i)", "GET", "acme.app.test", "/adm%C4%B1n/x", acmeMember, "", forbidden},
+		{"member GET on /admİn/ (dotted capital I)", "GET", "acme.app.test", "/adm%C4%B0n/x", acmeMember, "", forbidden},
+		{"admin DELETE on /reportſ/ (long s)", "DELETE", "globex.app.test", "/report%C5%BF/1", globexAdmin, "", forbidden},
+		{"admin GET on /ADMIN/", "GET", "acme.app.test", "/ADMIN/users", acmeAdmin, "", forbidden},
+		{"no credential GET on /ADMIN/", "GET", "acme.app.test", "/ADMIN/users", "", "", unauth},
+		{"no credential GET on /PUBLIC/ is not anonymous", "GET", "acme.app.test", "/PUBLIC/x", "", "", unauth},
+		{"member GET on /Public/", "GET", "acme.app.test", "/Public/x", acmeMember, "", forbidden},
+		{"member GET on /ADMINISTRATOR is under no rule", "GET", "acme.app.test", "/ADMINISTRATOR", acmeMember, "", allow},
+		{"member GET on /Docs/ is under no rule", "GET", "acme.app.test", "/Docs/1", acmeMember, "", allow},
+		{"admin DELETE on /REPORTS/", "DELETE", "globex.app.test", "/REPORTS/1", globexAdmin, "", forbidden},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,6 +205,45 @@ func TestDecideMethodRules(t *testing.T) {
 			if d.Outcome != tc.want.outcome || d.Status != tc.want.status || d.Code != tc.want.code {
 				t.Errorf("%s %s%s: outcome %d status %d code %q, want outcome %d status %d code %q",
 					tc.method, tc.host, tc.path, d.Outcome, d.Status, d.Code, tc.want.outcome, tc.want.status, tc.want.code)
+			}
+		})
+	}
+}
+
+// TestDecideMethodOverride: apps that honour a method-override header on a
+// POST (Symfony and Laravel always, Rails, ASP.NET Core's and Express's
+// middleware when installed) run the method it names, after tenantgate
+// decided on the POST. Such a request must pass the rules for both.
+func TestDecideMethodOverride(t *testing.T) {
+	a, bearer := rulesAuthorizer(t)
+	member, admin := bearer("globex", "member"), bearer("globex", "admin")
+	cases := []struct {
+		name, method, path, auth string
+		header, value            string
+		want                     Outcome
+		status                   int
+	}{
+		{"member POST naming DELETE on /api/", "POST", "/api/items", member, "x-http-method-override", "DELETE", Deny, 403},
+		{"admin POST naming DELETE on /api/", "POST", "/api/items", admin, "x-http-method-override", "DELETE", Deny, 403},
+		{"member POST naming DELETE in X-HTTP-Method", "POST", "/api/items", member, "x-http-method", "DELETE", Deny, 403},
+		{"member POST naming delete in X-Method-Override", "POST", "/api/items", member, "x-method-override", " delete ", Deny, 403},
+		{"member POST naming GET and DELETE", "POST", "/api/items", member, "x-http-method-override", "GET, DELETE", Deny, 403},
+		{"member POST naming DELETE on /reports/ (needs reports:delete)", "POST", "/reports/1", member, "x-http-method-override", "DELETE", Deny, 403},
+		{"no credential OPTIONS naming DELETE is not anonymous", "OPTIONS", "/api/items", "", "x-http-method-override", "DELETE", Deny, 401},
+		{"member POST naming GET on /api/", "POST", "/api/items", member, "x-http-method-override", "GET", Allow, 0},
+		{"member POST naming POST", "POST", "/api/items", member, "x-http-method-override", "POST", Allow, 0},
+		{"member POST naming DELETE where no rule lists methods", "POST", "/docs/1", member, "x-http-method-override", "DELETE", Allow, 0},
+		{"admin POST naming DELETE on /reports/", "POST", "/reports/1", admin, "x-http-method-override", "DELETE", Deny, 403},
+		{"member POST naming the same methods many times", "POST", "/api/items", member, "x-http-method-override", "GET,get, GET,POST", Allow, 0},
+		{"member POST naming more methods than any app runs", "POST", "/docs/1", member, "x-http-method-override", "A,B,C,D,E", Deny, 403},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := map[string]string{"authorization": tc.auth, tc.header: tc.value}
+			d := a.Decide(&Request{Host: "globex.app.test", Path: tc.path, Method: tc.method, Header: func(n string) string { return hdr[n] }})
+			if d.Outcome != tc.want || d.Status != tc.status {
+				t.Errorf("%s %s (%s: %s): outcome %d status %d code %q, want outcome %d status %d",
+					tc.method, tc.path, tc.header, tc.value, d.Outcome, d.Status, d.Code, tc.want, tc.status)
 			}
 		})
 	}

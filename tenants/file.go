@@ -41,9 +41,15 @@ const maxNodeVisits = 1 << 20
 // wrong type, a second document, and a file larger than MaxFileSize. Every
 // unknown field is reported at once. Errors wrap ErrBadFile.
 //
+// A method entry's own fields are those of the Configs of types: a field
+// that no type has is an unknown field here, and one that another type has
+// is left for Validate to report ("not a field of a saml method"). Each is
+// read as the Go type its Config field has and stored in Method.Config
+// (Method.fileConfig), leaving out unset and empty values.
+//
 // ParseFile does not validate the tenants: the caller calls Validate, with
 // its options, which also canonicalises domains.
-func ParseFile(data []byte) ([]Tenant, error) {
+func ParseFile(data []byte, types MethodTypes) ([]Tenant, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("%w: larger than %d MiB", ErrBadFile, MaxFileSize>>20)
 	}
@@ -59,7 +65,7 @@ func ParseFile(data []byte) ([]Tenant, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: more than one YAML document (only one is allowed)", ErrBadFile)
 	}
-	if errs := unknownFields(&root); len(errs) > 0 {
+	if errs := unknownFields(&root, types); len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrBadFile, errors.Join(errs...))
 	}
 	doc := root.Content
@@ -80,11 +86,32 @@ func ParseFile(data []byte) ([]Tenant, error) {
 	if f.Tenants == nil {
 		f.Tenants = []Tenant{}
 	}
+	var msgs []string
+	for i := range f.Tenants {
+		for j := range f.Tenants[i].Methods {
+			m := &f.Tenants[i].Methods[j]
+			own, all := types.fields(m.Type)
+			if err := m.fileConfig(own, all); err != nil {
+				msgs = append(msgs, yamlMessage(err))
+			}
+		}
+	}
+	if len(msgs) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrBadFile, strings.Join(msgs, "; "))
+	}
 	return f.Tenants, nil
 }
 
-// yamlMessage turns a yaml error into one line without the "yaml: " noise.
+// yamlMessage turns a yaml error (or several, joined) into one line without
+// the "yaml: " noise.
 func yamlMessage(err error) string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, yamlMessage(e))
+		}
+		return strings.Join(out, "; ")
+	}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		return strings.Join(te.Errors, "; ")
@@ -109,9 +136,23 @@ func hasKey(m *yaml.Node, key string) bool {
 }
 
 // unknownFields walks a parsed document against the tenantFile schema and
-// reports every key that names no field, with its place and line.
-func unknownFields(root *yaml.Node) []error {
+// reports every key that names no field, with its place and line. A method
+// entry's fields are tenants' own and those of every type's Config.
+func unknownFields(root *yaml.Node, types MethodTypes) []error {
 	w := &fieldWalker{fields: map[reflect.Type]map[string]reflect.Type{}}
+	methodFields := map[string]reflect.Type{
+		"type":         reflect.TypeFor[string](),
+		"label":        reflect.TypeFor[string](),
+		"groupRoles":   reflect.TypeFor[map[string][]string](),
+		"defaultRoles": reflect.TypeFor[[]string](),
+	}
+	_, all := types.fields("")
+	for k, t := range all {
+		if _, own := methodFields[k]; !own {
+			methodFields[k] = t
+		}
+	}
+	w.fields[reflect.TypeFor[Method]()] = methodFields
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		w.walk(root.Content[0], reflect.TypeFor[tenantFile](), 0)
 	}
@@ -261,20 +302,13 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 
 // MarshalFile writes tenants as a tenant file, in format "yaml" or "json",
 // in the same schema ParseFile reads, so the output can be applied again.
-// Client secrets are never written, in plaintext or sealed; the store keeps
-// a method's sealed secret when the file is re-applied without one. Store
-// fields (internal id, keys, creation time) are not part of the schema.
+// Sealed secrets are never written (Method.Sealed is not part of the
+// schema), and tenants a Store returns hold no plaintext ones; the store
+// keeps a method's sealed secret when the file is re-applied without one.
+// Store fields (internal id, keys, creation time) are not part of the
+// schema either.
 func MarshalFile(ts []Tenant, format string) ([]byte, error) {
-	out := make([]Tenant, len(ts))
-	for i, t := range ts {
-		t.Methods = append([]Method(nil), t.Methods...)
-		for j := range t.Methods {
-			t.Methods[j].ClientSecret = ""
-			t.Methods[j].SealedClientSecret = nil
-		}
-		out[i] = t
-	}
-	f := tenantFile{Tenants: out}
+	f := tenantFile{Tenants: ts}
 	switch format {
 	case "yaml":
 		var b bytes.Buffer

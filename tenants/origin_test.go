@@ -49,7 +49,7 @@ func TestValidateTrustedOriginsAndMFA(t *testing.T) {
 	ts := []Tenant{good("acme")}
 	ts[0].TrustedOrigins = []string{"HTTPS://Admin.Acme.Test:443", "http://localhost:3000"}
 	ts[0].MFA = MFAOff
-	if err := Validate(ts, ValidateOptions{}); err != nil {
+	if err := Validate(ts, testOpts(ValidateOptions{})); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
 	if got := strings.Join(ts[0].TrustedOrigins, " "); got != "https://admin.acme.test http://localhost:3000" {
@@ -59,7 +59,7 @@ func TestValidateTrustedOriginsAndMFA(t *testing.T) {
 	ts = []Tenant{good("acme")}
 	ts[0].TrustedOrigins = []string{"https://*.acme.test", "https://admin.acme.test/", "null", "https://a.test", "HTTPS://A.test"}
 	ts[0].MFA = "sometimes"
-	err := Validate(ts, ValidateOptions{})
+	err := Validate(ts, testOpts(ValidateOptions{}))
 	if err == nil {
 		t.Fatal("Validate accepted bad trustedOrigins")
 	}
@@ -78,7 +78,7 @@ func TestValidateTrustedOriginsAndMFA(t *testing.T) {
 	for _, policy := range []string{MFAOptional, MFARequired} {
 		ts = []Tenant{good("acme")}
 		ts[0].MFA = policy
-		if err := Validate(ts, ValidateOptions{}); err == nil || !strings.Contains(err.Error(), "second factors are not available") {
+		if err := Validate(ts, testOpts(ValidateOptions{})); err == nil || !strings.Contains(err.Error(), "second factors are not available") {
 			t.Errorf("mfa %s: %v; want a refusal until second factors exist", policy, err)
 		}
 	}
@@ -87,7 +87,7 @@ func TestValidateTrustedOriginsAndMFA(t *testing.T) {
 	for i := 0; i <= maxTrustedOrigins; i++ {
 		ts[0].TrustedOrigins = append(ts[0].TrustedOrigins, "https://o"+strings.Repeat("x", i%5)+string(rune('a'+i%26))+".test:"+strconv.Itoa(1000+i))
 	}
-	if err := Validate(ts, ValidateOptions{}); err == nil || !strings.Contains(err.Error(), "trustedOrigins: more than 64 origins") {
+	if err := Validate(ts, testOpts(ValidateOptions{})); err == nil || !strings.Contains(err.Error(), "trustedOrigins: more than 64 origins") {
 		t.Errorf("65 trusted origins: %v", err)
 	}
 }

@@ -201,7 +201,7 @@ func TestHasPermissionDiamonds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ten := Tenant{ID: "acme", Methods: []Method{{Type: MethodPassword}}, Roles: tc.roles}
-			err := Validate([]Tenant{ten}, ValidateOptions{})
+			err := Validate([]Tenant{ten}, testOpts(ValidateOptions{}))
 			if tc.valid && err != nil {
 				t.Fatalf("Validate: %v", err)
 			}

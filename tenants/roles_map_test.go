@@ -7,7 +7,7 @@ import (
 )
 
 func TestRolesForGroups(t *testing.T) {
-	m := Method{
+	m := RoleMapping{
 		GroupRoles: map[string][]string{
 			"admins":      {"admin", "member"},
 			"engineering": {"dev", "member"},
@@ -23,7 +23,7 @@ func TestRolesForGroups(t *testing.T) {
 	atLimit[MaxSignInGroups-1] = "admins"
 	tests := []struct {
 		name   string
-		method Method
+		method RoleMapping
 		groups []string
 		want   []string
 	}{
@@ -38,9 +38,9 @@ func TestRolesForGroups(t *testing.T) {
 		{name: "groups compare exactly: path and spaces", method: m, groups: []string{"/admins", " admins", "admins "},
 			want: []string{"member", "viewer"}},
 		{name: "groups compare exactly: matching case", method: m, groups: []string{"Ops"}, want: []string{"member", "ops", "viewer"}},
-		{name: "no defaults, no groups", method: Method{GroupRoles: m.GroupRoles}},
-		{name: "no defaults, a mapped group", method: Method{GroupRoles: m.GroupRoles}, groups: []string{"Ops"}, want: []string{"ops"}},
-		{name: "empty role names dropped", method: Method{DefaultRoles: []string{"", "member"}, GroupRoles: map[string][]string{"x": {""}}},
+		{name: "no defaults, no groups", method: RoleMapping{GroupRoles: m.GroupRoles}},
+		{name: "no defaults, a mapped group", method: RoleMapping{GroupRoles: m.GroupRoles}, groups: []string{"Ops"}, want: []string{"ops"}},
+		{name: "empty role names dropped", method: RoleMapping{DefaultRoles: []string{"", "member"}, GroupRoles: map[string][]string{"x": {""}}},
 			groups: []string{"x"}, want: []string{"member"}},
 		{name: "nil method grants nothing", groups: []string{"admins"}},
 		{name: "exactly the limit counts", method: m, groups: atLimit, want: []string{"admin", "member", "viewer"}},
@@ -48,51 +48,45 @@ func TestRolesForGroups(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := tc.method.RolesForGroups(tc.groups)
+			got := tc.method.RolesFor(tc.groups)
 			if !slices.Equal(got, tc.want) {
-				t.Errorf("RolesForGroups(%d groups) = %q, want %q", len(tc.groups), got, tc.want)
+				t.Errorf("RolesFor(%d groups) = %q, want %q", len(tc.groups), got, tc.want)
 			}
 		})
 	}
 }
 
 func TestRolesForGroupsDoesNotAlias(t *testing.T) {
-	m := Method{GroupRoles: map[string][]string{"a": {"x"}}, DefaultRoles: []string{"member"}}
-	got := m.RolesForGroups([]string{"a"})
+	m := RoleMapping{GroupRoles: map[string][]string{"a": {"x"}}, DefaultRoles: []string{"member"}}
+	got := m.RolesFor([]string{"a"})
 	got[0] = "admin"
 	if !slices.Equal(m.DefaultRoles, []string{"member"}) || !slices.Equal(m.GroupRoles["a"], []string{"x"}) {
 		t.Errorf("writing to the result changed the method: %+v", m)
 	}
 }
 
-func TestGroupsClaimName(t *testing.T) {
-	for _, tc := range []struct{ claim, want string }{
-		{"", DefaultGroupsClaim},
-		{"memberOf", "memberOf"},
-	} {
-		if got := (Method{GroupsClaim: tc.claim}).GroupsClaimName(); got != tc.want {
-			t.Errorf("GroupsClaimName with %q = %q, want %q", tc.claim, got, tc.want)
-		}
-	}
-}
-
-func TestRoleMapping(t *testing.T) {
-	m := Method{
-		Type: MethodOIDC, ClientID: "c", GroupsClaim: "roles",
+func TestRoleMappingClone(t *testing.T) {
+	m := RoleMapping{
 		GroupRoles:   map[string][]string{"admins": {"admin"}},
 		DefaultRoles: []string{"member"},
 	}
-	rm := m.RoleMapping()
-	if rm.Type != "" || rm.ClientID != "" || rm.GroupsClaim != "" {
-		t.Errorf("RoleMapping kept more than the mapping: %+v", rm)
+	rm := m.Clone()
+	if !rm.Equal(m) {
+		t.Errorf("Clone = %+v, want %+v", rm, m)
 	}
 	m.GroupRoles["admins"][0] = "owner"
 	m.GroupRoles["everyone"] = []string{"admin"}
 	m.DefaultRoles[0] = "admin"
-	if got := rm.RolesForGroups([]string{"admins", "everyone"}); !slices.Equal(got, []string{"admin", "member"}) {
+	if got := rm.RolesFor([]string{"admins", "everyone"}); !slices.Equal(got, []string{"admin", "member"}) {
 		t.Errorf("after the entry changed, roles = %q, want [admin member]", got)
 	}
-	if got := (Method{}).RoleMapping(); got.GroupRoles != nil || got.DefaultRoles != nil {
+	if rm.Equal(m) {
+		t.Error("Equal after the original changed")
+	}
+	if got := (RoleMapping{}).Clone(); got.GroupRoles != nil || got.DefaultRoles != nil {
 		t.Errorf("empty mapping = %+v", got)
+	}
+	if !(RoleMapping{GroupRoles: map[string][]string{}}).Equal(RoleMapping{}) {
+		t.Error("an empty mapping differs from none")
 	}
 }

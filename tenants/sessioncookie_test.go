@@ -21,17 +21,17 @@ tenants:
     methods: [{type: password}]
     passSessionCookie: false
 `
-	ts, err := ParseFile([]byte(in))
+	ts, err := ParseFile([]byte(in), testTypes)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !ts[0].PassSessionCookie || ts[1].PassSessionCookie {
 		t.Fatalf("passSessionCookie = %v and %v, want true and false", ts[0].PassSessionCookie, ts[1].PassSessionCookie)
 	}
-	if err := Validate(ts, ValidateOptions{}); err != nil {
+	if err := Validate(ts, testOpts(ValidateOptions{})); err != nil {
 		t.Fatal(err)
 	}
-	json, err := ParseFile([]byte(`{"tenants": [{"id": "acme", "methods": [{"type": "password"}], "passSessionCookie": true}]}`))
+	json, err := ParseFile([]byte(`{"tenants": [{"id": "acme", "methods": [{"type": "password"}], "passSessionCookie": true}]}`), testTypes)
 	if err != nil || !json[0].PassSessionCookie {
 		t.Fatalf("JSON: %+v, %v; want passSessionCookie true", json, err)
 	}
@@ -44,7 +44,7 @@ tenants:
 			if n := bytes.Count(out, []byte("passSessionCookie")); n != 1 {
 				t.Errorf("output has %d passSessionCookie keys, want 1 (none for the tenant without):\n%s", n, out)
 			}
-			back, err := ParseFile(out)
+			back, err := ParseFile(out, testTypes)
 			if err != nil {
 				t.Fatalf("output does not parse: %v\n%s", err, out)
 			}
@@ -54,7 +54,7 @@ tenants:
 		})
 	}
 	for _, bad := range []string{`"true"`, "1", "[true]"} {
-		_, err := ParseFile([]byte("tenants:\n  - id: acme\n    methods: [{type: password}]\n    passSessionCookie: " + bad + "\n"))
+		_, err := ParseFile([]byte("tenants:\n  - id: acme\n    methods: [{type: password}]\n    passSessionCookie: "+bad+"\n"), testTypes)
 		if !errors.Is(err, ErrBadFile) {
 			t.Errorf("passSessionCookie: %s: err = %v, want ErrBadFile", bad, err)
 		}

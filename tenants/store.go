@@ -23,8 +23,10 @@ var (
 	// ErrReplay: a SAML assertion id was already used and its record has
 	// not expired (UseAssertionID).
 	ErrReplay = errors.New("assertion already used")
-	// ErrSecretRequired: a social method would be left without a client
-	// secret (none in the input and none kept from the stored tenant).
+	// ErrSecretRequired: a method that needs a client secret (a social
+	// method with a clientID) would be left without one (none in the input
+	// and none kept from the stored tenant). ApplyOptions.SealMethod
+	// returns it; the store passes it on.
 	ErrSecretRequired = errors.New("client secret required")
 )
 
@@ -41,15 +43,17 @@ type Store interface {
 	// The tenants must already be valid (Validate). A new tenant gets a fresh
 	// InternalID and a first signing key from opts.NewKey; an existing one keeps
 	// its InternalID, keys and Created, and has every other field replaced.
-	// Plaintext client secrets are sealed with opts.Seal before they are
-	// written; a method with an empty ClientSecret keeps the sealed secret the
-	// same method (same position and type) had before, so re-applying a file
+	// Every method entry goes through opts.SealMethod before it is written,
+	// with the stored entry at the same position when it has the same type
+	// (else nil): the method's package seals the plaintext secrets of its
+	// Config, or keeps the stored entry's sealed ones, so re-applying a file
 	// printed by `tenants get` (which never shows secrets) loses nothing.
-	// A social method left without a sealed secret (none given, none kept)
-	// is ErrSecretRequired. A tenant with a saml method and no SAMLKey gets
-	// one from opts.NewSAMLKey; an existing SAMLKey is kept, even while the
-	// tenant has no saml method, so the certificate IdPs pinned survives
-	// a method being removed and added back.
+	// Sealed bytes in ts are ignored. An error from SealMethod (such as
+	// ErrSecretRequired) aborts the whole batch. A tenant with a saml
+	// method and no SAMLKey gets one from opts.NewSAMLKey; an existing
+	// SAMLKey is kept, even while the tenant has no saml method, so the
+	// certificate IdPs pinned survives a method being removed and added
+	// back.
 	// A domain or email domain that another tenant (in the store or in ts)
 	// already holds is ErrConflict.
 	ApplyTenants(ctx context.Context, ts []Tenant, opts ApplyOptions) ([]ApplyResult, error)
@@ -169,12 +173,28 @@ type ApplyOptions struct {
 	// for a tenant that has a saml method and no SAMLKey yet (new or
 	// existing); required then.
 	NewSAMLKey func(internalID string) (SAMLKey, error)
-	// Seal seals a method's client secret for the tenant with the given
-	// internal id. Required when any method carries a ClientSecret.
-	Seal func(plaintext []byte, internalID string) ([]byte, error)
+	// SealMethod returns method entry m as it is to be stored for the
+	// tenant with the given internal id: its package's plaintext secrets
+	// sealed into Sealed and removed from Config, or, when m brings none,
+	// prev's sealed ones kept. prev is the stored entry at the same
+	// position when it has the same type, else nil. It must not change the
+	// type. Required when any method has a Config.
+	SealMethod func(m Method, prev *Method, tenantInternalID string) (Method, error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
+
+// FieldError is a problem of one field of a method entry, as
+// ApplyOptions.SealMethod reports it (Field is the tenant-file name,
+// "clientSecret"); the store names the tenant and the entry before the
+// field: tenant "acme": methods[3].clientSecret: missing.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
 
 // ApplyResult says what ApplyTenants did with one tenant.
 type ApplyResult struct {

@@ -1,6 +1,7 @@
 package tenants
 
 import (
+	"bytes"
 	"slices"
 	"time"
 )
@@ -14,14 +15,6 @@ const (
 	// StatusSuspended tenants refuse every request (403 tenant_suspended) and
 	// every sign-in, but keep their configuration, members and keys.
 	StatusSuspended Status = "suspended"
-)
-
-// Method types, as written in a tenant file.
-const (
-	MethodPassword = "password"
-	MethodOIDC     = "oidc"
-	MethodSAML     = "saml"
-	MethodSocial   = "social"
 )
 
 // Tenant is one customer of the SaaS product, as an operator describes it in a
@@ -103,59 +96,13 @@ type SAMLKey struct {
 	Created       time.Time
 }
 
-// Method is one way of signing in to a tenant. Type selects which of the other
-// fields apply; Validate reports missing or stray fields.
-type Method struct {
-	Type string `json:"type" yaml:"type"`
-	// Label is the text of the method's button on the sign-in page; a
-	// default is derived from the type and provider.
-	Label string `json:"label,omitempty" yaml:"label,omitempty"`
-
-	// oidc (and social, for the client credentials)
-	Issuer   string `json:"issuer,omitempty" yaml:"issuer,omitempty"`
-	ClientID string `json:"clientID,omitempty" yaml:"clientID,omitempty"`
-	// ClientSecret is the plaintext secret as read from a tenant file. The
-	// store never holds it: ApplyOptions.Seal turns it into SealedClientSecret
-	// before anything is written, and it is never printed back.
-	ClientSecret string `json:"clientSecret,omitempty" yaml:"clientSecret,omitempty"`
-	// Scopes requested in addition to the method's defaults.
-	Scopes []string `json:"scopes,omitempty" yaml:"scopes,omitempty"`
-	// GroupsClaim names the ID token / userinfo claim (oidc) or the
-	// attribute (saml) that lists the person's groups; default "groups".
-	GroupsClaim string `json:"groupsClaim,omitempty" yaml:"groupsClaim,omitempty"`
-
-	// saml
-	IDPMetadataURL string `json:"idpMetadataURL,omitempty" yaml:"idpMetadataURL,omitempty"`
-	IDPMetadataXML string `json:"idpMetadataXML,omitempty" yaml:"idpMetadataXML,omitempty"`
-	// EmailAttribute names the SAML attribute holding the email; default
-	// "email". The NameID is used when it has the emailAddress format.
-	EmailAttribute string `json:"emailAttribute,omitempty" yaml:"emailAttribute,omitempty"`
-	// AllowIDPInitiated accepts unsolicited responses (no InResponseTo).
-	// Off by default: IdP-initiated SSO cannot be bound to a browser.
-	AllowIDPInitiated bool `json:"allowIDPInitiated,omitempty" yaml:"allowIDPInitiated,omitempty"`
-
-	// social
-	Provider string `json:"provider,omitempty" yaml:"provider,omitempty"`
-	// AuthURL, TokenURL and UserinfoURL are the generic OAuth2 endpoints
-	// (provider: generic); presets fill them for the named providers.
-	AuthURL     string `json:"authURL,omitempty" yaml:"authURL,omitempty"`
-	TokenURL    string `json:"tokenURL,omitempty" yaml:"tokenURL,omitempty"`
-	UserinfoURL string `json:"userinfoURL,omitempty" yaml:"userinfoURL,omitempty"`
-	// IDField and EmailField name the userinfo fields holding the
-	// provider's immutable account id and the email (generic only).
-	IDField    string `json:"idField,omitempty" yaml:"idField,omitempty"`
-	EmailField string `json:"emailField,omitempty" yaml:"emailField,omitempty"`
-	// EmailVerifiedField names a boolean userinfo field; without it a
-	// generic provider's emails are treated as unverified.
-	EmailVerifiedField string `json:"emailVerifiedField,omitempty" yaml:"emailVerifiedField,omitempty"`
-
-	// Role mapping for every SSO method: GroupRoles maps a provider group to
-	// tenant roles; DefaultRoles are given to everyone the method signs in.
-	GroupRoles   map[string][]string `json:"groupRoles,omitempty" yaml:"groupRoles,omitempty"`
-	DefaultRoles []string            `json:"defaultRoles,omitempty" yaml:"defaultRoles,omitempty"`
-
-	// SealedClientSecret is ClientSecret sealed under the master key.
-	SealedClientSecret []byte `json:"-" yaml:"-"`
+// Equal reports whether k and o are the same key (both nil, or the same
+// certificate, sealed private key and creation time).
+func (k *SAMLKey) Equal(o *SAMLKey) bool {
+	if k == nil || o == nil {
+		return k == o
+	}
+	return bytes.Equal(k.Certificate, o.Certificate) && bytes.Equal(k.SealedPrivate, o.SealedPrivate) && k.Created.Equal(o.Created)
 }
 
 // Role is a named set of permissions, scoped to one tenant. A role also has
@@ -232,14 +179,6 @@ func (t *Tenant) Suspended() bool { return t.Status == StatusSuspended }
 func (t *Tenant) HasMethod(typ string) bool {
 	return slices.ContainsFunc(t.Methods, func(m Method) bool { return m.Type == typ })
 }
-
-// Incomplete reports whether m is stored but not yet offered at sign-in: a
-// social method without a clientID. A tenant file may name a provider
-// before its OAuth app exists (CONTRACT's example has a bare `provider:
-// github`); the method is kept, shown by `tenants get`, and offered once a
-// clientID and clientSecret are applied. Every other method type is
-// complete once it validates.
-func (m Method) Incomplete() bool { return m.Type == MethodSocial && m.ClientID == "" }
 
 // User is a global identity: one email, one password, any number of
 // memberships in tenants.

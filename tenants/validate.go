@@ -1,11 +1,9 @@
 package tenants
 
 import (
-	"bytes"
-	"encoding/xml"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -25,19 +23,18 @@ type ValidateOptions struct {
 	// BaseDomains, when set, are the canonical base domains: a custom domain
 	// equal to or under one is refused (the resolver would ignore it anyway).
 	BaseDomains []string
+	// Methods are the method types this build offers, each with the Config
+	// that validates its entries; a method of any other type is an error.
+	Methods MethodTypes
 }
 
 // Limits on tenant file values.
 const (
-	maxNameLen        = 200     // bytes of a tenant's display name
-	maxPermissionLen  = 128     // bytes of a permission
-	maxURLLen         = 2048    // bytes of an IdP URL
-	maxClientFieldLen = 1024    // bytes of a client id or secret
-	maxMetadataXMLLen = 1 << 20 // bytes of inline SAML metadata
+	maxNameLen        = 200  // bytes of a tenant's display name
+	maxPermissionLen  = 128  // bytes of a permission
+	maxURLLen         = 2048 // bytes of an IdP URL
+	maxClientFieldLen = 1024 // bytes of a client id or secret
 )
-
-// Social login providers.
-var socialProviders = []string{"github", "google", "microsoft", "generic"}
 
 // Validate checks a batch of tenants as one tenant file: each tenant on its
 // own and the batch as a whole (no duplicate ids, no domain or email domain
@@ -56,25 +53,13 @@ var socialProviders = []string{"github", "google", "microsoft", "generic"}
 //
 // It checks: the id's syntax (ValidTenantID); the name (at most 200 bytes,
 // printable UTF-8); status ("", active, suspended); domains and email
-// domains; methods (at least one; type password, oidc, saml or social; at
-// most one password and at most one saml; a field that does not belong to
-// the type is an error naming it; oidc needs an https issuer without query
-// or fragment and a clientID, and may set clientSecret (public clients
-// have none), label, scopes, groupsClaim, groupRoles and defaultRoles; saml
-// needs exactly one of an https idpMetadataURL or idpMetadataXML (at most 1
-// MiB, well-formed XML with one root element and no DOCTYPE), and may set
-// label, emailAttribute, groupsClaim, groupRoles, defaultRoles and
-// allowIDPInitiated; social needs a provider of github, google, microsoft
-// or generic, may set a clientID (without one the method is stored but not
-// offered: Method.Incomplete) and with it needs clientSecret (required by
-// the store, which keeps a stored one when a file printed by tenants get is
-// re-applied), label, scopes and defaultRoles; generic also needs https
-// authURL, tokenURL and userinfoURL, idField and emailField, and may set
-// emailVerifiedField, groupsClaim and groupRoles, which the presets must
-// not; every role named in groupRoles or defaultRoles must be one of the
-// tenant's roles; IdP URLs may not point at link-local, metadata, private
-// or unspecified addresses, nor at loopback without
-// AllowLoopbackHTTPIDP); roles (names like tenant ids, permissions
+// domains; methods (at least one, each of a type in opts.Methods; a field
+// the type's Config does not have is an error naming it, and the type's
+// Config validates the rest: MethodConfig.Validate, with the checks of
+// MethodCheck, among them that every role named in groupRoles or
+// defaultRoles is one of the tenant's and that IdP URLs do not point at
+// link-local, metadata, private or unspecified addresses, nor at loopback
+// without AllowLoopbackHTTPIDP); roles (names like tenant ids, permissions
 // well-formed, inherits naming existing roles, no inheritance cycle, at most
 // 256 roles, 1024 permissions and 256 inherits per role, 4096 distinct
 // permissions, inheritance chains at most 16 steps long); rules (a clean
@@ -197,59 +182,6 @@ func (v *validator) domainList(field, id string, list []string, claimed map[stri
 	}
 }
 
-// methodFields lists, for each method type, the fields a method of that
-// type may set (besides type). Every other field is an error.
-var methodFields = map[string][]string{
-	MethodPassword: {},
-	MethodOIDC: {"label", "issuer", "clientID", "clientSecret", "scopes", "groupsClaim",
-		"groupRoles", "defaultRoles"},
-	MethodSAML: {"label", "idpMetadataURL", "idpMetadataXML", "emailAttribute", "groupsClaim",
-		"groupRoles", "defaultRoles", "allowIDPInitiated"},
-	// Social presets; generic adds its endpoints and fields.
-	MethodSocial: {"label", "provider", "clientID", "clientSecret", "scopes", "defaultRoles"},
-}
-
-// genericFields are the extra fields of a social method with provider
-// generic.
-var genericFields = []string{"authURL", "tokenURL", "userinfoURL", "idField", "emailField",
-	"emailVerifiedField", "groupsClaim", "groupRoles"}
-
-// setFields lists the tenant-file names of m's fields that are set, in
-// schema order.
-func setFields(m Method) []string {
-	set := []struct {
-		name string
-		on   bool
-	}{
-		{"label", m.Label != ""},
-		{"issuer", m.Issuer != ""},
-		{"clientID", m.ClientID != ""},
-		{"clientSecret", m.ClientSecret != ""},
-		{"scopes", len(m.Scopes) > 0},
-		{"groupsClaim", m.GroupsClaim != ""},
-		{"idpMetadataURL", m.IDPMetadataURL != ""},
-		{"idpMetadataXML", m.IDPMetadataXML != ""},
-		{"emailAttribute", m.EmailAttribute != ""},
-		{"allowIDPInitiated", m.AllowIDPInitiated},
-		{"provider", m.Provider != ""},
-		{"authURL", m.AuthURL != ""},
-		{"tokenURL", m.TokenURL != ""},
-		{"userinfoURL", m.UserinfoURL != ""},
-		{"idField", m.IDField != ""},
-		{"emailField", m.EmailField != ""},
-		{"emailVerifiedField", m.EmailVerifiedField != ""},
-		{"groupRoles", len(m.GroupRoles) > 0},
-		{"defaultRoles", len(m.DefaultRoles) > 0},
-	}
-	var out []string
-	for _, f := range set {
-		if f.on {
-			out = append(out, f.name)
-		}
-	}
-	return out
-}
-
 // Limits on method fields.
 const (
 	maxLabelLen      = 100  // bytes of a button label
@@ -265,249 +197,39 @@ func (v *validator) methods(ms []Method, roles map[string]Role) {
 	if len(ms) == 0 {
 		v.add("methods: at least one sign-in method is needed")
 	}
-	passwords, samls := 0, 0
+	seen := map[string]int{}
 	for i, m := range ms {
 		f := fmt.Sprintf("methods[%d]", i)
-		allowed, known := methodFields[m.Type]
-		if known {
-			if m.Type == MethodSocial && m.Provider == "generic" {
-				allowed = append(slices.Clone(allowed), genericFields...)
-			}
-			for _, name := range setFields(m) {
-				if slices.Contains(allowed, name) {
-					continue
-				}
-				if m.Type == MethodSocial && slices.Contains(genericFields, name) {
-					v.add("%s.%s: only a generic social provider sets this; the %s preset has its own", f, name, m.Provider)
-					continue
-				}
-				v.add("%s.%s: not a field of a %s method", f, name, m.Type)
-			}
-		}
-		if m.Type != MethodPassword && known {
-			v.label(f, m.Label)
-			v.roleMapping(f, m, roles)
-		}
-		switch m.Type {
-		case MethodPassword:
-			passwords++
-			if passwords == 2 {
-				v.add("%s: more than one password method", f)
-			}
-		case MethodOIDC:
-			if m.Issuer == "" {
-				v.add("%s.issuer: missing", f)
-			} else if err := v.idpURL(m.Issuer, true); err != nil {
-				v.add("%s.issuer %q: %v", f, m.Issuer, err)
-			}
-			v.clientFields(f, m, true)
-			v.scopes(f, m.Scopes)
-		case MethodSAML:
-			samls++
-			if samls == 2 {
-				// The SP entity id and ACS URL are per tenant host
-				// (/_auth/saml/metadata, /_auth/saml/acs): there is room
-				// for one SAML service provider.
-				v.add("%s: more than one saml method (a tenant has one SAML service provider)", f)
-			}
-			switch {
-			case m.IDPMetadataURL == "" && m.IDPMetadataXML == "":
-				v.add("%s: needs idpMetadataURL or idpMetadataXML", f)
-			case m.IDPMetadataURL != "" && m.IDPMetadataXML != "":
-				v.add("%s: set only one of idpMetadataURL and idpMetadataXML", f)
-			case m.IDPMetadataURL != "":
-				if err := v.idpURL(m.IDPMetadataURL, false); err != nil {
-					v.add("%s.idpMetadataURL %q: %v", f, m.IDPMetadataURL, err)
-				}
-			default:
-				if err := checkMetadataXML(m.IDPMetadataXML); err != nil {
-					v.add("%s.idpMetadataXML: %v", f, err)
-				}
-			}
-			v.attributeName(f+".emailAttribute", m.EmailAttribute)
-		case MethodSocial:
-			switch {
-			case m.Provider == "":
-				v.add("%s.provider: missing (one of %s)", f, strings.Join(socialProviders, ", "))
-			case !slices.Contains(socialProviders, m.Provider):
-				v.add("%s.provider %q: must be one of %s", f, m.Provider, strings.Join(socialProviders, ", "))
-			}
-			// A social method without a clientID is stored but not offered
-			// (Method.Incomplete). With a clientID the secret is required
-			// too, but a file printed by `tenants get` has none: the store
-			// keeps the stored one, and refuses a social method left
-			// without (tenants.ErrSecretRequired).
-			v.clientFields(f, m, false)
-			if m.ClientID == "" && m.ClientSecret != "" {
-				v.add("%s.clientSecret: set without a clientID (set both, or neither to keep the method off)", f)
-			}
-			v.scopes(f, m.Scopes)
-			if m.Provider == "generic" {
-				for _, u := range []struct{ name, value string }{
-					{"authURL", m.AuthURL}, {"tokenURL", m.TokenURL}, {"userinfoURL", m.UserinfoURL},
-				} {
-					if u.value == "" {
-						v.add("%s.%s: missing (a generic provider needs authURL, tokenURL and userinfoURL)", f, u.name)
-					} else if err := v.idpURL(u.value, false); err != nil {
-						v.add("%s.%s %q: %v", f, u.name, u.value, err)
-					}
-				}
-				if m.IDField == "" {
-					v.add("%s.idField: missing (the userinfo field holding the provider's immutable account id)", f)
-				}
-				if m.EmailField == "" {
-					v.add("%s.emailField: missing (the userinfo field holding the email)", f)
-				}
-				v.attributeName(f+".idField", m.IDField)
-				v.attributeName(f+".emailField", m.EmailField)
-				v.attributeName(f+".emailVerifiedField", m.EmailVerifiedField)
-			}
-		case "":
-			v.add("%s.type: missing (one of password, oidc, saml, social)", f)
-		default:
-			v.add("%s.type %q: must be one of password, oidc, saml, social", f, m.Type)
-		}
-	}
-}
-
-// label checks a button label.
-func (v *validator) label(f, label string) {
-	if len(label) > maxLabelLen {
-		v.add("%s.label: longer than %d bytes", f, maxLabelLen)
-	} else if !printable(label) {
-		v.add("%s.label %q: must be printable UTF-8 text", f, label)
-	}
-}
-
-// attributeName checks the name of a claim, SAML attribute or userinfo
-// field (empty means unset).
-func (v *validator) attributeName(f, name string) {
-	if name == "" {
-		return
-	}
-	if len(name) > maxAttributeLen || !printable(name) || strings.TrimSpace(name) != name {
-		v.add("%s: must be at most %d printable characters without leading or trailing spaces", f, maxAttributeLen)
-	}
-}
-
-// scopes checks OAuth scopes (RFC 6749 §3.3: printable ASCII, no spaces,
-// quotes or backslashes).
-func (v *validator) scopes(f string, scopes []string) {
-	if len(scopes) > maxScopes {
-		v.add("%s.scopes: more than %d scopes", f, maxScopes)
-		return
-	}
-	for i, sc := range scopes {
-		if sc == "" || len(sc) > maxScopeLen || !visibleASCII(sc) || strings.ContainsAny(sc, `"\`) {
-			v.add("%s.scopes[%d] %q: must be 1-%d printable ASCII characters without spaces, quotes or backslashes", f, i, sc, maxScopeLen)
-		}
-	}
-}
-
-// roleMapping checks groupsClaim, groupRoles and defaultRoles: every role
-// named must be one of the tenant's roles.
-func (v *validator) roleMapping(f string, m Method, roles map[string]Role) {
-	v.attributeName(f+".groupsClaim", m.GroupsClaim)
-	if len(m.GroupRoles) > maxGroupRoles {
-		v.add("%s.groupRoles: more than %d groups", f, maxGroupRoles)
-		return
-	}
-	groups := make([]string, 0, len(m.GroupRoles))
-	for g := range m.GroupRoles {
-		groups = append(groups, g)
-	}
-	slices.Sort(groups)
-	for _, g := range groups {
-		if g == "" || len(g) > maxGroupLen || !printable(g) {
-			v.add("%s.groupRoles %q: a group name must be 1-%d printable characters", f, g, maxGroupLen)
+		mt, known := v.opts.Methods.Lookup(m.Type)
+		switch {
+		case m.Type == "":
+			v.add("%s.type: missing (one of %s)", f, v.opts.Methods.names())
+			continue
+		case !known:
+			v.add("%s.type %q: must be one of %s", f, m.Type, v.opts.Methods.names())
 			continue
 		}
-		rs := m.GroupRoles[g]
-		if len(rs) == 0 {
-			v.add("%s.groupRoles.%s: maps to no role", f, g)
-		}
-		if len(rs) > maxRolesPerGroup {
-			v.add("%s.groupRoles.%s: more than %d roles", f, g, maxRolesPerGroup)
-			continue
-		}
-		for i, r := range rs {
-			if _, ok := roles[r]; !ok {
-				v.add("%s.groupRoles.%s[%d] %q: no such role in this tenant", f, g, i, r)
-			}
-		}
-	}
-	if len(m.DefaultRoles) > maxRolesPerGroup {
-		v.add("%s.defaultRoles: more than %d roles", f, maxRolesPerGroup)
-		return
-	}
-	for i, r := range m.DefaultRoles {
-		if _, ok := roles[r]; !ok {
-			v.add("%s.defaultRoles[%d] %q: no such role in this tenant", f, i, r)
-		}
-	}
-}
-
-// checkMetadataXML checks inline SAML IdP metadata: at most
-// maxMetadataXMLLen bytes, well-formed XML with one root element, and no
-// DOCTYPE or other directive (no DTD, no entity expansion: security
-// catalogue §4). Whether it is usable metadata is the saml method's
-// business when it opens.
-func checkMetadataXML(doc string) error {
-	if len(doc) > maxMetadataXMLLen {
-		return fmt.Errorf("longer than %d bytes", maxMetadataXMLLen)
-	}
-	if !utf8.ValidString(doc) {
-		return errors.New("is not UTF-8")
-	}
-	// A leading byte order mark is how Entra ID serves metadata; the SAML
-	// method drops it too.
-	d := xml.NewDecoder(strings.NewReader(strings.TrimPrefix(doc, "\uFEFF")))
-	d.Strict = true
-	roots, depth := 0, 0
-	for {
-		tok, err := d.RawToken()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+		seen[m.Type]++
+		c := &MethodCheck{v: v, f: f, m: m, roles: roles, nth: seen[m.Type]}
+		cfg := mt.NewConfig()
+		keys, _, err := configMembers(m.Config)
 		if err != nil {
-			return errors.New("is not XML")
+			c.Errorf("", "%v", err)
+			continue
 		}
-		switch tok := tok.(type) {
-		case xml.Directive:
-			return errors.New("must not contain a DOCTYPE or other <!...> declaration")
-		case xml.StartElement:
-			if depth == 0 {
-				roots++
-			}
-			depth++
-		case xml.EndElement:
-			depth--
-		case xml.CharData:
-			if depth == 0 && len(bytes.TrimSpace(tok)) > 0 {
-				return errors.New("is not XML (text outside the root element)")
+		fields := configFields(cfg)
+		for _, k := range keys {
+			if !slices.ContainsFunc(fields, func(f configField) bool { return f.name == k }) {
+				c.NotAField(k)
 			}
 		}
-	}
-	switch {
-	case roots == 0:
-		return errors.New("is not XML")
-	case roots > 1 || depth != 0:
-		return errors.New("is not one well-formed XML document")
-	}
-	return nil
-}
-
-// clientFields checks an OAuth client id and secret. The secret is never
-// echoed.
-func (v *validator) clientFields(f string, m Method, idRequired bool) {
-	switch {
-	case m.ClientID == "" && idRequired:
-		v.add("%s.clientID: missing", f)
-	case len(m.ClientID) > maxClientFieldLen || !visibleASCII(m.ClientID):
-		v.add("%s.clientID: must be at most %d printable ASCII characters without spaces", f, maxClientFieldLen)
-	}
-	if len(m.ClientSecret) > maxClientFieldLen || !printable(m.ClientSecret) {
-		v.add("%s.clientSecret: must be at most %d printable characters", f, maxClientFieldLen)
+		if len(m.Config) > 0 {
+			if err := json.Unmarshal(m.Config, cfg); err != nil {
+				c.Errorf("", "%v", err)
+				continue
+			}
+		}
+		cfg.Validate(m, c)
 	}
 }
 

@@ -1,6 +1,7 @@
 package tenants
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,10 +18,9 @@ func good(id string) Tenant {
 		Status:       StatusActive,
 		Methods: []Method{
 			{Type: MethodPassword},
-			{Type: MethodOIDC, Issuer: "https://idp.example/realms/" + id, ClientID: "tenantgate", ClientSecret: "s3cret"},
-			{Type: MethodSAML, IDPMetadataURL: "https://idp.example/realms/" + id + "/protocol/saml/descriptor?x=1",
-				GroupRoles: map[string][]string{"admins": {"admin"}}, DefaultRoles: []string{"member"}},
-			{Type: MethodSocial, Provider: "github", ClientID: "abc", ClientSecret: "def"},
+			{Type: "sso", Config: mustJSON(ssoConfig{URL: "https://idp.example/realms/" + id, ID: "tenantgate", Secret: "s3cret"})},
+			{Type: "realm", Config: mustJSON(realmConfig{Realm: id}),
+				Roles: RoleMapping{GroupRoles: map[string][]string{"admins": {"admin"}}, DefaultRoles: []string{"member"}}},
 		},
 		Roles: map[string]Role{
 			"admin":  {Permissions: []string{"*"}, Inherits: []string{"member"}},
@@ -37,9 +37,7 @@ func good(id string) Tenant {
 func TestValidateAcceptsGoodTenants(t *testing.T) {
 	ts := []Tenant{good("acme"), good("globex"), {ID: "min", Methods: []Method{{Type: MethodPassword}}}}
 	ts[1].Branding = Branding{LogoURL: "https://CDN.Globex.test:8443/brand/logo.svg?v=3&x=(1)", AccentColor: "#ABC"}
-	// Inline metadata pasted from Entra ID keeps its byte order mark.
-	ts[1].Methods[2] = Method{Type: MethodSAML, IDPMetadataXML: "\uFEFF<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"https://sts.windows.net/x/\"/>"}
-	if err := Validate(ts, ValidateOptions{}); err != nil {
+	if err := Validate(ts, testOpts(ValidateOptions{})); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
 }
@@ -48,7 +46,7 @@ func TestValidateCanonicalisesDomainsInPlace(t *testing.T) {
 	ts := []Tenant{good("acme")}
 	ts[0].Domains = []string{"Login.ACME.test.", "BÜCHER.test", "bücher.test"}
 	ts[0].EmailDomains = []string{"ACME.Test"}
-	err := Validate(ts, ValidateOptions{})
+	err := Validate(ts, testOpts(ValidateOptions{}))
 	if err == nil || !strings.Contains(err.Error(), `domains[1] "BÜCHER.test"`) {
 		t.Fatalf("Validate: %v", err)
 	}
@@ -88,71 +86,39 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{"custom domain is base", func(ts []Tenant) { ts[1].Domains = []string{"app.test"} }, ValidateOptions{BaseDomains: []string{"app.test"}}, []string{`domains[0] "app.test": is under`}},
 		{"no methods", func(ts []Tenant) { ts[0].Methods = nil }, ValidateOptions{}, []string{`tenant "acme": methods: at least one`}},
 		{"unknown method", func(ts []Tenant) { ts[0].Methods[0].Type = "kerberos" }, ValidateOptions{}, []string{`methods[0].type "kerberos"`}},
-		{"method without type", func(ts []Tenant) { ts[0].Methods[0].Type = "" }, ValidateOptions{}, []string{`methods[0].type: missing`}},
-		{"two password methods", func(ts []Tenant) { ts[0].Methods = append(ts[0].Methods, Method{Type: MethodPassword}) }, ValidateOptions{}, []string{`methods[4]: more than one password method`}},
-		{"password with stray field", func(ts []Tenant) { ts[0].Methods[0].Issuer = "https://x.test" }, ValidateOptions{}, []string{`methods[0].issuer: not a field of a password method`}},
-		{"oidc missing fields", func(ts []Tenant) { ts[0].Methods[1] = Method{Type: MethodOIDC} }, ValidateOptions{}, []string{`methods[1].issuer: missing`, `methods[1].clientID: missing`}},
-		{"oidc http issuer", func(ts []Tenant) { ts[0].Methods[1].Issuer = "http://idp.example/realms/acme" }, ValidateOptions{AllowLoopbackHTTPIDP: true}, []string{`methods[1].issuer "http://idp.example/realms/acme": must use https`}},
-		{"oidc relative issuer", func(ts []Tenant) { ts[0].Methods[1].Issuer = "/realms/acme" }, ValidateOptions{}, []string{`must be an absolute https:// URL`}},
-		{"oidc issuer with query", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://idp.example/?a=b" }, ValidateOptions{}, []string{`must not contain a query`}},
-		{"oidc issuer with fragment", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://idp.example/#a" }, ValidateOptions{}, []string{`must not contain a fragment`}},
-		{"oidc issuer with userinfo", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://u:p@idp.example/" }, ValidateOptions{}, []string{`must not contain a user name`}},
-		{"oidc issuer metadata IP", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://169.254.169.254/latest" }, ValidateOptions{AllowLoopbackHTTPIDP: true}, []string{`link-local`}},
-		{"oidc issuer metadata IP over http", func(ts []Tenant) { ts[0].Methods[1].Issuer = "http://169.254.169.254/" }, ValidateOptions{AllowLoopbackHTTPIDP: true}, []string{`link-local`}},
-		{"oidc issuer metadata name", func(ts []Tenant) { ts[0].Methods[1].Issuer = "http://metadata.google.internal/" }, ValidateOptions{AllowLoopbackHTTPIDP: true}, []string{`metadata`}},
-		{"oidc issuer private IP", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://10.0.0.5/" }, ValidateOptions{}, []string{`private`}},
-		{"oidc issuer unspecified", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://0.0.0.0/" }, ValidateOptions{}, []string{`unspecified`}},
-		{"oidc issuer IPv6 link-local", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://[fe80::1]/" }, ValidateOptions{}, []string{`link-local`}},
-		{"oidc issuer mapped metadata IP", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://[::ffff:169.254.169.254]/" }, ValidateOptions{}, []string{`link-local`}},
-		{"oidc loopback without option", func(ts []Tenant) { ts[0].Methods[1].Issuer = "http://127.0.0.1:8080/realms/acme" }, ValidateOptions{}, []string{`loopback`}},
-		{"oidc https localhost without option", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://localhost/realms/acme" }, ValidateOptions{}, []string{`loopback`}},
-		{"oidc bad port", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://idp.example:0/" }, ValidateOptions{}, []string{`port`}},
-		{"oidc bad host", func(ts []Tenant) { ts[0].Methods[1].Issuer = "https://idp_example/" }, ValidateOptions{}, []string{`host is not a valid domain name`}},
-		{"oidc javascript", func(ts []Tenant) { ts[0].Methods[1].Issuer = "javascript:alert(1)" }, ValidateOptions{}, []string{`absolute https`}},
-		{"oidc stray provider", func(ts []Tenant) { ts[0].Methods[1].Provider = "github" }, ValidateOptions{}, []string{`methods[1].provider: not a field of a oidc method`}},
-		{"oidc client id with space", func(ts []Tenant) { ts[0].Methods[1].ClientID = "a b" }, ValidateOptions{}, []string{`methods[1].clientID`}},
-		{"saml neither", func(ts []Tenant) { ts[0].Methods[2] = Method{Type: MethodSAML} }, ValidateOptions{}, []string{`methods[2]: needs idpMetadataURL or idpMetadataXML`}},
-		{"saml both", func(ts []Tenant) { ts[0].Methods[2].IDPMetadataXML = "<x/>" }, ValidateOptions{}, []string{`methods[2]: set only one`}},
-		{"saml http", func(ts []Tenant) { ts[0].Methods[2].IDPMetadataURL = "http://idp.example/md" }, ValidateOptions{}, []string{`methods[2].idpMetadataURL "http://idp.example/md": must use https`}},
-		{"saml not xml", func(ts []Tenant) { ts[0].Methods[2] = Method{Type: MethodSAML, IDPMetadataXML: "hello"} }, ValidateOptions{}, []string{`methods[2].idpMetadataXML: is not XML`}},
-		{"saml stray client secret", func(ts []Tenant) { ts[0].Methods[2].ClientSecret = "hunter2" }, ValidateOptions{}, []string{`methods[2].clientSecret: not a field of a saml method`}},
-		{"social without provider", func(ts []Tenant) { ts[0].Methods[3].Provider = "" }, ValidateOptions{}, []string{`methods[3].provider: missing`}},
-		{"social unknown provider", func(ts []Tenant) { ts[0].Methods[3].Provider = "myspace" }, ValidateOptions{}, []string{`methods[3].provider "myspace": must be one of github, google, microsoft, generic`}},
-		{"social stray issuer", func(ts []Tenant) { ts[0].Methods[3].Issuer = "https://x.test" }, ValidateOptions{}, []string{`methods[3].issuer: not a field of a social method`}},
-		{"social secret without client id", func(ts []Tenant) { ts[0].Methods[3].ClientID = "" }, ValidateOptions{}, []string{`methods[3].clientSecret: set without a clientID`}},
-		{"preset with endpoints", func(ts []Tenant) {
-			ts[0].Methods[3].AuthURL = "https://evil.test/auth"
-			ts[0].Methods[3].IDField = "login"
-		}, ValidateOptions{}, []string{`methods[3].authURL: only a generic social provider`, `methods[3].idField: only a generic social provider`}},
-		{"preset with group mapping", func(ts []Tenant) { ts[0].Methods[3].GroupRoles = map[string][]string{"g": {"admin"}} }, ValidateOptions{}, []string{`methods[3].groupRoles: only a generic`}},
-		{"generic missing everything", func(ts []Tenant) { ts[0].Methods[3].Provider = "generic" }, ValidateOptions{}, []string{
-			`methods[3].authURL: missing`, `methods[3].tokenURL: missing`, `methods[3].userinfoURL: missing`, `methods[3].idField: missing`, `methods[3].emailField: missing`}},
-		{"generic http endpoints", func(ts []Tenant) {
-			ts[0].Methods[3] = Method{Type: MethodSocial, Provider: "generic", ClientID: "c", AuthURL: "http://oauth.test/a",
-				TokenURL: "https://169.254.169.254/t", UserinfoURL: "http://127.0.0.1/u", IDField: "id", EmailField: "email"}
-		}, ValidateOptions{}, []string{`methods[3].authURL "http://oauth.test/a": must use https`, `methods[3].tokenURL "https://169.254.169.254/t": must not point at a link-local`, `methods[3].userinfoURL "http://127.0.0.1/u": must not point at a loopback`}},
-		{"oidc stray saml fields", func(ts []Tenant) {
-			ts[0].Methods[1].EmailAttribute = "mail"
-			ts[0].Methods[1].AllowIDPInitiated = true
-			ts[0].Methods[1].AuthURL = "https://x.test"
-		}, ValidateOptions{}, []string{`methods[1].emailAttribute: not a field of a oidc method`, `methods[1].allowIDPInitiated: not a field of a oidc method`, `methods[1].authURL: not a field of a oidc method`}},
-		{"saml stray scopes", func(ts []Tenant) { ts[0].Methods[2].Scopes = []string{"openid"} }, ValidateOptions{}, []string{`methods[2].scopes: not a field of a saml method`}},
-		{"password stray roles", func(ts []Tenant) { ts[0].Methods[0].DefaultRoles = []string{"member"}; ts[0].Methods[0].Label = "x" }, ValidateOptions{}, []string{`methods[0].label: not a field of a password method`, `methods[0].defaultRoles: not a field of a password method`}},
-		{"two saml methods", func(ts []Tenant) { ts[0].Methods = append(ts[0].Methods, ts[0].Methods[2]) }, ValidateOptions{}, []string{`methods[4]: more than one saml method`}},
-		{"group role unknown", func(ts []Tenant) { ts[0].Methods[1].GroupRoles = map[string][]string{"eng": {"member", "ghost"}} }, ValidateOptions{}, []string{`methods[1].groupRoles.eng[1] "ghost": no such role in this tenant`}},
-		{"group maps to nothing", func(ts []Tenant) { ts[0].Methods[2].GroupRoles = map[string][]string{"eng": nil} }, ValidateOptions{}, []string{`methods[2].groupRoles.eng: maps to no role`}},
-		{"default role unknown", func(ts []Tenant) { ts[0].Methods[3].DefaultRoles = []string{"ghost"} }, ValidateOptions{}, []string{`methods[3].defaultRoles[0] "ghost": no such role`}},
-		{"bad scope", func(ts []Tenant) { ts[0].Methods[1].Scopes = []string{"a b", ""} }, ValidateOptions{}, []string{`methods[1].scopes[0] "a b"`, `methods[1].scopes[1] ""`}},
-		{"bad groups claim", func(ts []Tenant) { ts[0].Methods[1].GroupsClaim = "a\nb" }, ValidateOptions{}, []string{`methods[1].groupsClaim: must be`}},
+		{"method without type", func(ts []Tenant) { ts[0].Methods[0].Type = "" }, ValidateOptions{}, []string{`methods[0].type: missing (one of password, sso, realm)`}},
+		{"field of another type", func(ts []Tenant) { setConfig(&ts[0].Methods[0], "url", "https://x.test") }, ValidateOptions{}, []string{`methods[0].url: not a field of a password method`}},
+		{"fields of no type", func(ts []Tenant) {
+			setConfig(&ts[0].Methods[1], "realm", "x")
+			setConfig(&ts[0].Methods[1], "colour", "red")
+		},
+			ValidateOptions{}, []string{`methods[1].realm: not a field of a sso method`, `methods[1].colour: not a field of a sso method`}},
+		{"config not an object", func(ts []Tenant) { ts[0].Methods[1].Config = json.RawMessage(`["x"]`) }, ValidateOptions{}, []string{`methods[1]: method config is not a JSON object`}},
+		{"config of the wrong shape", func(ts []Tenant) { setConfig(&ts[0].Methods[1], "scopes", "openid") }, ValidateOptions{}, []string{`methods[1]: json: cannot unmarshal`}},
+		{"type's own check", func(ts []Tenant) { ts[0].Methods[1].Config = nil }, ValidateOptions{}, []string{`methods[1].url: missing`, `methods[1].clientID: missing`}},
+		{"label and roles refused by the type", func(ts []Tenant) {
+			ts[0].Methods[0].Roles.DefaultRoles = []string{"member"}
+			ts[0].Methods[0].Label = "x"
+		},
+			ValidateOptions{}, []string{`methods[0].label: not a field of a password method`, `methods[0].defaultRoles: not a field of a password method`}},
+		{"two of a type allowed once", func(ts []Tenant) { ts[0].Methods = append(ts[0].Methods, ts[0].Methods[2]) }, ValidateOptions{}, []string{`methods[3]: more than one realm method (one realm per tenant)`}},
+		{"url javascript", func(ts []Tenant) { setConfig(&ts[0].Methods[1], "url", "javascript:alert(1)") }, ValidateOptions{}, []string{`methods[1].url "javascript:alert(1)": must be an absolute https`}},
+		{"url with query", func(ts []Tenant) { setConfig(&ts[0].Methods[1], "url", "https://idp.example/?a=b") }, ValidateOptions{}, []string{`must not contain a query`}},
+		{"url with fragment", func(ts []Tenant) { setConfig(&ts[0].Methods[1], "url", "https://idp.example/#a") }, ValidateOptions{}, []string{`must not contain a fragment`}},
+		{"url with userinfo", func(ts []Tenant) { setConfig(&ts[0].Methods[1], "url", "https://u:p@idp.example/") }, ValidateOptions{}, []string{`must not contain a user name`}},
+		{"url metadata IP", func(ts []Tenant) { setConfig(&ts[0].Methods[1], "url", "https://169.254.169.254/latest") }, ValidateOptions{AllowLoopbackHTTPIDP: true}, []string{`link-local`}},
+		{"url metadata name", func(ts []Tenant) { setConfig(&ts[0].Methods[1], "url", "http://metadata.google.internal/") }, ValidateOptions{AllowLoopbackHTTPIDP: true}, []string{`metadata`}},
+		{"url private IP", func(ts []Tenant) { setConfig(&ts[0].Methods[1], "url", "https://10.0.0.5/") }, ValidateOptions{}, []string{`private`}},
+		{"url http", func(ts []Tenant) { setConfig(&ts[0].Methods[1], "url", "http://idp.example/realms/acme") }, ValidateOptions{AllowLoopbackHTTPIDP: true}, []string{`must use https`}},
+		{"client id with space", func(ts []Tenant) { setConfig(&ts[0].Methods[1], "id", "a b") }, ValidateOptions{}, []string{`methods[1].clientID: must be at most`}},
+		{"group role unknown", func(ts []Tenant) { ts[0].Methods[1].Roles.GroupRoles = map[string][]string{"eng": {"member", "ghost"}} }, ValidateOptions{}, []string{`methods[1].groupRoles.eng[1] "ghost": no such role in this tenant`}},
+		{"group maps to nothing", func(ts []Tenant) { ts[0].Methods[1].Roles.GroupRoles = map[string][]string{"eng": nil} }, ValidateOptions{}, []string{`methods[1].groupRoles.eng: maps to no role`}},
+		{"bad group name", func(ts []Tenant) { ts[0].Methods[1].Roles.GroupRoles = map[string][]string{"a\x00b": {"member"}} }, ValidateOptions{}, []string{`methods[1].groupRoles "a\x00b": a group name must be`}},
+		{"default role unknown", func(ts []Tenant) { ts[0].Methods[1].Roles.DefaultRoles = []string{"ghost"} }, ValidateOptions{}, []string{`methods[1].defaultRoles[0] "ghost": no such role`}},
+		{"bad scope", func(ts []Tenant) { setConfig(&ts[0].Methods[1], "scopes", []string{"a b", ""}) }, ValidateOptions{}, []string{`methods[1].scopes[0] "a b"`, `methods[1].scopes[1] ""`}},
+		{"bad groups claim", func(ts []Tenant) { setConfig(&ts[0].Methods[1], "groups", "a\nb") }, ValidateOptions{}, []string{`methods[1].groupsClaim: must be`}},
 		{"bad label", func(ts []Tenant) { ts[0].Methods[1].Label = "\x1b[31m" }, ValidateOptions{}, []string{`methods[1].label`}},
-		{"saml doctype", func(ts []Tenant) {
-			ts[0].Methods[2] = Method{Type: MethodSAML, IDPMetadataXML: `<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>`}
-		}, ValidateOptions{}, []string{`methods[2].idpMetadataXML: must not contain a DOCTYPE`}},
-		{"saml xml unclosed", func(ts []Tenant) { ts[0].Methods[2] = Method{Type: MethodSAML, IDPMetadataXML: `<x><y></x>`} }, ValidateOptions{}, []string{`methods[2].idpMetadataXML: is not`}},
-		{"saml xml two roots", func(ts []Tenant) { ts[0].Methods[2] = Method{Type: MethodSAML, IDPMetadataXML: `<x/><y/>`} }, ValidateOptions{}, []string{`methods[2].idpMetadataXML: is not one`}},
-		{"saml xml too large", func(ts []Tenant) {
-			ts[0].Methods[2] = Method{Type: MethodSAML, IDPMetadataXML: "<x>" + strings.Repeat("a", maxMetadataXMLLen) + "</x>"}
-		}, ValidateOptions{}, []string{`methods[2].idpMetadataXML: longer than`}},
+		{"two password methods", func(ts []Tenant) { ts[0].Methods = append(ts[0].Methods, Method{Type: MethodPassword}) }, ValidateOptions{}, []string{`methods[3]: more than one password method`}},
 		{"bad role name", func(ts []Tenant) { ts[0].Roles["Admin"] = Role{} }, ValidateOptions{}, []string{`tenant "acme": roles "Admin"`}},
 		{"unknown inherited role", func(ts []Tenant) { ts[0].Roles["member"] = Role{Inherits: []string{"ghost"}} }, ValidateOptions{}, []string{`roles.member.inherits[0] "ghost": no such role`}},
 		{"self inheritance", func(ts []Tenant) { ts[0].Roles["member"] = Role{Inherits: []string{"member"}} }, ValidateOptions{}, []string{`roles: inheritance cycle member -> member`}},
@@ -231,7 +197,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := []Tenant{good("acme"), good("globex")}
 			tc.edit(ts)
-			err := Validate(ts, tc.opts)
+			err := Validate(ts, testOpts(tc.opts))
 			if err == nil {
 				t.Fatal("Validate accepted it")
 			}
@@ -247,17 +213,17 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 func TestValidateJoinsAllErrors(t *testing.T) {
 	// The CLI test's bad file: every problem at once.
 	ts := []Tenant{
-		{ID: "acme", Domains: []string{"bad..host"}, Methods: []Method{{Type: MethodOIDC}},
+		{ID: "acme", Domains: []string{"bad..host"}, Methods: []Method{{Type: "sso"}},
 			Roles: map[string]Role{"a": {Inherits: []string{"b"}}, "b": {Inherits: []string{"a"}}}},
 		{ID: "acme", Methods: []Method{{Type: MethodPassword}}},
 	}
-	err := Validate(ts, ValidateOptions{})
+	err := Validate(ts, testOpts(ValidateOptions{}))
 	if err == nil {
 		t.Fatal("accepted")
 	}
 	lines := strings.Split(err.Error(), "\n")
 	want := []string{
-		`tenant "acme": methods[0].issuer: missing`,
+		`tenant "acme": methods[0].url: missing`,
 		`tenant "acme": methods[0].clientID: missing`,
 		`tenant "acme": roles: inheritance cycle a -> b -> a`,
 		`tenant "acme": domains[0] "bad..host": not a valid host name`,
@@ -270,19 +236,6 @@ func TestValidateJoinsAllErrors(t *testing.T) {
 	}
 	if len(lines) != len(want) {
 		t.Errorf("%d problems reported, want %d:\n%s", len(lines), len(want), err)
-	}
-}
-
-func TestValidateGenericSocialLoopback(t *testing.T) {
-	m := Method{Type: MethodSocial, Provider: "generic", ClientID: "c", ClientSecret: "s",
-		AuthURL: "http://127.0.0.1:8080/auth", TokenURL: "http://localhost:8080/token", UserinfoURL: "http://[::1]:8080/userinfo",
-		IDField: "sub", EmailField: "email"}
-	ts := []Tenant{{ID: "acme", Methods: []Method{m}}}
-	if err := Validate(ts, ValidateOptions{AllowLoopbackHTTPIDP: true}); err != nil {
-		t.Errorf("loopback generic provider with the option: %v", err)
-	}
-	if err := Validate(ts, ValidateOptions{}); err == nil {
-		t.Error("loopback generic provider accepted without the option")
 	}
 }
 
@@ -310,8 +263,8 @@ func TestValidateLoopbackIDP(t *testing.T) {
 		{"https://idp.example/realms/acme", false, true},
 		{"https://idp.example:8443/realms/acme", false, true},
 	} {
-		ts := []Tenant{{ID: "acme", Methods: []Method{{Type: MethodOIDC, Issuer: tc.url, ClientID: "c"}}}}
-		err := Validate(ts, ValidateOptions{AllowLoopbackHTTPIDP: tc.allow})
+		ts := []Tenant{{ID: "acme", Methods: []Method{{Type: "sso", Config: mustJSON(ssoConfig{URL: tc.url, ID: "c"})}}}}
+		err := Validate(ts, testOpts(ValidateOptions{AllowLoopbackHTTPIDP: tc.allow}))
 		if (err == nil) != tc.ok {
 			t.Errorf("issuer %q (allow loopback %v): err = %v, want ok %v", tc.url, tc.allow, err, tc.ok)
 		}
@@ -321,11 +274,11 @@ func TestValidateLoopbackIDP(t *testing.T) {
 func TestValidateNeverEchoesSecrets(t *testing.T) {
 	const secret = "hunter2-very-secret"
 	ts := []Tenant{{ID: "acme", Methods: []Method{
-		{Type: MethodPassword, ClientSecret: secret},
-		{Type: MethodOIDC, Issuer: "http://x", ClientID: "c", ClientSecret: secret + "\x00"},
-		{Type: MethodSAML, ClientSecret: secret},
+		{Type: MethodPassword, Config: mustJSON(map[string]string{"secret": secret})},
+		{Type: "sso", Config: mustJSON(ssoConfig{URL: "http://x", ID: "c", Secret: secret + "\x00"})},
+		{Type: "realm", Config: mustJSON(map[string]string{"secret": secret})},
 	}}}
-	err := Validate(ts, ValidateOptions{})
+	err := Validate(ts, testOpts(ValidateOptions{}))
 	if err == nil {
 		t.Fatal("accepted")
 	}
@@ -369,7 +322,7 @@ func TestValidateRoleLimitsAreGenerous(t *testing.T) {
 		all = append(all, "r000")
 	}
 	ten.Roles["r001"] = Role{Inherits: all}
-	if err := Validate([]Tenant{ten}, ValidateOptions{}); err != nil {
+	if err := Validate([]Tenant{ten}, testOpts(ValidateOptions{})); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
 }

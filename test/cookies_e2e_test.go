@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tenantgate/tenantgate/test/internal/stack"
 )
 
 // passCookieTenants is the fixture tenant file with globex's app reading
@@ -25,7 +27,7 @@ func passCookieTenants() string {
 // HTTP/2. (The stack runs with --insecure-cookies, so the session cookie is
 // "tenantgate"; the parse is the same for "__Host-tenantgate".)
 func TestEnvoyCookieSmuggling(t *testing.T) {
-	s := startStack(t)
+	s := startHarness(t)
 	acme := "acme." + baseDomain
 	attacker := s.signIn(t, acme, bob) // a member of acme too
 	victim := s.signIn(t, acme, alice)
@@ -33,7 +35,7 @@ func TestEnvoyCookieSmuggling(t *testing.T) {
 
 	t.Run("a planted session signs no one in", func(t *testing.T) {
 		for _, c := range []string{planted, "x=junk, tenantgate=" + attacker.Value} {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			resp := s.send(t, request{host: acme, target: "/docs/1", headers: []header{{"Cookie", c}, {"Accept", "application/json"}}})
 			if resp.StatusCode != http.StatusUnauthorized || resp.errorCode() != "unauthenticated" {
 				t.Errorf("Cookie %.40q…: want 401 unauthenticated, got\n%s", c, resp)
@@ -49,33 +51,33 @@ func TestEnvoyCookieSmuggling(t *testing.T) {
 	})
 
 	t.Run("a planted session does not displace the victim's", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{host: acme, target: "/docs/1", headers: []header{
 			{"Cookie", planted + "; tenantgate=" + victim.Value}, {"Accept", "application/json"},
 		}})
-		wantIdentity(t, upstreamSaw(t, s, resp, hits), "acme", alice.email, "member")
+		wantIdentity(t, upstreamSaw(t, s, resp, hits), "acme", alice.Email, "member")
 	})
 
 	t.Run("a browser's several cookies work over HTTP/1.1", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{host: acme, target: "/docs/1", headers: []header{
 			{"Cookie", `theme=dark; tenantgate=` + victim.Value + `; pref="a, b"; lang=en`},
 		}})
-		wantIdentity(t, upstreamSaw(t, s, resp, hits), "acme", alice.email, "member")
+		wantIdentity(t, upstreamSaw(t, s, resp, hits), "acme", alice.Email, "member")
 	})
 
 	t.Run("a browser's several cookies work over HTTP/2", func(t *testing.T) {
 		// Go's HTTP/2 client sends one cookie per header field (RFC 9113
 		// §8.2.3 crumbs), as browsers may; Envoy joins them with "; ".
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.sendH2C(t, acme, "/docs/1", header{"Cookie", `theme=dark; tenantgate=` + victim.Value + `; pref="a, b"`})
 		seen := upstreamSaw(t, s, resp, hits)
-		wantIdentity(t, seen, "acme", alice.email, "member")
+		wantIdentity(t, seen, "acme", alice.Email, "member")
 		if got := seen.Values("cookie"); !slices.Equal(got, []string{`theme=dark; pref="a, b"`}) {
 			t.Errorf("upstream cookie %q, want the app's two cookies", got)
 		}
 
-		hits = s.upstream.Hits()
+		hits = s.Upstream.Hits()
 		resp = s.sendH2C(t, acme, "/docs/1", header{"Cookie", planted}, header{"Accept", "application/json"})
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("HTTP/2 with a planted session: want 401, got\n%s", resp)
@@ -104,7 +106,7 @@ func TestInlineCookieSmuggling(t *testing.T) {
 	if preauth == "" {
 		t.Fatalf("no pre-auth cookie in %v", cookies)
 	}
-	form := url.Values{"email": {bob.email}, "password": {bob.password}, "rd": {"/"}, "csrf": {csrf}}
+	form := url.Values{"email": {bob.Email}, "password": {bob.Password}, "rd": {"/"}, "csrf": {csrf}}
 	// Browsers store and send commas and spaces in cookie values, quoted
 	// or not.
 	for _, value := range []string{"junk, tenantgate-csrf=" + preauth, `"a, tenantgate-csrf=` + preauth + `, b"`} {
@@ -127,7 +129,7 @@ func TestInlineCookieSmuggling(t *testing.T) {
 // credential its logs and bugs could leak), its own cookies pass byte for
 // byte, and a tenant with passSessionCookie gets its session cookie too.
 func TestEnvoyUpstreamCookies(t *testing.T) {
-	s := startStack(t, withTenants(passCookieTenants, fixtureMemberships...))
+	s := startHarness(t, stack.Tenants(passCookieTenants, fixtureMemberships...))
 	acme := "acme." + baseDomain
 	globex := "globex." + baseDomain
 	session := s.signIn(t, acme, alice)
@@ -152,12 +154,19 @@ func TestEnvoyUpstreamCookies(t *testing.T) {
 			[]header{bearer, {"Cookie", "a=1;b=2 ;  c"}}, []string{"a=1;b=2 ;  c"}},
 		{"nothing of tenantgate's, two lines: untouched", acme, "/docs/1",
 			[]header{bearer, {"Cookie", "a=1"}, {"Cookie", "b=2"}}, []string{"a=1", "b=2"}},
+		// Envoy hands tenantgate several HTTP/1 Cookie lines joined with
+		// ","; a session on a later line is not read, and is still taken
+		// out of what the app gets.
+		{"a session on a second Cookie line", acme, "/docs/1",
+			[]header{bearer, {"Cookie", "a=1"}, {"Cookie", "tenantgate=" + session.Value + "; b=2"}}, []string{"a=1; b=2"}},
+		{"a session on a second Cookie line, anonymous path", acme, "/public/x",
+			[]header{{"Cookie", "a=1"}, {"Cookie", "tenantgate=" + session.Value}}, []string{"a=1"}},
 		{"path tenancy", baseDomain, "/org/acme/public/x",
 			[]header{{"Cookie", "tenantgate.acme=t; app=1"}}, []string{"app=1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			resp := s.send(t, request{host: tc.host, target: tc.target, headers: tc.headers})
 			seen := upstreamSaw(t, s, resp, hits)
 			if got := seen.Values("cookie"); !slices.Equal(got, tc.want) {
@@ -168,12 +177,12 @@ func TestEnvoyUpstreamCookies(t *testing.T) {
 
 	t.Run("passSessionCookie passes the session, not the sign-in cookies", func(t *testing.T) {
 		bobGlobex := s.signIn(t, globex, bob)
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{host: globex, target: "/docs/1", headers: []header{
 			{"Cookie", "app=1; tenantgate-csrf=c; tenantgate=" + bobGlobex.Value},
 		}})
 		seen := upstreamSaw(t, s, resp, hits)
-		wantIdentity(t, seen, "globex", bob.email, "member")
+		wantIdentity(t, seen, "globex", bob.Email, "member")
 		if got, want := seen.Values("cookie"), []string{"app=1; tenantgate=" + bobGlobex.Value}; !slices.Equal(got, want) {
 			t.Errorf("upstream Cookie %q, want %q", got, want)
 		}
@@ -182,7 +191,7 @@ func TestEnvoyUpstreamCookies(t *testing.T) {
 
 // sendH2C sends a GET to Envoy over cleartext HTTP/2 with prior knowledge,
 // as Go's HTTP/2 client sends it (each cookie its own header field).
-func (s *stack) sendH2C(t *testing.T, host, target string, hs ...header) *response {
+func (s *harness) sendH2C(t *testing.T, host, target string, hs ...header) *response {
 	t.Helper()
 	tr := &http.Transport{Protocols: new(http.Protocols)}
 	tr.Protocols.SetUnencryptedHTTP2(true)
@@ -192,7 +201,7 @@ func (s *stack) sendH2C(t *testing.T, host, target string, hs ...header) *respon
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	req, err := http.NewRequest(http.MethodGet, "http://"+s.envoyAddr+target, nil)
+	req, err := http.NewRequest(http.MethodGet, "http://"+s.EnvoyAddr+target, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/test/internal/echo"
 	"github.com/tenantgate/tenantgate/test/internal/proc"
+	"github.com/tenantgate/tenantgate/test/internal/stack"
 )
 
 // identityHeaders are the headers only tenantgate may set.
@@ -55,7 +56,7 @@ func TestShippedEnvoyConfigValidates(t *testing.T) {
 // later ones use the sessions earlier ones created, and the last one stops
 // tenantgate.
 func TestEnvoyEndToEnd(t *testing.T) {
-	s := startStack(t)
+	s := startHarness(t)
 	acme := "acme." + baseDomain
 	globex := "globex." + baseDomain
 
@@ -75,7 +76,7 @@ func TestEnvoyEndToEnd(t *testing.T) {
 		} {
 			target := req.target
 			req.headers = []header{{"Accept", "text/html,application/xhtml+xml"}}
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			resp := s.send(t, req)
 			if resp.StatusCode != http.StatusFound {
 				t.Fatalf("GET %s: want 302, got\n%s", target, resp)
@@ -103,7 +104,7 @@ func TestEnvoyEndToEnd(t *testing.T) {
 			// A POST is never a navigation, whatever it accepts.
 			{method: http.MethodPost, host: acme, target: "/", headers: []header{{"Accept", "text/html"}}},
 		} {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			resp := s.send(t, req)
 			if resp.StatusCode != http.StatusUnauthorized || resp.errorCode() != "unauthenticated" {
 				t.Fatalf("%s %s: want 401 unauthenticated, got\n%s", req.method, req.target, resp)
@@ -122,9 +123,9 @@ func TestEnvoyEndToEnd(t *testing.T) {
 
 	t.Run("refused sign-ins issue no session", func(t *testing.T) {
 		cookies, csrf := s.loginPage(t, acme)
-		good := url.Values{"email": {alice.email}, "password": {alice.password}, "rd": {"/"}, "csrf": {csrf}}
-		wrong := url.Values{"email": {alice.email}, "password": {"not-the-password"}, "rd": {"/"}, "csrf": {csrf}}
-		noCSRF := url.Values{"email": {alice.email}, "password": {alice.password}, "rd": {"/"}}
+		good := url.Values{"email": {alice.Email}, "password": {alice.Password}, "rd": {"/"}, "csrf": {csrf}}
+		wrong := url.Values{"email": {alice.Email}, "password": {"not-the-password"}, "rd": {"/"}, "csrf": {csrf}}
+		noCSRF := url.Values{"email": {alice.Email}, "password": {alice.Password}, "rd": {"/"}}
 		tests := []struct {
 			name  string
 			form  url.Values
@@ -156,11 +157,11 @@ func TestEnvoyEndToEnd(t *testing.T) {
 			{"bearer", header{"Authorization", "Bearer " + aliceSession.Value}},
 		} {
 			t.Run(creds.name, func(t *testing.T) {
-				hits := s.upstream.Hits()
+				hits := s.Upstream.Hits()
 				hs := append([]header{creds.h, {"Accept", "application/json"}}, spoofHeaders...)
 				resp := s.send(t, request{host: acme, target: "/docs/1", headers: hs})
 				seen := upstreamSaw(t, s, resp, hits)
-				wantIdentity(t, seen, "acme", alice.email, "member")
+				wantIdentity(t, seen, "acme", alice.Email, "member")
 				if seen.Path != "/docs/1" {
 					t.Errorf("upstream path = %q, want /docs/1", seen.Path)
 				}
@@ -173,9 +174,9 @@ func TestEnvoyEndToEnd(t *testing.T) {
 		// dynamic metadata tenantgate returned (the harness has Envoy flush
 		// its log every 50ms).
 		deadline := time.Now().Add(5 * time.Second)
-		for !strings.Contains(s.envoy.Output(), `"tenant_id":"acme"`) {
+		for !strings.Contains(s.Envoy.Output(), `"tenant_id":"acme"`) {
 			if time.Now().After(deadline) {
-				t.Fatalf("no access log line with tenant_id acme in Envoy's output:\n%s", s.envoy.Output())
+				t.Fatalf("no access log line with tenant_id acme in Envoy's output:\n%s", s.Envoy.Output())
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -189,7 +190,7 @@ func TestEnvoyEndToEnd(t *testing.T) {
 			// Spoofing the tenant header does not help.
 			{host: globex, target: "/docs/1", headers: []header{cookieHeader(aliceSession), {"x-tenant-id", "acme"}}},
 		} {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			resp := s.send(t, req)
 			if resp.StatusCode != http.StatusForbidden || resp.errorCode() != "tenant_mismatch" {
 				t.Errorf("acme session on %s: want 403 tenant_mismatch, got\n%s", req.host, resp)
@@ -201,11 +202,11 @@ func TestEnvoyEndToEnd(t *testing.T) {
 
 	t.Run("one person in two tenants gets one session per tenant", func(t *testing.T) {
 		bobAcme := s.signIn(t, acme, bob)
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{host: acme, target: "/", headers: []header{cookieHeader(bobAcme), {"x-tenant-id", "globex"}}})
-		wantIdentity(t, upstreamSaw(t, s, resp, hits), "acme", bob.email, "member")
+		wantIdentity(t, upstreamSaw(t, s, resp, hits), "acme", bob.Email, "member")
 
-		hits = s.upstream.Hits()
+		hits = s.Upstream.Hits()
 		resp = s.send(t, request{host: globex, target: "/", headers: []header{cookieHeader(bobAcme)}})
 		if resp.StatusCode != http.StatusForbidden || resp.errorCode() != "tenant_mismatch" {
 			t.Errorf("bob's acme session on globex: want 403 tenant_mismatch, got\n%s", resp)
@@ -213,11 +214,11 @@ func TestEnvoyEndToEnd(t *testing.T) {
 		noUpstream(t, s, hits)
 
 		bobGlobex := s.signIn(t, globex, bob)
-		hits = s.upstream.Hits()
+		hits = s.Upstream.Hits()
 		resp = s.send(t, request{host: globex, target: "/", headers: []header{cookieHeader(bobGlobex)}})
-		wantIdentity(t, upstreamSaw(t, s, resp, hits), "globex", bob.email, "member")
+		wantIdentity(t, upstreamSaw(t, s, resp, hits), "globex", bob.Email, "member")
 
-		hits = s.upstream.Hits()
+		hits = s.Upstream.Hits()
 		resp = s.send(t, request{host: acme, target: "/", headers: []header{cookieHeader(bobGlobex)}})
 		if resp.StatusCode != http.StatusForbidden || resp.errorCode() != "tenant_mismatch" {
 			t.Errorf("bob's globex session on acme: want 403 tenant_mismatch, got\n%s", resp)
@@ -226,7 +227,7 @@ func TestEnvoyEndToEnd(t *testing.T) {
 	})
 
 	t.Run("anonymous rule passes the tenant but no user", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{host: acme, target: "/public/x", headers: spoofHeaders})
 		seen := upstreamSaw(t, s, resp, hits)
 		if got := seen.Values("x-tenant-id"); !slices.Equal(got, []string{"acme"}) {
@@ -240,7 +241,7 @@ func TestEnvoyEndToEnd(t *testing.T) {
 	})
 
 	t.Run("permission rule: members are forbidden, admins pass", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{host: acme, target: "/admin/users", headers: []header{cookieHeader(aliceSession), {"x-user-roles", "admin"}}})
 		if resp.StatusCode != http.StatusForbidden || resp.errorCode() != "forbidden" {
 			t.Errorf("member on /admin/: want 403 forbidden, got\n%s", resp)
@@ -249,7 +250,7 @@ func TestEnvoyEndToEnd(t *testing.T) {
 		noUpstream(t, s, hits)
 
 		carolSession := s.signIn(t, acme, carol)
-		hits = s.upstream.Hits()
+		hits = s.Upstream.Hits()
 		resp = s.send(t, request{host: acme, target: "/admin/users", headers: []header{cookieHeader(carolSession)}})
 		seen := upstreamSaw(t, s, resp, hits)
 		if roles := seen.Values("x-user-roles"); len(roles) != 1 || !slices.Contains(strings.Split(roles[0], ","), "admin") {
@@ -281,9 +282,9 @@ func TestEnvoyEndToEnd(t *testing.T) {
 			{"/PUBLIC/x", http.StatusUnauthorized},
 		}
 		for _, tc := range tests {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			resp := s.send(t, request{host: acme, target: tc.target, headers: []header{{"Accept", "application/json"}}})
-			reached := s.upstream.Hits() > hits
+			reached := s.Upstream.Hits() > hits
 			if reached {
 				seen := lastUpstream(t, s)
 				if !strings.HasPrefix(seen.Path, "/public/") || len(seen.Values("x-user-id")) > 0 {
@@ -307,7 +308,7 @@ func TestEnvoyEndToEnd(t *testing.T) {
 		}
 
 		// Signed in as a member, dot segments do not dodge the admin rule.
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{host: acme, target: "/public/%2e%2e/admin/x", headers: []header{cookieHeader(aliceSession)}})
 		if resp.StatusCode != http.StatusForbidden || resp.errorCode() != "forbidden" {
 			t.Errorf("member on /public/%%2e%%2e/admin/x: want 403 forbidden, got\n%s", resp)
@@ -321,7 +322,7 @@ func TestEnvoyEndToEnd(t *testing.T) {
 			{cookieHeader(aliceSession), {"x_tenant_id", "globex"}},
 			{cookieHeader(aliceSession), {"X_User_Roles", "admin"}},
 		} {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			resp := s.send(t, request{host: acme, target: "/public/x", headers: hs})
 			if resp.StatusCode != http.StatusBadRequest {
 				t.Errorf("headers %v: want 400, got\n%s", hs, resp)
@@ -331,7 +332,7 @@ func TestEnvoyEndToEnd(t *testing.T) {
 	})
 
 	t.Run("oversized request headers are refused by Envoy", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{host: acme, target: "/public/x", headers: []header{{"X-Big", strings.Repeat("a", 70<<10)}}})
 		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 			t.Errorf("70 KiB header: want 431, got\n%s", resp)
@@ -344,14 +345,14 @@ func TestEnvoyEndToEnd(t *testing.T) {
 			{host: acme, target: "/_auth/login?rd=%2F"},
 			{host: baseDomain, target: "/org/acme/_auth/login?rd=%2F"},
 		} {
-			before := len(s.signin.requests())
-			hits := s.upstream.Hits()
+			before := len(s.SignIn.Requests())
+			hits := s.Upstream.Hits()
 			req.headers = append([]header{{"Accept", "text/html"}, {"X-Forwarded-Host", globex}}, spoofHeaders...)
 			resp := s.send(t, req)
 			if resp.StatusCode >= 500 {
 				t.Errorf("%s %s: got\n%s", req.host, req.target, resp)
 			}
-			got := s.signin.requests()
+			got := s.SignIn.Requests()
 			if len(got) != before+1 {
 				t.Fatalf("%s %s: %d requests reached tenantgate's HTTP port, want 1", req.host, req.target, len(got)-before)
 			}
@@ -373,10 +374,10 @@ func TestEnvoyEndToEnd(t *testing.T) {
 			{"X-Forwarded-Proto", "https"},
 			{"X-Envoy-Internal", "true"},
 		}
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{host: acme, target: "/docs/1", headers: append([]header{cookieHeader(aliceSession)}, forwarded...)})
 		seen := upstreamSaw(t, s, resp, hits)
-		wantIdentity(t, seen, "acme", alice.email, "member")
+		wantIdentity(t, seen, "acme", alice.Email, "member")
 		for _, h := range []string{"x-forwarded-host", "forwarded", "x-original-host", "x-envoy-internal"} {
 			if v := seen.Values(h); len(v) > 0 {
 				t.Errorf("upstream received client-sent %s: %q", h, v)
@@ -387,7 +388,7 @@ func TestEnvoyEndToEnd(t *testing.T) {
 			t.Errorf("upstream got x-forwarded-proto = %q, want [http] (the listener's scheme)", v)
 		}
 
-		hits = s.upstream.Hits()
+		hits = s.Upstream.Hits()
 		resp = s.send(t, request{host: globex, target: "/docs/1", headers: []header{cookieHeader(aliceSession), {"X-Forwarded-Host", acme}, {"Forwarded", "host=" + acme}}})
 		if resp.StatusCode != http.StatusForbidden || resp.errorCode() != "tenant_mismatch" {
 			t.Errorf("acme session on globex with X-Forwarded-Host acme: want 403 tenant_mismatch, got\n%s", resp)
@@ -397,16 +398,16 @@ func TestEnvoyEndToEnd(t *testing.T) {
 
 	t.Run("host spellings of the same tenant", func(t *testing.T) {
 		for _, host := range []string{"ACME.App.Test", acme + ":8080", acme + "."} {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			resp := s.send(t, request{host: host, target: "/docs/1", headers: []header{cookieHeader(aliceSession)}})
-			wantIdentity(t, upstreamSaw(t, s, resp, hits), "acme", alice.email, "member")
+			wantIdentity(t, upstreamSaw(t, s, resp, hits), "acme", alice.Email, "member")
 		}
 	})
 
 	t.Run("unknown tenant host is 404 with no login page", func(t *testing.T) {
 		for _, host := range []string{"nope." + baseDomain, "evil.test", "acme." + baseDomain + ".evil.test", baseDomain} {
 			for _, accept := range []string{"application/json", "text/html"} {
-				hits := s.upstream.Hits()
+				hits := s.Upstream.Hits()
 				resp := s.send(t, request{host: host, target: "/docs/1", headers: []header{{"Accept", accept}, cookieHeader(aliceSession)}})
 				if resp.StatusCode != http.StatusNotFound || resp.errorCode() != "unknown_tenant" {
 					t.Errorf("Host %s (Accept %s): want 404 unknown_tenant, got\n%s", host, accept, resp)
@@ -418,7 +419,7 @@ func TestEnvoyEndToEnd(t *testing.T) {
 	})
 
 	t.Run("path tenancy on the apex host", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{host: baseDomain, target: "/org/acme/docs/1", headers: []header{{"Accept", "text/html"}}})
 		if resp.StatusCode != http.StatusFound {
 			t.Fatalf("want 302, got\n%s", resp)
@@ -462,7 +463,7 @@ func TestEnvoyEndToEnd(t *testing.T) {
 			t.Errorf("POST /_auth/logout does not clear the session cookie: %v", resp.Header["Set-Cookie"])
 		}
 
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		nav := s.send(t, request{host: acme, target: "/docs/1", headers: []header{cookieHeader(session), {"Accept", "text/html"}}})
 		if nav.StatusCode != http.StatusFound {
 			t.Errorf("old cookie, browser: want 302 to login, got\n%s", nav)
@@ -475,13 +476,13 @@ func TestEnvoyEndToEnd(t *testing.T) {
 	})
 
 	t.Run("with tenantgate down Envoy fails closed", func(t *testing.T) {
-		s.tenantgate.Stop()
+		s.Tenantgate.Stop()
 		for _, req := range []request{
 			{host: acme, target: "/docs/1", headers: []header{cookieHeader(aliceSession)}},
 			{host: acme, target: "/public/x"},
 			{host: acme, target: "/", headers: []header{{"Accept", "text/html"}}},
 		} {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			resp := s.send(t, req)
 			if resp.StatusCode != http.StatusServiceUnavailable {
 				t.Errorf("%s with tenantgate down: want 503 (status_on_error), got\n%s", req.target, resp)
@@ -493,7 +494,7 @@ func TestEnvoyEndToEnd(t *testing.T) {
 
 // loginPage fetches host's sign-in page through Envoy and returns the
 // pre-auth cookies it set and its csrf token.
-func (s *stack) loginPage(t *testing.T, host string) ([]*http.Cookie, string) {
+func (s *harness) loginPage(t *testing.T, host string) ([]*http.Cookie, string) {
 	t.Helper()
 	page := s.send(t, request{host: host, target: "/_auth/login?rd=%2Fdashboard", headers: []header{{"Accept", "text/html"}}})
 	if page.StatusCode != http.StatusOK || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
@@ -505,7 +506,7 @@ func (s *stack) loginPage(t *testing.T, host string) ([]*http.Cookie, string) {
 // postLogin posts the sign-in form to host through Envoy as a same-origin
 // browser would, with the given cookies; extra headers replace the default
 // Origin and Sec-Fetch-Site when given.
-func (s *stack) postLogin(t *testing.T, host string, cookies []*http.Cookie, form url.Values, extra ...header) *response {
+func (s *harness) postLogin(t *testing.T, host string, cookies []*http.Cookie, form url.Values, extra ...header) *response {
 	t.Helper()
 	hs := []header{
 		cookieHeader(cookies...),
@@ -520,13 +521,13 @@ func (s *stack) postLogin(t *testing.T, host string, cookies []*http.Cookie, for
 
 // signIn runs the browser sign-in flow for u on host through Envoy and
 // returns the session cookie, checking the contract's cookie attributes.
-func (s *stack) signIn(t *testing.T, host string, u user) *http.Cookie {
+func (s *harness) signIn(t *testing.T, host string, u stack.User) *http.Cookie {
 	t.Helper()
 	cookies, csrf := s.loginPage(t, host)
-	form := url.Values{"email": {u.email}, "password": {u.password}, "rd": {"/dashboard"}, "csrf": {csrf}}
+	form := url.Values{"email": {u.Email}, "password": {u.Password}, "rd": {"/dashboard"}, "csrf": {csrf}}
 	resp := s.postLogin(t, host, cookies, form)
 	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("POST %s/_auth/login as %s: want 303, got\n%s", host, u.email, resp)
+		t.Fatalf("POST %s/_auth/login as %s: want 303, got\n%s", host, u.Email, resp)
 	}
 	loc := mustParseURL(t, resp.Header.Get("Location"))
 	if (loc.Host != "" && loc.Host != host) || loc.Path != "/dashboard" {
@@ -602,17 +603,17 @@ func jsonDenial(t *testing.T, resp *response) {
 
 // noUpstream fails the test if the upstream served a request since it had
 // served hits.
-func noUpstream(t *testing.T, s *stack, hits int) {
+func noUpstream(t *testing.T, s *harness, hits int) {
 	t.Helper()
-	if got := s.upstream.Hits(); got != hits {
+	if got := s.Upstream.Hits(); got != hits {
 		t.Errorf("the upstream was called %d time(s); it must not be", got-hits)
 	}
 }
 
 // lastUpstream returns the request the upstream served last.
-func lastUpstream(t *testing.T, s *stack) echo.Request {
+func lastUpstream(t *testing.T, s *harness) echo.Request {
 	t.Helper()
-	reqs := s.upstream.Requests()
+	reqs := s.Upstream.Requests()
 	if len(reqs) == 0 {
 		t.Fatal("the upstream was never called")
 	}
@@ -621,12 +622,12 @@ func lastUpstream(t *testing.T, s *stack) echo.Request {
 
 // upstreamSaw checks that resp is the upstream's 200 for exactly one request
 // and returns what the upstream received.
-func upstreamSaw(t *testing.T, s *stack, resp *response, hits int) echo.Request {
+func upstreamSaw(t *testing.T, s *harness, resp *response, hits int) echo.Request {
 	t.Helper()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("want 200 from the upstream, got\n%s", resp)
 	}
-	if got := s.upstream.Hits(); got != hits+1 {
+	if got := s.Upstream.Hits(); got != hits+1 {
 		t.Fatalf("the upstream was called %d times, want once", got-hits)
 	}
 	return lastUpstream(t, s)

@@ -2,13 +2,15 @@ package test
 
 import (
 	"fmt"
-	"github.com/tenantgate/tenantgate/test/internal/proc"
 	"net/http"
 	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tenantgate/tenantgate/test/internal/proc"
+	"github.com/tenantgate/tenantgate/test/internal/stack"
 )
 
 // TestShippedInlineEnvoyConfigValidates checks envoy/envoy-inline.yaml with
@@ -27,9 +29,9 @@ func TestShippedInlineEnvoyConfigValidates(t *testing.T) {
 // inline-auth set in its config file, and Envoy running the shipped
 // envoy/envoy-inline.yaml, which has no route to tenantgate's HTTP port,
 // changed by edits when given.
-func startInlineStack(t *testing.T, edits ...func(config string) string) *stack {
+func startInlineStack(t *testing.T, edits ...func(config string) string) *harness {
 	t.Helper()
-	return startStack(t, withEnvoyConfig("envoy-inline.yaml", edits...), withServeConfig("inline-auth: true\n"))
+	return startHarness(t, stack.EnvoyConfig("envoy-inline.yaml", edits...), stack.ServeConfig("inline-auth: true\n"))
 }
 
 // TestInlineEndToEnd drives sign-in through a real Envoy that only ever
@@ -49,7 +51,7 @@ func TestInlineEndToEnd(t *testing.T) {
 	var aliceSession *http.Cookie
 
 	t.Run("a browser without a session is sent to the login page", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{host: acme, target: "/docs/report?year=2026", headers: []header{{"Accept", "text/html"}}})
 		if resp.StatusCode != http.StatusFound {
 			t.Fatalf("want 302, got\n%s", resp)
@@ -66,7 +68,7 @@ func TestInlineEndToEnd(t *testing.T) {
 			{host: acme, target: "/_auth/login?rd=%2Fdashboard"},
 			{host: baseDomain, target: "/org/acme/_auth/login?rd=%2Forg%2Facme%2F"},
 		} {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			req.headers = append([]header{{"Accept", "text/html"}}, spoofHeaders...)
 			page := s.send(t, req)
 			if page.StatusCode != http.StatusOK || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
@@ -83,7 +85,7 @@ func TestInlineEndToEnd(t *testing.T) {
 			noUpstream(t, s, hits)
 		}
 
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		head := s.send(t, request{method: http.MethodHead, host: acme, target: "/_auth/login"})
 		if head.StatusCode != http.StatusOK || len(head.body) != 0 {
 			t.Errorf("HEAD /_auth/login: want 200 without a body, got\n%s", head)
@@ -98,11 +100,11 @@ func TestInlineEndToEnd(t *testing.T) {
 			form   url.Values
 			status int
 		}{
-			{"wrong password", url.Values{"email": {alice.email}, "password": {"not-the-password"}, "rd": {"/"}, "csrf": {csrf}}, http.StatusUnauthorized},
-			{"no csrf token", url.Values{"email": {alice.email}, "password": {alice.password}, "rd": {"/"}}, http.StatusForbidden},
-			{"csrf token of another page", url.Values{"email": {alice.email}, "password": {alice.password}, "rd": {"/"}, "csrf": {csrf + "x"}}, http.StatusForbidden},
+			{"wrong password", url.Values{"email": {alice.Email}, "password": {"not-the-password"}, "rd": {"/"}, "csrf": {csrf}}, http.StatusUnauthorized},
+			{"no csrf token", url.Values{"email": {alice.Email}, "password": {alice.Password}, "rd": {"/"}}, http.StatusForbidden},
+			{"csrf token of another page", url.Values{"email": {alice.Email}, "password": {alice.Password}, "rd": {"/"}, "csrf": {csrf + "x"}}, http.StatusForbidden},
 		} {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			resp := s.postLogin(t, acme, cookies, tc.form)
 			if resp.StatusCode != tc.status || resp.cookie("tenantgate") != nil {
 				t.Errorf("%s: want %d and no session cookie, got\n%s", tc.name, tc.status, resp)
@@ -115,17 +117,17 @@ func TestInlineEndToEnd(t *testing.T) {
 	})
 
 	must("password sign-in with CSRF sets the session cookie", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		aliceSession = s.signIn(t, acme, alice)
 		noUpstream(t, s, hits)
 	})
 
 	t.Run("the session opens the app with tenantgate's identity only", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		hs := append([]header{cookieHeader(aliceSession), {"Accept", "text/html"}}, spoofHeaders...)
 		resp := s.send(t, request{host: acme, target: "/dashboard", headers: hs})
 		seen := upstreamSaw(t, s, resp, hits)
-		wantIdentity(t, seen, "acme", alice.email, "member")
+		wantIdentity(t, seen, "acme", alice.Email, "member")
 	})
 
 	t.Run("a session is refused on another tenant's host", func(t *testing.T) {
@@ -134,7 +136,7 @@ func TestInlineEndToEnd(t *testing.T) {
 			{cookieHeader(aliceSession), {"Accept", "text/html"}, {"x-tenant-id", "acme"}},
 			{{"Authorization", "Bearer " + aliceSession.Value}},
 		} {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			resp := s.send(t, request{host: globex, target: "/docs/1", headers: hs})
 			if resp.StatusCode != http.StatusForbidden || resp.errorCode() != "tenant_mismatch" {
 				t.Errorf("acme session on globex: want 403 tenant_mismatch, got\n%s", resp)
@@ -143,7 +145,7 @@ func TestInlineEndToEnd(t *testing.T) {
 		}
 		// Nor can it sign in there: alice is no member of globex.
 		cookies, csrf := s.loginPage(t, globex)
-		resp := s.postLogin(t, globex, append(cookies, aliceSession), url.Values{"email": {alice.email}, "password": {alice.password}, "rd": {"/"}, "csrf": {csrf}})
+		resp := s.postLogin(t, globex, append(cookies, aliceSession), url.Values{"email": {alice.Email}, "password": {alice.Password}, "rd": {"/"}, "csrf": {csrf}})
 		if resp.StatusCode != http.StatusUnauthorized || resp.cookie("tenantgate") != nil {
 			t.Errorf("alice signing in to globex: want 401 and no session, got\n%s", resp)
 		}
@@ -151,10 +153,10 @@ func TestInlineEndToEnd(t *testing.T) {
 
 	t.Run("one person in two tenants gets one session per tenant", func(t *testing.T) {
 		bobGlobex := s.signIn(t, globex, bob)
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{host: globex, target: "/", headers: []header{cookieHeader(bobGlobex)}})
-		wantIdentity(t, upstreamSaw(t, s, resp, hits), "globex", bob.email, "member")
-		hits = s.upstream.Hits()
+		wantIdentity(t, upstreamSaw(t, s, resp, hits), "globex", bob.Email, "member")
+		hits = s.Upstream.Hits()
 		resp = s.send(t, request{host: acme, target: "/", headers: []header{cookieHeader(bobGlobex)}})
 		if resp.StatusCode != http.StatusForbidden || resp.errorCode() != "tenant_mismatch" {
 			t.Errorf("bob's globex session on acme: want 403 tenant_mismatch, got\n%s", resp)
@@ -163,7 +165,7 @@ func TestInlineEndToEnd(t *testing.T) {
 	})
 
 	t.Run("a signed-in /_auth/ request never reaches the app", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{host: acme, target: "/_auth/jwks.json", headers: []header{cookieHeader(aliceSession)}})
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(resp.body), `"keys"`) {
 			t.Errorf("GET /_auth/jwks.json: want the tenant's JWKS, got\n%s", resp)
@@ -180,7 +182,7 @@ func TestInlineEndToEnd(t *testing.T) {
 		// form's csrf field, last, still arrives, so the sign-in succeeds.
 		cookies, csrf := s.loginPage(t, acme)
 		form := "pad=" + strings.Repeat("a", 40<<10) + "&" +
-			url.Values{"email": {alice.email}, "password": {alice.password}, "rd": {"/x"}, "csrf": {csrf}}.Encode()
+			url.Values{"email": {alice.Email}, "password": {alice.Password}, "rd": {"/x"}, "csrf": {csrf}}.Encode()
 		resp := s.send(t, request{method: http.MethodPost, host: acme, target: "/_auth/login", body: form, headers: []header{
 			cookieHeader(cookies...), {"Content-Type", "application/x-www-form-urlencoded"},
 			{"Origin", "http://" + acme}, {"Sec-Fetch-Site", "same-origin"},
@@ -190,7 +192,7 @@ func TestInlineEndToEnd(t *testing.T) {
 		}
 
 		// Over the route's 256 KiB: Envoy's 413, before any Check.
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp = s.send(t, request{method: http.MethodPost, host: acme, target: "/_auth/login", body: strings.Repeat("a", 300<<10),
 			headers: []header{{"Content-Type", "application/x-www-form-urlencoded"}}})
 		if resp.StatusCode != http.StatusRequestEntityTooLarge {
@@ -200,7 +202,7 @@ func TestInlineEndToEnd(t *testing.T) {
 
 		// The app's own POSTs are checked without their body: a 300 KiB
 		// upload passes through to it.
-		hits = s.upstream.Hits()
+		hits = s.Upstream.Hits()
 		resp = s.send(t, request{method: http.MethodPost, host: acme, target: "/upload", body: strings.Repeat("b", 300<<10),
 			headers: []header{cookieHeader(aliceSession), {"Content-Type", "application/octet-stream"}}})
 		seen := upstreamSaw(t, s, resp, hits)
@@ -217,7 +219,7 @@ func TestInlineEndToEnd(t *testing.T) {
 		}
 		csrf := csrfToken(t, page)
 		jar := append([]*http.Cookie{session}, page.Cookies()...)
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{
 			method: http.MethodPost, host: acme, target: "/_auth/logout",
 			headers: []header{
@@ -256,8 +258,8 @@ func TestInlineEndToEnd(t *testing.T) {
 	})
 
 	t.Run("with tenantgate down sign-in fails closed", func(t *testing.T) {
-		s.tenantgate.Stop()
-		hits := s.upstream.Hits()
+		s.Tenantgate.Stop()
+		hits := s.Upstream.Hits()
 		for _, req := range []request{
 			{host: acme, target: "/_auth/login", headers: []header{{"Accept", "text/html"}}},
 			{method: http.MethodPost, host: acme, target: "/_auth/login", body: "email=a&password=b", headers: []header{{"Content-Type", "application/x-www-form-urlencoded"}}},
@@ -313,8 +315,8 @@ func TestInlineMeshBodyShapes(t *testing.T) {
 	t.Run("a truncated sign-in body is refused before the handler", func(t *testing.T) {
 		cookies, csrf := s.loginPage(t, acme)
 		form := "pad=" + strings.Repeat("a", 100<<10) + "&" +
-			url.Values{"email": {alice.email}, "password": {alice.password}, "rd": {"/"}, "csrf": {csrf}}.Encode()
-		hits := s.upstream.Hits()
+			url.Values{"email": {alice.Email}, "password": {alice.Password}, "rd": {"/"}, "csrf": {csrf}}.Encode()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{method: http.MethodPost, host: acme, target: "/_auth/login", body: form, headers: []header{
 			cookieHeader(cookies...), {"Content-Type", "application/x-www-form-urlencoded"},
 			{"Origin", "http://" + acme}, {"Sec-Fetch-Site", "same-origin"},
@@ -327,9 +329,9 @@ func TestInlineMeshBodyShapes(t *testing.T) {
 	})
 
 	t.Run("a sign-in POST whose body was not sent is refused", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{method: http.MethodPost, host: baseDomain, target: "/org/acme/_auth/login",
-			body:    url.Values{"email": {alice.email}, "password": {alice.password}, "csrf": {"x"}}.Encode(),
+			body:    url.Values{"email": {alice.Email}, "password": {alice.Password}, "csrf": {"x"}}.Encode(),
 			headers: []header{{"Content-Type", "application/x-www-form-urlencoded"}, {"Origin", "http://" + baseDomain}, {"Sec-Fetch-Site", "same-origin"}}})
 		if resp.StatusCode != http.StatusBadRequest || resp.errorCode() != "bad_request" {
 			t.Errorf("sign-in POST without its body: want 400 bad_request, got\n%s", resp)
@@ -338,9 +340,9 @@ func TestInlineMeshBodyShapes(t *testing.T) {
 	})
 
 	t.Run("the app's large POSTs pass, their partial body ignored", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{method: http.MethodPost, host: acme, target: "/upload", body: strings.Repeat("b", 300<<10),
 			headers: []header{cookieHeader(session), {"Content-Type", "application/octet-stream"}}})
-		wantIdentity(t, upstreamSaw(t, s, resp, hits), "acme", alice.email, "member")
+		wantIdentity(t, upstreamSaw(t, s, resp, hits), "acme", alice.Email, "member")
 	})
 }

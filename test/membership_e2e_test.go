@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tenantgate/tenantgate/test/internal/proc"
+	"github.com/tenantgate/tenantgate/test/internal/stack"
 )
 
 // TestMembershipChangesReachLiveSessions: CONTRACT.md, users add: "a role
@@ -22,19 +23,19 @@ func TestMembershipChangesReachLiveSessions(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("e2e-admin-token-0123456789abcdef0123456789\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := startStack(t, withServeArgs("--admin-token-file", tokenFile))
+	s := startHarness(t, stack.ServeArgs("--admin-token-file", tokenFile))
 	acme := "acme." + baseDomain
 	admin := func(args ...string) {
 		t.Helper()
-		proc.Run(t, "", s.bin, append(args, "--server", s.admin, "--admin-token-file", tokenFile)...)
+		proc.Run(t, "", s.Bin, append(args, "--server", s.Admin, "--admin-token-file", tokenFile)...)
 	}
 	// get sends GET target to acme with the session as a cookie and returns
 	// the response and what the upstream saw (nil when it was not reached).
 	get := func(sess *http.Cookie, target string, hs ...header) (*response, []string) {
 		t.Helper()
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{host: acme, target: target, headers: append([]header{cookieHeader(sess), {"Accept", "application/json"}}, hs...)})
-		if s.upstream.Hits() == hits {
+		if s.Upstream.Hits() == hits {
 			return resp, nil
 		}
 		return resp, lastUpstream(t, s).Values("x-user-roles")
@@ -55,7 +56,7 @@ func TestMembershipChangesReachLiveSessions(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !slices.Equal(roles, []string{"member"}) {
 			t.Errorf("demoted admin on /docs/: want 200 with x-user-roles exactly [member], got %q\n%s", roles, resp)
 		}
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp = s.send(t, request{host: acme, target: "/admin/users", headers: []header{{"Authorization", "Bearer " + carolSession.Value}}})
 		if resp.StatusCode != http.StatusForbidden || resp.errorCode() != "forbidden" {
 			t.Errorf("demoted admin's token as bearer on /admin/: want 403 forbidden, got\n%s", resp)

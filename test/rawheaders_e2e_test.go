@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tenantgate/tenantgate/test/internal/stack"
 )
 
 // TestEnvoyRawHeaders is issue 7 item 7 through the real Envoy: with
@@ -15,7 +17,7 @@ import (
 // shipped header_mutation strip is taken out, as in a mesh whose sidecars
 // have none, so what reaches the app is tenantgate's answer alone.
 func TestEnvoyRawHeaders(t *testing.T) {
-	s := startStack(t, withEnvoyConfig("envoy.yaml", func(c string) string {
+	s := startHarness(t, stack.EnvoyConfig("envoy.yaml", func(c string) string {
 		c = replaceOnce(t, c, "                      validate_mutations: true\n",
 			"                      validate_mutations: true\n                      encode_raw_headers: true\n")
 		return cutOnce(t, c, "                  # 1. Identity headers are tenantgate's alone.", "                  # 2. Ask tenantgate")
@@ -24,11 +26,11 @@ func TestEnvoyRawHeaders(t *testing.T) {
 	session := s.signIn(t, acme, alice)
 
 	t.Run("a session cookie is read, spoofs on an authenticated route go", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		hs := append([]header{{"Cookie", "app=1; tenantgate=" + session.Value}, {"Cookie", "b=2"}, {"Accept", "application/json"}}, spoofHeaders...)
 		resp := s.send(t, request{host: acme, target: "/docs/1", headers: hs})
 		seen := upstreamSaw(t, s, resp, hits)
-		wantIdentity(t, seen, "acme", alice.email, "member")
+		wantIdentity(t, seen, "acme", alice.Email, "member")
 		// header_map keeps the two Cookie lines apart; the app gets its
 		// cookies of both, without the session.
 		if got := seen.Values("cookie"); !slices.Equal(got, []string{"app=1; b=2"}) {
@@ -37,14 +39,14 @@ func TestEnvoyRawHeaders(t *testing.T) {
 	})
 
 	t.Run("a bearer token is read", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		hs := append([]header{{"Authorization", "Bearer " + session.Value}}, spoofHeaders...)
 		resp := s.send(t, request{host: acme, target: "/docs/1", headers: hs})
-		wantIdentity(t, upstreamSaw(t, s, resp, hits), "acme", alice.email, "member")
+		wantIdentity(t, upstreamSaw(t, s, resp, hits), "acme", alice.Email, "member")
 	})
 
 	t.Run("spoofs on an anonymous route go", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{host: acme, target: "/public/x", headers: spoofHeaders})
 		seen := upstreamSaw(t, s, resp, hits)
 		if got := seen.Values("x-tenant-id"); !slices.Equal(got, []string{"acme"}) {
@@ -59,7 +61,7 @@ func TestEnvoyRawHeaders(t *testing.T) {
 	})
 
 	t.Run("no session is still no session", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{host: acme, target: "/docs/1", headers: []header{{"Cookie", "app=1"}}})
 		if resp.StatusCode != http.StatusUnauthorized || resp.errorCode() != "unauthenticated" {
 			t.Errorf("want 401 unauthenticated, got\n%s", resp)

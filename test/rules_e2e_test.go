@@ -3,6 +3,8 @@ package test
 import (
 	"net/http"
 	"testing"
+
+	"github.com/tenantgate/tenantgate/test/internal/stack"
 )
 
 // rulesTenantFile gives acme CONTRACT.md's example roles and rules: /admin/
@@ -26,8 +28,8 @@ const rulesTenantFile = `tenants:
 // refuses the others on its path to everyone, so a member without the
 // permission cannot DELETE /admin/, and neither can an admin.
 func TestEnvoyMethodRules(t *testing.T) {
-	s := startStack(t, withTenants(func() string { return rulesTenantFile },
-		membership{alice, "acme", "member"}, membership{carol, "acme", "admin"}))
+	s := startHarness(t, stack.Tenants(func() string { return rulesTenantFile },
+		stack.Membership{User: alice, Tenant: "acme", Role: "member"}, stack.Membership{User: carol, Tenant: "acme", Role: "admin"}))
 	acme := "acme." + baseDomain
 	member := cookieHeader(s.signIn(t, acme, alice))
 	admin := cookieHeader(s.signIn(t, acme, carol))
@@ -47,10 +49,17 @@ func TestEnvoyMethodRules(t *testing.T) {
 		{"member HEAD /admin/", request{method: http.MethodHead, host: acme, target: "/admin/", headers: []header{member}}, 403, ""},
 		{"admin DELETE /admin/", request{method: http.MethodDelete, host: acme, target: "/admin/", headers: []header{admin}}, 403, "forbidden"},
 		{"no session DELETE /admin/", request{method: http.MethodDelete, host: acme, target: "/admin/"}, 401, "unauthenticated"},
+		// An app that routes without regard to case (Express, ASP.NET
+		// Core) serves its /admin/ at /ADMIN/ too.
+		{"member GET /ADMIN/", request{host: acme, target: "/ADMIN/users", headers: []header{member}}, 403, "forbidden"},
+		{"member POST /Admin", request{method: http.MethodPost, host: acme, target: "/Admin", headers: []header{member}, body: "{}"}, 403, "forbidden"},
+		// Symfony and Laravel run this POST as the DELETE it names.
+		{"admin POST /admin/ naming DELETE", request{method: http.MethodPost, host: acme, target: "/admin/users/1",
+			headers: []header{admin, {"X-HTTP-Method-Override", "DELETE"}}, body: "{}"}, 403, "forbidden"},
 	}
 	for _, tc := range refused {
 		t.Run(tc.name, func(t *testing.T) {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			resp := s.send(t, tc.req)
 			if resp.StatusCode != tc.want || resp.errorCode() != tc.code {
 				t.Fatalf("want %d %s, got\n%s", tc.want, tc.code, resp)
@@ -65,7 +74,7 @@ func TestEnvoyMethodRules(t *testing.T) {
 	// extauthz's TestDecideMethodRules); either way it never reaches the
 	// app.
 	t.Run("admin lower-case get /admin/", func(t *testing.T) {
-		hits := s.upstream.Hits()
+		hits := s.Upstream.Hits()
 		resp := s.send(t, request{method: "get", host: acme, target: "/admin/", headers: []header{admin}})
 		if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("want 403 (or Envoy's 400), got\n%s", resp)
@@ -80,10 +89,11 @@ func TestEnvoyMethodRules(t *testing.T) {
 		{"admin GET /admin/", request{host: acme, target: "/admin/", headers: []header{admin}}},
 		{"admin HEAD /admin/", request{method: http.MethodHead, host: acme, target: "/admin/", headers: []header{admin}}},
 		{"admin POST /admin/users", request{method: http.MethodPost, host: acme, target: "/admin/users", headers: []header{admin}, body: "{}"}},
+		{"admin POST /admin/users naming GET", request{method: http.MethodPost, host: acme, target: "/admin/users", headers: []header{admin, {"X-HTTP-Method-Override", "GET"}}, body: "{}"}},
 		{"member DELETE /docs/1 (no rule lists methods there)", request{method: http.MethodDelete, host: acme, target: "/docs/1", headers: []header{member}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			hits := s.upstream.Hits()
+			hits := s.Upstream.Hits()
 			upstreamSaw(t, s, s.send(t, tc.req), hits)
 		})
 	}

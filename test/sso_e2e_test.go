@@ -16,6 +16,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/test/internal/echo"
 	"github.com/tenantgate/tenantgate/test/internal/proc"
+	"github.com/tenantgate/tenantgate/test/internal/stack"
 	"github.com/tenantgate/tenantgate/test/keycloak"
 )
 
@@ -105,7 +106,7 @@ func ssoTenantFile(kc *keycloak.Server) string {
 // ssoEnv is one Keycloak, one stack in production cookie mode and the TLS
 // front before its Envoy.
 type ssoEnv struct {
-	stack     *stack
+	stack     *harness
 	kc        *keycloak.Server
 	transport *http.Transport
 	port      int // Envoy's, named in every tenant origin
@@ -160,7 +161,7 @@ func TestSSOEndToEnd(t *testing.T) {
 		kcReady = time.Since(began)
 		return ssoTenantFile(e.kc)
 	}
-	e.stack = startStack(t, withTenants(tenants), withLoopbackHTTPIdP(), withSecureCookies(), withEnvoyPort(envoyLn))
+	e.stack = startHarness(t, stack.Tenants(tenants), stack.LoopbackHTTPIdP(), stack.SecureCookies(), stack.EnvoyPort(envoyLn))
 	frontLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +219,7 @@ func TestSSOEndToEnd(t *testing.T) {
 		e.signedIn(t, b.get(t, e.callbackURL(t, e.loginAtIdP(t, b, page, bob), "acme").String()), "/docs")
 		e.reachAs(t, b, "acme", "/docs", ssoIdentity{"acme", bob.Email, "member,support", "oidc"})
 
-		hits := e.stack.upstream.Hits()
+		hits := e.stack.Upstream.Hits()
 		resp := b.get(t, e.origin("acme")+"/admin/users")
 		if resp.StatusCode != http.StatusForbidden || resp.errorCode() != "forbidden" {
 			t.Errorf("support member on /admin/: want 403 forbidden, got\n%s", resp)
@@ -324,7 +325,7 @@ func TestSSOEndToEnd(t *testing.T) {
 				}
 				host := to + "." + baseDomain
 				for _, creds := range []header{cookieHeader(c), {"Authorization", "Bearer " + c.Value}} {
-					hits := e.stack.upstream.Hits()
+					hits := e.stack.Upstream.Hits()
 					resp := e.stack.send(t, request{host: host, target: "/docs", headers: []header{creds, {"x-tenant-id", from}}})
 					if resp.StatusCode != http.StatusForbidden || resp.errorCode() != "tenant_mismatch" {
 						t.Errorf("%s session (%s) on %s: want 403 tenant_mismatch, got\n%s", from, creds.name, host, resp)
@@ -373,7 +374,7 @@ func TestSSOEndToEnd(t *testing.T) {
 			t.Errorf("GET /_auth/signed-out: want 200, got\n%s", done)
 		}
 
-		hits := e.stack.upstream.Hits()
+		hits := e.stack.Upstream.Hits()
 		if resp := e.stack.send(t, request{host: "acme." + baseDomain, target: "/docs",
 			headers: []header{{"Authorization", "Bearer " + session.Value}}}); resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("signed-out session as bearer: want 401, got\n%s", resp)
@@ -530,7 +531,7 @@ func queryOf(t *testing.T, r *response, name string) string {
 // the browser already has a Keycloak session).
 func (e *ssoEnv) toIdP(t *testing.T, b *browser, tenant, path, realm string) (start, idp *response) {
 	t.Helper()
-	hits := e.stack.upstream.Hits()
+	hits := e.stack.Upstream.Hits()
 	nav := b.get(t, e.origin(tenant)+path)
 	if nav.StatusCode != http.StatusFound {
 		t.Fatalf("GET %s on %s without a session: want 302 to the sign-in page, got\n%s", path, tenant, nav)
@@ -642,7 +643,7 @@ func withParam(q url.Values, name, value string) url.Values {
 func (e *ssoEnv) signedIn(t *testing.T, r *response, rd string) *http.Cookie {
 	t.Helper()
 	if r.StatusCode != http.StatusSeeOther {
-		t.Fatalf("completing sign-in: want 303 to %s, got\n%s\n--- tenantgate log tail ---\n%s", rd, r, tail(e.stack.tenantgate.Output(), 4<<10))
+		t.Fatalf("completing sign-in: want 303 to %s, got\n%s\n--- tenantgate log tail ---\n%s", rd, r, tail(e.stack.Tenantgate.Output(), 4<<10))
 	}
 	if loc := location(t, r); loc.Host != r.Request.URL.Host || loc.RequestURI() != rd {
 		t.Errorf("after sign-in, Location %s, want %s on %s", loc, rd, r.Request.URL.Host)
@@ -662,7 +663,7 @@ func (e *ssoEnv) signedIn(t *testing.T, r *response, rd string) *http.Cookie {
 // upstream served it once, with exactly the identity want.
 func (e *ssoEnv) reachAs(t *testing.T, b *browser, tenant, path string, want ssoIdentity, hs ...header) echo.Request {
 	t.Helper()
-	hits := e.stack.upstream.Hits()
+	hits := e.stack.Upstream.Hits()
 	seen := upstreamSaw(t, e.stack, b.get(t, e.origin(tenant)+path, hs...), hits)
 	for name, v := range map[string]string{
 		"x-tenant-id": want.tenant, "x-user-email": want.email, "x-user-roles": want.roles, "x-auth-method": want.method,
@@ -685,7 +686,7 @@ func (e *ssoEnv) reachAs(t *testing.T, b *browser, tenant, path string, want sso
 // client error, no session cookie, the upstream untouched.
 func (e *ssoEnv) refused(t *testing.T, b *browser, u *url.URL, what string) {
 	t.Helper()
-	hits := e.stack.upstream.Hits()
+	hits := e.stack.Upstream.Hits()
 	e.wantRefusal(t, b.get(t, u.String()), what)
 	noUpstream(t, e.stack, hits)
 }
@@ -693,7 +694,7 @@ func (e *ssoEnv) refused(t *testing.T, b *browser, u *url.URL, what string) {
 // refusedPost is refused for a form POST.
 func (e *ssoEnv) refusedPost(t *testing.T, b *browser, rawURL string, form url.Values, what string) {
 	t.Helper()
-	hits := e.stack.upstream.Hits()
+	hits := e.stack.Upstream.Hits()
 	e.wantRefusal(t, b.postForm(t, rawURL, form), what)
 	noUpstream(t, e.stack, hits)
 }

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tenantgate/tenantgate/test/internal/stack"
 )
 
 // portTenantFile is a tenant whose one method is a generic OAuth2 provider
@@ -32,8 +34,8 @@ const portTenantFile = `tenants:
 // the SAML ACS and entity id) must carry it. docs/sso-keycloak.md promises
 // "http://acme.app.localhost:<envoy-port>/_auth/callback".
 func TestSSOCallbackKeepsTheBrowsersPort(t *testing.T) {
-	s := startStack(t, withTenants(func() string { return portTenantFile }), withLoopbackHTTPIdP())
-	_, port, _ := strings.Cut(s.envoyAddr, ":")
+	s := startHarness(t, stack.Tenants(func() string { return portTenantFile }), stack.LoopbackHTTPIdP())
+	_, port, _ := strings.Cut(s.EnvoyAddr, ":")
 	host := "initech." + baseDomain + ":" + port
 
 	resp := s.send(t, request{host: host, target: "/_auth/login?rd=%2F", headers: []header{{"Accept", "text/html"}}})
@@ -43,7 +45,7 @@ func TestSSOCallbackKeepsTheBrowsersPort(t *testing.T) {
 	loc := mustParseURL(t, resp.Header.Get("Location"))
 	if got, want := loc.Query().Get("redirect_uri"), "http://"+host+"/_auth/callback"; got != want {
 		reached := "nothing"
-		if seen := s.signin.requests(); len(seen) > 0 {
+		if seen := s.SignIn.Requests(); len(seen) > 0 {
 			reached = "Host " + seen[len(seen)-1].Host
 		}
 		t.Errorf("redirect_uri = %q, want %q (the browser's host and port); tenantgate's HTTP port received %s",

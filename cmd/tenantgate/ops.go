@@ -12,7 +12,9 @@ import (
 
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/saml"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -146,7 +148,7 @@ type localAdmin struct {
 	// its input before it touches the database.
 	store func() (tenants.Store, error)
 	// sealer returns the master key's sealer (needed by apply only).
-	sealer func() (*session.Sealer, error)
+	sealer func() (*seal.Sealer, error)
 	// passwords hashes new users' passwords.
 	passwords *password.Hasher
 	// written, if set, runs after every successful write, before the
@@ -175,11 +177,12 @@ func (a *localAdmin) wrote(ctx context.Context) {
 }
 
 func (a *localAdmin) applyTenants(ctx context.Context, file []byte, allowLoopback bool) (applyReport, error) {
-	ts, err := tenants.ParseFile(file)
+	types := methodTypes()
+	ts, err := tenants.ParseFile(file, types)
 	if err != nil {
 		return applyReport{}, &requestError{status: http.StatusBadRequest, err: err}
 	}
-	if err := tenants.Validate(ts, tenants.ValidateOptions{AllowLoopbackHTTPIDP: allowLoopback}); err != nil {
+	if err := tenants.Validate(ts, tenants.ValidateOptions{AllowLoopbackHTTPIDP: allowLoopback, Methods: types}); err != nil {
 		return applyReport{}, &requestError{status: http.StatusUnprocessableEntity, err: fmt.Errorf("nothing applied: %w", err)}
 	}
 	sealer, err := a.sealer()
@@ -194,9 +197,7 @@ func (a *localAdmin) applyTenants(ctx context.Context, file []byte, allowLoopbac
 		NewKey: func(id string) (tenants.SigningKey, error) {
 			return session.NewSigningKey(sealer, id, a.now())
 		},
-		Seal: func(plaintext []byte, id string) ([]byte, error) {
-			return session.SealSecret(sealer, plaintext, id)
-		},
+		SealMethod: signin.SealMethods(sealer, types),
 		NewSAMLKey: func(id string) (tenants.SAMLKey, error) {
 			return saml.NewSPKey(sealer, id, a.now())
 		},
@@ -210,11 +211,10 @@ func (a *localAdmin) applyTenants(ctx context.Context, file []byte, allowLoopbac
 		report.Tenants = append(report.Tenants, applyResult{ID: r.ID, Created: r.Created})
 	}
 	for _, t := range ts {
-		for i, m := range t.Methods {
-			if m.Incomplete() {
-				report.Warnings = append(report.Warnings, fmt.Sprintf(
-					"tenant %q methods[%d] (%s %s) has no clientID: it is not offered at sign-in until clientID and clientSecret are applied",
-					t.ID, i, m.Type, m.Provider))
+		why := notOffered(types, &t)
+		for i := range t.Methods {
+			if why[i] != "" {
+				report.Warnings = append(report.Warnings, fmt.Sprintf("tenant %q methods[%d] %s", t.ID, i, why[i]))
 			}
 		}
 	}
@@ -232,7 +232,7 @@ func (a *localAdmin) listTenants(ctx context.Context) ([]tenantRow, error) {
 	}
 	rows := []tenantRow{}
 	for _, t := range ts {
-		rows = append(rows, tenantRow{t.ID, t.Name, string(statusOf(&t)), nonNil(t.Domains), methodTypes(&t)})
+		rows = append(rows, tenantRow{t.ID, t.Name, string(statusOf(&t)), nonNil(t.Domains), methodTypesOf(&t)})
 	}
 	return rows, nil
 }

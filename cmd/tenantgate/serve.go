@@ -23,13 +23,10 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tenantgate/tenantgate/extauthz"
-	"github.com/tenantgate/tenantgate/extauthz/idpclient"
 	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/extauthz/oidc"
 	"github.com/tenantgate/tenantgate/extauthz/password"
-	"github.com/tenantgate/tenantgate/extauthz/saml"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
-	"github.com/tenantgate/tenantgate/extauthz/social"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/boltstore"
 )
@@ -123,7 +120,7 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 			return err
 		}
 	}
-	sealer, err := session.LoadOrCreateMasterKey(f.masterKeyFile)
+	sealer, err := seal.LoadOrCreateMasterKey(f.masterKeyFile)
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
@@ -164,6 +161,7 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 		Log:             log,
 		Rand:            rand.Reader,
 		Methods:         newMethodRegistry(sealer, st, f.allowLoopbackHTTPIDP, log),
+		MethodTypes:     methodTypes(),
 		Sealer:          sealer,
 		GlobalTTL:       f.globalSessionTTL,
 		PathLinks:       f.tenantLinks == "path",
@@ -211,7 +209,7 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if adminToken != "" {
 		ops := &localAdmin{
 			store:     func() (tenants.Store, error) { return st, nil },
-			sealer:    func() (*session.Sealer, error) { return sealer, nil },
+			sealer:    func() (*seal.Sealer, error) { return sealer, nil },
 			passwords: loginHandler.Passwords,
 			written:   refreshAfterWrite(snapshots, st, log),
 			now:       time.Now,
@@ -252,27 +250,6 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	}
 	wg.Wait()
 	return runErr
-}
-
-// newMethodRegistry builds the SSO method registry the sign-in handler
-// opens tenants' methods from, one Opener per method type. The methods share
-// one IdP HTTP client (https only, no metadata, link-local or private
-// addresses, checked when dialling; loopback over http only with
-// --allow-loopback-http-idp), so connections to an IdP are pooled. The
-// store is the SAML replay cache: used assertion ids survive a restart.
-func newMethodRegistry(sealer *session.Sealer, st tenants.Store, allowLoopback bool, log *slog.Logger) map[string]login.Opener {
-	idp := idpclient.New(idpclient.Options{AllowLoopbackHTTP: allowLoopback})
-	return map[string]login.Opener{
-		tenants.MethodOIDC: oidc.NewOpener(oidc.Options{
-			Sealer: sealer, HTTPClient: idp, AllowLoopbackHTTP: allowLoopback, Now: time.Now, Log: log,
-		}),
-		tenants.MethodSocial: social.NewOpener(social.Options{
-			Sealer: sealer, HTTPClient: idp, AllowLoopbackHTTP: allowLoopback, Log: log,
-		}),
-		tenants.MethodSAML: saml.NewOpener(saml.Options{
-			Sealer: sealer, HTTPClient: idp, Replay: st, Now: time.Now, Log: log,
-		}),
-	}
 }
 
 func serveErr(what string, err error) error {
@@ -318,7 +295,7 @@ func warnAtStart(ctx context.Context, st tenants.Store, f *serveFlags, log *slog
 	if err != nil {
 		return fmt.Errorf("read tenants: %w", err)
 	}
-	for _, w := range startWarnings(ts, f.insecureCookies, f.allowLoopbackHTTPIDP) {
+	for _, w := range startWarnings(ts, methodTypes(), f.insecureCookies, f.allowLoopbackHTTPIDP) {
 		log.Warn(w.msg, "tenant", w.tenant)
 	}
 	return nil

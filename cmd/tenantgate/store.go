@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tenantgate/tenantgate/extauthz/password"
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/boltstore"
 )
@@ -80,8 +80,8 @@ func (f *storeFlags) open(cmd *cobra.Command) (admin, error) {
 			}
 			return st.Close()
 		},
-		sealer: func() (*session.Sealer, error) {
-			s, err := session.LoadOrCreateMasterKey(f.masterKeyFile)
+		sealer: func() (*seal.Sealer, error) {
+			s, err := seal.LoadOrCreateMasterKey(f.masterKeyFile)
 			if err != nil {
 				return nil, fmt.Errorf("master key: %w", err)
 			}

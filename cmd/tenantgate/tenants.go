@@ -171,7 +171,7 @@ func statusOf(t *tenants.Tenant) tenants.Status {
 	return t.Status
 }
 
-func methodTypes(t *tenants.Tenant) []string {
+func methodTypesOf(t *tenants.Tenant) []string {
 	out := []string{}
 	for _, m := range t.Methods {
 		out = append(out, m.Type)

@@ -25,7 +25,8 @@ const samlOverPlainHTTP = "SAML sign-in cannot complete in a browser with --inse
 
 // startWarnings returns, per tenant in ts and in order, what serve run with
 // insecureCookies and allowLoopback (--insecure-cookies,
-// --allow-loopback-http-idp) should warn about:
+// --allow-loopback-http-idp) should warn about, types being the method
+// types this build serves:
 //
 //   - a saml method while cookies are insecure (samlOverPlainHTTP);
 //   - IdP URLs that tenants apply accepted only with
@@ -33,14 +34,14 @@ const samlOverPlainHTTP = "SAML sign-in cannot complete in a browser with --inse
 //     without it: the method cannot reach its IdP. Which URLs those are is
 //     asked of tenants.Validate itself (the problems it finds without the
 //     flag but not with it), so this never drifts from what apply allowed.
-func startWarnings(ts []tenants.Tenant, insecureCookies, allowLoopback bool) []startWarning {
+func startWarnings(ts []tenants.Tenant, types tenants.MethodTypes, insecureCookies, allowLoopback bool) []startWarning {
 	var out []startWarning
 	for _, t := range ts {
 		if insecureCookies && slices.ContainsFunc(t.Methods, func(m tenants.Method) bool { return m.Type == tenants.MethodSAML }) {
 			out = append(out, startWarning{t.ID, samlOverPlainHTTP})
 		}
 		if !allowLoopback {
-			if problems := needLoopbackFlag(t); len(problems) > 0 {
+			if problems := needLoopbackFlag(t, types); len(problems) > 0 {
 				out = append(out, startWarning{t.ID, "its SSO sign-in fails: serve runs without --allow-loopback-http-idp (tests and local development only), which these IdP URLs need: " +
 					strings.Join(problems, "; ")})
 			}
@@ -52,12 +53,12 @@ func startWarnings(ts []tenants.Tenant, insecureCookies, allowLoopback bool) []s
 // needLoopbackFlag returns the validation problems of t that
 // --allow-loopback-http-idp would clear, each naming the field and URL
 // (never a secret: Validate does not echo secrets).
-func needLoopbackFlag(t tenants.Tenant) []string {
-	without := validationProblems(t, tenants.ValidateOptions{})
+func needLoopbackFlag(t tenants.Tenant, types tenants.MethodTypes) []string {
+	without := validationProblems(t, tenants.ValidateOptions{Methods: types})
 	if len(without) == 0 {
 		return nil
 	}
-	with := validationProblems(t, tenants.ValidateOptions{AllowLoopbackHTTPIDP: true})
+	with := validationProblems(t, tenants.ValidateOptions{Methods: types, AllowLoopbackHTTPIDP: true})
 	var out []string
 	for _, p := range without {
 		if !slices.Contains(with, p) {

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/tenantgate/tenantgate/tenants"
 )
 
 // TestStartWarnings: per tenant, serve warns about SAML with
@@ -16,46 +14,56 @@ import (
 // when it runs without; a tenant with neither gets no warning, and a
 // problem the flag would not clear is not blamed on it.
 func TestStartWarnings(t *testing.T) {
-	roles := map[string]tenants.Role{"member": {Permissions: []string{"docs:read"}}}
-	tenant := func(id string, ms ...tenants.Method) tenants.Tenant {
-		return tenants.Tenant{ID: id, Methods: ms, Roles: roles}
+	const roles = "    roles: {admin: {permissions: [\"*\"]}, member: {permissions: [\"docs:read\"]}}\n"
+	tenant := func(id string, methods ...string) string {
+		return "  - id: " + id + "\n    methods:\n" + strings.Join(methods, "") + roles
 	}
-	password := tenants.Method{Type: tenants.MethodPassword}
-	oidcAt := func(issuer string) tenants.Method {
-		return tenants.Method{Type: tenants.MethodOIDC, Issuer: issuer, ClientID: "tenantgate"}
+	const password = "      - type: password\n"
+	oidcAt := func(issuer string) string {
+		return "      - type: oidc\n        issuer: " + issuer + "\n        clientID: tenantgate\n"
 	}
-	samlAt := func(u string) tenants.Method { return tenants.Method{Type: tenants.MethodSAML, IDPMetadataURL: u} }
-	generic := tenants.Method{Type: tenants.MethodSocial, Provider: "generic", ClientID: "tg",
-		AuthURL: "http://127.0.0.1:8180/auth", TokenURL: "http://127.0.0.1:8180/token", UserinfoURL: "https://idp.example/userinfo",
-		IDField: "sub", EmailField: "email"}
-
+	samlAt := func(u string) string { return "      - type: saml\n        idpMetadataURL: " + u + "\n" }
+	const generic = `      - type: social
+        provider: generic
+        clientID: tg
+        clientSecret: s
+        authURL: http://127.0.0.1:8180/auth
+        tokenURL: http://127.0.0.1:8180/token
+        userinfoURL: https://idp.example/userinfo
+        idField: sub
+        emailField: email
+`
 	tests := []struct {
 		name            string
-		tenant          tenants.Tenant
+		id, tenant      string
 		insecure, allow bool
 		want            []string // substrings, one warning each; nil: none
 		// alsoWant and notWant are in, and not in, the first warning.
 		alsoWant, notWant string
 	}{
-		{name: "password only", tenant: tenant("plain", password), insecure: true},
-		{name: "public https IdPs", tenant: tenant("prod", oidcAt("https://idp.example/realms/a"), samlAt("https://idp.example/saml"))},
-		{name: "saml with insecure cookies", tenant: tenant("globex", samlAt("https://idp.example/saml")), insecure: true,
+		{name: "password only", id: "plain", tenant: tenant("plain", password), insecure: true},
+		{name: "public https IdPs", id: "prod", tenant: tenant("prod", oidcAt("https://idp.example/realms/a"), samlAt("https://idp.example/saml"))},
+		{name: "saml with insecure cookies", id: "globex", tenant: tenant("globex", samlAt("https://idp.example/saml")), insecure: true,
 			want: []string{"SAML sign-in cannot complete in a browser with --insecure-cookies"}},
-		{name: "saml with secure cookies", tenant: tenant("globex", samlAt("https://idp.example/saml"))},
-		{name: "loopback oidc without the flag", tenant: tenant("acme", password, oidcAt("http://127.0.0.1:8180/realms/acme")),
-			want: []string{`methods[1].issuer "http://127.0.0.1:8180/realms/acme"`}},
-		{name: "loopback oidc with the flag", tenant: tenant("acme", oidcAt("http://127.0.0.1:8180/realms/acme")), allow: true},
-		{name: "localhost saml metadata without the flag", tenant: tenant("globex", samlAt("http://localhost:8180/realms/globex/protocol/saml/descriptor")),
-			want: []string{`methods[0].idpMetadataURL "http://localhost:8180/realms/globex/protocol/saml/descriptor"`}},
-		{name: "both at once", tenant: tenant("globex", samlAt("http://127.0.0.1:8180/d")), insecure: true,
-			want: []string{"--insecure-cookies", `idpMetadataURL "http://127.0.0.1:8180/d"`}},
-		{name: "generic oauth2: only the loopback URLs", tenant: tenant("initech", generic),
-			want: []string{`authURL "http://127.0.0.1:8180/auth"`}, alsoWant: `tokenURL "http://127.0.0.1:8180/token"`, notWant: "userinfoURL"},
-		{name: "a problem the flag does not clear", tenant: tenant("odd", oidcAt("http://10.0.0.1/realms/a"))},
+		{name: "saml with secure cookies", id: "globex", tenant: tenant("globex", samlAt("https://idp.example/saml"))},
+		{name: "loopback oidc without the flag", id: "acme", tenant: tenant("acme", password, oidcAt("http://127.0.0.1:8180/realms/acme")),
+			want: []string{`http://127.0.0.1:8180/realms/acme`}, alsoWant: "methods[1]"},
+		{name: "loopback oidc with the flag", id: "acme", tenant: tenant("acme", oidcAt("http://127.0.0.1:8180/realms/acme")), allow: true},
+		{name: "localhost saml metadata without the flag", id: "globex", tenant: tenant("globex", samlAt("http://localhost:8180/realms/globex/protocol/saml/descriptor")),
+			want: []string{`http://localhost:8180/realms/globex/protocol/saml/descriptor`}},
+		{name: "both at once", id: "globex", tenant: tenant("globex", samlAt("http://127.0.0.1:8180/d")), insecure: true,
+			want: []string{"--insecure-cookies", `http://127.0.0.1:8180/d`}},
+		{name: "generic oauth2: only the loopback URLs", id: "initech", tenant: tenant("initech", generic),
+			want: []string{`http://127.0.0.1:8180/auth`}, alsoWant: `http://127.0.0.1:8180/token`, notWant: "userinfo"},
+		{name: "a problem the flag does not clear", id: "odd", tenant: tenant("odd", oidcAt("http://10.0.0.1/realms/a"))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := startWarnings([]tenants.Tenant{tc.tenant}, tc.insecure, tc.allow)
+			ts, err := parseFile([]byte("tenants:\n" + tc.tenant))
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			got := startWarnings(ts, methodTypes(), tc.insecure, tc.allow)
 			if len(got) != len(tc.want) {
 				t.Fatalf("%d warnings, want %d: %+v", len(got), len(tc.want), got)
 			}
@@ -63,13 +71,11 @@ func TestStartWarnings(t *testing.T) {
 				t.Errorf("warning %q: want %q in it and %q not", got[0].msg, tc.alsoWant, tc.notWant)
 			}
 			for i, w := range got {
-				if w.tenant != tc.tenant.ID || !strings.Contains(w.msg, tc.want[i]) {
-					t.Errorf("warning %d = %+v; want tenant %s and %q", i, w, tc.tenant.ID, tc.want[i])
+				if w.tenant != tc.id || !strings.Contains(w.msg, tc.want[i]) {
+					t.Errorf("warning %d = %+v; want tenant %s and %q", i, w, tc.id, tc.want[i])
 				}
-				if strings.Contains(w.msg, "idpMetadataURL") || strings.Contains(w.msg, "issuer") || strings.Contains(w.msg, "URL") {
-					if !strings.Contains(w.msg, "--allow-loopback-http-idp") {
-						t.Errorf("warning does not name the flag: %s", w.msg)
-					}
+				if strings.Contains(tc.want[i], "http://") && !strings.Contains(w.msg, "--allow-loopback-http-idp") {
+					t.Errorf("warning does not name the flag: %s", w.msg)
 				}
 			}
 		})

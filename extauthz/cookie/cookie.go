@@ -96,9 +96,29 @@ func Values(lines []string, name string, max int) []string {
 // end is trimmed. Nothing dropped: header itself and false. Every pair
 // dropped: "" (send no Cookie header at all).
 func Without(header string, drop func(name string) bool) (string, bool) {
+	return without(header, ";", drop)
+}
+
+// WithoutJoined is Without for a value that may be several Cookie lines
+// joined with ",", as Envoy's CheckRequest headers map joins them (RFC 9110
+// §5.3): a "," there may end a line, so a name that starts a
+// ","-separated piece is taken out too when drop reports true for it, from
+// that "," to the next separator. What that removes is either a second
+// line's cookie or a value that holds such a name after a comma (which a
+// sibling subdomain can plant); neither may reach the upstream. Reading
+// never splits on "," (Pairs): only removal errs this way. Kept pieces stay
+// byte for byte; where pieces were removed, the strongest separator around
+// them (";" over ",") joins what is left.
+func WithoutJoined(joined string, drop func(name string) bool) (string, bool) {
+	return without(joined, ";,", drop)
+}
+
+// without takes out of header every piece between separators (any byte of
+// seps) whose pair name drop reports true. See Without and WithoutJoined.
+func without(header, seps string, drop func(name string) bool) (string, bool) {
 	any := false
-	for p := range Pairs(header) {
-		if drop(p.Name) {
+	for _, piece := range pieces(header, seps) {
+		if p, ok := parsePair(piece); ok && drop(p.Name) {
 			any = true
 			break
 		}
@@ -107,31 +127,44 @@ func Without(header string, drop func(name string) bool) (string, bool) {
 		return header, false // the common case on the Check path: no allocation
 	}
 	var b strings.Builder
-	dropped, kept := false, 0
-	for rest := header; ; {
-		seg, more, found := strings.Cut(rest, ";")
-		if p, ok := parsePair(seg); ok && drop(p.Name) {
-			dropped = true
-		} else {
-			if kept > 0 {
-				b.WriteByte(';')
-			}
-			b.WriteString(seg)
-			kept++
+	var pending byte // the separator that will join the next kept piece
+	kept := 0
+	for sep, piece := range pieces(header, seps) {
+		pending = max(pending, sep) // ';' (0x3b) is stronger than ',' (0x2c)
+		if p, ok := parsePair(piece); ok && drop(p.Name) {
+			continue
 		}
-		if !found {
-			break
+		if kept > 0 {
+			b.WriteByte(pending)
 		}
-		rest = more
-	}
-	if !dropped {
-		return header, false
+		b.WriteString(piece)
+		pending = 0
+		kept++
 	}
 	out := trimOWS(b.String())
-	if strings.Trim(out, "; \t") == "" {
+	if strings.Trim(out, seps+" \t") == "" {
 		return "", true
 	}
 	return out, true
+}
+
+// pieces yields the pieces of header between separators (any byte of seps),
+// each with the separator before it (0 for the first).
+func pieces(header, seps string) iter.Seq2[byte, string] {
+	return func(yield func(byte, string) bool) {
+		var sep byte
+		for {
+			i := strings.IndexAny(header, seps)
+			if i < 0 {
+				yield(sep, header)
+				return
+			}
+			if !yield(sep, header[:i]) {
+				return
+			}
+			sep, header = header[i], header[i+1:]
+		}
+	}
 }
 
 // trimOWS removes SP and HTAB, and nothing else, from both ends.

@@ -122,6 +122,42 @@ func TestWithout(t *testing.T) {
 	}
 }
 
+// TestWithoutJoined: Envoy's CheckRequest headers map joins several Cookie
+// lines with ",", so a "," may end a line there: a name of tenantgate's
+// that starts a ","-separated piece is taken out too, whatever it is (a
+// second line, or a value a sibling planted). Everything else stays byte
+// for byte, separators included.
+func TestWithoutJoined(t *testing.T) {
+	tg := func(name string) bool { return name == "tenantgate" }
+	tests := []struct {
+		name, header string
+		want         string
+		changed      bool
+	}{
+		{"nothing to drop is untouched", `a=1,b=2;  c="x, y"`, `a=1,b=2;  c="x, y"`, false},
+		{"empty", "", "", false},
+		{"a pair as Without drops it", "a=1; tenantgate=T; b=2", "a=1; b=2", true},
+		{"a second line", "a=1,tenantgate=T", "a=1", true},
+		{"a second line with more cookies", "a=1,tenantgate=T; b=2", "a=1; b=2", true},
+		{"a second line, spaced", "a=1, tenantgate=T ;b=2", "a=1;b=2", true},
+		{"a first line", "tenantgate=T,a=1", "a=1", true},
+		{"a second and a third line", "a=1,tenantgate=T,b=2", "a=1,b=2", true},
+		{"the strongest separator around a dropped piece stays", "a=1;tenantgate=T,b=2", "a=1;b=2", true},
+		{"only tenantgate's", "tenantgate=A,tenantgate=B; tenantgate=C", "", true},
+		{"only separators left", " , tenantgate=T ,; ", "", true},
+		{"a planted value loses the smuggled piece", `x="j, tenantgate=T, k"; a=1`, `x="j, k"; a=1`, true},
+		{"a lookalike is not dropped", "a=1,tenantgatex=1, Tenantgate=2", "a=1,tenantgatex=1, Tenantgate=2", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, changed := WithoutJoined(tc.header, tg)
+			if got != tc.want || changed != tc.changed {
+				t.Errorf("WithoutJoined(%q) = %q, %v; want %q, %v", tc.header, got, changed, tc.want, tc.changed)
+			}
+		})
+	}
+}
+
 func TestOwned(t *testing.T) {
 	owned := []string{
 		"__Host-tenantgate", "tenantgate",

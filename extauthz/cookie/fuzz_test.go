@@ -6,19 +6,22 @@ import (
 )
 
 // FuzzCookieHeader feeds arbitrary Cookie header values (seed corpus in
-// testdata/fuzz/FuzzCookieHeader, written by testdata/fuzz/genseeds) to
+// testdata/fuzz/FuzzCookieHeader, written by internal/genseeds) to
 // the parser and the upstream rewrite. It must never panic, and:
 //   - a pair's name never holds ";" nor starts or ends with SP or HTAB, so
 //     a name always began its own ";"-separated pair (no comma smuggling);
 //   - a name Pairs reports is found by Values, and a name it does not
 //     report is not;
 //   - Without, dropping tenantgate's names, keeps every other pair exactly
-//     and leaves no Owned name behind.
+//     and leaves no Owned name behind;
+//   - WithoutJoined leaves no Owned name at the start of any ";"- or
+//     ","-separated piece, and changes nothing when there is none.
 func FuzzCookieHeader(f *testing.F) {
 	for _, s := range []string{
 		"a=1; __Host-tenantgate=t",
 		`x="junk, __Host-tenantgate=evil"; __Host-tenantgate=good`,
 		"a=1; b=2,__Host-tenantgate=t",
+		"a=1,__Host-tenantgate=t; b=2",
 		"\u2000__Host-tenantgate=x",
 		"__Secure-tenantgate.acme=t; __Host-tenantgate-csrf=c; app=\"v w\"",
 		";;=;\t=\t;",
@@ -52,6 +55,15 @@ func FuzzCookieHeader(f *testing.F) {
 		for p := range Pairs(out) {
 			if Owned(p.Name) {
 				t.Fatalf("Without(%q) = %q keeps %q", header, out, p.Name)
+			}
+		}
+		joined, changed := WithoutJoined(header, Owned)
+		if !changed && joined != header {
+			t.Fatalf("WithoutJoined(%q) changed nothing but returned %q", header, joined)
+		}
+		for _, piece := range pieces(joined, ";,") {
+			if p, ok := parsePair(piece); ok && Owned(p.Name) {
+				t.Fatalf("WithoutJoined(%q) = %q keeps %q", header, joined, p.Name)
 			}
 		}
 	})

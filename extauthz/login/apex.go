@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -33,7 +34,7 @@ func (h *Handler) apexPage(q *request) {
 func (h *Handler) renderApex(q *request, status int, notice, errMsg string) {
 	h.render(q, status, "apex", page{
 		Title:       "Sign in",
-		Action:      pathLogin,
+		Action:      signin.PathLogin,
 		CSRF:        h.formCSRF(q),
 		Notice:      notice,
 		Error:       errMsg,
@@ -98,7 +99,7 @@ func (h *Handler) discover(q *request) {
 		h.renderApex(q, http.StatusOK, discoveryNotice, "")
 		return
 	}
-	redirect(q.w, h.tenantURL(q, t)+pathLogin+"?"+url.Values{"login_hint": {addr}}.Encode())
+	redirect(q.w, h.tenantURL(q, t)+signin.PathLogin+"?"+url.Values{"login_hint": {addr}}.Encode())
 }
 
 // tenantURL is the root of tenant t as seen from the apex host of the

@@ -16,12 +16,13 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 )
 
 // Attempt cookies (DESIGN.md, "State"): one per sign-in in progress, so
 // several tabs can sign in at once with no server state. Each holds one
-// Attempt, sealed (AES-256-GCM) under a key derived from the master key for
+// signin.Attempt, sealed (AES-256-GCM) under a key derived from the master key for
 // this purpose alone, and bound to the cookie's name, so a value moved to
 // another cookie does not open.
 const (
@@ -41,7 +42,7 @@ const (
 	// maxStateParam bounds the state query parameter looked at.
 	maxStateParam = 256
 	// loginStatePurpose names the derived key of attempt and id-token
-	// cookies (session.Sealer.DeriveKey).
+	// cookies (seal.Sealer.DeriveKey).
 	loginStatePurpose = "login-state"
 )
 
@@ -61,14 +62,19 @@ type attemptRecord struct {
 	ReturnTo      string `json:"rd"`
 	LoginHint     string `json:"h,omitempty"`
 	Created       int64  `json:"c"`
+	// CrossSite is set when the provider answers with a cross-site POST
+	// (a SAML method), which the cookie must be sent with.
+	CrossSite bool `json:"x,omitempty"`
 }
 
 const attemptRecordVersion = 1
 
-// attempt is an Attempt together with the method type it was started for.
+// attempt is a signin.Attempt together with the method type it was started
+// for, and whether the provider answers it with a cross-site POST.
 type attempt struct {
-	Attempt
-	typ string
+	signin.Attempt
+	typ       string
+	crossSite bool
 }
 
 func (h *Handler) attemptCookiePrefix() string {
@@ -104,8 +110,9 @@ func validAttemptID(s string) bool {
 }
 
 // newAttempt fills an attempt for method index i of the request's tenant:
-// fresh id, state, nonce and PKCE verifier.
-func (h *Handler) newAttempt(q *request, i int, typ, rd, hint string) (*attempt, error) {
+// fresh id, state, nonce and PKCE verifier. crossSite says whether the
+// method's provider answers with a cross-site POST (signin.SAMLMethod).
+func (h *Handler) newAttempt(q *request, i int, typ string, crossSite bool, rd, hint string) (*attempt, error) {
 	id, err := randomString(h.Rand, attemptIDBytes)
 	if err != nil {
 		return nil, err
@@ -119,7 +126,7 @@ func (h *Handler) newAttempt(q *request, i int, typ, rd, hint string) (*attempt,
 		return nil, err
 	}
 	return &attempt{
-		Attempt: Attempt{
+		Attempt: signin.Attempt{
 			ID:           id,
 			TenantID:     q.tenant().InternalID,
 			Method:       i,
@@ -131,20 +138,21 @@ func (h *Handler) newAttempt(q *request, i int, typ, rd, hint string) (*attempt,
 			LoginHint:    hint,
 			Created:      h.now().UTC().Truncate(time.Second),
 		},
-		typ: typ,
+		typ:       typ,
+		crossSite: crossSite,
 	}, nil
 }
 
 // endpoint is where the request's tenant's /_auth/ lives: the scheme tenantgate
 // is served with (https unless InsecureCookies), the canonical host with the
 // request's port, and the path-tenancy prefix.
-func (h *Handler) endpoint(q *request) Endpoint {
-	return Endpoint{Origin: h.scheme() + "://" + q.res.Host + requestPort(q.r.Host), Prefix: q.res.Prefix}
+func (h *Handler) endpoint(q *request) signin.Endpoint {
+	return signin.Endpoint{Origin: h.scheme() + "://" + q.res.Host + requestPort(q.r.Host), Prefix: q.res.Prefix}
 }
 
 // stateSealer is the Sealer of attempt and id-token cookies, keyed by
 // DeriveKey(loginStatePurpose); nil when Handler.Sealer is not set.
-func (h *Handler) stateSealer() *session.Sealer { return h.loginState }
+func (h *Handler) stateSealer() *seal.Sealer { return h.loginState }
 
 // setAttemptCookie seals a and sets its cookie, first evicting the oldest
 // attempts so that at most maxAttempts remain with it.
@@ -157,7 +165,7 @@ func (h *Handler) setAttemptCookie(q *request, a *attempt) error {
 		V: attemptRecordVersion, TenantID: a.TenantID, Method: a.Method, Type: a.typ,
 		Origin: a.Endpoint.Origin, Prefix: a.Endpoint.Prefix, State: a.State, Nonce: a.Nonce,
 		PKCEVerifier: a.PKCEVerifier, SAMLRequestID: a.SAMLRequestID, ReturnTo: a.ReturnTo,
-		LoginHint: a.LoginHint, Created: a.Created.Unix(),
+		LoginHint: a.LoginHint, Created: a.Created.Unix(), CrossSite: a.crossSite,
 	}
 	plain, err := json.Marshal(rec)
 	if err != nil {
@@ -183,26 +191,26 @@ func (h *Handler) setAttemptCookie(q *request, a *attempt) error {
 	}
 	slices.SortFunc(others, func(x, y held) int { return cmp.Compare(x.created, y.created) })
 	for len(others) > maxAttempts-1 {
-		http.SetCookie(q.w, h.attemptCookie(others[0].name, "", -1, a.typ))
+		http.SetCookie(q.w, h.attemptCookie(others[0].name, "", -1, a.crossSite))
 		others = others[1:]
 	}
 	http.SetCookie(q.w, h.attemptCookie(h.attemptCookiePrefix()+a.ID,
-		base64.RawURLEncoding.EncodeToString(sealed), int(attemptTTL/time.Second), a.typ))
+		base64.RawURLEncoding.EncodeToString(sealed), int(attemptTTL/time.Second), a.crossSite))
 	return nil
 }
 
 // attemptCookie is an attempt cookie: host-only, Path=/, HttpOnly, Secure
-// unless insecure, Max-Age of the attempt's life. SAML attempts are
-// SameSite=None, because the IdP's response arrives as a cross-site POST
-// that must carry the cookie; with InsecureCookies (plain http, where
+// unless insecure, Max-Age of the attempt's life. Attempts answered by a
+// cross-site POST (SAML) are SameSite=None, because the IdP's response
+// must carry the cookie; with InsecureCookies (plain http, where
 // browsers refuse SameSite=None without Secure) they are Lax, which a
 // browser withholds from the IdP's cross-site POST: SAML sign-in in a
 // browser needs https (run without --insecure-cookies behind TLS), unless
 // the IdP and the app share a site. Redirect-method attempts are SameSite=Lax: the provider's
 // redirect back is a top-level GET.
-func (h *Handler) attemptCookie(name, value string, maxAge int, typ string) *http.Cookie {
+func (h *Handler) attemptCookie(name, value string, maxAge int, crossSite bool) *http.Cookie {
 	ss := http.SameSiteLaxMode
-	if typ == "saml" && !h.InsecureCookies {
+	if crossSite && !h.InsecureCookies {
 		ss = http.SameSiteNoneMode
 	}
 	return &http.Cookie{
@@ -253,20 +261,21 @@ func (h *Handler) openAttempt(c *http.Cookie) (*attempt, bool) {
 		return nil, false
 	}
 	return &attempt{
-		Attempt: Attempt{
+		Attempt: signin.Attempt{
 			ID: id, TenantID: rec.TenantID, Method: rec.Method,
-			Endpoint: Endpoint{Origin: rec.Origin, Prefix: rec.Prefix},
+			Endpoint: signin.Endpoint{Origin: rec.Origin, Prefix: rec.Prefix},
 			State:    rec.State, Nonce: rec.Nonce, PKCEVerifier: rec.PKCEVerifier,
 			SAMLRequestID: rec.SAMLRequestID, ReturnTo: rec.ReturnTo, LoginHint: rec.LoginHint,
 			Created: time.Unix(rec.Created, 0).UTC(),
 		},
-		typ: rec.Type,
+		typ:       rec.Type,
+		crossSite: rec.CrossSite,
 	}, true
 }
 
 // clearAttempt deletes an attempt's cookie: attempts are single use.
 func (h *Handler) clearAttempt(q *request, a *attempt) {
-	http.SetCookie(q.w, h.attemptCookie(h.attemptCookiePrefix()+a.ID, "", -1, a.typ))
+	http.SetCookie(q.w, h.attemptCookie(h.attemptCookiePrefix()+a.ID, "", -1, a.crossSite))
 }
 
 // attemptByState finds the request's attempt whose State equals state,

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/tenantgate/tenantgate/extauthz/cookie"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 )
 
@@ -113,7 +114,7 @@ func (h *Handler) hostCookie(q *request, base, value string, maxAge int) *http.C
 
 // sealJSON encodes v as JSON and seals it with s, bound to context, in
 // unpadded base64url: the value of a sealed cookie or code.
-func sealJSON(s *session.Sealer, v any, context string) (string, error) {
+func sealJSON(s *seal.Sealer, v any, context string) (string, error) {
 	plain, err := json.Marshal(v)
 	if err != nil {
 		return "", fmt.Errorf("encode sealed value: %w", err)
@@ -128,7 +129,7 @@ func sealJSON(s *session.Sealer, v any, context string) (string, error) {
 // openJSON reverses sealJSON into v. It reports false for a value longer
 // than maxLen, not base64url, sealed under another key or context, or not
 // JSON of v's type.
-func openJSON(s *session.Sealer, raw string, maxLen int, context string, v any) bool {
+func openJSON(s *seal.Sealer, raw string, maxLen int, context string, v any) bool {
 	if raw == "" || len(raw) > maxLen {
 		return false
 	}

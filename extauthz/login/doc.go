@@ -5,7 +5,7 @@
 // the tenant's JWKS, and, on the apex host, home-realm discovery by email
 // domain.
 //
-// SSO methods are drawn like dex's connectors (methods.go) and opened
+// SSO methods are known only through the contract of package signin and opened
 // through Handler.Methods, which cmd fills; this package imports none of
 // them. An SSO sign-in in progress lives only in a sealed, per-attempt
 // cookie (state, nonce, PKCE verifier, SAML request id, return path), which
@@ -37,6 +37,7 @@
 //   - timing: unknown users, non-members and locked accounts cost one argon2id
 //     run, like a real check;
 //   - open redirects: rd passes SafeRedirect;
-//   - every HTML page carries a strict Content-Security-Policy, frame denial,
-//     no-referrer and no-store.
+//   - every HTML page carries a strict Content-Security-Policy, frame denial
+//     and no-store, and every response the same-origin referrer policy
+//     (referrerPolicy says why not no-referrer).
 package login

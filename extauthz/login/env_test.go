@@ -3,6 +3,8 @@ package login
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,8 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/oidc"
 	"github.com/tenantgate/tenantgate/extauthz/password"
+	"github.com/tenantgate/tenantgate/extauthz/saml"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
+	"github.com/tenantgate/tenantgate/extauthz/social"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/boltstore"
 )
@@ -97,7 +104,7 @@ func newEnv(t *testing.T, configure ...func(*Handler)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	sealer, err := session.NewSealer(bytes.Repeat([]byte{7}, session.MasterKeySize))
+	sealer, err := seal.NewSealer(bytes.Repeat([]byte{7}, seal.MasterKeySize))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,14 +117,15 @@ func newEnv(t *testing.T, configure ...func(*Handler)) *env {
 		{ID: "acme", Name: "Acme Corp", Domains: []string{"login.acme.test"}, EmailDomains: []string{"acme.test"}, Methods: pw, Roles: roles},
 		{ID: "globex", Name: "Globex", EmailDomains: []string{"globex.test"}, Methods: pw, Roles: roles},
 		{ID: "frozen", Name: "Frozen Ltd", Status: tenants.StatusSuspended, Methods: pw, Roles: roles},
-		{ID: "sso", Name: "SSO Only", Methods: []tenants.Method{{Type: tenants.MethodSAML, IDPMetadataURL: "https://idp.example/saml/metadata"}}, Roles: roles},
+		{ID: "sso", Name: "SSO Only", Methods: []tenants.Method{
+			method(t, saml.Type, "", saml.Config{IDPMetadataURL: "https://idp.example/saml/metadata"}, tenants.RoleMapping{})}, Roles: roles},
 	}
-	if err := tenants.Validate(ts, tenants.ValidateOptions{}); err != nil {
+	if err := tenants.Validate(ts, tenants.ValidateOptions{Methods: testMethodTypes()}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = st.ApplyTenants(ctx, ts, tenants.ApplyOptions{
-		NewKey: func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, clk.Now()) },
-		Seal:   func(p []byte, id string) ([]byte, error) { return session.SealSecret(sealer, p, id) },
+		NewKey:     func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, clk.Now()) },
+		SealMethod: signin.SealMethods(sealer, testMethodTypes()),
 		NewSAMLKey: func(id string) (tenants.SAMLKey, error) {
 			return tenants.SAMLKey{Certificate: []byte("test-cert-" + id), SealedPrivate: []byte("test-key"), Created: clk.Now()}, nil
 		},
@@ -277,4 +285,43 @@ func setCookieLine(resp *http.Response, name string) string {
 		}
 	}
 	return ""
+}
+
+// verifyOwnTenant verifies a session token for the tenant it names (its
+// unverified tid claim picks the tenant to pass to VerifyFor), for tests
+// that check which tenant a cookie they were given belongs to.
+func verifyOwnTenant(v *session.Verifier, snap *tenants.Snapshot, token string) (*session.Claims, error) {
+	t := &tenants.Tenant{}
+	if parts := strings.Split(token, "."); len(parts) == 3 {
+		var c struct {
+			TID string `json:"tid"`
+		}
+		if b, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil && json.Unmarshal(b, &c) == nil {
+			if own := snap.ByInternalID(c.TID); own != nil {
+				t = own
+			}
+		}
+	}
+	return v.VerifyFor(snap, t, token)
+}
+
+// testMethodTypes are the method types' real Configs (to validate and seal
+// tenants); the Openers of these tests are fakes.
+func testMethodTypes() tenants.MethodTypes {
+	return tenants.MethodTypes{
+		{Name: tenants.MethodPassword, NewConfig: password.NewConfig},
+		{Name: oidc.Type, NewConfig: oidc.NewConfig},
+		{Name: saml.Type, NewConfig: saml.NewConfig},
+		{Name: social.Type, NewConfig: social.NewConfig},
+	}
+}
+
+// method is a method entry of type typ whose Config is cfg.
+func method(t testing.TB, typ, label string, cfg any, roles tenants.RoleMapping) tenants.Method {
+	t.Helper()
+	m := tenants.Method{Type: typ, Label: label, Roles: roles}
+	if err := m.EncodeConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

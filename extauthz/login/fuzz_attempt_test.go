@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 )
 
 // FuzzOpenAttempt feeds arbitrary cookie names and values to the attempt
@@ -15,7 +15,7 @@ func FuzzOpenAttempt(f *testing.F) {
 	f.Add("__Host-tg-attempt-AAAAAAAAAAAAAAAAAAAAAA", "AQ")
 	f.Add("__Host-tg-attempt-", "")
 	f.Add("__Host-tg-attempt-AAAAAAAAAAAAAAAAAAAAAA", "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
-	sealer, err := session.NewSealer(bytes.Repeat([]byte{1}, session.MasterKeySize))
+	sealer, err := seal.NewSealer(bytes.Repeat([]byte{1}, seal.MasterKeySize))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -174,7 +175,7 @@ func (h *Handler) globalSignIn(q *request) {
 		return
 	}
 	h.log().Info("signed in", "host", q.res.Host, "scope", "global", "method", session.MethodPassword, "email_digest", h.emailDigest(email))
-	redirect(q.w, pathLogin)
+	redirect(q.w, signin.PathLogin)
 }
 
 // tenantChoice is one organisation on the chooser: a button that posts ID
@@ -214,14 +215,14 @@ func (h *Handler) chooser(q *request, user tenants.User, notice string) {
 		c := tenantChoice{Name: displayName(t.Name, t.ID), ID: t.ID}
 		if !t.HasMethod(tenants.MethodPassword) {
 			c.SSO = true
-			c.URL = h.tenantURL(q, t) + pathLogin + "?" + url.Values{"login_hint": {user.Email}}.Encode()
+			c.URL = h.tenantURL(q, t) + signin.PathLogin + "?" + url.Values{"login_hint": {user.Email}}.Encode()
 		}
 		choices = append(choices, c)
 	}
 	h.render(q, http.StatusOK, "chooser", page{
 		Title:        "Choose an organisation",
-		Action:       pathLogin,
-		LogoutAction: pathLogout,
+		Action:       signin.PathLogin,
+		LogoutAction: signin.PathLogout,
 		CSRF:         h.formCSRF(q),
 		Notice:       notice,
 		Email:        user.Email,
@@ -232,7 +233,7 @@ func (h *Handler) chooser(q *request, user tenants.User, notice string) {
 
 // apexLogoutPage: GET /_auth/logout on the apex host, a confirmation form.
 func (h *Handler) apexLogoutPage(q *request) {
-	h.render(q, http.StatusOK, "logout", page{Title: "Sign out", Action: pathLogout, CSRF: h.formCSRF(q)})
+	h.render(q, http.StatusOK, "logout", page{Title: "Sign out", Action: signin.PathLogout, CSRF: h.formCSRF(q)})
 }
 
 // apexLogout: POST /_auth/logout on the apex host with csrf. Revokes the
@@ -256,5 +257,5 @@ func (h *Handler) apexLogout(q *request) {
 		h.log().Info("signed out", "host", q.res.Host, "scope", "global")
 	}
 	http.SetCookie(q.w, h.globalCookie(q, "", -1))
-	redirect(q.w, pathLogin)
+	redirect(q.w, signin.PathLogin)
 }

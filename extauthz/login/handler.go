@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/tenantgate/tenantgate/extauthz/password"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -39,13 +41,6 @@ type Store interface {
 }
 
 var _ Store = tenants.Store(nil)
-
-// Paths below a tenant's root (the host, or the path-tenancy prefix).
-const (
-	pathLogin  = "/_auth/login"
-	pathLogout = "/_auth/logout"
-	pathJWKS   = "/_auth/jwks.json"
-)
 
 // maxFormBytes bounds a POST body.
 const maxFormBytes = 64 << 10
@@ -127,13 +122,19 @@ type Handler struct {
 	// social); cmd builds it from the method packages. nil (or a type
 	// missing from it) means those methods are not served: a tenant then
 	// signs in with its password method only.
-	Methods map[string]Opener
+	Methods map[string]signin.Opener
+	// MethodTypes are the method types' Configs, which tell a method that
+	// is stored but not offered yet (signin.NotOffered) without opening
+	// it; cmd builds them from the method packages. nil means every method
+	// with an Opener is offered (its Opener may still say otherwise:
+	// signin.ErrNotOffered).
+	MethodTypes tenants.MethodTypes
 	// Sealer seals the per-attempt sign-in cookies and the ID-token hint
 	// cookie, under a key derived from its master key for this purpose
 	// alone (DeriveKey("login-state")), and the apex's global sessions and
 	// tenant switch codes under keys of their own. Required when Methods is
 	// set; without it the apex offers discovery only, and no switching.
-	Sealer *session.Sealer
+	Sealer *seal.Sealer
 
 	// GlobalTTL is how long a global session on the apex host lasts (the
 	// password sign-in there, the chooser, tenant switching); zero means
@@ -153,11 +154,11 @@ type Handler struct {
 	switches   *counter
 	signIns    *counter
 	origins    *http.CrossOriginProtection
-	loginState *session.Sealer
+	loginState *seal.Sealer
 	// globalSealer seals global sessions, switchSealer switch codes and
 	// verifiers; nil without Sealer.
-	globalSealer *session.Sealer
-	switchSealer *session.Sealer
+	globalSealer *seal.Sealer
+	switchSealer *seal.Sealer
 	opened       *methodCache
 	// warnedPlainHTTP is set once warnPlainHTTP has logged.
 	warnedPlainHTTP atomic.Bool
@@ -189,8 +190,8 @@ func (h *Handler) init() {
 		h.origins = http.NewCrossOriginProtection()
 		h.opened = newMethodCache()
 		if h.Sealer != nil {
-			derive := func(purpose string) *session.Sealer {
-				s, err := session.NewSealer(h.Sealer.DeriveKey(purpose))
+			derive := func(purpose string) *seal.Sealer {
+				s, err := seal.NewSealer(h.Sealer.DeriveKey(purpose))
 				if err != nil {
 					panic(err) // DeriveKey returns MasterKeySize bytes
 				}
@@ -242,6 +243,7 @@ func (q *request) binding() string {
 // ServeHTTP places the request with a tenant and dispatches it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.init()
+	w.Header().Set("Referrer-Policy", referrerPolicy)
 	snap := h.Snapshots.Load()
 	if snap == nil {
 		writeJSONError(w, http.StatusServiceUnavailable, "unavailable")
@@ -272,15 +274,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if res.Apex {
 		switch route {
-		case pathLogin:
+		case signin.PathLogin:
 			h.methods(q, h.apexPage, h.apexPost)
-		case pathLogout:
+		case signin.PathLogout:
 			if !h.globalEnabled() {
 				writeJSONError(w, http.StatusNotFound, "not_found")
 				return
 			}
 			h.methods(q, h.apexLogoutPage, h.apexLogout)
-		case pathSwitch:
+		case signin.PathSwitch:
 			if !h.globalEnabled() {
 				writeJSONError(w, http.StatusNotFound, "not_found")
 				return
@@ -292,25 +294,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch route {
-	case pathLogin:
+	case signin.PathLogin:
 		h.methods(q, h.loginPage, h.login)
-	case pathLogout:
+	case signin.PathLogout:
 		h.methods(q, h.logoutPage, h.logout)
-	case pathJWKS:
+	case signin.PathJWKS:
 		h.methods(q, h.jwks, nil)
-	case pathStart:
+	case signin.PathStart:
 		h.postOnly(q, h.start)
-	case pathCallback:
+	case signin.PathCallback:
 		h.methods(q, h.callbackOrSwitch, nil)
-	case pathSwitch:
+	case signin.PathSwitch:
 		h.methods(q, h.startSwitch, nil)
-	case pathSAMLMetadata:
+	case signin.PathSAMLMetadata:
 		h.methods(q, h.samlMetadata, nil)
-	case pathSAMLACS:
+	case signin.PathSAMLACS:
 		// Cross-site by design: no CrossOriginProtection, no CSRF field
 		// (see acs).
 		h.acs(q)
-	case pathSignedOut:
+	case signin.PathSignedOut:
 		h.methods(q, h.signedOut, nil)
 	default:
 		writeJSONError(w, http.StatusNotFound, "not_found")

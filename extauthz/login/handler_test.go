@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tenantgate/tenantgate/extauthz/password"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -40,7 +41,7 @@ func TestLoginPage(t *testing.T) {
 			for k, want := range map[string]string{
 				"Content-Security-Policy": cspFor(body),
 				"X-Frame-Options":         "DENY",
-				"Referrer-Policy":         "no-referrer",
+				"Referrer-Policy":         "same-origin",
 				"Cache-Control":           "no-store",
 				"Content-Type":            "text/html; charset=utf-8",
 				"X-Content-Type-Options":  "nosniff",
@@ -202,7 +203,7 @@ func TestLoginSuccess(t *testing.T) {
 			if line != tc.wantCookie {
 				t.Errorf("Set-Cookie = %q, want %q", line, tc.wantCookie)
 			}
-			claims, err := e.verifier.Verify(e.snaps.Load(), c.Value)
+			claims, err := verifyOwnTenant(e.verifier, e.snaps.Load(), c.Value)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -224,7 +225,7 @@ func TestFreshSessionIDEverySignIn(t *testing.T) {
 		if c == nil {
 			t.Fatalf("status %d, no cookie", resp.StatusCode)
 		}
-		claims, err := e.verifier.Verify(e.snaps.Load(), c.Value)
+		claims, err := verifyOwnTenant(e.verifier, e.snaps.Load(), c.Value)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -360,6 +361,14 @@ func TestCrossOrigin(t *testing.T) {
 		{"cross-site", http.Header{"Sec-Fetch-Site": {"cross-site"}}, http.StatusForbidden},
 		{"origin of sibling tenant", http.Header{"Origin": {"https://evil.app.test"}}, http.StatusForbidden},
 		{"origin of another site", http.Header{"Origin": {"https://evil.test"}}, http.StatusForbidden},
+		// Plain http (--insecure-cookies behind Envoy on :8080): browsers
+		// send no Sec-Fetch-Site there, only the Origin, whose port Envoy
+		// passes on as x-forwarded-port.
+		{"plain http, the page's own origin", http.Header{"Origin": {"http://acme.app.test:8080"}, "X-Forwarded-Port": {"8080"}}, http.StatusSeeOther},
+		{"plain http, another port", http.Header{"Origin": {"http://acme.app.test:9090"}, "X-Forwarded-Port": {"8080"}}, http.StatusForbidden},
+		// What browsers sent under Referrer-Policy: no-referrer: nothing
+		// to tell a foreign page from our own, so refused.
+		{"plain http, Origin null", http.Header{"Origin": {"null"}, "X-Forwarded-Port": {"8080"}}, http.StatusForbidden},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -527,7 +536,7 @@ func TestLogout(t *testing.T) {
 		}
 		// No refresh here: the sign-out publishes its revocation itself,
 		// so the very next request already refuses the session.
-		if _, err := e.verifier.Verify(e.snaps.Load(), sess.Value); err == nil {
+		if _, err := verifyOwnTenant(e.verifier, e.snaps.Load(), sess.Value); err == nil {
 			t.Fatal("the signed-out session still verifies")
 		}
 	})
@@ -540,7 +549,7 @@ func TestLogout(t *testing.T) {
 		if got, want := setCookieLine(resp, "__Secure-tenantgate.acme"), "__Secure-tenantgate.acme=; Path=/org/acme; Max-Age=0; HttpOnly; Secure; SameSite=Lax"; got != want {
 			t.Errorf("Set-Cookie = %q, want %q", got, want)
 		}
-		if _, err := e.verifier.Verify(e.snaps.Load(), sess.Value); err == nil {
+		if _, err := verifyOwnTenant(e.verifier, e.snaps.Load(), sess.Value); err == nil {
 			t.Fatal("the signed-out session still verifies")
 		}
 	})
@@ -553,7 +562,7 @@ func TestLogout(t *testing.T) {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 		e.refresh()
-		if _, err := e.verifier.Verify(e.snaps.Load(), sess.Value); err != nil {
+		if _, err := verifyOwnTenant(e.verifier, e.snaps.Load(), sess.Value); err != nil {
 			t.Fatalf("acme's sign-out revoked globex's session: %v", err)
 		}
 	})
@@ -577,7 +586,7 @@ func TestLogout(t *testing.T) {
 			}
 		}
 		e.refresh()
-		if _, err := e.verifier.Verify(e.snaps.Load(), sess.Value); err != nil {
+		if _, err := verifyOwnTenant(e.verifier, e.snaps.Load(), sess.Value); err != nil {
 			t.Fatalf("refused sign-out revoked the session: %v", err)
 		}
 	})
@@ -682,4 +691,87 @@ type failingStore struct{ Store }
 
 func (failingStore) UserByEmail(context.Context, string) (tenants.User, error) {
 	return tenants.User{}, errors.New("disk on fire")
+}
+
+// TestReferrerPolicy: every answer under /_auth/, page, redirect or error,
+// carries Referrer-Policy: same-origin, and every page repeats it in its
+// <meta> element. Under the no-referrer it replaces, browsers send
+// "Origin: null" with the pages' own form POSTs, which the cross-origin
+// check must refuse (TestCrossOrigin): over plain http, without
+// Sec-Fetch-Site, every sign-in failed (security catalogue item 51).
+func TestReferrerPolicy(t *testing.T) {
+	se := newSSOEnv(t)
+	se.p.set("good", signin.Identity{Issuer: "i", Subject: "s", IDTokenHint: "the.id.token"})
+	tests := []struct {
+		name   string
+		do     func() *http.Response
+		status int
+	}{
+		{"sign-in page", func() *http.Response { return se.do("GET", "acme.app.test", "/_auth/login?rd=%2Fdocs", nil, nil) }, 200},
+		{"signed in", func() *http.Response {
+			return se.signIn("acme.app.test", "", "alice@acme.test", alicePassword, "/docs")
+		}, 303},
+		{"wrong password", func() *http.Response {
+			return se.signIn("acme.app.test", "", "alice@acme.test", "wrong", "/docs")
+		}, 401},
+		{"refused cross-origin", func() *http.Response {
+			f := se.getForm("acme.app.test", "/_auth/login")
+			return se.do("POST", "acme.app.test", "/_auth/login", url.Values{"csrf": {f.csrf}},
+				http.Header{"Origin": {"https://evil.test"}}, f.preauth)
+		}, 403},
+		{"refused csrf", func() *http.Response {
+			return se.do("POST", "acme.app.test", "/_auth/login", url.Values{"csrf": {"x"}}, sameOrigin())
+		}, 403},
+		{"straight to the provider", func() *http.Response { return se.do("GET", "oidcco.app.test", "/_auth/login", nil, nil) }, 302},
+		{"SSO button to the provider", func() *http.Response {
+			f := se.getForm("multi.app.test", "/_auth/login")
+			return se.do("POST", "multi.app.test", "/_auth/start", url.Values{"m": {"1"}, "csrf": {f.csrf}}, sameOrigin(), f.preauth)
+		}, 303},
+		{"callback refused", func() *http.Response {
+			return se.do("GET", "oidcco.app.test", "/_auth/callback?state=x&code=good", nil, nil)
+		}, 400},
+		{"callback signs in", func() *http.Response {
+			j := jar{}
+			s := se.startOIDC(j, "oidcco.app.test", "/_auth/login")
+			return se.do("GET", "oidcco.app.test", "/_auth/callback?"+url.Values{"state": {s}, "code": {"good"}}.Encode(), nil, nil, j.all()...)
+		}, 303},
+		{"sign-out page", func() *http.Response { return se.do("GET", "acme.app.test", "/_auth/logout", nil, nil) }, 200},
+		{"signed out at the provider", func() *http.Response {
+			j := jar{}
+			s := se.startOIDC(j, "oidcco.app.test", "/_auth/login")
+			j.take(se.do("GET", "oidcco.app.test", "/_auth/callback?"+url.Values{"state": {s}, "code": {"good"}}.Encode(), nil, nil, j.all()...))
+			f := se.getForm("oidcco.app.test", "/_auth/logout", j.all()...)
+			return se.do("POST", "oidcco.app.test", "/_auth/logout", url.Values{"csrf": {f.csrf}}, sameOrigin(), append(j.all(), f.preauth)...)
+		}, 303},
+		{"signed-out page", func() *http.Response { return se.do("GET", "oidcco.app.test", "/_auth/signed-out", nil, nil) }, 200},
+		{"discovery page", func() *http.Response { return se.do("GET", "app.test", "/_auth/login", nil, nil) }, 200},
+		{"discovery to the tenant", func() *http.Response {
+			f := se.getForm("app.test", "/_auth/login")
+			return se.do("POST", "app.test", "/_auth/login", url.Values{"email": {"x@acme.test"}, "csrf": {f.csrf}}, sameOrigin(), f.preauth)
+		}, 303},
+		{"path tenant's page", func() *http.Response { return se.do("GET", "app.test", "/org/acme/_auth/login", nil, nil) }, 200},
+		{"jwks", func() *http.Response { return se.do("GET", "acme.app.test", "/_auth/jwks.json", nil, nil) }, 200},
+		{"unknown tenant", func() *http.Response { return se.do("GET", "nope.app.test", "/_auth/login", nil, nil) }, 404},
+		{"malformed host", func() *http.Response { return se.do("GET", "acme..app.test", "/_auth/login", nil, nil) }, 400},
+		{"unknown path", func() *http.Response { return se.do("GET", "acme.app.test", "/_auth/nope", nil, nil) }, 404},
+		{"method not allowed", func() *http.Response { return se.do("PUT", "acme.app.test", "/_auth/login", nil, nil) }, 405},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := tc.do()
+			body := readBody(t, resp)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d\n%s", resp.StatusCode, tc.status, body)
+			}
+			if got := resp.Header.Values("Referrer-Policy"); len(got) != 1 || got[0] != "same-origin" {
+				t.Errorf("Referrer-Policy %q, want exactly one same-origin", got)
+			}
+			if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+				metas := regexp.MustCompile(`<meta name="referrer"[^>]*>`).FindAllString(body, -1)
+				if len(metas) != 1 || metas[0] != `<meta name="referrer" content="same-origin">` {
+					t.Errorf("page's referrer <meta> elements %q, want one with content same-origin", metas)
+				}
+			}
+		})
+	}
 }

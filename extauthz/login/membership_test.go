@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"slices"
 	"testing"
+
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 )
 
 // TestSSOSignInPublishesMembership: an SSO sign-in publishes the membership
@@ -13,7 +15,7 @@ import (
 // ones the store recorded.
 func TestSSOSignInPublishesMembership(t *testing.T) {
 	se := newSSOEnv(t)
-	se.p.set("c", Identity{Issuer: "i", Subject: "s", Roles: []string{"admin", "nonexistent"}})
+	se.p.set("c", signin.Identity{Issuer: "i", Subject: "s", Roles: []string{"admin", "nonexistent"}})
 	j := jar{}
 	state := se.startOIDC(j, "oidcco.app.test", "/_auth/login")
 	resp := se.do("GET", "oidcco.app.test", "/_auth/callback?state="+url.QueryEscape(state)+"&code=c", nil, nil, j.all()...)
@@ -22,7 +24,7 @@ func TestSSOSignInPublishesMembership(t *testing.T) {
 		t.Fatalf("SSO sign-in: status %d", resp.StatusCode)
 	}
 	// No refresh: the sign-in published its membership itself.
-	c, err := se.verifier.Verify(se.snaps.Load(), sess.Value)
+	c, err := verifyOwnTenant(se.verifier, se.snaps.Load(), sess.Value)
 	if err != nil {
 		t.Fatalf("the new session does not verify at once: %v", err)
 	}

@@ -2,14 +2,14 @@ package login
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"reflect"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -17,13 +17,13 @@ import (
 // snapshot is rebuilt after every store write, sign-ins included, so the
 // tenant pointer changes far more often than its configuration: an entry is
 // reused while the pointer is the same, or while the method's configuration
-// (its tenants.Method entry and the tenant's SAML key) is equal to what it
-// was opened from, and reopened otherwise.
+// (its tenants.Method entry, compared byte for byte, and the tenant's SAML
+// key) is the same as what it was opened from, and reopened otherwise.
 const (
 	// methodCacheSize bounds the cache; the least recently used entry goes
 	// first.
 	methodCacheSize = 4096
-	// openTimeout bounds one Opener call (a SAML method may fetch IdP
+	// openTimeout bounds one signin.Opener call (a SAML method may fetch IdP
 	// metadata).
 	openTimeout = 15 * time.Second
 	// openRetry is how long a failed open is remembered before it is tried
@@ -43,7 +43,7 @@ type openedMethod struct {
 	config  tenants.Method
 	samlKey *tenants.SAMLKey
 	done    chan struct{}
-	m       Method
+	m       signin.Method
 	err     error
 	failed  time.Time
 }
@@ -67,10 +67,10 @@ func (e *openedMethod) current(t *tenants.Tenant, i int) bool {
 	if e.tenant == t {
 		return true
 	}
-	return reflect.DeepEqual(e.config, t.Methods[i]) && reflect.DeepEqual(e.samlKey, t.SAMLKey)
+	return e.config.Equal(t.Methods[i]) && e.samlKey.Equal(t.SAMLKey)
 }
 
-// errNoOpener: the build wires no Opener for the method's type.
+// errNoOpener: the build wires no signin.Opener for the method's type.
 type errNoOpener struct{ typ string }
 
 func (e errNoOpener) Error() string { return fmt.Sprintf("no opener for method type %q", e.typ) }
@@ -78,7 +78,7 @@ func (e errNoOpener) Error() string { return fmt.Sprintf("no opener for method t
 // method returns the opened method i of tenant t, opening it when needed.
 // A method that fails to open is reported as an error (and logged once per
 // openRetry), never a panic.
-func (h *Handler) method(ctx context.Context, t *tenants.Tenant, i int) (Method, error) {
+func (h *Handler) method(ctx context.Context, t *tenants.Tenant, i int) (signin.Method, error) {
 	if i < 0 || i >= len(t.Methods) {
 		return nil, fmt.Errorf("tenant %s has no method %d", t.ID, i)
 	}
@@ -109,7 +109,7 @@ func (h *Handler) method(ctx context.Context, t *tenants.Tenant, i int) (Method,
 			}
 		}
 	}
-	e := &openedMethod{tenant: t, config: cloneMethod(t.Methods[i]), samlKey: t.SAMLKey, done: make(chan struct{})}
+	e := &openedMethod{tenant: t, config: t.Methods[i].Clone(), samlKey: t.SAMLKey, done: make(chan struct{})}
 	c.entries.Add(key, e)
 	c.mu.Unlock()
 
@@ -125,35 +125,21 @@ func (h *Handler) method(ctx context.Context, t *tenants.Tenant, i int) (Method,
 	if err != nil {
 		e.m = nil
 		e.failed = h.now()
-		h.log().Error("sign-in method unavailable", "tenant", t.ID, "method", i, "type", typ, "err", err)
+		if !errors.Is(err, signin.ErrNotOffered) {
+			h.log().Error("sign-in method unavailable", "tenant", t.ID, "method", i, "type", typ, "err", err)
+		}
 	}
 	close(e.done)
 	return e.m, e.err
 }
 
-// safeOpen calls an Opener, turning a panic into an error: a broken method
+// safeOpen calls a signin.Opener, turning a panic into an error: a broken method
 // must not take the sign-in page down.
-func safeOpen(ctx context.Context, open Opener, t *tenants.Tenant, i int) (m Method, err error) {
+func safeOpen(ctx context.Context, open signin.Opener, t *tenants.Tenant, i int) (m signin.Method, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			m, err = nil, fmt.Errorf("opener panicked: %v", r)
 		}
 	}()
 	return open(ctx, t, i)
-}
-
-// cloneMethod deep-copies the slices and maps of a method entry, so the
-// cached copy cannot change under the comparison.
-func cloneMethod(m tenants.Method) tenants.Method {
-	m.Scopes = slices.Clone(m.Scopes)
-	m.DefaultRoles = slices.Clone(m.DefaultRoles)
-	m.SealedClientSecret = slices.Clone(m.SealedClientSecret)
-	if m.GroupRoles != nil {
-		gr := make(map[string][]string, len(m.GroupRoles))
-		for g, rs := range m.GroupRoles {
-			gr[g] = slices.Clone(rs)
-		}
-		m.GroupRoles = gr
-	}
-	return m
 }

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"net/http"
 
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -31,7 +32,8 @@ func mustRead(name string) string {
 var pages = parsePages()
 
 func parsePages() map[string]*template.Template {
-	base := template.Must(template.ParseFS(templateFS, "templates/pages.html", "templates/tenancy.html"))
+	funcs := template.FuncMap{"referrerPolicy": func() string { return referrerPolicy }}
+	base := template.Must(template.New("pages.html").Funcs(funcs).ParseFS(templateFS, "templates/pages.html", "templates/tenancy.html"))
 	out := map[string]*template.Template{}
 	for _, name := range []string{"login", "discover", "logout", "message", "apex", "chooser", "switch"} {
 		t := template.Must(base.Clone())
@@ -40,6 +42,31 @@ func parsePages() map[string]*template.Template {
 	}
 	return out
 }
+
+// referrerPolicy is the Referrer-Policy of every response under /_auth/,
+// pages, redirects and errors alike: ServeHTTP sets it before anything else,
+// and each page repeats it in a <meta> element.
+//
+// same-origin keeps the Origin header on the pages' own form POSTs and sends
+// no Referer, not even our origin, to any other origin. no-referrer, the
+// policy before it, made browsers send "Origin: null" with those POSTs
+// (Fetch, "serializing a request origin"); over plain http, where browsers
+// send no Sec-Fetch-Site, http.CrossOriginProtection then had only that null
+// to judge by and refused every sign-in as cross-origin (security catalogue
+// item 51). strict-origin-when-cross-origin would keep the Origin too, but
+// would also tell every other origin which tenant host a person came from:
+// an identity provider after an SSO button, the tenant host the apex sends
+// someone to. same-origin reveals nothing
+// outside the origin, where these pages' URLs carry rd, login hints and, at
+// /_auth/callback, one-time codes. Within the origin the full URL may go
+// along: to tenantgate itself, and to the tenant's app behind the same host,
+// which already learns rd and the person's email. A redirect passes on the
+// referrer of the page that started the navigation, never its own URL, so
+// a callback answered by a redirect hands its code to nobody; the failure
+// page a callback can show links only back to the sign-in page. The CSRF
+// field (checkCSRF) stays the guard; the origin check only refuses early
+// what a browser marks as foreign.
+const referrerPolicy = "same-origin"
 
 // contentSecurityPolicy is every page's policy: nothing may load or run but
 // the page's one inline stylesheet, allowed by its hash (styleHash, a CSP
@@ -156,7 +183,6 @@ func (h *Handler) render(q *request, status int, name string, p page) {
 	hd.Set("Content-Security-Policy", contentSecurityPolicy(l.styleHash, l.logoOrigin, p.formTargets))
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Referrer-Policy", "no-referrer")
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
 	q.w.WriteHeader(status)
@@ -173,7 +199,7 @@ func (h *Handler) message(q *request, status int, title, msg string, alert bool)
 
 // messagePage is the page message renders.
 func (h *Handler) messagePage(q *request, title, msg string, alert bool) page {
-	p := page{Title: title, Message: msg, Alert: alert, Link: q.res.Prefix + pathLogin, LinkText: "Back to sign-in"}
+	p := page{Title: title, Message: msg, Alert: alert, Link: q.res.Prefix + signin.PathLogin, LinkText: "Back to sign-in"}
 	if t := q.tenant(); t != nil {
 		p.TenantName = displayName(t.Name, t.ID)
 	}

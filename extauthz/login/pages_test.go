@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenantgate/tenantgate/extauthz/oidc"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -41,8 +43,8 @@ func applyTenants(t *testing.T, e *env, ts ...tenants.Tenant) {
 	t.Helper()
 	sealer := e.h.Minter.Sealer
 	_, err := e.store.ApplyTenants(t.Context(), ts, tenants.ApplyOptions{
-		NewKey: func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, e.clock.Now()) },
-		Seal:   func(p []byte, id string) ([]byte, error) { return session.SealSecret(sealer, p, id) },
+		NewKey:     func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, e.clock.Now()) },
+		SealMethod: signin.SealMethods(sealer, testMethodTypes()),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +201,7 @@ func TestPagesShareOneLook(t *testing.T) {
 				t.Errorf("CSP = %q, want %q", got, want)
 			}
 			for k, want := range map[string]string{
-				"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+				"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
 				"Cache-Control": "no-store", "Cross-Origin-Opener-Policy": "same-origin",
 			} {
 				if got := resp.Header.Get(k); got != want {
@@ -240,11 +242,11 @@ func TestPagesShareOneLook(t *testing.T) {
 // button takes focus; an unavailable one is disabled and says why.
 func TestSSOOnlyPageFocus(t *testing.T) {
 	se := newSSOEnv(t)
-	oidc := func(label, issuer string) tenants.Method {
-		return tenants.Method{Type: tenants.MethodOIDC, Label: label, Issuer: issuer, ClientID: "tg", ClientSecret: "s"}
+	oidcMethod := func(label, issuer string) tenants.Method {
+		return method(t, oidc.Type, label, oidc.Config{Issuer: issuer, ClientID: "tg", ClientSecret: "s"}, tenants.RoleMapping{})
 	}
 	applyTenants(t, se.env, tenants.Tenant{ID: "twosso", Name: "Two SSO", Roles: map[string]tenants.Role{"member": {}},
-		Methods: []tenants.Method{oidc("Broken IdP", "https://broken.idp.test/"), oidc("Working IdP", "https://idp.test/realms/x")}})
+		Methods: []tenants.Method{oidcMethod("Broken IdP", "https://broken.idp.test/"), oidcMethod("Working IdP", "https://idp.test/realms/x")}})
 	resp := se.do("GET", "twosso.app.test", "/_auth/login", nil, nil)
 	body := readBody(t, resp)
 	if resp.StatusCode != 200 {

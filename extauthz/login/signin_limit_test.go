@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 )
 
 // TestAccountSignInsLimited: successful sign-ins per account per minute are
@@ -57,8 +59,8 @@ func TestAccountSignInsLimited(t *testing.T) {
 // method vouched for.
 func TestSSOSignInsLimited(t *testing.T) {
 	se := newSSOEnv(t, func(h *Handler) { h.Limits = Limits{AccountSignIns: 2} })
-	se.p.set("c", Identity{Issuer: "i", Subject: "s"})
-	se.p.set("d", Identity{Issuer: "i", Subject: "someone-else"})
+	se.p.set("c", signin.Identity{Issuer: "i", Subject: "s"})
+	se.p.set("d", signin.Identity{Issuer: "i", Subject: "someone-else"})
 	sso := func(code string) *http.Response {
 		t.Helper()
 		j := jar{}

@@ -9,16 +9,8 @@ import (
 	"strings"
 
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
-)
-
-// Paths of the SSO endpoints below a tenant's root.
-const (
-	pathStart        = "/_auth/start"
-	pathCallback     = "/_auth/callback"
-	pathSAMLMetadata = "/_auth/saml/metadata"
-	pathSAMLACS      = "/_auth/saml/acs"
-	pathSignedOut    = "/_auth/signed-out"
 )
 
 // maxACSBytes bounds the body of a POST to the SAML ACS, before base64
@@ -54,24 +46,29 @@ type ssoChoice struct {
 	Available bool
 }
 
-// isSSOType reports whether typ is a method type served through
-// Handler.Methods.
-func isSSOType(typ string) bool {
-	return typ == tenants.MethodOIDC || typ == tenants.MethodSAML || typ == tenants.MethodSocial
+// serves reports whether the handler offers method entry m at sign-in: its
+// type has an Opener in Methods, and it is not stored-but-not-offered
+// (signin.NotOffered), which is told without opening it.
+func (h *Handler) serves(m tenants.Method) bool {
+	return h.Methods[m.Type] != nil && signin.NotOffered(h.MethodTypes, m) == ""
 }
 
 // ssoChoices lists the tenant's SSO methods this build serves, in
-// configured order, leaving out incomplete ones (tenants.Method.Incomplete).
-// A method that fails to open is listed as unavailable.
+// configured order, leaving out those not offered yet (h.serves, or an
+// Opener's signin.ErrNotOffered). A method that fails to open is listed as
+// unavailable.
 func (h *Handler) ssoChoices(q *request) []ssoChoice {
 	t := q.tenant()
 	var out []ssoChoice
 	for i, m := range t.Methods {
-		if !isSSOType(m.Type) || h.Methods[m.Type] == nil || m.Incomplete() {
+		if !h.serves(m) {
 			continue
 		}
 		c := ssoChoice{Index: i, Label: m.Label}
-		if opened, err := h.method(q.r.Context(), t, i); err == nil {
+		switch opened, err := h.method(q.r.Context(), t, i); {
+		case errors.Is(err, signin.ErrNotOffered):
+			continue
+		case err == nil:
 			c.Available = true
 			c.Label = opened.Label()
 		}
@@ -112,7 +109,11 @@ func (h *Handler) start(q *request) {
 	}
 	form := q.r.PostForm
 	i, err := strconv.Atoi(form.Get("m"))
-	if err != nil || i < 0 || i >= len(t.Methods) || !isSSOType(t.Methods[i].Type) || h.Methods[t.Methods[i].Type] == nil || t.Methods[i].Incomplete() {
+	if err != nil || i < 0 || i >= len(t.Methods) || !h.serves(t.Methods[i]) {
+		h.ssoFail(q, "sso_bad_method", nil)
+		return
+	}
+	if _, err := h.method(q.r.Context(), t, i); errors.Is(err, signin.ErrNotOffered) {
 		h.ssoFail(q, "sso_bad_method", nil)
 		return
 	}
@@ -137,21 +138,22 @@ func (h *Handler) startSSO(q *request, i int, rd, hint string, status int) {
 		h.methodUnavailable(q, "sso_method_unavailable", err)
 		return
 	}
-	a, err := h.newAttempt(q, i, t.Methods[i].Type, rd, hint)
+	_, crossSite := m.(signin.SAMLMethod)
+	a, err := h.newAttempt(q, i, t.Methods[i].Type, crossSite, rd, hint)
 	if err != nil {
 		h.unavailable(q, "start sign-in attempt", err)
 		return
 	}
 	var target string
 	switch mm := m.(type) {
-	case SAMLMethod:
+	case signin.SAMLMethod:
 		var reqID string
 		target, reqID, err = mm.AuthnRequestURL(ctx, &a.Attempt)
 		a.SAMLRequestID = reqID
 		if err == nil && reqID == "" {
 			err = errors.New("saml method returned no request id")
 		}
-	case RedirectMethod:
+	case signin.RedirectMethod:
 		target, err = mm.AuthURL(ctx, &a.Attempt)
 	default:
 		err = errors.New("method signs in neither by redirect nor by SAML")
@@ -170,7 +172,6 @@ func (h *Handler) startSSO(q *request, i int, rd, hint string, status int) {
 	hd := q.w.Header()
 	hd.Set("Location", target)
 	hd.Set("Cache-Control", "no-store")
-	hd.Set("Referrer-Policy", "no-referrer")
 	q.w.WriteHeader(status)
 }
 
@@ -246,7 +247,7 @@ func (h *Handler) callback(q *request) {
 		h.ssoFail(q, reason, nil)
 		return
 	}
-	if a.typ == tenants.MethodSAML || a.Method >= len(t.Methods) || t.Methods[a.Method].Type != a.typ {
+	if a.Method >= len(t.Methods) || t.Methods[a.Method].Type != a.typ {
 		h.ssoFail(q, "sso_attempt_other_method", nil)
 		return
 	}
@@ -255,7 +256,7 @@ func (h *Handler) callback(q *request) {
 		h.methodUnavailable(q, "sso_method_unavailable", err)
 		return
 	}
-	rm, ok := m.(RedirectMethod)
+	rm, ok := m.(signin.RedirectMethod)
 	if !ok {
 		h.ssoFail(q, "sso_attempt_other_method", nil)
 		return
@@ -268,33 +269,42 @@ func (h *Handler) callback(q *request) {
 	h.completeSSO(q, a.Method, m, id, a.ReturnTo)
 }
 
-// samlIndex returns the index of the tenant's saml method (Validate allows
-// one), or -1.
-func (h *Handler) samlIndex(t *tenants.Tenant) int {
-	if h.Methods[tenants.MethodSAML] == nil {
-		return -1
-	}
+// samlMethod returns the tenant's SAML method, the one of its methods that
+// opens as a signin.SAMLMethod (a tenant has at most one), and its index.
+// It returns nil when there is none, with an error when some method failed
+// to open (it may have been the SAML one).
+func (h *Handler) samlMethod(q *request) (signin.SAMLMethod, int, error) {
+	t := q.tenant()
+	var failed error
 	for i, m := range t.Methods {
-		if m.Type == tenants.MethodSAML {
-			return i
+		if !h.serves(m) {
+			continue
+		}
+		opened, err := h.method(q.r.Context(), t, i)
+		if err != nil {
+			if !errors.Is(err, signin.ErrNotOffered) {
+				failed = err
+			}
+			continue
+		}
+		if sm, ok := opened.(signin.SAMLMethod); ok {
+			return sm, i, nil
 		}
 	}
-	return -1
+	return nil, -1, failed
 }
 
 // samlMetadata: GET /_auth/saml/metadata, the tenant's SP metadata.
 func (h *Handler) samlMetadata(q *request) {
 	t := q.tenant()
-	i := h.samlIndex(t)
-	if i < 0 {
-		writeJSONError(q.w, http.StatusNotFound, "not_found")
-		return
-	}
-	m, err := h.method(q.r.Context(), t, i)
-	sm, ok := m.(SAMLMethod)
-	if err != nil || !ok {
+	sm, _, err := h.samlMethod(q)
+	switch {
+	case sm == nil && err != nil:
 		h.log().Error("saml metadata", "tenant", t.ID, "err", err)
 		writeJSONError(q.w, http.StatusServiceUnavailable, "unavailable")
+		return
+	case sm == nil:
+		writeJSONError(q.w, http.StatusNotFound, "not_found")
 		return
 	}
 	b, err := sm.Metadata(h.endpoint(q))
@@ -331,8 +341,12 @@ func (h *Handler) acs(q *request) {
 		h.suspendedPage(q)
 		return
 	}
-	i := h.samlIndex(t)
-	if i < 0 {
+	sm, i, err := h.samlMethod(q)
+	switch {
+	case sm == nil && err != nil:
+		h.methodUnavailable(q, "sso_method_unavailable", err)
+		return
+	case sm == nil:
 		writeJSONError(q.w, http.StatusNotFound, "not_found")
 		return
 	}
@@ -354,23 +368,13 @@ func (h *Handler) acs(q *request) {
 			return
 		}
 		h.clearAttempt(q, a)
-		if reason := h.checkAttempt(q, a, i, tenants.MethodSAML); reason != "" {
+		if reason := h.checkAttempt(q, a, i, t.Methods[i].Type); reason != "" {
 			h.ssoFail(q, reason, nil)
 			return
 		}
 		returnTo = a.ReturnTo
 	}
-	m, err := h.method(q.r.Context(), t, i)
-	if err != nil {
-		h.methodUnavailable(q, "sso_method_unavailable", err)
-		return
-	}
-	sm, ok := m.(SAMLMethod)
-	if !ok {
-		h.ssoFail(q, "sso_attempt_other_method", nil)
-		return
-	}
-	var ap *Attempt
+	var ap *signin.Attempt
 	if a != nil {
 		ap = &a.Attempt
 	}
@@ -379,13 +383,13 @@ func (h *Handler) acs(q *request) {
 		h.ssoFail(q, "sso_saml_refused", err)
 		return
 	}
-	h.completeSSO(q, i, m, id, returnTo)
+	h.completeSSO(q, i, sm, id, returnTo)
 }
 
 // completeSSO turns an identity a method vouched for into a session of the
 // request's tenant: the account is keyed on (tenant, method type, issuer,
 // subject) and never found by email; the email is kept only when verified.
-func (h *Handler) completeSSO(q *request, i int, m Method, id Identity, returnTo string) {
+func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Identity, returnTo string) {
 	t := q.tenant()
 	typ := t.Methods[i].Type
 	if id.Subject == "" || id.Issuer == "" {
@@ -435,7 +439,7 @@ func (h *Handler) completeSSO(q *request, i int, m Method, id Identity, returnTo
 		return
 	}
 	http.SetCookie(q.w, h.sessionCookie(q, token, maxAge))
-	if _, ok := m.(LogoutMethod); ok && id.IDTokenHint != "" {
+	if _, ok := m.(signin.LogoutMethod); ok && id.IDTokenHint != "" {
 		h.setIDTokenCookie(q, t, minted.SID, i, id.IDTokenHint, maxAge)
 	} else {
 		http.SetCookie(q.w, h.idTokenCookie(q, "", -1))
@@ -516,11 +520,11 @@ func (h *Handler) providerLogoutURL(q *request, sid string) string {
 		if err != nil {
 			return ""
 		}
-		lm, ok := m.(LogoutMethod)
+		lm, ok := m.(signin.LogoutMethod)
 		if !ok {
 			return ""
 		}
-		u, err := lm.LogoutURL(q.r.Context(), rec.Hint, h.endpoint(q).URL(pathSignedOut))
+		u, err := lm.LogoutURL(q.r.Context(), rec.Hint, h.endpoint(q).URL(signin.PathSignedOut))
 		if err != nil {
 			h.log().Warn("provider logout url", "tenant", t.ID, "err", err)
 			return ""
@@ -531,6 +535,24 @@ func (h *Handler) providerLogoutURL(q *request, sid string) string {
 		return u
 	}
 	return ""
+}
+
+// signsOutAtProvider reports whether any of the tenant's methods can also
+// sign the person out at its provider (a signin.LogoutMethod), so that the
+// sign-out form may continue there.
+func (h *Handler) signsOutAtProvider(q *request) bool {
+	t := q.tenant()
+	for i, m := range t.Methods {
+		if !h.serves(m) {
+			continue
+		}
+		if opened, err := h.method(q.r.Context(), t, i); err == nil {
+			if _, ok := opened.(signin.LogoutMethod); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // signedOut: GET /_auth/signed-out, where a provider sends the browser

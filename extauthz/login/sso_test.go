@@ -2,7 +2,9 @@ package login
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/oidc"
+	"github.com/tenantgate/tenantgate/extauthz/saml"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
+	"github.com/tenantgate/tenantgate/extauthz/social"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -27,23 +33,23 @@ const providerSecretText = "<b>idp-internal-error-detail</b>"
 // SAMLResponse value.
 type idps struct {
 	mu    sync.Mutex
-	codes map[string]Identity
+	codes map[string]signin.Identity
 }
 
-func (p *idps) set(code string, id Identity) {
+func (p *idps) set(code string, id signin.Identity) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.codes[code] = id
 }
 
-func (p *idps) get(code string) (Identity, bool) {
+func (p *idps) get(code string) (signin.Identity, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	id, ok := p.codes[code]
 	return id, ok
 }
 
-// fakeRedirect is a RedirectMethod and LogoutMethod double.
+// fakeRedirect is a signin.RedirectMethod and signin.LogoutMethod double.
 type fakeRedirect struct {
 	typ, label, tenant string
 	p                  *idps
@@ -51,16 +57,16 @@ type fakeRedirect struct {
 
 func (m *fakeRedirect) Type() string  { return m.typ }
 func (m *fakeRedirect) Label() string { return m.label }
-func (m *fakeRedirect) AuthURL(_ context.Context, a *Attempt) (string, error) {
+func (m *fakeRedirect) AuthURL(_ context.Context, a *signin.Attempt) (string, error) {
 	if a.State == "" || a.Nonce == "" || len(a.PKCEVerifier) < 43 || a.TenantID != m.tenant {
 		return "", errors.New("bad attempt")
 	}
 	return "https://idp.test/auth?" + url.Values{"state": {a.State}, "redirect_uri": {a.Endpoint.URL("/_auth/callback")}}.Encode(), nil
 }
-func (m *fakeRedirect) Callback(_ context.Context, a *Attempt, r *http.Request) (Identity, error) {
+func (m *fakeRedirect) Callback(_ context.Context, a *signin.Attempt, r *http.Request) (signin.Identity, error) {
 	id, ok := m.p.get(r.URL.Query().Get("code"))
 	if !ok {
-		return Identity{}, errors.New("provider said " + providerSecretText)
+		return signin.Identity{}, errors.New("provider said " + providerSecretText)
 	}
 	return id, nil
 }
@@ -68,7 +74,7 @@ func (m *fakeRedirect) LogoutURL(_ context.Context, hint, post string) (string, 
 	return "https://idp.test/logout?" + url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {post}}.Encode(), nil
 }
 
-// fakeSAML is a SAMLMethod double. A SAMLResponse value is a code naming the
+// fakeSAML is a signin.SAMLMethod double. A SAMLResponse value is a code naming the
 // identity, then "|" and the InResponseTo ("" for unsolicited).
 type fakeSAML struct {
 	tenant      string
@@ -76,25 +82,25 @@ type fakeSAML struct {
 	allowIDPSSO bool
 }
 
-func (m *fakeSAML) Type() string  { return tenants.MethodSAML }
+func (m *fakeSAML) Type() string  { return saml.Type }
 func (m *fakeSAML) Label() string { return "Sign in with SAML" }
-func (m *fakeSAML) Metadata(e Endpoint) ([]byte, error) {
+func (m *fakeSAML) Metadata(e signin.Endpoint) ([]byte, error) {
 	return []byte(`<EntityDescriptor entityID="` + e.URL("/_auth/saml/metadata") + `"/>`), nil
 }
-func (m *fakeSAML) AuthnRequestURL(_ context.Context, a *Attempt) (string, string, error) {
+func (m *fakeSAML) AuthnRequestURL(_ context.Context, a *signin.Attempt) (string, string, error) {
 	return "https://idp.test/sso?RelayState=" + a.ID, "_req-" + a.ID, nil
 }
-func (m *fakeSAML) HandleResponse(_ context.Context, e Endpoint, a *Attempt, r *http.Request) (Identity, error) {
+func (m *fakeSAML) HandleResponse(_ context.Context, e signin.Endpoint, a *signin.Attempt, r *http.Request) (signin.Identity, error) {
 	code, inResponseTo, _ := strings.Cut(r.PostForm.Get("SAMLResponse"), "|")
 	switch {
 	case a == nil && (!m.allowIDPSSO || inResponseTo != ""):
-		return Identity{}, errors.New("unsolicited response refused")
+		return signin.Identity{}, errors.New("unsolicited response refused")
 	case a != nil && inResponseTo != a.SAMLRequestID:
-		return Identity{}, errors.New("InResponseTo mismatch")
+		return signin.Identity{}, errors.New("InResponseTo mismatch")
 	}
 	id, ok := m.p.get(code)
 	if !ok {
-		return Identity{}, errors.New("bad assertion " + providerSecretText)
+		return signin.Identity{}, errors.New("bad assertion " + providerSecretText)
 	}
 	return id, nil
 }
@@ -116,17 +122,24 @@ type ssoEnv struct {
 
 func newSSOEnv(t *testing.T, configure ...func(*Handler)) *ssoEnv {
 	t.Helper()
-	se := &ssoEnv{p: &idps{codes: map[string]Identity{}}, opens: map[string]int{}}
-	opener := func(ctx context.Context, tn *tenants.Tenant, i int) (Method, error) {
+	se := &ssoEnv{p: &idps{codes: map[string]signin.Identity{}}, opens: map[string]int{}}
+	opener := func(ctx context.Context, tn *tenants.Tenant, i int) (signin.Method, error) {
 		se.mu.Lock()
 		se.opens[tn.ID]++
 		se.mu.Unlock()
 		m := tn.Methods[i]
+		var cfg struct {
+			Issuer, ClientID  string
+			AllowIDPInitiated bool
+		}
+		_ = json.Unmarshal(m.Config, &cfg)
 		switch {
-		case strings.Contains(m.Issuer, "broken"):
+		case strings.Contains(cfg.Issuer, "broken"):
 			return nil, errors.New("discovery failed")
-		case m.Type == tenants.MethodSAML:
-			return &fakeSAML{tenant: tn.InternalID, p: se.p, allowIDPSSO: m.AllowIDPInitiated}, nil
+		case m.Type == saml.Type:
+			return &fakeSAML{tenant: tn.InternalID, p: se.p, allowIDPSSO: cfg.AllowIDPInitiated}, nil
+		case m.Type == social.Type && cfg.ClientID == "":
+			return nil, fmt.Errorf("no clientID: %w", signin.ErrNotOffered)
 		}
 		label := m.Label
 		if label == "" {
@@ -135,37 +148,38 @@ func newSSOEnv(t *testing.T, configure ...func(*Handler)) *ssoEnv {
 		return &fakeRedirect{typ: m.Type, label: label, tenant: tn.InternalID, p: se.p}, nil
 	}
 	se.env = newEnv(t, append([]func(*Handler){func(h *Handler) {
-		h.Methods = map[string]Opener{tenants.MethodOIDC: opener, tenants.MethodSocial: opener, tenants.MethodSAML: opener}
+		h.Methods = map[string]signin.Opener{oidc.Type: opener, social.Type: opener, saml.Type: opener}
+		h.MethodTypes = testMethodTypes()
 		h.Sealer = h.Minter.Sealer
 	}}, configure...)...)
 	sealer := se.h.Minter.Sealer
 
 	roles := map[string]tenants.Role{"admin": {Permissions: []string{"*"}}, "member": {Permissions: []string{"docs:read"}}}
-	oidc := func(label string) tenants.Method {
-		return tenants.Method{Type: tenants.MethodOIDC, Label: label, Issuer: "https://idp.test/realms/x", ClientID: "tg", ClientSecret: "oidc-secret"}
+	oidcM := func(label, issuer string) tenants.Method {
+		return method(t, oidc.Type, label, oidc.Config{Issuer: issuer, ClientID: "tg", ClientSecret: "oidc-secret"}, tenants.RoleMapping{})
 	}
-	samlM := tenants.Method{Type: tenants.MethodSAML, IDPMetadataURL: "https://idp.test/saml/metadata"}
-	broken := oidc("")
-	broken.Issuer = "https://broken.idp.test/"
-	idpInit := samlM
-	idpInit.AllowIDPInitiated = true
+	samlM := func(allowIDPInitiated bool) tenants.Method {
+		return method(t, saml.Type, "", saml.Config{IDPMetadataURL: "https://idp.test/saml/metadata", AllowIDPInitiated: allowIDPInitiated}, tenants.RoleMapping{})
+	}
+	const issuer = "https://idp.test/realms/x"
 	ts := []tenants.Tenant{
-		{ID: "oidcco", Name: "OIDC Co", Methods: []tenants.Method{oidc("")}, Roles: roles},
+		{ID: "oidcco", Name: "OIDC Co", Methods: []tenants.Method{oidcM("", issuer)}, Roles: roles},
 		{ID: "multi", Name: "Multi", Methods: []tenants.Method{
-			{Type: tenants.MethodPassword}, oidc("Acme SSO"),
-			{Type: tenants.MethodSocial, Provider: "github", ClientID: "gh", ClientSecret: "gh-secret"}, samlM,
+			{Type: tenants.MethodPassword}, oidcM("Acme SSO", issuer),
+			method(t, social.Type, "", social.Config{Provider: "github", ClientID: "gh", ClientSecret: "gh-secret"}, tenants.RoleMapping{}), samlM(false),
 		}, Roles: roles},
-		{ID: "brokenco", Methods: []tenants.Method{{Type: tenants.MethodPassword}, broken}, Roles: roles},
-		{ID: "bareco", Methods: []tenants.Method{{Type: tenants.MethodPassword}, {Type: tenants.MethodSocial, Provider: "github"}}, Roles: roles},
-		{ID: "idpinit", Methods: []tenants.Method{idpInit}, Roles: roles},
-		{ID: "iced", Status: tenants.StatusSuspended, Methods: []tenants.Method{oidc("")}, Roles: roles},
+		{ID: "brokenco", Methods: []tenants.Method{{Type: tenants.MethodPassword}, oidcM("", "https://broken.idp.test/")}, Roles: roles},
+		{ID: "bareco", Methods: []tenants.Method{{Type: tenants.MethodPassword},
+			method(t, social.Type, "", social.Config{Provider: "github"}, tenants.RoleMapping{})}, Roles: roles},
+		{ID: "idpinit", Methods: []tenants.Method{samlM(true)}, Roles: roles},
+		{ID: "iced", Status: tenants.StatusSuspended, Methods: []tenants.Method{oidcM("", issuer)}, Roles: roles},
 	}
-	if err := tenants.Validate(ts, tenants.ValidateOptions{}); err != nil {
+	if err := tenants.Validate(ts, tenants.ValidateOptions{Methods: testMethodTypes()}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := se.store.ApplyTenants(t.Context(), ts, tenants.ApplyOptions{
-		NewKey: func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, se.clock.Now()) },
-		Seal:   func(p []byte, id string) ([]byte, error) { return session.SealSecret(sealer, p, id) },
+		NewKey:     func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, se.clock.Now()) },
+		SealMethod: signin.SealMethods(sealer, testMethodTypes()),
 		NewSAMLKey: func(id string) (tenants.SAMLKey, error) {
 			return tenants.SAMLKey{Certificate: []byte("cert"), SealedPrivate: []byte("key")}, nil
 		},
@@ -228,7 +242,7 @@ func (se *ssoEnv) sessionOf(resp *http.Response) session.Claims {
 		se.t.Fatalf("no session cookie (status %d)", resp.StatusCode)
 	}
 	se.refresh()
-	claims, err := se.verifier.Verify(se.snaps.Load(), c.Value)
+	claims, err := verifyOwnTenant(se.verifier, se.snaps.Load(), c.Value)
 	if err != nil {
 		se.t.Fatalf("session does not verify: %v", err)
 	}
@@ -416,7 +430,7 @@ func TestSSOCallbackSignsIn(t *testing.T) {
 	se := newSSOEnv(t)
 	j := jar{}
 	state := se.startOIDC(j, "oidcco.app.test", "/_auth/login?rd=/docs")
-	se.p.set("code-ann", Identity{Issuer: "https://idp.test/realms/x", Subject: "ann-sub", Email: "Ann@OIDC.test",
+	se.p.set("code-ann", signin.Identity{Issuer: "https://idp.test/realms/x", Subject: "ann-sub", Email: "Ann@OIDC.test",
 		EmailVerified: true, Roles: []string{"admin", "ghost"}, IDTokenHint: "id.token.hint"})
 	resp := se.do("GET", "oidcco.app.test", "/_auth/callback?"+url.Values{"state": {state}, "code": {"code-ann"}}.Encode(), nil, nil, j.all()...)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/docs" {
@@ -458,7 +472,7 @@ func TestSSOParallelAttempts(t *testing.T) {
 	if len(j.attempts()) != 2 || s1 == s2 {
 		t.Fatalf("two tabs: %d attempt cookies", len(j.attempts()))
 	}
-	se.p.set("c", Identity{Issuer: "i", Subject: "s"})
+	se.p.set("c", signin.Identity{Issuer: "i", Subject: "s"})
 	for _, tc := range []struct{ state, rd string }{{s2, "/two"}, {s1, "/one"}} {
 		resp := se.do("GET", "oidcco.app.test", "/_auth/callback?state="+url.QueryEscape(tc.state)+"&code=c", nil, nil, j.all()...)
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tc.rd {
@@ -482,8 +496,8 @@ func TestSSOParallelAttempts(t *testing.T) {
 
 func TestSSOCallbackRefusals(t *testing.T) {
 	se := newSSOEnv(t)
-	se.p.set("good", Identity{Issuer: "i", Subject: "s", Email: "x@y.test", EmailVerified: true})
-	se.p.set("nosub", Identity{Issuer: "i", Email: "x@y.test", EmailVerified: true})
+	se.p.set("good", signin.Identity{Issuer: "i", Subject: "s", Email: "x@y.test", EmailVerified: true})
+	se.p.set("nosub", signin.Identity{Issuer: "i", Email: "x@y.test", EmailVerified: true})
 	callback := func(host, prefix string, state, code string, j jar) *http.Response {
 		return se.do("GET", host, prefix+"/_auth/callback?"+url.Values{"state": {state}, "code": {code}}.Encode(), nil, nil, j.all()...)
 	}
@@ -578,7 +592,7 @@ func TestSSONeverLinksByEmail(t *testing.T) {
 		t.Fatal(err)
 	}
 	// oidcco's IdP says it is alice@acme.test, verified.
-	se.p.set("alice", Identity{Issuer: "https://idp.test/realms/x", Subject: "a1", Email: "alice@acme.test", EmailVerified: true, Roles: []string{"admin"}})
+	se.p.set("alice", signin.Identity{Issuer: "https://idp.test/realms/x", Subject: "a1", Email: "alice@acme.test", EmailVerified: true, Roles: []string{"admin"}})
 	j := jar{}
 	s := se.startOIDC(j, "oidcco.app.test", "/_auth/login")
 	claims := se.sessionOf(se.do("GET", "oidcco.app.test", "/_auth/callback?state="+url.QueryEscape(s)+"&code=alice", nil, nil, j.all()...))
@@ -594,7 +608,7 @@ func TestSSONeverLinksByEmail(t *testing.T) {
 		t.Error("UserByEmail now finds another user")
 	}
 	// And the same subject at another tenant's IdP is another account.
-	se.p.set("multi-a1", Identity{Issuer: "https://idp.test/realms/x", Subject: "a1"})
+	se.p.set("multi-a1", signin.Identity{Issuer: "https://idp.test/realms/x", Subject: "a1"})
 	f := se.getForm("multi.app.test", "/_auth/login")
 	resp := se.do("POST", "multi.app.test", "/_auth/start", url.Values{"m": {"1"}, "csrf": {f.csrf}}, sameOrigin(), f.preauth)
 	j2 := jar{}
@@ -607,7 +621,7 @@ func TestSSONeverLinksByEmail(t *testing.T) {
 
 func TestSSOUnverifiedEmailDropped(t *testing.T) {
 	se := newSSOEnv(t)
-	se.p.set("m", Identity{Issuer: "i", Subject: "mallory", Email: "mallory@acme.test", EmailVerified: false})
+	se.p.set("m", signin.Identity{Issuer: "i", Subject: "mallory", Email: "mallory@acme.test", EmailVerified: false})
 	j := jar{}
 	s := se.startOIDC(j, "oidcco.app.test", "/_auth/login")
 	claims := se.sessionOf(se.do("GET", "oidcco.app.test", "/_auth/callback?state="+url.QueryEscape(s)+"&code=m", nil, nil, j.all()...))
@@ -622,7 +636,7 @@ func TestSSOUnverifiedEmailDropped(t *testing.T) {
 
 func TestSSOSAMLACS(t *testing.T) {
 	se := newSSOEnv(t)
-	se.p.set("carol", Identity{Issuer: "https://idp.test/saml", Subject: "carol", Email: "carol@multi.test", EmailVerified: true, Roles: []string{"member"}})
+	se.p.set("carol", signin.Identity{Issuer: "https://idp.test/saml", Subject: "carol", Email: "carol@multi.test", EmailVerified: true, Roles: []string{"member"}})
 	start := func(j jar) string {
 		f := se.getForm("multi.app.test", "/_auth/login")
 		resp := se.do("POST", "multi.app.test", "/_auth/start", url.Values{"m": {"3"}, "rd": {"/saml-landing"}, "csrf": {f.csrf}}, sameOrigin(), f.preauth)
@@ -738,7 +752,7 @@ func TestSSOSuspendedTenant(t *testing.T) {
 
 func TestSSOLogoutAtProvider(t *testing.T) {
 	se := newSSOEnv(t)
-	se.p.set("c", Identity{Issuer: "i", Subject: "s", IDTokenHint: "the.id.token"})
+	se.p.set("c", signin.Identity{Issuer: "i", Subject: "s", IDTokenHint: "the.id.token"})
 	j := jar{}
 	s := se.startOIDC(j, "oidcco.app.test", "/_auth/login")
 	resp := se.do("GET", "oidcco.app.test", "/_auth/callback?state="+url.QueryEscape(s)+"&code=c", nil, nil, j.all()...)
@@ -763,7 +777,7 @@ func TestSSOLogoutAtProvider(t *testing.T) {
 	}
 
 	// The id-token cookie of one session is no good with another.
-	se.p.set("d", Identity{Issuer: "i", Subject: "other"})
+	se.p.set("d", signin.Identity{Issuer: "i", Subject: "other"})
 	s = se.startOIDC(j, "oidcco.app.test", "/_auth/login")
 	resp = se.do("GET", "oidcco.app.test", "/_auth/callback?state="+url.QueryEscape(s)+"&code=d", nil, nil, j.all()...)
 	j.take(resp)

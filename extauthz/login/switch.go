@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -45,8 +46,6 @@ import (
 //
 // Codes are never logged; failures log a reason code only.
 const (
-	// pathSwitch is the switching endpoint, on tenants and on the apex.
-	pathSwitch = "/_auth/switch"
 	// switchCodeParam carries a code to /_auth/callback; OIDC's "code" and
 	// "state" are never read as one.
 	switchCodeParam = "tg_switch"
@@ -147,7 +146,7 @@ func (h *Handler) startSwitch(q *request) {
 	rd := SafeRedirect(q.r.URL.Query().Get("rd"), q.res.Prefix)
 	apex := h.apexHostOf(q)
 	if !h.globalEnabled() || apex == "" || !t.HasMethod(tenants.MethodPassword) {
-		redirectFound(q.w, q.res.Prefix+pathLogin+"?"+url.Values{"rd": {rd}}.Encode())
+		redirectFound(q.w, q.res.Prefix+signin.PathLogin+"?"+url.Values{"rd": {rd}}.Encode())
 		return
 	}
 	secret, err := randomString(h.Rand, stateBytes)
@@ -162,7 +161,7 @@ func (h *Handler) startSwitch(q *request) {
 		return
 	}
 	http.SetCookie(q.w, h.switchCookie(q, v, int(switchVerifierTTL/time.Second)))
-	target := h.scheme() + "://" + apex + requestPort(q.r.Host) + pathSwitch + "?" + url.Values{
+	target := h.scheme() + "://" + apex + requestPort(q.r.Host) + signin.PathSwitch + "?" + url.Values{
 		"tenant":    {t.ID},
 		"host":      {q.res.Host},
 		"challenge": {challengeOf(secret)},
@@ -191,12 +190,12 @@ func (h *Handler) issueSwitch(q *request) {
 		Title:      "Switch organisation",
 		TenantName: displayName(sw.tenant.Name, sw.tenant.ID),
 		Email:      sw.user.Email,
-		Action:     pathSwitch,
+		Action:     signin.PathSwitch,
 		CSRF:       h.formCSRF(q),
 		Hidden: []hiddenField{
 			{"tenant", sw.tenant.ID}, {"host", query.Get("host")}, {"challenge", query.Get("challenge")},
 		},
-		Link:        pathLogin,
+		Link:        signin.PathLogin,
 		LinkText:    "Choose another organisation",
 		formTargets: h.scheme() + "://" + origin,
 	})
@@ -223,7 +222,7 @@ func (h *Handler) switchPost(q *request) {
 		return
 	}
 	if !ok {
-		redirect(q.w, pathLogin)
+		redirect(q.w, signin.PathLogin)
 		return
 	}
 	t, ok := h.switchableTenant(q, user, form.Get("tenant"))
@@ -234,7 +233,7 @@ func (h *Handler) switchPost(q *request) {
 		h.unavailable(q, "choose tenant", err)
 		return
 	}
-	redirect(q.w, h.tenantURL(q, t)+pathSwitch)
+	redirect(q.w, h.tenantURL(q, t)+signin.PathSwitch)
 }
 
 // switchRequest is a switch the apex has checked and may issue a code for.
@@ -263,7 +262,7 @@ func (h *Handler) switchTarget(q *request, id, host, challenge string) (*switchR
 	}
 	if !ok {
 		// Sign in here first; the chooser then leads back.
-		redirect(q.w, pathLogin)
+		redirect(q.w, signin.PathLogin)
 		return nil, false
 	}
 	t, ok := h.switchableTenant(q, user, id)
@@ -319,8 +318,7 @@ func (h *Handler) sendSwitchCode(q *request, sw *switchRequest) {
 		return
 	}
 	h.log().Info("switch code issued", "host", q.res.Host, "tenant", sw.tenant.ID, "email_digest", h.emailDigest(sw.user.Email))
-	q.w.Header().Set("Referrer-Policy", "no-referrer")
-	redirect(q.w, sw.endpoint+pathCallback+"?"+url.Values{switchCodeParam: {code}}.Encode())
+	redirect(q.w, sw.endpoint+signin.PathCallback+"?"+url.Values{switchCodeParam: {code}}.Encode())
 }
 
 // hiddenField is a hidden input of a form.
@@ -399,7 +397,7 @@ func (h *Handler) switchEndpoint(q *request, t *tenants.Tenant, host string) (st
 	if host == q.res.Host {
 		prefix = h.pathPrefix() + "/" + t.ID
 	}
-	res, err := h.Resolver.Resolve(q.snap, host, prefix+pathCallback)
+	res, err := h.Resolver.Resolve(q.snap, host, prefix+signin.PathCallback)
 	if err != nil || res.Apex || res.Tenant == nil || res.Tenant.InternalID != t.InternalID || res.Prefix != prefix {
 		return "", false
 	}
@@ -547,6 +545,5 @@ func (h *Handler) openSwitchCode(q *request, raw string) (*switchCode, bool) {
 func redirectFound(w http.ResponseWriter, location string) {
 	w.Header().Set("Location", location)
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(http.StatusFound)
 }

@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/oidc"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -22,14 +25,14 @@ func withGlobal(h *Handler) { h.Sealer = h.Minter.Sealer }
 // addTenants applies more tenants to an env's store and republishes.
 func (e *env) addTenants(ts ...tenants.Tenant) {
 	e.t.Helper()
-	if err := tenants.Validate(ts, tenants.ValidateOptions{}); err != nil {
+	if err := tenants.Validate(ts, tenants.ValidateOptions{Methods: testMethodTypes()}); err != nil {
 		e.t.Fatal(err)
 	}
 	sealer := e.h.Minter.Sealer
 	_, err := e.store.ApplyTenants(context.Background(), ts, tenants.ApplyOptions{
-		NewKey: func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, e.clock.Now()) },
-		Seal:   func(p []byte, id string) ([]byte, error) { return session.SealSecret(sealer, p, id) },
-		Now:    e.clock.Now,
+		NewKey:     func(id string) (tenants.SigningKey, error) { return session.NewSigningKey(sealer, id, e.clock.Now()) },
+		SealMethod: signin.SealMethods(sealer, testMethodTypes()),
+		Now:        e.clock.Now,
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -258,7 +261,7 @@ func chooserEntries(t *testing.T, body string) map[string]string {
 func TestChooser(t *testing.T) {
 	e := newEnv(t, withGlobal)
 	e.addTenants(tenants.Tenant{ID: "ssoonly", Name: "SSO Only Inc", Methods: []tenants.Method{
-		{Type: tenants.MethodOIDC, Issuer: "https://idp.example/", ClientID: "tg", ClientSecret: "s"}}})
+		method(t, oidc.Type, "", oidc.Config{Issuer: "https://idp.example/", ClientID: "tg", ClientSecret: "s"}, tenants.RoleMapping{})}})
 	if _, err := e.store.AddMember(context.Background(), "ssoonly", tenants.NewMember{Email: "alice@acme.test", Roles: nil}); err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +425,7 @@ func TestSwitch(t *testing.T) {
 			if got := setCookieLine(resp, trip.verifier.Name); !strings.Contains(got, "Max-Age=0") {
 				t.Errorf("verifier cookie not cleared: %q", got)
 			}
-			claims, err := e.verifier.Verify(e.snaps.Load(), c.Value)
+			claims, err := verifyOwnTenant(e.verifier, e.snaps.Load(), c.Value)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -456,7 +459,7 @@ func TestSwitchVerifierCookie(t *testing.T) {
 		if loc.Query().Get("tenant") != "acme" || !validChallenge(loc.Query().Get("challenge")) || loc.Query().Get("host") != host {
 			t.Errorf("%s: apex URL %q", host, loc)
 		}
-		if resp.Header.Get("Referrer-Policy") != "no-referrer" || resp.Header.Get("Cache-Control") != "no-store" {
+		if resp.Header.Get("Referrer-Policy") != "same-origin" || resp.Header.Get("Cache-Control") != "no-store" {
 			t.Errorf("%s: headers %v", host, resp.Header)
 		}
 	}
@@ -593,7 +596,7 @@ func TestSwitchCodeSingleUseUnderRace(t *testing.T) {
 func TestSwitchIssueRefusals(t *testing.T) {
 	e := newEnv(t, withGlobal)
 	e.addTenants(tenants.Tenant{ID: "ssoonly", Name: "SSO Only Inc", Methods: []tenants.Method{
-		{Type: tenants.MethodOIDC, Issuer: "https://idp.example/", ClientID: "tg", ClientSecret: "s"}}})
+		method(t, oidc.Type, "", oidc.Config{Issuer: "https://idp.example/", ClientID: "tg", ClientSecret: "s"}, tenants.RoleMapping{})}})
 	if _, err := e.store.AddMember(context.Background(), "ssoonly", tenants.NewMember{Email: "alice@acme.test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -796,7 +799,7 @@ func FuzzOpenSwitchCode(f *testing.F) {
 	for _, s := range []string{"", "AQ", "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", strings.Repeat("A", 5000), "not base64!", "e30"} {
 		f.Add(s)
 	}
-	sealer, err := session.NewSealer(bytes.Repeat([]byte{7}, session.MasterKeySize))
+	sealer, err := seal.NewSealer(bytes.Repeat([]byte{7}, seal.MasterKeySize))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -806,7 +809,7 @@ func FuzzOpenSwitchCode(f *testing.F) {
 		var code switchCode
 		var rec globalRecord
 		for _, tc := range []struct {
-			s   *session.Sealer
+			s   *seal.Sealer
 			ctx string
 			v   any
 		}{

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -45,7 +46,7 @@ func (h *Handler) loginPage(q *request) {
 	query := q.r.URL.Query()
 	hint := emailHint(query.Get("login_hint"))
 	rd := SafeRedirect(query.Get("rd"), q.res.Prefix)
-	if len(t.Methods) == 1 && isSSOType(t.Methods[0].Type) && h.Methods[t.Methods[0].Type] != nil {
+	if len(t.Methods) == 1 && h.Methods[t.Methods[0].Type] != nil {
 		h.startSSO(q, 0, rd, hint, http.StatusFound)
 		return
 	}
@@ -65,8 +66,8 @@ func (h *Handler) renderLogin(q *request, status int, rd, hint, errMsg string) {
 	p := page{
 		Title:       "Sign in",
 		TenantName:  displayName(t.Name, t.ID),
-		Action:      q.res.Prefix + pathLogin,
-		StartAction: q.res.Prefix + pathStart,
+		Action:      q.res.Prefix + signin.PathLogin,
+		StartAction: q.res.Prefix + signin.PathStart,
 		CSRF:        h.formCSRF(q),
 		RD:          rd,
 		LoginHint:   hint,
@@ -325,10 +326,10 @@ func (h *Handler) logoutPage(q *request) {
 	p := page{
 		Title:      "Sign out",
 		TenantName: displayName(t.Name, t.ID),
-		Action:     q.res.Prefix + pathLogout,
+		Action:     q.res.Prefix + signin.PathLogout,
 		CSRF:       h.formCSRF(q),
 	}
-	if h.Methods != nil && t.HasMethod(tenants.MethodOIDC) {
+	if h.signsOutAtProvider(q) {
 		// Signing out may continue at the provider.
 		p.formTargets = h.ssoFormTargets()
 	}
@@ -351,8 +352,8 @@ func (h *Handler) logout(q *request) {
 		if i == maxCookieCandidates {
 			break
 		}
-		claims, err := h.Verifier.Verify(q.snap, c.Value)
-		if err != nil || claims.TenantID != t.InternalID {
+		claims, err := h.Verifier.VerifyFor(q.snap, t, c.Value)
+		if err != nil {
 			continue
 		}
 		if claims.Method != session.MethodPassword && sid == "" {
@@ -374,12 +375,11 @@ func (h *Handler) logout(q *request) {
 		target := h.providerLogoutURL(q, sid)
 		http.SetCookie(q.w, h.idTokenCookie(q, "", -1))
 		if target != "" {
-			q.w.Header().Set("Referrer-Policy", "no-referrer")
 			redirect(q.w, target)
 			return
 		}
 	}
-	redirect(q.w, q.res.Prefix+pathLogin)
+	redirect(q.w, q.res.Prefix+signin.PathLogin)
 }
 
 // jwks: GET /_auth/jwks.json, the tenant's public signing keys.

@@ -6,8 +6,7 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 
-	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 )
 
 // claims are an ID token's or userinfo response's members, kept raw so a
@@ -69,26 +68,8 @@ func (c claims) fillFrom(u claims, groupsClaim string) claims {
 	return out
 }
 
-// groups returns the groups claim as login.ParseGroups reads it: absent is
+// groups returns the groups claim as signin.ParseGroups reads it: absent is
 // no groups; a wrong shape or too many is an error and no groups.
 func (c claims) groups(name string) ([]string, error) {
-	return login.ParseGroups(c.m[name])
-}
-
-// roleMapping turns provider groups into tenant roles with
-// tenants.Method.RolesForGroups, reading them from the method's groups
-// claim.
-type roleMapping struct {
-	groupsClaim string
-	method      tenants.Method
-}
-
-func newRoleMapping(m tenants.Method) roleMapping {
-	return roleMapping{groupsClaim: m.GroupsClaimName(), method: m.RoleMapping()}
-}
-
-// roles is the method's default roles and the roles of every group; see
-// tenants.Method.RolesForGroups.
-func (rm roleMapping) roles(groups []string) []string {
-	return rm.method.RolesForGroups(groups)
+	return signin.ParseGroups(c.m[name])
 }

@@ -24,18 +24,18 @@ func FuzzClaims(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	rm := newRoleMapping(tenants.Method{
+	rm := tenants.RoleMapping{
 		GroupRoles:   map[string][]string{"admins": {"admin"}, "eng": {"dev"}},
 		DefaultRoles: []string{"member"},
-	})
+	}
 	allowed := []string{"admin", "dev", "member"}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		var c claims
 		if json.Unmarshal(payload, &c.m) != nil {
 			return
 		}
-		groups, _ := c.groups(rm.groupsClaim)
-		for _, r := range rm.roles(groups) {
+		groups, _ := c.groups(tenants.DefaultGroupsClaim)
+		for _, r := range rm.RolesFor(groups) {
 			if !slices.Contains(allowed, r) {
 				t.Fatalf("role %q granted from %s", r, payload)
 			}

@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -15,8 +16,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tenantgate/tenantgate/extauthz/idpclient"
-	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -24,13 +25,10 @@ import (
 // before a background refresh.
 const DefaultRefreshInterval = time.Hour
 
-// CallbackPath is the redirect URI path below a tenant's endpoint.
-const CallbackPath = "/_auth/callback"
-
 // Options configure the oidc method for every tenant.
 type Options struct {
 	// Sealer opens the tenants' sealed client secrets. Required.
-	Sealer *session.Sealer
+	Sealer *seal.Sealer
 	// HTTPClient fetches discovery, keys, tokens and userinfo. It should come
 	// from idpclient.New; nil means idpclient.New with AllowLoopbackHTTP.
 	HTTPClient *http.Client
@@ -49,10 +47,10 @@ type Options struct {
 	RefreshInterval time.Duration
 }
 
-// NewOpener returns the login.Opener for methods of type "oidc". The opener
+// NewOpener returns the signin.Opener for methods of type "oidc". The opener
 // shares one discovery cache between all tenants, keyed by issuer. Opening
 // a method does not touch the network: discovery runs at first use.
-func NewOpener(opts Options) login.Opener {
+func NewOpener(opts Options) signin.Opener {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -76,13 +74,9 @@ func NewOpener(opts Options) login.Opener {
 		interval: opts.RefreshInterval,
 		entries:  make(map[string]*discoveryEntry),
 	}
-	return func(ctx context.Context, t *tenants.Tenant, index int) (login.Method, error) {
-		m, err := open(opts, cache, t, index)
-		if err != nil {
-			return nil, fmt.Errorf("open oidc method %d of tenant %s: %w", index, t.ID, err)
-		}
-		return m, nil
-	}
+	return signin.OpenerFor(Type, func(_ context.Context, c *Config, t *tenants.Tenant, index int, m tenants.Method) (signin.Method, error) {
+		return c.open(opts, cache, t, index, m)
+	})
 }
 
 // Method is one tenant's oidc method entry, ready to sign people in. It is
@@ -99,81 +93,67 @@ type Method struct {
 	secret   string
 	scopes   []string
 	label    string
-	mapping  roleMapping
+	// groupsClaim names the claim holding the groups; roles maps them.
+	groupsClaim string
+	roles       tenants.RoleMapping
+	// prompt is sent with every authentication request when set.
+	prompt string
 }
 
 var (
-	_ login.RedirectMethod = (*Method)(nil)
-	_ login.LogoutMethod   = (*Method)(nil)
+	_ signin.RedirectMethod = (*Method)(nil)
+	_ signin.LogoutMethod   = (*Method)(nil)
 )
 
-func open(opts Options, cache *discoveryCache, t *tenants.Tenant, index int) (*Method, error) {
-	if t == nil || index < 0 || index >= len(t.Methods) {
-		return nil, errors.New("no such method")
-	}
-	if t.InternalID == "" {
-		return nil, errors.New("tenant has no internal id")
-	}
-	m := t.Methods[index]
-	if m.Type != tenants.MethodOIDC {
-		return nil, fmt.Errorf("method type is %q, not %q", m.Type, tenants.MethodOIDC)
-	}
-	if m.ClientID == "" {
+// open makes the Method of entry m (index of tenant t), whose Config is c.
+// It does not touch the network.
+func (c *Config) open(opts Options, cache *discoveryCache, t *tenants.Tenant, index int, m tenants.Method) (signin.Method, error) {
+	if c.ClientID == "" {
 		return nil, errors.New("clientID: required")
 	}
-	u, err := url.Parse(m.Issuer)
+	u, err := url.Parse(c.Issuer)
 	if err != nil || u.RawQuery != "" || u.Fragment != "" || u.Host == "" {
 		// OIDC Discovery §2: https, no query or fragment.
 		return nil, errors.New("issuer: must be an absolute https URL without query or fragment")
 	}
 	policy := idpclient.Options{AllowLoopbackHTTP: opts.AllowLoopbackHTTP, AllowPrivateNetworks: true}
-	if err := policy.CheckURL(m.Issuer); err != nil {
+	if err := policy.CheckURL(c.Issuer); err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
-	var secret string
-	switch {
-	case len(m.SealedClientSecret) > 0:
-		if opts.Sealer == nil {
-			return nil, errors.New("clientSecret: no sealer configured")
-		}
-		pt, err := session.OpenSecret(opts.Sealer, m.SealedClientSecret, t.InternalID)
-		if err != nil {
-			return nil, fmt.Errorf("clientSecret: %w", err)
-		}
-		secret = string(pt)
-	case m.ClientSecret != "":
-		// The store only ever holds sealed secrets; a plaintext one here
-		// means the tenant skipped ApplyOptions.Seal.
-		return nil, errors.New("clientSecret: present but not sealed")
+	secret, err := signin.OpenClientSecret(opts.Sealer, m, c.ClientSecret, t.InternalID)
+	if err != nil {
+		return nil, err
 	}
 	label := m.Label
 	if label == "" {
 		label = "Sign in with " + u.Hostname()
 	}
 	scopes := []string{gooidc.ScopeOpenID, "email", "profile"}
-	for _, s := range m.Scopes {
+	for _, s := range c.Scopes {
 		if !slices.Contains(scopes, s) {
 			scopes = append(scopes, s)
 		}
 	}
 	return &Method{
-		cache:    cache,
-		now:      opts.Now,
-		log:      opts.Log,
-		tenantID: t.InternalID,
-		tenant:   t.ID,
-		index:    index,
-		issuer:   m.Issuer,
-		clientID: m.ClientID,
-		secret:   secret,
-		scopes:   scopes,
-		label:    label,
-		mapping:  newRoleMapping(m),
+		cache:       cache,
+		now:         opts.Now,
+		log:         opts.Log,
+		tenantID:    t.InternalID,
+		tenant:      t.ID,
+		index:       index,
+		issuer:      c.Issuer,
+		clientID:    c.ClientID,
+		secret:      secret,
+		scopes:      scopes,
+		label:       label,
+		groupsClaim: cmp.Or(c.GroupsClaim, tenants.DefaultGroupsClaim),
+		roles:       m.Roles.Clone(),
+		prompt:      c.Prompt,
 	}, nil
 }
 
 // Type returns "oidc".
-func (m *Method) Type() string { return tenants.MethodOIDC }
+func (m *Method) Type() string { return Type }
 
 // Label returns the method's label, by default "Sign in with <issuer host>".
 func (m *Method) Label() string { return m.label }
@@ -203,7 +183,7 @@ var (
 	errAttemptSecret = errors.New("attempt lacks state, nonce or PKCE verifier")
 )
 
-func (m *Method) checkAttempt(a *login.Attempt) error {
+func (m *Method) checkAttempt(a *signin.Attempt) error {
 	if a == nil || a.TenantID != m.tenantID || a.Method != m.index {
 		return errAttempt
 	}
@@ -213,21 +193,22 @@ func (m *Method) checkAttempt(a *login.Attempt) error {
 	return nil
 }
 
-func (m *Method) config(d *discovery, a *login.Attempt) *oauth2.Config {
+func (m *Method) config(d *discovery, a *signin.Attempt) *oauth2.Config {
 	ep := d.provider.Endpoint()
 	return &oauth2.Config{
 		ClientID:     m.clientID,
 		ClientSecret: m.secret,
 		Endpoint:     oauth2.Endpoint{AuthURL: d.authURL, TokenURL: ep.TokenURL},
-		RedirectURL:  a.Endpoint.URL(CallbackPath),
+		RedirectURL:  a.Endpoint.URL(signin.PathCallback),
 		Scopes:       m.scopes,
 	}
 }
 
 // AuthURL returns the provider's authorization URL for the attempt: code
-// flow with the attempt's state, nonce and S256 PKCE challenge, and the
-// redirect URI <endpoint>/_auth/callback. It fetches discovery on first use.
-func (m *Method) AuthURL(ctx context.Context, a *login.Attempt) (string, error) {
+// flow with the attempt's state, nonce and S256 PKCE challenge, the
+// redirect URI <endpoint>/_auth/callback, the attempt's login_hint and the
+// method's prompt when set. It fetches discovery on first use.
+func (m *Method) AuthURL(ctx context.Context, a *signin.Attempt) (string, error) {
 	if err := m.checkAttempt(a); err != nil {
 		return "", fmt.Errorf("oidc auth url: %w", err)
 	}
@@ -242,6 +223,9 @@ func (m *Method) AuthURL(ctx context.Context, a *login.Attempt) (string, error) 
 	if a.LoginHint != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("login_hint", a.LoginHint))
 	}
+	if m.prompt != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", m.prompt))
+	}
 	return m.config(d, a).AuthCodeURL(a.State, opts...), nil
 }
 
@@ -250,107 +234,107 @@ func (m *Method) AuthURL(ctx context.Context, a *login.Attempt) (string, error) 
 // redeems the code with the PKCE verifier, verifies the ID token (signature,
 // iss, aud, exp, nonce, azp, at_hash) and maps its claims. It returns an
 // identity only when every check holds.
-func (m *Method) Callback(ctx context.Context, a *login.Attempt, r *http.Request) (login.Identity, error) {
+func (m *Method) Callback(ctx context.Context, a *signin.Attempt, r *http.Request) (signin.Identity, error) {
 	id, err := m.callback(ctx, a, r)
 	if err != nil {
-		return login.Identity{}, fmt.Errorf("oidc callback for tenant %s: %w", m.tenant, err)
+		return signin.Identity{}, fmt.Errorf("oidc callback for tenant %s: %w", m.tenant, err)
 	}
 	return id, nil
 }
 
-func (m *Method) callback(ctx context.Context, a *login.Attempt, r *http.Request) (login.Identity, error) {
+func (m *Method) callback(ctx context.Context, a *signin.Attempt, r *http.Request) (signin.Identity, error) {
 	if err := m.checkAttempt(a); err != nil {
-		return login.Identity{}, err
+		return signin.Identity{}, err
 	}
 	q := r.URL.Query()
 	if q.Has("error") {
-		return login.Identity{}, fmt.Errorf("%w: %s", errProvider, errorCode(q.Get("error")))
+		return signin.Identity{}, fmt.Errorf("%w: %s", errProvider, errorCode(q.Get("error")))
 	}
 	if st := q["state"]; len(st) != 1 || subtle.ConstantTimeCompare([]byte(st[0]), []byte(a.State)) != 1 {
-		return login.Identity{}, errState
+		return signin.Identity{}, errState
 	}
 	d, err := m.cache.get(ctx, m.issuer)
 	if err != nil {
-		return login.Identity{}, err
+		return signin.Identity{}, err
 	}
 	// RFC 9207 §2.4: compare iss by simple string comparison.
 	if iss, ok := q["iss"]; ok {
 		if len(iss) != 1 || iss[0] != m.issuer {
-			return login.Identity{}, errIssParam
+			return signin.Identity{}, errIssParam
 		}
 	} else if d.issParameter {
-		return login.Identity{}, errIssParamGone
+		return signin.Identity{}, errIssParamGone
 	}
 	code := q["code"]
 	if len(code) != 1 || code[0] == "" {
-		return login.Identity{}, errNoCode
+		return signin.Identity{}, errNoCode
 	}
 	cctx := gooidc.ClientContext(ctx, m.cache.client)
 	tok, err := m.config(d, a).Exchange(cctx, code[0], oauth2.VerifierOption(a.PKCEVerifier))
 	if err != nil {
-		return login.Identity{}, fmt.Errorf("%w: %w", errExchange, exchangeError(err))
+		return signin.Identity{}, fmt.Errorf("%w: %w", errExchange, exchangeError(err))
 	}
 	raw, ok := tok.Extra("id_token").(string)
 	if !ok || raw == "" {
-		return login.Identity{}, errNoIDToken
+		return signin.Identity{}, errNoIDToken
 	}
 	verifier := d.provider.Verifier(&gooidc.Config{ClientID: m.clientID, Now: m.now})
 	idt, err := verifier.Verify(cctx, raw)
 	if err != nil {
-		return login.Identity{}, fmt.Errorf("%w: %w", errIDToken, trimError(err))
+		return signin.Identity{}, fmt.Errorf("%w: %w", errIDToken, trimError(err))
 	}
 	// go-oidc does not check the nonce (OIDC Core §3.1.3.7 item 11).
 	if idt.Nonce == "" || subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(a.Nonce)) != 1 {
-		return login.Identity{}, errNonce
+		return signin.Identity{}, errNonce
 	}
 	if idt.AccessTokenHash != "" {
 		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			return login.Identity{}, fmt.Errorf("%w: at_hash: %w", errIDToken, err)
+			return signin.Identity{}, fmt.Errorf("%w: at_hash: %w", errIDToken, err)
 		}
 	}
 	c, err := parseClaims(idt)
 	if err != nil {
-		return login.Identity{}, fmt.Errorf("%w: %w", errClaims, err)
+		return signin.Identity{}, fmt.Errorf("%w: %w", errClaims, err)
 	}
 	// OIDC Core §3.1.3.7 items 4-5.
 	azp := c.str("azp")
 	if azp != "" && azp != m.clientID || azp == "" && len(idt.Audience) > 1 {
-		return login.Identity{}, errAzp
+		return signin.Identity{}, errAzp
 	}
 	sub := idt.Subject
 	if sub == "" || c.str("sub") != sub {
-		return login.Identity{}, fmt.Errorf("%w: no sub", errClaims)
+		return signin.Identity{}, fmt.Errorf("%w: no sub", errClaims)
 	}
 	if c.str("email") == "" && d.provider.UserInfoEndpoint() != "" {
 		ui, err := d.provider.UserInfo(cctx, oauth2.StaticTokenSource(tok))
 		if err != nil {
-			return login.Identity{}, fmt.Errorf("%w: %w", errUserinfo, trimError(err))
+			return signin.Identity{}, fmt.Errorf("%w: %w", errUserinfo, trimError(err))
 		}
 		// OIDC Core §5.3.4: the sub in the response must be the token's.
 		if ui.Subject != sub {
-			return login.Identity{}, errUserinfoSub
+			return signin.Identity{}, errUserinfoSub
 		}
 		var uc claims
 		if err := ui.Claims(&uc.m); err != nil {
-			return login.Identity{}, fmt.Errorf("%w: %w", errUserinfo, err)
+			return signin.Identity{}, fmt.Errorf("%w: %w", errUserinfo, err)
 		}
-		c = c.fillFrom(uc, m.mapping.groupsClaim)
+		c = c.fillFrom(uc, m.groupsClaim)
 	}
-	groups, err := c.groups(m.mapping.groupsClaim)
+	groups, err := c.groups(m.groupsClaim)
 	if err != nil {
-		m.log.Warn("oidc groups claim ignored", "tenant", m.tenant, "issuer", m.issuer, "claim", m.mapping.groupsClaim, "err", err)
+		m.log.Warn("oidc groups claim ignored", "tenant", m.tenant, "issuer", m.issuer, "claim", m.groupsClaim, "err", err)
 	}
 	name := c.str("name")
 	if name == "" {
 		name = c.str("preferred_username")
 	}
-	return login.Identity{
+	return signin.Identity{
 		Issuer:        m.issuer,
 		Subject:       sub,
 		Email:         c.str("email"),
 		EmailVerified: c.isTrue("email_verified"),
 		Name:          name,
-		Roles:         m.mapping.roles(groups),
+		Roles:         m.roles.RolesFor(groups),
 		IDTokenHint:   raw,
 	}, nil
 }

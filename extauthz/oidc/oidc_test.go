@@ -17,8 +17,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tenantgate/tenantgate/extauthz/idpclient"
-	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -37,16 +37,16 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type env struct {
-	sealer *session.Sealer
-	opener login.Opener
+	sealer *seal.Sealer
+	opener signin.Opener
 	clock  *clock
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	key := make([]byte, session.MasterKeySize)
+	key := make([]byte, seal.MasterKeySize)
 	rand.Read(key)
-	s, err := session.NewSealer(key)
+	s, err := seal.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,18 +67,32 @@ func newEnv(t *testing.T) *env {
 // for the tenant.
 func (e *env) oidcMethod(t *testing.T, p *fakeIdP) tenants.Method {
 	t.Helper()
-	sealed, err := session.SealSecret(e.sealer, []byte(p.secret), tenantInternalID)
+	sealed, err := seal.SealSecret(e.sealer, []byte(p.secret), tenantInternalID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tenants.Method{
-		Type:               tenants.MethodOIDC,
-		Issuer:             p.issuer,
-		ClientID:           p.clientID,
-		SealedClientSecret: sealed,
-		GroupRoles:         map[string][]string{"engineering": {"dev", "member"}, "admins": {"admin"}},
-		DefaultRoles:       []string{"member"},
+	return entry(t, Config{Issuer: p.issuer, ClientID: p.clientID}, sealed,
+		tenants.RoleMapping{GroupRoles: map[string][]string{"engineering": {"dev", "member"}, "admins": {"admin"}}, DefaultRoles: []string{"member"}})
+}
+
+// entry is an oidc method entry with Config c.
+func entry(t testing.TB, c Config, sealed []byte, roles tenants.RoleMapping) tenants.Method {
+	t.Helper()
+	m := tenants.Method{Type: Type, Sealed: sealed, Roles: roles}
+	if err := m.EncodeConfig(c); err != nil {
+		t.Fatal(err)
 	}
+	return m
+}
+
+// config is the Config of entry m.
+func config(t testing.TB, m tenants.Method) Config {
+	t.Helper()
+	var c Config
+	if err := m.DecodeConfig(&c); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func tenant(methods ...tenants.Method) *tenants.Tenant {
@@ -98,12 +112,12 @@ func (e *env) open(t *testing.T, tn *tenants.Tenant, index int) *Method {
 	return m.(*Method)
 }
 
-func newAttempt(index int) *login.Attempt {
-	return &login.Attempt{
+func newAttempt(index int) *signin.Attempt {
+	return &signin.Attempt{
 		ID:           rand.Text(),
 		TenantID:     tenantInternalID,
 		Method:       index,
-		Endpoint:     login.Endpoint{Origin: "https://acme.app.example"},
+		Endpoint:     signin.Endpoint{Origin: "https://acme.app.example"},
 		State:        rand.Text(),
 		Nonce:        rand.Text(),
 		PKCEVerifier: oauth2.GenerateVerifier(),
@@ -114,7 +128,7 @@ func newAttempt(index int) *login.Attempt {
 
 // authorize follows AuthURL through the fake IdP's authorization endpoint
 // and returns the callback URL it redirects the browser to.
-func authorize(t *testing.T, m login.RedirectMethod, a *login.Attempt) *url.URL {
+func authorize(t *testing.T, m signin.RedirectMethod, a *signin.Attempt) *url.URL {
 	t.Helper()
 	u, err := m.AuthURL(context.Background(), a)
 	if err != nil {
@@ -133,13 +147,13 @@ func authorize(t *testing.T, m login.RedirectMethod, a *login.Attempt) *url.URL 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := a.Endpoint.URL(CallbackPath); cb.Scheme+"://"+cb.Host+cb.Path != want {
+	if want := a.Endpoint.URL(signin.PathCallback); cb.Scheme+"://"+cb.Host+cb.Path != want {
 		t.Fatalf("redirected to %s, want %s", cb, want)
 	}
 	return cb
 }
 
-func callback(m login.RedirectMethod, a *login.Attempt, cb *url.URL) (login.Identity, error) {
+func callback(m signin.RedirectMethod, a *signin.Attempt, cb *url.URL) (signin.Identity, error) {
 	return m.Callback(context.Background(), a, httptest.NewRequest(http.MethodGet, cb.String(), nil))
 }
 
@@ -159,13 +173,13 @@ func TestCallback(t *testing.T) {
 		idp  func(p *fakeIdP)
 		// edit changes the attempt or callback after the authorization
 		// response, as an attacker or a broken browser would.
-		edit  func(a *login.Attempt, cb *url.URL)
+		edit  func(a *signin.Attempt, cb *url.URL)
 		want  error
-		check func(t *testing.T, id login.Identity)
+		check func(t *testing.T, id signin.Identity)
 	}{
 		{
 			name: "success RS256",
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if id.Subject != "user-1" || id.Email != "ada@acme.test" || !id.EmailVerified || id.Name != "Ada Lovelace" {
 					t.Errorf("identity = %+v", id)
 				}
@@ -181,7 +195,7 @@ func TestCallback(t *testing.T) {
 		{name: "success without iss parameter when not advertised", idp: func(p *fakeIdP) { p.advertiseIss, p.sendIss = false, false }},
 		{name: "wrong nonce", idp: func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { c["nonce"] = rand.Text() } }, want: errNonce},
 		{name: "missing nonce", idp: func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { delete(c, "nonce") } }, want: errNonce},
-		{name: "nonce of another attempt", edit: func(a *login.Attempt, _ *url.URL) { a.Nonce = rand.Text() }, want: errNonce},
+		{name: "nonce of another attempt", edit: func(a *signin.Attempt, _ *url.URL) { a.Nonce = rand.Text() }, want: errNonce},
 		{name: "wrong iss in token", idp: func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { c["iss"] = "https://evil.example/realms/acme" } }, want: errIDToken},
 		{name: "wrong aud", idp: func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { c["aud"] = "another-client" } }, want: errIDToken},
 		{name: "missing aud", idp: func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { delete(c, "aud") } }, want: errIDToken},
@@ -201,26 +215,26 @@ func TestCallback(t *testing.T) {
 		{name: "expired token", idp: func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Minute).Unix() } }, want: errIDToken},
 		{name: "no sub", idp: func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { delete(c, "sub") } }, want: errClaims},
 		{name: "wrong at_hash", idp: func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { c["at_hash"] = "AAAAAAAAAAAAAAAAAAAAAA" } }, want: errIDToken},
-		{name: "iss parameter mismatch", edit: func(_ *login.Attempt, cb *url.URL) { setQuery(cb, "iss", "https://evil.example/realms/acme") }, want: errIssParam},
-		{name: "iss parameter repeated", edit: func(_ *login.Attempt, cb *url.URL) { cb.RawQuery += "&iss=x" }, want: errIssParam},
+		{name: "iss parameter mismatch", edit: func(_ *signin.Attempt, cb *url.URL) { setQuery(cb, "iss", "https://evil.example/realms/acme") }, want: errIssParam},
+		{name: "iss parameter repeated", edit: func(_ *signin.Attempt, cb *url.URL) { cb.RawQuery += "&iss=x" }, want: errIssParam},
 		{name: "iss parameter missing while advertised", idp: func(p *fakeIdP) { p.sendIss = false }, want: errIssParamGone},
 		{name: "iss parameter mismatch while not advertised", idp: func(p *fakeIdP) { p.advertiseIss = false },
-			edit: func(_ *login.Attempt, cb *url.URL) { setQuery(cb, "iss", "https://evil.example/") }, want: errIssParam},
-		{name: "error parameter", edit: func(_ *login.Attempt, cb *url.URL) {
+			edit: func(_ *signin.Attempt, cb *url.URL) { setQuery(cb, "iss", "https://evil.example/") }, want: errIssParam},
+		{name: "error parameter", edit: func(_ *signin.Attempt, cb *url.URL) {
 			cb.RawQuery = url.Values{"error": {"access_denied"}, "error_description": {"<script>x</script>"}, "state": {cb.Query().Get("state")}}.Encode()
 		}, want: errProvider},
-		{name: "error parameter alongside a code", edit: func(_ *login.Attempt, cb *url.URL) { setQuery(cb, "error", "server_error") }, want: errProvider},
-		{name: "state mismatch", edit: func(_ *login.Attempt, cb *url.URL) { setQuery(cb, "state", rand.Text()) }, want: errState},
-		{name: "no code", edit: func(_ *login.Attempt, cb *url.URL) { setQuery(cb, "code", "") }, want: errNoCode},
-		{name: "forged code", edit: func(_ *login.Attempt, cb *url.URL) { setQuery(cb, "code", rand.Text()) }, want: errExchange},
-		{name: "PKCE verifier of another attempt", edit: func(a *login.Attempt, _ *url.URL) { a.PKCEVerifier = oauth2.GenerateVerifier() }, want: errExchange},
-		{name: "attempt of another tenant", edit: func(a *login.Attempt, _ *url.URL) { a.TenantID = "t-globex-0002" }, want: errAttempt},
-		{name: "attempt of another method", edit: func(a *login.Attempt, _ *url.URL) { a.Method = 0 }, want: errAttempt},
-		{name: "redirect URI of another host", edit: func(a *login.Attempt, _ *url.URL) { a.Endpoint.Origin = "https://globex.app.example" }, want: errExchange},
+		{name: "error parameter alongside a code", edit: func(_ *signin.Attempt, cb *url.URL) { setQuery(cb, "error", "server_error") }, want: errProvider},
+		{name: "state mismatch", edit: func(_ *signin.Attempt, cb *url.URL) { setQuery(cb, "state", rand.Text()) }, want: errState},
+		{name: "no code", edit: func(_ *signin.Attempt, cb *url.URL) { setQuery(cb, "code", "") }, want: errNoCode},
+		{name: "forged code", edit: func(_ *signin.Attempt, cb *url.URL) { setQuery(cb, "code", rand.Text()) }, want: errExchange},
+		{name: "PKCE verifier of another attempt", edit: func(a *signin.Attempt, _ *url.URL) { a.PKCEVerifier = oauth2.GenerateVerifier() }, want: errExchange},
+		{name: "attempt of another tenant", edit: func(a *signin.Attempt, _ *url.URL) { a.TenantID = "t-globex-0002" }, want: errAttempt},
+		{name: "attempt of another method", edit: func(a *signin.Attempt, _ *url.URL) { a.Method = 0 }, want: errAttempt},
+		{name: "redirect URI of another host", edit: func(a *signin.Attempt, _ *url.URL) { a.Endpoint.Origin = "https://globex.app.example" }, want: errExchange},
 		{
 			name: "email_verified false",
 			idp:  func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { c["email_verified"] = false } },
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if id.EmailVerified {
 					t.Error("EmailVerified with email_verified false")
 				}
@@ -229,7 +243,7 @@ func TestCallback(t *testing.T) {
 		{
 			name: "email_verified as the string true",
 			idp:  func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { c["email_verified"] = "true" } },
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if id.EmailVerified {
 					t.Error(`EmailVerified with email_verified "true" (a string)`)
 				}
@@ -238,7 +252,7 @@ func TestCallback(t *testing.T) {
 		{
 			name: "email_verified absent",
 			idp:  func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { delete(c, "email_verified") } },
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if id.EmailVerified || id.Email != "ada@acme.test" {
 					t.Errorf("identity = %+v, want the email unverified", id)
 				}
@@ -247,7 +261,7 @@ func TestCallback(t *testing.T) {
 		{
 			name: "email from userinfo",
 			idp:  func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { delete(c, "email"); delete(c, "email_verified") } },
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if id.Email != "ada@userinfo.acme.test" || !id.EmailVerified {
 					t.Errorf("identity = %+v, want the userinfo email, verified", id)
 				}
@@ -266,7 +280,7 @@ func TestCallback(t *testing.T) {
 			idp: func(p *fakeIdP) {
 				p.claims = func(c jwt.MapClaims) { c["email_verified"] = false }
 			},
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if id.EmailVerified || id.Email != "ada@acme.test" {
 					t.Errorf("identity = %+v", id)
 				}
@@ -277,7 +291,7 @@ func TestCallback(t *testing.T) {
 			idp: func(p *fakeIdP) {
 				p.claims = func(c jwt.MapClaims) { c["groups"] = []string{"/admins", "engineering", "/unknown", "admins/x"} }
 			},
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if !slices.Equal(id.Roles, []string{"admin", "dev", "member"}) {
 					t.Errorf("roles = %v, want [admin dev member]", id.Roles)
 				}
@@ -286,7 +300,7 @@ func TestCallback(t *testing.T) {
 		{
 			name: "groups claim of the wrong shape gives only default roles",
 			idp:  func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { c["groups"] = map[string]any{"admins": true} } },
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if !slices.Equal(id.Roles, []string{"member"}) {
 					t.Errorf("roles = %v, want [member]", id.Roles)
 				}
@@ -295,7 +309,7 @@ func TestCallback(t *testing.T) {
 		{
 			name: "no groups gives default roles",
 			idp:  func(p *fakeIdP) { p.claims = func(c jwt.MapClaims) { delete(c, "groups") } },
-			check: func(t *testing.T, id login.Identity) {
+			check: func(t *testing.T, id signin.Identity) {
 				if !slices.Equal(id.Roles, []string{"member"}) {
 					t.Errorf("roles = %v, want [member]", id.Roles)
 				}
@@ -383,18 +397,18 @@ func TestAuthURL(t *testing.T) {
 
 	// Path tenancy: the redirect URI keeps the /org/<id> prefix.
 	a = newAttempt(1)
-	a.Endpoint = login.Endpoint{Origin: "https://app.example", Prefix: "/org/acme"}
+	a.Endpoint = signin.Endpoint{Origin: "https://app.example", Prefix: "/org/acme"}
 	raw, _ = m.AuthURL(context.Background(), a)
 	u, _ = url.Parse(raw)
 	if got := u.Query().Get("redirect_uri"); got != "https://app.example/org/acme/_auth/callback" {
 		t.Errorf("redirect_uri = %q", got)
 	}
 
-	for _, edit := range []func(a *login.Attempt){
-		func(a *login.Attempt) { a.Nonce = "" },
-		func(a *login.Attempt) { a.State = "" },
-		func(a *login.Attempt) { a.PKCEVerifier = "" },
-		func(a *login.Attempt) { a.TenantID = "other" },
+	for _, edit := range []func(a *signin.Attempt){
+		func(a *signin.Attempt) { a.Nonce = "" },
+		func(a *signin.Attempt) { a.State = "" },
+		func(a *signin.Attempt) { a.PKCEVerifier = "" },
+		func(a *signin.Attempt) { a.TenantID = "other" },
 	} {
 		a := newAttempt(1)
 		edit(a)
@@ -534,27 +548,36 @@ func TestOpen(t *testing.T) {
 	good := e.oidcMethod(t, p)
 	tests := []struct {
 		name string
-		edit func(m *tenants.Method, tn *tenants.Tenant)
+		edit func(c *Config, m *tenants.Method, tn *tenants.Tenant)
+		raw  string // the entry's Config, when set
 		ok   bool
 	}{
 		{name: "good", ok: true},
-		{name: "public client without secret", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.SealedClientSecret = nil }, ok: true},
-		{name: "wrong type", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.Type = tenants.MethodSAML }},
-		{name: "no client id", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.ClientID = "" }},
-		{name: "plaintext secret", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.SealedClientSecret = nil; m.ClientSecret = "x" }},
-		{name: "secret sealed for another tenant", edit: func(_ *tenants.Method, tn *tenants.Tenant) { tn.InternalID = "t-globex-0002" }},
-		{name: "metadata issuer", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.Issuer = "http://169.254.169.254/latest" }},
-		{name: "metadata issuer over https", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.Issuer = "https://169.254.169.254/" }},
-		{name: "http issuer not on loopback", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.Issuer = "http://idp.example/realms/acme" }},
-		{name: "issuer with query", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.Issuer = "https://idp.example/?a=b" }},
-		{name: "issuer not a URL", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.Issuer = "idp.example" }},
+		{name: "public client without secret", edit: func(_ *Config, m *tenants.Method, _ *tenants.Tenant) { m.Sealed = nil }, ok: true},
+		{name: "wrong type", edit: func(_ *Config, m *tenants.Method, _ *tenants.Tenant) { m.Type = tenants.MethodSAML }},
+		{name: "no client id", edit: func(c *Config, _ *tenants.Method, _ *tenants.Tenant) { c.ClientID = "" }},
+		{name: "plaintext secret", edit: func(c *Config, m *tenants.Method, _ *tenants.Tenant) { m.Sealed = nil; c.ClientSecret = "x" }},
+		{name: "secret sealed for another tenant", edit: func(_ *Config, _ *tenants.Method, tn *tenants.Tenant) { tn.InternalID = "t-globex-0002" }},
+		{name: "metadata issuer", edit: func(c *Config, _ *tenants.Method, _ *tenants.Tenant) { c.Issuer = "http://169.254.169.254/latest" }},
+		{name: "metadata issuer over https", edit: func(c *Config, _ *tenants.Method, _ *tenants.Tenant) { c.Issuer = "https://169.254.169.254/" }},
+		{name: "http issuer not on loopback", edit: func(c *Config, _ *tenants.Method, _ *tenants.Tenant) { c.Issuer = "http://idp.example/realms/acme" }},
+		{name: "issuer with query", edit: func(c *Config, _ *tenants.Method, _ *tenants.Tenant) { c.Issuer = "https://idp.example/?a=b" }},
+		{name: "issuer not a URL", edit: func(c *Config, _ *tenants.Method, _ *tenants.Tenant) { c.Issuer = "idp.example" }},
+		{name: "a field oidc does not have", raw: `{"issuer":"https://idp.example/","clientID":"c","provider":"github"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := good
+			m := good.Clone()
+			c := config(t, m)
 			tn := tenant()
 			if tc.edit != nil {
-				tc.edit(&m, tn)
+				tc.edit(&c, &m, tn)
+			}
+			if err := m.EncodeConfig(c); err != nil {
+				t.Fatal(err)
+			}
+			if tc.raw != "" {
+				m.Config = []byte(tc.raw)
 			}
 			tn.Methods = append(tn.Methods, m)
 			got, err := e.opener(context.Background(), tn, 1)
@@ -587,11 +610,11 @@ func TestLabel(t *testing.T) {
 func TestRefusedIdPAddress(t *testing.T) {
 	// Without --allow-loopback-http-idp a loopback issuer is refused before
 	// any request.
-	key := make([]byte, session.MasterKeySize)
-	s, _ := session.NewSealer(key)
+	key := make([]byte, seal.MasterKeySize)
+	s, _ := seal.NewSealer(key)
 	p := newFakeIdP(t)
 	open := NewOpener(Options{Sealer: s})
-	_, err := open(context.Background(), tenant(tenants.Method{Type: tenants.MethodOIDC, Issuer: p.issuer, ClientID: "c"}), 1)
+	_, err := open(context.Background(), tenant(entry(t, Config{Issuer: p.issuer, ClientID: "c"}, nil, tenants.RoleMapping{})), 1)
 	if !errors.Is(err, idpclient.ErrForbiddenScheme) {
 		t.Fatalf("open = %v, want ErrForbiddenScheme", err)
 	}
@@ -602,7 +625,7 @@ func TestRefusedIdPAddress(t *testing.T) {
 	}))
 	defer srv.Close()
 	e := newEnv(t)
-	m := e.open(t, tenant(tenants.Method{Type: tenants.MethodOIDC, Issuer: srv.URL, ClientID: "c"}), 1)
+	m := e.open(t, tenant(entry(t, Config{Issuer: srv.URL, ClientID: "c"}, nil, tenants.RoleMapping{})), 1)
 	if _, err := m.AuthURL(context.Background(), newAttempt(1)); !errors.Is(err, idpclient.ErrForbiddenScheme) {
 		t.Fatalf("AuthURL = %v, want ErrForbiddenScheme", err)
 	}

@@ -20,8 +20,8 @@ import (
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
 
-	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -38,8 +38,8 @@ const (
 )
 
 var (
-	acmeEndpoint   = login.Endpoint{Origin: "https://acme.app.example"}
-	globexEndpoint = login.Endpoint{Origin: "https://globex.app.example"}
+	acmeEndpoint   = signin.Endpoint{Origin: "https://acme.app.example"}
+	globexEndpoint = signin.Endpoint{Origin: "https://globex.app.example"}
 )
 
 // keyPair is an IdP (or attacker) signing key and its self-signed
@@ -54,11 +54,11 @@ type keyPair struct {
 type testKeys struct {
 	acmeIDP, globexIDP, attacker keyPair
 	acmeSP, globexSP             tenants.SAMLKey
-	sealer                       *session.Sealer
+	sealer                       *seal.Sealer
 }
 
 var loadKeys = sync.OnceValues(func() (*testKeys, error) {
-	s, err := session.NewSealer([]byte(fixedMasterKey))
+	s, err := seal.NewSealer([]byte(fixedMasterKey))
 	if err != nil {
 		return nil, err
 	}
@@ -145,23 +145,38 @@ func (r *memReplay) UseAssertionID(_ context.Context, tenant, id string, expires
 	return nil
 }
 
+// entry is a saml method entry as a test edits it: its Config and the rest
+// of its tenants.Method.
+type entry struct {
+	Config
+	Type, Label string
+	Roles       tenants.RoleMapping
+}
+
+// method is e as a tenants.Method.
+func (e entry) method() tenants.Method {
+	m := tenants.Method{Type: e.Type, Label: e.Label, Roles: e.Roles}
+	if err := m.EncodeConfig(e.Config); err != nil {
+		panic(err)
+	}
+	return m
+}
+
 // tenantCfg adjusts the acme tenant's method.
-type tenantCfg func(*tenants.Method)
+type tenantCfg func(*entry)
 
 func acmeTenant(tb testing.TB, cfg ...tenantCfg) *tenants.Tenant {
 	k := keys(tb)
-	m := tenants.Method{
-		Type:           tenants.MethodSAML,
-		IDPMetadataXML: idpMetadataXML(acmeIDP, k.acmeIDP.cert),
-		GroupsClaim:    "Role",
-		GroupRoles:     map[string][]string{"admins": {"admin"}, "devs": {"dev", "member"}},
-		DefaultRoles:   []string{"member"},
+	m := entry{
+		Type:   Type,
+		Config: Config{IDPMetadataXML: idpMetadataXML(acmeIDP, k.acmeIDP.cert), GroupsClaim: "Role"},
+		Roles:  tenants.RoleMapping{GroupRoles: map[string][]string{"admins": {"admin"}, "devs": {"dev", "member"}}, DefaultRoles: []string{"member"}},
 	}
 	for _, c := range cfg {
 		c(&m)
 	}
 	sk := k.acmeSP
-	return &tenants.Tenant{ID: "acme", InternalID: acmeTenantID, Methods: []tenants.Method{m}, SAMLKey: &sk}
+	return &tenants.Tenant{ID: "acme", InternalID: acmeTenantID, Methods: []tenants.Method{m.method()}, SAMLKey: &sk}
 }
 
 func openMethod(tb testing.TB, t *tenants.Tenant, replay ReplayCache) *Method {
@@ -176,8 +191,8 @@ func openMethod(tb testing.TB, t *tenants.Tenant, replay ReplayCache) *Method {
 	return lm.(*Method)
 }
 
-func acmeAttempt() *login.Attempt {
-	return &login.Attempt{ID: "attempt-1", TenantID: acmeTenantID, Method: 0, Endpoint: acmeEndpoint, SAMLRequestID: requestID, Created: testNow}
+func acmeAttempt() *signin.Attempt {
+	return &signin.Attempt{ID: "attempt-1", TenantID: acmeTenantID, Method: 0, Endpoint: acmeEndpoint, SAMLRequestID: requestID, Created: testNow}
 }
 
 // resp describes a response to build. Zero-valued fields take the defaults

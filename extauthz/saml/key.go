@@ -10,7 +10,7 @@ import (
 	"math/big"
 	"time"
 
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -31,7 +31,7 @@ func KeyContext(tenantInternalID string) string { return "saml-key:" + tenantInt
 // now for about ten years). The private key is returned as PKCS #8 sealed
 // with s under KeyContext(tenantInternalID), so it opens only for that
 // tenant. Its shape matches tenants.ApplyOptions.NewSAMLKey once s is bound.
-func NewSPKey(s *session.Sealer, tenantInternalID string, now time.Time) (tenants.SAMLKey, error) {
+func NewSPKey(s *seal.Sealer, tenantInternalID string, now time.Time) (tenants.SAMLKey, error) {
 	if tenantInternalID == "" {
 		return tenants.SAMLKey{}, errors.New("new saml sp key: empty tenant internal id")
 	}
@@ -70,7 +70,7 @@ func NewSPKey(s *session.Sealer, tenantInternalID string, now time.Time) (tenant
 
 // openSPKey opens a tenant's SP key and checks that the certificate is for
 // that key.
-func openSPKey(s *session.Sealer, k *tenants.SAMLKey, tenantInternalID string) (*rsa.PrivateKey, *x509.Certificate, error) {
+func openSPKey(s *seal.Sealer, k *tenants.SAMLKey, tenantInternalID string) (*rsa.PrivateKey, *x509.Certificate, error) {
 	if k == nil {
 		return nil, nil, errors.New("tenant has no saml sp key")
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantgate/tenantgate/extauthz/login"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/test/keycloak"
 )
@@ -29,20 +29,19 @@ func TestKeycloakSignIn(t *testing.T) {
 	k := keys(t)
 	carol, _ := keycloak.UserByName(keycloak.RealmSAML, "carol")
 	sk := k.globexSP
-	tn := &tenants.Tenant{ID: "globex", InternalID: globexTenantID, SAMLKey: &sk, Methods: []tenants.Method{{
-		Type:           tenants.MethodSAML,
-		IDPMetadataURL: s.SAMLDescriptorURL(keycloak.RealmSAML),
-		GroupRoles:     map[string][]string{"admins": {"admin"}},
-		DefaultRoles:   []string{"member"},
-	}}}
+	tn := &tenants.Tenant{ID: "globex", InternalID: globexTenantID, SAMLKey: &sk, Methods: []tenants.Method{entry{
+		Type:   Type,
+		Config: Config{IDPMetadataURL: s.SAMLDescriptorURL(keycloak.RealmSAML)},
+		Roles:  tenants.RoleMapping{GroupRoles: map[string][]string{"admins": {"admin"}}, DefaultRoles: []string{"member"}},
+	}.method()}}
 	replay := &memReplay{}
 	lm, err := NewOpener(Options{Sealer: k.sealer, Replay: replay, HTTPClient: &http.Client{Timeout: 30 * time.Second}})(context.Background(), tn, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := lm.(*Method)
-	e := login.Endpoint{Origin: s.Origins().Globex}
-	a := &login.Attempt{ID: "attempt-kc-1", TenantID: globexTenantID, Endpoint: e, Created: time.Now()}
+	e := signin.Endpoint{Origin: s.Origins().Globex}
+	a := &signin.Attempt{ID: "attempt-kc-1", TenantID: globexTenantID, Endpoint: e, Created: time.Now()}
 	u, reqID, err := m.AuthnRequestURL(context.Background(), a)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +94,7 @@ func TestKeycloakSignIn(t *testing.T) {
 		t.Errorf("replayed Keycloak response: err = %v, want ErrReplay", err)
 	}
 	// The same response at another tenant's endpoint is refused.
-	other := login.Endpoint{Origin: s.Origins().Acme}
+	other := signin.Endpoint{Origin: s.Origins().Acme}
 	b := *a
 	b.Endpoint = other
 	if _, err := m.HandleResponse(context.Background(), other, &b, acsPost()); err == nil {

@@ -2,6 +2,7 @@ package saml
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
@@ -18,25 +19,18 @@ import (
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
 
-	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
-)
-
-// Paths of a tenant's SAML endpoints below its /_auth/.
-const (
-	MetadataPath = "/_auth/saml/metadata"
-	ACSPath      = "/_auth/saml/acs"
 )
 
 // DefaultLabel is the sign-in button text when the method sets none.
 const DefaultLabel = "Sign in with SAML SSO"
 
-// Defaults for the attribute names a method may leave unset.
-const (
-	DefaultEmailAttribute = "email"
-	DefaultGroupsClaim    = "groups"
-)
+// DefaultEmailAttribute names the attribute holding the email when the
+// method sets no emailAttribute. (The groups attribute defaults to
+// tenants.DefaultGroupsClaim, as every method's does.)
+const DefaultEmailAttribute = "email"
 
 // maxCachedEndpoints bounds the per-endpoint ServiceProvider cache of one
 // tenant. A tenant has a handful of hosts; past the bound the cache starts
@@ -70,7 +64,7 @@ var ErrInvalidResponse = errors.New("invalid saml response")
 // Options are what every SAML method shares. cmd fills them once.
 type Options struct {
 	// Sealer opens the tenants' SP keys. Required.
-	Sealer *session.Sealer
+	Sealer *seal.Sealer
 	// HTTPClient fetches IdP metadata from idpMetadataURL. It must be the
 	// safe client (no private or link-local addresses, timeouts); required
 	// only for tenants that use idpMetadataURL.
@@ -96,8 +90,7 @@ type Method struct {
 
 	emailAttribute    string
 	groupsAttribute   string
-	groupRoles        map[string][]string
-	defaultRoles      []string
+	roles             tenants.RoleMapping
 	allowIDPInitiated bool
 
 	replay ReplayCache
@@ -105,7 +98,7 @@ type Method struct {
 	log    *slog.Logger
 
 	mu  sync.Mutex
-	sps map[login.Endpoint]spEntry
+	sps map[signin.Endpoint]spEntry
 }
 
 type spEntry struct {
@@ -113,44 +106,27 @@ type spEntry struct {
 	sp  *saml.ServiceProvider
 }
 
-var _ login.SAMLMethod = (*Method)(nil)
+var _ signin.SAMLMethod = (*Method)(nil)
 
-// NewOpener returns the login.Opener for type: saml methods. The opener
+// NewOpener returns the signin.Opener for type: saml methods. The opener
 // opens the tenant's SP key, and parses the IdP metadata from
 // idpMetadataXML or fetches it from idpMetadataURL (with ctx and
 // opts.HTTPClient). It fails when the options lack a Sealer or Replay, the
 // method is not saml, the tenant has no SAMLKey, the key does not open, or
 // the metadata cannot be had or is unusable.
-func NewOpener(opts Options) login.Opener {
-	return func(ctx context.Context, t *tenants.Tenant, index int) (login.Method, error) {
-		m, err := open(ctx, opts, t, index)
-		if err != nil {
-			tid := ""
-			if t != nil {
-				tid = t.ID
-			}
-			return nil, fmt.Errorf("open saml method %d of tenant %s: %w", index, tid, err)
-		}
-		return m, nil
-	}
+func NewOpener(opts Options) signin.Opener {
+	return signin.OpenerFor(Type, func(ctx context.Context, c *Config, t *tenants.Tenant, index int, m tenants.Method) (signin.Method, error) {
+		return c.open(ctx, opts, t, index, m)
+	})
 }
 
-func open(ctx context.Context, opts Options, t *tenants.Tenant, index int) (*Method, error) {
+// open makes the Method of entry mc (index of tenant t), whose Config is c.
+func (c *Config) open(ctx context.Context, opts Options, t *tenants.Tenant, index int, mc tenants.Method) (signin.Method, error) {
 	if opts.Sealer == nil {
 		return nil, errors.New("no sealer")
 	}
 	if opts.Replay == nil {
 		return nil, errors.New("no replay cache")
-	}
-	if t == nil || index < 0 || index >= len(t.Methods) {
-		return nil, errors.New("no such method")
-	}
-	mc := t.Methods[index]
-	if mc.Type != tenants.MethodSAML {
-		return nil, fmt.Errorf("method type is %q, not saml", mc.Type)
-	}
-	if t.InternalID == "" {
-		return nil, errors.New("tenant has no internal id")
 	}
 	key, cert, err := openSPKey(opts.Sealer, t.SAMLKey, t.InternalID)
 	if err != nil {
@@ -166,20 +142,20 @@ func open(ctx context.Context, opts Options, t *tenants.Tenant, index int) (*Met
 	}
 	src := &idpSource{now: now, log: log}
 	switch {
-	case mc.IDPMetadataXML != "" && mc.IDPMetadataURL != "":
+	case c.IDPMetadataXML != "" && c.IDPMetadataURL != "":
 		return nil, errors.New("both idpMetadataXML and idpMetadataURL are set")
-	case mc.IDPMetadataXML != "":
-		md, err := parseIDPMetadata([]byte(strings.TrimSpace(mc.IDPMetadataXML)))
+	case c.IDPMetadataXML != "":
+		md, err := parseIDPMetadata([]byte(strings.TrimSpace(c.IDPMetadataXML)))
 		if err != nil {
 			return nil, err
 		}
 		md.fetched = now()
 		src.current.Store(md)
-	case mc.IDPMetadataURL != "":
+	case c.IDPMetadataURL != "":
 		if opts.HTTPClient == nil {
 			return nil, errors.New("idpMetadataURL needs an HTTP client")
 		}
-		src.url, src.client = mc.IDPMetadataURL, opts.HTTPClient
+		src.url, src.client = c.IDPMetadataURL, opts.HTTPClient
 		md, err := src.fetch(ctx)
 		if err != nil {
 			return nil, err
@@ -195,48 +171,38 @@ func open(ctx context.Context, opts Options, t *tenants.Tenant, index int) (*Met
 		key:               key,
 		cert:              cert,
 		idp:               src,
-		emailAttribute:    mc.EmailAttribute,
-		groupsAttribute:   mc.GroupsClaim,
-		groupRoles:        make(map[string][]string, len(mc.GroupRoles)),
-		defaultRoles:      append([]string(nil), mc.DefaultRoles...),
-		allowIDPInitiated: mc.AllowIDPInitiated,
+		emailAttribute:    cmp.Or(c.EmailAttribute, DefaultEmailAttribute),
+		groupsAttribute:   cmp.Or(c.GroupsClaim, tenants.DefaultGroupsClaim),
+		roles:             mc.Roles.Clone(),
+		allowIDPInitiated: c.AllowIDPInitiated,
 		replay:            opts.Replay,
 		now:               now,
 		log:               log,
-		sps:               make(map[login.Endpoint]spEntry),
+		sps:               make(map[signin.Endpoint]spEntry),
 	}
 	if m.label == "" {
 		m.label = DefaultLabel
-	}
-	if m.emailAttribute == "" {
-		m.emailAttribute = DefaultEmailAttribute
-	}
-	if m.groupsAttribute == "" {
-		m.groupsAttribute = DefaultGroupsClaim
-	}
-	for g, roles := range mc.GroupRoles {
-		m.groupRoles[g] = append([]string(nil), roles...)
 	}
 	return m, nil
 }
 
 // Type returns "saml".
-func (m *Method) Type() string { return tenants.MethodSAML }
+func (m *Method) Type() string { return Type }
 
 // Label returns the method's label, or DefaultLabel.
 func (m *Method) Label() string { return m.label }
 
 // EntityID returns this tenant's SP entity id at endpoint e: the URL of its
 // SP metadata.
-func EntityID(e login.Endpoint) string { return e.URL(MetadataPath) }
+func EntityID(e signin.Endpoint) string { return e.URL(signin.PathSAMLMetadata) }
 
 // ACSURL returns this tenant's assertion consumer service URL at endpoint
 // e.
-func ACSURL(e login.Endpoint) string { return e.URL(ACSPath) }
+func ACSURL(e signin.Endpoint) string { return e.URL(signin.PathSAMLACS) }
 
 // serviceProvider returns the crewjam ServiceProvider of this tenant at e,
 // built once per endpoint and IdP metadata version.
-func (m *Method) serviceProvider(e login.Endpoint) (*saml.ServiceProvider, *idpMetadata, error) {
+func (m *Method) serviceProvider(e signin.Endpoint) (*saml.ServiceProvider, *idpMetadata, error) {
 	idp := m.idp.get()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -274,7 +240,7 @@ func (m *Method) serviceProvider(e login.Endpoint) (*saml.ServiceProvider, *idpM
 // AuthnRequestsSigned and WantAssertionsSigned true, the HTTP-POST ACS
 // binding only. It publishes no encryption key (encrypted assertions are
 // refused), valid until the SP certificate expires.
-func (m *Method) Metadata(e login.Endpoint) ([]byte, error) {
+func (m *Method) Metadata(e signin.Endpoint) ([]byte, error) {
 	sp, _, err := m.serviceProvider(e)
 	if err != nil {
 		return nil, fmt.Errorf("saml metadata: %w", err)
@@ -318,7 +284,7 @@ func (m *Method) Metadata(e login.Endpoint) ([]byte, error) {
 // carrying a signed (RSA-SHA256) AuthnRequest for a's endpoint, with
 // RelayState = a.ID, and the request's ID, which the attempt must remember
 // as SAMLRequestID (SAML Bindings §3.4).
-func (m *Method) AuthnRequestURL(ctx context.Context, a *login.Attempt) (string, string, error) {
+func (m *Method) AuthnRequestURL(ctx context.Context, a *signin.Attempt) (string, string, error) {
 	if a == nil || a.ID == "" {
 		return "", "", errors.New("saml authn request: no attempt")
 	}

@@ -22,7 +22,7 @@ import (
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
 
-	"github.com/tenantgate/tenantgate/extauthz/login"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -73,7 +73,7 @@ func TestOpenerRefuses(t *testing.T) {
 		{"no sealer", Options{Replay: &memReplay{}}, func() *tenants.Tenant { return acmeTenant(t) }},
 		{"no replay cache", Options{Sealer: k.sealer}, func() *tenants.Tenant { return acmeTenant(t) }},
 		{"not a saml method", good, func() *tenants.Tenant {
-			return acmeTenant(t, func(m *tenants.Method) { m.Type = tenants.MethodOIDC })
+			return acmeTenant(t, func(m *entry) { m.Type = "oidc" })
 		}},
 		{"no SAMLKey", good, func() *tenants.Tenant {
 			tn := acmeTenant(t)
@@ -87,16 +87,16 @@ func TestOpenerRefuses(t *testing.T) {
 			return tn
 		}},
 		{"both metadata XML and URL", good, func() *tenants.Tenant {
-			return acmeTenant(t, func(m *tenants.Method) { m.IDPMetadataURL = "https://idp.example/metadata" })
+			return acmeTenant(t, func(m *entry) { m.IDPMetadataURL = "https://idp.example/metadata" })
 		}},
 		{"no metadata", good, func() *tenants.Tenant {
-			return acmeTenant(t, func(m *tenants.Method) { m.IDPMetadataXML = "" })
+			return acmeTenant(t, func(m *entry) { m.IDPMetadataXML = "" })
 		}},
 		{"metadata URL without a client", good, func() *tenants.Tenant {
-			return acmeTenant(t, func(m *tenants.Method) { m.IDPMetadataXML, m.IDPMetadataURL = "", "https://idp.example/metadata" })
+			return acmeTenant(t, func(m *entry) { m.IDPMetadataXML, m.IDPMetadataURL = "", "https://idp.example/metadata" })
 		}},
 		{"broken metadata", good, func() *tenants.Tenant {
-			return acmeTenant(t, func(m *tenants.Method) { m.IDPMetadataXML = "<md:EntityDescriptor" })
+			return acmeTenant(t, func(m *entry) { m.IDPMetadataXML = "<md:EntityDescriptor" })
 		}},
 	}
 	for _, tc := range tests {
@@ -115,7 +115,7 @@ func TestLabel(t *testing.T) {
 	if got := openMethod(t, acmeTenant(t), nil).Label(); got != DefaultLabel {
 		t.Errorf("Label = %q, want %q", got, DefaultLabel)
 	}
-	m := openMethod(t, acmeTenant(t, func(m *tenants.Method) { m.Label = "Sign in with Acme" }), nil)
+	m := openMethod(t, acmeTenant(t, func(m *entry) { m.Label = "Sign in with Acme" }), nil)
 	if m.Label() != "Sign in with Acme" || m.Type() != "saml" {
 		t.Errorf("Label, Type = %q, %q", m.Label(), m.Type())
 	}
@@ -124,7 +124,7 @@ func TestLabel(t *testing.T) {
 func TestMetadata(t *testing.T) {
 	k := keys(t)
 	m := openMethod(t, acmeTenant(t), nil)
-	for _, e := range []login.Endpoint{acmeEndpoint, {Origin: "https://app.example", Prefix: "/org/acme"}} {
+	for _, e := range []signin.Endpoint{acmeEndpoint, {Origin: "https://app.example", Prefix: "/org/acme"}} {
 		data, err := m.Metadata(e)
 		if err != nil {
 			t.Fatal(err)
@@ -278,7 +278,7 @@ func TestMetadataURLRefresh(t *testing.T) {
 	var now atomic.Int64
 	now.Store(testNow.UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()).UTC() }
-	tn := acmeTenant(t, func(m *tenants.Method) { m.IDPMetadataXML, m.IDPMetadataURL = "", srv.URL+"/metadata" })
+	tn := acmeTenant(t, func(m *entry) { m.IDPMetadataXML, m.IDPMetadataURL = "", srv.URL+"/metadata" })
 	lm, err := NewOpener(Options{Sealer: k.sealer, Replay: &memReplay{}, HTTPClient: srv.Client(), Now: clock})(context.Background(), tn, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -17,8 +17,7 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 	"github.com/russellhaering/goxmldsig/etreeutils"
 
-	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 )
 
 const (
@@ -77,20 +76,20 @@ func refusal(format string, args ...any) error {
 // the identity it asserts. Every refusal wraps ErrInvalidResponse; the
 // checks are listed in the package documentation. The assertion ID is
 // recorded in the ReplayCache only once everything else holds.
-func (m *Method) HandleResponse(ctx context.Context, e login.Endpoint, a *login.Attempt, r *http.Request) (login.Identity, error) {
+func (m *Method) HandleResponse(ctx context.Context, e signin.Endpoint, a *signin.Attempt, r *http.Request) (signin.Identity, error) {
 	raw, err := readResponse(r)
 	if err != nil {
 		m.log.Info("saml: response refused", "tenant", m.tenantID, "err", err)
-		return login.Identity{}, err
+		return signin.Identity{}, err
 	}
 	v, err := m.validate(e, a, raw)
 	if err != nil {
 		m.log.Info("saml: response refused", "tenant", m.tenantID, "err", err)
-		return login.Identity{}, err
+		return signin.Identity{}, err
 	}
 	if err := m.replay.UseAssertionID(ctx, m.tenantID, v.assertionID, v.expires); err != nil {
 		m.log.Warn("saml: assertion refused by the replay cache", "tenant", m.tenantID, "err", err)
-		return login.Identity{}, fmt.Errorf("%w: assertion id not usable: %w", ErrInvalidResponse, err)
+		return signin.Identity{}, fmt.Errorf("%w: assertion id not usable: %w", ErrInvalidResponse, err)
 	}
 	return v.identity, nil
 }
@@ -139,7 +138,7 @@ func readResponse(r *http.Request) ([]byte, error) {
 
 // validated is what a response that passed every check yields.
 type validated struct {
-	identity    login.Identity
+	identity    signin.Identity
 	assertionID string
 	// expires is when the assertion can no longer be accepted anyway: the
 	// replay cache need not remember it longer.
@@ -158,7 +157,7 @@ type expectation struct {
 
 // validate runs every check on a decoded response. A panic anywhere below
 // (ours or a library's) becomes a refusal, never a crash.
-func (m *Method) validate(e login.Endpoint, a *login.Attempt, raw []byte) (v validated, err error) {
+func (m *Method) validate(e signin.Endpoint, a *signin.Attempt, raw []byte) (v validated, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			m.log.Error("saml: panic while validating a response", "tenant", m.tenantID, "panic", fmt.Sprint(p))
@@ -501,7 +500,7 @@ func (m *Method) checkAssertion(x expectation, as *etree.Element) (validated, er
 	}
 	attrs := attributes(as)
 
-	ident := login.Identity{Issuer: x.idp.entityID, Subject: nameID}
+	ident := signin.Identity{Issuer: x.idp.entityID, Subject: nameID}
 	if v := firstValue(attrs, m.emailAttribute); v != "" {
 		if e, ok := normEmail(v); ok {
 			ident.Email = e
@@ -519,7 +518,7 @@ func (m *Method) checkAssertion(x expectation, as *etree.Element) (validated, er
 			break
 		}
 	}
-	ident.Roles = m.roles(attrs[m.groupsAttribute])
+	ident.Roles = m.roles.RolesFor(attrs[m.groupsAttribute])
 	return validated{identity: ident, assertionID: id, expires: expires.Add(MaxClockSkew)}, nil
 }
 
@@ -724,11 +723,4 @@ func normEmail(v string) (string, bool) {
 		}
 	}
 	return strings.ToLower(v), true
-}
-
-// roles maps the groups attribute's values to tenant roles with
-// tenants.Method.RolesForGroups: the default roles, always, plus the roles
-// of each group in groupRoles (exact match), sorted, without duplicates.
-func (m *Method) roles(groups []string) []string {
-	return tenants.Method{GroupRoles: m.groupRoles, DefaultRoles: m.defaultRoles}.RolesForGroups(groups)
 }

@@ -15,8 +15,7 @@ import (
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
 
-	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 )
 
 func TestHandleResponseAccepts(t *testing.T) {
@@ -24,43 +23,43 @@ func TestHandleResponseAccepts(t *testing.T) {
 	tests := []struct {
 		name string
 		resp resp
-		want login.Identity
+		want signin.Identity
 	}{
 		{
 			name: "signed assertion",
 			resp: resp{},
-			want: login.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"admin", "member"}},
+			want: signin.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"admin", "member"}},
 		},
 		{
 			name: "signed response only",
 			resp: resp{signResponse: true},
-			want: login.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"admin", "member"}},
+			want: signin.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"admin", "member"}},
 		},
 		{
 			name: "signed response and assertion",
 			resp: resp{signResponse: true, signAssertion: true},
-			want: login.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"admin", "member"}},
+			want: signin.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"admin", "member"}},
 		},
 		{
 			name: "persistent NameID, email from the attribute, several groups",
 			resp: resp{nameID: "G-1234", nameIDFormat: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
 				attrs: map[string][]string{"email": {"bob@acme.example"}, "Role": {"devs", "admins"}}},
-			want: login.Identity{Issuer: acmeIDP, Subject: "G-1234", Email: "bob@acme.example", EmailVerified: true, Roles: []string{"admin", "dev", "member"}},
+			want: signin.Identity{Issuer: acmeIDP, Subject: "G-1234", Email: "bob@acme.example", EmailVerified: true, Roles: []string{"admin", "dev", "member"}},
 		},
 		{
 			name: "persistent NameID and no email: unverified, empty",
 			resp: resp{nameID: "G-1234", nameIDFormat: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent", attrs: map[string][]string{}},
-			want: login.Identity{Issuer: acmeIDP, Subject: "G-1234", Roles: []string{"member"}},
+			want: signin.Identity{Issuer: acmeIDP, Subject: "G-1234", Roles: []string{"member"}},
 		},
 		{
 			name: "signature by the second certificate of the metadata",
 			resp: resp{signer: &k.globexIDP},
-			want: login.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"admin", "member"}},
+			want: signin.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"admin", "member"}},
 		},
 		{
 			name: "clock skew within bounds",
 			resp: resp{issueInstant: testNow.Add(MaxClockSkew - time.Second)},
-			want: login.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"admin", "member"}},
+			want: signin.Identity{Issuer: acmeIDP, Subject: "alice@acme.example", Email: "alice@acme.example", EmailVerified: true, Name: "Alice", Roles: []string{"admin", "member"}},
 		},
 	}
 	for _, tc := range tests {
@@ -68,7 +67,7 @@ func TestHandleResponseAccepts(t *testing.T) {
 			tn := acmeTenant(t)
 			if tc.resp.signer == &k.globexIDP {
 				// a rollover: the metadata lists the old and the new cert
-				tn = acmeTenant(t, func(m *tenants.Method) {
+				tn = acmeTenant(t, func(m *entry) {
 					m.IDPMetadataXML = idpMetadataXML(acmeIDP, k.acmeIDP.cert, k.globexIDP.cert)
 				})
 			}
@@ -104,7 +103,7 @@ func TestHandleResponseRefuses(t *testing.T) {
 	tests := []struct {
 		name    string
 		raw     func(t *testing.T) []byte
-		attempt func() *login.Attempt
+		attempt func() *signin.Attempt
 		tenant  []tenantCfg
 		// reason is part of the refusal's message: the response must be
 		// refused for this reason, not some other.
@@ -214,11 +213,11 @@ func TestHandleResponseRefuses(t *testing.T) {
 		{name: "no InResponseTo on a solicited response", reason: "SubjectConfirmationData InResponseTo is not this attempt's request", raw: func(t *testing.T) []byte {
 			return docBytes(t, build(t, resp{inResponseTo: "-"}))
 		}},
-		{name: "IdP-initiated when the tenant does not allow it", reason: "unsolicited (IdP-initiated) response and the tenant does not allow it", attempt: func() *login.Attempt { return nil }, raw: func(t *testing.T) []byte {
+		{name: "IdP-initiated when the tenant does not allow it", reason: "unsolicited (IdP-initiated) response and the tenant does not allow it", attempt: func() *signin.Attempt { return nil }, raw: func(t *testing.T) []byte {
 			return docBytes(t, build(t, resp{inResponseTo: "-"}))
 		}},
-		{name: "IdP-initiated, allowed, but carrying an InResponseTo", reason: "response InResponseTo set but no sign-in attempt is in progress", attempt: func() *login.Attempt { return nil },
-			tenant: []tenantCfg{func(m *tenants.Method) { m.AllowIDPInitiated = true }},
+		{name: "IdP-initiated, allowed, but carrying an InResponseTo", reason: "response InResponseTo set but no sign-in attempt is in progress", attempt: func() *signin.Attempt { return nil },
+			tenant: []tenantCfg{func(m *entry) { m.AllowIDPInitiated = true }},
 			raw:    func(t *testing.T) []byte { return docBytes(t, build(t, resp{})) }},
 		{name: "expired NotOnOrAfter", reason: "assertion expired", raw: func(t *testing.T) []byte {
 			return docBytes(t, build(t, resp{notOnOrAfter: testNow.Add(-MaxClockSkew - time.Second)}))
@@ -301,14 +300,14 @@ func TestHandleResponseRefuses(t *testing.T) {
 			b := docBytes(t, build(t, resp{}))
 			return b[:len(b)-10]
 		}},
-		{name: "attempt of another tenant", reason: "attempt belongs to another tenant", attempt: func() *login.Attempt {
+		{name: "attempt of another tenant", reason: "attempt belongs to another tenant", attempt: func() *signin.Attempt {
 			a := acmeAttempt()
 			a.TenantID = globexTenantID
 			return a
 		}, raw: func(t *testing.T) []byte { return docBytes(t, build(t, resp{})) }},
-		{name: "attempt started at another endpoint", reason: "attempt started at another endpoint", attempt: func() *login.Attempt {
+		{name: "attempt started at another endpoint", reason: "attempt started at another endpoint", attempt: func() *signin.Attempt {
 			a := acmeAttempt()
-			a.Endpoint = login.Endpoint{Origin: "https://custom.acme.example"}
+			a.Endpoint = signin.Endpoint{Origin: "https://custom.acme.example"}
 			return a
 		}, raw: func(t *testing.T) []byte { return docBytes(t, build(t, resp{})) }},
 	}
@@ -365,7 +364,7 @@ func TestHandleResponseCommentInjection(t *testing.T) {
 }
 
 func TestHandleResponseIDPInitiated(t *testing.T) {
-	m := openMethod(t, acmeTenant(t, func(m *tenants.Method) { m.AllowIDPInitiated = true }), nil)
+	m := openMethod(t, acmeTenant(t, func(m *entry) { m.AllowIDPInitiated = true }), nil)
 	id, err := m.HandleResponse(context.Background(), acmeEndpoint, nil, post(docBytes(t, build(t, resp{inResponseTo: "-"}))))
 	if err != nil {
 		t.Fatalf("IdP-initiated response refused with allowIDPInitiated: %v", err)

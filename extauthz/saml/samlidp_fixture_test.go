@@ -19,7 +19,7 @@ import (
 	"github.com/crewjam/saml/samlidp"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/tenantgate/tenantgate/extauthz/login"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/test/keycloak"
 )
@@ -92,7 +92,7 @@ func (c *crewIDP) put(t *testing.T, path string, body []byte) {
 }
 
 // registerSP registers the SP metadata m serves at e as service name.
-func (c *crewIDP) registerSP(t *testing.T, name string, m *Method, e login.Endpoint) {
+func (c *crewIDP) registerSP(t *testing.T, name string, m *Method, e signin.Endpoint) {
 	t.Helper()
 	md, err := m.Metadata(e)
 	if err != nil {
@@ -271,18 +271,15 @@ func (b *syncBuffer) String() string {
 // crewTenant is a tenant whose only method is SAML against idp's metadata
 // URL, mapping crewjam's mail and eduPersonAffiliation attributes.
 func crewTenant(name, internalID string, sk tenants.SAMLKey, idp *crewIDP, cfg ...tenantCfg) *tenants.Tenant {
-	m := tenants.Method{
-		Type:           tenants.MethodSAML,
-		IDPMetadataURL: idp.metadataURL(),
-		EmailAttribute: crewMailAttribute,
-		GroupsClaim:    crewGroupsAttribute,
-		GroupRoles:     map[string][]string{"admins": {"admin"}, "devs": {"dev"}},
-		DefaultRoles:   []string{"member"},
+	m := entry{
+		Type:   Type,
+		Config: Config{IDPMetadataURL: idp.metadataURL(), EmailAttribute: crewMailAttribute, GroupsClaim: crewGroupsAttribute},
+		Roles:  tenants.RoleMapping{GroupRoles: map[string][]string{"admins": {"admin"}, "devs": {"dev"}}, DefaultRoles: []string{"member"}},
 	}
 	for _, c := range cfg {
 		c(&m)
 	}
-	return &tenants.Tenant{ID: name, InternalID: internalID, SAMLKey: &sk, Methods: []tenants.Method{m}}
+	return &tenants.Tenant{ID: name, InternalID: internalID, SAMLKey: &sk, Methods: []tenants.Method{m.method()}}
 }
 
 // openCrewMethod opens t's method the way cmd does, fetching the IdP
@@ -298,9 +295,9 @@ func openCrewMethod(t *testing.T, tn *tenants.Tenant, idp *crewIDP, replay Repla
 
 // begin starts a sign-in attempt at m for endpoint e, as the /_auth/
 // handler does, and returns it with the AuthnRequest URL.
-func begin(t *testing.T, m *Method, id string, e login.Endpoint) (*login.Attempt, string) {
+func begin(t *testing.T, m *Method, id string, e signin.Endpoint) (*signin.Attempt, string) {
 	t.Helper()
-	a := &login.Attempt{ID: id, TenantID: m.tenantID, Endpoint: e, Created: time.Now()}
+	a := &signin.Attempt{ID: id, TenantID: m.tenantID, Endpoint: e, Created: time.Now()}
 	u, reqID, err := m.AuthnRequestURL(context.Background(), a)
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +309,7 @@ func begin(t *testing.T, m *Method, id string, e login.Endpoint) (*login.Attempt
 // signIn runs an SP-initiated sign-in at m through b's IdP and returns the
 // attempt and the IdP's auto-POST form, checking that the form goes to
 // the attempt's ACS URL with the attempt as RelayState.
-func signIn(t *testing.T, m *Method, b *idpBrowser, attemptID string, e login.Endpoint) (*login.Attempt, keycloak.Form) {
+func signIn(t *testing.T, m *Method, b *idpBrowser, attemptID string, e signin.Endpoint) (*signin.Attempt, keycloak.Form) {
 	t.Helper()
 	a, u := begin(t, m, attemptID, e)
 	f := b.responseForm(t, u)

@@ -12,8 +12,7 @@ import (
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
 
-	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/test/keycloak"
 )
 
@@ -27,8 +26,8 @@ import (
 // Endpoints on path tenancy: two tenants on one host, told apart by the
 // path alone.
 var (
-	acmePathEndpoint   = login.Endpoint{Origin: "https://app.example", Prefix: "/org/acme"}
-	globexPathEndpoint = login.Endpoint{Origin: "https://app.example", Prefix: "/org/globex"}
+	acmePathEndpoint   = signin.Endpoint{Origin: "https://app.example", Prefix: "/org/acme"}
+	globexPathEndpoint = signin.Endpoint{Origin: "https://app.example", Prefix: "/org/globex"}
 )
 
 // crewWorld is two tenants and two IdPs:
@@ -60,7 +59,7 @@ func newCrewWorld(t *testing.T) *crewWorld {
 		bob:       newIDPBrowser(t, "bob"),
 	}
 	w.acme = openCrewMethod(t, crewTenant("acme", acmeTenantID, k.acmeSP, w.shared), w.shared, w.replay, nil)
-	w.acmeIDPInit = openCrewMethod(t, crewTenant("acme", acmeTenantID, k.acmeSP, w.shared, func(m *tenants.Method) { m.AllowIDPInitiated = true }), w.shared, w.replay, nil)
+	w.acmeIDPInit = openCrewMethod(t, crewTenant("acme", acmeTenantID, k.acmeSP, w.shared, func(m *entry) { m.AllowIDPInitiated = true }), w.shared, w.replay, nil)
 	w.globexShared = openCrewMethod(t, crewTenant("globex", globexTenantID, k.globexSP, w.shared), w.shared, w.replay, nil)
 	w.globexOwn = openCrewMethod(t, crewTenant("globex", globexTenantID, k.globexSP, w.globexIDP), w.globexIDP, w.replay, nil)
 
@@ -78,27 +77,27 @@ func newCrewWorld(t *testing.T) *crewWorld {
 
 func TestCrewjamIDPSignIn(t *testing.T) {
 	w := newCrewWorld(t)
-	alice := login.Identity{Issuer: w.shared.metadataURL(), Subject: "Alice@Acme.example", Email: "alice@acme.example", EmailVerified: true, Roles: []string{"dev", "member"}}
+	alice := signin.Identity{Issuer: w.shared.metadataURL(), Subject: "Alice@Acme.example", Email: "alice@acme.example", EmailVerified: true, Roles: []string{"dev", "member"}}
 	tests := []struct {
 		name    string
 		m       *Method
 		browser *idpBrowser
-		e       login.Endpoint
+		e       signin.Endpoint
 		// idpInitiated starts at the IdP's /login/acme shortcut instead of
 		// AuthnRequestURL, and posts without an attempt.
 		idpInitiated bool
-		want         login.Identity
+		want         signin.Identity
 	}{
 		{name: "acme through the shared IdP", m: w.acme, browser: w.alice, e: acmeEndpoint, want: alice},
 		{name: "globex through the shared IdP", m: w.globexShared, browser: w.alice, e: globexEndpoint, want: alice},
 		{name: "globex through its own IdP", m: w.globexOwn, browser: w.bob, e: globexEndpoint,
-			want: login.Identity{Issuer: w.globexIDP.metadataURL(), Subject: "bob@globex.example", Email: "bob@globex.example", EmailVerified: true, Roles: []string{"admin", "member"}}},
+			want: signin.Identity{Issuer: w.globexIDP.metadataURL(), Subject: "bob@globex.example", Email: "bob@globex.example", EmailVerified: true, Roles: []string{"admin", "member"}}},
 		{name: "acme on path tenancy", m: w.acme, browser: w.alice, e: acmePathEndpoint, want: alice},
 		{name: "IdP-initiated at a tenant that allows it", m: w.acmeIDPInit, browser: w.alice, e: acmeEndpoint, idpInitiated: true, want: alice},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var a *login.Attempt
+			var a *signin.Attempt
 			var f keycloak.Form
 			if tc.idpInitiated {
 				f = tc.browser.responseForm(t, w.shared.srv.URL+"/login/acme")
@@ -134,8 +133,8 @@ func TestCrewjamIDPRefuses(t *testing.T) {
 	// the form the IdP made, perhaps edited.
 	type posted struct {
 		m *Method
-		e login.Endpoint
-		a *login.Attempt
+		e signin.Endpoint
+		a *signin.Attempt
 		f keycloak.Form
 	}
 	setGroup := func(from, to string) func(t *testing.T, root *etree.Element) {

@@ -95,6 +95,56 @@ func checkWellFormed(data []byte) error {
 	return nil
 }
 
+// checkMetadataXML checks inline SAML IdP metadata: at most
+// maxMetadataXMLLen bytes, well-formed XML with one root element, and no
+// DOCTYPE or other directive (no DTD, no entity expansion: security
+// catalogue §4). Whether it is usable metadata is parseIDPMetadata's
+// business when the method opens.
+func checkMetadataXML(doc string) error {
+	if len(doc) > maxMetadataXMLLen {
+		return fmt.Errorf("longer than %d bytes", maxMetadataXMLLen)
+	}
+	if !utf8.ValidString(doc) {
+		return errors.New("is not UTF-8")
+	}
+	// A leading byte order mark is how Entra ID serves metadata;
+	// parseIDPMetadata drops it too.
+	d := xml.NewDecoder(strings.NewReader(strings.TrimPrefix(doc, "\uFEFF")))
+	d.Strict = true
+	roots, depth := 0, 0
+	for {
+		tok, err := d.RawToken()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return errors.New("is not XML")
+		}
+		switch tok := tok.(type) {
+		case xml.Directive:
+			return errors.New("must not contain a DOCTYPE or other <!...> declaration")
+		case xml.StartElement:
+			if depth == 0 {
+				roots++
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth == 0 && len(bytes.TrimSpace(tok)) > 0 {
+				return errors.New("is not XML (text outside the root element)")
+			}
+		}
+	}
+	switch {
+	case roots == 0:
+		return errors.New("is not XML")
+	case roots > 1 || depth != 0:
+		return errors.New("is not one well-formed XML document")
+	}
+	return nil
+}
+
 // is reports whether el is the element {ns}local.
 func is(el *etree.Element, ns, local string) bool {
 	return el != nil && el.Tag == local && el.NamespaceURI() == ns

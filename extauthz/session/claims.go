@@ -12,7 +12,7 @@ import (
 )
 
 // TokenType is the JWS "typ" header of a session token (RFC 8725 §3.11:
-// explicit typing). Verify refuses every other type, so a token of another
+// explicit typing). VerifyFor refuses every other type, so a token of another
 // kind, such as an IdP's id_token pasted into the cookie, never passes as a
 // session even if it were signed by a key we trust.
 const TokenType = "tg-session+jwt"
@@ -27,7 +27,7 @@ const (
 	MaxTTL = 7 * 24 * time.Hour
 )
 
-// MaxTokenSize is the largest token, in bytes, that Verify looks at; larger
+// MaxTokenSize is the largest token, in bytes, that VerifyFor looks at; larger
 // input is refused before any decoding, and Mint refuses to produce one.
 const MaxTokenSize = 8 << 10
 
@@ -64,9 +64,9 @@ type Claims struct {
 	// Email is the user's email address at sign-in.
 	Email string
 	// Roles are the user's roles in the tenant, sorted: in a token, those
-	// held at sign-in; from Verify, those the snapshot holds now
+	// held at sign-in; from VerifyFor, those the snapshot holds now
 	// (Snapshot.Membership), which are the ones that count. Callers must
-	// not modify the slice: Verify shares it between callers.
+	// not modify the slice: VerifyFor shares it between callers.
 	Roles []string
 	// SID is the session id ("sid"), random per sign-in; revocation of one
 	// session names it.

@@ -1,6 +1,7 @@
-// Package session holds tenantgate's cryptography for sessions: the master
-// key that seals secrets at rest, each tenant's signing keys, and the session
-// tokens that prove who is signed in to which tenant.
+// Package session holds tenantgate's cryptography for sessions: each
+// tenant's signing keys and the session tokens that prove who is signed in
+// to which tenant. The master key that seals the private signing keys at
+// rest is package seal's.
 //
 // A session is a JWS compact token (RFC 7515, RFC 7519) of type TokenType,
 // signed with one of the tenant's own keys (EdDSA by default, ES256
@@ -18,12 +19,12 @@
 // still re-checks expiry, that the tenant still holds the very key the token
 // was verified with, and revocation.
 //
-// Verify does not decide whether a token may be used for a request: it
-// reports the tenant the token belongs to (Claims.TenantID), and the caller
-// must compare that with the tenant the request resolved to.
+// VerifyFor takes the tenant the request resolved to and answers only for a
+// token of that tenant: a valid token of another tenant is
+// ErrTenantMismatch, so no caller can forget the comparison.
 //
-// Sealer encrypts signing keys and client secrets under the master key
-// (AES-256-GCM with a context string as additional data), so a stolen database
-// file alone cannot mint sessions, and a sealed value copied from one tenant's
-// record to another's does not open.
+// Private signing keys are sealed with a seal.Sealer under
+// SigningKeyContext(tenant internal id), so a stolen database file alone
+// cannot mint sessions, and a key copied from one tenant's record to
+// another's does not open.
 package session

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -21,7 +22,7 @@ import (
 // snapshot holding both.
 type fixture struct {
 	now        time.Time
-	sealer     *Sealer
+	sealer     *seal.Sealer
 	acme       tenants.Tenant
 	globex     tenants.Tenant
 	acmePriv   ed25519.PrivateKey
@@ -36,7 +37,7 @@ const fixedMasterKey = "tenantgate-test-master-key-32by!"
 
 func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
-	s, err := NewSealer([]byte(fixedMasterKey))
+	s, err := seal.NewSealer([]byte(fixedMasterKey))
 	if err != nil {
 		tb.Fatal(err)
 	}

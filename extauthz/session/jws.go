@@ -10,7 +10,7 @@ import (
 )
 
 // This file decodes a session token's compact JWS (RFC 7515 §7.1) for
-// Verify, more strictly than a general JWT library does: the segments are
+// VerifyFor, more strictly than a general JWT library does: the segments are
 // canonical unpadded base64url and nothing else, and header and claims are
 // one JSON object each whose members are exactly the ones a session token
 // may have, each named once, with the exact spelling (no case folding, no

@@ -14,27 +14,31 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
 // Signing algorithms (RFC 8037 §3.1 EdDSA with Ed25519; RFC 7518 §3.4 ES256).
-// These two are the only ones Verify accepts.
+// These two are the only ones VerifyFor accepts.
 const (
 	AlgEdDSA = "EdDSA"
 	AlgES256 = "ES256"
 )
 
+// SigningKeyContext is the sealing context of a tenant's private signing keys.
+func SigningKeyContext(tenantInternalID string) string { return "signing-key:" + tenantInternalID }
+
 // NewSigningKey makes a new Ed25519 signing key for the tenant with the given
 // internal id. Its private half is sealed with context
 // SigningKeyContext(tenantInternalID), so a key copied into another tenant's
 // record does not open there. KID is the key's RFC 7638 JWK thumbprint.
-func NewSigningKey(s *Sealer, tenantInternalID string, now time.Time) (tenants.SigningKey, error) {
+func NewSigningKey(s *seal.Sealer, tenantInternalID string, now time.Time) (tenants.SigningKey, error) {
 	return NewSigningKeyAlg(s, tenantInternalID, AlgEdDSA, now)
 }
 
 // NewSigningKeyAlg is NewSigningKey for a chosen algorithm, AlgEdDSA or
 // AlgES256.
-func NewSigningKeyAlg(s *Sealer, tenantInternalID, alg string, now time.Time) (tenants.SigningKey, error) {
+func NewSigningKeyAlg(s *seal.Sealer, tenantInternalID, alg string, now time.Time) (tenants.SigningKey, error) {
 	if tenantInternalID == "" {
 		return tenants.SigningKey{}, errors.New("new signing key: empty tenant internal id")
 	}
@@ -57,7 +61,7 @@ func NewSigningKeyAlg(s *Sealer, tenantInternalID, alg string, now time.Time) (t
 }
 
 // sealSigningKey builds the stored form of a private key.
-func sealSigningKey(s *Sealer, tenantInternalID, alg string, priv crypto.Signer, now time.Time) (tenants.SigningKey, error) {
+func sealSigningKey(s *seal.Sealer, tenantInternalID, alg string, priv crypto.Signer, now time.Time) (tenants.SigningKey, error) {
 	pub, err := x509.MarshalPKIXPublicKey(priv.Public())
 	if err != nil {
 		return tenants.SigningKey{}, fmt.Errorf("encode public key: %w", err)
@@ -102,7 +106,7 @@ func parsePublicKey(alg string, der []byte) (any, error) {
 
 // openPrivateKey unseals a tenant's private key and checks that it is the
 // private half of k.Public with the type k.Alg needs.
-func openPrivateKey(s *Sealer, tenantInternalID string, k *tenants.SigningKey) (crypto.Signer, error) {
+func openPrivateKey(s *seal.Sealer, tenantInternalID string, k *tenants.SigningKey) (crypto.Signer, error) {
 	pk, err := s.Open(k.SealedPrivate, SigningKeyContext(tenantInternalID))
 	if err != nil {
 		return nil, err

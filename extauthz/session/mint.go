@@ -13,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -23,12 +24,12 @@ var ErrTenantSuspended = errors.New("tenant is suspended")
 // signerCacheSize bounds how many unsealed private keys a Minter keeps.
 const signerCacheSize = 4096
 
-// Minter signs session tokens. Sealer is required; the other fields have
+// Minter signs session tokens. seal.Sealer is required; the other fields have
 // defaults. A Minter is safe for concurrent use; its fields must not change
 // after the first Mint.
 type Minter struct {
-	// Sealer opens the tenants' sealed private keys.
-	Sealer *Sealer
+	// seal.Sealer opens the tenants' sealed private keys.
+	Sealer *seal.Sealer
 	// TTL is how long a session lasts: DefaultTTL when zero, at most MaxTTL.
 	TTL time.Duration
 	// Now is the clock; nil means time.Now.
@@ -55,7 +56,7 @@ type cachedSigner struct {
 // into a new slice), Method (required: password, oidc, saml or social) and
 // SID (a fresh NewSID when empty); it sets TenantID and Tenant from t and
 // IssuedAt and Expires from the clock and TTL, ignoring what c had there. It
-// returns the token and the claims exactly as Verify will report them.
+// returns the token and the claims exactly as VerifyFor will report them.
 //
 // It fails for a tenant without an internal id or keys, a suspended tenant
 // (ErrTenantSuspended), a private key that does not open under this master

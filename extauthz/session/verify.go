@@ -47,7 +47,7 @@ var (
 
 // Verifier defaults and limits.
 const (
-	// DefaultLeeway is the clock skew Verify tolerates when Leeway is zero.
+	// DefaultLeeway is the clock skew VerifyFor tolerates when Leeway is zero.
 	DefaultLeeway = 30 * time.Second
 	// MaxLeeway caps Leeway: no Verifier accepts a token more than this
 	// long after its exp. It is also how long past a token's exp a
@@ -99,7 +99,7 @@ const pubKeyCacheSize = 4096
 // Verifier checks session tokens and remembers the ones it verified. The zero
 // value is ready to use with the defaults; NewVerifier returns one too. A
 // Verifier is safe for concurrent use; its fields must not change after the
-// first Verify.
+// first VerifyFor.
 type Verifier struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -153,13 +153,14 @@ type pubKeyID struct{ tid, kid, alg, der string }
 
 // Stats counts what a Verifier has done since it was made.
 type Stats struct {
-	// Hits are Verify calls answered from the cache (valid or not).
+	// Hits are VerifyFor calls answered from the cache (valid or not).
 	Hits uint64
-	// Misses are Verify calls that had to decode the token.
+	// Misses are VerifyFor calls that had to decode the token.
 	Misses uint64
 	// SignatureChecks are signature verifications performed.
 	SignatureChecks uint64
-	// Failures are Verify calls that returned an error.
+	// Failures are VerifyFor calls that refused an invalid token (a valid
+	// token of another tenant is not counted).
 	Failures uint64
 }
 
@@ -203,8 +204,41 @@ func (v *Verifier) now() time.Time {
 	return time.Now()
 }
 
-// Verify checks a session token against the tenants and revocations in snap
-// and returns its claims, or an error wrapping ErrInvalid.
+// ErrTenantMismatch is wrapped (with ErrInvalid) by VerifyFor for a token
+// that would be valid but belongs to another tenant than the request's: a
+// 403 tenant_mismatch, not a 401.
+var ErrTenantMismatch = errors.New("session token belongs to another tenant")
+
+// VerifyFor checks a session token against the tenants and revocations in
+// snap, as verifyAny does, and that it was issued by and for tenant t (the
+// tenant the request resolved to): its tid, and with it its iss and aud,
+// name t.InternalID. It returns the claims only when both hold. A token that
+// is valid but belongs to another tenant is an error wrapping ErrInvalid and
+// ErrTenantMismatch; any other failure wraps ErrInvalid alone. A nil t is
+// refused. There is no way to verify a token without naming the tenant it
+// must belong to: the comparison cannot be forgotten.
+//
+// VerifyFor does not look at t's status: suspended tenants are the
+// caller's business.
+func (v *Verifier) VerifyFor(snap *tenants.Snapshot, t *tenants.Tenant, token string) (*Claims, error) {
+	if t == nil {
+		return nil, fmt.Errorf("%w: no tenant to verify for", ErrInvalid)
+	}
+	c, err := v.verifyAny(snap, token)
+	if err != nil {
+		return nil, err
+	}
+	if c.TenantID != t.InternalID {
+		return nil, errTenantMismatch
+	}
+	return c, nil
+}
+
+// errTenantMismatch is VerifyFor's refusal of another tenant's valid token.
+var errTenantMismatch = fmt.Errorf("%w: %w", ErrInvalid, ErrTenantMismatch)
+
+// verifyAny checks a session token against the tenants and revocations in
+// snap and returns its claims, or an error wrapping ErrInvalid.
 //
 // It follows RFC 8725: the token must be at most MaxTokenSize bytes (checked
 // before anything else), exactly three segments of canonical unpadded
@@ -230,19 +264,18 @@ func (v *Verifier) now() time.Time {
 // held at sign-in): a role taken away or given takes effect on the next
 // request, and a member removed is refused like a revoked session.
 //
-// Verify does NOT check that the token belongs to the tenant of the request:
-// the returned Claims.TenantID is the token's own tenant, and the caller must
-// compare it with the resolved tenant's InternalID (a mismatch is a 403,
-// tenant_mismatch). Nor does it look at the tenant's status.
+// verifyAny does NOT check that the token belongs to the tenant of the
+// request: the returned Claims.TenantID is the token's own tenant. That is
+// why it is unexported; VerifyFor is the only way in.
 //
 // A verified token is remembered by its SHA-256 hash (never the token
 // itself), first in probation, then in the cache (see CacheSize). A later
-// Verify of a remembered token skips decoding and the signature but still
+// verifyAny of a remembered token skips decoding and the signature but still
 // re-checks expiry, that the tenant still exists in snap with the
 // same kid and identical public key bytes, revocation and membership. The
 // returned Claims are the caller's to keep, except Roles, which must not be
 // modified.
-func (v *Verifier) Verify(snap *tenants.Snapshot, token string) (*Claims, error) {
+func (v *Verifier) verifyAny(snap *tenants.Snapshot, token string) (*Claims, error) {
 	v.once.Do(v.init)
 	c, err := v.verify(snap, token)
 	if err != nil {

@@ -82,7 +82,7 @@ func BenchmarkVerifyOneShot(b *testing.B) {
 	b.ReportAllocs()
 	i, start := 0, cpuTime(b)
 	for b.Loop() {
-		if _, err := v.Verify(f.snap, toks[i%distinct]); err != nil {
+		if _, err := v.verifyAny(f.snap, toks[i%distinct]); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -100,7 +100,7 @@ func BenchmarkVerifyUncached(b *testing.B) {
 	b.ReportAllocs()
 	n, start := 0, cpuTime(b)
 	for b.Loop() {
-		if _, err := v.Verify(f.snap, tok); err != nil {
+		if _, err := v.verifyAny(f.snap, tok); err != nil {
 			b.Fatal(err)
 		}
 		n++

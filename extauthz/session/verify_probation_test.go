@@ -12,19 +12,19 @@ func TestVerifyOneTimeTokensKeepSessionsCached(t *testing.T) {
 	v := &Verifier{Now: f.clock, CacheSize: 16} // two probation slots
 	session, _ := f.mint(t, &f.acme)
 	for range 2 { // first use: probation; second: into the cache
-		if _, err := v.Verify(f.snap, session); err != nil {
+		if _, err := v.verifyAny(f.snap, session); err != nil {
 			t.Fatal(err)
 		}
 	}
 	const flood = 200
 	for range flood {
 		tok, _ := f.mint(t, &f.acme)
-		if _, err := v.Verify(f.snap, tok); err != nil {
+		if _, err := v.verifyAny(f.snap, tok); err != nil {
 			t.Fatal(err)
 		}
 	}
 	before := v.Stats()
-	if _, err := v.Verify(f.snap, session); err != nil {
+	if _, err := v.verifyAny(f.snap, session); err != nil {
 		t.Fatal(err)
 	}
 	if s := v.Stats(); s.SignatureChecks != before.SignatureChecks || s.Hits != before.Hits+1 {
@@ -38,7 +38,7 @@ func TestVerifyOneTimeTokensKeepSessionsCached(t *testing.T) {
 	// hit, and so is its third (it has moved into the cache).
 	last, _ := f.mint(t, &f.acme)
 	for range 3 {
-		if _, err := v.Verify(f.snap, last); err != nil {
+		if _, err := v.verifyAny(f.snap, last); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -57,7 +57,7 @@ func TestVerifySeenOnceFilter(t *testing.T) {
 	tok, _ := f.mint(t, &f.acme)
 	verify := func(wantSigs, wantHits uint64) {
 		t.Helper()
-		if _, err := v.Verify(f.snap, tok); err != nil {
+		if _, err := v.verifyAny(f.snap, tok); err != nil {
 			t.Fatal(err)
 		}
 		if s := v.Stats(); s.SignatureChecks != wantSigs || s.Hits != wantHits {

@@ -34,7 +34,7 @@ func TestMintVerifyRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(minted, want) {
 				t.Fatalf("minted claims\n got %+v\nwant %+v", minted, want)
 			}
-			got, err := f.verifier().Verify(f.snap, tok)
+			got, err := f.verifier().verifyAny(f.snap, tok)
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
@@ -152,9 +152,7 @@ func TestVerifyRefuses(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			v := f.verifier()
-			start := time.Now()
-			got, err := v.Verify(f.snap, c.token)
-			elapsed := time.Since(start)
+			got, err := v.verifyAny(f.snap, c.token)
 			if c.want == nil {
 				if err != nil {
 					t.Fatalf("Verify refused a valid token: %v", err)
@@ -176,11 +174,16 @@ func TestVerifyRefuses(t *testing.T) {
 			if got != nil {
 				t.Errorf("claims returned with an error")
 			}
-			if len(c.token) > MaxTokenSize && elapsed > 10*time.Millisecond {
-				t.Errorf("oversized token took %s to refuse", elapsed)
+			if len(c.token) > MaxTokenSize {
+				// Refused before anything reads it: a handful of small
+				// allocations, never a copy or decode of the megabyte.
+				// Counted, not timed, so a busy machine cannot fail it.
+				if n := testing.AllocsPerRun(20, func() { _, _ = v.verifyAny(f.snap, c.token) }); n > 4 {
+					t.Errorf("refusing an oversized token allocated %.0f times per call, want at most 4", n)
+				}
 			}
 			// A refused token is not remembered as valid.
-			if _, err := v.Verify(f.snap, c.token); err == nil {
+			if _, err := v.verifyAny(f.snap, c.token); err == nil {
 				t.Errorf("second Verify accepted it")
 			}
 			if s := v.Stats(); s.Hits != 0 {
@@ -218,7 +221,7 @@ func TestVerifyReportsTokenTenant(t *testing.T) {
 	v := f.verifier()
 	for _, tn := range []*tenants.Tenant{&f.acme, &f.globex} {
 		tok, _ := f.mint(t, tn)
-		c, err := v.Verify(f.snap, tok)
+		c, err := v.verifyAny(f.snap, tok)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,7 +236,7 @@ func TestVerifyCacheHitSkipsSignature(t *testing.T) {
 	v := f.verifier()
 	tok, minted := f.mint(t, &f.acme)
 	for range 10 {
-		c, err := v.Verify(f.snap, tok)
+		c, err := v.verifyAny(f.snap, tok)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,9 +250,9 @@ func TestVerifyCacheHitSkipsSignature(t *testing.T) {
 
 	// The returned claims are the caller's: changing them changes nothing
 	// for the next caller.
-	c, _ := v.Verify(f.snap, tok)
+	c, _ := v.verifyAny(f.snap, tok)
 	c.Subject, c.TenantID = "mallory", "iglobex"
-	c2, err := v.Verify(f.snap, tok)
+	c2, err := v.verifyAny(f.snap, tok)
 	if err != nil || c2.Subject != "u-1" || c2.TenantID != "iacme" {
 		t.Fatalf("cached claims were changed through a returned pointer: %+v, %v", c2, err)
 	}
@@ -260,7 +263,7 @@ func TestVerifyCacheDisabled(t *testing.T) {
 	v := &Verifier{Now: f.clock, CacheSize: -1}
 	tok, _ := f.mint(t, &f.acme)
 	for range 3 {
-		if _, err := v.Verify(f.snap, tok); err != nil {
+		if _, err := v.verifyAny(f.snap, tok); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -281,7 +284,7 @@ func TestVerifyCacheTinyEvicts(t *testing.T) {
 	}
 	for range 2 {
 		for _, tok := range toks {
-			if _, err := v.Verify(f.snap, tok); err != nil {
+			if _, err := v.verifyAny(f.snap, tok); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -350,7 +353,7 @@ func TestVerifyStateChanges(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			check := func(path string, v *Verifier, want error) {
 				t.Helper()
-				_, err := v.Verify(c.snap, tok)
+				_, err := v.verifyAny(c.snap, tok)
 				switch {
 				case want == nil && err != nil:
 					t.Errorf("%s: refused: %v", path, err)
@@ -361,7 +364,7 @@ func TestVerifyStateChanges(t *testing.T) {
 			check("fresh", f.verifier(), c.fresh)
 
 			warm := f.verifier()
-			if _, err := warm.Verify(f.snap, tok); err != nil {
+			if _, err := warm.verifyAny(f.snap, tok); err != nil {
 				t.Fatal(err)
 			}
 			check("cached", warm, c.cached)
@@ -372,7 +375,7 @@ func TestVerifyStateChanges(t *testing.T) {
 			// accepted from the cache again with the old snapshot either,
 			// unless it verifies afresh.
 			if c.cached != nil {
-				if _, err := warm.Verify(f.snap, tok); err != nil {
+				if _, err := warm.verifyAny(f.snap, tok); err != nil {
 					t.Fatalf("after eviction, the original snapshot should verify it afresh: %v", err)
 				}
 				if s := warm.Stats(); s.SignatureChecks != 2 {
@@ -388,15 +391,15 @@ func TestVerifyCachedExpiry(t *testing.T) {
 	now := f.now
 	v := &Verifier{Now: func() time.Time { return now }}
 	tok, minted := f.mint(t, &f.acme)
-	if _, err := v.Verify(f.snap, tok); err != nil {
+	if _, err := v.verifyAny(f.snap, tok); err != nil {
 		t.Fatal(err)
 	}
 	now = minted.Expires.Add(DefaultLeeway - time.Second)
-	if _, err := v.Verify(f.snap, tok); err != nil {
+	if _, err := v.verifyAny(f.snap, tok); err != nil {
 		t.Fatalf("within leeway: %v", err)
 	}
 	now = minted.Expires.Add(DefaultLeeway)
-	if _, err := v.Verify(f.snap, tok); !errors.Is(err, errExpired) {
+	if _, err := v.verifyAny(f.snap, tok); !errors.Is(err, errExpired) {
 		t.Fatalf("after expiry: got %v, want expired", err)
 	}
 	if s := v.Stats(); s.SignatureChecks != 1 || s.Hits != 2 {
@@ -410,7 +413,7 @@ func TestVerifyLeewayCapped(t *testing.T) {
 	v := &Verifier{Now: func() time.Time { return now }, Leeway: time.Hour}
 	tok, minted := f.mint(t, &f.acme)
 	now = minted.Expires.Add(MaxLeeway)
-	if _, err := v.Verify(f.snap, tok); !errors.Is(err, errExpired) {
+	if _, err := v.verifyAny(f.snap, tok); !errors.Is(err, errExpired) {
 		t.Fatalf("leeway was not capped at %s: %v", MaxLeeway, err)
 	}
 }
@@ -418,7 +421,7 @@ func TestVerifyLeewayCapped(t *testing.T) {
 func TestVerifyNilSnapshot(t *testing.T) {
 	f := newFixture(t)
 	tok, _ := f.mint(t, &f.acme)
-	if _, err := f.verifier().Verify(nil, tok); !errors.Is(err, ErrInvalid) {
+	if _, err := f.verifier().verifyAny(nil, tok); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -428,10 +431,10 @@ func TestVerifyZeroValue(t *testing.T) {
 	f.minter.Now = nil // wall clock, as the zero Verifier uses
 	tok, _ := f.mint(t, &f.acme)
 	var v Verifier
-	if _, err := v.Verify(f.snap, tok); err != nil {
+	if _, err := v.verifyAny(f.snap, tok); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewVerifier().Verify(f.snap, tok); err != nil {
+	if _, err := NewVerifier().verifyAny(f.snap, tok); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -456,7 +459,7 @@ func TestVerifyConcurrent(t *testing.T) {
 				if i%3 == 0 {
 					snap = revoked
 				}
-				c, err := v.Verify(snap, tok)
+				c, err := v.verifyAny(snap, tok)
 				if snap == revoked && err == nil && c.TenantID == "iglobex" {
 					t.Errorf("token of a deleted tenant accepted")
 					return
@@ -475,14 +478,14 @@ func BenchmarkVerifyCached(b *testing.B) {
 	f := newFixture(b)
 	v := f.verifier()
 	tok, _ := f.mint(b, &f.acme)
-	if _, err := v.Verify(f.snap, tok); err != nil {
+	if _, err := v.verifyAny(f.snap, tok); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := v.Verify(f.snap, tok); err != nil {
+			if _, err := v.verifyAny(f.snap, tok); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -497,7 +500,7 @@ func BenchmarkVerifyFresh(b *testing.B) {
 			tok, _ := f.mint(b, tn)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := v.Verify(f.snap, tok); err != nil {
+				if _, err := v.verifyAny(f.snap, tok); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -547,11 +550,11 @@ func TestVerifyTakesRolesFromSnapshot(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			warm := f.verifier()
-			if c, err := warm.Verify(f.snap, tok); err != nil || !reflect.DeepEqual(c.Roles, minted.Roles) {
+			if c, err := warm.verifyAny(f.snap, tok); err != nil || !reflect.DeepEqual(c.Roles, minted.Roles) {
 				t.Fatalf("before: %v, %v", c, err)
 			}
 			for path, v := range map[string]*Verifier{"fresh": f.verifier(), "cached": warm} {
-				c, err := v.Verify(tc.snap, tok)
+				c, err := v.verifyAny(tc.snap, tok)
 				if err != nil {
 					t.Fatalf("%s: %v", path, err)
 				}
@@ -578,7 +581,7 @@ func TestRevocationOutlivesLeeway(t *testing.T) {
 		// The revocation is dropped when its Expires has passed.
 		now := rev.Expires.Add(time.Nanosecond)
 		v := &Verifier{Now: func() time.Time { return now }, Leeway: leeway}
-		if _, err := v.Verify(f.snap, tok); !errors.Is(err, errExpired) {
+		if _, err := v.verifyAny(f.snap, tok); !errors.Is(err, errExpired) {
 			t.Errorf("leeway %s: once the revocation may be dropped the token is %v, want expired", leeway, err)
 		}
 	}

@@ -17,7 +17,7 @@
 //
 // Roles: every account gets the method's defaultRoles. A generic provider's
 // userinfo may also list groups in the member named by groupsClaim (default
-// "groups"): read with login.ParseGroups (a string array or one string,
+// "groups"): read with signin.ParseGroups (a string array or one string,
 // Keycloak's leading "/" dropped, at most tenants.MaxSignInGroups, any other
 // shape ignored with a warning, never a failed sign-in) and mapped through
 // groupRoles by tenants.Method.RolesForGroups, as the oidc and saml methods

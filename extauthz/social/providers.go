@@ -25,7 +25,7 @@ type Provider struct {
 	// NameFields are tried in order for the display name.
 	NameFields []string
 	// GroupsField names the member listing the account's groups, read with
-	// login.ParseGroups and mapped to roles through the method's
+	// signin.ParseGroups and mapped to roles through the method's
 	// groupRoles; "" means no groups. Only generic providers set it (from
 	// groupsClaim, default "groups"): preset methods carry defaultRoles only.
 	GroupsField string

@@ -2,6 +2,7 @@ package social
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -18,19 +19,16 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tenantgate/tenantgate/extauthz/idpclient"
-	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
-
-// CallbackPath is the redirect URI path below a tenant's endpoint.
-const CallbackPath = "/_auth/callback"
 
 // Options configure the social method for every tenant.
 type Options struct {
 	// Sealer opens the tenants' sealed client secrets. Required when a
 	// method has a secret.
-	Sealer *session.Sealer
+	Sealer *seal.Sealer
 	// HTTPClient redeems codes and asks userinfo. It should come from
 	// idpclient.New; nil means idpclient.New with AllowLoopbackHTTP.
 	HTTPClient *http.Client
@@ -45,9 +43,9 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// NewOpener returns the login.Opener for methods of type "social". Opening
+// NewOpener returns the signin.Opener for methods of type "social". Opening
 // a method does not touch the network.
-func NewOpener(opts Options) login.Opener {
+func NewOpener(opts Options) signin.Opener {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
@@ -57,13 +55,9 @@ func NewOpener(opts Options) login.Opener {
 	if opts.Presets == nil {
 		opts.Presets = Presets()
 	}
-	return func(ctx context.Context, t *tenants.Tenant, index int) (login.Method, error) {
-		m, err := open(opts, t, index)
-		if err != nil {
-			return nil, fmt.Errorf("open social method %d of tenant %s: %w", index, t.ID, err)
-		}
-		return m, nil
-	}
+	return signin.OpenerFor(Type, func(_ context.Context, c *Config, t *tenants.Tenant, index int, m tenants.Method) (signin.Method, error) {
+		return c.open(opts, t, index, m)
+	})
 }
 
 // Method is one tenant's social method entry. It is safe for concurrent
@@ -81,41 +75,34 @@ type Method struct {
 	label    string
 	// roles holds the method's role mapping: groupRoles (generic only) and
 	// defaultRoles.
-	roles tenants.Method
+	roles tenants.RoleMapping
 }
 
-var _ login.RedirectMethod = (*Method)(nil)
+var _ signin.RedirectMethod = (*Method)(nil)
 
-func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
-	if t == nil || index < 0 || index >= len(t.Methods) {
-		return nil, errors.New("no such method")
-	}
-	if t.InternalID == "" {
-		return nil, errors.New("tenant has no internal id")
-	}
-	m := t.Methods[index]
-	if m.Type != tenants.MethodSocial {
-		return nil, fmt.Errorf("method type is %q, not %q", m.Type, tenants.MethodSocial)
-	}
-	if m.ClientID == "" {
-		return nil, errors.New("clientID: required")
+// open makes the Method of entry m (index of tenant t), whose Config is c.
+// An entry without a clientID is not offered (signin.ErrNotOffered). It
+// does not touch the network.
+func (c *Config) open(opts Options, t *tenants.Tenant, index int, m tenants.Method) (signin.Method, error) {
+	if c.ClientID == "" {
+		return nil, fmt.Errorf("clientID: none yet: %w", signin.ErrNotOffered)
 	}
 	var (
 		p     Provider
-		roles tenants.Method
+		roles tenants.RoleMapping
 	)
-	switch m.Provider {
+	switch c.Provider {
 	case "", Generic:
-		roles = m.RoleMapping()
+		roles = m.Roles.Clone()
 		p = Provider{
-			AuthURL:            m.AuthURL,
-			TokenURL:           m.TokenURL,
-			UserinfoURL:        m.UserinfoURL,
-			IDField:            m.IDField,
-			EmailField:         m.EmailField,
-			EmailVerifiedField: m.EmailVerifiedField,
+			AuthURL:            c.AuthURL,
+			TokenURL:           c.TokenURL,
+			UserinfoURL:        c.UserinfoURL,
+			IDField:            c.IDField,
+			EmailField:         c.EmailField,
+			EmailVerifiedField: c.EmailVerifiedField,
 			NameFields:         []string{"name", "preferred_username"},
-			GroupsField:        m.GroupsClaimName(),
+			GroupsField:        cmp.Or(c.GroupsClaim, tenants.DefaultGroupsClaim),
 		}
 		if p.IDField == "" {
 			p.IDField = "sub"
@@ -123,7 +110,7 @@ func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
 		if p.EmailField == "" {
 			p.EmailField = "email"
 		}
-		u, err := url.Parse(m.AuthURL)
+		u, err := url.Parse(c.AuthURL)
 		if err != nil || u.Host == "" {
 			return nil, errors.New("authURL: must be an absolute https URL")
 		}
@@ -131,13 +118,13 @@ func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
 		p.Label = "Sign in with " + u.Hostname()
 	default:
 		var ok bool
-		if p, ok = opts.Presets[m.Provider]; !ok {
-			return nil, fmt.Errorf("provider: unknown %q (want github, google, microsoft or generic)", m.Provider)
+		if p, ok = opts.Presets[c.Provider]; !ok {
+			return nil, fmt.Errorf("provider: unknown %q (want github, google, microsoft or generic)", c.Provider)
 		}
 		// A preset's accounts get defaultRoles only; no member of a
 		// consumer provider's userinfo is a group the tenant manages.
 		p.GroupsField = ""
-		roles = tenants.Method{DefaultRoles: slices.Clone(m.DefaultRoles)}
+		roles = tenants.RoleMapping{DefaultRoles: slices.Clone(m.Roles.DefaultRoles)}
 	}
 	policy := idpclient.Options{AllowLoopbackHTTP: opts.AllowLoopbackHTTP, AllowPrivateNetworks: true}
 	for _, f := range []struct{ name, url string }{
@@ -152,22 +139,12 @@ func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
 			return nil, fmt.Errorf("emails URL: %w", err)
 		}
 	}
-	var secret string
-	switch {
-	case len(m.SealedClientSecret) > 0:
-		if opts.Sealer == nil {
-			return nil, errors.New("clientSecret: no sealer configured")
-		}
-		pt, err := session.OpenSecret(opts.Sealer, m.SealedClientSecret, t.InternalID)
-		if err != nil {
-			return nil, fmt.Errorf("clientSecret: %w", err)
-		}
-		secret = string(pt)
-	case m.ClientSecret != "":
-		return nil, errors.New("clientSecret: present but not sealed")
+	secret, err := signin.OpenClientSecret(opts.Sealer, m, c.ClientSecret, t.InternalID)
+	if err != nil {
+		return nil, err
 	}
 	scopes := slices.Clone(p.Scopes)
-	for _, s := range m.Scopes {
+	for _, s := range c.Scopes {
 		if !slices.Contains(scopes, s) {
 			scopes = append(scopes, s)
 		}
@@ -183,7 +160,7 @@ func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
 		tenant:   t.ID,
 		index:    index,
 		provider: p,
-		clientID: m.ClientID,
+		clientID: c.ClientID,
 		secret:   secret,
 		scopes:   scopes,
 		label:    label,
@@ -192,7 +169,7 @@ func open(opts Options, t *tenants.Tenant, index int) (*Method, error) {
 }
 
 // Type returns "social".
-func (m *Method) Type() string { return tenants.MethodSocial }
+func (m *Method) Type() string { return Type }
 
 // Label returns the method's label ("Sign in with GitHub" and the like).
 func (m *Method) Label() string { return m.label }
@@ -216,7 +193,7 @@ var (
 	errNoID     = errors.New("userinfo has no usable account id")
 )
 
-func (m *Method) checkAttempt(a *login.Attempt) error {
+func (m *Method) checkAttempt(a *signin.Attempt) error {
 	if a == nil || a.TenantID != m.tenantID || a.Method != m.index {
 		return errAttempt
 	}
@@ -226,12 +203,12 @@ func (m *Method) checkAttempt(a *login.Attempt) error {
 	return nil
 }
 
-func (m *Method) config(a *login.Attempt) *oauth2.Config {
+func (m *Method) config(a *signin.Attempt) *oauth2.Config {
 	return &oauth2.Config{
 		ClientID:     m.clientID,
 		ClientSecret: m.secret,
 		Endpoint:     oauth2.Endpoint{AuthURL: m.provider.AuthURL, TokenURL: m.provider.TokenURL},
-		RedirectURL:  a.Endpoint.URL(CallbackPath),
+		RedirectURL:  a.Endpoint.URL(signin.PathCallback),
 		Scopes:       m.scopes,
 	}
 }
@@ -239,7 +216,7 @@ func (m *Method) config(a *login.Attempt) *oauth2.Config {
 // AuthURL returns the provider's authorization URL for the attempt: code
 // flow with its state and S256 PKCE challenge, redirect URI
 // <endpoint>/_auth/callback.
-func (m *Method) AuthURL(ctx context.Context, a *login.Attempt) (string, error) {
+func (m *Method) AuthURL(ctx context.Context, a *signin.Attempt) (string, error) {
 	if err := m.checkAttempt(a); err != nil {
 		return "", fmt.Errorf("social auth url: %w", err)
 	}
@@ -255,46 +232,46 @@ func (m *Method) AuthURL(ctx context.Context, a *login.Attempt) (string, error) 
 // reads userinfo with the access token and returns the identity keyed on the
 // provider's immutable account id. Emails are verified only as the package
 // documentation says.
-func (m *Method) Callback(ctx context.Context, a *login.Attempt, r *http.Request) (login.Identity, error) {
+func (m *Method) Callback(ctx context.Context, a *signin.Attempt, r *http.Request) (signin.Identity, error) {
 	id, err := m.callback(ctx, a, r)
 	if err != nil {
-		return login.Identity{}, fmt.Errorf("social callback for tenant %s via %s: %w", m.tenant, m.provider.Key, err)
+		return signin.Identity{}, fmt.Errorf("social callback for tenant %s via %s: %w", m.tenant, m.provider.Key, err)
 	}
 	return id, nil
 }
 
-func (m *Method) callback(ctx context.Context, a *login.Attempt, r *http.Request) (login.Identity, error) {
+func (m *Method) callback(ctx context.Context, a *signin.Attempt, r *http.Request) (signin.Identity, error) {
 	if err := m.checkAttempt(a); err != nil {
-		return login.Identity{}, err
+		return signin.Identity{}, err
 	}
 	q := r.URL.Query()
 	if q.Has("error") {
-		return login.Identity{}, fmt.Errorf("%w: %s", errProvider, errorCode(q.Get("error")))
+		return signin.Identity{}, fmt.Errorf("%w: %s", errProvider, errorCode(q.Get("error")))
 	}
 	if st := q["state"]; len(st) != 1 || subtle.ConstantTimeCompare([]byte(st[0]), []byte(a.State)) != 1 {
-		return login.Identity{}, errState
+		return signin.Identity{}, errState
 	}
 	if iss, ok := q["iss"]; ok && m.provider.ResponseIssuer != "" {
 		if len(iss) != 1 || iss[0] != m.provider.ResponseIssuer {
-			return login.Identity{}, errIssParam
+			return signin.Identity{}, errIssParam
 		}
 	}
 	code := q["code"]
 	if len(code) != 1 || code[0] == "" {
-		return login.Identity{}, errNoCode
+		return signin.Identity{}, errNoCode
 	}
 	cctx := context.WithValue(ctx, oauth2.HTTPClient, m.client)
 	tok, err := m.config(a).Exchange(cctx, code[0], oauth2.VerifierOption(a.PKCEVerifier))
 	if err != nil {
-		return login.Identity{}, fmt.Errorf("%w: %w", errExchange, exchangeError(err))
+		return signin.Identity{}, fmt.Errorf("%w: %w", errExchange, exchangeError(err))
 	}
 	body, err := m.get(ctx, m.provider.UserinfoURL, tok.AccessToken)
 	if err != nil {
-		return login.Identity{}, fmt.Errorf("%w: %w", errUserinfo, err)
+		return signin.Identity{}, fmt.Errorf("%w: %w", errUserinfo, err)
 	}
 	info, err := parseUserinfo(body, m.provider)
 	if err != nil {
-		return login.Identity{}, err
+		return signin.Identity{}, err
 	}
 	if info.groupsErr != nil {
 		m.log.Warn("social groups member ignored", "tenant", m.tenant, "provider", m.provider.Key,
@@ -305,13 +282,13 @@ func (m *Method) callback(ctx context.Context, a *login.Attempt, r *http.Request
 			info.email, info.verified = email, true
 		}
 	}
-	return login.Identity{
+	return signin.Identity{
 		Issuer:        m.provider.Key,
 		Subject:       info.id,
 		Email:         info.email,
 		EmailVerified: info.verified && info.email != "",
 		Name:          info.name,
-		Roles:         m.roles.RolesForGroups(info.groups),
+		Roles:         m.roles.RolesFor(info.groups),
 	}, nil
 }
 
@@ -407,7 +384,7 @@ func parseUserinfo(body []byte, p Provider) (userinfo, error) {
 		}
 	}
 	if p.GroupsField != "" {
-		u.groups, u.groupsErr = login.ParseGroups(obj[p.GroupsField])
+		u.groups, u.groupsErr = signin.ParseGroups(obj[p.GroupsField])
 	}
 	return u, nil
 }

@@ -22,8 +22,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tenantgate/tenantgate/extauthz/idpclient"
-	"github.com/tenantgate/tenantgate/extauthz/login"
-	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
+	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -146,16 +146,16 @@ func (p *fakeOAuth) preset() Provider {
 }
 
 type env struct {
-	sealer *session.Sealer
-	opener login.Opener
+	sealer *seal.Sealer
+	opener signin.Opener
 	logs   *bytes.Buffer // what the opened methods logged
 }
 
 func newEnv(t *testing.T, p *fakeOAuth) *env {
 	t.Helper()
-	key := make([]byte, session.MasterKeySize)
+	key := make([]byte, seal.MasterKeySize)
 	rand.Read(key)
-	s, err := session.NewSealer(key)
+	s, err := seal.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,36 +171,56 @@ func newEnv(t *testing.T, p *fakeOAuth) *env {
 	})}
 }
 
+// entry is a social method entry as a test edits it: its Config and the
+// rest of its tenants.Method.
+type entry struct {
+	Config
+	Type   string
+	Sealed []byte
+	Roles  tenants.RoleMapping
+}
+
+// method is e as a tenants.Method.
+func (e entry) method() tenants.Method {
+	m := tenants.Method{Type: e.Type, Sealed: e.Sealed, Roles: e.Roles}
+	if err := m.EncodeConfig(e.Config); err != nil {
+		panic(err)
+	}
+	return m
+}
+
 // generic is a generic method entry for p.
-func (e *env) generic(t *testing.T, p *fakeOAuth) tenants.Method {
+func (e *env) generic(t *testing.T, p *fakeOAuth) entry {
 	t.Helper()
-	sealed, err := session.SealSecret(e.sealer, []byte(p.secret), tenantInternalID)
+	sealed, err := seal.SealSecret(e.sealer, []byte(p.secret), tenantInternalID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tenants.Method{
-		Type:               tenants.MethodSocial,
-		Provider:           Generic,
-		ClientID:           p.clientID,
-		SealedClientSecret: sealed,
-		AuthURL:            p.srv.URL + "/authorize",
-		TokenURL:           p.srv.URL + "/token",
-		UserinfoURL:        p.srv.URL + "/user",
-		IDField:            "id",
-		EmailField:         "email",
-		DefaultRoles:       []string{"member", "viewer", "member"},
+	return entry{
+		Type:   Type,
+		Sealed: sealed,
+		Roles:  tenants.RoleMapping{DefaultRoles: []string{"member", "viewer", "member"}},
+		Config: Config{
+			Provider:    Generic,
+			ClientID:    p.clientID,
+			AuthURL:     p.srv.URL + "/authorize",
+			TokenURL:    p.srv.URL + "/token",
+			UserinfoURL: p.srv.URL + "/user",
+			IDField:     "id",
+			EmailField:  "email",
+		},
 	}
 }
 
 // asGitHub turns a generic entry into one for the GitHub-shaped preset.
-func asGitHub(m *tenants.Method) {
+func asGitHub(m *entry) {
 	m.Provider = GitHub
 	m.AuthURL, m.TokenURL, m.UserinfoURL, m.IDField, m.EmailField = "", "", "", "", ""
 }
 
 // signIn opens me as method 1 of the tenant and runs one attempt through
 // its provider: authorize, then Callback, after edit when set.
-func signIn(t *testing.T, e *env, me tenants.Method, edit func(a *login.Attempt, cb *url.URL)) (login.Identity, error) {
+func signIn(t *testing.T, e *env, me entry, edit func(a *signin.Attempt, cb *url.URL)) (signin.Identity, error) {
 	t.Helper()
 	mm, err := e.opener(context.Background(), tenant(me), 1)
 	if err != nil {
@@ -215,21 +235,24 @@ func signIn(t *testing.T, e *env, me tenants.Method, edit func(a *login.Attempt,
 	return m.Callback(context.Background(), a, httptest.NewRequest(http.MethodGet, cb.String(), nil))
 }
 
-func tenant(methods ...tenants.Method) *tenants.Tenant {
-	return &tenants.Tenant{ID: "acme", InternalID: tenantInternalID,
-		Methods: append([]tenants.Method{{Type: tenants.MethodPassword}}, methods...)}
+func tenant(methods ...entry) *tenants.Tenant {
+	t := &tenants.Tenant{ID: "acme", InternalID: tenantInternalID, Methods: []tenants.Method{{Type: tenants.MethodPassword}}}
+	for _, m := range methods {
+		t.Methods = append(t.Methods, m.method())
+	}
+	return t
 }
 
-func newAttempt(index int) *login.Attempt {
-	return &login.Attempt{
+func newAttempt(index int) *signin.Attempt {
+	return &signin.Attempt{
 		ID: rand.Text(), TenantID: tenantInternalID, Method: index,
-		Endpoint: login.Endpoint{Origin: "https://acme.app.example"},
+		Endpoint: signin.Endpoint{Origin: "https://acme.app.example"},
 		State:    rand.Text(), Nonce: rand.Text(), PKCEVerifier: oauth2.GenerateVerifier(),
 		ReturnTo: "/", Created: time.Now(),
 	}
 }
 
-func authorize(t *testing.T, m login.RedirectMethod, a *login.Attempt) *url.URL {
+func authorize(t *testing.T, m signin.RedirectMethod, a *signin.Attempt) *url.URL {
 	t.Helper()
 	u, err := m.AuthURL(context.Background(), a)
 	if err != nil {
@@ -263,13 +286,13 @@ func TestCallback(t *testing.T) {
 		name    string
 		github  bool // use the GitHub-shaped preset instead of generic
 		idp     func(p *fakeOAuth)
-		method  func(m *tenants.Method)
-		edit    func(a *login.Attempt, cb *url.URL)
+		method  func(m *entry)
+		edit    func(a *signin.Attempt, cb *url.URL)
 		want    error
 		subject string
-		check   func(t *testing.T, id login.Identity)
+		check   func(t *testing.T, id signin.Identity)
 	}{
-		{name: "numeric id", subject: "583231", check: func(t *testing.T, id login.Identity) {
+		{name: "numeric id", subject: "583231", check: func(t *testing.T, id signin.Identity) {
 			if id.Email != "octo@example.com" || id.EmailVerified || id.Name != "The Octocat" {
 				t.Errorf("identity = %+v, want the email unverified (no emailVerifiedField)", id)
 			}
@@ -290,16 +313,16 @@ func TestCallback(t *testing.T) {
 		{name: "id with control characters", idp: func(p *fakeOAuth) { p.user = `{"id": "a\nb"}` }, want: errNoID},
 		{name: "userinfo not an object", idp: func(p *fakeOAuth) { p.user = `["id", 1]` }, want: errUserinfo},
 		{name: "userinfo error status", idp: func(p *fakeOAuth) { p.userStatus = http.StatusInternalServerError }, want: errUserinfo},
-		{name: "verified email", method: func(m *tenants.Method) { m.EmailVerifiedField = "email_verified" },
+		{name: "verified email", method: func(m *entry) { m.EmailVerifiedField = "email_verified" },
 			idp:     func(p *fakeOAuth) { p.user = `{"id": 7, "email": "v@example.com", "email_verified": true}` },
-			subject: "7", check: func(t *testing.T, id login.Identity) {
+			subject: "7", check: func(t *testing.T, id signin.Identity) {
 				if !id.EmailVerified || id.Email != "v@example.com" {
 					t.Errorf("identity = %+v, want verified", id)
 				}
 			}},
-		{name: "email_verified as a string is unverified", method: func(m *tenants.Method) { m.EmailVerifiedField = "email_verified" },
+		{name: "email_verified as a string is unverified", method: func(m *entry) { m.EmailVerifiedField = "email_verified" },
 			idp:     func(p *fakeOAuth) { p.user = `{"id": 7, "email": "v@example.com", "email_verified": "true"}` },
-			subject: "7", check: func(t *testing.T, id login.Identity) {
+			subject: "7", check: func(t *testing.T, id signin.Identity) {
 				if id.EmailVerified {
 					t.Errorf("identity = %+v, want unverified", id)
 				}
@@ -308,7 +331,7 @@ func TestCallback(t *testing.T) {
 			idp: func(p *fakeOAuth) {
 				p.emails = `[{"email":"old@example.com","primary":false,"verified":true},{"email":"octo@example.com","primary":true,"verified":true}]`
 			},
-			subject: "583231", check: func(t *testing.T, id login.Identity) {
+			subject: "583231", check: func(t *testing.T, id signin.Identity) {
 				if id.Issuer != GitHub || id.Email != "octo@example.com" || !id.EmailVerified {
 					t.Errorf("identity = %+v, want github, verified primary", id)
 				}
@@ -318,26 +341,26 @@ func TestCallback(t *testing.T) {
 				p.emails = `[{"email":"ceo@victim.example","primary":true,"verified":false}]`
 				p.user = `{"id": 583231, "email": "ceo@victim.example"}`
 			},
-			subject: "583231", check: func(t *testing.T, id login.Identity) {
+			subject: "583231", check: func(t *testing.T, id signin.Identity) {
 				if id.EmailVerified {
 					t.Errorf("identity = %+v, want unverified", id)
 				}
 			}},
 		{name: "github: no email list, null email", github: true,
 			idp:     func(p *fakeOAuth) { p.user = `{"id": 583231, "login": "octocat", "email": null}` },
-			subject: "583231", check: func(t *testing.T, id login.Identity) {
+			subject: "583231", check: func(t *testing.T, id signin.Identity) {
 				if id.EmailVerified || id.Email != "" || id.Name != "octocat" {
 					t.Errorf("identity = %+v", id)
 				}
 			}},
-		{name: "error parameter", edit: func(_ *login.Attempt, cb *url.URL) {
+		{name: "error parameter", edit: func(_ *signin.Attempt, cb *url.URL) {
 			cb.RawQuery = url.Values{"error": {"access_denied"}, "error_description": {"<script>x</script>"}, "state": {cb.Query().Get("state")}}.Encode()
 		}, want: errProvider},
-		{name: "state mismatch", edit: func(_ *login.Attempt, cb *url.URL) { setQuery(cb, "state", rand.Text()) }, want: errState},
-		{name: "no code", edit: func(_ *login.Attempt, cb *url.URL) { setQuery(cb, "code", "") }, want: errNoCode},
-		{name: "PKCE verifier of another attempt", edit: func(a *login.Attempt, _ *url.URL) { a.PKCEVerifier = oauth2.GenerateVerifier() }, want: errExchange},
-		{name: "attempt of another method", edit: func(a *login.Attempt, _ *url.URL) { a.Method = 0 }, want: errAttempt},
-		{name: "attempt of another tenant", edit: func(a *login.Attempt, _ *url.URL) { a.TenantID = "t-globex-0002" }, want: errAttempt},
+		{name: "state mismatch", edit: func(_ *signin.Attempt, cb *url.URL) { setQuery(cb, "state", rand.Text()) }, want: errState},
+		{name: "no code", edit: func(_ *signin.Attempt, cb *url.URL) { setQuery(cb, "code", "") }, want: errNoCode},
+		{name: "PKCE verifier of another attempt", edit: func(a *signin.Attempt, _ *url.URL) { a.PKCEVerifier = oauth2.GenerateVerifier() }, want: errExchange},
+		{name: "attempt of another method", edit: func(a *signin.Attempt, _ *url.URL) { a.Method = 0 }, want: errAttempt},
+		{name: "attempt of another tenant", edit: func(a *signin.Attempt, _ *url.URL) { a.TenantID = "t-globex-0002" }, want: errAttempt},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -399,7 +422,7 @@ func TestCallbackGroups(t *testing.T) {
 	tests := []struct {
 		name     string
 		github   bool
-		method   func(m *tenants.Method)
+		method   func(m *entry)
 		user     string
 		want     []string
 		wantWarn bool
@@ -408,12 +431,12 @@ func TestCallbackGroups(t *testing.T) {
 		{name: "keycloak group paths", user: `{"id": 7, "groups": ["/admins", "/eng"]}`, want: []string{"admin", "dev", "member", "viewer"}},
 		{name: "single string", user: `{"id": 7, "groups": "eng"}`, want: []string{"dev", "member", "viewer"}},
 		{name: "groups compare exactly", user: `{"id": 7, "groups": ["Admins", "admins ", "eng/admins"]}`, want: defaults},
-		{name: "groupsClaim names the member", method: func(m *tenants.Method) { m.GroupsClaim = "teams" },
+		{name: "groupsClaim names the member", method: func(m *entry) { m.GroupsClaim = "teams" },
 			user: `{"id": 7, "teams": ["eng"], "groups": ["admins"]}`, want: []string{"dev", "member", "viewer"}},
 		{name: "no groups member", user: `{"id": 7}`, want: defaults},
 		{name: "null groups", user: `{"id": 7, "groups": null}`, want: defaults},
-		{name: "no defaultRoles, no groups", method: func(m *tenants.Method) { m.DefaultRoles = nil }, user: `{"id": 7}`},
-		{name: "no defaultRoles, a group", method: func(m *tenants.Method) { m.DefaultRoles = nil },
+		{name: "no defaultRoles, no groups", method: func(m *entry) { m.Roles.DefaultRoles = nil }, user: `{"id": 7}`},
+		{name: "no defaultRoles, a group", method: func(m *entry) { m.Roles.DefaultRoles = nil },
 			user: `{"id": 7, "groups": ["admins"]}`, want: []string{"admin"}},
 		{name: "object groups", user: `{"id": 7, "groups": {"admins": true}}`, want: defaults, wantWarn: true},
 		{name: "number groups", user: `{"id": 7, "groups": 5}`, want: defaults, wantWarn: true},
@@ -422,7 +445,7 @@ func TestCallbackGroups(t *testing.T) {
 		{name: "exactly the limit", user: groupList(tenants.MaxSignInGroups, "admins"), want: []string{"admin", "member", "viewer"}},
 		{name: "one over the limit", user: groupList(tenants.MaxSignInGroups+1, "admins"), want: defaults, wantWarn: true},
 		{name: "huge list", user: groupList(200_000, "admins"), want: defaults, wantWarn: true},
-		{name: "preset maps no groups", github: true, method: func(m *tenants.Method) { m.GroupsClaim = "groups" },
+		{name: "preset maps no groups", github: true, method: func(m *entry) { m.GroupsClaim = "groups" },
 			user: `{"id": 583231, "groups": ["admins"]}`, want: defaults},
 	}
 	for _, tc := range tests {
@@ -431,7 +454,7 @@ func TestCallbackGroups(t *testing.T) {
 			p.user = tc.user
 			e := newEnv(t, p)
 			me := e.generic(t, p)
-			me.GroupRoles = map[string][]string{"admins": {"admin"}, "eng": {"dev", "member"}}
+			me.Roles.GroupRoles = map[string][]string{"admins": {"admin"}, "eng": {"dev", "member"}}
 			if tc.github {
 				asGitHub(&me)
 			}
@@ -491,7 +514,7 @@ func TestAuthURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := newAttempt(1)
-	raw, err := mm.(login.RedirectMethod).AuthURL(context.Background(), a)
+	raw, err := mm.(signin.RedirectMethod).AuthURL(context.Background(), a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -512,21 +535,21 @@ func TestOpen(t *testing.T) {
 	e := newEnv(t, p)
 	tests := []struct {
 		name string
-		edit func(m *tenants.Method, tn *tenants.Tenant)
+		edit func(m *entry, tn *tenants.Tenant)
 		ok   bool
 	}{
 		{name: "generic", ok: true},
-		{name: "empty provider is generic", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.Provider = "" }, ok: true},
-		{name: "preset", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.Provider = Google }, ok: true},
-		{name: "unknown provider", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.Provider = "myspace" }},
-		{name: "wrong type", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.Type = tenants.MethodOIDC }},
-		{name: "no client id", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.ClientID = "" }},
-		{name: "no token URL", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.TokenURL = "" }},
-		{name: "http userinfo off loopback", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.UserinfoURL = "http://idp.example/user" }},
-		{name: "metadata userinfo", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.UserinfoURL = "http://169.254.169.254/latest/meta-data/" }},
-		{name: "javascript auth URL", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.AuthURL = "javascript:alert(1)" }},
-		{name: "plaintext secret", edit: func(m *tenants.Method, _ *tenants.Tenant) { m.SealedClientSecret = nil; m.ClientSecret = "x" }},
-		{name: "secret sealed for another tenant", edit: func(_ *tenants.Method, tn *tenants.Tenant) { tn.InternalID = "t-globex-0002" }},
+		{name: "empty provider is generic", edit: func(m *entry, _ *tenants.Tenant) { m.Provider = "" }, ok: true},
+		{name: "preset", edit: func(m *entry, _ *tenants.Tenant) { m.Provider = Google }, ok: true},
+		{name: "unknown provider", edit: func(m *entry, _ *tenants.Tenant) { m.Provider = "myspace" }},
+		{name: "wrong type", edit: func(m *entry, _ *tenants.Tenant) { m.Type = "oidc" }},
+		{name: "no client id", edit: func(m *entry, _ *tenants.Tenant) { m.ClientID = "" }},
+		{name: "no token URL", edit: func(m *entry, _ *tenants.Tenant) { m.TokenURL = "" }},
+		{name: "http userinfo off loopback", edit: func(m *entry, _ *tenants.Tenant) { m.UserinfoURL = "http://idp.example/user" }},
+		{name: "metadata userinfo", edit: func(m *entry, _ *tenants.Tenant) { m.UserinfoURL = "http://169.254.169.254/latest/meta-data/" }},
+		{name: "javascript auth URL", edit: func(m *entry, _ *tenants.Tenant) { m.AuthURL = "javascript:alert(1)" }},
+		{name: "plaintext secret", edit: func(m *entry, _ *tenants.Tenant) { m.Sealed = nil; m.ClientSecret = "x" }},
+		{name: "secret sealed for another tenant", edit: func(_ *entry, tn *tenants.Tenant) { tn.InternalID = "t-globex-0002" }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -535,7 +558,7 @@ func TestOpen(t *testing.T) {
 			if tc.edit != nil {
 				tc.edit(&m, tn)
 			}
-			tn.Methods = append(tn.Methods, m)
+			tn.Methods = append(tn.Methods, m.method())
 			got, err := e.opener(context.Background(), tn, 1)
 			if tc.ok != (err == nil) {
 				t.Fatalf("open = %v, %v; ok want %v", got, err, tc.ok)

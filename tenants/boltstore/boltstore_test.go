@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -51,14 +52,28 @@ var testOpts = tenants.ApplyOptions{
 	NewKey: func(id string) (tenants.SigningKey, error) {
 		return tenants.SigningKey{KID: "k-" + id, Alg: "EdDSA", Public: []byte("pub"), SealedPrivate: []byte("sealed-private")}, nil
 	},
-	Seal: func(p []byte, id string) ([]byte, error) {
-		// A reversible toy "seal", so a plaintext leak would be visible as
-		// the plaintext itself, not its sealed form.
-		out := []byte("sealed:")
-		for _, c := range p {
-			out = append(out, c^0x5a)
+	SealMethod: func(m tenants.Method, prev *tenants.Method, id string) (tenants.Method, error) {
+		// A reversible toy "seal" of the config's clientSecret, so a
+		// plaintext leak would be visible as the plaintext itself, not its
+		// sealed form.
+		if len(m.Config) == 0 {
+			return m, nil
 		}
-		return out, nil
+		var cfg map[string]any
+		if err := json.Unmarshal(m.Config, &cfg); err != nil {
+			return tenants.Method{}, err
+		}
+		if p, ok := cfg["clientSecret"].(string); ok {
+			out := []byte("sealed:")
+			for _, c := range []byte(p) {
+				out = append(out, c^0x5a)
+			}
+			m.Sealed = out
+			delete(cfg, "clientSecret")
+		}
+		var err error
+		m.Config, err = json.Marshal(cfg)
+		return m, err
 	},
 }
 
@@ -68,7 +83,7 @@ func populate(t testing.TB, st *Store) {
 	ctx := t.Context()
 	_, err := st.ApplyTenants(ctx, []tenants.Tenant{
 		{ID: "acme", Domains: []string{"login.acme.example"}, EmailDomains: []string{"acme.example"},
-			Methods: []tenants.Method{{Type: tenants.MethodOIDC, Issuer: "https://idp.example", ClientID: "c", ClientSecret: "plaintext-client-secret"}}},
+			Methods: []tenants.Method{{Type: "oidc", Config: json.RawMessage(`{"issuer":"https://idp.example","clientID":"c","clientSecret":"plaintext-client-secret"}`)}}},
 		{ID: "globex", Domains: []string{"globex.example"}},
 	}, testOpts)
 	if err != nil {
@@ -294,7 +309,7 @@ func TestOpenDamagedRecord(t *testing.T) {
 	// pages; damage every copy so the live one is surely hit.
 	var at []int
 	for i := 0; ; {
-		j := bytes.Index(valid[i:], []byte(`{"v":1,"id":"acme"`))
+		j := bytes.Index(valid[i:], []byte(`{"v":2,"id":"acme"`))
 		if j < 0 {
 			break
 		}
@@ -327,9 +342,10 @@ func TestOpenRefusesUnknownRecordVersion(t *testing.T) {
 		key    string
 		value  string
 	}{
-		{"newer tenant record", bucketTenants, "acme", `{"v":2,"id":"acme","internalID":"x"}`},
+		{"newer tenant record", bucketTenants, "acme", `{"v":3,"id":"acme","internalID":"x"}`},
+		{"older tenant record", bucketTenants, "acme", `{"v":1,"id":"acme","internalID":"x"}`},
 		{"record without version", bucketTenants, "acme", `{"id":"acme","internalID":"x"}`},
-		{"newer schema", bucketMeta, "schema", `{"v":2}`},
+		{"newer schema", bucketMeta, "schema", `{"v":3}`},
 		{"newer user record", bucketUsers, "", `{"v":7}`},
 		{"index points nowhere", bucketDomains, "stray.example", `nobody`},
 		{"membership of a missing user", bucketMemberships, "x/y", `{"v":1,"roles":[]}`},

@@ -23,7 +23,7 @@ import (
 // Bucket names. The layout is described once here; every bucket is created
 // when the database is.
 var (
-	// bucketMeta holds keySchema → schemaRecord.
+	// bucketMeta holds keySchema → schemaRecord (schemaVersion).
 	bucketMeta = []byte("meta")
 	// bucketTenants holds slug → tenantRecord.
 	bucketTenants = []byte("tenants")
@@ -54,13 +54,12 @@ var (
 	keySchema = []byte("schema")
 )
 
-// allBuckets lists every bucket of a schema-1 database.
+// allBuckets lists every bucket of a database.
 func allBuckets() [][]byte {
 	return append(firstBuckets(), addedBuckets()...)
 }
 
-// firstBuckets are the buckets every schema-1 database has had from the
-// start.
+// firstBuckets are the buckets every database has had from the start.
 func firstBuckets() [][]byte {
 	return [][]byte{
 		bucketMeta, bucketTenants, bucketDomains, bucketEmailDomains, bucketUsers,
@@ -229,10 +228,11 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	}
 }
 
-// prepare checks an existing database from end to end, or lays out a new
-// one.
+// prepare checks an existing database from end to end and migrates it to
+// schemaVersion, or lays out a new one.
 func (s *Store) prepare() error {
 	var fresh bool
+	var schema int
 	err := guard(func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
 			if err := checkSize(s.path, tx); err != nil {
@@ -249,7 +249,8 @@ func (s *Store) prepare() error {
 				fresh = true
 				return nil
 			}
-			if err := walk(tx); err != nil {
+			var err error
+			if schema, err = walk(tx); err != nil {
 				return err
 			}
 			// bbolt's own check runs in a goroutine of its own, where a
@@ -276,6 +277,9 @@ func (s *Store) prepare() error {
 		return corruptError(s.path, err)
 	}
 	if !fresh {
+		if err := s.migrate(schema); err != nil {
+			return err
+		}
 		return s.addMissingBuckets()
 	}
 	err = guard(func() error {
@@ -285,7 +289,7 @@ func (s *Store) prepare() error {
 					return fmt.Errorf("create bucket %s: %w", name, err)
 				}
 			}
-			v, err := encodeRecord(schemaRecord{V: recordVersion})
+			v, err := encodeRecord(schemaRecord{V: schemaVersion})
 			if err != nil {
 				return err
 			}
@@ -375,21 +379,25 @@ func callOut[T any](f func() (T, error)) (T, error) {
 }
 
 // walk reads every record of every bucket, checking versions and that the
-// indexes agree with the records they index.
-func walk(tx *bolt.Tx) error {
+// indexes agree with the records they index, and returns the schema
+// version (readSchema). Tenant records of a schema-1 database are read as
+// version 1.
+func walk(tx *bolt.Tx) (int, error) {
 	for _, name := range firstBuckets() {
 		if tx.Bucket(name) == nil {
-			return fmt.Errorf("%w: bucket %s is missing", tenants.ErrCorrupt, name)
+			return 0, fmt.Errorf("%w: bucket %s is missing", tenants.ErrCorrupt, name)
 		}
 	}
-	var schema schemaRecord
-	raw := tx.Bucket(bucketMeta).Get(keySchema)
-	if raw == nil {
-		return fmt.Errorf("%w: no schema record", tenants.ErrCorrupt)
+	schema, err := readSchema(tx)
+	if err != nil {
+		return 0, err
 	}
-	if err := decodeRecord(bucketMeta, keySchema, raw, &schema); err != nil {
-		return err
-	}
+	return schema, walkRecords(tx, schema)
+}
+
+// walkRecords is walk's reading of the records of a database at the given
+// schema version.
+func walkRecords(tx *bolt.Tx, schema int) error {
 	corrupt := func(format string, args ...any) error {
 		for i, a := range args {
 			switch a := a.(type) {
@@ -423,8 +431,8 @@ func walk(tx *bolt.Tx) error {
 	tb := tx.Bucket(bucketTenants)
 	domains, emailDomains := tx.Bucket(bucketDomains), tx.Bucket(bucketEmailDomains)
 	err := tb.ForEach(func(k, v []byte) error {
-		var r tenantRecord
-		if err := decodeRecord(bucketTenants, k, v, &r); err != nil {
+		r, err := decodeTenant(schema, k, v)
+		if err != nil {
 			return err
 		}
 		if r.ID != string(k) || r.ID == "" || r.InternalID == "" {
@@ -461,11 +469,11 @@ func walk(tx *bolt.Tx) error {
 			if raw == nil {
 				return corrupt("%s/%s points at missing tenant %s", idx.bucket, k, v)
 			}
-			var r tenantRecord
-			if err := decodeRecord(bucketTenants, v, raw, &r); err != nil {
+			r, err := decodeTenant(schema, v, raw)
+			if err != nil {
 				return err
 			}
-			for _, d := range idx.field(&r) {
+			for _, d := range idx.field(r) {
 				if d == string(k) {
 					return nil
 				}

@@ -9,17 +9,30 @@ import (
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
-// recordVersion is the only on-disk record version this code reads and
-// writes. A record with any other "v" is refused, never guessed at: it was
-// written by a newer tenantgate or it is damage.
+// recordVersion is the on-disk version of every record but the tenant
+// records (tenantRecordVersion). A record with any other "v" than its type's
+// is refused, never guessed at: it was written by a newer tenantgate or it
+// is damage.
 const recordVersion = 1
+
+// tenantRecordVersion is the version of tenant records. Version 1 (until
+// schema 1) held every method type's fields in one methodRecord; version 2
+// keeps each method's own configuration as opaque bytes. Open migrates
+// version 1 records (migrate.go).
+const tenantRecordVersion = 2
+
+// schemaVersion is the database's layout: 1 had tenant records of version
+// 1, 2 has them of version 2. Open migrates a schema-1 database and refuses
+// a newer one.
+const schemaVersion = 2
 
 // The on-disk records are deliberately separate from the tenants model
 // (STYLE.md): the model may grow or rename fields while files written by an
 // older binary stay readable. Field names are fixed JSON keys.
 
 // tenantRecord is one tenant, stored under its slug in bucketTenants.
-// There is no field for a plaintext client secret: it cannot be written.
+// There is no field for a plaintext client secret: only sealed ones are
+// written (methodRecord.Sealed).
 type tenantRecord struct {
 	V            int                   `json:"v"`
 	ID           string                `json:"id"`
@@ -63,27 +76,27 @@ type samlKeyRecord struct {
 	Created       time.Time `json:"created"`
 }
 
+// methodRecord is one of a tenant's sign-in methods. Config is the method
+// type's own configuration, opaque here: its package encodes and decodes it
+// (tenants.Method.Config), so a new method field changes no record.
 type methodRecord struct {
-	Type               string              `json:"type"`
-	Label              string              `json:"label,omitempty"`
-	Issuer             string              `json:"issuer,omitempty"`
-	ClientID           string              `json:"clientID,omitempty"`
-	SealedClientSecret []byte              `json:"sealedClientSecret,omitempty"`
-	Scopes             []string            `json:"scopes,omitempty"`
-	GroupsClaim        string              `json:"groupsClaim,omitempty"`
-	IDPMetadataURL     string              `json:"idpMetadataURL,omitempty"`
-	IDPMetadataXML     string              `json:"idpMetadataXML,omitempty"`
-	EmailAttribute     string              `json:"emailAttribute,omitempty"`
-	AllowIDPInitiated  bool                `json:"allowIDPInitiated,omitempty"`
-	Provider           string              `json:"provider,omitempty"`
-	AuthURL            string              `json:"authURL,omitempty"`
-	TokenURL           string              `json:"tokenURL,omitempty"`
-	UserinfoURL        string              `json:"userinfoURL,omitempty"`
-	IDField            string              `json:"idField,omitempty"`
-	EmailField         string              `json:"emailField,omitempty"`
-	EmailVerifiedField string              `json:"emailVerifiedField,omitempty"`
-	GroupRoles         map[string][]string `json:"groupRoles,omitempty"`
-	DefaultRoles       []string            `json:"defaultRoles,omitempty"`
+	Type         string              `json:"type"`
+	Label        string              `json:"label,omitempty"`
+	Config       json.RawMessage     `json:"config,omitempty"`
+	Sealed       []byte              `json:"sealed,omitempty"`
+	GroupRoles   map[string][]string `json:"groupRoles,omitempty"`
+	DefaultRoles []string            `json:"defaultRoles,omitempty"`
+}
+
+func (r methodRecord) toMethod() tenants.Method {
+	return tenants.Method{Type: r.Type, Label: r.Label, Config: r.Config, Sealed: r.Sealed,
+		Roles: tenants.RoleMapping{GroupRoles: r.GroupRoles, DefaultRoles: r.DefaultRoles}}.Clone()
+}
+
+func methodToRecord(m tenants.Method) methodRecord {
+	m = m.Clone()
+	return methodRecord{Type: m.Type, Label: m.Label, Config: m.Config, Sealed: m.Sealed,
+		GroupRoles: m.Roles.GroupRoles, DefaultRoles: m.Roles.DefaultRoles}
 }
 
 type roleRecord struct {
@@ -155,13 +168,26 @@ type revocationRecord struct {
 }
 
 // schemaRecord is the database's schema version, stored under keySchema in
-// bucketMeta.
+// bucketMeta. Its "v" is the schema version (schemaVersion).
 type schemaRecord struct {
 	V int `json:"v"`
 }
 
-// decodeRecord unmarshals a stored record into rec after checking its "v".
-// Every failure wraps tenants.ErrCorrupt and names where the record lives.
+func (schemaRecord) version() int { return schemaVersion }
+func (tenantRecord) version() int { return tenantRecordVersion }
+
+// versionOf is the "v" a record of rec's type must have: its version()
+// when it has one, else recordVersion.
+func versionOf(rec any) int {
+	if r, ok := rec.(interface{ version() int }); ok {
+		return r.version()
+	}
+	return recordVersion
+}
+
+// decodeRecord unmarshals a stored record into rec after checking its "v"
+// (versionOf). Every failure wraps tenants.ErrCorrupt and names where the
+// record lives.
 func decodeRecord(bucket, key, data []byte, rec any) error {
 	if len(data) > maxValueLen {
 		return fmt.Errorf("%w: record %s/%s is %d bytes, larger than any tenantgate writes", tenants.ErrCorrupt, bucket, short(key), len(data))
@@ -175,9 +201,9 @@ func decodeRecord(bucket, key, data []byte, rec any) error {
 	if head.V == nil {
 		return fmt.Errorf("%w: record %s/%s has no version", tenants.ErrCorrupt, bucket, short(key))
 	}
-	if *head.V != recordVersion {
+	if want := versionOf(rec); *head.V != want {
 		return fmt.Errorf("%w: record %s/%s has version %d, this tenantgate reads only version %d (written by a newer tenantgate?)",
-			tenants.ErrCorrupt, bucket, short(key), *head.V, recordVersion)
+			tenants.ErrCorrupt, bucket, short(key), *head.V, want)
 	}
 	if err := json.Unmarshal(data, rec); err != nil {
 		return fmt.Errorf("%w: record %s/%s: %v", tenants.ErrCorrupt, bucket, short(key), err)
@@ -218,28 +244,7 @@ func (r *tenantRecord) toTenant() tenants.Tenant {
 	}
 	t.TrustedOrigins = slices.Clone(r.TrustedOrigins)
 	for _, m := range r.Methods {
-		t.Methods = append(t.Methods, tenants.Method{
-			Type:               m.Type,
-			Label:              m.Label,
-			Issuer:             m.Issuer,
-			ClientID:           m.ClientID,
-			Scopes:             slices.Clone(m.Scopes),
-			GroupsClaim:        m.GroupsClaim,
-			IDPMetadataURL:     m.IDPMetadataURL,
-			IDPMetadataXML:     m.IDPMetadataXML,
-			EmailAttribute:     m.EmailAttribute,
-			AllowIDPInitiated:  m.AllowIDPInitiated,
-			Provider:           m.Provider,
-			AuthURL:            m.AuthURL,
-			TokenURL:           m.TokenURL,
-			UserinfoURL:        m.UserinfoURL,
-			IDField:            m.IDField,
-			EmailField:         m.EmailField,
-			EmailVerifiedField: m.EmailVerifiedField,
-			GroupRoles:         cloneGroupRoles(m.GroupRoles),
-			DefaultRoles:       slices.Clone(m.DefaultRoles),
-			SealedClientSecret: slices.Clone(m.SealedClientSecret),
-		})
+		t.Methods = append(t.Methods, m.toMethod())
 	}
 	if k := r.SAMLKey; k != nil {
 		t.SAMLKey = &tenants.SAMLKey{
@@ -279,7 +284,7 @@ func (r *tenantRecord) toTenant() tenants.Tenant {
 // caller's business.
 func configFromTenant(t *tenants.Tenant) tenantRecord {
 	r := tenantRecord{
-		V:            recordVersion,
+		V:            tenantRecordVersion,
 		ID:           t.ID,
 		Name:         t.Name,
 		Domains:      slices.Clone(t.Domains),
@@ -297,27 +302,7 @@ func configFromTenant(t *tenants.Tenant) tenantRecord {
 	}
 	r.TrustedOrigins = slices.Clone(t.TrustedOrigins)
 	for _, m := range t.Methods {
-		r.Methods = append(r.Methods, methodRecord{
-			Type:               m.Type,
-			Label:              m.Label,
-			Issuer:             m.Issuer,
-			ClientID:           m.ClientID,
-			Scopes:             slices.Clone(m.Scopes),
-			GroupsClaim:        m.GroupsClaim,
-			IDPMetadataURL:     m.IDPMetadataURL,
-			IDPMetadataXML:     m.IDPMetadataXML,
-			EmailAttribute:     m.EmailAttribute,
-			AllowIDPInitiated:  m.AllowIDPInitiated,
-			Provider:           m.Provider,
-			AuthURL:            m.AuthURL,
-			TokenURL:           m.TokenURL,
-			UserinfoURL:        m.UserinfoURL,
-			IDField:            m.IDField,
-			EmailField:         m.EmailField,
-			EmailVerifiedField: m.EmailVerifiedField,
-			GroupRoles:         cloneGroupRoles(m.GroupRoles),
-			DefaultRoles:       slices.Clone(m.DefaultRoles),
-		})
+		r.Methods = append(r.Methods, methodToRecord(m))
 	}
 	if len(t.Roles) > 0 {
 		r.Roles = make(map[string]roleRecord, len(t.Roles))
@@ -334,18 +319,6 @@ func configFromTenant(t *tenants.Tenant) tenantRecord {
 		})
 	}
 	return r
-}
-
-// cloneGroupRoles deep-copies a groupRoles map; nil stays nil.
-func cloneGroupRoles(m map[string][]string) map[string][]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string][]string, len(m))
-	for g, roles := range m {
-		out[g] = slices.Clone(roles)
-	}
-	return out
 }
 
 func keyToRecord(k tenants.SigningKey) keyRecord {

@@ -197,8 +197,8 @@ func normalizeEmail(email string) string { return strings.ToLower(email) }
 // transaction; see tenants.Store. Conflicts are reported as errors wrapping
 // tenants.ErrConflict that name the tenant, the field ("domains" or
 // "emailDomains") and the value. A domain may move from one tenant to another
-// within one batch. Any SealedClientSecret in ts is ignored: only the store
-// decides which sealed secret a method keeps.
+// within one batch. Any Sealed bytes in ts are ignored: only
+// ApplyOptions.SealMethod decides what a method keeps sealed.
 func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tenants.ApplyOptions) ([]tenants.ApplyResult, error) {
 	now := time.Now
 	if opts.Now != nil {
@@ -280,26 +280,31 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 			}
 
 			for j, m := range t.Methods {
-				switch {
-				case m.ClientSecret != "":
-					if opts.Seal == nil {
-						return fmt.Errorf("tenant %q: methods[%d]: a client secret needs ApplyOptions.Seal", t.ID, j)
+				// The input's sealed secrets are not trusted: only the
+				// method's package (SealMethod) decides what is sealed,
+				// from the file's plaintext or the stored entry's.
+				m.Sealed = nil
+				var prev *tenants.Method
+				if old[i] != nil && j < len(old[i].Methods) && old[i].Methods[j].Type == m.Type {
+					p := old[i].Methods[j].toMethod()
+					prev = &p
+				}
+				if opts.SealMethod != nil {
+					sealed, err := callOut(func() (tenants.Method, error) { return opts.SealMethod(m, prev, rec.InternalID) })
+					if fe := (*tenants.FieldError)(nil); errors.As(err, &fe) {
+						return fmt.Errorf("tenant %q: methods[%d].%s: %w", t.ID, j, fe.Field, fe.Err)
 					}
-					sealed, err := callOut(func() ([]byte, error) { return opts.Seal([]byte(m.ClientSecret), rec.InternalID) })
 					if err != nil {
-						return fmt.Errorf("tenant %q: methods[%d]: seal client secret: %w", t.ID, j, err)
+						return fmt.Errorf("tenant %q: methods[%d]: %w", t.ID, j, err)
 					}
-					if len(sealed) == 0 {
-						return fmt.Errorf("tenant %q: methods[%d]: sealing the client secret produced nothing", t.ID, j)
+					if sealed.Type != m.Type {
+						return fmt.Errorf("tenant %q: methods[%d]: SealMethod changed the method's type", t.ID, j)
 					}
-					rec.Methods[j].SealedClientSecret = sealed
-				case old[i] != nil && j < len(old[i].Methods) && old[i].Methods[j].Type == m.Type:
-					rec.Methods[j].SealedClientSecret = old[i].Methods[j].SealedClientSecret
+					m = sealed
+				} else if len(m.Config) > 0 {
+					return fmt.Errorf("tenant %q: methods[%d]: a method's configuration needs ApplyOptions.SealMethod", t.ID, j)
 				}
-				if m.Type == tenants.MethodSocial && !m.Incomplete() && len(rec.Methods[j].SealedClientSecret) == 0 {
-					return fmt.Errorf("tenant %q: methods[%d].clientSecret: missing (a social method needs one; it is kept from the stored tenant only for a social method at the same position): %w",
-						t.ID, j, tenants.ErrSecretRequired)
-				}
+				rec.Methods[j] = methodToRecord(m)
 			}
 
 			if rec.SAMLKey == nil && t.HasMethod(tenants.MethodSAML) {

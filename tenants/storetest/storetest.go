@@ -6,13 +6,15 @@
 //	}
 //
 // Each promise in the tenants.Store documentation has a subtest here. The
-// suite uses fake cryptography (NewKey and Seal that only tag their input):
-// the real key handling lives elsewhere and the store must not care.
+// suite uses fake cryptography (NewKey and SealMethod that only tag their
+// input): the real key handling and the method configurations live
+// elsewhere and the store must not care.
 package storetest
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -69,11 +71,11 @@ func Run(t *testing.T, open func(t *testing.T) tenants.Store) {
 // created is the fixed clock the suite passes as ApplyOptions.Now.
 var created = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// crypto is a fake NewKey and Seal that record their calls.
+// crypto is a fake NewKey and SealMethod that record their calls.
 type crypto struct {
 	mu       sync.Mutex
 	newKeys  []string // internal ids NewKey was called with
-	seals    []string // internal ids Seal was called with
+	seals    []string // internal ids SealMethod was called with
 	samlKeys []string // internal ids NewSAMLKey was called with
 }
 
@@ -97,10 +99,100 @@ func fakeKey(internalID string) tenants.SigningKey {
 	}
 }
 
-// fakeSeal is what the fake Seal returns; it keeps the plaintext visible on
-// purpose so the tests can tell which secret went where.
+// fakeSeal is what the fake SealMethod seals a secret to; it keeps the
+// plaintext visible on purpose so the tests can tell which secret went
+// where.
 func fakeSeal(plaintext []byte, internalID string) []byte {
 	return append([]byte("sealed:"+internalID+":"), plaintext...)
+}
+
+// obj is a method Config: a JSON object of the given keys and values, in
+// order.
+func obj(kv ...any) json.RawMessage {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i := 0; i < len(kv); i += 2 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(kv[i])
+		v, err := json.Marshal(kv[i+1])
+		if err != nil {
+			panic(err)
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// members returns a Config's members in order, as alternating keys and raw
+// values (obj's arguments).
+func members(cfg json.RawMessage) []any {
+	if len(cfg) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(cfg))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		panic("config is not an object")
+	}
+	var kv []any
+	for dec.More() {
+		tok, _ := dec.Token()
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			panic(err)
+		}
+		kv = append(kv, tok, v)
+	}
+	return kv
+}
+
+// member returns the string member key of a Config, and the Config
+// without it (nil when nothing is left).
+func member(cfg json.RawMessage, key string) (string, json.RawMessage) {
+	var value string
+	var rest []any
+	kv := members(cfg)
+	for i := 0; i < len(kv); i += 2 {
+		if kv[i] == key {
+			_ = json.Unmarshal(kv[i+1].(json.RawMessage), &value)
+			continue
+		}
+		rest = append(rest, kv[i], kv[i+1])
+	}
+	if len(rest) == 0 {
+		return value, nil
+	}
+	return value, obj(rest...)
+}
+
+// withMember returns cfg with the string member key set to value, last.
+func withMember(cfg json.RawMessage, key, value string) json.RawMessage {
+	_, rest := member(cfg, key)
+	return obj(append(members(rest), key, value)...)
+}
+
+// fakeSealMethod is the suite's ApplyOptions.SealMethod: a Config's
+// plaintext "clientSecret" member moves into Sealed (fakeSeal), or, without
+// one, prev's Sealed is kept; a social method with a clientID left without a
+// sealed secret is a FieldError wrapping tenants.ErrSecretRequired, as the
+// social method's own SealMethod reports it.
+func fakeSealMethod(m tenants.Method, prev *tenants.Method, internalID string) (tenants.Method, error) {
+	secret, rest := member(m.Config, "clientSecret")
+	m.Config = rest
+	switch {
+	case secret != "":
+		m.Sealed = fakeSeal([]byte(secret), internalID)
+	case prev != nil:
+		m.Sealed = bytes.Clone(prev.Sealed)
+	}
+	if id, _ := member(m.Config, "clientID"); m.Type == "social" && id != "" && len(m.Sealed) == 0 {
+		return tenants.Method{}, &tenants.FieldError{Field: "clientSecret", Err: fmt.Errorf("missing: %w", tenants.ErrSecretRequired)}
+	}
+	return m, nil
 }
 
 func (c *crypto) opts() tenants.ApplyOptions {
@@ -111,11 +203,11 @@ func (c *crypto) opts() tenants.ApplyOptions {
 			c.newKeys = append(c.newKeys, id)
 			return fakeKey(id), nil
 		},
-		Seal: func(p []byte, id string) ([]byte, error) {
+		SealMethod: func(m tenants.Method, prev *tenants.Method, id string) (tenants.Method, error) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			c.seals = append(c.seals, id)
-			return fakeSeal(p, id), nil
+			return fakeSealMethod(m, prev, id)
 		},
 		NewSAMLKey: func(id string) (tenants.SAMLKey, error) {
 			c.mu.Lock()
@@ -149,16 +241,20 @@ func acme() tenants.Tenant {
 		Status:       tenants.StatusActive,
 		Methods: []tenants.Method{
 			{Type: tenants.MethodPassword},
-			{Type: tenants.MethodOIDC, Label: "Acme SSO", Issuer: "https://idp.acme.example", ClientID: "tg", ClientSecret: "oidc-secret",
-				Scopes: []string{"groups"}, GroupsClaim: "roles",
-				GroupRoles: map[string][]string{"eng": {"admin", "viewer"}}, DefaultRoles: []string{"viewer"}},
-			{Type: tenants.MethodSAML, IDPMetadataURL: "https://idp.acme.example/saml/metadata", EmailAttribute: "mail",
-				GroupsClaim: "memberOf", AllowIDPInitiated: true, GroupRoles: map[string][]string{"admins": {"admin"}}},
-			{Type: tenants.MethodSocial, Provider: "github", ClientID: "gh", ClientSecret: "gh-secret", DefaultRoles: []string{"viewer"}},
-			{Type: tenants.MethodSocial, Provider: "generic", ClientID: "gen", ClientSecret: "gen-secret",
-				AuthURL: "https://oauth.acme.example/auth", TokenURL: "https://oauth.acme.example/token",
-				UserinfoURL: "https://oauth.acme.example/userinfo", IDField: "uid", EmailField: "mail",
-				EmailVerifiedField: "mail_verified"},
+			{Type: "oidc", Label: "Acme SSO",
+				Config: obj("issuer", "https://idp.acme.example", "clientID", "tg", "clientSecret", "oidc-secret",
+					"scopes", []string{"groups"}, "groupsClaim", "roles"),
+				Roles: tenants.RoleMapping{GroupRoles: map[string][]string{"eng": {"admin", "viewer"}}, DefaultRoles: []string{"viewer"}}},
+			{Type: tenants.MethodSAML,
+				Config: obj("groupsClaim", "memberOf", "idpMetadataURL", "https://idp.acme.example/saml/metadata",
+					"emailAttribute", "mail", "allowIDPInitiated", true),
+				Roles: tenants.RoleMapping{GroupRoles: map[string][]string{"admins": {"admin"}}}},
+			{Type: "social", Config: obj("clientID", "gh", "clientSecret", "gh-secret", "provider", "github"),
+				Roles: tenants.RoleMapping{DefaultRoles: []string{"viewer"}}},
+			{Type: "social", Config: obj("clientID", "gen", "clientSecret", "gen-secret", "provider", "generic",
+				"authURL", "https://oauth.acme.example/auth", "tokenURL", "https://oauth.acme.example/token",
+				"userinfoURL", "https://oauth.acme.example/userinfo", "idField", "uid", "emailField", "mail",
+				"emailVerifiedField", "mail_verified")},
 		},
 		Roles: map[string]tenants.Role{
 			"viewer": {Permissions: []string{"docs:read"}},
@@ -192,8 +288,8 @@ func config(t tenants.Tenant) tenants.Tenant {
 	t.InternalID, t.Keys, t.Created, t.SAMLKey = "", nil, time.Time{}, nil
 	t.Methods = slices.Clone(t.Methods)
 	for i := range t.Methods {
-		t.Methods[i].ClientSecret = ""
-		t.Methods[i].SealedClientSecret = nil
+		_, t.Methods[i].Config = member(t.Methods[i].Config, "clientSecret")
+		t.Methods[i].Sealed = nil
 	}
 	return t
 }
@@ -345,10 +441,11 @@ func testApplyReturnsCopies(t *testing.T, st tenants.Store) {
 		t.Fatalf("changing the applied slice changed the store: %+v", got)
 	}
 	got.Domains[0] = "mutated.example"
-	got.Methods[1].SealedClientSecret[0] = 'X'
+	got.Methods[1].Sealed[0] = 'X'
+	got.Methods[1].Config[0] = 'X'
 	got.Keys[0].Public[0] = 'X'
 	again := mustTenant(t, st, "acme")
-	if again.Domains[0] != acme().Domains[0] || again.Methods[1].SealedClientSecret[0] == 'X' || again.Keys[0].Public[0] == 'X' {
+	if again.Domains[0] != acme().Domains[0] || again.Methods[1].Sealed[0] == 'X' || again.Methods[1].Config[0] == 'X' || again.Keys[0].Public[0] == 'X' {
 		t.Fatalf("changing a returned tenant changed the store: %+v", again)
 	}
 }
@@ -507,7 +604,7 @@ func testApplyCallbackFailures(t *testing.T, st tenants.Store) {
 	mustApply(t, st, c.opts(), simple("acme"))
 	boom := errors.New("boom")
 	withSecret := simple("globex")
-	withSecret.Methods = []tenants.Method{{Type: tenants.MethodOIDC, Issuer: "https://idp.example", ClientID: "c", ClientSecret: "s3cr3t-value"}}
+	withSecret.Methods = []tenants.Method{{Type: "oidc", Config: obj("issuer", "https://idp.example", "clientID", "c", "clientSecret", "s3cr3t-value")}}
 
 	for _, tc := range []struct {
 		name  string
@@ -518,12 +615,12 @@ func testApplyCallbackFailures(t *testing.T, st tenants.Store) {
 			o.NewKey = func(string) (tenants.SigningKey, error) { return tenants.SigningKey{}, boom }
 			return o
 		}},
-		{"Seal fails", []tenants.Tenant{withSecret}, func(o tenants.ApplyOptions) tenants.ApplyOptions {
-			o.Seal = func([]byte, string) ([]byte, error) { return nil, boom }
+		{"SealMethod fails", []tenants.Tenant{withSecret}, func(o tenants.ApplyOptions) tenants.ApplyOptions {
+			o.SealMethod = func(tenants.Method, *tenants.Method, string) (tenants.Method, error) { return tenants.Method{}, boom }
 			return o
 		}},
-		{"Seal missing", []tenants.Tenant{withSecret}, func(o tenants.ApplyOptions) tenants.ApplyOptions {
-			o.Seal = nil
+		{"SealMethod missing", []tenants.Tenant{withSecret}, func(o tenants.ApplyOptions) tenants.ApplyOptions {
+			o.SealMethod = nil
 			return o
 		}},
 		{"NewKey missing", []tenants.Tenant{simple("globex")}, func(o tenants.ApplyOptions) tenants.ApplyOptions {
@@ -562,11 +659,11 @@ func testClientSecrets(t *testing.T, st tenants.Store) {
 	check := func(what string, got tenants.Tenant, want map[int][]byte) {
 		t.Helper()
 		for i, m := range got.Methods {
-			if m.ClientSecret != "" {
-				t.Errorf("%s: methods[%d] returns a plaintext ClientSecret", what, i)
+			if bytes.Contains(m.Config, []byte("clientSecret")) {
+				t.Errorf("%s: methods[%d] returns a plaintext client secret", what, i)
 			}
-			if !bytes.Equal(m.SealedClientSecret, want[i]) {
-				t.Errorf("%s: methods[%d].SealedClientSecret = %q, want %q", what, i, m.SealedClientSecret, want[i])
+			if !bytes.Equal(m.Sealed, want[i]) {
+				t.Errorf("%s: methods[%d].Sealed = %q, want %q", what, i, m.Sealed, want[i])
 			}
 		}
 	}
@@ -585,7 +682,7 @@ func testClientSecrets(t *testing.T, st tenants.Store) {
 
 	// A new plaintext replaces the sealed secret at that position only.
 	rotated := config(got)
-	rotated.Methods[1].ClientSecret = "rotated"
+	rotated.Methods[1].Config = withMember(rotated.Methods[1].Config, "clientSecret", "rotated")
 	mustApply(t, st, c.opts(), rotated)
 	wantSealed[1] = fakeSeal([]byte("rotated"), id)
 	check("rotate one secret", mustTenant(t, st, "acme"), wantSealed)
@@ -594,18 +691,18 @@ func testClientSecrets(t *testing.T, st tenants.Store) {
 	// nor does a method that moved to another position.
 	reordered := config(got)
 	reordered.Methods = []tenants.Method{
-		{Type: tenants.MethodSocial, Provider: "github", ClientID: "gh", ClientSecret: "new-gh"},
+		{Type: "social", Config: obj("clientID", "gh", "clientSecret", "new-gh", "provider", "github")},
 		{Type: tenants.MethodPassword},
-		{Type: tenants.MethodSAML, IDPMetadataURL: "https://idp.acme.example/saml/metadata"},
-		{Type: tenants.MethodOIDC, Issuer: "https://idp.acme.example", ClientID: "tg"},
+		{Type: tenants.MethodSAML, Config: obj("idpMetadataURL", "https://idp.acme.example/saml/metadata")},
+		{Type: "oidc", Config: obj("issuer", "https://idp.acme.example", "clientID", "tg")},
 	}
 	mustApply(t, st, c.opts(), reordered)
 	check("methods reordered", mustTenant(t, st, "acme"), map[int][]byte{0: fakeSeal([]byte("new-gh"), id)})
 
-	// Sealed secrets in the input are not trusted: only the store decides.
+	// Sealed secrets in the input are not trusted: only SealMethod decides.
 	forged := config(got)
 	forged.Methods = forged.Methods[:3]
-	forged.Methods[1].SealedClientSecret = []byte("forged")
+	forged.Methods[1].Sealed = []byte("forged")
 	mustApply(t, st, c.opts(), forged)
 	check("forged sealed secret", mustTenant(t, st, "acme"), map[int][]byte{})
 }

@@ -37,38 +37,34 @@ const (
 // browser is one headless Chromium for the whole test binary.
 type browser struct {
 	ctx context.Context // the first tab's context: the browser's lifetime
-	// domain is the base domain of the tenant hosts its tabs visit, whose
-	// pages must render under tenantgate's Content-Security-Policy.
-	domain string
 }
 
 // startBrowser starts Chromium with a fresh profile in a temporary
 // directory, resolving every app.test host to Envoy's TLS port and trusting
 // only Envoy's certificate. It is stopped when t ends.
-func startBrowser(t *testing.T, s *stack) *browser {
+func startBrowser(t *testing.T, s *harness) *browser {
 	t.Helper()
-	envoy := fmt.Sprintf("127.0.0.1:%d", s.envoyPort)
+	envoy := fmt.Sprintf("127.0.0.1:%d", s.EnvoyPort)
 	began := time.Now()
-	b := launchBrowser(t, baseDomain,
+	b := launchChromium(t,
 		// Tenant hosts at their default https port land on Envoy; Keycloak
 		// (127.0.0.1) is reached directly.
-		chromedp.Flag("host-resolver-rules", fmt.Sprintf("MAP *.%[1]s %[2]s, MAP %[1]s %[2]s", baseDomain, envoy)),
-		// Honoured only with an explicit --user-data-dir, as launchBrowser
-		// gives.
-		chromedp.Flag("ignore-certificate-errors-spki-list", s.certPin),
-	)
+		fmt.Sprintf("MAP *.%[1]s %[2]s, MAP %[1]s %[2]s", baseDomain, envoy),
+		// Honoured only with an explicit --user-data-dir, as launchChromium
+		// gives it.
+		chromedp.Flag("ignore-certificate-errors-spki-list", s.cert.Pin))
 	s.timings = append(s.timings, fmt.Sprintf("chromium started in %s", time.Since(began).Round(10*time.Millisecond)))
 	return b
 }
 
-// launchBrowser starts headless Chromium with a fresh profile in a
-// temporary directory and the options every test uses, plus extra. Its tabs
-// check the Content-Security-Policy of pages on domain and its subdomains.
-// It is stopped when t ends.
-func launchBrowser(t *testing.T, domain string, extra ...chromedp.ExecAllocatorOption) *browser {
+// launchChromium starts headless Chromium with a fresh profile in a
+// temporary directory, resolving host names by hostRules (the syntax of
+// --host-resolver-rules), plus any extra options. It is stopped when t
+// ends.
+func launchChromium(t *testing.T, hostRules string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	exec := chromiumPath(t)
-	opts := []chromedp.ExecAllocatorOption{
+	opts := append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exec),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.Headless,
@@ -90,9 +86,10 @@ func launchBrowser(t *testing.T, domain string, extra ...chromedp.ExecAllocatorO
 		chromedp.Flag("force-color-profile", "srgb"),
 		chromedp.Flag("lang", "en-US"),
 		chromedp.Flag("password-store", "basic"),
+		chromedp.Flag("host-resolver-rules", hostRules),
 		chromedp.Env("LANGUAGE=en-US"),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
+	}, extra...)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithLogf(func(string, ...any) {}))
 	t.Cleanup(func() {
 		cancel()
@@ -101,17 +98,16 @@ func launchBrowser(t *testing.T, domain string, extra ...chromedp.ExecAllocatorO
 	if err := firstRun(ctx, 30*time.Second); err != nil { // starts the browser
 		t.Fatalf("start chromium (%s): %v", exec, err)
 	}
-	return &browser{ctx: ctx, domain: domain}
+	return &browser{ctx: ctx}
 }
 
 // tab is one browser context (its own cookies and storage) with one page,
 // for one test.
 type tab struct {
-	t      *testing.T
-	ctx    context.Context
-	domain string // the browser's tenant base domain
-	shots  string // directory for this test's step screenshots, once made
-	n      int    // screenshots taken so far
+	t     *testing.T
+	ctx   context.Context
+	shots string // directory for this test's step screenshots, once made
+	n     int    // screenshots taken so far
 
 	mu      sync.Mutex
 	console []string // the browser's last log entries, for failure messages
@@ -129,7 +125,7 @@ func (b *browser) newTab(t *testing.T) *tab {
 	if err := firstRun(ctx, actionTimeout); err != nil {
 		t.Fatalf("open a tab: %v", err)
 	}
-	p := &tab{t: t, ctx: ctx, domain: b.domain}
+	p := &tab{t: t, ctx: ctx}
 	// What the browser itself reports (a navigation refused by CSP, a
 	// failed load) goes into the failure message.
 	entries := chromedp.Events(ctx, cdplog.EntryAdded)
@@ -144,7 +140,7 @@ func (b *browser) newTab(t *testing.T) *tab {
 				p.console = p.console[1:]
 			}
 			p.console = append(p.console, line)
-			if isCSPViolation(ev.Entry, p.domain) && len(p.csp) < maxConsole {
+			if isCSPViolation(ev.Entry) && len(p.csp) < maxConsole {
 				p.csp = append(p.csp, line)
 			}
 			p.mu.Unlock()
@@ -163,8 +159,9 @@ func (b *browser) newTab(t *testing.T) *tab {
 }
 
 // isCSPViolation reports whether e is the browser's report of a
-// Content-Security-Policy violation on a page of domain or a host under it.
-func isCSPViolation(e *cdplog.Entry, domain string) bool {
+// Content-Security-Policy violation on a page of an app.test host, or of a
+// *.localhost one (make run-sso's).
+func isCSPViolation(e *cdplog.Entry) bool {
 	if e == nil || !strings.Contains(e.Text, "Content Security Policy") {
 		return false
 	}
@@ -173,7 +170,7 @@ func isCSPViolation(e *cdplog.Entry, domain string) bool {
 		return false
 	}
 	h := u.Hostname()
-	return h == domain || strings.HasSuffix(h, "."+domain)
+	return h == baseDomain || strings.HasSuffix(h, "."+baseDomain) || strings.HasSuffix(h, ".localhost")
 }
 
 // firstRun makes chromedp create ctx's browser or tab, waiting at most

@@ -31,7 +31,7 @@ var appPages = map[string]string{"/public/transfer.html": transferPage}
 // POST and on a credentialed fetch from hooli's page; tenantgate refuses
 // both and the app never sees them. The same form on initech's own page, and
 // on acme's page (in initech's trustedOrigins), goes through.
-func crossOriginGuard(t *testing.T, p *tab, s *stack) {
+func crossOriginGuard(t *testing.T, p *tab, s *harness) {
 	signInWithPassword(p, origin("initech")+"/reports", mia)
 
 	// hooli's page: a credentialed fetch (the response is opaque to the
@@ -51,7 +51,7 @@ func crossOriginGuard(t *testing.T, p *tab, s *stack) {
 	if got := p.bodyText(); !strings.Contains(got, `"cross_origin"`) {
 		t.Errorf("hooli's form POST to initech: page shows %q, want the cross_origin refusal", got)
 	}
-	for _, r := range s.upstream.Requests() {
+	for _, r := range s.Upstream.Requests() {
 		if strings.HasPrefix(r.Path, "/api/transfer") {
 			t.Fatalf("the app received %s %s from a sibling tenant's page (x-user-email %q)", r.Method, r.Path, header(r, "x-user-email"))
 		}
@@ -63,7 +63,7 @@ func crossOriginGuard(t *testing.T, p *tab, s *stack) {
 		p.click("send the form from "+from, "#transfer button")
 		p.waitFor("initech's app after the form from "+from, actionTimeout, atPath(origin("initech"), "/api/transfer"))
 		got := p.upstream()
-		if got.Method != "POST" || header(got, "x-user-email") != mia.email || header(got, "x-tenant-id") != "initech" {
+		if got.Method != "POST" || header(got, "x-user-email") != mia.Email || header(got, "x-tenant-id") != "initech" {
 			t.Errorf("form from %s: the app saw %s as %q in %q, want mia's POST in initech", from, got.Method,
 				header(got, "x-user-email"), header(got, "x-tenant-id"))
 		}

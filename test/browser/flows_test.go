@@ -3,12 +3,9 @@ package browser
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/tenantgate/tenantgate/test/internal/stack"
 	"github.com/tenantgate/tenantgate/test/keycloak"
 )
 
@@ -33,7 +31,7 @@ func TestBrowser(t *testing.T) {
 	keycloak.SkipIfDisabled(t)
 	chromiumPath(t) // skip or fail before paying for Keycloak
 	began := time.Now()
-	s := startStack(t)
+	s := startHarness(t)
 	b := startBrowser(t, s)
 	ready := time.Since(began)
 	flows := map[string]time.Duration{}
@@ -114,10 +112,10 @@ func discover(p *tab, email string) {
 
 // signInWithPassword goes from rawURL (a page of the app on a tenant) to
 // signed in, by keyboard, and returns what the app received.
-func signInWithPassword(p *tab, rawURL string, who person) {
+func signInWithPassword(p *tab, rawURL string, who stack.User) {
 	p.t.Helper()
 	signInPage(p, rawURL)
-	typeCredentials(p, who.email, who.password)
+	typeCredentials(p, who.Email, who.Password)
 	p.press("press Enter", kb.Enter)
 	u, _ := url.Parse(rawURL)
 	p.waitFor("the app at "+u.Path, actionTimeout, atPath(u.Scheme+"://"+u.Host, u.Path))
@@ -142,7 +140,7 @@ func wantIdentity(p *tab, tenant, email, roles, method string) {
 	}
 }
 
-func passwordSignIn(t *testing.T, p *tab, s *stack) {
+func passwordSignIn(t *testing.T, p *tab, s *harness) {
 	signInPage(p, origin("initech")+"/reports/q3?view=full")
 	if got := p.text("main"); !strings.Contains(got, "Initech") {
 		t.Errorf("sign-in page does not name the tenant: %q", got)
@@ -154,9 +152,9 @@ func passwordSignIn(t *testing.T, p *tab, s *stack) {
 		`getComputedStyle(document.querySelector("form:has(input[name=password]) button")).backgroundColor`)); bg != initechAccentRGB {
 		t.Errorf("sign-in button background is %s, want initech's accent %s (%s)", bg, initechAccent, initechAccentRGB)
 	}
-	typeCredentials(p, mia.email, mia.password)
+	typeCredentials(p, mia.Email, mia.Password)
 	p.shot("filled-in")
-	if got := p.fieldValue(passwordField); got != mia.password {
+	if got := p.fieldValue(passwordField); got != mia.Password {
 		t.Fatalf("password field holds %d characters, want what was typed", len(got))
 	}
 	p.press("press Enter", kb.Enter)
@@ -165,7 +163,7 @@ func passwordSignIn(t *testing.T, p *tab, s *stack) {
 	if got := p.location().RawQuery; got != "view=full" {
 		t.Errorf("query after sign-in = %q, want view=full", got)
 	}
-	wantIdentity(p, "initech", mia.email, "member", "password")
+	wantIdentity(p, "initech", mia.Email, "member", "password")
 
 	c := p.cookie(origin("initech")+"/", sessionCookie)
 	if c == nil {
@@ -192,17 +190,17 @@ func passwordSignIn(t *testing.T, p *tab, s *stack) {
 func wrongPassword(t *testing.T, p *tab) {
 	// A wrong password and an address nobody has get the same answer.
 	var answers []string
-	for _, who := range []person{{mia.email, "not-" + mia.password}, {"nobody@initech.test", mia.password}} {
+	for _, who := range []stack.User{{Email: mia.Email, Password: "not-" + mia.Password}, {Email: "nobody@initech.test", Password: mia.Password}} {
 		signInPage(p, origin("initech")+"/")
-		typeCredentials(p, who.email, who.password)
+		typeCredentials(p, who.Email, who.Password)
 		p.press("press Enter", kb.Enter)
 		alert := p.text(`[role=alert]`)
 		answers = append(answers, alert)
 		if alert != invalidCredentials {
-			t.Errorf("sign-in as %s shows %q, want %q", who.email, alert, invalidCredentials)
+			t.Errorf("sign-in as %s shows %q, want %q", who.Email, alert, invalidCredentials)
 		}
 		p.waitFor("the sign-in page again", actionTimeout, atPath(origin("initech"), "/_auth/login"))
-		if body := p.bodyText(); strings.Contains(body, who.password) {
+		if body := p.bodyText(); strings.Contains(body, who.Password) {
 			t.Errorf("the error page shows the password")
 		}
 		if c := p.cookie(origin("initech")+"/", sessionCookie); c != nil {
@@ -216,15 +214,15 @@ func wrongPassword(t *testing.T, p *tab) {
 	// Trying again works from the error page.
 	p.steps("clear the form", clearField(emailField), clearField(passwordField))
 	p.click("focus the email field", emailField)
-	typeCredentials(p, mia.email, mia.password)
+	typeCredentials(p, mia.Email, mia.Password)
 	p.press("press Enter", kb.Enter)
 	p.waitFor("the app", actionTimeout, atPath(origin("initech"), "/"))
-	wantIdentity(p, "initech", mia.email, "member", "password")
+	wantIdentity(p, "initech", mia.Email, "member", "password")
 }
 
-func signOut(t *testing.T, p *tab, s *stack) {
+func signOut(t *testing.T, p *tab, s *harness) {
 	signInWithPassword(p, origin("initech")+"/", dana)
-	wantIdentity(p, "initech", dana.email, "admin", "password")
+	wantIdentity(p, "initech", dana.Email, "admin", "password")
 	c := p.cookie(origin("initech")+"/", sessionCookie)
 	if c == nil {
 		t.Fatal("no session cookie after sign-in")
@@ -280,20 +278,20 @@ func discovery(t *testing.T, p *tab) {
 		}
 	}
 
-	discover(p, mia.email)
+	discover(p, mia.Email)
 	u := p.waitFor("initech's sign-in page", actionTimeout, atPath(origin("initech"), "/_auth/login"))
 	p.shot("tenant-sign-in-with-hint")
-	if got := u.Query().Get("login_hint"); got != mia.email {
-		t.Errorf("login_hint = %q, want %q", got, mia.email)
+	if got := u.Query().Get("login_hint"); got != mia.Email {
+		t.Errorf("login_hint = %q, want %q", got, mia.Email)
 	}
-	if got := p.fieldValue(emailField); got != mia.email {
+	if got := p.fieldValue(emailField); got != mia.Email {
 		t.Errorf("email field holds %q, want the address typed at the apex", got)
 	}
 	p.waitFocused("the email is filled in", passwordField)
-	p.typeText("type the password", mia.password)
+	p.typeText("type the password", mia.Password)
 	p.press("press Enter", kb.Enter)
 	p.waitFor("the app", actionTimeout, atPath(origin("initech"), "/"))
-	wantIdentity(p, "initech", mia.email, "member", "password")
+	wantIdentity(p, "initech", mia.Email, "member", "password")
 	// The apex got no session: discovery is not a sign-in.
 	if cs := p.cookies(origin("") + "/"); len(cookieNamed(cs, sessionCookie)) != 0 {
 		t.Errorf("the apex holds a session cookie after discovery")
@@ -301,7 +299,7 @@ func discovery(t *testing.T, p *tab) {
 }
 
 // atKeycloak waits for Keycloak's login form for realm and returns its URL.
-func atKeycloak(p *tab, s *stack, realm string) *url.URL {
+func atKeycloak(p *tab, s *harness, realm string) *url.URL {
 	p.t.Helper()
 	u := p.waitFor("Keycloak's login form", idpTimeout, func(u *url.URL) bool {
 		return strings.HasPrefix(u.String(), s.kc.Issuer(realm)+"/")
@@ -335,7 +333,7 @@ func signInAtKeycloak(p *tab, username, password string) {
 	p.press("press Enter", kb.Enter)
 }
 
-func oidcSignIn(t *testing.T, p *tab, s *stack) {
+func oidcSignIn(t *testing.T, p *tab, s *harness) {
 	alice := keycloakUser(t, keycloak.RealmOIDC, "alice")
 	// Discovery on the apex sends alice@acme.test to acme, whose only
 	// method is OIDC: its sign-in page goes straight on to Keycloak, with
@@ -372,7 +370,7 @@ func oidcSignIn(t *testing.T, p *tab, s *stack) {
 	atKeycloak(p, s, keycloak.RealmOIDC)
 }
 
-func samlSignIn(t *testing.T, p *tab, s *stack) {
+func samlSignIn(t *testing.T, p *tab, s *harness) {
 	carol := keycloakUser(t, keycloak.RealmSAML, "carol")
 	p.open(origin("globex") + "/ledger?year=2026")
 	atKeycloak(p, s, keycloak.RealmSAML)
@@ -403,7 +401,7 @@ func samlSignIn(t *testing.T, p *tab, s *stack) {
 	}
 }
 
-func oauthButton(t *testing.T, p *tab, s *stack) {
+func oauthButton(t *testing.T, p *tab, s *harness) {
 	erin := keycloakUser(t, keycloak.RealmOAuth, "erin")
 	signInPage(p, origin("initech")+"/")
 	p.click("press the SSO button", `form.sso button`)
@@ -437,7 +435,7 @@ func cookieNamed(cs []*network.Cookie, name string) []*network.Cookie {
 // status sends GET rawURL through Envoy's TLS listener, outside the
 // browser, with token as the session cookie and asking for JSON, and
 // returns the status code.
-func (s *stack) status(t *testing.T, rawURL, token string) int {
+func (s *harness) status(t *testing.T, rawURL, token string) int {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
 	if err != nil {
@@ -455,24 +453,13 @@ func (s *stack) status(t *testing.T, rawURL, token string) int {
 
 // client is an HTTP client that reaches every app.test host at Envoy's
 // TLS port and trusts only the stack's certificate.
-func (s *stack) client(t *testing.T) *http.Client {
+func (s *harness) client(t *testing.T) *http.Client {
 	t.Helper()
-	pemBytes, err := os.ReadFile(s.certFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(pemBytes)
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(cert)
-	envoy := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.envoyPort))
+	envoy := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.EnvoyPort))
 	return &http.Client{
 		Timeout: actionTimeout,
 		Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: roots},
+			TLSClientConfig: &tls.Config{RootCAs: s.cert.Pool},
 			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 				return (&net.Dialer{}).DialContext(ctx, network, envoy)
 			},
@@ -501,11 +488,11 @@ func choose(p *tab, tenant string) {
 
 // signInAtApex signs in to the apex's global session with the password
 // form, by keyboard, and waits for the chooser.
-func signInAtApex(p *tab, who person) {
+func signInAtApex(p *tab, who stack.User) {
 	p.t.Helper()
 	p.open(origin("") + "/_auth/login")
 	p.click("focus the global sign-in email", apexEmail)
-	typeCredentials(p, who.email, who.password)
+	typeCredentials(p, who.Email, who.Password)
 	p.press("press Enter", kb.Enter)
 	p.waitFor("the chooser", actionTimeout, atPath(origin(""), "/_auth/login"))
 }
@@ -522,14 +509,14 @@ func onlyHostCookies(p *tab, rawURL string) {
 	}
 }
 
-func switching(t *testing.T, p *tab, s *stack) {
+func switching(t *testing.T, p *tab, s *harness) {
 	signInAtApex(p, dana)
 	got := chooserTenants(p)
 	p.shot("chooser")
 	if strings.Join(got, ",") != "Hooli,Initech" {
 		t.Errorf("chooser offers %q, want Hooli and Initech", got)
 	}
-	if body := p.bodyText(); !strings.Contains(body, dana.email) {
+	if body := p.bodyText(); !strings.Contains(body, dana.Email) {
 		t.Errorf("chooser does not say who is signed in")
 	}
 
@@ -537,14 +524,14 @@ func switching(t *testing.T, p *tab, s *stack) {
 	choose(p, "initech")
 	p.waitFor("initech's app", actionTimeout, atPath(origin("initech"), "/"))
 	p.shot("switched-to-initech")
-	wantIdentity(p, "initech", dana.email, "admin", "password")
+	wantIdentity(p, "initech", dana.Email, "admin", "password")
 
 	p.open(origin("") + "/_auth/login")
 	chooserTenants(p)
 	choose(p, "hooli")
 	p.waitFor("hooli's app", actionTimeout, atPath(origin("hooli"), "/"))
 	p.shot("switched-to-hooli")
-	wantIdentity(p, "hooli", dana.email, "member", "password")
+	wantIdentity(p, "hooli", dana.Email, "member", "password")
 
 	// Each host holds its own session; nothing is shared across
 	// subdomains, and initech's session still opens initech only.
@@ -552,7 +539,7 @@ func switching(t *testing.T, p *tab, s *stack) {
 		onlyHostCookies(p, o+"/")
 	}
 	p.open(origin("initech") + "/")
-	wantIdentity(p, "initech", dana.email, "admin", "password")
+	wantIdentity(p, "initech", dana.Email, "admin", "password")
 
 	// A switch a tenant's own page starts (say, an app's "switch
 	// organisation" link) asks on the apex first, then signs in.
@@ -562,12 +549,12 @@ func switching(t *testing.T, p *tab, s *stack) {
 	p.open(origin("hooli") + "/_auth/switch?rd=%2Fdocs")
 	p.waitFor("the apex's confirmation", actionTimeout, atPath(origin(""), "/_auth/switch"))
 	p.shot("confirm-switch")
-	if body := p.bodyText(); !strings.Contains(body, "Hooli") || !strings.Contains(body, dana.email) {
+	if body := p.bodyText(); !strings.Contains(body, "Hooli") || !strings.Contains(body, dana.Email) {
 		t.Errorf("confirmation does not name the tenant and the person: %q", body)
 	}
 	p.click("press Continue", `form[action="/_auth/switch"] button`)
 	p.waitFor("hooli's app", actionTimeout, atPath(origin("hooli"), "/docs"))
-	wantIdentity(p, "hooli", dana.email, "member", "password")
+	wantIdentity(p, "hooli", dana.Email, "member", "password")
 
 	// Signing out of the apex ends switching: the next switch asks for the
 	// password again.

@@ -26,6 +26,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tenantgate/tenantgate/test/internal/proc"
+	"github.com/tenantgate/tenantgate/test/internal/stack"
 	"github.com/tenantgate/tenantgate/test/keycloak"
 )
 
@@ -115,12 +116,13 @@ func TestRunSSO(t *testing.T) {
 	if out, err := trust.CombinedOutput(); err != nil {
 		t.Fatalf("the printed trust command %q: %v\n%s", d.trustCommand, err, out)
 	}
-	b := launchBrowser(t, "localhost", chromedp.Env("HOME="+home))
+	// *.localhost is loopback to Chromium anyway; the rule only says so.
+	b := launchChromium(t, "MAP *.localhost 127.0.0.1", chromedp.Env("HOME="+home))
 
 	kc := "http://127.0.0.1:" + strconv.Itoa(ports["KEYCLOAK"])
 	t.Run("password", func(t *testing.T) {
 		p := b.newTab(t)
-		signInWithPassword(p, d.acme+"/", person{d.passwords[0][0], d.passwords[0][1]})
+		signInWithPassword(p, d.acme+"/", stack.User{Email: d.passwords[0][0], Password: d.passwords[0][1]})
 		p.shot("signed-in")
 		wantIdentity(p, "acme", d.passwords[0][0], "admin", "password")
 		if c := p.cookie(d.acme+"/", sessionCookie); c == nil || !c.Secure {

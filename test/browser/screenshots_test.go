@@ -49,7 +49,7 @@ func screenshots(t *testing.T, p *tab) {
 	signInPage(p, origin("initech")+"/")
 	save("sign-in")
 
-	typeCredentials(p, mia.email, "not-"+mia.password)
+	typeCredentials(p, mia.Email, "not-"+mia.Password)
 	p.press("press Enter", kb.Enter)
 	if got := p.text(`[role=alert]`); got != invalidCredentials {
 		t.Errorf("error state shows %q", got)
@@ -59,7 +59,7 @@ func screenshots(t *testing.T, p *tab) {
 
 	p.open(origin("") + "/_auth/login")
 	p.waitFocused("the discovery page", discoveryEmail)
-	p.typeText("type the email", mia.email)
+	p.typeText("type the email", mia.Email)
 	save("discovery")
 
 	p.steps("phone size", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(1), chromedp.EmulateMobile))

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/boltstore"
@@ -99,7 +100,7 @@ func cmdMint(ctx context.Context, args []string, stdout io.Writer) error {
 // loadMintInputs reads, and closes again, everything minting needs: the
 // snapshot the server will load, the member's claims and a Minter.
 func loadMintInputs(ctx context.Context, cfg *mintConfig) (*tenants.Snapshot, session.Claims, *session.Minter, error) {
-	sealer, err := session.LoadOrCreateMasterKey(cfg.MasterKeyFile)
+	sealer, err := seal.LoadOrCreateMasterKey(cfg.MasterKeyFile)
 	if err != nil {
 		return nil, session.Claims{}, nil, fmt.Errorf("mint: master key: %w", err)
 	}
@@ -229,7 +230,7 @@ func measureVerify(snap *tenants.Snapshot, t *tenants.Tenant, toks []string, ite
 
 		start = time.Now()
 		for _, tok := range toks[pass*n : (pass+1)*n] {
-			if _, err := verifier.Verify(snap, tok); err != nil {
+			if _, err := verifier.VerifyFor(snap, t, tok); err != nil {
 				return nil, fmt.Errorf("mint: a freshly minted token does not verify: %w", err)
 			}
 		}
@@ -237,7 +238,7 @@ func measureVerify(snap *tenants.Snapshot, t *tenants.Tenant, toks []string, ite
 
 		start = time.Now()
 		for range n {
-			if _, err := verifier.Verify(snap, toks[0]); err != nil {
+			if _, err := verifier.VerifyFor(snap, t, toks[0]); err != nil {
 				return nil, fmt.Errorf("mint: a freshly minted token does not verify: %w", err)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/boltstore"
@@ -20,7 +21,7 @@ func newBenchDB(t *testing.T) (db, key string) {
 	t.Helper()
 	dir := t.TempDir()
 	db, key = filepath.Join(dir, "tg.db"), filepath.Join(dir, "tg.key")
-	sealer, err := session.LoadOrCreateMasterKey(key)
+	sealer, err := seal.LoadOrCreateMasterKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestMint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := session.NewVerifier().Verify(snap, fresh[7])
+	c, err := session.NewVerifier().VerifyFor(snap, snap.BySlug("acme"), fresh[7])
 	if err != nil {
 		t.Fatal(err)
 	}

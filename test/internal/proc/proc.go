@@ -3,8 +3,9 @@
 // finds what they need: the repository root, free loopback ports, installed
 // tools.
 //
-// Children get the test's environment without any TENANTGATE_* variable,
-// which would silently change tenantgate's flags. A started process is
+// Children get the test's environment without any TENANTGATE_* or ETCD_*
+// variable, which would silently change tenantgate's or etcd's flags. A
+// started process is
 // stopped when the test ends (SIGTERM, then SIGKILL after five seconds), and
 // its output is logged if the test failed. Every wait is bounded.
 package proc
@@ -56,11 +57,11 @@ func FreePort(tb testing.TB) int {
 }
 
 // Env is the environment for child processes: the test's, without any
-// TENANTGATE_* variable.
+// TENANTGATE_* or ETCD_* variable (etcd reads every flag from ETCD_<FLAG>).
 func Env() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TENANTGATE_") {
+		if !strings.HasPrefix(kv, "TENANTGATE_") && !strings.HasPrefix(kv, "ETCD_") {
 			env = append(env, kv)
 		}
 	}
@@ -155,7 +156,15 @@ type Process struct {
 // ends, and its output is logged if the test failed.
 func Start(tb testing.TB, name string, args ...string) *Process {
 	tb.Helper()
-	p := &Process{name: filepath.Base(name), out: &output{}, done: make(chan struct{})}
+	return StartNamed(tb, filepath.Base(name), name, args...)
+}
+
+// StartNamed is Start for a process that messages and the logged output
+// call label, so that several children of one binary (the members of an
+// etcd cluster) can be told apart.
+func StartNamed(tb testing.TB, label, name string, args ...string) *Process {
+	tb.Helper()
+	p := &Process{name: label, out: &output{}, done: make(chan struct{})}
 	p.cmd = exec.Command(name, args...)
 	p.cmd.Env = Env()
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -195,6 +204,19 @@ func (p *Process) Stop() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	}
+}
+
+// Kill ends the process with SIGKILL, as a crash would: no signal handler
+// runs and nothing is flushed. It returns once the process has been reaped;
+// calling it on an ended process does nothing.
+func (p *Process) Kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
 }
 
 // Exited reports whether the process has ended.

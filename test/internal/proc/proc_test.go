@@ -13,10 +13,13 @@ import (
 
 func TestEnvDropsTenantgateVariables(t *testing.T) {
 	t.Setenv("TENANTGATE_INSECURE_COOKIES", "true")
+	t.Setenv("ETCD_DATA_DIR", "/elsewhere")
 	t.Setenv("PROC_TEST_KEPT", "yes")
 	env := Env()
-	if slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "TENANTGATE_") }) {
-		t.Errorf("Env() passes a TENANTGATE_ variable on")
+	for _, prefix := range []string{"TENANTGATE_", "ETCD_"} {
+		if slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, prefix) }) {
+			t.Errorf("Env() passes a %s* variable on", prefix)
+		}
 	}
 	if !slices.Contains(env, "PROC_TEST_KEPT=yes") {
 		t.Errorf("Env() dropped an unrelated variable")
@@ -40,6 +43,27 @@ func TestStartWaitStop(t *testing.T) {
 		t.Errorf("Stop took %v: SIGTERM did not end the process", d)
 	}
 	p.Stop() // a second Stop returns at once
+}
+
+func TestKillEndsAProcessThatIgnoresSIGTERM(t *testing.T) {
+	// The ignored SIGTERM survives exec, so Stop would wait its five seconds.
+	p := StartNamed(t, "stubborn", "/bin/sh", "-c", `trap "" TERM; echo ready; exec sleep 30`)
+	p.WaitUntil(t, 10*time.Second, func() error {
+		if !strings.Contains(p.Output(), "ready") {
+			return fmt.Errorf("no output yet")
+		}
+		return nil
+	})
+	began := time.Now()
+	p.Kill()
+	if !p.Exited() {
+		t.Fatal("process still running after Kill")
+	}
+	if d := time.Since(began); d > 2*time.Second {
+		t.Errorf("Kill took %v, want at once", d)
+	}
+	p.Kill() // a second Kill returns at once
+	p.Stop()
 }
 
 func TestRunGivesStdin(t *testing.T) {

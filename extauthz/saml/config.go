@@ -1,0 +1,57 @@
+package saml
+
+import "github.com/tenantgate/tenantgate/tenants"
+
+// Type is the tenant-file type of SAML methods.
+const Type = tenants.MethodSAML
+
+// Config is a saml method entry's own fields (docs/sso.md, "SAML 2.0"), in
+// the order a tenant file prints them. The entry's label and role mapping
+// are tenants.Method's; the SP key is the tenant's (tenants.SAMLKey).
+type Config struct {
+	// GroupsClaim names the attribute listing the person's groups;
+	// tenants.DefaultGroupsClaim when empty.
+	GroupsClaim string `json:"groupsClaim,omitempty" yaml:"groupsClaim,omitempty"`
+	// IDPMetadataURL and IDPMetadataXML give the IdP's metadata, fetched
+	// or inline: exactly one is set.
+	IDPMetadataURL string `json:"idpMetadataURL,omitempty" yaml:"idpMetadataURL,omitempty"`
+	IDPMetadataXML string `json:"idpMetadataXML,omitempty" yaml:"idpMetadataXML,omitempty"`
+	// EmailAttribute names the attribute holding the email;
+	// DefaultEmailAttribute when empty. The NameID is used when it has the
+	// emailAddress format.
+	EmailAttribute string `json:"emailAttribute,omitempty" yaml:"emailAttribute,omitempty"`
+	// AllowIDPInitiated accepts unsolicited responses (no InResponseTo).
+	// Off by default: IdP-initiated SSO cannot be bound to a browser.
+	AllowIDPInitiated bool `json:"allowIDPInitiated,omitempty" yaml:"allowIDPInitiated,omitempty"`
+}
+
+// NewConfig returns an empty Config, for tenants.MethodType.
+func NewConfig() tenants.MethodConfig { return &Config{} }
+
+// maxMetadataXMLLen bounds inline metadata in a tenant file.
+const maxMetadataXMLLen = maxMetadataSize
+
+// Validate checks a saml entry: at most one per tenant (its SP entity id
+// and ACS URL are per tenant host, so there is room for one SAML service
+// provider), exactly one of an https idpMetadataURL or idpMetadataXML (at
+// most 1 MiB, well-formed XML with one root element and no DOCTYPE), the
+// label, emailAttribute and role mapping. Whether the metadata is usable
+// is checked when the method opens.
+func (c *Config) Validate(m tenants.Method, v *tenants.MethodCheck) {
+	v.Label()
+	v.RoleMapping(c.GroupsClaim)
+	v.OnlyOne("a tenant has one SAML service provider")
+	switch {
+	case c.IDPMetadataURL == "" && c.IDPMetadataXML == "":
+		v.Errorf("", "needs idpMetadataURL or idpMetadataXML")
+	case c.IDPMetadataURL != "" && c.IDPMetadataXML != "":
+		v.Errorf("", "set only one of idpMetadataURL and idpMetadataXML")
+	case c.IDPMetadataURL != "":
+		v.IDPURL("idpMetadataURL", c.IDPMetadataURL, false)
+	default:
+		if err := checkMetadataXML(c.IDPMetadataXML); err != nil {
+			v.Errorf("idpMetadataXML", "%v", err)
+		}
+	}
+	v.Attribute("emailAttribute", c.EmailAttribute)
+}

@@ -1,0 +1,169 @@
+package boltstore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/tenantgate/tenantgate/tenants"
+)
+
+// Schema 1 (tenantgate up to commit aab787b) stored a tenant's methods as
+// one record type holding every method type's fields. Schema 2 stores each
+// method's own configuration as the opaque bytes its package writes
+// (methodRecord.Config) and its sealed secrets as opaque bytes (Sealed).
+// Open migrates a schema-1 database in one write transaction, after walk
+// has checked all of it: every tenant record is rewritten as version 2,
+// then the schema record. Nothing else changes: users, memberships,
+// revocations, keys and every sealed value keep their bytes, so sessions
+// minted before stay valid and sealed secrets open with the same key.
+
+// tenantRecordV1 is a tenant record as schema 1 wrote it. Only Methods
+// differ from version 2.
+type tenantRecordV1 struct {
+	tenantRecord
+	Methods []methodRecordV1 `json:"methods,omitempty"`
+}
+
+func (tenantRecordV1) version() int { return 1 }
+
+// methodRecordV1 is a method as schema 1 wrote it.
+type methodRecordV1 struct {
+	Type  string `json:"type"`
+	Label string `json:"label,omitempty"`
+	methodConfigV1
+	// SealedClientSecret is the client secret sealed under
+	// "client-secret:<tenant internal id>": what version 2 keeps in Sealed.
+	SealedClientSecret []byte              `json:"sealedClientSecret,omitempty"`
+	GroupRoles         map[string][]string `json:"groupRoles,omitempty"`
+	DefaultRoles       []string            `json:"defaultRoles,omitempty"`
+}
+
+// methodConfigV1 is every method type's own fields as schema 1 kept them,
+// in the order tenant files print them. Schema 1 validated each method to
+// set only its own type's fields, so the set ones are exactly that type's
+// Config, as its package (oidc, saml, social) encodes it.
+type methodConfigV1 struct {
+	Issuer             string   `json:"issuer,omitempty"`
+	ClientID           string   `json:"clientID,omitempty"`
+	Scopes             []string `json:"scopes,omitempty"`
+	GroupsClaim        string   `json:"groupsClaim,omitempty"`
+	IDPMetadataURL     string   `json:"idpMetadataURL,omitempty"`
+	IDPMetadataXML     string   `json:"idpMetadataXML,omitempty"`
+	EmailAttribute     string   `json:"emailAttribute,omitempty"`
+	AllowIDPInitiated  bool     `json:"allowIDPInitiated,omitempty"`
+	Provider           string   `json:"provider,omitempty"`
+	AuthURL            string   `json:"authURL,omitempty"`
+	TokenURL           string   `json:"tokenURL,omitempty"`
+	UserinfoURL        string   `json:"userinfoURL,omitempty"`
+	IDField            string   `json:"idField,omitempty"`
+	EmailField         string   `json:"emailField,omitempty"`
+	EmailVerifiedField string   `json:"emailVerifiedField,omitempty"`
+}
+
+// upgrade returns the version 2 record of a version 1 one.
+func (r *tenantRecordV1) upgrade() (tenantRecord, error) {
+	out := r.tenantRecord
+	out.V = tenantRecordVersion
+	out.Methods = nil
+	for _, m := range r.Methods {
+		cfg, err := json.Marshal(m.methodConfigV1)
+		if err != nil {
+			return tenantRecord{}, fmt.Errorf("tenant %q: method config: %w", r.ID, err)
+		}
+		if string(cfg) == "{}" {
+			cfg = nil
+		}
+		out.Methods = append(out.Methods, methodRecord{
+			Type: m.Type, Label: m.Label, Config: cfg, Sealed: m.SealedClientSecret,
+			GroupRoles: m.GroupRoles, DefaultRoles: m.DefaultRoles,
+		})
+	}
+	return out, nil
+}
+
+// readSchema returns the database's schema version: 1 (to be migrated) or
+// schemaVersion. A newer one, or none, is tenants.ErrCorrupt.
+func readSchema(tx *bolt.Tx) (int, error) {
+	raw := tx.Bucket(bucketMeta).Get(keySchema)
+	if raw == nil {
+		return 0, fmt.Errorf("%w: no schema record", tenants.ErrCorrupt)
+	}
+	var head struct {
+		V *int `json:"v"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil || head.V == nil {
+		return 0, fmt.Errorf("%w: schema record %s is unreadable", tenants.ErrCorrupt, short(raw))
+	}
+	if v := *head.V; v != 1 && v != schemaVersion {
+		return 0, fmt.Errorf("%w: database has schema version %d, this tenantgate reads versions 1 and %d (written by a newer tenantgate?)",
+			tenants.ErrCorrupt, v, schemaVersion)
+	}
+	return *head.V, nil
+}
+
+// decodeTenant decodes a stored tenant record of a database at the given
+// schema version, upgrading a version 1 record in memory.
+func decodeTenant(schema int, key, data []byte) (*tenantRecord, error) {
+	if schema == 1 {
+		var r tenantRecordV1
+		if err := decodeRecord(bucketTenants, key, data, &r); err != nil {
+			return nil, err
+		}
+		up, err := r.upgrade()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", tenants.ErrCorrupt, err)
+		}
+		return &up, nil
+	}
+	var r tenantRecord
+	if err := decodeRecord(bucketTenants, key, data, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// migrate brings a database walk has checked from schema version `from` to
+// schemaVersion, in one write transaction; it writes nothing when it is
+// there already.
+func (s *Store) migrate(from int) error {
+	if from == schemaVersion {
+		return nil
+	}
+	if from != 1 {
+		return errors.New("no migration from schema version " + fmt.Sprint(from))
+	}
+	err := guard(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			tb := tx.Bucket(bucketTenants)
+			type upgraded struct {
+				key []byte
+				rec tenantRecord
+			}
+			var all []upgraded
+			err := tb.ForEach(func(k, v []byte) error {
+				r, err := decodeTenant(1, k, v)
+				if err != nil {
+					return err
+				}
+				all = append(all, upgraded{append([]byte(nil), k...), *r})
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, u := range all {
+				if err := putRecord(tb, u.key, &u.rec); err != nil {
+					return fmt.Errorf("tenant %s: %w", u.key, err)
+				}
+			}
+			return putRecord(tx.Bucket(bucketMeta), keySchema, &schemaRecord{V: schemaVersion})
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("migrate database %s from schema %d to %d: %w", s.path, from, schemaVersion, err)
+	}
+	return nil
+}
