@@ -36,8 +36,10 @@ var (
 // email domains, user emails) is enforced inside the write, never by a read
 // followed by a write.
 //
-// Backends: boltstore (one process, embedded file). Each runs the conformance
-// suite in tenants/storetest.
+// Backends: boltstore (one process, embedded file) and etcdstore (a fleet
+// of processes sharing one etcd). Each runs the conformance suite in
+// tenants/storetest; etcdstore also runs storetest.RunShared, the promises
+// kept between two processes.
 type Store interface {
 	// ApplyTenants creates or updates every tenant in ts, all or nothing.
 	// The tenants must already be valid (Validate). A new tenant gets a fresh

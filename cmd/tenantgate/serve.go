@@ -28,7 +28,6 @@ import (
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
-	"github.com/tenantgate/tenantgate/tenants/boltstore"
 )
 
 // serveFlags are the flags of `tenantgate serve` (CONTRACT.md).
@@ -45,6 +44,11 @@ type serveFlags struct {
 	globalSessionTTL                  time.Duration
 	tenantLinks                       string
 	trustedProxyHops                  int
+	// dbSet is whether --db was given (command line, environment or
+	// config file), which --etcd-endpoints refuses.
+	dbSet        bool
+	etcd         etcdFlags
+	maxStaleness time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -56,11 +60,14 @@ func newServeCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			f.dbSet = cmd.Flags().Changed("db")
 			return serve(ctx, &f, cmd.ErrOrStderr())
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.db, "db", "./tenantgate.db", "the bbolt file; created if missing")
+	fl.StringVar(&f.db, "db", "./tenantgate.db", "the bbolt file; created if missing (not with --etcd-endpoints)")
+	f.etcd.register(fl)
+	fl.DurationVar(&f.maxStaleness, "store-max-staleness", 60*time.Second, "with etcd unreachable, how long Check keeps answering from the last snapshot before it denies everything (503)")
 	fl.StringVar(&f.grpcAddr, "grpc-addr", "127.0.0.1:9001", "address of envoy.service.auth.v3.Authorization and grpc.health.v1.Health")
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:9002", "address of the sign-in endpoints under /_auth/ and per-tenant JWKS")
 	fl.StringVar(&f.adminAddr, "admin-addr", "127.0.0.1:9003", "address of /healthz, /readyz, /metrics and the admin API")
@@ -120,19 +127,32 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 			return err
 		}
 	}
+	if err := f.etcd.check(f.dbSet); err != nil {
+		return err
+	}
+	if f.maxStaleness <= 0 {
+		return fmt.Errorf("--store-max-staleness %s: must be positive", f.maxStaleness)
+	}
 	sealer, err := seal.LoadOrCreateMasterKey(f.masterKeyFile)
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
-	st, err := boltstore.Open(f.db, boltstore.Options{Timeout: time.Second})
+	st, err := openStore(f.db, &f.etcd, log)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return err
 	}
 	defer st.Close()
 
 	snapshots := &tenants.Current{}
 	if err := snapshots.Refresh(ctx, st); err != nil {
 		return fmt.Errorf("read tenants: %w", err)
+	}
+	all, err := st.Tenants(ctx)
+	if err != nil {
+		return fmt.Errorf("read tenants: %w", err)
+	}
+	if err := checkMasterKey(ctx, st, all, sealer, f.masterKeyFile); err != nil {
+		return err
 	}
 	go snapshots.Follow(ctx, st, log)
 	if err := warnAtStart(ctx, st, f, log); err != nil {

@@ -16,6 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/tenants/internal/record"
 	"github.com/tenantgate/tenantgate/tenants/storetest"
 )
 
@@ -588,7 +589,7 @@ func seedRevocations(t testing.TB, st *Store, n int) {
 		revs, expiry := tx.Bucket(bucketRevocations), tx.Bucket(bucketRevocationExpiry)
 		for i := range n {
 			key := tenants.SessionRevocationKey(fmt.Sprint("seeded-", i))
-			v, err := encodeRecord(revocationRecord{V: recordVersion, Key: key, NotBefore: exp.Add(-time.Hour), Expires: exp})
+			v, err := record.Encode(record.Revocation{V: record.Version, Key: key, NotBefore: exp.Add(-time.Hour), Expires: exp})
 			if err != nil {
 				return err
 			}

@@ -3,9 +3,10 @@
 //
 // # Layout
 //
-// Every record is JSON of a type private to this package carrying "v":1, so
-// the tenants model can change without rewriting stored data; a record of
-// any other version is refused, never guessed at. Buckets:
+// Every record is JSON of a type of package tenants/internal/record, shared
+// with the etcd backend, carrying its version ("v"), so the tenants model
+// can change without rewriting stored data; a record of any other version
+// is refused, never guessed at. Buckets:
 //
 //	meta              "schema" → {"v":1}
 //	tenants           slug → tenant (config, internal id, signing keys, sealed secrets)

@@ -8,12 +8,13 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/tenants/internal/record"
 )
 
 // Schema 1 (tenantgate up to commit aab787b) stored a tenant's methods as
 // one record type holding every method type's fields. Schema 2 stores each
 // method's own configuration as the opaque bytes its package writes
-// (methodRecord.Config) and its sealed secrets as opaque bytes (Sealed).
+// (record.Method.Config) and its sealed secrets as opaque bytes (Sealed).
 // Open migrates a schema-1 database in one write transaction, after walk
 // has checked all of it: every tenant record is rewritten as version 2,
 // then the schema record. Nothing else changes: users, memberships,
@@ -23,11 +24,12 @@ import (
 // tenantRecordV1 is a tenant record as schema 1 wrote it. Only Methods
 // differ from version 2.
 type tenantRecordV1 struct {
-	tenantRecord
+	record.Tenant
 	Methods []methodRecordV1 `json:"methods,omitempty"`
 }
 
-func (tenantRecordV1) version() int { return 1 }
+// RecordVersion is the "v" of a schema-1 tenant record (record.Decode).
+func (tenantRecordV1) RecordVersion() int { return 1 }
 
 // methodRecordV1 is a method as schema 1 wrote it.
 type methodRecordV1 struct {
@@ -64,19 +66,19 @@ type methodConfigV1 struct {
 }
 
 // upgrade returns the version 2 record of a version 1 one.
-func (r *tenantRecordV1) upgrade() (tenantRecord, error) {
-	out := r.tenantRecord
-	out.V = tenantRecordVersion
+func (r *tenantRecordV1) upgrade() (record.Tenant, error) {
+	out := r.Tenant
+	out.V = record.TenantVersion
 	out.Methods = nil
 	for _, m := range r.Methods {
 		cfg, err := json.Marshal(m.methodConfigV1)
 		if err != nil {
-			return tenantRecord{}, fmt.Errorf("tenant %q: method config: %w", r.ID, err)
+			return record.Tenant{}, fmt.Errorf("tenant %q: method config: %w", r.ID, err)
 		}
 		if string(cfg) == "{}" {
 			cfg = nil
 		}
-		out.Methods = append(out.Methods, methodRecord{
+		out.Methods = append(out.Methods, record.Method{
 			Type: m.Type, Label: m.Label, Config: cfg, Sealed: m.SealedClientSecret,
 			GroupRoles: m.GroupRoles, DefaultRoles: m.DefaultRoles,
 		})
@@ -85,7 +87,7 @@ func (r *tenantRecordV1) upgrade() (tenantRecord, error) {
 }
 
 // readSchema returns the database's schema version: 1 (to be migrated) or
-// schemaVersion. A newer one, or none, is tenants.ErrCorrupt.
+// record.SchemaVersion. A newer one, or none, is tenants.ErrCorrupt.
 func readSchema(tx *bolt.Tx) (int, error) {
 	raw := tx.Bucket(bucketMeta).Get(keySchema)
 	if raw == nil {
@@ -97,16 +99,16 @@ func readSchema(tx *bolt.Tx) (int, error) {
 	if err := json.Unmarshal(raw, &head); err != nil || head.V == nil {
 		return 0, fmt.Errorf("%w: schema record %s is unreadable", tenants.ErrCorrupt, short(raw))
 	}
-	if v := *head.V; v != 1 && v != schemaVersion {
+	if v := *head.V; v != 1 && v != record.SchemaVersion {
 		return 0, fmt.Errorf("%w: database has schema version %d, this tenantgate reads versions 1 and %d (written by a newer tenantgate?)",
-			tenants.ErrCorrupt, v, schemaVersion)
+			tenants.ErrCorrupt, v, record.SchemaVersion)
 	}
 	return *head.V, nil
 }
 
 // decodeTenant decodes a stored tenant record of a database at the given
 // schema version, upgrading a version 1 record in memory.
-func decodeTenant(schema int, key, data []byte) (*tenantRecord, error) {
+func decodeTenant(schema int, key, data []byte) (*record.Tenant, error) {
 	if schema == 1 {
 		var r tenantRecordV1
 		if err := decodeRecord(bucketTenants, key, data, &r); err != nil {
@@ -118,7 +120,7 @@ func decodeTenant(schema int, key, data []byte) (*tenantRecord, error) {
 		}
 		return &up, nil
 	}
-	var r tenantRecord
+	var r record.Tenant
 	if err := decodeRecord(bucketTenants, key, data, &r); err != nil {
 		return nil, err
 	}
@@ -126,10 +128,10 @@ func decodeTenant(schema int, key, data []byte) (*tenantRecord, error) {
 }
 
 // migrate brings a database walk has checked from schema version `from` to
-// schemaVersion, in one write transaction; it writes nothing when it is
+// record.SchemaVersion, in one write transaction; it writes nothing when it is
 // there already.
 func (s *Store) migrate(from int) error {
-	if from == schemaVersion {
+	if from == record.SchemaVersion {
 		return nil
 	}
 	if from != 1 {
@@ -140,7 +142,7 @@ func (s *Store) migrate(from int) error {
 			tb := tx.Bucket(bucketTenants)
 			type upgraded struct {
 				key []byte
-				rec tenantRecord
+				rec record.Tenant
 			}
 			var all []upgraded
 			err := tb.ForEach(func(k, v []byte) error {
@@ -159,11 +161,11 @@ func (s *Store) migrate(from int) error {
 					return fmt.Errorf("tenant %s: %w", u.key, err)
 				}
 			}
-			return putRecord(tx.Bucket(bucketMeta), keySchema, &schemaRecord{V: schemaVersion})
+			return putRecord(tx.Bucket(bucketMeta), keySchema, &record.Schema{V: record.SchemaVersion})
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("migrate database %s from schema %d to %d: %w", s.path, from, schemaVersion, err)
+		return fmt.Errorf("migrate database %s from schema %d to %d: %w", s.path, from, record.SchemaVersion, err)
 	}
 	return nil
 }

@@ -2,9 +2,6 @@ package boltstore
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,34 +15,35 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/tenants/internal/record"
 )
 
 // Bucket names. The layout is described once here; every bucket is created
 // when the database is.
 var (
-	// bucketMeta holds keySchema → schemaRecord (schemaVersion).
+	// bucketMeta holds keySchema → record.Schema (record.SchemaVersion).
 	bucketMeta = []byte("meta")
-	// bucketTenants holds slug → tenantRecord.
+	// bucketTenants holds slug → record.Tenant.
 	bucketTenants = []byte("tenants")
 	// bucketDomains holds canonical custom domain → slug of its owner.
 	bucketDomains = []byte("domains")
 	// bucketEmailDomains holds canonical email domain → slug of its owner.
 	bucketEmailDomains = []byte("emailDomains")
-	// bucketUsers holds user id → userRecord.
+	// bucketUsers holds user id → record.User.
 	bucketUsers = []byte("users")
 	// bucketUserEmails holds lower-case email → user id.
 	bucketUserEmails = []byte("userEmails")
-	// bucketMemberships holds tenantInternalID + "/" + userID → membershipRecord.
+	// bucketMemberships holds tenantInternalID + "/" + userID → record.Membership.
 	bucketMemberships = []byte("memberships")
-	// bucketRevocations holds revocation key → revocationRecord.
+	// bucketRevocations holds revocation key → record.Revocation.
 	bucketRevocations = []byte("revocations")
 	// bucketRevocationExpiry holds expiryKey(expires, key) → nothing, so
 	// that expired revocations are found without reading them all.
 	bucketRevocationExpiry = []byte("revocationExpiry")
 	// bucketExternals holds externalKey(tenant, method, issuer, subject) →
-	// externalRecord: the SSO identities of UpsertExternalUser.
+	// record.External: the SSO identities of UpsertExternalUser.
 	bucketExternals = []byte("externals")
-	// bucketAssertions holds assertionKey(tenant, id) → assertionRecord.
+	// bucketAssertions holds assertionKey(tenant, id) → record.Assertion.
 	bucketAssertions = []byte("assertions")
 	// bucketAssertionExpiry holds expiryKey(expires, assertion key) →
 	// nothing, like bucketRevocationExpiry.
@@ -229,7 +227,7 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 }
 
 // prepare checks an existing database from end to end and migrates it to
-// schemaVersion, or lays out a new one.
+// record.SchemaVersion, or lays out a new one.
 func (s *Store) prepare() error {
 	var fresh bool
 	var schema int
@@ -289,7 +287,7 @@ func (s *Store) prepare() error {
 					return fmt.Errorf("create bucket %s: %w", name, err)
 				}
 			}
-			v, err := encodeRecord(schemaRecord{V: schemaVersion})
+			v, err := record.Encode(record.Schema{V: record.SchemaVersion})
 			if err != nil {
 				return err
 			}
@@ -416,7 +414,7 @@ func walkRecords(tx *bolt.Tx, schema int) error {
 			continue // an added bucket, created after this walk
 		}
 		err := tx.Bucket(name).ForEach(func(k, v []byte) error {
-			if len(k) > maxKeyLen || len(v) > maxValueLen {
+			if len(k) > record.MaxKeyLen || len(v) > record.MaxValueLen {
 				return corrupt("%s: entry of %d+%d bytes is larger than any tenantgate writes", name, len(k), len(v))
 			}
 			return nil
@@ -459,10 +457,10 @@ func walkRecords(tx *bolt.Tx, schema int) error {
 	}
 	for _, idx := range []struct {
 		bucket []byte
-		field  func(*tenantRecord) []string
+		field  func(*record.Tenant) []string
 	}{
-		{bucketDomains, func(r *tenantRecord) []string { return r.Domains }},
-		{bucketEmailDomains, func(r *tenantRecord) []string { return r.EmailDomains }},
+		{bucketDomains, func(r *record.Tenant) []string { return r.Domains }},
+		{bucketEmailDomains, func(r *record.Tenant) []string { return r.EmailDomains }},
 	} {
 		err := tx.Bucket(idx.bucket).ForEach(func(k, v []byte) error {
 			raw := tb.Get(v)
@@ -488,7 +486,7 @@ func walkRecords(tx *bolt.Tx, schema int) error {
 	// Users and the email index, both directions.
 	users, emails := tx.Bucket(bucketUsers), tx.Bucket(bucketUserEmails)
 	err = users.ForEach(func(k, v []byte) error {
-		var r userRecord
+		var r record.User
 		if err := decodeRecord(bucketUsers, k, v, &r); err != nil {
 			return err
 		}
@@ -518,7 +516,7 @@ func walkRecords(tx *bolt.Tx, schema int) error {
 		if raw == nil {
 			return corrupt("%s/%s points at missing user %s", bucketUserEmails, k, v)
 		}
-		var r userRecord
+		var r record.User
 		if err := decodeRecord(bucketUsers, v, raw, &r); err != nil {
 			return err
 		}
@@ -533,7 +531,7 @@ func walkRecords(tx *bolt.Tx, schema int) error {
 
 	if xb := tx.Bucket(bucketExternals); xb != nil {
 		err = xb.ForEach(func(k, v []byte) error {
-			var r externalRecord
+			var r record.External
 			if err := decodeRecord(bucketExternals, k, v, &r); err != nil {
 				return err
 			}
@@ -549,7 +547,7 @@ func walkRecords(tx *bolt.Tx, schema int) error {
 	}
 	if ab, ae := tx.Bucket(bucketAssertions), tx.Bucket(bucketAssertionExpiry); ab != nil && ae != nil {
 		err = ab.ForEach(func(k, v []byte) error {
-			var r assertionRecord
+			var r record.Assertion
 			if err := decodeRecord(bucketAssertions, k, v, &r); err != nil {
 				return err
 			}
@@ -573,7 +571,7 @@ func walkRecords(tx *bolt.Tx, schema int) error {
 	}
 
 	err = tx.Bucket(bucketMemberships).ForEach(func(k, v []byte) error {
-		var r membershipRecord
+		var r record.Membership
 		if err := decodeRecord(bucketMemberships, k, v, &r); err != nil {
 			return err
 		}
@@ -589,7 +587,7 @@ func walkRecords(tx *bolt.Tx, schema int) error {
 
 	revs, expiry := tx.Bucket(bucketRevocations), tx.Bucket(bucketRevocationExpiry)
 	err = revs.ForEach(func(k, v []byte) error {
-		var r revocationRecord
+		var r record.Revocation
 		if err := decodeRecord(bucketRevocations, k, v, &r); err != nil {
 			return err
 		}
@@ -610,54 +608,6 @@ func walkRecords(tx *bolt.Tx, schema int) error {
 		}
 		return nil
 	})
-}
-
-// Limits on what tenantgate ever stores: keys are slugs, domains, emails,
-// ids and revocation keys; the largest values are tenants with inline SAML
-// metadata.
-const (
-	maxKeyLen   = 1024
-	maxValueLen = 16 << 20
-)
-
-// short renders a key or value for an error message, cut to a readable
-// length.
-func short(b []byte) string {
-	const max = 64
-	if len(b) > max {
-		return fmt.Sprintf("%q…", b[:max])
-	}
-	return fmt.Sprintf("%q", b)
-}
-
-// membershipKey is the key of a membership; internal ids never contain "/".
-func membershipKey(tenantInternalID, userID string) []byte {
-	return []byte(tenantInternalID + "/" + userID)
-}
-
-// membershipPrefix is the common prefix of every membership of a tenant.
-func membershipPrefix(tenantInternalID string) []byte {
-	return []byte(tenantInternalID + "/")
-}
-
-// externalKey is the key of an external identity: the tenant's internal id,
-// then a SHA-256 of the method, issuer and subject (each length-prefixed, so
-// no two triples collide by shifting bytes between fields), which keeps
-// keys short whatever an IdP sends.
-func externalKey(tenantInternalID, method, issuer, subject string) []byte {
-	h := sha256.New()
-	for _, part := range []string{method, issuer, subject} {
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
-		h.Write(n[:])
-		h.Write([]byte(part))
-	}
-	return []byte(tenantInternalID + "/" + hex.EncodeToString(h.Sum(nil)))
-}
-
-// assertionKey is the key of a used assertion id.
-func assertionKey(tenantInternalID, id string) []byte {
-	return []byte(tenantInternalID + "/" + id)
 }
 
 // expiryKey orders revocations by expiry (whole seconds, big-endian with the

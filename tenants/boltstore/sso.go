@@ -11,16 +11,17 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/tenants/internal/record"
 )
 
 // tenantByInternalID finds a tenant record by internal id, or returns nil.
 // Tenants are few and small next to a sign-in's network round trips, so a
 // scan is cheaper than keeping another index consistent.
-func tenantByInternalID(tx *bolt.Tx, internalID string) (*tenantRecord, error) {
-	var found *tenantRecord
+func tenantByInternalID(tx *bolt.Tx, internalID string) (*record.Tenant, error) {
+	var found *record.Tenant
 	errFound := errors.New("found")
 	err := tx.Bucket(bucketTenants).ForEach(func(k, v []byte) error {
-		var r tenantRecord
+		var r record.Tenant
 		if err := decodeRecord(bucketTenants, k, v, &r); err != nil {
 			return err
 		}
@@ -59,9 +60,9 @@ func (s *Store) UpsertExternalUser(ctx context.Context, tenantInternalID string,
 		}
 		xb, users := tx.Bucket(bucketExternals), tx.Bucket(bucketUsers)
 		key := externalKey(tenantInternalID, x.Method, x.Issuer, x.Subject)
-		var u userRecord
+		var u record.User
 		if raw := xb.Get(key); raw != nil {
-			var xr externalRecord
+			var xr record.External
 			if err := decodeRecord(bucketExternals, key, raw, &xr); err != nil {
 				return err
 			}
@@ -80,8 +81,8 @@ func (s *Store) UpsertExternalUser(ctx context.Context, tenantInternalID string,
 			if err != nil {
 				return err
 			}
-			u = userRecord{V: recordVersion, ID: id, Created: s.now(), External: true, Tenant: tenantInternalID}
-			xr := externalRecord{V: recordVersion, Tenant: tenantInternalID, Method: x.Method,
+			u = record.User{V: record.Version, ID: id, Created: s.now(), External: true, Tenant: tenantInternalID}
+			xr := record.External{V: record.Version, Tenant: tenantInternalID, Method: x.Method,
 				Issuer: x.Issuer, Subject: x.Subject, UserID: id, Created: u.Created}
 			if err := putRecord(xb, key, &xr); err != nil {
 				return fmt.Errorf("external identity: %w", err)
@@ -94,7 +95,7 @@ func (s *Store) UpsertExternalUser(ctx context.Context, tenantInternalID string,
 		if err := putMembership(tx, change, tenantInternalID, u.ID, roles); err != nil {
 			return fmt.Errorf("membership of external user in tenant %q: %w", t.ID, err)
 		}
-		out = u.toUser()
+		out = u.ToUser()
 		return nil
 	})
 	if err != nil {
@@ -117,7 +118,7 @@ func (s *Store) UseAssertionID(ctx context.Context, tenantInternalID, id string,
 	return s.update(ctx, func(tx *bolt.Tx, _ *tenants.SnapshotChange) error {
 		ab, ae := tx.Bucket(bucketAssertions), tx.Bucket(bucketAssertionExpiry)
 		if raw := ab.Get(key); raw != nil {
-			var prev assertionRecord
+			var prev record.Assertion
 			if err := decodeRecord(bucketAssertions, key, raw, &prev); err != nil {
 				return err
 			}
@@ -128,7 +129,7 @@ func (s *Store) UseAssertionID(ctx context.Context, tenantInternalID, id string,
 				return fmt.Errorf("assertion id: %w", err)
 			}
 		}
-		rec := assertionRecord{V: recordVersion, Expires: expires}
+		rec := record.Assertion{V: record.Version, Expires: expires}
 		if err := putRecord(ab, key, &rec); err != nil {
 			return fmt.Errorf("assertion id: %w", err)
 		}
@@ -149,7 +150,7 @@ func (s *Store) pruneAssertions(tx *bolt.Tx) error {
 	var doomed [][]byte
 	c := ae.Cursor()
 	for k, _ := c.First(); k != nil && expirySeconds(k) <= now.Unix(); k, _ = c.Next() {
-		var r assertionRecord
+		var r record.Assertion
 		if err := decodeRecord(bucketAssertions, k[8:], ab.Get(k[8:]), &r); err != nil {
 			return err
 		}
@@ -176,7 +177,7 @@ func deleteAssertions(tx *bolt.Tx, tenantInternalID string) error {
 	var keys, expiries [][]byte
 	c := ab.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var r assertionRecord
+		var r record.Assertion
 		if err := decodeRecord(bucketAssertions, k, v, &r); err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/tenants/internal/record"
 )
 
 // Close releases the database file and closes every Watch channel. It is safe
@@ -141,12 +142,12 @@ func (s *Store) newID() (string, error) {
 }
 
 // getTenant reads a tenant record, or returns nil when there is none.
-func getTenant(tx *bolt.Tx, id string) (*tenantRecord, error) {
+func getTenant(tx *bolt.Tx, id string) (*record.Tenant, error) {
 	raw := tx.Bucket(bucketTenants).Get([]byte(id))
 	if raw == nil {
 		return nil, nil
 	}
-	var r tenantRecord
+	var r record.Tenant
 	if err := decodeRecord(bucketTenants, []byte(id), raw, &r); err != nil {
 		return nil, err
 	}
@@ -154,7 +155,7 @@ func getTenant(tx *bolt.Tx, id string) (*tenantRecord, error) {
 }
 
 // mustTenant reads a tenant record or fails with tenants.ErrNotFound.
-func mustTenant(tx *bolt.Tx, id string) (*tenantRecord, error) {
+func mustTenant(tx *bolt.Tx, id string) (*record.Tenant, error) {
 	r, err := getTenant(tx, id)
 	if err == nil && r == nil {
 		err = fmt.Errorf("tenant %q: %w", id, tenants.ErrNotFound)
@@ -163,7 +164,7 @@ func mustTenant(tx *bolt.Tx, id string) (*tenantRecord, error) {
 }
 
 func putRecord(b *bolt.Bucket, key []byte, rec any) error {
-	v, err := encodeRecord(rec)
+	v, err := record.Encode(rec)
 	if err != nil {
 		return err
 	}
@@ -174,7 +175,7 @@ func putRecord(b *bolt.Bucket, key []byte, rec any) error {
 }
 
 // getUserByEmail reads the user with a lower-case email, or returns nil.
-func getUserByEmail(tx *bolt.Tx, email string) (*userRecord, error) {
+func getUserByEmail(tx *bolt.Tx, email string) (*record.User, error) {
 	id := tx.Bucket(bucketUserEmails).Get([]byte(email))
 	if id == nil {
 		return nil, nil
@@ -183,7 +184,7 @@ func getUserByEmail(tx *bolt.Tx, email string) (*userRecord, error) {
 	if raw == nil {
 		return nil, fmt.Errorf("%w: email index names missing user %s", tenants.ErrCorrupt, short(id))
 	}
-	var r userRecord
+	var r record.User
 	if err := decodeRecord(bucketUsers, id, raw, &r); err != nil {
 		return nil, err
 	}
@@ -204,7 +205,7 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	if err := checkBatch(ts); err != nil {
+	if err := record.CheckBatch(ts); err != nil {
 		return nil, err
 	}
 	var results []tenants.ApplyResult
@@ -215,19 +216,19 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 			bucket *bolt.Bucket
 			field  string
 			values func(*tenants.Tenant) []string
-			stored func(*tenantRecord) []string
+			stored func(*record.Tenant) []string
 		}{
 			{tx.Bucket(bucketDomains), "domains",
 				func(t *tenants.Tenant) []string { return t.Domains },
-				func(r *tenantRecord) []string { return r.Domains }},
+				func(r *record.Tenant) []string { return r.Domains }},
 			{tx.Bucket(bucketEmailDomains), "emailDomains",
 				func(t *tenants.Tenant) []string { return t.EmailDomains },
-				func(r *tenantRecord) []string { return r.EmailDomains }},
+				func(r *record.Tenant) []string { return r.EmailDomains }},
 		}
 
 		// First release every index entry the batch's existing tenants hold,
 		// so that what remains belongs to tenants outside the batch.
-		old := make([]*tenantRecord, len(ts))
+		old := make([]*record.Tenant, len(ts))
 		for i := range ts {
 			r, err := getTenant(tx, ts[i].ID)
 			if err != nil {
@@ -260,69 +261,11 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 				}
 			}
 
-			rec := configFromTenant(t)
-			if prev := old[i]; prev != nil {
-				rec.InternalID, rec.Keys, rec.Created = prev.InternalID, prev.Keys, prev.Created
-				rec.SAMLKey = prev.SAMLKey
-			} else {
-				id, err := s.newID()
-				if err != nil {
-					return fmt.Errorf("tenant %q: %w", t.ID, err)
-				}
-				if opts.NewKey == nil {
-					return fmt.Errorf("tenant %q: creating a tenant needs ApplyOptions.NewKey", t.ID)
-				}
-				key, err := callOut(func() (tenants.SigningKey, error) { return opts.NewKey(id) })
-				if err != nil {
-					return fmt.Errorf("tenant %q: make signing key: %w", t.ID, err)
-				}
-				rec.InternalID, rec.Keys, rec.Created = id, []keyRecord{keyToRecord(key)}, now()
-			}
-
-			for j, m := range t.Methods {
-				// The input's sealed secrets are not trusted: only the
-				// method's package (SealMethod) decides what is sealed,
-				// from the file's plaintext or the stored entry's.
-				m.Sealed = nil
-				var prev *tenants.Method
-				if old[i] != nil && j < len(old[i].Methods) && old[i].Methods[j].Type == m.Type {
-					p := old[i].Methods[j].toMethod()
-					prev = &p
-				}
-				if opts.SealMethod != nil {
-					sealed, err := callOut(func() (tenants.Method, error) { return opts.SealMethod(m, prev, rec.InternalID) })
-					if fe := (*tenants.FieldError)(nil); errors.As(err, &fe) {
-						return fmt.Errorf("tenant %q: methods[%d].%s: %w", t.ID, j, fe.Field, fe.Err)
-					}
-					if err != nil {
-						return fmt.Errorf("tenant %q: methods[%d]: %w", t.ID, j, err)
-					}
-					if sealed.Type != m.Type {
-						return fmt.Errorf("tenant %q: methods[%d]: SealMethod changed the method's type", t.ID, j)
-					}
-					m = sealed
-				} else if len(m.Config) > 0 {
-					return fmt.Errorf("tenant %q: methods[%d]: a method's configuration needs ApplyOptions.SealMethod", t.ID, j)
-				}
-				rec.Methods[j] = methodToRecord(m)
-			}
-
-			if rec.SAMLKey == nil && t.HasMethod(tenants.MethodSAML) {
-				if opts.NewSAMLKey == nil {
-					return fmt.Errorf("tenant %q: a saml method needs ApplyOptions.NewSAMLKey", t.ID)
-				}
-				k, err := callOut(func() (tenants.SAMLKey, error) { return opts.NewSAMLKey(rec.InternalID) })
-				if err != nil {
-					return fmt.Errorf("tenant %q: make saml key: %w", t.ID, err)
-				}
-				if len(k.Certificate) == 0 || len(k.SealedPrivate) == 0 {
-					return fmt.Errorf("tenant %q: make saml key: empty certificate or key", t.ID)
-				}
-				rec.SAMLKey = &samlKeyRecord{
-					Certificate:   slices.Clone(k.Certificate),
-					SealedPrivate: slices.Clone(k.SealedPrivate),
-					Created:       k.Created,
-				}
+			// record.ApplyTenant calls the caller's callbacks: a panic in
+			// it is the caller's, not damage in the file (callOut).
+			rec, err := callOut(func() (record.Tenant, error) { return record.ApplyTenant(t, old[i], opts, s.newID, now()) })
+			if err != nil {
+				return err
 			}
 
 			if err := putRecord(tb, []byte(t.ID), &rec); err != nil {
@@ -336,36 +279,6 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 		return nil, err
 	}
 	return results, nil
-}
-
-// checkBatch refuses what no store state could make valid: empty names, and
-// a slug, domain or email domain claimed twice within the batch.
-func checkBatch(ts []tenants.Tenant) error {
-	ids := map[string]bool{}
-	owners := map[string]map[string]string{"domains": {}, "emailDomains": {}}
-	for i := range ts {
-		t := &ts[i]
-		if t.ID == "" {
-			return fmt.Errorf("tenants[%d]: id is empty", i)
-		}
-		if ids[t.ID] {
-			return fmt.Errorf("tenant %q appears twice in the batch: %w", t.ID, tenants.ErrConflict)
-		}
-		ids[t.ID] = true
-		for field, values := range map[string][]string{"domains": t.Domains, "emailDomains": t.EmailDomains} {
-			for _, v := range values {
-				if v == "" {
-					return fmt.Errorf("tenant %q: %s: empty value", t.ID, field)
-				}
-				if owner, ok := owners[field][v]; ok && owner != t.ID {
-					return fmt.Errorf("tenant %q: %s: %q is also claimed by tenant %q in the same batch: %w",
-						t.ID, field, v, owner, tenants.ErrConflict)
-				}
-				owners[field][v] = t.ID
-			}
-		}
-	}
-	return nil
 }
 
 // Tenants returns every tenant sorted by ID, with keys and sealed secrets and
@@ -384,11 +297,11 @@ func (s *Store) Tenants(ctx context.Context) ([]tenants.Tenant, error) {
 func allTenants(tx *bolt.Tx) ([]tenants.Tenant, error) {
 	var out []tenants.Tenant
 	err := tx.Bucket(bucketTenants).ForEach(func(k, v []byte) error {
-		var r tenantRecord
+		var r record.Tenant
 		if err := decodeRecord(bucketTenants, k, v, &r); err != nil {
 			return err
 		}
-		out = append(out, r.toTenant())
+		out = append(out, r.ToTenant())
 		return nil
 	})
 	return out, err
@@ -412,7 +325,7 @@ func (s *Store) Tenant(ctx context.Context, id string) (tenants.Tenant, error) {
 		if err != nil {
 			return err
 		}
-		out = r.toTenant()
+		out = r.ToTenant()
 		return nil
 	})
 	return out, err
@@ -469,7 +382,7 @@ func deleteExternals(tx *bolt.Tx, tenantInternalID string) error {
 	var keys, uids [][]byte
 	c := xb.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var r externalRecord
+		var r record.External
 		if err := decodeRecord(bucketExternals, k, v, &r); err != nil {
 			return err
 		}
@@ -513,7 +426,7 @@ func (s *Store) AddMember(ctx context.Context, tenantID string, m tenants.NewMem
 			if err != nil {
 				return err
 			}
-			u = &userRecord{V: recordVersion, ID: id, Email: email, PasswordHash: m.PasswordHash, Created: s.now()}
+			u = &record.User{V: record.Version, ID: id, Email: email, PasswordHash: m.PasswordHash, Created: s.now()}
 			if err := putRecord(tx.Bucket(bucketUsers), []byte(id), u); err != nil {
 				return fmt.Errorf("user %s: %w", email, err)
 			}
@@ -538,7 +451,7 @@ func putMembership(tx *bolt.Tx, change *tenants.SnapshotChange, tenantInternalID
 	if roles == nil {
 		roles = []string{}
 	}
-	rec := membershipRecord{V: recordVersion, Roles: roles}
+	rec := record.Membership{V: record.Version, Roles: roles}
 	if err := putRecord(tx.Bucket(bucketMemberships), membershipKey(tenantInternalID, userID), &rec); err != nil {
 		return err
 	}
@@ -570,7 +483,7 @@ func (s *Store) Members(ctx context.Context, tenantID string) ([]tenants.Member,
 		users := tx.Bucket(bucketUsers)
 		c := tx.Bucket(bucketMemberships).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var mr membershipRecord
+			var mr record.Membership
 			if err := decodeRecord(bucketMemberships, k, v, &mr); err != nil {
 				return err
 			}
@@ -579,11 +492,11 @@ func (s *Store) Members(ctx context.Context, tenantID string) ([]tenants.Member,
 			if raw == nil {
 				return fmt.Errorf("%w: membership %s names a missing user", tenants.ErrCorrupt, short(k))
 			}
-			var ur userRecord
+			var ur record.User
 			if err := decodeRecord(bucketUsers, uid, raw, &ur); err != nil {
 				return err
 			}
-			out = append(out, tenants.Member{User: ur.toUser(), Roles: slices.Clone(mr.Roles)})
+			out = append(out, tenants.Member{User: ur.ToUser(), Roles: slices.Clone(mr.Roles)})
 		}
 		return nil
 	})
@@ -657,7 +570,7 @@ func externalMembersByEmail(tx *bolt.Tx, tenantInternalID, email string) ([]stri
 		if raw == nil {
 			return nil, fmt.Errorf("%w: membership %s names a missing user", tenants.ErrCorrupt, short(k))
 		}
-		var r userRecord
+		var r record.User
 		if err := decodeRecord(bucketUsers, uid, raw, &r); err != nil {
 			return nil, err
 		}
@@ -681,7 +594,7 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (tenants.User, er
 		if u == nil {
 			return fmt.Errorf("user %s: %w", email, tenants.ErrNotFound)
 		}
-		out = u.toUser()
+		out = u.ToUser()
 		return nil
 	})
 	return out, err
@@ -697,7 +610,7 @@ func (s *Store) Membership(ctx context.Context, tenantInternalID, userID string)
 		if raw == nil {
 			return fmt.Errorf("membership of user %q in tenant %q: %w", userID, tenantInternalID, tenants.ErrNotFound)
 		}
-		var mr membershipRecord
+		var mr record.Membership
 		if err := decodeRecord(bucketMemberships, key, raw, &mr); err != nil {
 			return err
 		}
@@ -724,7 +637,7 @@ func (s *Store) Revoke(ctx context.Context, r tenants.Revocation) error {
 func putRevocation(tx *bolt.Tx, change *tenants.SnapshotChange, r tenants.Revocation) error {
 	revs, expiry := tx.Bucket(bucketRevocations), tx.Bucket(bucketRevocationExpiry)
 	if raw := revs.Get([]byte(r.Key)); raw != nil {
-		var prev revocationRecord
+		var prev record.Revocation
 		if err := decodeRecord(bucketRevocations, []byte(r.Key), raw, &prev); err != nil {
 			return err
 		}
@@ -732,14 +645,14 @@ func putRevocation(tx *bolt.Tx, change *tenants.SnapshotChange, r tenants.Revoca
 			return fmt.Errorf("revocation %s: %w", r.Key, err)
 		}
 	}
-	rec := revocationRecord{V: recordVersion, Key: r.Key, NotBefore: r.NotBefore, Expires: r.Expires}
+	rec := record.Revocation{V: record.Version, Key: r.Key, NotBefore: r.NotBefore, Expires: r.Expires}
 	if err := putRecord(revs, []byte(r.Key), &rec); err != nil {
 		return fmt.Errorf("revocation %s: %w", r.Key, err)
 	}
 	if err := expiry.Put(expiryKey(r.Expires, r.Key), nil); err != nil {
 		return fmt.Errorf("revocation %s: index expiry: %w", r.Key, err)
 	}
-	change.PutRevocation(rec.toRevocation())
+	change.PutRevocation(rec.ToRevocation())
 	return nil
 }
 
@@ -752,7 +665,7 @@ func (s *Store) pruneRevocations(tx *bolt.Tx, change *tenants.SnapshotChange) er
 	c := expiry.Cursor()
 	for k, _ := c.First(); k != nil && expirySeconds(k) <= now.Unix(); k, _ = c.Next() {
 		key := k[8:]
-		var r revocationRecord
+		var r record.Revocation
 		if err := decodeRecord(bucketRevocations, key, revs.Get(key), &r); err != nil {
 			return err
 		}
@@ -816,7 +729,7 @@ func (s *Store) load(ctx context.Context) (*tenants.Snapshot, error) {
 			if !ok {
 				return fmt.Errorf("%w: membership key %s has no tenant", tenants.ErrCorrupt, short(k))
 			}
-			var mr membershipRecord
+			var mr record.Membership
 			if err := decodeRecord(bucketMemberships, k, v, &mr); err != nil {
 				return err
 			}
@@ -827,12 +740,12 @@ func (s *Store) load(ctx context.Context) (*tenants.Snapshot, error) {
 			return err
 		}
 		return tx.Bucket(bucketRevocations).ForEach(func(k, v []byte) error {
-			var r revocationRecord
+			var r record.Revocation
 			if err := decodeRecord(bucketRevocations, k, v, &r); err != nil {
 				return err
 			}
 			if !r.Expires.Before(now) {
-				change.PutRevocation(r.toRevocation())
+				change.PutRevocation(r.ToRevocation())
 			}
 			return nil
 		})

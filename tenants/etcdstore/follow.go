@@ -1,0 +1,483 @@
+package etcdstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/tenants/internal/record"
+)
+
+// follower is the snapshot a Store keeps current by following etcd
+// (doc.go). Its fields are guarded by Store.mu, except tenants, which only
+// the follower goroutine touches.
+type follower struct {
+	started bool
+	// hot is the snapshot as of revision rev; nil until the first load.
+	hot *tenants.Snapshot
+	rev int64
+	// tenants are the tenants hot was built from, by slug: a tenant
+	// event replaces one and rebuilds the tenant index from all.
+	tenants map[string]tenants.Tenant
+	// err is why the follower is not following now (a failed load, a
+	// lost watch), nil while it is.
+	err error
+	// confirmed is when hot was last known to be current: a load, or
+	// etcd's word that every event up to a revision was delivered.
+	confirmed time.Time
+	// own are the revisions of this process's writes that have notified
+	// the watchers already and are not applied yet: their events do not
+	// notify again.
+	own map[int64]bool
+	// advanced is closed and replaced whenever rev, hot or err change.
+	advanced chan struct{}
+	// askProgress asks the follower goroutine for a progress
+	// notification (Snapshot waiting for a revision that no event of
+	// this prefix will bring).
+	askProgress chan struct{}
+}
+
+// broadcast wakes everyone waiting on advanced.
+func (f *follower) broadcast() {
+	if f.advanced != nil {
+		close(f.advanced)
+	}
+	f.advanced = make(chan struct{})
+}
+
+// Follower timing.
+const (
+	// minReloadBackoff and maxReloadBackoff bound the wait between two
+	// attempts to load after a failure.
+	minReloadBackoff = 100 * time.Millisecond
+	maxReloadBackoff = 5 * time.Second
+	// progressRetry is how often Snapshot asks again for a progress
+	// notification while it waits.
+	progressRetry = 100 * time.Millisecond
+)
+
+// startLocked starts the follower goroutine once; s.mu must be held.
+func (s *Store) startLocked() {
+	if s.f.started || s.closed {
+		return
+	}
+	s.f.started = true
+	s.f.own = map[int64]bool{}
+	s.f.askProgress = make(chan struct{}, 1)
+	s.f.broadcast()
+	s.followed = make(chan struct{})
+	go s.follow()
+}
+
+// follow loads the snapshot and follows the watch, loading again whenever
+// the watch ends, until the Store is closed.
+func (s *Store) follow() {
+	defer close(s.followed)
+	backoff := minReloadBackoff
+	for {
+		loaded, err := s.followOnce()
+		if s.ctx.Err() != nil {
+			return
+		}
+		if loaded {
+			backoff = minReloadBackoff
+		}
+		s.mu.Lock()
+		s.f.err = err
+		s.f.broadcast()
+		s.mu.Unlock()
+		s.log.Warn("etcd store: reloading the tenant snapshot", "err", err, "retry_in", backoff.String())
+		select {
+		case <-time.After(backoff):
+		case <-s.ctx.Done():
+			return
+		}
+		if !loaded {
+			backoff = min(2*backoff, maxReloadBackoff)
+		}
+	}
+}
+
+// followOnce loads everything at one revision, publishes it, and applies
+// the watch's events from the next revision until the watch ends. It
+// reports whether the load succeeded, and why it stopped.
+func (s *Store) followOnce() (loaded bool, err error) {
+	snap, byslug, rev, err := s.load()
+	if err != nil {
+		return false, err
+	}
+	s.f.tenants = byslug
+	s.mu.Lock()
+	first := s.f.hot == nil
+	s.f.hot, s.f.rev, s.f.err, s.f.confirmed = snap, rev, nil, s.now()
+	s.forgetOwnLocked(rev)
+	s.f.broadcast()
+	if !first {
+		// Anything may have changed while the watch was lost.
+		s.notifyLocked()
+	}
+	s.mu.Unlock()
+
+	// WithRequireLeader: a member cut off from the leader cancels the
+	// watch (and a load then finds a member that has one) instead of
+	// leaving it open and silent.
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(s.ctx))
+	defer cancel()
+	wch := s.cli.Watch(wctx, s.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	tick := time.NewTicker(s.progress)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return true, nil
+		case <-tick.C:
+			s.requestProgress(wctx)
+		case <-s.f.askProgress:
+			s.requestProgress(wctx)
+		case resp, ok := <-wch:
+			switch {
+			case !ok:
+				return true, errors.New("the etcd watch ended")
+			case resp.Err() != nil:
+				// Compacted past our revision, no leader, cancelled:
+				// the events in between are lost, so load afresh.
+				return true, fmt.Errorf("etcd watch from revision %d: %w", s.revision()+1, resp.Err())
+			case resp.Canceled:
+				return true, fmt.Errorf("etcd watch cancelled: %s", resp.CancelReason)
+			case resp.IsProgressNotify():
+				s.progressed(resp.Header.Revision)
+			case resp.Created:
+			default:
+				if err := s.apply(resp.Events); err != nil {
+					return true, err
+				}
+			}
+		}
+	}
+}
+
+// requestProgress asks etcd for a progress notification on the watch
+// stream of wctx (etcd answers once every event up to its current
+// revision has been delivered).
+func (s *Store) requestProgress(wctx context.Context) {
+	ctx, cancel := context.WithTimeout(wctx, s.callTimeout)
+	defer cancel()
+	if err := s.cli.RequestProgress(ctx); err != nil && s.ctx.Err() == nil {
+		s.log.Debug("etcd store: progress request failed", "err", err)
+	}
+}
+
+// revision is the revision the snapshot reflects.
+func (s *Store) revision() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.f.rev
+}
+
+// load reads every tenant, membership and unexpired revocation at one
+// revision.
+func (s *Store) load() (*tenants.Snapshot, map[string]tenants.Tenant, int64, error) {
+	ctx, cancel, err := s.call(s.ctx)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer cancel()
+	ts, err := s.get(ctx, s.nsPrefix(nsTenants), prefixOpts()...)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	rev := ts.Header.Revision
+	ms, err := s.get(ctx, s.nsPrefix(nsMemberships), clientv3.WithPrefix(), withRev(rev))
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	rs, err := s.get(ctx, s.nsPrefix(nsRevocations), clientv3.WithPrefix(), withRev(rev))
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	byslug := map[string]tenants.Tenant{}
+	var change tenants.SnapshotChange
+	for _, kv := range ts.Kvs {
+		var r record.Tenant
+		if err := s.decode(string(kv.Key), kv.Value, &r); err != nil {
+			return nil, nil, 0, err
+		}
+		byslug[r.ID] = r.ToTenant()
+	}
+	change.ReplaceTenants(sortedTenants(byslug))
+	for _, kv := range ms.Kvs {
+		tid, uid, roles, err := s.decodeMembership(kv)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		change.PutMembership(tid, uid, roles)
+	}
+	now := s.now()
+	for _, kv := range rs.Kvs {
+		var r record.Revocation
+		if err := s.decode(string(kv.Key), kv.Value, &r); err != nil {
+			return nil, nil, 0, err
+		}
+		if !r.Expires.Before(now) {
+			change.PutRevocation(r.ToRevocation())
+		}
+	}
+	return new(tenants.Snapshot).With(&change), byslug, rev, nil
+}
+
+// sortedTenants returns the tenants of byslug sorted by slug.
+func sortedTenants(byslug map[string]tenants.Tenant) []tenants.Tenant {
+	out := make([]tenants.Tenant, 0, len(byslug))
+	for _, slug := range slices.Sorted(maps.Keys(byslug)) {
+		out = append(out, byslug[slug])
+	}
+	return out
+}
+
+// decodeMembership decodes a membership record and the internal ids its
+// key names.
+func (s *Store) decodeMembership(kv *mvccpb.KeyValue) (tenantID, userID string, roles []string, err error) {
+	_, name, _ := s.split(kv.Key)
+	tid, uid, ok := strings.Cut(name, "/")
+	if !ok {
+		return "", "", nil, corrupt("membership key %s has no tenant", record.Short(kv.Key))
+	}
+	if kv.Value == nil {
+		return tid, uid, nil, nil
+	}
+	var mr record.Membership
+	if err := s.decode(string(kv.Key), kv.Value, &mr); err != nil {
+		return "", "", nil, err
+	}
+	return tid, uid, mr.Roles, nil
+}
+
+// apply applies the events of one watch response to the snapshot. An event
+// the follower cannot decode fails it whole, and the follower loads again
+// (which fails closed in its turn if the record is damaged).
+func (s *Store) apply(events []*clientv3.Event) error {
+	var change tenants.SnapshotChange
+	tenantsChanged := map[string]*tenants.Tenant{} // slug → new value, nil when deleted
+	var last int64
+	revs := map[int64]bool{}
+	now := s.now()
+	for _, ev := range events {
+		revs[ev.Kv.ModRevision] = true
+		last = max(last, ev.Kv.ModRevision)
+		ns, name, ok := s.split(ev.Kv.Key)
+		if !ok {
+			continue
+		}
+		deleted := ev.Type == mvccpb.DELETE
+		switch ns {
+		case nsTenants:
+			if deleted {
+				tenantsChanged[name] = nil
+				continue
+			}
+			var r record.Tenant
+			if err := s.decode(string(ev.Kv.Key), ev.Kv.Value, &r); err != nil {
+				return err
+			}
+			t := r.ToTenant()
+			tenantsChanged[name] = &t
+		case nsMemberships:
+			tid, uid, roles, err := s.decodeMembership(ev.Kv)
+			if err != nil {
+				return err
+			}
+			if deleted {
+				change.DeleteMembership(tid, uid)
+			} else {
+				change.PutMembership(tid, uid, roles)
+			}
+		case nsRevocations:
+			if deleted {
+				change.DeleteRevocation(name)
+				continue
+			}
+			var r record.Revocation
+			if err := s.decode(string(ev.Kv.Key), ev.Kv.Value, &r); err != nil {
+				return err
+			}
+			if r.Expires.Before(now) {
+				change.DeleteRevocation(name)
+			} else {
+				change.PutRevocation(r.ToRevocation())
+			}
+		}
+	}
+	if len(tenantsChanged) > 0 {
+		for slug, t := range tenantsChanged {
+			if t == nil {
+				delete(s.f.tenants, slug)
+			} else {
+				s.f.tenants[slug] = *t
+			}
+		}
+		change.ReplaceTenants(sortedTenants(s.f.tenants))
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f.hot == nil || last <= s.f.rev {
+		return nil
+	}
+	s.f.hot = s.f.hot.With(&change)
+	s.f.rev = last
+	foreign := false
+	for rev := range revs {
+		if !s.f.own[rev] {
+			foreign = true
+		}
+	}
+	s.forgetOwnLocked(last)
+	s.f.broadcast()
+	if foreign {
+		s.notifyLocked()
+	}
+	return nil
+}
+
+// progressed records etcd's word that every event up to rev has been
+// delivered: the snapshot is current as of rev, now.
+func (s *Store) progressed(rev int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rev > s.f.rev {
+		s.f.rev = rev
+		s.forgetOwnLocked(rev)
+	}
+	s.f.confirmed = s.now()
+	s.f.broadcast()
+}
+
+// forgetOwnLocked drops the own revisions up to rev; s.mu must be held.
+func (s *Store) forgetOwnLocked(rev int64) {
+	for r := range s.f.own {
+		if r <= rev {
+			delete(s.f.own, r)
+		}
+	}
+}
+
+// committed is called after this process's write committed at rev: it
+// tells the watchers at once (as bbolt's backend does), and keeps its
+// event, when the follower applies it, from telling them again.
+func (s *Store) committed(rev int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f.started && rev > s.f.rev {
+		s.f.own[rev] = true
+	}
+	s.notifyLocked()
+}
+
+// Snapshot returns what the hot path needs (tenants.Store): every tenant,
+// membership and live revocation, as of every write that committed before
+// the call, by any process. It reads etcd's current revision (one
+// linearizable read) and waits, within the call timeout, until the
+// followed snapshot has caught up with it; the first call starts the
+// follower and waits for its first load. It fails when the snapshot cannot
+// be brought up to date: etcd unreachable, or a record that cannot be
+// decoded.
+func (s *Store) Snapshot(ctx context.Context) (*tenants.Snapshot, error) {
+	s.mu.Lock()
+	s.startLocked()
+	s.mu.Unlock()
+	cctx, cancel, err := s.call(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	resp, err := s.get(cctx, s.prefix+keySchema)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	target := resp.Header.Revision
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, errClosed
+		}
+		hot, rev, ferr, wait, ask := s.f.hot, s.f.rev, s.f.err, s.f.advanced, s.f.askProgress
+		s.mu.Unlock()
+		if hot != nil && rev >= target {
+			return hot, nil
+		}
+		if hot != nil {
+			select {
+			case ask <- struct{}{}:
+			default: // one is pending
+			}
+		}
+		select {
+		case <-wait:
+		case <-time.After(progressRetry):
+		case <-cctx.Done():
+			err := fmt.Errorf("snapshot: the tenant snapshot is at revision %d, etcd at %d: %w", rev, target, cctx.Err())
+			if ferr != nil {
+				err = fmt.Errorf("%w (following etcd failed: %w)", err, ferr)
+			}
+			return nil, err
+		}
+	}
+}
+
+// Confirmed returns when the snapshot was last known to be current: its
+// last load, or etcd's last confirmation that the watch had delivered
+// every event (asked for every Options.ProgressInterval). It is the zero
+// time before the first load. A caller that answers from the snapshot
+// stops trusting it when this is too long ago (etcd unreachable).
+func (s *Store) Confirmed() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.f.confirmed
+}
+
+// Watch returns a channel that receives a value (at most one pending)
+// after every write that commits under the prefix, by this process (as
+// soon as it commits) or any other (when the watch delivers it), and after
+// the snapshot was loaded afresh because the watch was lost. It is closed
+// when ctx ends or the Store is closed. The first call starts the
+// follower.
+func (s *Store) Watch(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || ctx.Err() != nil {
+		close(ch)
+		return ch
+	}
+	s.startLocked()
+	s.watchers[ch] = struct{}{}
+	context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, ok := s.watchers[ch]; ok {
+			delete(s.watchers, ch)
+			close(ch)
+		}
+	})
+	return ch
+}
+
+// notifyLocked tells every watcher that something changed; s.mu must be
+// held.
+func (s *Store) notifyLocked() {
+	for ch := range s.watchers {
+		select {
+		case ch <- struct{}{}:
+		default: // one is already pending
+		}
+	}
+}
