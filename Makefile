@@ -24,11 +24,11 @@ run: build tools ## a working demo: Envoy + tenantgate + demo upstream, two tena
 run-sso: build tools ## `make run` plus Keycloak OIDC and SAML sign-in, over https with a local CA (prints the URLs and accounts)
 	bash scripts/run-sso.sh
 
-# E2E are the end-to-end packages (real Envoy, Keycloak, Chromium). test and
+# E2E are the end-to-end packages (real Envoy, Keycloak, Chromium, etcd). test and
 # unit pipe go test -json through test/testsummary, which shows what plain go
 # test would and ends with how many of their tests ran, and every skipped
 # test with its reason; pipefail keeps go test's exit status.
-E2E := ./test ./test/browser ./test/docs
+E2E := ./test ./test/browser ./test/docs ./test/fleet
 SUMMARY = $(GO) run ./test/testsummary $$($(GO) list $(E2E))
 
 test: tools ## unit, fuzz-seed, race and end-to-end tests (real Envoy)
