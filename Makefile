@@ -10,7 +10,7 @@ export GOTOOLCHAIN := $(GO_TOOLCHAIN)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build run test unit e2e bench check vulncheck tools clean
+.PHONY: build run run-sso test unit e2e bench check vulncheck tools clean
 
 build: ## bin/tenantgate
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/tenantgate ./cmd/tenantgate
@@ -21,11 +21,14 @@ tools: ## install the pinned test tools (Envoy, etcd, Keycloak) under .tools/
 run: build tools ## a working demo: Envoy + tenantgate + demo upstream, two tenants on *.localhost
 	bash scripts/demo.sh
 
-# E2E are the end-to-end packages (real Envoy, Keycloak, Chromium). test and
+run-sso: build tools ## `make run` plus Keycloak OIDC and SAML sign-in, over https with a local CA (prints the URLs and accounts)
+	bash scripts/run-sso.sh
+
+# E2E are the end-to-end packages (real Envoy, Keycloak, Chromium, etcd). test and
 # unit pipe go test -json through test/testsummary, which shows what plain go
 # test would and ends with how many of their tests ran, and every skipped
 # test with its reason; pipefail keeps go test's exit status.
-E2E := ./test ./test/browser
+E2E := ./test ./test/browser ./test/docs ./test/fleet
 SUMMARY = $(GO) run ./test/testsummary $$($(GO) list $(E2E))
 
 test: tools ## unit, fuzz-seed, race and end-to-end tests (real Envoy)

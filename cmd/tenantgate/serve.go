@@ -159,6 +159,9 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 		return err
 	}
 	go snapshots.Follow(ctx, st, log)
+	if err := warnAtStart(ctx, st, f, log); err != nil {
+		return err
+	}
 
 	cookieName := session.CookieName(f.insecureCookies)
 	verifier := session.NewVerifier()
@@ -321,4 +324,17 @@ func newResolver(baseDomains []string, prefix string) (*tenants.Resolver, error)
 		return nil, fmt.Errorf("--path-prefix %q: must be one path segment like /org", prefix)
 	}
 	return &tenants.Resolver{BaseDomains: canon, PathPrefix: prefix}, nil
+}
+
+// warnAtStart logs startWarnings for the tenants in st, one line per
+// tenant and problem.
+func warnAtStart(ctx context.Context, st tenants.Store, f *serveFlags, log *slog.Logger) error {
+	ts, err := st.Tenants(ctx)
+	if err != nil {
+		return fmt.Errorf("read tenants: %w", err)
+	}
+	for _, w := range startWarnings(ts, methodTypes(), f.insecureCookies, f.allowLoopbackHTTPIDP) {
+		log.Warn(w.msg, "tenant", w.tenant)
+	}
+	return nil
 }

@@ -280,6 +280,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
+		if req.URL.Scheme == "http" {
+			// The same words as CheckURL: whoever reads the log (a SAML
+			// metadata fetch, say) learns the flag that would allow it.
+			return nil, fmt.Errorf("%w: http is allowed only to loopback with --allow-loopback-http-idp", ErrForbiddenScheme)
+		}
 		return nil, fmt.Errorf("%w: scheme %q", ErrForbiddenScheme, req.URL.Scheme)
 	}
 	resp, err := rt.RoundTrip(req)

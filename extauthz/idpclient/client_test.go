@@ -285,3 +285,19 @@ func TestTimeout(t *testing.T) {
 		t.Fatalf("timed out after %v, want about 100ms", d)
 	}
 }
+
+// TestPlainHTTPNamesTheFlag: a plain-http IdP URL refused because
+// --allow-loopback-http-idp is off says so, whether it is refused before
+// the request (CheckURL, as OIDC discovery is) or by the client itself (as
+// a SAML metadata fetch is): the log line names the fix.
+func TestPlainHTTPNamesTheFlag(t *testing.T) {
+	plain := okServer(t)
+	const flag = "--allow-loopback-http-idp"
+	if err := (Options{}).CheckURL(plain.URL); !errors.Is(err, ErrForbiddenScheme) || !strings.Contains(err.Error(), flag) {
+		t.Errorf("CheckURL(%s) = %v; want ErrForbiddenScheme naming %s", plain.URL, err, flag)
+	}
+	_, err := get(New(Options{}), plain.URL)
+	if !errors.Is(err, ErrForbiddenScheme) || !strings.Contains(err.Error(), flag) {
+		t.Errorf("get %s = %v; want ErrForbiddenScheme naming %s", plain.URL, err, flag)
+	}
+}

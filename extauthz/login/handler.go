@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tenantgate/tenantgate/extauthz/password"
@@ -159,6 +160,22 @@ type Handler struct {
 	globalSealer *seal.Sealer
 	switchSealer *seal.Sealer
 	opened       *methodCache
+	// warnedPlainHTTP is set once warnPlainHTTP has logged.
+	warnedPlainHTTP atomic.Bool
+}
+
+// warnPlainHTTP logs, once per Handler, that requests arrive over plain
+// http (X-Forwarded-Proto: http) while cookies are Secure. Nothing works
+// then, and nothing else says why: browsers drop Secure cookies set over
+// http, so every sign-in comes back to a lost attempt, and the URLs given
+// to identity providers (redirect_uri, SAML ACS and entity id) are https://
+// ones the IdP does not know (Keycloak: client_not_found).
+func (h *Handler) warnPlainHTTP(r *http.Request) {
+	if h.InsecureCookies || !forwardedPlainHTTP(r) || !h.warnedPlainHTTP.CompareAndSwap(false, true) {
+		return
+	}
+	h.log().Warn("requests arrive over plain http (X-Forwarded-Proto: http) but cookies are Secure: browsers drop them and identity providers are given https:// URLs, so no sign-in can work; put TLS on Envoy's listener (docs/sso-keycloak.md#local-https), or run serve with --insecure-cookies for plain-http development (password and OIDC only: SAML needs https)",
+		"host", r.Host)
 }
 
 func (h *Handler) init() {
@@ -245,6 +262,7 @@ func (h *Handler) serve(q *request) *answer {
 	if snap == nil {
 		return jsonError(http.StatusServiceUnavailable, "unavailable")
 	}
+	h.warnPlainHTTP(q.r)
 	r := withForwardedPort(q.r, h.scheme())
 	q.r = r
 	target := r.RequestURI

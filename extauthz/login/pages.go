@@ -128,9 +128,11 @@ type page struct {
 	LoginHint   string
 	Error       string
 	Notice      string
-	// Message, Alert, Link, LinkText: the message page.
+	// Message, Alert, Causes, Link, LinkText: the message page; Causes
+	// lists what likely went wrong, when that is known.
 	Message  string
 	Alert    bool
+	Causes   []string
 	Link     string
 	LinkText string
 	// Email, Tenants, LogoutAction: the apex's chooser of the signed-in
@@ -193,11 +195,16 @@ func (h *Handler) render(q *request, status int, name string, p page) {
 // message is a page holding one sentence and a link back to the sign-in
 // page.
 func (h *Handler) message(q *request, status int, title, msg string, alert bool) *answer {
+	return htmlPage(status, "message", h.messagePage(q, title, msg, alert))
+}
+
+// messagePage is the page message renders.
+func (h *Handler) messagePage(q *request, title, msg string, alert bool) page {
 	p := page{Title: title, Message: msg, Alert: alert, Link: q.res.Prefix + signin.PathLogin, LinkText: "Back to sign-in"}
 	if t := q.tenant(); t != nil {
 		p.TenantName = displayName(t.Name, t.ID)
 	}
-	return htmlPage(status, "message", p)
+	return p
 }
 
 func displayName(name, id string) string {

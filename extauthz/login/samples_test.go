@@ -55,7 +55,11 @@ func TestUISamples(t *testing.T) {
 		{"logout", get(se.env, "acme.app.test", "/_auth/logout"), 200},
 		{"suspended", get(se.env, "frozen.app.test", "/_auth/login"), 403},
 		{"no-method", get(limited, "sso.app.test", "/_auth/login"), 501}, // limited serves no SSO method
-		{"apex", get(limited, "app.test", "/_auth/login"), 200},          // limited has no global sessions
+		{"sso-lost-attempt", func() *http.Response {
+			state := se.startOIDC(jar{}, "oidcco.app.test", "/_auth/login")
+			return se.do("GET", "oidcco.app.test", "/_auth/callback?state="+url.QueryEscape(state), nil, nil)
+		}, 400},
+		{"apex", get(limited, "app.test", "/_auth/login"), 200}, // limited has no global sessions
 		{"apex-global", get(se.env, "app.test", "/_auth/login"), 200},
 		{"apex-chooser", func() *http.Response {
 			return se.do("GET", "app.test", "/_auth/login", nil, nil, se.globalSignIn("app.test", "alice@acme.test", alicePassword))

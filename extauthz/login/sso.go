@@ -181,6 +181,40 @@ func (h *Handler) ssoFail(q *request, reason string, err error) *answer {
 	return a
 }
 
+// lostAttempt answers a callback or ACS request that names an attempt this
+// browser holds no cookie for (reason sso_no_attempt): 400, "Invalid login
+// request", and the likely causes, since from the outside a lost attempt
+// looks like any other failure. Over plain http (--insecure-cookies, or
+// X-Forwarded-Proto: http) the causes lead with that one, and the log line
+// carries a hint saying why: the SAML attempt cookie is SameSite=Lax there,
+// and a browser withholds it from the IdP's cross-site POST.
+func (h *Handler) lostAttempt(q *request) *answer {
+	plain := h.InsecureCookies || forwardedPlainHTTP(q.r)
+	var extra []any
+	if plain {
+		extra = append(extra, "hint", "plain http: browsers withhold the attempt cookie from a SAML IdP's cross-site POST (and drop Secure cookies); sign in over https")
+	}
+	causes := []string{
+		"More than 10 minutes passed between starting to sign in and coming back.",
+		"The sign-in was finished in another browser, or at another address of this site than the one it started on.",
+		"This page was reloaded or sent twice: each sign-in can be completed once.",
+		"This browser blocks cookies for this site.",
+	}
+	if plain {
+		causes = append([]string{"This site is reached over plain http: browsers do not send the sign-in cookie back with a SAML identity provider's reply. Sign in over https."}, causes...)
+	}
+	p := h.messagePage(q, "Sign-in failed", invalidLoginRequest, true)
+	p.Causes = causes
+	return htmlPage(http.StatusBadRequest, "message", p).refused("sso_no_attempt", "", extra...)
+}
+
+// forwardedPlainHTTP reports whether the proxy in front says the browser
+// connected over plain http (Envoy sets X-Forwarded-Proto from the
+// connection, overwriting a client's copy).
+func forwardedPlainHTTP(r *http.Request) bool {
+	return strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "http")
+}
+
 // callback: GET /_auth/callback?state=…, where OIDC and OAuth2 providers
 // send the browser back.
 func (h *Handler) callback(q *request) *answer {
@@ -190,7 +224,7 @@ func (h *Handler) callback(q *request) *answer {
 	}
 	a := h.attemptByState(q, q.r.URL.Query().Get("state"))
 	if a == nil {
-		return h.ssoFail(q, "sso_no_attempt", nil)
+		return h.lostAttempt(q)
 	}
 	h.clearAttempt(q, a) // single use, whatever happens next
 	if reason := h.checkAttempt(q, a, a.Method, a.typ); reason != "" {
@@ -286,7 +320,7 @@ func (h *Handler) acs(q *request) *answer {
 	returnTo := q.res.Prefix + "/"
 	if relay := q.r.PostForm.Get("RelayState"); validAttemptID(relay) {
 		if a = h.attemptByID(q, relay); a == nil {
-			return h.ssoFail(q, "sso_no_attempt", nil)
+			return h.lostAttempt(q)
 		}
 		h.clearAttempt(q, a)
 		if reason := h.checkAttempt(q, a, i, t.Methods[i].Type); reason != "" {

@@ -444,6 +444,14 @@ func (s *Server) LogTail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// FindInstall returns the Keycloak install Launch would run for
+// Options.Home home: home itself, else TENANTGATE_KEYCLOAK_HOME, else
+// <repo>/.tools/keycloak/<pin>, checked to be complete and built for the
+// options Launch uses. When there is none its error wraps ErrNotInstalled
+// and names InstallHint. Tests that start Keycloak some other way (make
+// run-sso) use it to skip or fail as Start does.
+func FindInstall(home string) (string, error) { return findHome(home) }
+
 // findHome returns the Keycloak install to run, checked to be complete and
 // built for the options Launch uses.
 func findHome(home string) (string, error) {
