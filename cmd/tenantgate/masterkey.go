@@ -8,6 +8,7 @@ import (
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/tenants/etcdstore"
 )
 
 // keyChecker is a store that keeps one value sealed under the master key
@@ -18,6 +19,10 @@ type keyChecker interface {
 	// and returns the check value it holds.
 	MasterKeyCheck(ctx context.Context, sealed []byte) ([]byte, error)
 }
+
+// The etcd store must keep providing the check: a rename would otherwise
+// turn it off without a word.
+var _ keyChecker = (*etcdstore.Store)(nil)
 
 // keyCheckContext is the sealing context of the check value.
 const keyCheckContext = "master-key-check"

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/tenants/etcdstore"
 )
 
 // confirmer is a store whose snapshot can fall behind without an error to
@@ -14,6 +15,10 @@ import (
 type confirmer interface {
 	Confirmed() time.Time
 }
+
+// The etcd store must keep reporting it: a rename would otherwise turn
+// --store-max-staleness off without a word.
+var _ confirmer = (*etcdstore.Store)(nil)
 
 // staleness withholds the snapshot from Check (tenants.Current.SetStale)
 // while the store has not confirmed it for longer than max
