@@ -184,15 +184,26 @@ func (f *etcdFlags) check(dbSet bool) error {
 // files they name.
 func (f *etcdFlags) options(log *slog.Logger) (etcdstore.Options, error) {
 	opts := etcdstore.Options{Endpoints: f.endpoints, Prefix: f.prefix, Log: log, ProgressInterval: f.progressInterval}
-	var tlsFiles bool
+	var secure, plain bool
 	for _, ep := range f.endpoints {
 		u, err := url.Parse(ep)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return opts, fmt.Errorf("--etcd-endpoints: %q is not an http:// or https:// URL", ep)
 		}
-		tlsFiles = tlsFiles || u.Scheme == "https"
+		if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+			// The store holds password hashes and every tenant's
+			// configuration, and etcd's password travels in the clear.
+			return opts, fmt.Errorf("--etcd-endpoints %s: http:// only to a loopback address (127.0.0.1, [::1], localhost); use https:// with --etcd-ca-file", ep)
+		}
+		secure, plain = secure || u.Scheme == "https", plain || u.Scheme == "http"
 	}
-	if f.caFile != "" || f.certFile != "" || tlsFiles {
+	if secure && plain {
+		return opts, errors.New("--etcd-endpoints: all https:// or all http://, not both")
+	}
+	if plain && (f.caFile != "" || f.certFile != "") {
+		return opts, errors.New("--etcd-ca-file and --etcd-cert-file are for https:// endpoints; --etcd-endpoints has http:// ones")
+	}
+	if secure {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 		if f.caFile != "" {
 			pem, err := os.ReadFile(f.caFile)
