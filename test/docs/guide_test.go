@@ -301,7 +301,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startGuide runs dir/guide.sh with $HOME in dir/home. When t ends, the
+// startGuide runs dir/guide.sh with $HOME in dir/home, and kcadm.sh's
+// user.home there too: Java takes user.home from the password database,
+// not from $HOME, so without KC_OPTS (which kcadm.sh passes to java) every
+// run shared ~/.keycloak/kcadm.config with any other guide run on the
+// machine, and one run's `config credentials` sent the other's commands to
+// its Keycloak (a 404 for a realm the first had just created). When t ends, the
 // whole process group gets SIGTERM, then SIGKILL after 20 s; if t failed,
 // the trace and the servers' logs are logged.
 func startGuide(t *testing.T, dir string) *guide {
@@ -309,7 +314,8 @@ func startGuide(t *testing.T, dir string) *guide {
 	g := &guide{out: &syncBuffer{}, errs: &syncBuffer{}, done: make(chan struct{}), dir: dir}
 	g.cmd = exec.Command("bash", "guide.sh")
 	g.cmd.Dir = dir
-	g.cmd.Env = append(proc.Env(), "HOME="+filepath.Join(dir, "home"))
+	home := filepath.Join(dir, "home")
+	g.cmd.Env = append(proc.Env(), "HOME="+home, "KC_OPTS=-Duser.home="+home)
 	g.cmd.Stdout, g.cmd.Stderr = g.out, g.errs
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := g.cmd.Start(); err != nil {
