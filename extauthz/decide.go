@@ -139,7 +139,7 @@ func (a *Authorizer) Decide(r *Request) Decision {
 	if res.Prefix != "" {
 		cookieName = session.PathCookieName(cookieName, t.ID)
 	}
-	claims, code := a.authenticate(snap, t, r, cookieName)
+	claims, code, byCookie := a.authenticate(snap, t, r, cookieName)
 	switch code {
 	case "":
 	case CodeTenantMismatch:
@@ -151,7 +151,7 @@ func (a *Authorizer) Decide(r *Request) Decision {
 		return deny(401, CodeUnauthenticated, t)
 	}
 
-	if _, bearer := bearerToken(r.Header("authorization")); !bearer && crossOrigin(t, r) {
+	if byCookie && crossOrigin(t, r) {
 		// Authenticated by the cookie, which a sibling tenant's page gets
 		// attached for free (same site); see crossOrigin.
 		return Decision{Outcome: Deny, Status: 403, Code: CodeCrossOrigin, Tenant: t, Claims: claims}
@@ -170,9 +170,10 @@ func (a *Authorizer) Decide(r *Request) Decision {
 // authenticate finds a credential valid for tenant t in the bearer token or
 // else the cookies called cookieName, read as RFC 6265 pairs (cookie.Pairs:
 // a name smuggled inside another cookie's value is never one of them). It
-// returns the claims, or an empty claims and a code: CodeTenantMismatch
-// when the only valid credential belongs to another tenant,
-// CodeUnauthenticated otherwise.
+// returns the claims and whether the session cookie (not a bearer token)
+// carried them, which the cross-origin guard needs; or nil and a code:
+// CodeTenantMismatch when the only valid credential belongs to another
+// tenant, CodeUnauthenticated otherwise.
 //
 // Two cookies holding different valid sessions of t are no session at all:
 // a browser holds one genuine session per tenant (one name, one Path, no
@@ -180,7 +181,7 @@ func (a *Authorizer) Decide(r *Request) Decision {
 // be, by any sibling subdomain, with a longer Path that browsers send
 // first; taking the first valid one would sign the victim in as whichever
 // member planted it.
-func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *Request, cookieName string) (*session.Claims, string) {
+func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *Request, cookieName string) (claims *session.Claims, code string, byCookie bool) {
 	mismatch := false
 	try := func(token string) *session.Claims {
 		c, err := a.Verifier.VerifyFor(snap, t, token)
@@ -191,7 +192,7 @@ func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *
 	}
 	if tok, ok := bearerToken(r.Header("authorization")); ok {
 		if c := try(tok); c != nil {
-			return c, ""
+			return c, "", false
 		}
 	} else {
 		var found *session.Claims
@@ -209,17 +210,17 @@ func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *
 			case found == nil:
 				found = c
 			case c.SID != found.SID:
-				return nil, CodeUnauthenticated
+				return nil, CodeUnauthenticated, false
 			}
 		}
 		if found != nil {
-			return found, ""
+			return found, "", true
 		}
 	}
 	if mismatch {
-		return nil, CodeTenantMismatch
+		return nil, CodeTenantMismatch, false
 	}
-	return nil, CodeUnauthenticated
+	return nil, CodeUnauthenticated, false
 }
 
 func deny(status int, code string, t *tenants.Tenant) Decision {
