@@ -44,7 +44,7 @@ func (s *Store) UpsertExternalUser(ctx context.Context, tenantInternalID string,
 	if tenantInternalID == "" || x.Method == "" || x.Issuer == "" || x.Subject == "" {
 		return tenants.User{}, errors.New("upsert external user: tenant, method, issuer and subject must be set")
 	}
-	email := normalizeEmail(x.Email)
+	email := record.NormalizeEmail(x.Email)
 	roles := slices.Clone(x.Roles)
 	if roles == nil {
 		roles = []string{}

@@ -191,9 +191,6 @@ func getUserByEmail(tx *bolt.Tx, email string) (*record.User, error) {
 	return &r, nil
 }
 
-// normalizeEmail is how emails are compared and stored.
-func normalizeEmail(email string) string { return strings.ToLower(email) }
-
 // ApplyTenants creates or updates every tenant in ts in one write
 // transaction; see tenants.Store. Conflicts are reported as errors wrapping
 // tenants.ErrConflict that name the tenant, the field ("domains" or
@@ -403,7 +400,7 @@ func deleteExternals(tx *bolt.Tx, tenantInternalID string) error {
 // AddMember adds or updates a membership; see tenants.Store. The tenant must
 // exist (else tenants.ErrNotFound) and the email must not be empty.
 func (s *Store) AddMember(ctx context.Context, tenantID string, m tenants.NewMember) (bool, error) {
-	email := normalizeEmail(m.Email)
+	email := record.NormalizeEmail(m.Email)
 	if email == "" {
 		return false, errors.New("add member: email is empty")
 	}
@@ -515,7 +512,7 @@ func (s *Store) Members(ctx context.Context, tenantID string) ([]tenants.Member,
 // error wrapping tenants.ErrNotFound when the tenant, user or membership does
 // not exist; rev.Expires must be set.
 func (s *Store) RemoveMember(ctx context.Context, tenantID, email string, rev tenants.Revocation) error {
-	email = normalizeEmail(email)
+	email = record.NormalizeEmail(email)
 	if rev.Expires.IsZero() {
 		return errors.New("remove member: the revocation needs an expiry")
 	}
@@ -584,7 +581,7 @@ func externalMembersByEmail(tx *bolt.Tx, tenantInternalID, email string) ([]stri
 // UserByEmail returns the user with that email, compared lower-case, or an
 // error wrapping tenants.ErrNotFound.
 func (s *Store) UserByEmail(ctx context.Context, email string) (tenants.User, error) {
-	email = normalizeEmail(email)
+	email = record.NormalizeEmail(email)
 	var out tenants.User
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		u, err := getUserByEmail(tx, email)

@@ -248,7 +248,7 @@ func (s *Store) getUserByEmail(t *txn, email string) (*record.User, error) {
 // membership to that user. The tenant must exist (else
 // tenants.ErrNotFound) and the email must not be empty.
 func (s *Store) AddMember(ctx context.Context, tenantID string, m tenants.NewMember) (bool, error) {
-	email := normalizeEmail(m.Email)
+	email := record.NormalizeEmail(m.Email)
 	if email == "" {
 		return false, errors.New("add member: email is empty")
 	}
@@ -360,7 +360,7 @@ func (s *Store) Members(ctx context.Context, tenantID string) ([]tenants.Member,
 // returns an error wrapping tenants.ErrNotFound when the tenant, user or
 // membership does not exist; rev.Expires must be set.
 func (s *Store) RemoveMember(ctx context.Context, tenantID, email string, rev tenants.Revocation) error {
-	email = normalizeEmail(email)
+	email = record.NormalizeEmail(email)
 	if rev.Expires.IsZero() {
 		return errors.New("remove member: the revocation needs an expiry")
 	}
@@ -446,7 +446,7 @@ func (s *Store) externalMembersByEmail(t *txn, tenantInternalID, email string) (
 // UserByEmail returns the user with that email, compared lower-case, or an
 // error wrapping tenants.ErrNotFound.
 func (s *Store) UserByEmail(ctx context.Context, email string) (tenants.User, error) {
-	email = normalizeEmail(email)
+	email = record.NormalizeEmail(email)
 	var out tenants.User
 	err := s.view(ctx, func(ctx context.Context) error {
 		resp, err := s.get(ctx, s.key(nsUserEmails, email))

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -328,6 +327,3 @@ func notFound(format string, args ...any) error {
 func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{tenants.ErrCorrupt}, args...)...)
 }
-
-// normalizeEmail is how emails are compared and stored (as in boltstore).
-func normalizeEmail(email string) string { return strings.ToLower(email) }

@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tenantgate/tenantgate/tenants"
@@ -378,6 +379,11 @@ func Short(b []byte) string {
 	}
 	return fmt.Sprintf("%q", b)
 }
+
+// NormalizeEmail is how both backends store and compare emails, and so the
+// key of a user's email index: a user found by one spelling of the address
+// in one backend is found by it in the other (backup, restore).
+func NormalizeEmail(email string) string { return strings.ToLower(email) }
 
 // MembershipKey is the key of a membership; internal ids never contain "/".
 func MembershipKey(tenantInternalID, userID string) string {
