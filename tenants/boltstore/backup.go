@@ -212,7 +212,9 @@ func putExported(tx *bolt.Tx, ns string, key, value []byte) error {
 	if err := decodeRecord(name, key, value, rec); err != nil {
 		return err
 	}
-	return tx.Bucket(index).Put(expiryKey(rec.expiry(), string(key)), nil)
+	// Not nil: within the transaction Get returns the very slice given,
+	// and walkRecords, before the commit, takes nil for a missing entry.
+	return tx.Bucket(index).Put(expiryKey(rec.expiry(), string(key)), []byte{})
 }
 
 // revocationExpiry and assertionExpiry read the Expires of the records

@@ -124,22 +124,25 @@ type restoredRecord struct {
 // Restore writes the records that records puts (named as Export and
 // boltstore.Export name them) into the store, which must hold no record
 // but its own (schema and master key check) unless replace is set: then
-// every record it holds is deleted in the first transaction of the
-// restore. A store that is not empty and replace not set is an error
-// wrapping tenants.ErrNotEmpty, and nothing is written. The store's own
-// keys are never written: the schema is this binary's, and the master key
-// check value is the caller's business (MasterKeyCheck).
+// what it holds is replaced, every key the backup lacks deleted and every
+// other overwritten. A store that is not empty and replace not set is an
+// error wrapping tenants.ErrNotEmpty, and nothing is written. The store's
+// own keys are never written: the schema is this binary's, and the master
+// key check value is the caller's business (MasterKeyCheck).
 //
 // Revocations and used assertion ids go on leases that end after their
 // Expires (as Revoke and UseAssertionID write them); those expired already
-// are left out. The restore is one etcd transaction when it fits in one
-// (about 100 records and 1 MiB); a larger one is written in ordered
-// transactions, revocations first and tenants last, each conditional on no
-// other process having written under the prefix since the previous one:
-// another writer makes the restore stop with an error saying so, and a
-// restore that stopped part-way leaves part of the backup in the store,
-// which a restore with replace then overwrites. Between its transactions
-// other processes see the store part-way (docs/fleet.md).
+// are left out. The restore is one etcd transaction, atomic, when it fits
+// in one (about 100 writes and 1 MiB). A larger one is written in
+// transactions in this order: revocations and used ids, then the deletions
+// (tenants first), then users, memberships and indexes, tenants last, so
+// that a tenant becomes visible with everything it needs. Each is
+// conditional on no other process having written under the prefix since
+// the restore read it or wrote its previous transaction: another writer
+// makes the restore stop with an error saying so. A restore that stopped
+// part-way leaves part of the backup in the store, which a restore with
+// replace then overwrites; between its transactions other processes see
+// the store part-way (docs/fleet.md).
 func (s *Store) Restore(ctx context.Context, records func(put func(ns string, key, value []byte) error) error, replace bool) (RestoreResult, error) {
 	var res RestoreResult
 	byNS := map[string][]restoredRecord{}
@@ -183,48 +186,79 @@ func (s *Store) Restore(ctx context.Context, records func(put func(ns string, ke
 	defer cancel()
 	// What the store holds now, at one revision: every later transaction
 	// is conditional on nothing under the prefix changing after it.
-	count := make([]clientv3.Op, len(restoredNamespaces))
+	reads := make([]clientv3.Op, len(restoredNamespaces))
 	for i, ns := range restoredNamespaces {
-		count[i] = clientv3.OpGet(s.nsPrefix(ns), clientv3.WithPrefix(), clientv3.WithCountOnly())
+		reads[i] = clientv3.OpGet(s.nsPrefix(ns), clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	}
-	resp, err := s.cli.Txn(cctx).Then(count...).Commit()
+	resp, err := s.cli.Txn(cctx).Then(reads...).Commit()
 	if err != nil {
 		return res, fmt.Errorf("read from etcd at %s: %w", s.endpoints, explain(err, s.callTimeout))
 	}
 	rev := resp.Header.Revision
-	var held int64
-	for _, r := range resp.Responses {
-		held += r.GetResponseRange().GetCount()
+	// held are the keys the store holds, by namespace.
+	held := map[string][]string{}
+	var nheld int
+	for i, r := range resp.Responses {
+		for _, kv := range r.GetResponseRange().GetKvs() {
+			held[restoredNamespaces[i]] = append(held[restoredNamespaces[i]], string(kv.Key))
+			nheld++
+		}
 	}
-	if held > 0 && !replace {
-		return res, fmt.Errorf("restore into etcd at %s (prefix %s): it holds %d records: %w", s.endpoints, s.prefix, held, tenants.ErrNotEmpty)
+	if nheld > 0 && !replace {
+		return res, fmt.Errorf("restore into etcd at %s (prefix %s): it holds %d records: %w", s.endpoints, s.prefix, nheld, tenants.ErrNotEmpty)
+	}
+
+	// The writes, in order: what refuses sessions first (revocations,
+	// used ids), then the deletion of what the backup does not have
+	// (tenants first, so an old tenant goes before anything it needs),
+	// then the rest, tenants last. etcd refuses a transaction that names
+	// a key twice, so a key the backup has is overwritten, not deleted.
+	var ops []restoreOp
+	kept := map[string]bool{}
+	for _, ns := range restoredNamespaces {
+		for _, r := range byNS[ns] {
+			kept[r.key] = true
+		}
+	}
+	puts := func(namespaces ...string) error {
+		for _, ns := range namespaces {
+			for _, r := range byNS[ns] {
+				op := clientv3.OpPut(r.key, string(r.value))
+				if !r.expires.IsZero() {
+					lease, err := s.leaseUntil(ctx, r.expires)
+					if err != nil {
+						return err
+					}
+					op = clientv3.OpPut(r.key, string(r.value), clientv3.WithLease(lease))
+				}
+				ops = append(ops, restoreOp{op, len(r.key) + len(r.value)})
+				res.Records++
+			}
+		}
+		return nil
+	}
+	if err := puts(nsRevocations, nsAssertions); err != nil {
+		return res, err
+	}
+	for _, ns := range slices.Backward(restoredNamespaces) {
+		for _, k := range held[ns] {
+			if !kept[k] {
+				ops = append(ops, restoreOp{clientv3.OpDelete(k), len(k)})
+			}
+		}
+	}
+	if err := puts(restoredNamespaces[2:]...); err != nil {
+		return res, err
 	}
 
 	var batches [][]clientv3.Op
 	var cur []clientv3.Op
 	var size int
-	if held > 0 {
-		for _, ns := range restoredNamespaces {
-			cur = append(cur, clientv3.OpDelete(s.nsPrefix(ns), clientv3.WithPrefix()))
+	for _, op := range ops {
+		if len(cur) > 0 && (len(cur)+1 > maxRestoreOps || size+op.size > maxRestoreBytes) {
+			batches, cur, size = append(batches, cur), nil, 0
 		}
-	}
-	for _, ns := range restoredNamespaces {
-		for _, r := range byNS[ns] {
-			op := clientv3.OpPut(r.key, string(r.value))
-			if !r.expires.IsZero() {
-				lease, err := s.leaseUntil(ctx, r.expires)
-				if err != nil {
-					return res, err
-				}
-				op = clientv3.OpPut(r.key, string(r.value), clientv3.WithLease(lease))
-			}
-			n := len(r.key) + len(r.value)
-			if len(cur) > 0 && (len(cur)+1 > maxRestoreOps || size+n > maxRestoreBytes) {
-				batches, cur, size = append(batches, cur), nil, 0
-			}
-			cur, size = append(cur, op), size+n
-			res.Records++
-		}
+		cur, size = append(cur, op.op), size+op.size
 	}
 	if len(cur) > 0 {
 		batches = append(batches, cur)
@@ -266,6 +300,12 @@ func (s *Store) leaseUntil(ctx context.Context, expires time.Time) (clientv3.Lea
 	}
 	defer cancel()
 	return s.leases.forUntil(cctx, expires)
+}
+
+// restoreOp is one write of a restore and its size in bytes.
+type restoreOp struct {
+	op   clientv3.Op
+	size int
 }
 
 // commitRestore commits one transaction of a restore, with a deadline of
