@@ -269,6 +269,15 @@ func TestBackupRestoreWithTheBinary(t *testing.T) {
 	last := startReplica(t, bin, "serve on the restored bbolt", "--db", two, "--master-key-file", key)
 	answersAsBefore(t, last, kept, gone)
 	last.signIn(t, "acme.app.test", "ann@acme.test", "correct-horse-battery")
+	last.proc.Stop()
+
+	// --replace: the file holds the backup's content and nothing else.
+	mustRun("", append([]string{"tenants", "apply", "-f", write("globex.yaml", globexTenant)}, "--db", two, "--master-key-file", key)...)
+	mustRun("", "restore", "--in", online, "--db", two, "--master-key-file", key, "--replace")
+	list := mustRun("", "tenants", "list", "--db", two, "--master-key-file", key)
+	if strings.Contains(list, "globex") || !strings.Contains(list, "acme") {
+		t.Errorf("after restore --replace, tenants list = %q; want acme and not globex", list)
+	}
 }
 
 // answersAsBefore checks that r accepts the session kept (ann, member of
