@@ -110,6 +110,32 @@ func TestBackupRecordsAcrossBackends(t *testing.T) {
 	if _, err := other.Tenant(ctx, "acme"); err != nil {
 		t.Errorf("restore with replace: acme: %v", err)
 	}
+
+	// Larger than one transaction: written in several, all of it.
+	big, err := boltstore.Open(filepath.Join(dir, "big.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	var many []tenants.Tenant
+	for i := range 150 {
+		many = append(many, tenants.Tenant{ID: fmt.Sprintf("t%03d", i)})
+	}
+	if _, err := big.ApplyTenants(ctx, many, testOpts); err != nil {
+		t.Fatal(err)
+	}
+	large := o.open(t, prefix(t))
+	res, err = large.Restore(ctx, func(put func(ns string, key, value []byte) error) error { return big.Export(ctx, put) }, false)
+	if err != nil {
+		t.Fatalf("restore of 150 tenants: %v", err)
+	}
+	t.Logf("150 tenants: %d records in %d transactions", res.Records, res.Transactions)
+	if res.Transactions < 2 {
+		t.Errorf("150 tenants restored in %d transaction(s); etcd allows 128 operations in one", res.Transactions)
+	}
+	if got, err := large.Tenants(ctx); err != nil || len(got) != 150 {
+		t.Errorf("after the restore etcd holds %d tenants (%v), want 150", len(got), err)
+	}
 }
 
 func sameRecords(t *testing.T, what string, want, got map[string]string) {
@@ -252,9 +278,21 @@ func TestBackupRestoreWithTheBinary(t *testing.T) {
 	refused("restore into a store that is not empty", "--replace", append([]string{"restore", "--in", online}, onEtcd(p)...)...)
 	mustRun("", append([]string{"restore", "--in", online, "--replace"}, onEtcd(p)...)...)
 
-	fleet := startReplica(t, bin, "replica on etcd", onEtcd(p)...)
+	fleet := startReplica(t, bin, "replica on etcd", append(onEtcd(p), "--admin-token-file", token)...)
 	answersAsBefore(t, fleet, kept, gone)
 	fleet.signIn(t, "acme.app.test", "ann@acme.test", "correct-horse-battery")
+
+	// A replica streams a copy of etcd, built at one revision.
+	viaReplica := filepath.Join(dir, "via-replica.db")
+	mustRun("", "backup", "--out", viaReplica, "--server", "http://"+fleet.adm, "--admin-token-file", token)
+	copied, err := boltstore.Open(viaReplica, boltstore.Options{})
+	if err != nil {
+		t.Fatalf("the backup a replica on etcd streamed does not open: %v", err)
+	}
+	if _, err := copied.Tenant(t.Context(), "acme"); err != nil {
+		t.Errorf("the backup a replica on etcd streamed: acme: %v", err)
+	}
+	copied.Close()
 
 	// And back: etcd to a new bbolt file.
 	fromEtcd := filepath.Join(dir, "from-etcd.db")
