@@ -28,6 +28,9 @@ var (
 	// and none kept from the stored tenant). ApplyOptions.SealMethod
 	// returns it; the store passes it on.
 	ErrSecretRequired = errors.New("client secret required")
+	// ErrNotEmpty: a restore was to fill a store that already holds
+	// records, without being told to replace them.
+	ErrNotEmpty = errors.New("the store is not empty")
 )
 
 // Store is where tenants, users, memberships, signing keys and revocations

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/tenantgate/tenantgate/tenants"
@@ -52,6 +53,7 @@ func newAdminAPI(token string, ops *localAdmin, allowLoopback bool, log *slog.Lo
 		{"/tenants/{id}", map[string]http.HandlerFunc{"GET": a.getTenant, "DELETE": a.deleteTenant}},
 		{"/tenants/{id}/users", map[string]http.HandlerFunc{"POST": a.addUser, "GET": a.listUsers}},
 		{"/tenants/{id}/users/{email}", map[string]http.HandlerFunc{"DELETE": a.deleteUser}},
+		{"/backup", map[string]http.HandlerFunc{"GET": a.backup}},
 	}
 	for _, rt := range routes {
 		var allow []string
@@ -313,6 +315,44 @@ func (a *adminAPI) deleteUser(w http.ResponseWriter, r *http.Request) {
 	a.log.Info("user removed", "tenant", id, "remote", r.RemoteAddr)
 	addr, _ := parseEmail(email)
 	writeAdminJSON(w, http.StatusOK, map[string]any{"tenant": id, "email": addr, "removed": true})
+}
+
+// backupContentType is the media type of GET /admin/v1/backup: the bytes
+// of a bbolt file.
+const backupContentType = "application/octet-stream"
+
+// backup: GET /admin/v1/backup; 200 with a consistent copy of the store as
+// the bytes of a bbolt file that `serve --db` opens (streamBackup: one
+// bbolt read transaction, or one etcd revision), with its Content-Length.
+// Secrets in it stay sealed under the master key. A failure once the copy
+// has begun aborts the connection, so the client never takes a cut-off
+// copy for a whole one.
+func (a *adminAPI) backup(w http.ResponseWriter, r *http.Request) {
+	st, err := a.ops.store()
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var started bool
+	err = streamBackup(r.Context(), st, func(size int64) (io.Writer, error) {
+		h := w.Header()
+		h.Set("Content-Type", backupContentType)
+		h.Set("Content-Length", strconv.FormatInt(size, 10))
+		h.Set("Content-Disposition", `attachment; filename="tenantgate-backup.db"`)
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusOK)
+		started = true
+		return w, nil
+	})
+	switch {
+	case err == nil:
+		a.log.Info("backup sent", "remote", r.RemoteAddr)
+	case !started:
+		a.fail(w, r, err)
+	default:
+		a.log.Error("backup cut off", "remote", r.RemoteAddr, "err", err)
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // refreshAfterWrite is the localAdmin.written hook of serve: publish the new

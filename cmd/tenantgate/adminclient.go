@@ -144,20 +144,62 @@ func (c *remoteAdmin) do(ctx context.Context, method, path string, query url.Val
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return data, nil
 	}
+	return nil, c.answerError(resp, data)
+}
+
+// answerError is the error of an admin API answer that is not 2xx: the
+// server's message, which is the line the --db mode prints for the same
+// failure.
+func (c *remoteAdmin) answerError(resp *http.Response, data []byte) error {
 	var e struct {
 		Error   string `json:"error"`
 		Message string `json:"message"`
 	}
 	switch {
 	case json.Unmarshal(data, &e) != nil || e.Error == "":
-		return nil, fmt.Errorf("admin API at %s answered %s, not as the admin API does (is --server the server's --admin-addr?)", c.base, resp.Status)
+		return fmt.Errorf("admin API at %s answered %s, not as the admin API does (is --server the server's --admin-addr?)", c.base, resp.Status)
 	case resp.StatusCode == http.StatusUnauthorized:
-		return nil, fmt.Errorf("admin API at %s refused the token in --admin-token-file (401 unauthenticated): use the file serve was started with", c.base)
+		return fmt.Errorf("admin API at %s refused the token in --admin-token-file (401 unauthenticated): use the file serve was started with", c.base)
 	case e.Message != "":
-		return nil, errors.New(printable(e.Message))
+		return errors.New(printable(e.Message))
 	default:
-		return nil, fmt.Errorf("admin API at %s: %s", c.base, printable(e.Error))
+		return fmt.Errorf("admin API at %s: %s", c.base, printable(e.Error))
 	}
+}
+
+// backup copies the server's store (GET /admin/v1/backup) to w. A copy
+// shorter than the server announced is an error; the caller still checks
+// that it is a database.
+func (c *remoteAdmin) backup(ctx context.Context, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+adminAPIPrefix+"/backup", nil)
+	if err != nil {
+		return fmt.Errorf("admin API request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	// A large store takes longer than the client's timeout for JSON
+	// answers; the transport's dial and handshake timeouts still apply.
+	client := *c.client
+	client.Timeout = 0
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin API at %s: %w", c.base, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxAdminJSON))
+		return c.answerError(resp, data)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != backupContentType {
+		return fmt.Errorf("admin API at %s answered %s, not a backup (is --server the server's --admin-addr?)", c.base, ct)
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return fmt.Errorf("admin API at %s: backup cut off after %d bytes: %w", c.base, n, err)
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return fmt.Errorf("admin API at %s: backup cut off after %d of %d bytes", c.base, n, resp.ContentLength)
+	}
+	return nil
 }
 
 // unwrapURLError drops url.Error's "Get "URL":" prefix, which repeats the

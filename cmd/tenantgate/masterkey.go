@@ -52,19 +52,32 @@ func checkMasterKey(ctx context.Context, st tenants.Store, ts []tenants.Tenant, 
 			return mismatch("the store's sealed check value")
 		}
 	}
+	if what := unopened(sealer, nil, ts); what != "" {
+		return mismatch(what + " in the store")
+	}
+	return nil
+}
+
+// unopened names the first sealed value that sealer does not open: check
+// (a master key check value, skipped when nil), then the signing and SAML
+// keys of every tenant of ts; "" when it opens them all.
+func unopened(sealer *seal.Sealer, check []byte, ts []tenants.Tenant) string {
+	if check != nil && !opens(sealer, check, keyCheckContext) {
+		return "the sealed check value"
+	}
 	for _, t := range ts {
 		for _, k := range t.Keys {
 			if !opens(sealer, k.SealedPrivate, session.SigningKeyContext(t.InternalID)) {
-				return mismatch(fmt.Sprintf("the signing keys of tenant %q in the store", t.ID))
+				return fmt.Sprintf("the signing keys of tenant %q", t.ID)
 			}
 		}
 		if k := t.SAMLKey; k != nil {
 			if !opens(sealer, k.SealedPrivate, saml.KeyContext(t.InternalID)) {
-				return mismatch(fmt.Sprintf("the SAML key of tenant %q in the store", t.ID))
+				return fmt.Sprintf("the SAML key of tenant %q", t.ID)
 			}
 		}
 	}
-	return nil
+	return ""
 }
 
 // opens reports whether sealer opens sealed under context; the plaintext
