@@ -50,6 +50,7 @@ type serveFlags struct {
 	dbSet        bool
 	etcd         etcdFlags
 	maxStaleness time.Duration
+	grpcTLS      grpcTLSFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -68,6 +69,7 @@ func newServeCmd() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&f.db, "db", "./tenantgate.db", "the bbolt file; created if missing (not with --etcd-endpoints)")
 	f.etcd.register(fl)
+	f.grpcTLS.register(fl)
 	fl.DurationVar(&f.maxStaleness, "store-max-staleness", 60*time.Second, "with etcd unreachable, how long Check keeps answering from the last snapshot before it denies everything (503)")
 	fl.StringVar(&f.grpcAddr, "grpc-addr", "127.0.0.1:9001", "address of envoy.service.auth.v3.Authorization and grpc.health.v1.Health")
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:9002", "address of the sign-in endpoints under /_auth/ and per-tenant JWKS")
@@ -133,6 +135,10 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	}
 	if f.maxStaleness <= 0 {
 		return fmt.Errorf("--store-max-staleness %s: must be positive", f.maxStaleness)
+	}
+	grpcTLS, err := f.grpcTLS.serverOption(log)
+	if err != nil {
+		return err
 	}
 	sealer, err := seal.LoadOrCreateMasterKey(f.masterKeyFile)
 	if err != nil {
@@ -221,7 +227,7 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	// finds none idle gets its own, as without workers. test/noop and loadgen
 	// profile-server use the same options (docs/performance.md).
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.MaxConcurrentStreams(1024),
-		grpc.NumStreamWorkers(uint32(32*runtime.GOMAXPROCS(0))))
+		grpc.NumStreamWorkers(uint32(32*runtime.GOMAXPROCS(0))), grpcTLS)
 	authv3.RegisterAuthorizationServer(gs, check)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)

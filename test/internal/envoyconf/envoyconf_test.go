@@ -139,3 +139,79 @@ func TestInlineConfigMatchesFrontProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestShippedMTLSConfigHasDefaultPorts keeps envoy/envoy-mtls.yaml
+// rewritable, like envoy.yaml.
+func TestShippedMTLSConfigHasDefaultPorts(t *testing.T) {
+	cfg, err := os.ReadFile(filepath.Join("..", "..", "..", "envoy", "envoy-mtls.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := RewritePorts(cfg, map[int]int{8080: 18080, 9001: 19001, 9002: 19002, 8081: 18081})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"8080", "9001", "9002", "8081"} {
+		if strings.Contains(string(out), "port_value: "+p+"\n") {
+			t.Errorf("port %s left in the rewritten config", p)
+		}
+	}
+}
+
+// TestMTLSConfigMatchesFrontProxy keeps envoy-mtls.yaml from drifting from
+// envoy.yaml: without its comments and the one transport_socket block of
+// the tenantgate_grpc cluster, it is envoy.yaml line for line.
+func TestMTLSConfigMatchesFrontProxy(t *testing.T) {
+	settings := func(name string) []string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join("..", "..", "..", "envoy", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if trimmed := strings.TrimSpace(l); trimmed != "" && !strings.HasPrefix(trimmed, "#") {
+				lines = append(lines, l)
+			}
+		}
+		return lines
+	}
+	front, mtls := settings("envoy.yaml"), settings("envoy-mtls.yaml")
+
+	// Cut the cluster-level transport_socket block out of envoy-mtls.yaml,
+	// checking it is the tenantgate_grpc cluster's.
+	const block = "      transport_socket:"
+	var rest []string
+	cluster, blocks := "", 0
+	for i := 0; i < len(mtls); i++ {
+		if name, ok := strings.CutPrefix(mtls[i], "    - name: "); ok {
+			cluster = name
+		}
+		if mtls[i] != block {
+			rest = append(rest, mtls[i])
+			continue
+		}
+		blocks++
+		if cluster != "tenantgate_grpc" {
+			t.Errorf("envoy-mtls.yaml: transport_socket in cluster %q, want only in tenantgate_grpc", cluster)
+		}
+		for i+1 < len(mtls) && strings.HasPrefix(mtls[i+1], block[:len(block)-len("transport_socket:")]+" ") {
+			i++
+		}
+	}
+	if blocks != 1 {
+		t.Fatalf("envoy-mtls.yaml has %d cluster-level transport_socket blocks, want 1", blocks)
+	}
+	for i := range max(len(front), len(rest)) {
+		var f, g string
+		if i < len(front) {
+			f = front[i]
+		}
+		if i < len(rest) {
+			g = rest[i]
+		}
+		if f != g {
+			t.Fatalf("envoy-mtls.yaml differs from envoy.yaml outside tenantgate_grpc's transport_socket, first at\n envoy.yaml:      %q\n envoy-mtls.yaml: %q", f, g)
+		}
+	}
+}
