@@ -24,7 +24,9 @@ import (
 // nameIDFormat (and subjectAttribute) and each NameID format an IdP sends.
 func TestNameIDRules(t *testing.T) {
 	const kerberos = "urn:oasis:names:tc:SAML:2.0:nameid-format:kerberos"
-	uid := func(vs ...string) map[string][]string { return map[string][]string{"uid": vs, "email": {"alice@acme.example"}} }
+	uid := func(vs ...string) map[string][]string {
+		return map[string][]string{"uid": vs, "email": {"alice@acme.example"}}
+	}
 	tests := []struct {
 		name             string
 		nameIDFormat     string // the method's
