@@ -39,7 +39,8 @@ type admin interface {
 }
 
 // applyReport is what an apply did: one result per tenant, in file order,
-// and warnings about methods that are not offered yet.
+// and warnings about methods: risky configurations (configWarnings) and
+// methods that are not offered yet.
 type applyReport struct {
 	Tenants  []applyResult `json:"tenants"`
 	Warnings []string      `json:"warnings"`
@@ -211,6 +212,9 @@ func (a *localAdmin) applyTenants(ctx context.Context, file []byte, allowLoopbac
 		report.Tenants = append(report.Tenants, applyResult{ID: r.ID, Created: r.Created})
 	}
 	for _, t := range ts {
+		for _, w := range configWarnings(t, types) {
+			report.Warnings = append(report.Warnings, fmt.Sprintf("tenant %q %s", w.tenant, w.msg))
+		}
 		why := notOffered(types, &t)
 		for i := range t.Methods {
 			if why[i] != "" {

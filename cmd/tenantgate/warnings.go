@@ -28,6 +28,7 @@ const samlOverPlainHTTP = "SAML sign-in cannot complete in a browser with --inse
 // --allow-loopback-http-idp) should warn about, types being the method
 // types this build serves:
 //
+//   - what configWarnings finds (tenants apply says the same);
 //   - a saml method while cookies are insecure (samlOverPlainHTTP);
 //   - IdP URLs that tenants apply accepted only with
 //     --allow-loopback-http-idp (http:// or loopback), while serve runs
@@ -37,6 +38,7 @@ const samlOverPlainHTTP = "SAML sign-in cannot complete in a browser with --inse
 func startWarnings(ts []tenants.Tenant, types tenants.MethodTypes, insecureCookies, allowLoopback bool) []startWarning {
 	var out []startWarning
 	for _, t := range ts {
+		out = append(out, configWarnings(t, types)...)
 		if insecureCookies && slices.ContainsFunc(t.Methods, func(m tenants.Method) bool { return m.Type == tenants.MethodSAML }) {
 			out = append(out, startWarning{t.ID, samlOverPlainHTTP})
 		}
@@ -45,6 +47,35 @@ func startWarnings(ts []tenants.Tenant, types tenants.MethodTypes, insecureCooki
 				out = append(out, startWarning{t.ID, "its SSO sign-in fails: serve runs without --allow-loopback-http-idp (tests and local development only), which these IdP URLs need: " +
 					strings.Join(problems, "; ")})
 			}
+		}
+	}
+	return out
+}
+
+// configWarner is a method Config that can say what is risky, though
+// valid, about itself (saml: nameIDFormat unspecified).
+type configWarner interface {
+	Warnings() []string
+}
+
+// configWarnings returns, per method of t in order, the warnings of its
+// Config (configWarner), each naming the method ("methods[1] (saml): …").
+// Both tenants apply and serve's start print them. A Config that does not
+// decode is Validate's to report, not this.
+func configWarnings(t tenants.Tenant, types tenants.MethodTypes) []startWarning {
+	var out []startWarning
+	for i, m := range t.Methods {
+		mt, ok := types.Lookup(m.Type)
+		if !ok {
+			continue
+		}
+		cfg := mt.NewConfig()
+		w, ok := cfg.(configWarner)
+		if !ok || m.DecodeConfig(cfg) != nil {
+			continue
+		}
+		for _, msg := range w.Warnings() {
+			out = append(out, startWarning{t.ID, fmt.Sprintf("methods[%d] (%s): %s", i, m.Type, msg)})
 		}
 	}
 	return out

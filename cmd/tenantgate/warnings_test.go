@@ -56,6 +56,11 @@ func TestStartWarnings(t *testing.T) {
 		{name: "generic oauth2: only the loopback URLs", id: "initech", tenant: tenant("initech", generic),
 			want: []string{`http://127.0.0.1:8180/auth`}, alsoWant: `http://127.0.0.1:8180/token`, notWant: "userinfo"},
 		{name: "a problem the flag does not clear", id: "odd", tenant: tenant("odd", oidcAt("http://10.0.0.1/realms/a"))},
+		{name: "saml nameIDFormat unspecified", id: "globex", tenant: tenant("globex", password, samlAt("https://idp.example/saml")+"        nameIDFormat: unspecified\n"),
+			want: []string{"methods[1] (saml): saml nameIDFormat unspecified"}, alsoWant: "persistent"},
+		{name: "saml nameIDFormat unspecified with subjectAttribute", id: "globex",
+			tenant: tenant("globex", samlAt("https://idp.example/saml")+"        nameIDFormat: unspecified\n        subjectAttribute: uid\n")},
+		{name: "saml nameIDFormat persistent", id: "globex", tenant: tenant("globex", samlAt("https://idp.example/saml")+"        nameIDFormat: persistent\n")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,6 +109,12 @@ tenants:
   - id: plain
     methods: [{type: password}]
     roles: {member: {permissions: ["docs:read"]}}
+  - id: umbrella
+    methods:
+      - type: saml
+        idpMetadataURL: https://idp.example/saml/descriptor
+        nameIDFormat: unspecified
+    roles: {member: {permissions: ["docs:read"]}}
 `)
 	c.mustRun("", "tenants", "apply", "-f", file, "--allow-loopback-http-idp")
 
@@ -119,6 +130,8 @@ tenants:
 	want := map[string][]string{
 		"acme":   {`issuer "http://127.0.0.1:9/realms/acme"`},
 		"globex": {"--insecure-cookies", `idpMetadataURL "http://127.0.0.1:9/realms/globex/protocol/saml/descriptor"`},
+		// The same warning tenants apply printed, then --insecure-cookies.
+		"umbrella": {"methods[0] (saml): saml nameIDFormat unspecified", "--insecure-cookies"},
 	}
 	if len(warnings) != len(want) {
 		t.Errorf("warnings for %d tenants, want %d: %v", len(warnings), len(want), warnings)
@@ -164,4 +177,46 @@ tenants:
 	if !found {
 		t.Errorf("no 'sign-in method unavailable' line for globex:\n%s", s.logs)
 	}
+}
+
+// TestTenantsApplyWarnsNameIDUnspecified: a saml method keyed by an
+// unspecified NameID is applied (exit 0) with one warning line on stderr
+// naming the tenant and the method, through the store and through a
+// server alike; persistent, and unspecified with subjectAttribute, get none.
+func TestTenantsApplyWarnsNameIDUnspecified(t *testing.T) {
+	eachMode(t, func(t *testing.T, c *cli) {
+		file := c.writeFile("t.yaml", `
+tenants:
+  - id: globex
+    methods:
+      - type: password
+      - type: saml
+        idpMetadataURL: https://idp.example/saml/descriptor
+        nameIDFormat: unspecified
+    roles: {member: {permissions: ["docs:read"]}}
+  - id: umbrella
+    methods:
+      - type: saml
+        idpMetadataURL: https://idp.example/saml/descriptor
+        nameIDFormat: unspecified
+        subjectAttribute: uid
+    roles: {member: {permissions: ["docs:read"]}}
+  - id: initech
+    methods:
+      - type: saml
+        idpMetadataURL: https://idp.example/saml/descriptor
+    roles: {member: {permissions: ["docs:read"]}}
+`)
+		code, out, errs := c.run("", "tenants", "apply", "-f", file)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		if !strings.Contains(out, "tenant globex created") {
+			t.Errorf("stdout = %q", out)
+		}
+		if !strings.HasPrefix(errs, `tenantgate: warning: tenant "globex" methods[1] (saml): saml nameIDFormat unspecified`) ||
+			strings.Count(errs, "\n") != 1 {
+			t.Errorf("stderr = %q: want one warning line about globex methods[1]", errs)
+		}
+	})
 }

@@ -181,6 +181,16 @@ func (h *Handler) ssoFail(q *request, reason string, err error) *answer {
 	return a
 }
 
+// ssoExplained answers a refusal the method explained (signin.Refusal):
+// 400, "Invalid login request" with the method's Message as the cause, and
+// the method's Reason in the log.
+func (h *Handler) ssoExplained(q *request, r *signin.Refusal) *answer {
+	p := h.messagePage(q, "Sign-in failed", invalidLoginRequest, true)
+	p.Causes = []string{r.Message}
+	return htmlPage(http.StatusBadRequest, "message", p).refused(r.Reason, "").
+		logging(slog.LevelInfo, "sso sign-in failed", "tenant", q.tenant().ID, "reason", r.Reason, "err", r.Err)
+}
+
 // lostAttempt answers a callback or ACS request that names an attempt this
 // browser holds no cookie for (reason sso_no_attempt): 400, "Invalid login
 // request", and the likely causes, since from the outside a lost attempt
@@ -333,6 +343,9 @@ func (h *Handler) acs(q *request) *answer {
 		ap = &a.Attempt
 	}
 	id, err := sm.HandleResponse(q.r.Context(), h.endpoint(q), ap, q.r)
+	if r := (*signin.Refusal)(nil); errors.As(err, &r) {
+		return h.ssoExplained(q, r)
+	}
 	if err != nil {
 		return h.ssoFail(q, "sso_saml_refused", err)
 	}

@@ -98,6 +98,13 @@ func (m *fakeSAML) HandleResponse(_ context.Context, e signin.Endpoint, a *signi
 	case a != nil && inResponseTo != a.SAMLRequestID:
 		return signin.Identity{}, errors.New("InResponseTo mismatch")
 	}
+	if reason, ok := strings.CutPrefix(code, "explained:"); ok {
+		return signin.Identity{}, fmt.Errorf("saml: %w", &signin.Refusal{
+			Reason:  reason,
+			Message: "Set the <Name ID format> to persistent.",
+			Err:     errors.New("NameID format is transient"),
+		})
+	}
 	id, ok := m.p.get(code)
 	if !ok {
 		return signin.Identity{}, errors.New("bad assertion " + providerSecretText)
@@ -696,6 +703,26 @@ func TestSSOSAMLACS(t *testing.T) {
 			}
 		})
 	}
+
+	// A refusal the method explains (signin.Refusal, as for a transient
+	// NameID) logs the method's reason and shows its cause and fix.
+	t.Run("explained refusal", func(t *testing.T) {
+		j := jar{}
+		relay := start(j)
+		resp := acs(url.Values{"SAMLResponse": {"explained:sso_saml_transient_nameid|_req-" + relay}, "RelayState": {relay}}, j)
+		body := readBody(t, resp)
+		if resp.StatusCode != 400 || !strings.Contains(body, "Invalid login request") ||
+			!strings.Contains(body, "Set the &lt;Name ID format&gt; to persistent.") {
+			t.Errorf("status %d, want 400 with the method's message, escaped:\n%s", resp.StatusCode, body)
+		}
+		if cookieNamed(resp, "__Host-tenantgate") != nil {
+			t.Error("a session cookie was set")
+		}
+		logLine(t, se.logs.String(), "sso_saml_transient_nameid")
+		if !strings.Contains(se.logs.String(), "NameID format is transient") {
+			t.Errorf("the log lacks the method's detail:\n%s", se.logs.String())
+		}
+	})
 
 	// An attempt made at one tenant is no good at another's ACS.
 	j = jar{}

@@ -20,6 +20,16 @@ type Config struct {
 	// DefaultEmailAttribute when empty. The NameID is used when it has the
 	// emailAddress format.
 	EmailAttribute string `json:"emailAttribute,omitempty" yaml:"emailAttribute,omitempty"`
+	// NameIDFormat is the NameID format the SP metadata states, the
+	// AuthnRequest asks for and a response must carry: persistent (the
+	// default, also when a stored method predates the field),
+	// emailAddress, unspecified (any format but transient is accepted) or
+	// transient (only with SubjectAttribute). See nameIDRule.
+	NameIDFormat string `json:"nameIDFormat,omitempty" yaml:"nameIDFormat,omitempty"`
+	// SubjectAttribute names an attribute whose one value keys the
+	// account instead of the NameID; the NameID's format then keys
+	// nothing and is not checked. Empty: the NameID is the key.
+	SubjectAttribute string `json:"subjectAttribute,omitempty" yaml:"subjectAttribute,omitempty"`
 	// AllowIDPInitiated accepts unsolicited responses (no InResponseTo).
 	// Off by default: IdP-initiated SSO cannot be bound to a browser.
 	AllowIDPInitiated bool `json:"allowIDPInitiated,omitempty" yaml:"allowIDPInitiated,omitempty"`
@@ -54,4 +64,23 @@ func (c *Config) Validate(m tenants.Method, v *tenants.MethodCheck) {
 		}
 	}
 	v.Attribute("emailAttribute", c.EmailAttribute)
+	v.Attribute("subjectAttribute", c.SubjectAttribute)
+	switch f, ok := nameIDFormatURI(c.NameIDFormat); {
+	case !ok:
+		v.ValueErrorf("nameIDFormat", c.NameIDFormat, "must be one of persistent, emailAddress, unspecified, transient")
+	case f == transientNameIDFormat && c.SubjectAttribute == "":
+		v.Errorf("nameIDFormat", "transient needs subjectAttribute: a transient NameID is new at every sign-in, so it cannot key an account")
+	}
+}
+
+// Warnings returns what is risky, though valid, about this method's
+// configuration, for tenants apply and serve to print: a NameID of format
+// unspecified keying accounts.
+func (c *Config) Warnings() []string {
+	if c.NameIDFormat == NameIDUnspecified && c.SubjectAttribute == "" {
+		return []string{"saml nameIDFormat unspecified: accounts are keyed by whatever NameID the IdP sends " +
+			"(often a username, which can be renamed or reused), and a change of its Name ID format makes every person a new account; " +
+			"set the IdP and nameIDFormat to persistent (docs/sso.md)"}
+	}
+	return nil
 }

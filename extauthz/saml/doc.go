@@ -50,7 +50,11 @@
 //  6. the assertion ID is recorded with ReplayCache.UseAssertionID until the
 //     assertion expires; a second use is refused.
 //
-// The identity is (IdP entity id, NameID). Email comes from the configured
+// The identity is (IdP entity id, NameID), the NameID checked against the
+// method's nameIDFormat (persistent by default; never transient), or with
+// subjectAttribute (IdP entity id, that attribute's one value): see
+// nameIDRule. The SP metadata states the format and the AuthnRequest's
+// NameIDPolicy asks for it. Email comes from the configured
 // attribute or an emailAddress-format NameID, and is marked verified: the
 // tenant chose this IdP, and identities never cross tenants.
 package saml

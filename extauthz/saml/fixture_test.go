@@ -205,7 +205,7 @@ type resp struct {
 	recipient    string
 	audiences    []string // nil: acme's entity id; empty non-nil: no AudienceRestriction
 	nameID       string
-	nameIDFormat string
+	nameIDFormat string // "-" omits the Format attribute
 	issueInstant time.Time
 	notOnOrAfter time.Time
 	bearers      int // -1: zero SubjectConfirmations; 0: one
@@ -234,7 +234,7 @@ func (o resp) withDefaults(k *testKeys) resp {
 		o.audiences = []string{EntityID(acmeEndpoint)}
 	}
 	def(&o.nameID, "alice@acme.example")
-	def(&o.nameIDFormat, emailNameIDFormat)
+	def(&o.nameIDFormat, persistentNameIDFormat) // the method's default
 	if o.issueInstant.IsZero() {
 		o.issueInstant = testNow.Add(-5 * time.Second)
 	}
@@ -273,7 +273,9 @@ func assertionElement(o resp) *etree.Element {
 	}
 	subj := a.CreateElement("saml:Subject")
 	nid := subj.CreateElement("saml:NameID")
-	nid.CreateAttr("Format", o.nameIDFormat)
+	if o.nameIDFormat != "-" {
+		nid.CreateAttr("Format", o.nameIDFormat)
+	}
 	nid.SetText(o.nameID)
 	n := 1
 	if o.bearers < 0 {

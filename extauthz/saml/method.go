@@ -92,6 +92,7 @@ type Method struct {
 	groupsAttribute   string
 	roles             tenants.RoleMapping
 	allowIDPInitiated bool
+	nameID            nameIDRule
 
 	replay ReplayCache
 	now    func() time.Time
@@ -164,6 +165,13 @@ func (c *Config) open(ctx context.Context, opts Options, t *tenants.Tenant, inde
 	default:
 		return nil, errors.New("neither idpMetadataXML nor idpMetadataURL is set")
 	}
+	format, ok := nameIDFormatURI(c.NameIDFormat)
+	if !ok {
+		return nil, fmt.Errorf("nameIDFormat %q is not one of persistent, emailAddress, unspecified, transient", c.NameIDFormat)
+	}
+	if format == transientNameIDFormat && c.SubjectAttribute == "" {
+		return nil, errors.New("nameIDFormat transient needs subjectAttribute")
+	}
 	m := &Method{
 		tenantID:          t.InternalID,
 		index:             index,
@@ -175,6 +183,7 @@ func (c *Config) open(ctx context.Context, opts Options, t *tenants.Tenant, inde
 		groupsAttribute:   cmp.Or(c.GroupsClaim, tenants.DefaultGroupsClaim),
 		roles:             mc.Roles.Clone(),
 		allowIDPInitiated: c.AllowIDPInitiated,
+		nameID:            nameIDRule{format: format, subjectAttribute: c.SubjectAttribute},
 		replay:            opts.Replay,
 		now:               now,
 		log:               log,
@@ -224,7 +233,7 @@ func (m *Method) serviceProvider(e signin.Endpoint) (*saml.ServiceProvider, *idp
 		MetadataURL:       *metaURL,
 		AcsURL:            *acsURL,
 		IDPMetadata:       idp.descriptor,
-		AuthnNameIDFormat: saml.UnspecifiedNameIDFormat,
+		AuthnNameIDFormat: saml.NameIDFormat(m.nameID.format),
 		SignatureMethod:   dsig.RSASHA256SignatureMethod,
 		AllowIDPInitiated: false, // never consulted: responses are validated here
 	}
@@ -239,7 +248,8 @@ func (m *Method) serviceProvider(e signin.Endpoint) (*saml.ServiceProvider, *idp
 // §2.4.4): entity id and ACS URL for e's host, the signing certificate,
 // AuthnRequestsSigned and WantAssertionsSigned true, the HTTP-POST ACS
 // binding only. It publishes no encryption key (encrypted assertions are
-// refused), valid until the SP certificate expires.
+// refused), and the one NameIDFormat the method accepts (nameIDFormat,
+// persistent by default), valid until the SP certificate expires.
 func (m *Method) Metadata(e signin.Endpoint) ([]byte, error) {
 	sp, _, err := m.serviceProvider(e)
 	if err != nil {
@@ -267,7 +277,7 @@ func (m *Method) Metadata(e signin.Endpoint) ([]byte, error) {
 			}
 		}
 		d.AssertionConsumerServices = acs
-		d.NameIDFormats = nil
+		d.NameIDFormats = []saml.NameIDFormat{saml.NameIDFormat(m.nameID.format)}
 	}
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)
@@ -283,7 +293,9 @@ func (m *Method) Metadata(e signin.Endpoint) ([]byte, error) {
 // AuthnRequestURL returns the IdP's HTTP-Redirect SingleSignOnService URL
 // carrying a signed (RSA-SHA256) AuthnRequest for a's endpoint, with
 // RelayState = a.ID, and the request's ID, which the attempt must remember
-// as SAMLRequestID (SAML Bindings §3.4).
+// as SAMLRequestID (SAML Bindings §3.4). Its NameIDPolicy has
+// AllowCreate="true" and the method's NameID format (none for unspecified:
+// SAML core §3.4.1.1, the IdP then chooses).
 func (m *Method) AuthnRequestURL(ctx context.Context, a *signin.Attempt) (string, string, error) {
 	if a == nil || a.ID == "" {
 		return "", "", errors.New("saml authn request: no attempt")
@@ -300,6 +312,11 @@ func (m *Method) AuthnRequestURL(ctx context.Context, a *signin.Attempt) (string
 		return "", "", fmt.Errorf("saml authn request: %w", err)
 	}
 	req.IssueInstant = m.now().UTC()
+	allowCreate := true
+	req.NameIDPolicy = &saml.NameIDPolicy{AllowCreate: &allowCreate}
+	if f := m.nameID.format; f != unspecifiedNameIDFormat {
+		req.NameIDPolicy.Format = &f
+	}
 	u, err := req.Redirect(url.QueryEscape(a.ID), sp)
 	if err != nil {
 		return "", "", fmt.Errorf("saml authn request: %w", err)

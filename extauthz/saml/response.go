@@ -75,7 +75,10 @@ func refusal(format string, args ...any) error {
 // IdP-initiated sign-in when a is nil and the tenant allows it, and returns
 // the identity it asserts. Every refusal wraps ErrInvalidResponse; the
 // checks are listed in the package documentation. The assertion ID is
-// recorded in the ReplayCache only once everything else holds.
+// recorded in the ReplayCache only once everything else holds. A refusal
+// for the NameID rules (nameIDRule: a transient NameID, another format than
+// the method's, a missing or ambiguous subjectAttribute) is also a
+// *signin.Refusal, which the sign-in pages explain.
 func (m *Method) HandleResponse(ctx context.Context, e signin.Endpoint, a *signin.Attempt, r *http.Request) (signin.Identity, error) {
 	raw, err := readResponse(r)
 	if err != nil {
@@ -498,9 +501,13 @@ func (m *Method) checkAssertion(x expectation, as *etree.Element) (validated, er
 	if err := checkAuthnStatements(x, as); err != nil {
 		return validated{}, err
 	}
+	subject, err := m.nameID.subject(as, nameID, format)
+	if err != nil {
+		return validated{}, err
+	}
 	attrs := attributes(as)
 
-	ident := signin.Identity{Issuer: x.idp.entityID, Subject: nameID}
+	ident := signin.Identity{Issuer: x.idp.entityID, Subject: subject}
 	if v := firstValue(attrs, m.emailAttribute); v != "" {
 		if e, ok := normEmail(v); ok {
 			ident.Email = e

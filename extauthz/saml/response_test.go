@@ -339,7 +339,7 @@ func TestHandleResponseCommentInjection(t *testing.T) {
 	// The IdP signs the NameID "alice@acme.example.evil.com"; the attacker
 	// splits it with a comment. The signature still holds (comments are not
 	// signed) and the subject must be the whole value.
-	raw := mutate(t, resp{nameID: "alice@acme.example.evil.com", attrs: map[string][]string{}}, func(doc *etree.Document) {
+	raw := mutate(t, resp{nameID: "alice@acme.example.evil.com", nameIDFormat: emailNameIDFormat, attrs: map[string][]string{}}, func(doc *etree.Document) {
 		nid := assertionOf(doc).FindElement("./saml:Subject/saml:NameID")
 		for _, c := range slices.Clone(nid.Child) {
 			nid.RemoveChild(c)
@@ -351,7 +351,7 @@ func TestHandleResponseCommentInjection(t *testing.T) {
 	if !bytes.Contains(raw, []byte("alice@acme.example<!---->.evil.com")) {
 		t.Fatalf("fixture did not inject the comment: %s", raw)
 	}
-	m := openMethod(t, acmeTenant(t), nil)
+	m := openMethod(t, acmeTenant(t, func(m *entry) { m.NameIDFormat = NameIDEmailAddress }), nil)
 	id, err := m.HandleResponse(context.Background(), acmeEndpoint, acmeAttempt(), post(raw))
 	if err != nil {
 		// refusing is fine too; truncating is not

@@ -30,6 +30,9 @@ import (
 const (
 	crewMailAttribute   = "urn:oid:0.9.2342.19200300.100.1.3"
 	crewGroupsAttribute = "urn:oid:1.3.6.1.4.1.5923.1.1.1.1"
+	// crewPrincipalAttribute is eduPersonPrincipalName, the user's email
+	// as crewjam sends it (also its transient NameID's value).
+	crewPrincipalAttribute = "urn:oid:1.3.6.1.4.1.5923.1.1.1.6"
 )
 
 // crewIDP is one of crewjam's samlidp servers (a real, third-party SAML
@@ -269,12 +272,15 @@ func (b *syncBuffer) String() string {
 }
 
 // crewTenant is a tenant whose only method is SAML against idp's metadata
-// URL, mapping crewjam's mail and eduPersonAffiliation attributes.
+// URL, mapping crewjam's mail and eduPersonAffiliation attributes. crewjam's
+// IdP sends only transient NameIDs, so the account is keyed by its
+// eduPersonPrincipalName (subjectAttribute), as an operator would have to.
 func crewTenant(name, internalID string, sk tenants.SAMLKey, idp *crewIDP, cfg ...tenantCfg) *tenants.Tenant {
 	m := entry{
-		Type:   Type,
-		Config: Config{IDPMetadataURL: idp.metadataURL(), EmailAttribute: crewMailAttribute, GroupsClaim: crewGroupsAttribute},
-		Roles:  tenants.RoleMapping{GroupRoles: map[string][]string{"admins": {"admin"}, "devs": {"dev"}}, DefaultRoles: []string{"member"}},
+		Type: Type,
+		Config: Config{IDPMetadataURL: idp.metadataURL(), EmailAttribute: crewMailAttribute, GroupsClaim: crewGroupsAttribute,
+			NameIDFormat: NameIDTransient, SubjectAttribute: crewPrincipalAttribute},
+		Roles: tenants.RoleMapping{GroupRoles: map[string][]string{"admins": {"admin"}, "devs": {"dev"}}, DefaultRoles: []string{"member"}},
 	}
 	for _, c := range cfg {
 		c(&m)

@@ -45,6 +45,29 @@ const (
 	SAMLIdPInitiatedName = "globex"
 )
 
+// SAML clients in RealmSAML that each send one NameID format (Force name
+// ID format on), for the NameID tests: the client named n is keyed on the
+// entity id of the path-tenancy endpoint Origins.Globex + SAMLNameIDPrefix(n)
+// and answers only to its ACS. The transient one also sends the user's
+// Keycloak id (immutable) as the attribute SAMLUIDAttribute.
+const (
+	// SAMLNameIDPersistent sends persistent NameIDs (an opaque id Keycloak
+	// keeps per user and client).
+	SAMLNameIDPersistent = "nameid-persistent"
+	// SAMLNameIDTransient sends transient NameIDs (new at every sign-in).
+	SAMLNameIDTransient = "nameid-transient"
+	// SAMLNameIDUnspecified sends the username, with Format
+	// urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified (Keycloak's
+	// "username", the default of an imported client).
+	SAMLNameIDUnspecified = "nameid-unspecified"
+	// SAMLUIDAttribute is the attribute holding the user's Keycloak id.
+	SAMLUIDAttribute = "uid"
+)
+
+// SAMLNameIDPrefix is the path prefix ("/org/<name>") of the endpoint of
+// the NameID client name on the globex origin.
+func SAMLNameIDPrefix(name string) string { return "/org/" + name }
+
 // User is one account in a test realm, as written in realms/*.json.
 type User struct {
 	Realm         string

@@ -24,20 +24,22 @@ type realmUser struct {
 // realmRep is the part of Keycloak's RealmRepresentation the fixtures
 // promise.
 type realmRep struct {
-	Realm          string      `json:"realm"`
-	Enabled        bool        `json:"enabled"`
-	PasswordPolicy string      `json:"passwordPolicy"`
-	Users          []realmUser `json:"users"`
-	Clients        []struct {
-		ClientID                  string            `json:"clientId"`
-		Protocol                  string            `json:"protocol"`
-		Secret                    string            `json:"secret"`
-		PublicClient              bool              `json:"publicClient"`
-		DirectAccessGrantsEnabled bool              `json:"directAccessGrantsEnabled"`
-		ImplicitFlowEnabled       bool              `json:"implicitFlowEnabled"`
-		RedirectURIs              []string          `json:"redirectUris"`
-		Attributes                map[string]string `json:"attributes"`
-	} `json:"clients"`
+	Realm          string        `json:"realm"`
+	Enabled        bool          `json:"enabled"`
+	PasswordPolicy string        `json:"passwordPolicy"`
+	Users          []realmUser   `json:"users"`
+	Clients        []realmClient `json:"clients"`
+}
+
+type realmClient struct {
+	ClientID                  string            `json:"clientId"`
+	Protocol                  string            `json:"protocol"`
+	Secret                    string            `json:"secret"`
+	PublicClient              bool              `json:"publicClient"`
+	DirectAccessGrantsEnabled bool              `json:"directAccessGrantsEnabled"`
+	ImplicitFlowEnabled       bool              `json:"implicitFlowEnabled"`
+	RedirectURIs              []string          `json:"redirectUris"`
+	Attributes                map[string]string `json:"attributes"`
 }
 
 func readRealm(t *testing.T, name string) realmRep {
@@ -130,8 +132,12 @@ func TestRealmClients(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.realm, func(t *testing.T) {
 			r := readRealm(t, tc.realm)
-			if len(r.Clients) != 1 {
-				t.Fatalf("%d clients, want 1", len(r.Clients))
+			want := 1
+			if tc.realm == RealmSAML {
+				want = 4 // and the NameID clients, TestRealmNameIDClients
+			}
+			if len(r.Clients) != want {
+				t.Fatalf("%d clients, want %d", len(r.Clients), want)
 			}
 			c := r.Clients[0]
 			if c.ClientID != tc.clientID || c.Secret != tc.secret || c.Protocol != tc.protocol {
@@ -151,5 +157,27 @@ func TestRealmClients(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRealmNameIDClients: each NameID client of RealmSAML is where
+// SAMLNameIDPrefix says and forces the format its name promises.
+func TestRealmNameIDClients(t *testing.T) {
+	r := readRealm(t, RealmSAML)
+	for name, format := range map[string]string{
+		SAMLNameIDPersistent: "persistent", SAMLNameIDTransient: "transient", SAMLNameIDUnspecified: "username",
+	} {
+		origin := "${TG_GLOBEX_ORIGIN}" + SAMLNameIDPrefix(name)
+		i := slices.IndexFunc(r.Clients, func(c realmClient) bool { return c.ClientID == origin+SAMLMetadataPath })
+		if i < 0 {
+			t.Errorf("no client %s", origin+SAMLMetadataPath)
+			continue
+		}
+		c := r.Clients[i]
+		if c.Protocol != "saml" || !slices.Equal(c.RedirectURIs, []string{origin + SAMLACSPath}) ||
+			c.Attributes["saml_assertion_consumer_url_post"] != origin+SAMLACSPath ||
+			c.Attributes["saml_name_id_format"] != format || c.Attributes["saml_force_name_id_format"] != "true" {
+			t.Errorf("client %s: %+v", c.ClientID, c)
+		}
 	}
 }
