@@ -3,6 +3,7 @@ package tenants
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -31,6 +32,12 @@ var (
 	// ErrNotEmpty: a restore was to fill a store that already holds
 	// records, without being told to replace them.
 	ErrNotEmpty = errors.New("the store is not empty")
+	// ErrChangeRefused: an apply would change what a stored tenant means
+	// without the input saying so (a field left out of a tenant file whose
+	// default differs from what is stored, where the change would re-key
+	// accounts). ApplyOptions.CheckChange returns it; the store passes it
+	// on, naming the tenant.
+	ErrChangeRefused = errors.New("change refused")
 )
 
 // Store is where tenants, users, memberships, signing keys and revocations
@@ -54,7 +61,10 @@ type Store interface {
 	// Config, or keeps the stored entry's sealed ones, so re-applying a file
 	// printed by `tenants get` (which never shows secrets) loses nothing.
 	// Sealed bytes in ts are ignored. An error from SealMethod (such as
-	// ErrSecretRequired) aborts the whole batch. A tenant with a saml
+	// ErrSecretRequired) aborts the whole batch. An existing tenant is
+	// first compared, inside the write, with what it becomes
+	// (opts.CheckChange): its warnings are returned in the ApplyResult, its
+	// error (such as ErrChangeRefused) aborts the whole batch. A tenant with a saml
 	// method and no SAMLKey gets one from opts.NewSAMLKey; an existing
 	// SAMLKey is kept, even while the tenant has no saml method, so the
 	// certificate IdPs pinned survives a method being removed and added
@@ -185,6 +195,13 @@ type ApplyOptions struct {
 	// position when it has the same type, else nil. It must not change the
 	// type. Required when any method has a Config.
 	SealMethod func(m Method, prev *Method, tenantInternalID string) (Method, error)
+	// CheckChange compares an existing tenant as stored with what the
+	// apply makes of it (next, as given, before SealMethod), inside the
+	// write, so that what it compares is exactly what the write replaces.
+	// Its warnings are returned in the tenant's ApplyResult; an error
+	// refuses the whole batch, and a *FieldError is named after the
+	// tenant: tenant "acme": methods[1].nameIDFormat: …. nil: no check.
+	CheckChange func(stored, next *Tenant) (warnings []string, err error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -201,8 +218,22 @@ type FieldError struct {
 func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
 func (e *FieldError) Unwrap() error { return e.Err }
 
+// ChangeRefusedf returns an error wrapping ErrChangeRefused whose text is
+// the formatted message alone: the message says what is refused and how to
+// go on, which "change refused" would only repeat.
+func ChangeRefusedf(format string, args ...any) error {
+	return &changeRefused{fmt.Sprintf(format, args...)}
+}
+
+type changeRefused struct{ msg string }
+
+func (e *changeRefused) Error() string { return e.msg }
+func (e *changeRefused) Unwrap() error { return ErrChangeRefused }
+
 // ApplyResult says what ApplyTenants did with one tenant.
 type ApplyResult struct {
 	ID      string
 	Created bool
+	// Warnings are ApplyOptions.CheckChange's for this tenant.
+	Warnings []string
 }

@@ -156,7 +156,7 @@ func (a *adminAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusNotFound
 	case errors.Is(err, tenants.ErrConflict):
 		status = http.StatusConflict
-	case errors.Is(err, tenants.ErrSecretRequired), errors.Is(err, tenants.ErrPasswordRequired):
+	case errors.Is(err, tenants.ErrSecretRequired), errors.Is(err, tenants.ErrPasswordRequired), errors.Is(err, tenants.ErrChangeRefused):
 		status = http.StatusUnprocessableEntity
 	}
 	code := map[int]string{

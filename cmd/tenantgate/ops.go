@@ -198,7 +198,8 @@ func (a *localAdmin) applyTenants(ctx context.Context, file []byte, allowLoopbac
 		NewKey: func(id string) (tenants.SigningKey, error) {
 			return session.NewSigningKey(sealer, id, a.now())
 		},
-		SealMethod: signin.SealMethods(sealer, types),
+		SealMethod:  signin.SealMethods(sealer, types),
+		CheckChange: signin.CheckChanges(types),
 		NewSAMLKey: func(id string) (tenants.SAMLKey, error) {
 			return saml.NewSPKey(sealer, id, a.now())
 		},
@@ -210,6 +211,9 @@ func (a *localAdmin) applyTenants(ctx context.Context, file []byte, allowLoopbac
 	report := applyReport{Tenants: []applyResult{}, Warnings: []string{}}
 	for _, r := range results {
 		report.Tenants = append(report.Tenants, applyResult{ID: r.ID, Created: r.Created})
+		for _, w := range r.Warnings {
+			report.Warnings = append(report.Warnings, fmt.Sprintf("tenant %q %s", r.ID, w))
+		}
 	}
 	for _, t := range ts {
 		for _, w := range configWarnings(t, types) {

@@ -1,6 +1,11 @@
 package saml
 
-import "github.com/tenantgate/tenantgate/tenants"
+import (
+	"fmt"
+
+	"github.com/tenantgate/tenantgate/extauthz/signin"
+	"github.com/tenantgate/tenantgate/tenants"
+)
 
 // Type is the tenant-file type of SAML methods.
 const Type = tenants.MethodSAML
@@ -83,4 +88,55 @@ func (c *Config) Warnings() []string {
 			"set the IdP and nameIDFormat to persistent (docs/sso.md)"}
 	}
 	return nil
+}
+
+var _ signin.ChangeConfig = (*Config)(nil)
+
+// accountKey is what keys the accounts of a method with this Config, for
+// the operator: the subjectAttribute, or the NameID of its format.
+func (c *Config) accountKey() string {
+	if c.SubjectAttribute != "" {
+		return fmt.Sprintf("the attribute %q", c.SubjectAttribute)
+	}
+	return "NameIDs of format " + effectiveNameIDFormat(c.NameIDFormat)
+}
+
+// effectiveNameIDFormat is the format a nameIDFormat means: persistent when
+// it is empty (the default, and how schema 3 reads a stored method
+// without it).
+func effectiveNameIDFormat(name string) string {
+	if name == "" {
+		return NameIDPersistent
+	}
+	return name
+}
+
+// CheckChange refuses a change of the NameID format that keys the accounts
+// which the tenant file does not state: the entry leaves nameIDFormat out
+// (so means persistent) while the stored one keys accounts by NameIDs of
+// another format, as every method stored before nameIDFormat existed does
+// (unspecified). Applied, the AuthnRequest would ask for persistent, and an
+// IdP that follows the request (Keycloak, Force name ID format Off) would
+// answer with new NameIDs: every person a new account, silently. The
+// refusal (a tenants.FieldError for nameIDFormat wrapping
+// tenants.ErrChangeRefused) names both ways out. A change the file states
+// (another nameIDFormat written, or subjectAttribute set, changed or
+// removed) is accepted with a warning: it re-keys the accounts.
+func (c *Config) CheckChange(stored tenants.MethodConfig) (string, error) {
+	s, ok := stored.(*Config)
+	if !ok {
+		return "", nil
+	}
+	was, now := effectiveNameIDFormat(s.NameIDFormat), effectiveNameIDFormat(c.NameIDFormat)
+	nameIDKeyed := s.SubjectAttribute == "" && c.SubjectAttribute == ""
+	switch {
+	case nameIDKeyed && was != now && c.NameIDFormat == "":
+		return "", &tenants.FieldError{Field: "nameIDFormat", Err: tenants.ChangeRefusedf(
+			"stored as %s (accounts are keyed by it); write nameIDFormat: %[1]s to keep it, or nameIDFormat: %s to re-key every account",
+			was, NameIDPersistent)}
+	case nameIDKeyed && was == now, s.SubjectAttribute != "" && s.SubjectAttribute == c.SubjectAttribute:
+		return "", nil
+	}
+	return fmt.Sprintf("re-keying accounts: they were keyed by %s, now by %s; every person whose IdP sends another value "+
+		"gets a new account, and the old ones are never reached again (docs/sso.md, The SAML account key)", s.accountKey(), c.accountKey()), nil
 }

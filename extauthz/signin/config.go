@@ -176,3 +176,82 @@ func OpenClientSecret(s *seal.Sealer, m tenants.Method, plaintext, tenantInterna
 	}
 	return "", nil
 }
+
+// ChangeConfig is a Config that has something to say when a stored entry
+// of its type is replaced: a change that re-keys the accounts the method
+// signs in to (saml: nameIDFormat, subjectAttribute).
+type ChangeConfig interface {
+	tenants.MethodConfig
+	// CheckChange compares the receiver, what the entry becomes, with
+	// stored, the entry as stored (a Config of the same type). It returns
+	// a warning for the operator ("" for none) or an error refusing the
+	// change: a *tenants.FieldError naming the field, wrapping
+	// tenants.ErrChangeRefused.
+	CheckChange(stored tenants.MethodConfig) (warning string, err error)
+}
+
+// CheckChanges returns tenants.ApplyOptions.CheckChange for the method
+// types in types: every method entry of the tenant as applied whose Config
+// is a ChangeConfig is compared with the stored entry it replaces, which
+// is the stored entry at the same position when it has the same type, else
+// the only stored entry of that type when the tenant has one of that type
+// both before and after (a moved saml method is still the same one). An
+// entry with nothing stored to replace, or either Config not decoding
+// (Validate reports the new one; a stored one that does not decode is the
+// opener's to report), is not compared. Warnings and the field of an
+// error name the entry: "methods[1] (saml): …", "methods[1].nameIDFormat".
+func CheckChanges(types tenants.MethodTypes) func(stored, next *tenants.Tenant) ([]string, error) {
+	return func(stored, next *tenants.Tenant) ([]string, error) {
+		var warnings []string
+		for i, m := range next.Methods {
+			mt, ok := types.Lookup(m.Type)
+			if !ok {
+				continue
+			}
+			prev, ok := replacedEntry(stored, next, i)
+			if !ok {
+				continue
+			}
+			cfg, old := mt.NewConfig(), mt.NewConfig()
+			cc, ok := cfg.(ChangeConfig)
+			if !ok || m.DecodeConfig(cfg) != nil || prev.DecodeConfig(old) != nil {
+				continue
+			}
+			// The types that refuse changes (saml) are one per tenant, so
+			// the first refusal is the tenant's only one.
+			w, err := cc.CheckChange(old)
+			if fe := (*tenants.FieldError)(nil); errors.As(err, &fe) {
+				return nil, &tenants.FieldError{Field: fmt.Sprintf("methods[%d].%s", i, fe.Field), Err: fe.Err}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("methods[%d]: %w", i, err)
+			}
+			if w != "" {
+				warnings = append(warnings, fmt.Sprintf("methods[%d] (%s): %s", i, m.Type, w))
+			}
+		}
+		return warnings, nil
+	}
+}
+
+// replacedEntry returns the stored entry that entry i of next replaces
+// (see CheckChanges).
+func replacedEntry(stored, next *tenants.Tenant, i int) (tenants.Method, bool) {
+	typ := next.Methods[i].Type
+	if i < len(stored.Methods) && stored.Methods[i].Type == typ {
+		return stored.Methods[i], true
+	}
+	count := func(ms []tenants.Method) (n, at int) {
+		for j, m := range ms {
+			if m.Type == typ {
+				n, at = n+1, j
+			}
+		}
+		return n, at
+	}
+	ns, at := count(stored.Methods)
+	if nn, _ := count(next.Methods); ns == 1 && nn == 1 {
+		return stored.Methods[at], true
+	}
+	return tenants.Method{}, false
+}

@@ -20,6 +20,12 @@ import (
 // then the schema record. Nothing else changes: users, memberships,
 // revocations, keys and every sealed value keep their bytes, so sessions
 // minted before stay valid and sealed secrets open with the same key.
+//
+// Schema 3 (record.UpgradeToSchema3) writes nameIDFormat "unspecified" into
+// every saml method keyed by its NameID that states none, the format such a
+// method had before schema 3. A schema-2 database is migrated the same way
+// (one write transaction, after walk), its saml tenants rewritten, and a
+// schema-1 one goes straight to 3 in its one transaction.
 
 // tenantRecordV1 is a tenant record as schema 1 wrote it. Only Methods
 // differ from version 2.
@@ -86,8 +92,9 @@ func (r *tenantRecordV1) upgrade() (record.Tenant, error) {
 	return out, nil
 }
 
-// readSchema returns the database's schema version: 1 (to be migrated) or
-// record.SchemaVersion. A newer one, or none, is tenants.ErrCorrupt.
+// readSchema returns the database's schema version: 1 or 2 (to be
+// migrated) or record.SchemaVersion. A newer one, or none, is
+// tenants.ErrCorrupt.
 func readSchema(tx *bolt.Tx) (int, error) {
 	raw := tx.Bucket(bucketMeta).Get(keySchema)
 	if raw == nil {
@@ -99,32 +106,47 @@ func readSchema(tx *bolt.Tx) (int, error) {
 	if err := json.Unmarshal(raw, &head); err != nil || head.V == nil {
 		return 0, fmt.Errorf("%w: schema record %s is unreadable", tenants.ErrCorrupt, short(raw))
 	}
-	if v := *head.V; v != 1 && v != record.SchemaVersion {
-		return 0, fmt.Errorf("%w: database has schema version %d, this tenantgate reads versions 1 and %d (written by a newer tenantgate?)",
+	if v := *head.V; v < 1 || v > record.SchemaVersion {
+		return 0, fmt.Errorf("%w: database has schema version %d, this tenantgate reads versions 1 to %d (written by a newer tenantgate?)",
 			tenants.ErrCorrupt, v, record.SchemaVersion)
 	}
 	return *head.V, nil
 }
 
 // decodeTenant decodes a stored tenant record of a database at the given
-// schema version, upgrading a version 1 record in memory.
+// schema version, upgrading a record of an older schema in memory.
 func decodeTenant(schema int, key, data []byte) (*record.Tenant, error) {
-	if schema == 1 {
-		var r tenantRecordV1
-		if err := decodeRecord(bucketTenants, key, data, &r); err != nil {
-			return nil, err
-		}
-		up, err := r.upgrade()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", tenants.ErrCorrupt, err)
-		}
-		return &up, nil
-	}
+	r, _, err := upgradeTenant(schema, key, data)
+	return r, err
+}
+
+// upgradeTenant decodes a stored tenant record of a database at the given
+// schema version and returns it as record.SchemaVersion has it, and
+// whether that differs from what is stored (so must be written).
+func upgradeTenant(schema int, key, data []byte) (*record.Tenant, bool, error) {
 	var r record.Tenant
-	if err := decodeRecord(bucketTenants, key, data, &r); err != nil {
-		return nil, err
+	if schema == 1 {
+		var v1 tenantRecordV1
+		if err := decodeRecord(bucketTenants, key, data, &v1); err != nil {
+			return nil, false, err
+		}
+		up, err := v1.upgrade()
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: %w", tenants.ErrCorrupt, err)
+		}
+		r = up
+	} else if err := decodeRecord(bucketTenants, key, data, &r); err != nil {
+		return nil, false, err
 	}
-	return &r, nil
+	changed := schema == 1
+	if schema < 3 {
+		c, err := record.UpgradeToSchema3(&r)
+		if err != nil {
+			return nil, false, err
+		}
+		changed = changed || c
+	}
+	return &r, changed, nil
 }
 
 // migrate brings a database walk has checked from schema version `from` to
@@ -134,7 +156,7 @@ func (s *Store) migrate(from int) error {
 	if from == record.SchemaVersion {
 		return nil
 	}
-	if from != 1 {
+	if from < 1 || from > record.SchemaVersion {
 		return errors.New("no migration from schema version " + fmt.Sprint(from))
 	}
 	err := guard(func() error {
@@ -146,8 +168,8 @@ func (s *Store) migrate(from int) error {
 			}
 			var all []upgraded
 			err := tb.ForEach(func(k, v []byte) error {
-				r, err := decodeTenant(1, k, v)
-				if err != nil {
+				r, changed, err := upgradeTenant(from, k, v)
+				if err != nil || !changed {
 					return err
 				}
 				all = append(all, upgraded{append([]byte(nil), k...), *r})

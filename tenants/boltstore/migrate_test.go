@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,14 +15,53 @@ import (
 )
 
 // fixtureDir holds a database written by tenantgate at commit aab787b
-// (schema 1; testdata/aab787b/README.md says how it was made).
-const fixtureDir = "testdata/aab787b"
+// (schema 1; testdata/aab787b/README.md says how it was made), and
+// fixtureDir2 one written at commit 49e6b0e (schema 2; its README.md).
+const (
+	fixtureDir  = "testdata/aab787b"
+	fixtureDir2 = "testdata/49e6b0e"
+)
 
-// copyFixtureDB copies the fixture database to a temporary directory (Open
-// migrates it in place) and returns the copy's path.
+// migratedSAML are the lines tenants get prints, after the migration to
+// schema 3, beyond what the fixtures' releases printed: each saml method
+// keyed by its NameID states the format it had, unspecified
+// (record.UpgradeToSchema3). Keyed by fixture file: the line the new one
+// follows, and the new line.
+var migratedSAML = map[string][2]string{
+	fixtureDir + "/acme.get.yaml":    {"        emailAttribute: mail\n", "        nameIDFormat: unspecified\n"},
+	fixtureDir2 + "/acme.get.yaml":   {"        emailAttribute: mail\n", "        nameIDFormat: unspecified\n"},
+	fixtureDir2 + "/globex.get.yaml": {"        idpMetadataURL: https://idp.globex.example/realms/globex/protocol/saml/descriptor\n", "        nameIDFormat: unspecified\n"},
+}
+
+// wantAfterMigration returns what tenants get prints after the migration
+// for a tenant whose release printed the fixture file at path.
+func wantAfterMigration(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add, ok := migratedSAML[filepath.ToSlash(path)]
+	if !ok {
+		return b
+	}
+	if bytes.Count(b, []byte(add[0])) != 1 {
+		t.Fatalf("%s: no single line %q to add %q after", path, add[0], add[1])
+	}
+	return bytes.Replace(b, []byte(add[0]), []byte(add[0]+add[1]), 1)
+}
+
+// copyFixtureDB copies the aab787b fixture database to a temporary
+// directory (Open migrates it in place) and returns the copy's path.
 func copyFixtureDB(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtureDir, "tenantgate.db"))
+	return copyFixtureDBFrom(t, fixtureDir)
+}
+
+// copyFixtureDBFrom copies the database of fixture directory dir.
+func copyFixtureDBFrom(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "tenantgate.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,9 +95,11 @@ func rawRecords(t *testing.T, path string, bucket []byte) map[string][]byte {
 
 // TestMigrateSchema1Fixture: a database written by the release before
 // method configurations became opaque (schema 1) opens: its tenant records
-// are rewritten as version 2 and the schema as 2, tenants get prints every
-// tenant exactly as that release did, the sealed client secrets keep their
-// bytes, and nothing but the tenant records and the schema changes.
+// are rewritten as version 2 and the schema as 3, tenants get prints every
+// tenant exactly as that release did but for the saml method's
+// nameIDFormat unspecified (the format it had: schema 1 goes straight to
+// 3), the sealed client secrets keep their bytes, and nothing but the
+// tenant records and the schema changes.
 func TestMigrateSchema1Fixture(t *testing.T) {
 	path := copyFixtureDB(t)
 	beforeTenants := rawRecords(t, path, bucketTenants)
@@ -81,10 +123,7 @@ func TestMigrateSchema1Fixture(t *testing.T) {
 		{"globex", "json", "globex.get.json"},
 		{"initech", "yaml", "initech.get.yaml"},
 	} {
-		want, err := os.ReadFile(filepath.Join(fixtureDir, tc.file))
-		if err != nil {
-			t.Fatal(err)
-		}
+		want := wantAfterMigration(t, fixtureDir+"/"+tc.file)
 		tn, err := st.Tenant(t.Context(), tc.id)
 		if err != nil {
 			t.Fatal(err)
@@ -94,7 +133,7 @@ func TestMigrateSchema1Fixture(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("tenants get %s -o %s after the migration:\n%s\nwant (as aab787b printed it):\n%s", tc.id, tc.format, got, want)
+			t.Errorf("tenants get %s -o %s after the migration:\n%s\nwant (as aab787b printed it, saml stating unspecified):\n%s", tc.id, tc.format, got, want)
 		}
 	}
 
@@ -146,7 +185,7 @@ func TestMigrateSchema1Fixture(t *testing.T) {
 			}
 		}
 	}
-	if meta := rawRecords(t, path, bucketMeta); string(meta["schema"]) != `{"v":2}` {
+	if meta := rawRecords(t, path, bucketMeta); string(meta["schema"]) != `{"v":3}` {
 		t.Errorf("schema record after the migration: %s", meta["schema"])
 	}
 	for id, raw := range rawRecords(t, path, bucketTenants) {
@@ -218,5 +257,146 @@ func TestMigrateKeepsFieldsAddedWithinVersion1(t *testing.T) {
 	}
 	if a.Branding.AccentColor != "#0a7" || !a.GuardsCrossOrigin() {
 		t.Errorf("acme after the migration: %+v", a)
+	}
+}
+
+// TestMigrateSchema2Fixture: a database written by the last release of
+// schema 2, whose saml methods state no nameIDFormat (they asked for no
+// format and keyed accounts by any NameID), opens as schema 3 with both
+// saml methods stating unspecified: the AuthnRequest keeps asking for no
+// particular format, so an IdP that follows the request keeps sending the
+// NameIDs the accounts are keyed by. Only the saml tenants' records and
+// the schema change; a second open writes nothing.
+func TestMigrateSchema2Fixture(t *testing.T) {
+	path := copyFixtureDBFrom(t, fixtureDir2)
+	if meta := rawRecords(t, path, bucketMeta); string(meta["schema"]) != `{"v":2}` {
+		t.Fatalf("fixture schema record %s, want version 2", meta["schema"])
+	}
+	beforeTenants := rawRecords(t, path, bucketTenants)
+	for id, raw := range beforeTenants {
+		if bytes.Contains(raw, []byte("nameIDFormat")) {
+			t.Fatalf("fixture tenant %s already states a nameIDFormat: %s", id, raw)
+		}
+	}
+	before := map[string]map[string][]byte{}
+	for _, b := range allBuckets() {
+		if !bytes.Equal(b, bucketTenants) && !bytes.Equal(b, bucketMeta) {
+			before[string(b)] = rawRecords(t, path, b)
+		}
+	}
+
+	st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("open a schema-2 database: %v", err)
+	}
+	for _, id := range []string{"acme", "globex", "initech"} {
+		want := wantAfterMigration(t, fixtureDir2+"/"+id+".get.yaml")
+		tn, err := st.Tenant(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tenants.MarshalFile([]tenants.Tenant{tn}, "yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("tenants get %s after the migration:\n%s\nwant:\n%s", id, got, want)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if meta := rawRecords(t, path, bucketMeta); string(meta["schema"]) != `{"v":3}` {
+		t.Errorf("schema record after the migration: %s", meta["schema"])
+	}
+	after := rawRecords(t, path, bucketTenants)
+	for _, tc := range []struct {
+		id      string
+		changed bool
+	}{{"acme", true}, {"globex", true}, {"initech", false}} {
+		want := beforeTenants[tc.id]
+		if tc.changed {
+			// The config gains the member where the saml package
+			// encodes it, and nothing else of the record changes.
+			if tc.id == "acme" {
+				want = bytes.Replace(beforeTenants[tc.id], []byte(`"emailAttribute":"mail"`), []byte(`"emailAttribute":"mail","nameIDFormat":"unspecified"`), 1)
+			} else {
+				want = bytes.Replace(beforeTenants[tc.id], []byte(`descriptor"`), []byte(`descriptor","nameIDFormat":"unspecified"`), 1)
+			}
+			if bytes.Equal(want, beforeTenants[tc.id]) {
+				t.Fatalf("tenant %s: the test's edit matched nothing", tc.id)
+			}
+		}
+		if !bytes.Equal(after[tc.id], want) {
+			t.Errorf("tenant record %s after the migration:\n%s\nwant:\n%s", tc.id, after[tc.id], want)
+		}
+	}
+	for name, recs := range before {
+		got := rawRecords(t, path, []byte(name))
+		if len(got) != len(recs) {
+			t.Errorf("bucket %s: %d records, were %d", name, len(got), len(recs))
+		}
+		for k, v := range recs {
+			if !bytes.Equal(got[k], v) {
+				t.Errorf("bucket %s record %q changed in the migration", name, k)
+			}
+		}
+	}
+
+	again, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("reopen the migrated database: %v", err)
+	}
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range rawRecords(t, path, bucketTenants) {
+		if !bytes.Equal(after[k], v) {
+			t.Errorf("tenant %s rewritten by a second open", k)
+		}
+	}
+}
+
+// TestReadSchemaVersions: a database of schema 2 (the fixture) or 3 opens,
+// one of a newer or no version is refused as corrupt (schema 1 is
+// TestMigrateSchema1Fixture's: its tenant records differ).
+func TestReadSchemaVersions(t *testing.T) {
+	for _, tc := range []struct {
+		schema string
+		ok     bool
+	}{
+		{`{"v":2}`, true}, {`{"v":3}`, true},
+		{`{"v":4}`, false}, {`{"v":0}`, false}, {`{}`, false},
+	} {
+		t.Run(tc.schema, func(t *testing.T) {
+			path := copyFixtureDBFrom(t, fixtureDir2)
+			db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket(bucketMeta).Put(keySchema, []byte(tc.schema))
+			})
+			db.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := Open(path, Options{})
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("open a database of schema %s: %v", tc.schema, err)
+				}
+				st.Close()
+				return
+			}
+			if err == nil {
+				st.Close()
+				t.Fatalf("a database of schema %s opened", tc.schema)
+			}
+			if !errors.Is(err, tenants.ErrCorrupt) {
+				t.Errorf("error %v, want tenants.ErrCorrupt", err)
+			}
+		})
 	}
 }

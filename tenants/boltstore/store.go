@@ -260,7 +260,11 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 
 			// record.ApplyTenant calls the caller's callbacks: a panic in
 			// it is the caller's, not damage in the file (callOut).
-			rec, err := callOut(func() (record.Tenant, error) { return record.ApplyTenant(t, old[i], opts, s.newID, now()) })
+			var warnings []string
+			rec, err := callOut(func() (rec record.Tenant, err error) {
+				rec, warnings, err = record.ApplyTenant(t, old[i], opts, s.newID, now())
+				return rec, err
+			})
 			if err != nil {
 				return err
 			}
@@ -268,7 +272,7 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 			if err := putRecord(tb, []byte(t.ID), &rec); err != nil {
 				return fmt.Errorf("tenant %q: %w", t.ID, err)
 			}
-			results = append(results, tenants.ApplyResult{ID: t.ID, Created: old[i] == nil})
+			results = append(results, tenants.ApplyResult{ID: t.ID, Created: old[i] == nil, Warnings: warnings})
 		}
 		return replaceTenants(tx, change)
 	})

@@ -100,7 +100,8 @@ var _ tenants.Store = (*Store)(nil)
 // endpoints when etcd does not answer, which is also how a TLS mistake
 // shows (etcd's client reports an untrusted server certificate or a
 // missing client certificate as a timeout); with an error wrapping
-// tenants.ErrCorrupt when the prefix holds a store of another schema.
+// tenants.ErrCorrupt when the prefix holds a store of another schema than
+// 2 (which it migrates: migrate.go) or record.SchemaVersion.
 func Open(opts Options) (*Store, error) {
 	if len(opts.Endpoints) == 0 {
 		return nil, errors.New("open etcd store: no endpoints")
@@ -179,8 +180,9 @@ func explain(err error, timeout time.Duration) error {
 	return err
 }
 
-// prepare reads the schema record, creating it in an empty prefix, and
-// refuses a schema this binary does not read.
+// prepare reads the schema record, creating it in an empty prefix,
+// migrates a store of schema 2 (migrateSchema2), and refuses a schema this
+// binary does not read.
 func (s *Store) prepare() error {
 	ctx, cancel := context.WithTimeout(s.ctx, s.callTimeout)
 	defer cancel()
@@ -208,8 +210,15 @@ func (s *Store) prepare() error {
 		// Another process created it a moment ago: read theirs.
 		resp = (*clientv3.GetResponse)(tx.Responses[0].GetResponseRange())
 	}
-	var schema record.Schema
-	return record.Decode(keySchema, resp.Kvs[0].Value, &schema)
+	v, err := schemaOf(resp.Kvs[0].Value)
+	if err != nil {
+		return err
+	}
+	migrate, err := checkSchema(v)
+	if err != nil || !migrate {
+		return err
+	}
+	return s.migrateSchema2()
 }
 
 // Close stops following the store, closes every Watch channel and the

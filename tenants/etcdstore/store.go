@@ -101,14 +101,14 @@ func (s *Store) ApplyTenants(ctx context.Context, ts []tenants.Tenant, opts tena
 					t.put(key, []byte(tn.ID))
 				}
 			}
-			rec, err := record.ApplyTenant(tn, old[i], opts, s.newID, now())
+			rec, warnings, err := record.ApplyTenant(tn, old[i], opts, s.newID, now())
 			if err != nil {
 				return err
 			}
 			if err := t.putRecord(s.key(nsTenants, tn.ID), &rec); err != nil {
 				return fmt.Errorf("tenant %q: %w", tn.ID, err)
 			}
-			results = append(results, tenants.ApplyResult{ID: tn.ID, Created: old[i] == nil})
+			results = append(results, tenants.ApplyResult{ID: tn.ID, Created: old[i] == nil, Warnings: warnings})
 		}
 		return nil
 	})

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) tenants.Store) {
 		{"ApplyConflicts", testApplyConflicts},
 		{"ApplyMovesDomainWithinBatch", testApplyMovesDomainWithinBatch},
 		{"ApplyCallbackFailures", testApplyCallbackFailures},
+		{"ApplyCheckChange", testApplyCheckChange},
 		{"ClientSecrets", testClientSecrets},
 		{"DeleteTenant", testDeleteTenant},
 		{"AddMember", testAddMember},
@@ -648,6 +649,46 @@ func testApplyCallbackFailures(t *testing.T, st tenants.Store) {
 	}
 	// Updating tenants without secrets needs no crypto at all.
 	mustApply(t, st, tenants.ApplyOptions{}, simple("acme"))
+}
+
+// testApplyCheckChange: CheckChange sees each existing tenant as stored
+// and as applied (never a new one); its warnings come back in that
+// tenant's ApplyResult, and its error, named after the tenant and the
+// field, refuses the whole batch.
+func testApplyCheckChange(t *testing.T, st tenants.Store) {
+	c := &crypto{}
+	mustApply(t, st, c.opts(), simple("acme"))
+	refuse := errors.New("no")
+	check := func(stored, next *tenants.Tenant) ([]string, error) {
+		switch {
+		case next.ID != "acme" || stored.ID != "acme":
+			return nil, fmt.Errorf("CheckChange called with stored %q, next %q", stored.ID, next.ID)
+		case next.Name == "refused":
+			return nil, &tenants.FieldError{Field: "methods[0].x", Err: refuse}
+		}
+		return []string{"was " + stored.Name + ", now " + next.Name}, nil
+	}
+	opts := c.opts()
+	opts.CheckChange = check
+
+	renamed := simple("acme")
+	renamed.Name = "refused"
+	_, err := st.ApplyTenants(ctx(t), []tenants.Tenant{simple("globex"), renamed}, opts)
+	if !errors.Is(err, refuse) || !strings.Contains(err.Error(), `tenant "acme": methods[0].x: no`) {
+		t.Errorf("refused apply = %v, want the tenant and field named", err)
+	}
+	if ids := tenantIDs(t, st); !slices.Equal(ids, []string{"acme"}) {
+		t.Errorf("tenants = %v after a refused apply", ids)
+	}
+
+	renamed.Name = "Acme"
+	res, err := st.ApplyTenants(ctx(t), []tenants.Tenant{simple("globex"), renamed}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || len(res[0].Warnings) != 0 || !slices.Equal(res[1].Warnings, []string{"was , now Acme"}) {
+		t.Errorf("ApplyTenants = %+v, want acme's warning only", res)
+	}
 }
 
 func testClientSecrets(t *testing.T, st tenants.Store) {

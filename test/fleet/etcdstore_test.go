@@ -173,7 +173,7 @@ func TestEtcdStore(t *testing.T) {
 
 	t.Run("newer schema refused", func(t *testing.T) {
 		p := prefix(t)
-		if _, err := cli.Put(t.Context(), p+"schema", `{"v":3}`); err != nil {
+		if _, err := cli.Put(t.Context(), p+"schema", `{"v":4}`); err != nil {
 			t.Fatal(err)
 		}
 		opts := o.opts
@@ -182,7 +182,7 @@ func TestEtcdStore(t *testing.T) {
 		if err == nil {
 			st.Close()
 		}
-		wantErrIs(t, err, tenants.ErrCorrupt, "Open of a schema-3 store")
+		wantErrIs(t, err, tenants.ErrCorrupt, "Open of a schema-4 store")
 	})
 
 	t.Run("write larger than a transaction", func(t *testing.T) {

@@ -49,9 +49,33 @@ func CheckBatch(ts []tenants.Tenant) error {
 // saml method and no SAMLKey gets one from opts.NewSAMLKey. Errors name the
 // tenant (and the method entry); an error from a callback aborts.
 //
+// An existing tenant goes through opts.CheckChange first, with prev as
+// stored and t: its warnings are returned, its error aborts.
+//
 // It is the one place both backends make a tenant record, so that they
-// cannot differ in what an apply keeps, seals or creates.
-func ApplyTenant(t *tenants.Tenant, prev *Tenant, opts tenants.ApplyOptions, newID func() (string, error), now time.Time) (Tenant, error) {
+// cannot differ in what an apply keeps, seals, creates or refuses.
+func ApplyTenant(t *tenants.Tenant, prev *Tenant, opts tenants.ApplyOptions, newID func() (string, error), now time.Time) (Tenant, []string, error) {
+	var warnings []string
+	if prev != nil && opts.CheckChange != nil {
+		stored := prev.ToTenant()
+		w, err := opts.CheckChange(&stored, t)
+		if fe := (*tenants.FieldError)(nil); errors.As(err, &fe) {
+			return Tenant{}, nil, fmt.Errorf("tenant %q: %s: %w", t.ID, fe.Field, fe.Err)
+		}
+		if err != nil {
+			return Tenant{}, nil, fmt.Errorf("tenant %q: %w", t.ID, err)
+		}
+		warnings = w
+	}
+	rec, err := applyTenant(t, prev, opts, newID, now)
+	if err != nil {
+		return Tenant{}, nil, err
+	}
+	return rec, warnings, nil
+}
+
+// applyTenant is ApplyTenant after CheckChange.
+func applyTenant(t *tenants.Tenant, prev *Tenant, opts tenants.ApplyOptions, newID func() (string, error), now time.Time) (Tenant, error) {
 	rec := FromTenant(t)
 	if prev != nil {
 		rec.InternalID, rec.Keys, rec.Created = prev.InternalID, prev.Keys, prev.Created

@@ -42,8 +42,11 @@ const Version = 1
 const TenantVersion = 2
 
 // SchemaVersion is the layout of a store: 1 had tenant records of version
-// 1, 2 has them of version 2. A store of a newer schema is refused.
-const SchemaVersion = 2
+// 1, 2 has them of version 2, and 3 has them of version 2 with every saml
+// method keyed by its NameID stating its nameIDFormat (UpgradeToSchema3:
+// from 3 on, a saml method without one means persistent). A store of a
+// newer schema is refused.
+const SchemaVersion = 3
 
 // Limits on what tenantgate ever stores: keys are slugs, domains, emails,
 // ids and revocation keys; the largest values are tenants with inline SAML
