@@ -74,7 +74,7 @@ const maxEmailBytes = 320
 // (limit.go), an address is over its discovery or switching limit, or an
 // account over its successful sign-ins per minute (Limits.AccountSignIns);
 // 501 when the tenant offers no sign-in method this build implements; 503
-// when tenants are not loaded or the store fails) and JSON for machines (404 {"error":"unknown_tenant"},
+// when tenants are not loaded, or the store or the attempt counters fail) and JSON for machines (404 {"error":"unknown_tenant"},
 // 400 {"error":"bad_request"}, 404 {"error":"not_found"} for any other path,
 // 405 {"error":"method_not_allowed"}).
 type Handler struct {

@@ -102,6 +102,9 @@ const signInWindow = time.Minute
 //     is what makes a limit hold for the fleet: a check done on the count
 //     Add returned lets no more attempts through than one process would.
 //   - Count returns the count of key's window at now, without changing it.
+//     A shared counter's Count may miss the last moment's Adds of other
+//     processes: it may guide a decision (skip a write, take a narrow
+//     lane), while a limit that must be exact decides on what Add returns.
 //   - An event stops counting at most window after it happened, and does
 //     count until then unless Reset or the window of an earlier event
 //     ended: an implementation may count in a sliding window (etcd) or in

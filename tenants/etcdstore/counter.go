@@ -23,8 +23,10 @@ import (
 //	counters/<name>/<hex digest>/<time, 16 hex digits of Unix ns>-<random>
 //
 // An Add is one etcd transaction (a count-only range read and a put: one
-// write to the raft log); a Count is one linearizable count-only range
-// read; a Reset deletes the digest's keys (one write). The keys are on the
+// write to the raft log); a Count is one serializable count-only range
+// read, which the member the client talks to answers from its own data,
+// without asking the leader; a Reset deletes the digest's keys (one
+// write). The keys are on the
 // store's shared expiry leases (lease.go), which outlast the window by one
 // to two minutes, so etcd deletes them, a lease at a time, and the store
 // does not grow with attempts; counting reads the time in the key, so an
@@ -68,7 +70,11 @@ func (c *Counter) inWindow(dir string, now time.Time) (string, []clientv3.OpOpti
 }
 
 // Count returns how many events key has had in the window before now
-// (login.Counter).
+// (login.Counter). The read is serializable: cheap enough to make before
+// every attempt, even in a flood, and at most a moment behind the Adds of
+// other processes (a member's replication lag); it guides (is the account
+// already locked, the address already over its limit?), while what must
+// be exact rests on Add, which is linearizable.
 func (c *Counter) Count(ctx context.Context, key [sha256.Size]byte, now time.Time) (int, error) {
 	cctx, cancel, err := c.s.call(ctx)
 	if err != nil {
@@ -76,7 +82,7 @@ func (c *Counter) Count(ctx context.Context, key [sha256.Size]byte, now time.Tim
 	}
 	defer cancel()
 	from, opts := c.inWindow(c.dir(key), now)
-	resp, err := c.s.cli.Get(cctx, from, opts...)
+	resp, err := c.s.cli.Get(cctx, from, append(opts, clientv3.WithSerializable())...)
 	if err != nil {
 		return 0, fmt.Errorf("read %s counter from etcd at %s: %w", c.name, c.s.endpoints, explain(err, c.s.callTimeout))
 	}
