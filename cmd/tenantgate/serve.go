@@ -101,6 +101,9 @@ type server struct {
 	adminAPI http.Handler
 }
 
+// The etcd store's counters are the fleet's sign-in attempt counters.
+var _ login.Counter = (*etcdstore.Counter)(nil)
+
 func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (int, error) }) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
@@ -198,6 +201,13 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 
 		// The client address of rate limits (login/forwarded.go).
 		TrustedProxyHops: f.trustedProxyHops,
+	}
+	if es, ok := st.(*etcdstore.Store); ok {
+		// A fleet: failed sign-ins per account and per address, and
+		// sign-ins per account, count in etcd for every replica together,
+		// so spreading guesses over the replicas buys nothing
+		// (docs/fleet.md, "Sign-in limits across replicas").
+		loginHandler.Counters = func(name string, window time.Duration) login.Counter { return es.Counter(name, window) }
 	}
 	if f.inlineAuth {
 		// The same handler instance as the HTTP port: one set of rate-limit

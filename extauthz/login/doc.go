@@ -35,7 +35,10 @@
 //     tenant is useless;
 //   - brute force: failures are counted per (tenant, lower-cased email) and
 //     per client address (forwarded.go: the address Envoy saw, or the one
-//     before the trusted proxies' X-Forwarded-For entries). Once an account
+//     before the trusted proxies' X-Forwarded-For entries), in counters
+//     every replica of a fleet shares (Handler.Counters); an attempt
+//     counts itself before its verdict stands, so raced attempts get no
+//     more verdicts than the limit (checkPassword). Once an account
 //     is over its limit even a right password gets the same "Invalid email
 //     or password." answer; an address over its limit still signs in a
 //     right password, since many people may share it, but its attempts share

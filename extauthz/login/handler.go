@@ -74,7 +74,7 @@ const maxEmailBytes = 320
 // (limit.go), an address is over its discovery or switching limit, or an
 // account over its successful sign-ins per minute (Limits.AccountSignIns);
 // 501 when the tenant offers no sign-in method this build implements; 503
-// when tenants are not loaded or the store fails) and JSON for machines (404 {"error":"unknown_tenant"},
+// when tenants are not loaded, or the store or the attempt counters fail) and JSON for machines (404 {"error":"unknown_tenant"},
 // 400 {"error":"bad_request"}, 404 {"error":"not_found"} for any other path,
 // 405 {"error":"method_not_allowed"}).
 type Handler struct {
@@ -108,6 +108,18 @@ type Handler struct {
 	TrustedProxyHops int
 	// Limits bound sign-in attempts; zero fields mean the defaults.
 	Limits Limits
+	// Counters opens, once per name (CounterAccountFailures,
+	// CounterAddressFailures, CounterAccountSignIns) at the first request,
+	// the counters of the limits that must hold for every replica
+	// together: failed sign-ins per account and per address, successful
+	// sign-ins per account. A fleet passes counters every replica shares
+	// (etcdstore.Store.Counter), so that spreading guesses over N replicas
+	// buys no more than against one. nil means NewMemoryCounter with
+	// Limits.MaxEntries: right for one process (bbolt). The discovery and
+	// switch-code limits always count in memory, per process, and the
+	// lane of limited addresses (Limits.LimitedConcurrent) and argon2id's
+	// concurrency are per process too.
+	Counters func(name string, window time.Duration) Counter
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Log receives one line per refused or failed attempt, carrying the
@@ -147,12 +159,12 @@ type Handler struct {
 
 	once       sync.Once
 	limits     Limits
-	accounts   *counter
-	addresses  *counter
+	accounts   limit
+	addresses  limit
 	limited    lane // password checks of addresses over their limit
 	discovery  *counter
 	switches   *counter
-	signIns    *counter
+	signIns    limit
 	origins    *http.CrossOriginProtection
 	loginState *seal.Sealer
 	// globalSealer seals global sessions, switchSealer switch codes and
@@ -181,12 +193,18 @@ func (h *Handler) warnPlainHTTP(r *http.Request) {
 func (h *Handler) init() {
 	h.once.Do(func() {
 		h.limits = h.Limits.withDefaults()
-		h.accounts = newCounter(h.limits.AccountFailures, h.limits.Window, h.limits.MaxEntries)
-		h.addresses = newCounter(h.limits.AddressFailures, h.limits.Window, h.limits.MaxEntries)
+		open := h.Counters
+		if open == nil {
+			open = func(_ string, window time.Duration) Counter {
+				return NewMemoryCounter(window, h.limits.MaxEntries)
+			}
+		}
+		h.accounts = limit{open(CounterAccountFailures, h.limits.Window), h.limits.AccountFailures}
+		h.addresses = limit{open(CounterAddressFailures, h.limits.Window), h.limits.AddressFailures}
+		h.signIns = limit{open(CounterAccountSignIns, signInWindow), h.limits.AccountSignIns}
 		h.limited = make(lane, h.limits.LimitedConcurrent)
 		h.discovery = newCounter(h.limits.DiscoveryRequests, h.limits.Window, h.limits.MaxEntries)
 		h.switches = newCounter(h.limits.SwitchCodes, h.limits.Window, h.limits.MaxEntries)
-		h.signIns = newCounter(h.limits.AccountSignIns, signInWindow, h.limits.MaxEntries)
 		h.origins = http.NewCrossOriginProtection()
 		h.opened = newMethodCache()
 		if h.Sealer != nil {

@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"crypto/sha256"
 	"sync"
 	"time"
@@ -9,8 +10,10 @@ import (
 )
 
 // Limits bound sign-in attempts. The zero value of each field means its
-// default. Counts are kept in memory per process, in fixed windows that start
-// at the first counted event.
+// default. The account, address and sign-in counts are kept in the
+// Handler's Counters (shared by every replica of a fleet, or in this
+// process's memory); the discovery and switch-code counts in memory, per
+// process.
 type Limits struct {
 	// AccountFailures is how many failed sign-ins one account may have in
 	// one tenant per Window before every further attempt, right or wrong, is
@@ -47,8 +50,9 @@ type Limits struct {
 	AccountSignIns int
 	// Window is the counting window. Default 15 minutes.
 	Window time.Duration
-	// MaxEntries bounds how many accounts or addresses each counter tracks;
-	// the least recently used is forgotten first. Default 100000.
+	// MaxEntries bounds how many accounts or addresses each counter kept
+	// in memory tracks; the least recently used is forgotten first.
+	// Default 100000.
 	MaxEntries int
 }
 
@@ -83,8 +87,61 @@ func (l Limits) withDefaults() Limits {
 // signInWindow is the window of Limits.AccountSignIns.
 const signInWindow = time.Minute
 
+// Counter counts events per key within a window: the failed sign-ins of an
+// account, of a client address, the successful sign-ins of an account. The
+// limits that hold for a fleet count in one Counter that every replica
+// shares (etcdstore.Store.Counter); one process counts in memory
+// (NewMemoryCounter). Keys are digests (counterKey), so a counter never
+// holds an email or an address.
+//
+// The contract, which countertest.Run checks of every implementation:
+//   - Add counts one event at now and returns the count of key's window
+//     with it. Adds are atomic: of any number of concurrent Adds of one
+//     key, by this process or any other sharing the counter, each returns
+//     another count, so exactly the first n of them see at most n. This
+//     is what makes a limit hold for the fleet: a check done on the count
+//     Add returned lets no more attempts through than one process would.
+//   - Count returns the count of key's window at now, without changing it.
+//     A shared counter's Count may miss the last moment's Adds of other
+//     processes: it may guide a decision (skip a write, take a narrow
+//     lane), while a limit that must be exact decides on what Add returns.
+//   - An event stops counting at most window after it happened, and does
+//     count until then unless Reset or the window of an earlier event
+//     ended: an implementation may count in a sliding window (etcd) or in
+//     fixed windows that start at a key's first event (memory).
+//   - Reset forgets every event of key.
+//   - An error means the count is unknown: the caller fails closed.
+type Counter interface {
+	Count(ctx context.Context, key [sha256.Size]byte, now time.Time) (int, error)
+	Add(ctx context.Context, key [sha256.Size]byte, now time.Time) (int, error)
+	Reset(ctx context.Context, key [sha256.Size]byte) error
+}
+
+// Names of the counters a Handler opens with Handler.Counters: failed
+// sign-ins per account (Limits.AccountFailures) and per client address
+// (Limits.AddressFailures), successful sign-ins per account
+// (Limits.AccountSignIns).
+const (
+	CounterAccountFailures = "accountFailures"
+	CounterAddressFailures = "addressFailures"
+	CounterAccountSignIns  = "accountSignIns"
+)
+
+// NewMemoryCounter returns a Counter in this process's memory: fixed
+// windows of length window that start at a key's first event, at most
+// entries keys (the least recently used forgotten first; entries <= 0
+// means 100000). It never fails, and it counts for this process alone.
+func NewMemoryCounter(window time.Duration, entries int) Counter {
+	if entries <= 0 {
+		entries = 100000
+	}
+	return newCounter(0, window, entries)
+}
+
 // counter counts events per key in fixed windows, in bounded memory. Keys
 // are hashed, so an attacker-chosen email costs 32 bytes however long it is.
+// max is the limit of over and take (the counters Handler keeps for itself);
+// the Counter methods leave the limit to the caller.
 type counter struct {
 	max    int
 	window time.Duration
@@ -92,6 +149,8 @@ type counter struct {
 	mu      sync.Mutex
 	windows *simplelru.LRU[[sha256.Size]byte, *window]
 }
+
+var _ Counter = (*counter)(nil)
 
 type window struct {
 	start time.Time
@@ -117,32 +176,53 @@ func counterKey(parts ...string) [sha256.Size]byte {
 	return k
 }
 
-// over reports whether key has reached the limit in the current window.
-func (c *counter) over(key [sha256.Size]byte, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	w, ok := c.windows.Get(key)
-	return ok && now.Sub(w.start) < c.window && w.n >= c.max
-}
-
-// add counts one event for key.
-func (c *counter) add(key [sha256.Size]byte, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// current returns key's window at now, nil when it has none or it ended;
+// c.mu must be held.
+func (c *counter) current(key [sha256.Size]byte, now time.Time) *window {
 	w, ok := c.windows.Get(key)
 	if !ok || now.Sub(w.start) >= c.window || now.Before(w.start) {
-		c.windows.Add(key, &window{start: now, n: 1})
-		return
+		return nil
 	}
-	w.n++
+	return w
 }
 
-// take counts one event for key and reports whether it was within the limit.
+// Count returns key's count at now (Counter).
+func (c *counter) Count(_ context.Context, key [sha256.Size]byte, now time.Time) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w := c.current(key, now); w != nil {
+		return w.n, nil
+	}
+	return 0, nil
+}
+
+// Add counts one event for key and returns the count with it (Counter).
+func (c *counter) Add(_ context.Context, key [sha256.Size]byte, now time.Time) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.current(key, now)
+	if w == nil {
+		c.windows.Add(key, &window{start: now, n: 1})
+		return 1, nil
+	}
+	w.n++
+	return w.n, nil
+}
+
+// Reset forgets key (Counter).
+func (c *counter) Reset(_ context.Context, key [sha256.Size]byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.windows.Remove(key)
+	return nil
+}
+
+// take counts one event for key and reports whether it was within c.max.
 func (c *counter) take(key [sha256.Size]byte, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	w, ok := c.windows.Get(key)
-	if !ok || now.Sub(w.start) >= c.window || now.Before(w.start) {
+	w := c.current(key, now)
+	if w == nil {
 		c.windows.Add(key, &window{start: now, n: 1})
 		return true
 	}
@@ -153,11 +233,25 @@ func (c *counter) take(key [sha256.Size]byte, now time.Time) bool {
 	return true
 }
 
-// reset forgets key.
-func (c *counter) reset(key [sha256.Size]byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.windows.Remove(key)
+// limit is a Counter with its limit: the count at which an account or
+// address is over it.
+type limit struct {
+	Counter
+	max int
+}
+
+// over reports whether key has reached the limit at now.
+func (l limit) over(ctx context.Context, key [sha256.Size]byte, now time.Time) (bool, error) {
+	n, err := l.Count(ctx, key, now)
+	return n >= l.max, err
+}
+
+// take counts one event for key and reports whether it was within the
+// limit: exactly the first max Adds of a window are, across every process
+// sharing the counter.
+func (l limit) take(ctx context.Context, key [sha256.Size]byte, now time.Time) (bool, error) {
+	n, err := l.Add(ctx, key, now)
+	return n <= l.max, err
 }
 
 // lane is a bounded set of slots, taken without waiting.

@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -76,27 +77,36 @@ func TestNoSecretsInLogs(t *testing.T) {
 
 func TestCounterBounded(t *testing.T) {
 	c := newCounter(2, time.Minute, 100)
+	ctx := context.Background()
 	now := time.Unix(1000, 0)
 	for i := range 1000 {
-		c.add(counterKey("k", string(rune(i))), now)
+		c.Add(ctx, counterKey("k", string(rune(i))), now)
 	}
 	if n := c.windows.Len(); n > 100 {
 		t.Fatalf("%d entries kept, bound is 100", n)
 	}
+	l := limit{c, 2}
+	over := func(at time.Time) bool {
+		o, err := l.over(ctx, counterKey("account", "tid", "a@b"), at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
 	k := counterKey("account", "tid", "a@b")
-	c.add(k, now)
-	if c.over(k, now) {
+	c.Add(ctx, k, now)
+	if over(now) {
 		t.Fatal("over after 1 of 2")
 	}
-	c.add(k, now)
-	if !c.over(k, now) || !c.over(k, now.Add(59*time.Second)) {
+	c.Add(ctx, k, now)
+	if !over(now) || !over(now.Add(59*time.Second)) {
 		t.Fatal("not over after 2 of 2")
 	}
-	if c.over(k, now.Add(time.Minute)) {
+	if over(now.Add(time.Minute)) {
 		t.Fatal("still over after the window")
 	}
-	c.reset(k)
-	if c.over(k, now) {
+	c.Reset(ctx, k)
+	if over(now) {
 		t.Fatal("over after reset")
 	}
 }

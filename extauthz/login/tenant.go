@@ -135,9 +135,23 @@ func (h *Handler) issueSession(q *request, user tenants.User, roles []string) er
 // sign-in. membership, when set, gives the user's roles once the user is
 // found; ErrNotFound from it is a failure like a wrong password. It returns
 // the user and roles, or the answer to give instead: fail's page (the 401
-// saying only invalidCredentials) for a failed attempt, else 429 or 503.
+// saying only invalidCredentials) for a failed attempt, else 429 or 503
+// (the store or the attempt counters failed: nothing is decided without
+// them).
+//
+// The account's limit holds exactly, for a fleet as for one process: an
+// attempt that reaches a verdict (its password was checked) first counts
+// itself (Counter.Add) and keeps its verdict only when its count is within
+// Limits.AccountFailures; beyond it the attempt is a locked one, right
+// password or not. Counts are atomic in the shared counter, so however
+// guesses are spread over replicas and raced in parallel, at most
+// AccountFailures of them per window get a verdict. The count is taken
+// after argon2id has run, never before: an attempt that could not get a
+// hashing slot (429) writes nothing, so the counter's writes per second
+// are bounded by what the process can hash (docs/fleet.md).
 func (h *Handler) checkPassword(q *request, scope, email, pw string,
 	membership func(context.Context, tenants.User) ([]string, error), fail func() *answer) (tenants.User, []string, *answer) {
+	ctx := q.r.Context()
 	now := h.now()
 	addrKey := counterKey("address", h.clientKey(q.r))
 	acctKey := counterKey("account", scope, email)
@@ -149,24 +163,33 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 	// sign in, wrong ones fail and still count. What the limit bounds is
 	// their cost: together they hold at most the limited lane's slots of
 	// argon2id, and one that finds the lane full gets 429 before any lookup.
-	limited := h.addresses.over(addrKey, now)
+	limited, err := h.addresses.over(ctx, addrKey, now)
+	if err != nil {
+		return tenants.User{}, nil, h.unavailable(q, "count address failures", err)
+	}
 	if limited {
 		if !h.limited.tryTake() {
 			return tenants.User{}, nil, h.tooBusy(q).refused("address_busy", email)
 		}
 		defer h.limited.give()
 	}
-	if h.signIns.over(signIn, now) {
+	if over, err := h.signIns.over(ctx, signIn, now); err != nil {
+		return tenants.User{}, nil, h.unavailable(q, "count sign-ins", err)
+	} else if over {
 		// Before the password is looked at, right or wrong alike: a 429
 		// only for the right one would tell a guesser it was right.
 		return tenants.User{}, nil, h.tooManySignIns(q, email)
+	}
+	locked, err := h.accounts.over(ctx, acctKey, now)
+	if err != nil {
+		return tenants.User{}, nil, h.unavailable(q, "count account failures", err)
 	}
 
 	reason := ""
 	var user tenants.User
 	var roles []string
 	switch {
-	case h.accounts.over(acctKey, now):
+	case locked:
 		reason = "account_locked"
 	case email == "" || len(email) > maxEmailBytes:
 		reason = "bad_email"
@@ -175,7 +198,7 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 	}
 	if reason == "" {
 		var err error
-		user, err = h.Store.UserByEmail(q.r.Context(), email)
+		user, err = h.Store.UserByEmail(ctx, email)
 		switch {
 		case errors.Is(err, tenants.ErrNotFound):
 			reason = "unknown_user"
@@ -187,7 +210,7 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 	}
 	if reason == "" && membership != nil {
 		var err error
-		roles, err = membership(q.r.Context(), user)
+		roles, err = membership(ctx, user)
 		switch {
 		case errors.Is(err, tenants.ErrNotFound):
 			reason = "not_member"
@@ -197,7 +220,6 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 	}
 
 	var match bool
-	var err error
 	if reason == "" {
 		match, err = h.Passwords.Verify(user.PasswordHash, pw)
 		if err != nil && !errors.Is(err, password.ErrBusy) {
@@ -216,14 +238,36 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 	if errors.Is(err, password.ErrBusy) {
 		return tenants.User{}, nil, h.tooBusy(q).refused("busy", email)
 	}
+	if !locked {
+		// The verdict stands only if this attempt is within the limit
+		// when counted: attempts racing on other replicas (or here) past
+		// the check above are refused as locked once the limit is
+		// reached. A locked attempt is not counted again: it changes no
+		// verdict, and costs the shared counter no write.
+		n, err := h.accounts.Add(ctx, acctKey, now)
+		if err != nil {
+			return tenants.User{}, nil, h.unavailable(q, "count account failure", err)
+		}
+		if n > h.accounts.max {
+			reason = "account_locked"
+		}
+	}
 	if reason != "" {
-		h.accounts.add(acctKey, now)
-		h.addresses.add(addrKey, now)
+		// An address over its limit stays over it for the rest of its
+		// window, so counting more of its failures changes nothing
+		// (and would cost a shared counter a write for each).
+		if !limited {
+			if _, err := h.addresses.Add(ctx, addrKey, now); err != nil {
+				return tenants.User{}, nil, h.unavailable(q, "count address failure", err)
+			}
+		}
 		return tenants.User{}, nil, fail().refused(reason, email, "address_limited", limited)
 	}
-	h.accounts.reset(acctKey)
-	if !h.signIns.take(signIn, now) {
-		return tenants.User{}, nil, h.tooManySignIns(q, email)
+	if err := h.accounts.Reset(ctx, acctKey); err != nil {
+		return tenants.User{}, nil, h.unavailable(q, "reset account failures", err)
+	}
+	if a := h.admitSignIn(q, signIn, email); a != nil {
+		return tenants.User{}, nil, a
 	}
 	return user, roles, nil
 }
@@ -244,12 +288,17 @@ func signInKey(scope string, account ...string) [sha256.Size]byte {
 
 // admitSignIn counts one successful sign-in of the account with counter key.
 // It returns nil when that is within Limits.AccountSignIns, else the 429
-// (tooManySignIns). email, when known, is for the log.
+// (tooManySignIns), or 503 when the count failed. email, when known, is
+// for the log.
 func (h *Handler) admitSignIn(q *request, key [sha256.Size]byte, email string) *answer {
-	if h.signIns.take(key, h.now()) {
-		return nil
+	ok, err := h.signIns.take(q.r.Context(), key, h.now())
+	switch {
+	case err != nil:
+		return h.unavailable(q, "count sign-ins", err)
+	case !ok:
+		return h.tooManySignIns(q, email)
 	}
-	return h.tooManySignIns(q, email)
+	return nil
 }
 
 // tooManySignIns answers an account over Limits.AccountSignIns: 429 with

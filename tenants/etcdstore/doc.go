@@ -20,6 +20,8 @@
 //	externals/<tenant>/<hash>   SSO identity → user id
 //	revocations/<key>           revocation, on a lease that ends after its expiry
 //	assertions/<tenant>/<id>    used SAML assertion id or spent switch code, on a lease likewise
+//	counters/<name>/<digest>/<time>-<random>
+//	                            one sign-in attempt (Counter), on a lease that ends after its window
 //
 // # Writes
 //

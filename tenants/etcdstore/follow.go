@@ -379,9 +379,16 @@ func (s *Store) apply(events []*clientv3.Event) error {
 		if ev.Kv.ModRevision <= held {
 			continue // in the snapshot already (the watch starts at its revision)
 		}
-		revs[ev.Kv.ModRevision] = true
 		last = max(last, ev.Kv.ModRevision)
 		ns, name, ok := s.split(ev.Kv.Key)
+		if ns == nsCounters {
+			// A sign-in attempt counted (Counter) changes no snapshot:
+			// the snapshot moves on to its revision, but the watchers
+			// are not told, or every failed sign-in anywhere in the
+			// fleet would make every replica refresh.
+			continue
+		}
+		revs[ev.Kv.ModRevision] = true
 		if !ok {
 			continue
 		}
@@ -558,8 +565,9 @@ func (s *Store) Confirmed() time.Time {
 }
 
 // Watch returns a channel that receives a value (at most one pending)
-// after every write that commits under the prefix, by this process (as
-// soon as it commits) or any other (when the watch delivers it), and after
+// after every write that commits under the prefix (but a sign-in attempt
+// counted, Counter), by this process (as soon as it commits) or any other
+// (when the watch delivers it), and after
 // the snapshot was loaded afresh because the watch was lost. It is closed
 // when ctx ends or the Store is closed. The first call starts the
 // follower.

@@ -289,6 +289,7 @@ const (
 	nsExternals    = "externals"
 	nsRevocations  = "revocations"
 	nsAssertions   = "assertions"
+	nsCounters     = "counters"
 )
 
 // key is the etcd key of a record: prefix, namespace, "/", name.

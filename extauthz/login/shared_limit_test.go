@@ -1,0 +1,163 @@
+package login
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tenantgate/tenantgate/extauthz/password"
+)
+
+// sharedCounters opens each counter once, for every Handler given it, as
+// the etcd store's do for a fleet (in memory here; test/fleet runs the
+// real thing).
+func sharedCounters() func(string, time.Duration) Counter {
+	var mu sync.Mutex
+	opened := map[string]Counter{}
+	return func(name string, window time.Duration) Counter {
+		mu.Lock()
+		defer mu.Unlock()
+		if c, ok := opened[name]; ok {
+			return c
+		}
+		c := NewMemoryCounter(window, 0)
+		opened[name] = c
+		return c
+	}
+}
+
+// replicaOf returns an env whose Handler is another replica of e's: the
+// same store, keys and clock, with counters from open.
+func (e *env) replicaOf(open func(string, time.Duration) Counter) *env {
+	h := e.h
+	other := *e
+	other.h = &Handler{Snapshots: h.Snapshots, Resolver: h.Resolver, Store: h.Store, Minter: h.Minter,
+		Verifier: h.Verifier, Passwords: h.Passwords, CSRFKey: h.CSRFKey, Now: h.Now, Log: h.Log,
+		Limits: h.Limits, Counters: open}
+	return &other
+}
+
+// TestLimitsSharedByReplicas: Handlers given one set of counters (the
+// replicas of a fleet) lock an account at the same count as one Handler,
+// wherever the guesses land, and the lock ends with its window.
+func TestLimitsSharedByReplicas(t *testing.T) {
+	open := sharedCounters()
+	one := newEnv(t, func(h *Handler) { h.Counters = open; h.Limits = Limits{AccountFailures: 3} })
+	two := one.replicaOf(open)
+	replicas := []*env{one, two}
+
+	// Two failures, one at each replica, lock nothing: the right password
+	// signs in (and starts the count afresh).
+	for i := range 2 {
+		if resp := replicas[i%2].signIn("acme.app.test", "", "alice@acme.test", "wrong", "/"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: status %d, want 401", i+1, resp.StatusCode)
+		}
+	}
+	if resp := two.signIn("acme.app.test", "", "alice@acme.test", alicePassword, "/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("right password after 2 of 3 failures: status %d, want 303", resp.StatusCode)
+	}
+	// Three, spread over both, lock the account at both.
+	for i := range 3 {
+		replicas[i%2].signIn("acme.app.test", "", "alice@acme.test", "wrong", "/")
+	}
+	for i, e := range replicas {
+		resp := e.signIn("acme.app.test", "", "alice@acme.test", alicePassword, "/")
+		if body := readBody(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, invalidCredentials) {
+			t.Fatalf("replica %d, right password after 3 failures spread over both: status %d, want the generic 401", i+1, resp.StatusCode)
+		}
+		if got := e.lastRefusal(); got["reason"] != "account_locked" {
+			t.Errorf("replica %d logged %v, want account_locked", i+1, got["reason"])
+		}
+	}
+	// The lock lasts the window (15 minutes by default), then ends.
+	one.clock.Advance(15*time.Minute - time.Second)
+	if resp := two.signIn("acme.app.test", "", "alice@acme.test", alicePassword, "/"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("right password a second before the window ends: status %d, want 401", resp.StatusCode)
+	}
+	one.clock.Advance(time.Second)
+	if resp := two.signIn("acme.app.test", "", "alice@acme.test", alicePassword, "/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("right password once the window ended: status %d, want 303", resp.StatusCode)
+	}
+}
+
+// TestRacedGuessesGetNoMoreVerdicts: guesses raced in parallel, more of
+// them in flight than the limit, get at most AccountFailures verdicts
+// between them; the rest are locked ones. Counting before the password
+// check and adding after, as this Handler once did, gave a verdict to
+// every guess in flight. The account is an unknown one, whose failures
+// count alike, so that each check costs the Hasher's own (slower) Params
+// and many overlap.
+func TestRacedGuessesGetNoMoreVerdicts(t *testing.T) {
+	const failures, guesses = 3, 24
+	e := newEnv(t, func(h *Handler) {
+		h.Limits = Limits{AccountFailures: failures}
+		h.Passwords = &password.Hasher{Params: password.Params{Memory: 4096, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, MaxConcurrent: guesses}
+	})
+	f := e.getForm("acme.app.test", "/_auth/login")
+	statuses := make([]int, guesses)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range guesses {
+		wg.Go(func() {
+			<-start
+			resp := e.do("POST", "acme.app.test", "/_auth/login",
+				url.Values{"email": {"nobody@acme.test"}, "password": {"guess"}, "rd": {"/"}, "csrf": {f.csrf}}, sameOrigin(), f.preauth)
+			statuses[i] = resp.StatusCode
+		})
+	}
+	close(start)
+	wg.Wait()
+	reasons := map[any]int{}
+	for _, r := range e.refusals() {
+		reasons[r["reason"]]++
+	}
+	if reasons["unknown_user"] != failures || reasons["account_locked"] != guesses-failures {
+		t.Errorf("%d raced guesses got %d verdicts (unknown_user) and %d locked, want exactly %d and %d; statuses %v",
+			guesses, reasons["unknown_user"], reasons["account_locked"], failures, guesses-failures, statuses)
+	}
+}
+
+// failingCounter is a shared counter that cannot be reached.
+type failingCounter struct{}
+
+var errUnreachable = errors.New("counter store unreachable")
+
+func (failingCounter) Count(context.Context, [sha256.Size]byte, time.Time) (int, error) {
+	return 0, errUnreachable
+}
+func (failingCounter) Add(context.Context, [sha256.Size]byte, time.Time) (int, error) {
+	return 0, errUnreachable
+}
+func (failingCounter) Reset(context.Context, [sha256.Size]byte) error { return errUnreachable }
+
+// TestCountersUnreachable: with the shared counters out of reach (etcd
+// down), a password sign-in is answered 503 and signs no one in, right
+// password or not: a limit that cannot be counted is not skipped.
+func TestCountersUnreachable(t *testing.T) {
+	for _, name := range []string{CounterAccountFailures, CounterAddressFailures, CounterAccountSignIns} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, func(h *Handler) {
+				h.Counters = func(n string, w time.Duration) Counter {
+					if n == name {
+						return failingCounter{}
+					}
+					return NewMemoryCounter(w, 0)
+				}
+			})
+			for _, pw := range []string{alicePassword, "wrong"} {
+				resp := e.signIn("acme.app.test", "", "alice@acme.test", pw, "/")
+				body := readBody(t, resp)
+				if resp.StatusCode != http.StatusServiceUnavailable || cookieNamed(resp, "__Host-tenantgate") != nil ||
+					strings.Contains(body, errUnreachable.Error()) {
+					t.Errorf("password %q with %s unreachable: status %d, want 503 without a session or the error", pw, name, resp.StatusCode)
+				}
+			}
+		})
+	}
+}
