@@ -27,6 +27,8 @@ import (
 // replica is one `tenantgate serve` process on the etcd store.
 type replica struct {
 	name            string
+	bin             string
+	args            []string
 	proc            *proc.Process
 	grpc, http, adm string
 	check           authv3.AuthorizationClient
@@ -36,14 +38,23 @@ type replica struct {
 // on free ports and returns once /readyz answers 200.
 func startReplica(t *testing.T, bin, name string, store ...string) *replica {
 	t.Helper()
+	r := launchReplica(t, bin, name, store...)
+	r.waitReady(t, 30*time.Second)
+	return r
+}
+
+// launchReplica runs serve like startReplica but returns at once, ready or
+// not.
+func launchReplica(t *testing.T, bin, name string, store ...string) *replica {
+	t.Helper()
 	r := &replica{name: name}
 	r.grpc = fmt.Sprintf("127.0.0.1:%d", proc.FreePort(t))
 	r.http = fmt.Sprintf("127.0.0.1:%d", proc.FreePort(t))
 	r.adm = fmt.Sprintf("127.0.0.1:%d", proc.FreePort(t))
-	args := append([]string{"serve", "--grpc-addr", r.grpc, "--http-addr", r.http, "--admin-addr", r.adm,
+	r.args = append([]string{"serve", "--grpc-addr", r.grpc, "--http-addr", r.http, "--admin-addr", r.adm,
 		"--base-domain", "app.test", "--insecure-cookies"}, store...)
-	r.proc = proc.StartNamed(t, name, bin, args...)
-	r.proc.WaitUntil(t, 30*time.Second, proc.HTTPOK("http://"+r.adm+"/readyz"))
+	r.bin = bin
+	r.proc = proc.StartNamed(t, name, bin, r.args...)
 	conn, err := grpc.NewClient(r.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +62,20 @@ func startReplica(t *testing.T, bin, name string, store ...string) *replica {
 	t.Cleanup(func() { conn.Close() })
 	r.check = authv3.NewAuthorizationClient(conn)
 	return r
+}
+
+// waitReady returns once r's /readyz answers 200, failing the test after
+// d or if r exits.
+func (r *replica) waitReady(t *testing.T, d time.Duration) {
+	t.Helper()
+	r.proc.WaitUntil(t, d, proc.HTTPOK("http://"+r.adm+"/readyz"))
+}
+
+// restart starts r again, after a kill, with the same command line and
+// ports, and returns at once.
+func (r *replica) restart(t *testing.T) {
+	t.Helper()
+	r.proc = proc.StartNamed(t, r.name, r.bin, r.args...)
 }
 
 // answer is what Envoy would make of a Check: the HTTP status (200 when
