@@ -175,18 +175,19 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if f.maxStaleness <= 0 {
 		return fmt.Errorf("--store-max-staleness %s: must be positive", f.maxStaleness)
 	}
-	sealer, err := seal.LoadOrCreateMasterKey(f.masterKeyFile)
-	if err != nil {
-		return fmt.Errorf("master key: %w", err)
-	}
 	// The snapshot is confirmed often enough that --store-max-staleness
 	// counts from moments before etcd went away, not seconds before.
 	f.etcd.progressInterval = min(etcdstore.DefaultProgressInterval, f.maxStaleness/10)
 	// Every mistake in the store's flags and the files they name is found
-	// now, before serve listens: only etcd's absence is waited out.
+	// now, before serve creates a key file or listens: only etcd's absence
+	// is waited out.
 	open, err := storeOpener(f.db, &f.etcd, log)
 	if err != nil {
 		return err
+	}
+	sealer, err := seal.LoadOrCreateMasterKey(f.masterKeyFile)
+	if err != nil {
+		return fmt.Errorf("master key: %w", err)
 	}
 
 	snapshots := &tenants.Current{}
