@@ -37,20 +37,30 @@ func (s *server) adminMux() http.Handler {
 			fmt.Fprintf(w, "# HELP tenantgate_snapshot_version Snapshots published since start.\n# TYPE tenantgate_snapshot_version counter\ntenantgate_snapshot_version %d\n", snap.Version)
 		}
 	})
-	if s.adminAPI != nil {
-		mux.Handle("/admin/", s.adminAPI)
+	if s.adminOn {
+		mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
+			o := s.opened.Load()
+			if o == nil {
+				w.Header().Set("Cache-Control", "no-store")
+				writeAdminError(w, http.StatusServiceUnavailable, "unavailable", "the store is not open yet (etcd has not answered since serve started); try again once /readyz answers 200")
+				return
+			}
+			o.adminAPI.ServeHTTP(w, r)
+		})
 	} else {
 		mux.HandleFunc("/admin/", adminAPIOff)
 	}
 	return mux
 }
 
-// checkReady is ready when a snapshot is loaded and the store still answers.
+// checkReady is ready when the store is open, a snapshot is loaded and the
+// store still answers.
 func (s *server) checkReady(ctx context.Context) error {
 	if !s.ready() {
 		return fmt.Errorf("no tenant snapshot loaded")
 	}
-	if _, ok := s.store.(confirmer); ok {
+	st := s.opened.Load().store
+	if _, ok := st.(confirmer); ok {
 		// A distributed store's snapshot is withheld once it is too old
 		// (staleness), which ready reports; asking the store here would
 		// make a replica unready the moment etcd is away, before
@@ -59,6 +69,6 @@ func (s *server) checkReady(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err := s.store.Snapshot(ctx)
+	_, err := st.Snapshot(ctx)
 	return err
 }

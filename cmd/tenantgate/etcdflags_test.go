@@ -54,6 +54,15 @@ func TestEtcdFlags(t *testing.T) {
 			[]string{"tenants", "list", "--etcd-endpoints", "http://127.0.0.1:1", "--etcd-ca-file", c.writeFile("ca2.pem", "x")}, []string{"--etcd-ca-file", "https://"}},
 		{"CA file without a certificate", nil,
 			[]string{"tenants", "list", "--etcd-endpoints", ep, "--etcd-ca-file", c.writeFile("bad.pem", "x")}, []string{"--etcd-ca-file", "no PEM certificate"}},
+		// serve waits for an etcd that does not answer, never for a
+		// mistake in its flags or files.
+		{"serve: CA file without a certificate", nil,
+			[]string{"serve", "--etcd-endpoints", ep, "--etcd-ca-file", c.writeFile("bad2.pem", "x")}, []string{"--etcd-ca-file", "no PEM certificate"}},
+		{"serve: CA file missing", nil,
+			[]string{"serve", "--etcd-endpoints", ep, "--etcd-ca-file", c.writeFile("gone.pem", "x") + ".missing"}, []string{"--etcd-ca-file", "no such file"}},
+		{"serve: client key missing", nil,
+			[]string{"serve", "--etcd-endpoints", ep, "--etcd-cert-file", c.writeFile("c.pem", "x"), "--etcd-key-file", c.writeFile("k.pem", "x") + ".missing"},
+			[]string{"--etcd-cert-file and --etcd-key-file"}},
 		{"password file readable by others", nil,
 			[]string{"tenants", "list", "--etcd-endpoints", ep, "--etcd-username", "tg", "--etcd-password-file", writeMode(t, c, "pw", "s3cr3t-pw", 0o644)},
 			[]string{"--etcd-password-file", "chmod 600"}},

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -89,20 +90,60 @@ func newServeCmd() *cobra.Command {
 	return cmd
 }
 
-// server is everything serve runs, wired together.
+// server is everything serve runs, wired together. Its listeners answer
+// from the moment serve starts; until the store is open (etcd unreachable
+// at start) every endpoint but /healthz and /metrics answers 503, Check
+// denies everything with 503, and the replica reports itself not ready.
 type server struct {
 	log       *slog.Logger
-	store     tenants.Store
 	snapshots *tenants.Current
 	health    *health.Server
 	metrics   *extauthz.Metrics
-	ready     func() bool
+	// adminOn is whether the admin API is on (--admin-token-file).
+	adminOn bool
+	// opened is what serve built once the store was open; nil until then.
+	opened atomic.Pointer[opened]
+}
+
+// opened is the part of serve that needs the store.
+type opened struct {
+	store tenants.Store
+	// signIn is the sign-in handler (/_auth/ on --http-addr, and inline).
+	signIn http.Handler
 	// adminAPI serves the admin API; nil without --admin-token-file.
 	adminAPI http.Handler
 }
 
 // The etcd store's counters are the fleet's sign-in attempt counters.
 var _ login.Counter = (*etcdstore.Counter)(nil)
+
+// ready reports whether the store is open and the snapshot is served
+// (loaded, and not withheld as stale).
+func (s *server) ready() bool { return s.opened.Load() != nil && s.snapshots.Load() != nil }
+
+// signIn is the sign-in handler once the store is open; before, a sign-in
+// handler without tenants, which answers 503 unavailable to every request
+// as it does while the snapshot is withheld.
+func (s *server) signIn(pending http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := s.opened.Load(); o != nil {
+			o.signIn.ServeHTTP(w, r)
+			return
+		}
+		pending.ServeHTTP(w, r)
+	})
+}
+
+// setServing sets the gRPC health status of Check (and of the server as a
+// whole).
+func (s *server) setServing(serving bool) {
+	status := healthpb.HealthCheckResponse_NOT_SERVING
+	if serving {
+		status = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", status)
+	s.health.SetServingStatus("envoy.service.auth.v3.Authorization", status)
+}
 
 func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (int, error) }) error {
 	var level slog.Level
@@ -139,6 +180,16 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if f.maxStaleness <= 0 {
 		return fmt.Errorf("--store-max-staleness %s: must be positive", f.maxStaleness)
 	}
+	// The snapshot is confirmed often enough that --store-max-staleness
+	// counts from moments before etcd went away, not seconds before.
+	f.etcd.progressInterval = min(etcdstore.DefaultProgressInterval, f.maxStaleness/10)
+	// Every mistake in the store's flags and the files they name is found
+	// now, before serve creates a key file or listens: only etcd's absence
+	// is waited out.
+	open, err := storeOpener(f.db, &f.etcd, log)
+	if err != nil {
+		return err
+	}
 	grpcTLS, err := f.grpcTLS.serverOption(log)
 	if err != nil {
 		return err
@@ -147,72 +198,23 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
-	// The snapshot is confirmed often enough that --store-max-staleness
-	// counts from moments before etcd went away, not seconds before.
-	f.etcd.progressInterval = min(etcdstore.DefaultProgressInterval, f.maxStaleness/10)
-	st, err := openStore(f.db, &f.etcd, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 
 	snapshots := &tenants.Current{}
-	if err := snapshots.Refresh(ctx, st); err != nil {
-		return fmt.Errorf("read tenants: %w", err)
-	}
-	all, err := st.Tenants(ctx)
-	if err != nil {
-		return fmt.Errorf("read tenants: %w", err)
-	}
-	if err := checkMasterKey(ctx, st, all, sealer, f.masterKeyFile); err != nil {
-		return err
-	}
-	go snapshots.Follow(ctx, st, log)
-	if err := warnAtStart(ctx, st, f, log); err != nil {
-		return err
-	}
-
 	cookieName := session.CookieName(f.insecureCookies)
 	verifier := session.NewVerifier()
-	minter := &session.Minter{Sealer: sealer, TTL: f.sessionTTL, Now: time.Now, Rand: rand.Reader}
 	metrics := &extauthz.Metrics{}
 	check := &extauthz.Server{
 		Authorizer: &extauthz.Authorizer{Snapshots: snapshots, Resolver: resolver, Verifier: verifier, CookieName: cookieName, Log: log},
 		Log:        log,
 		Metrics:    metrics,
 	}
-	loginHandler := &login.Handler{
-		Snapshots:       snapshots,
-		Resolver:        resolver,
-		Store:           st,
-		Minter:          minter,
-		Verifier:        verifier,
-		Passwords:       &password.Hasher{},
-		InsecureCookies: f.insecureCookies,
-		CSRFKey:         sealer.DeriveKey("csrf"),
-		Now:             time.Now,
-		Log:             log,
-		Rand:            rand.Reader,
-		Methods:         newMethodRegistry(sealer, st, f.allowLoopbackHTTPIDP, log),
-		MethodTypes:     methodTypes(),
-		Sealer:          sealer,
-		GlobalTTL:       f.globalSessionTTL,
-		PathLinks:       f.tenantLinks == "path",
-
-		// The client address of rate limits (login/forwarded.go).
-		TrustedProxyHops: f.trustedProxyHops,
-	}
-	if es, ok := st.(*etcdstore.Store); ok {
-		// A fleet: failed sign-ins per account and per address, and
-		// sign-ins per account, count in etcd for every replica together,
-		// so spreading guesses over the replicas buys nothing
-		// (docs/fleet.md, "Sign-in limits across replicas").
-		loginHandler.Counters = func(name string, window time.Duration) login.Counter { return es.Counter(name, window) }
-	}
+	srv := &server{log: log, snapshots: snapshots, metrics: metrics, health: health.NewServer(), adminOn: adminToken != ""}
+	srv.setServing(false)
+	signIn := srv.signIn(&login.Handler{Snapshots: &tenants.Current{}, Log: log})
 	if f.inlineAuth {
 		// The same handler instance as the HTTP port: one set of rate-limit
 		// counters and method caches for both transports.
-		check.Inline = &extauthz.Inline{Handler: loginHandler, PathPrefix: resolver.PathPrefix, Log: log}
+		check.Inline = &extauthz.Inline{Handler: signIn, PathPrefix: resolver.PathPrefix, Log: log}
 	}
 
 	grpcLis, err := net.Listen("tcp", f.grpcAddr)
@@ -239,38 +241,8 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.MaxConcurrentStreams(1024),
 		grpc.NumStreamWorkers(uint32(32*runtime.GOMAXPROCS(0))), grpcTLS)
 	authv3.RegisterAuthorizationServer(gs, check)
-	hs := health.NewServer()
-	healthpb.RegisterHealthServer(gs, hs)
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus("envoy.service.auth.v3.Authorization", healthpb.HealthCheckResponse_SERVING)
-	if c, ok := st.(confirmer); ok {
-		// etcd: Check answers from the last snapshot for at most
-		// --store-max-staleness after etcd stopped confirming it, then
-		// 503 (and not ready) until it does again.
-		g := &staleness{cur: snapshots, store: c, max: f.maxStaleness, now: time.Now, log: log, changed: func(stale bool) {
-			status := healthpb.HealthCheckResponse_SERVING
-			if stale {
-				status = healthpb.HealthCheckResponse_NOT_SERVING
-			}
-			hs.SetServingStatus("", status)
-			hs.SetServingStatus("envoy.service.auth.v3.Authorization", status)
-		}}
-		go g.run(ctx)
-	}
-
-	srv := &server{log: log, store: st, snapshots: snapshots, health: hs, metrics: metrics,
-		ready: func() bool { return snapshots.Load() != nil }}
-	if adminToken != "" {
-		ops := &localAdmin{
-			store:     func() (tenants.Store, error) { return st, nil },
-			sealer:    func() (*seal.Sealer, error) { return sealer, nil },
-			passwords: loginHandler.Passwords,
-			written:   refreshAfterWrite(snapshots, st, log),
-			now:       time.Now,
-		}
-		srv.adminAPI = newAdminAPI(adminToken, ops, f.allowLoopbackHTTPIDP, log)
-	}
-	httpSrv := newHTTPServer(loginHandler)
+	healthpb.RegisterHealthServer(gs, srv.health)
+	httpSrv := newHTTPServer(signIn)
 	adminSrv := newHTTPServer(srv.adminMux())
 
 	errc := make(chan error, 3)
@@ -279,9 +251,45 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	go func() { defer wg.Done(); errc <- serveErr("grpc", gs.Serve(grpcLis)) }()
 	go func() { defer wg.Done(); errc <- serveErr("http", httpSrv.Serve(httpLis)) }()
 	go func() { defer wg.Done(); errc <- serveErr("admin", adminSrv.Serve(adminLis)) }()
+
+	// Open the store while the listeners answer 503. A listener that fails
+	// meanwhile ends the wait too.
+	openCtx, stopOpening := context.WithCancel(ctx)
+	failed := make(chan error, 1)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case err := <-errc:
+			failed <- err
+			stopOpening()
+		case <-openCtx.Done():
+		}
+	}()
+	st, all, err := openServing(openCtx, open, sealer, f.masterKeyFile, snapshots, log)
+	stopOpening()
+	<-watched
+	if err != nil {
+		srv.shutdown(gs, httpSrv, adminSrv, &wg)
+		select {
+		case e := <-failed:
+			return e // why the wait ended
+		default:
+		}
+		if ctx.Err() != nil {
+			log.Info("shutting down before the store was open")
+			return nil
+		}
+		return err
+	}
+	defer st.Close()
+	for _, w := range startWarnings(all, methodTypes(), f.insecureCookies, f.allowLoopbackHTTPIDP) {
+		log.Warn(w.msg, "tenant", w.tenant)
+	}
+	srv.start(ctx, st, f, sealer, resolver, verifier, adminToken, log)
 	log.Info("serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "admin", adminLis.Addr().String(),
-		"base_domains", strings.Join(resolver.BaseDomains, ","), "tenants", snapshots.Load().Len(), "inline_auth", f.inlineAuth,
-		"admin_api", srv.adminAPI != nil, "version", version)
+		"base_domains", strings.Join(resolver.BaseDomains, ","), "tenants", len(all), "inline_auth", f.inlineAuth,
+		"admin_api", adminToken != "", "version", version)
 
 	var runErr error
 	select {
@@ -290,7 +298,72 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	case runErr = <-errc:
 		log.Error("server stopped", "err", runErr)
 	}
-	hs.Shutdown()
+	srv.shutdown(gs, httpSrv, adminSrv, &wg)
+	return runErr
+}
+
+// start wires what needs the open store (the sign-in handler, the admin
+// API, the snapshot's follower and, on etcd, the staleness bound) and
+// switches the listeners over to it: from then on Check answers from the
+// snapshot and the replica is ready.
+func (s *server) start(ctx context.Context, st tenants.Store, f *serveFlags, sealer *seal.Sealer,
+	resolver *tenants.Resolver, verifier *session.Verifier, adminToken string, log *slog.Logger) {
+	loginHandler := &login.Handler{
+		Snapshots:       s.snapshots,
+		Resolver:        resolver,
+		Store:           st,
+		Minter:          &session.Minter{Sealer: sealer, TTL: f.sessionTTL, Now: time.Now, Rand: rand.Reader},
+		Verifier:        verifier,
+		Passwords:       &password.Hasher{},
+		InsecureCookies: f.insecureCookies,
+		CSRFKey:         sealer.DeriveKey("csrf"),
+		Now:             time.Now,
+		Log:             log,
+		Rand:            rand.Reader,
+		Methods:         newMethodRegistry(sealer, st, f.allowLoopbackHTTPIDP, log),
+		MethodTypes:     methodTypes(),
+		Sealer:          sealer,
+		GlobalTTL:       f.globalSessionTTL,
+		PathLinks:       f.tenantLinks == "path",
+
+		// The client address of rate limits (login/forwarded.go).
+		TrustedProxyHops: f.trustedProxyHops,
+	}
+	if es, ok := st.(*etcdstore.Store); ok {
+		// A fleet: failed sign-ins per account and per address, and
+		// sign-ins per account, count in etcd for every replica together,
+		// so spreading guesses over the replicas buys nothing
+		// (docs/fleet.md, "Sign-in limits across replicas").
+		loginHandler.Counters = func(name string, window time.Duration) login.Counter { return es.Counter(name, window) }
+	}
+	o := &opened{store: st, signIn: loginHandler}
+	if adminToken != "" {
+		ops := &localAdmin{
+			store:     func() (tenants.Store, error) { return st, nil },
+			sealer:    func() (*seal.Sealer, error) { return sealer, nil },
+			passwords: loginHandler.Passwords,
+			written:   refreshAfterWrite(s.snapshots, st, log),
+			now:       time.Now,
+		}
+		o.adminAPI = newAdminAPI(adminToken, ops, f.allowLoopbackHTTPIDP, log)
+	}
+	s.opened.Store(o)
+	go s.snapshots.Follow(ctx, st, log)
+	s.setServing(true)
+	if c, ok := st.(confirmer); ok {
+		// etcd: Check answers from the last snapshot for at most
+		// --store-max-staleness after etcd stopped confirming it, then
+		// 503 (and not ready) until it does again.
+		g := &staleness{cur: s.snapshots, store: c, max: f.maxStaleness, now: time.Now, log: log, changed: func(stale bool) { s.setServing(!stale) }}
+		go g.run(ctx)
+	}
+}
+
+// shutdown stops the listeners, finishing in-flight requests for up to
+// ten seconds, and returns once every server goroutine of serve has
+// returned.
+func (s *server) shutdown(gs *grpc.Server, httpSrv, adminSrv *http.Server, wg *sync.WaitGroup) {
+	s.health.Shutdown()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	stopped := make(chan struct{})
@@ -303,7 +376,6 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 		gs.Stop()
 	}
 	wg.Wait()
-	return runErr
 }
 
 func serveErr(what string, err error) error {
@@ -340,17 +412,4 @@ func newResolver(baseDomains []string, prefix string) (*tenants.Resolver, error)
 		return nil, fmt.Errorf("--path-prefix %q: must be one path segment like /org", prefix)
 	}
 	return &tenants.Resolver{BaseDomains: canon, PathPrefix: prefix}, nil
-}
-
-// warnAtStart logs startWarnings for the tenants in st, one line per
-// tenant and problem.
-func warnAtStart(ctx context.Context, st tenants.Store, f *serveFlags, log *slog.Logger) error {
-	ts, err := st.Tenants(ctx)
-	if err != nil {
-		return fmt.Errorf("read tenants: %w", err)
-	}
-	for _, w := range startWarnings(ts, methodTypes(), f.insecureCookies, f.allowLoopbackHTTPIDP) {
-		log.Warn(w.msg, "tenant", w.tenant)
-	}
-	return nil
 }

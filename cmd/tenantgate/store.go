@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -254,6 +255,95 @@ func openStore(db string, etcd *etcdFlags, log *slog.Logger) (tenants.Store, err
 		return nil, err
 	}
 	return st, nil
+}
+
+// storeOpener checks the store flags and the files they name (CA,
+// certificates, password) and returns what opens the store they choose,
+// for serve: every mistake in them is an error now, before serve
+// listens, so that only etcd's absence is waited out (openServing).
+func storeOpener(db string, etcd *etcdFlags, log *slog.Logger) (func() (tenants.Store, error), error) {
+	if !etcd.enabled() {
+		return func() (tenants.Store, error) { return openStore(db, etcd, log) }, nil
+	}
+	opts, err := etcd.options(log)
+	if err != nil {
+		return nil, err
+	}
+	return func() (tenants.Store, error) {
+		st, err := etcdstore.Open(opts)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}, nil
+}
+
+// Waits of openServing between two attempts; an attempt against an etcd
+// that does not answer takes etcdstore.DefaultCallTimeout already.
+const (
+	minOpenRetry = 250 * time.Millisecond
+	maxOpenRetry = 2 * time.Second
+)
+
+// openServing opens the store serve runs on, checks that the master key
+// opens what the store holds sealed, and publishes the first snapshot in
+// cur; it returns the store and its tenants. While the store does not
+// answer (etcd unreachable: etcdstore.ErrUnreachable, or a deadline) it
+// logs why and tries again, until ctx ends: the caller's listeners answer
+// 503 meanwhile. Every other error ends it: a database that cannot be
+// opened, a store of another schema, credentials etcd refuses, a master
+// key that does not open the store.
+func openServing(ctx context.Context, open func() (tenants.Store, error), sealer *seal.Sealer, keyFile string,
+	cur *tenants.Current, log *slog.Logger) (tenants.Store, []tenants.Tenant, error) {
+	wait := minOpenRetry
+	for attempt := 1; ; attempt++ {
+		st, all, err := openOnce(ctx, open, sealer, keyFile, cur)
+		switch {
+		case err == nil:
+			if attempt > 1 {
+				log.Info("store open: serving", "attempts", attempt)
+			}
+			return st, all, nil
+		case ctx.Err() != nil:
+			return nil, nil, ctx.Err()
+		case !errors.Is(err, etcdstore.ErrUnreachable) && !errors.Is(err, context.DeadlineExceeded):
+			return nil, nil, err
+		}
+		log.Error("store unreachable: not ready, and Check denies every request (503) until it answers",
+			"err", err, "attempt", attempt, "retry_in", wait.String())
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+		wait = min(2*wait, maxOpenRetry)
+	}
+}
+
+// openOnce is one attempt of openServing; it closes the store it opened
+// when a later step fails.
+func openOnce(ctx context.Context, open func() (tenants.Store, error), sealer *seal.Sealer, keyFile string,
+	cur *tenants.Current) (tenants.Store, []tenants.Tenant, error) {
+	st, err := open()
+	if err != nil {
+		return nil, nil, err
+	}
+	all, err := st.Tenants(ctx)
+	if err != nil {
+		st.Close()
+		return nil, nil, fmt.Errorf("read tenants: %w", err)
+	}
+	// Before the first snapshot is published: a replica with another
+	// master key never answers a Check.
+	if err := checkMasterKey(ctx, st, all, sealer, keyFile); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	if err := cur.Refresh(ctx, st); err != nil {
+		st.Close()
+		return nil, nil, fmt.Errorf("read tenants: %w", err)
+	}
+	return st, all, nil
 }
 
 // maxSecretFile bounds a password file.

@@ -16,6 +16,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/internal/record"
@@ -166,13 +168,27 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
+// ErrUnreachable is wrapped by the error of every call that etcd did not
+// answer: no member reached within the call timeout, a member without a
+// leader, a request etcd timed out. A TLS setup that does not match looks
+// the same (etcd's client reports an untrusted certificate as a timeout).
+// Such an error may go away by itself, when etcd is back: a caller that
+// can wait (serve at start) tries again; every other error of the store
+// is an answer from etcd, which trying again does not change.
+var ErrUnreachable = errors.New("etcd did not answer")
+
 // explain adds what an operator needs to an error of etcd's client: a
 // timeout is how an unreachable cluster and a TLS mistake both look.
 func explain(err error, timeout time.Duration) error {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("etcd did not answer within %s: it is unreachable, or TLS does not match "+
-			"(check --etcd-ca-file, --etcd-cert-file and --etcd-key-file, and https:// in --etcd-endpoints): %w", timeout, err)
+		return fmt.Errorf("%w within %s: it is unreachable, or TLS does not match "+
+			"(check --etcd-ca-file, --etcd-cert-file and --etcd-key-file, and https:// in --etcd-endpoints): %w", ErrUnreachable, timeout, err)
+	case errors.Is(err, rpctypes.ErrNoLeader), errors.Is(err, rpctypes.ErrLeaderChanged), errors.Is(err, rpctypes.ErrStopped),
+		errors.Is(err, rpctypes.ErrTimeout), errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail),
+		errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost), errors.Is(err, rpctypes.ErrUnhealthy),
+		errors.Is(err, rpctypes.ErrTooManyRequests), status.Code(err) == codes.Unavailable:
+		return fmt.Errorf("%w in time: %w", ErrUnreachable, err)
 	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrPermissionDenied),
 		errors.Is(err, rpctypes.ErrInvalidAuthToken), errors.Is(err, rpctypes.ErrUserEmpty):
 		return fmt.Errorf("etcd refused the credentials (check --etcd-username and --etcd-password-file): %w", err)

@@ -241,6 +241,9 @@ func TestOpenFailsClearly(t *testing.T) {
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("error %v does not wrap context.DeadlineExceeded", err)
 			}
+			if !errors.Is(err, etcdstore.ErrUnreachable) {
+				t.Errorf("error %v does not wrap etcdstore.ErrUnreachable (serve waits only for those)", err)
+			}
 		})
 	}
 }

@@ -26,7 +26,12 @@ import (
 
 // replica is one `tenantgate serve` process on the etcd store.
 type replica struct {
+	// tb is the test that launched the replica: a restart belongs to it
+	// too, not to the subtest that restarts it.
+	tb              testing.TB
 	name            string
+	bin             string
+	args            []string
 	proc            *proc.Process
 	grpc, http, adm string
 	check           authv3.AuthorizationClient
@@ -36,14 +41,23 @@ type replica struct {
 // on free ports and returns once /readyz answers 200.
 func startReplica(t *testing.T, bin, name string, store ...string) *replica {
 	t.Helper()
-	r := &replica{name: name}
+	r := launchReplica(t, bin, name, store...)
+	r.waitReady(t, 30*time.Second)
+	return r
+}
+
+// launchReplica runs serve like startReplica but returns at once, ready or
+// not.
+func launchReplica(t *testing.T, bin, name string, store ...string) *replica {
+	t.Helper()
+	r := &replica{tb: t, name: name}
 	r.grpc = fmt.Sprintf("127.0.0.1:%d", proc.FreePort(t))
 	r.http = fmt.Sprintf("127.0.0.1:%d", proc.FreePort(t))
 	r.adm = fmt.Sprintf("127.0.0.1:%d", proc.FreePort(t))
-	args := append([]string{"serve", "--grpc-addr", r.grpc, "--http-addr", r.http, "--admin-addr", r.adm,
+	r.args = append([]string{"serve", "--grpc-addr", r.grpc, "--http-addr", r.http, "--admin-addr", r.adm,
 		"--base-domain", "app.test", "--insecure-cookies"}, store...)
-	r.proc = proc.StartNamed(t, name, bin, args...)
-	r.proc.WaitUntil(t, 30*time.Second, proc.HTTPOK("http://"+r.adm+"/readyz"))
+	r.bin = bin
+	r.proc = proc.StartNamed(t, name, bin, r.args...)
 	conn, err := grpc.NewClient(r.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +65,20 @@ func startReplica(t *testing.T, bin, name string, store ...string) *replica {
 	t.Cleanup(func() { conn.Close() })
 	r.check = authv3.NewAuthorizationClient(conn)
 	return r
+}
+
+// waitReady returns once r's /readyz answers 200, failing the test after
+// d or if r exits.
+func (r *replica) waitReady(t *testing.T, d time.Duration) {
+	t.Helper()
+	r.proc.WaitUntil(t, d, proc.HTTPOK("http://"+r.adm+"/readyz"))
+}
+
+// restart starts r again, after a kill, with the same command line and
+// ports, and returns at once. The process is stopped when the test that
+// launched r ends.
+func (r *replica) restart() {
+	r.proc = proc.StartNamed(r.tb, r.name, r.bin, r.args...)
 }
 
 // answer is what Envoy would make of a Check: the HTTP status (200 when
@@ -126,7 +154,18 @@ func (r *replica) form(t *testing.T, host, path string, cookies []*http.Cookie, 
 // openForm GETs path's form and returns a function that POSTs it.
 func (r *replica) openForm(t *testing.T, host, path string, cookies []*http.Cookie) func(fields url.Values) *http.Response {
 	t.Helper()
-	get, _ := http.NewRequest("GET", "http://"+r.http+path, nil)
+	post, _ := openFormAt(t, r.http, r.name, host, path, cookies, true)
+	return post
+}
+
+// openFormAt GETs path's form on host at addr (a replica's sign-in port,
+// or Envoy), called name in messages, and returns a function that POSTs
+// it to addr, as a browser would, with its csrf and the cookies given and
+// set. A GET that does not answer the form fails the test when must is
+// set, and otherwise returns false.
+func openFormAt(t *testing.T, addr, name, host, path string, cookies []*http.Cookie, must bool) (func(fields url.Values) *http.Response, bool) {
+	t.Helper()
+	get, _ := http.NewRequest("GET", "http://"+addr+path, nil)
 	get.Host = host
 	get.Header.Set("Accept", "text/html")
 	for _, c := range cookies {
@@ -140,13 +179,16 @@ func (r *replica) openForm(t *testing.T, host, path string, cookies []*http.Cook
 	resp.Body.Close()
 	m := csrfField.FindSubmatch(page)
 	if resp.StatusCode != 200 || m == nil {
-		t.Fatalf("GET %s at %s: %d, csrf field found: %v", path, r.name, resp.StatusCode, m != nil)
+		if !must {
+			return nil, false
+		}
+		t.Fatalf("GET %s at %s: %d, csrf field found: %v", path, name, resp.StatusCode, m != nil)
 	}
 	csrf, set := string(m[1]), resp.Cookies()
 	return func(fields url.Values) *http.Response {
 		t.Helper()
 		fields.Set("csrf", csrf)
-		post, _ := http.NewRequest("POST", "http://"+r.http+path, strings.NewReader(fields.Encode()))
+		post, _ := http.NewRequest("POST", "http://"+addr+path, strings.NewReader(fields.Encode()))
 		post.Host = host
 		post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		post.Header.Set("Sec-Fetch-Site", "same-origin")
@@ -161,7 +203,7 @@ func (r *replica) openForm(t *testing.T, host, path string, cookies []*http.Cook
 		}
 		resp.Body.Close()
 		return resp
-	}
+	}, true
 }
 
 // signIn signs in at r and returns the session cookie.

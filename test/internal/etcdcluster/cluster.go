@@ -69,7 +69,10 @@ type Cluster struct {
 	// tenantgate-test-client) and its key, signed by CAFile's CA.
 	CertFile, KeyFile string
 
-	tb      testing.TB
+	tb testing.TB
+	// owner is the test that called Start: every member process is
+	// stopped when it ends, whichever view (For) started it.
+	owner   testing.TB
 	bin     string
 	members []*member
 	admin   *clientv3.Client // for Status calls to any member
@@ -139,7 +142,7 @@ func Start(tb testing.TB, opts Options) *Cluster {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c := &Cluster{CAFile: ca.file, tb: tb, bin: bin}
+	c := &Cluster{CAFile: ca.file, tb: tb, owner: tb, bin: bin}
 	c.CertFile, c.KeyFile, err = ca.issue(dir, "client", "tenantgate-test-client", x509.ExtKeyUsageClientAuth)
 	if err != nil {
 		tb.Fatal(err)
@@ -232,8 +235,19 @@ func freePorts(tb testing.TB, n int) []int {
 
 func (c *Cluster) start(m *member) {
 	c.tb.Helper()
-	m.proc = proc.StartNamed(c.tb, "etcd "+m.name, c.bin, m.args...)
+	m.proc = proc.StartNamed(c.owner, "etcd "+m.name, c.bin, m.args...)
 	m.down = false
+}
+
+// For returns a view of the cluster whose methods fail tb instead of the
+// test that called Start, for use from a subtest's goroutine. Both views
+// share the members; neither may be used while the other is. Members it
+// restarts still belong to the test that called Start: they run until
+// that test ends, not tb.
+func (c *Cluster) For(tb testing.TB) *Cluster {
+	v := *c
+	v.tb = tb
+	return &v
 }
 
 // Size returns the number of members, running or not.
