@@ -34,7 +34,7 @@ type mintConfig struct {
 	// EtcdEndpoints (comma-separated) and EtcdPrefix name an etcd store
 	// to read instead of DB.
 	EtcdEndpoints, EtcdPrefix string
-	Tenant, Email     string
+	Tenant, Email             string
 	// Method is the sign-in method the tokens claim.
 	Method string
 	// N is how many distinct tokens to write for the fresh case.

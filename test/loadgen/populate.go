@@ -37,9 +37,9 @@ type populateConfig struct {
 // populateResult is what populate did and measured. It is a JSON line of
 // the results file.
 type populateResult struct {
-	Kind    string  `json:"kind"` // "populate"
-	Tenants int     `json:"tenants"`
-	Users   int     `json:"users"`
+	Kind    string `json:"kind"` // "populate"
+	Tenants int    `json:"tenants"`
+	Users   int    `json:"users"`
 	// TenantSeconds and UserSeconds are how long writing them took.
 	TenantSeconds float64 `json:"tenant_seconds"`
 	UserSeconds   float64 `json:"user_seconds"`

@@ -137,7 +137,7 @@ func TestPropagate(t *testing.T) {
 			return
 		}
 		posts.Add(1)
-		allow := r.ContentLength == int64(len("allow")) // the deny file is longer
+		allow := r.ContentLength == int64(len("allow"))        // the deny file is longer
 		states[0].Store(allow)                                 // the replica written to at once,
 		time.AfterFunc(lag, func() { states[1].Store(allow) }) // the other later
 	}))
