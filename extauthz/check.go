@@ -97,7 +97,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	s.count(d)
 	switch d.Outcome {
 	case Allow, AllowAnonymous:
-		return allowed(d, headers, s.Authorizer.CookieName), nil
+		return allowed(s.okTemplate(d), d.Tenant, headers, s.Authorizer.CookieName), nil
 	default:
 		if d.Outcome == Deny && s.Log != nil && s.Log.Enabled(ctx, slog.LevelDebug) {
 			s.Log.Debug("check denied", "code", d.Code, "status", d.Status, "request_id", headers.get("x-request-id"))
@@ -123,13 +123,80 @@ func (s *Server) count(d Decision) {
 	}
 }
 
-// allowed builds the OK answer: identity headers set with overwrite semantics
-// (both the deprecated append=false and OVERWRITE_IF_EXISTS_OR_ADD, since
-// Envoy versions disagree on which wins); every client-sent reserved header
-// (reservedHeader) that is not set listed for removal, whichever form the
-// headers came in; tenantgate's cookies taken out of the Cookie header
-// (upstreamCookie); and never a header both set and removed.
-func allowed(d Decision, client checkHeaders, sessionCookie string) *authv3.CheckResponse {
+// allowed builds the OK answer from tpl, the parts that depend only on the
+// decision (okTemplate): identity headers set with overwrite semantics (both
+// the deprecated append=false and OVERWRITE_IF_EXISTS_OR_ADD, since Envoy
+// versions disagree on which wins) and the dynamic metadata. What depends on
+// the request is added here, on every call: every client-sent reserved
+// header (reservedHeader) that tpl does not set listed for removal,
+// whichever form the headers came in; tenantgate's cookies taken out of the
+// Cookie header of tenant t (upstreamCookie); and never a header both set
+// and removed. The answer shares tpl's parts with every other answer built
+// from tpl: nothing may modify it (its Headers slice has no spare
+// capacity, so an append copies).
+func allowed(tpl *okTemplate, t *tenants.Tenant, client checkHeaders, sessionCookie string) *authv3.CheckResponse {
+	ok := &authv3.OkHttpResponse{Headers: tpl.headers}
+	for name := range client.names {
+		if reservedHeader(name) && !slices.Contains(tpl.set, name) && !slices.Contains(ok.HeadersToRemove, name) {
+			ok.HeadersToRemove = append(ok.HeadersToRemove, name)
+		}
+	}
+	slices.Sort(ok.HeadersToRemove) // map order is random; the answer is not
+	if v, changed := upstreamCookie(t, client.get("cookie"), client.joinedByComma(), sessionCookie); changed {
+		if v == "" {
+			ok.HeadersToRemove = append(ok.HeadersToRemove, "cookie")
+		} else {
+			ok.Headers = append(slices.Clip(ok.Headers), overwrite("cookie", v))
+		}
+	}
+	return &authv3.CheckResponse{
+		Status:          tpl.status,
+		HttpResponse:    &authv3.CheckResponse_OkResponse{OkResponse: ok},
+		DynamicMetadata: tpl.meta,
+	}
+}
+
+// okTemplate is the part of an OK answer that depends only on the decision:
+// its tenant, and for an Allow the session's claims as the snapshot the
+// decision was made on has them (roles come from the snapshot). It is
+// immutable once built and shared between answers.
+type okTemplate struct {
+	// cur and version name the snapshot it was built from: a template is
+	// used only for decisions on that same snapshot, so a change of roles,
+	// membership or tenant takes effect on the next Check.
+	cur     *tenants.Current
+	version uint64
+	// headers are the identity headers set (no spare capacity); set are
+	// their names.
+	headers []*corev3.HeaderValueOption
+	set     []string
+	status  *rpcstatus.Status
+	meta    *structpb.Struct
+}
+
+// okTemplate returns the template of d's OK answer. For an Allow whose
+// token is in the verifier's cache, it is built once per token and
+// snapshot and kept with the token (session.Memo); otherwise it is built
+// for this call.
+func (s *Server) okTemplate(d Decision) *okTemplate {
+	cur := s.Authorizer.Snapshots
+	cacheable := d.Outcome == Allow && d.memo != nil && d.snap != nil && d.snap.Version != 0
+	if cacheable {
+		if tpl, ok := d.memo.Load().(*okTemplate); ok && tpl.cur == cur && tpl.version == d.snap.Version {
+			return tpl
+		}
+	}
+	tpl := buildOKTemplate(d)
+	if cacheable {
+		tpl.cur, tpl.version = cur, d.snap.Version
+		d.memo.Store(tpl)
+	}
+	return tpl
+}
+
+// buildOKTemplate builds the identity headers (only those with a value a
+// header can carry) and the metadata of d's OK answer.
+func buildOKTemplate(d Decision) *okTemplate {
 	set := map[string]string{HeaderTenantID: d.Tenant.ID}
 	meta := map[string]*structpb.Value{"tenant_id": structpb.NewStringValue(d.Tenant.ID)}
 	if d.Outcome == Allow {
@@ -140,33 +207,18 @@ func allowed(d Decision, client checkHeaders, sessionCookie string) *authv3.Chec
 		set[HeaderAuthMethod] = c.Method
 		meta["user_id"] = structpb.NewStringValue(c.Subject)
 	}
-	ok := &authv3.OkHttpResponse{}
-	isSet := func(name string) bool {
-		return slices.ContainsFunc(ok.Headers, func(h *corev3.HeaderValueOption) bool { return h.GetHeader().GetKey() == name })
+	tpl := &okTemplate{
+		status: &rpcstatus.Status{Code: int32(codes.OK)},
+		meta:   &structpb.Struct{Fields: meta},
 	}
 	for _, name := range identityHeaders {
 		if v := set[name]; v != "" && !strings.ContainsAny(v, "\r\n\x00") {
-			ok.Headers = append(ok.Headers, overwrite(name, v))
+			tpl.headers = append(tpl.headers, overwrite(name, v))
+			tpl.set = append(tpl.set, name)
 		}
 	}
-	for name := range client.names {
-		if reservedHeader(name) && !isSet(name) && !slices.Contains(ok.HeadersToRemove, name) {
-			ok.HeadersToRemove = append(ok.HeadersToRemove, name)
-		}
-	}
-	slices.Sort(ok.HeadersToRemove) // map order is random; the answer is not
-	if v, changed := upstreamCookie(d.Tenant, client.get("cookie"), client.joinedByComma(), sessionCookie); changed {
-		if v == "" {
-			ok.HeadersToRemove = append(ok.HeadersToRemove, "cookie")
-		} else {
-			ok.Headers = append(ok.Headers, overwrite("cookie", v))
-		}
-	}
-	return &authv3.CheckResponse{
-		Status:          &rpcstatus.Status{Code: int32(codes.OK)},
-		HttpResponse:    &authv3.CheckResponse_OkResponse{OkResponse: ok},
-		DynamicMetadata: &structpb.Struct{Fields: meta},
-	}
+	tpl.headers = slices.Clip(tpl.headers)
+	return tpl
 }
 
 // upstreamCookie is the Cookie header the upstream receives for tenant t:

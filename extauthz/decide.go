@@ -73,6 +73,13 @@ type Decision struct {
 	Claims *session.Claims
 	// Location is the redirect target of a Redirect.
 	Location string
+
+	// snap is the snapshot an Allow was decided on, and memo the slot kept
+	// with the session's token in the verifier's cache (nil when the token
+	// is not cached yet): where Check keeps the OK answer's parts that
+	// depend only on the session and the snapshot (okTemplate).
+	snap *tenants.Snapshot
+	memo *session.Memo
 }
 
 // Authorizer decides requests. It reads only the current snapshot and the
@@ -139,7 +146,7 @@ func (a *Authorizer) Decide(r *Request) Decision {
 	if res.Prefix != "" {
 		cookieName = session.PathCookieName(cookieName, t.ID)
 	}
-	claims, code, byCookie := a.authenticate(snap, t, r, cookieName)
+	claims, memo, code, byCookie := a.authenticate(snap, t, r, cookieName)
 	switch code {
 	case "":
 	case CodeTenantMismatch:
@@ -164,14 +171,16 @@ func (a *Authorizer) Decide(r *Request) Decision {
 			return Decision{Outcome: Deny, Status: 403, Code: CodeForbidden, Tenant: t, Claims: claims}
 		}
 	}
-	return Decision{Outcome: Allow, Tenant: t, Claims: claims}
+	return Decision{Outcome: Allow, Tenant: t, Claims: claims, snap: snap, memo: memo}
 }
 
 // authenticate finds a credential valid for tenant t in the bearer token or
 // else the cookies called cookieName, read as RFC 6265 pairs (cookie.Pairs:
 // a name smuggled inside another cookie's value is never one of them). It
-// returns the claims and whether the session cookie (not a bearer token)
-// carried them, which the cross-origin guard needs; or nil and a code:
+// returns the claims, the verifier's Memo for the token that carried them
+// (session.Verifier.VerifyForMemo) and whether the session cookie (not a
+// bearer token) carried them, which the cross-origin guard needs; or nil and
+// a code:
 // CodeTenantMismatch when the only valid credential belongs to another
 // tenant, CodeUnauthenticated otherwise.
 //
@@ -181,21 +190,22 @@ func (a *Authorizer) Decide(r *Request) Decision {
 // be, by any sibling subdomain, with a longer Path that browsers send
 // first; taking the first valid one would sign the victim in as whichever
 // member planted it.
-func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *Request, cookieName string) (claims *session.Claims, code string, byCookie bool) {
+func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *Request, cookieName string) (claims *session.Claims, memo *session.Memo, code string, byCookie bool) {
 	mismatch := false
-	try := func(token string) *session.Claims {
-		c, err := a.Verifier.VerifyFor(snap, t, token)
+	try := func(token string) (*session.Claims, *session.Memo) {
+		c, m, err := a.Verifier.VerifyForMemo(snap, t, token)
 		if errors.Is(err, session.ErrTenantMismatch) {
 			mismatch = true
 		}
-		return c
+		return c, m
 	}
 	if tok, ok := bearerToken(r.Header("authorization")); ok {
-		if c := try(tok); c != nil {
-			return c, "", false
+		if c, m := try(tok); c != nil {
+			return c, m, "", false
 		}
 	} else {
 		var found *session.Claims
+		var foundMemo *session.Memo
 		tried := 0
 		for p := range cookie.Pairs(r.Header("cookie")) {
 			if p.Name != cookieName || p.Value == "" {
@@ -204,23 +214,23 @@ func (a *Authorizer) authenticate(snap *tenants.Snapshot, t *tenants.Tenant, r *
 			if tried++; tried > maxCookieCandidates {
 				break
 			}
-			c := try(p.Value)
+			c, m := try(p.Value)
 			switch {
 			case c == nil:
 			case found == nil:
-				found = c
+				found, foundMemo = c, m
 			case c.SID != found.SID:
-				return nil, CodeUnauthenticated, false
+				return nil, nil, CodeUnauthenticated, false
 			}
 		}
 		if found != nil {
-			return found, "", true
+			return found, foundMemo, "", true
 		}
 	}
 	if mismatch {
-		return nil, CodeTenantMismatch, false
+		return nil, nil, CodeTenantMismatch, false
 	}
-	return nil, CodeUnauthenticated, false
+	return nil, nil, CodeUnauthenticated, false
 }
 
 func deny(status int, code string, t *tenants.Tenant) Decision {

@@ -16,6 +16,17 @@
 #                   0: no pinning, both see every core (default 1 when there
 #                   are at least 2 CPUs and taskset exists)
 #   BENCH_KEEP      1: keep the work directory (tokens, logs, results)
+#   BENCH_ETCD      1: also run the etcd cases and the scale case (needs the
+#                   etcd binary: $TENANTGATE_ETCD, else .tools/etcd/etcd from
+#                   make tools); 0: bbolt only (default 1 when the binary
+#                   exists)
+#   BENCH_SCALE_TENANTS, BENCH_SCALE_USERS
+#                   the scale store's population (default 10000 and 100000)
+#   BENCH_CHANGES   tenant changes timed from one replica to every replica
+#                   (default 6)
+#   BENCH_BASELINE  a tenantgate binary: each round also runs the session
+#                   case against it (label session-base), on a copy of the
+#                   same database, to compare two builds in one run
 #   BENCH_PROFILE   a directory: afterwards, run the noop, session and fresh
 #                   cases again against `loadgen profile-server` (Check wired
 #                   as serve wires it, or the static OK with -noop, under a
@@ -30,7 +41,14 @@ WARMUP=${BENCH_WARMUP:-1s}
 WORKERS=${BENCH_WORKERS:-32}
 CONNS=${BENCH_CONNS:-4}
 FRESH=${BENCH_FRESH:-400000}
+SCALE_TENANTS=${BENCH_SCALE_TENANTS:-10000}
+SCALE_USERS=${BENCH_SCALE_USERS:-100000}
+CHANGES=${BENCH_CHANGES:-6}
 GO=${GO:-go}
+ETCD_BIN=${TENANTGATE_ETCD:-.tools/etcd/etcd}
+if [[ -z ${BENCH_ETCD:-} ]]; then
+	if [[ -x $ETCD_BIN ]]; then BENCH_ETCD=1; else BENCH_ETCD=0; fi
+fi
 CPUS=$(getconf _NPROCESSORS_ONLN)
 if [[ -z ${BENCH_PIN:-} ]]; then
 	if [[ $CPUS -ge 2 ]] && command -v taskset >/dev/null; then BENCH_PIN=1; else BENCH_PIN=0; fi
@@ -91,7 +109,7 @@ echo "go:     $("$GO" env GOVERSION) $("$GO" env GOOS)/$("$GO" env GOARCH)"
 echo "load:   $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min; anything else running skews the figures)"
 echo "setup:  $setup; $WORKERS workers over $CONNS connections; $ROUNDS rounds of ${WARMUP} warm-up + ${DURATION} measured per case"
 
-echo "== prepare: tenant, user, tokens (offline, with the real CLI and store)"
+echo "== prepare: tenants, user, tokens (offline, with the real CLI and store)"
 db=$work/tenantgate.db
 key=$work/tenantgate.key
 results=$work/results.jsonl
@@ -110,6 +128,20 @@ tenants:
       - {path: /public/, access: anonymous}
       - {path: /admin/, permission: "admin:access"}
       - {path: /app/, methods: [GET, HEAD], permission: "docs:read"}
+  - id: globex
+    name: Globex Bench
+    emailDomains: [globex.bench.test]
+    methods:
+      - type: password
+    roles:
+      member: {permissions: ["docs:read"]}
+  - id: initech
+    name: Initech Bench
+    emailDomains: [initech.bench.test]
+    methods:
+      - type: password
+    roles:
+      member: {permissions: ["docs:read"]}
 YAML
 bin/tenantgate tenants apply --db "$db" --master-key-file "$key" -f "$work/tenants.yaml"
 # A random password nobody needs: the bench signs in by minting offline.
@@ -121,12 +153,66 @@ head -c 24 /dev/urandom | base64 | bin/tenantgate users add --db "$db" --master-
 # Each round's fresh case gets tokens no server has seen.
 split -d -a 3 -n "l/$ROUNDS" "$work/fresh.tok" "$work/fresh."
 rm "$work/fresh.tok"
+if [[ -n ${BENCH_BASELINE:-} ]]; then
+	[[ -x $BENCH_BASELINE ]] || die "BENCH_BASELINE=$BENCH_BASELINE is not an executable"
+	cp "$db" "$work/baseline.db" # bbolt allows one process a file
+fi
 
-run_case() { # run_case NAME ADDR PID FRESH-FILE [RESULTS]
+# free_port: a loopback TCP port nothing listens on now.
+free_port() {
+	local p
+	for p in $(shuf -i 20000-59999 -n 50); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+	done
+	return 1
+}
+
+if [[ $BENCH_ETCD == 1 ]]; then
+	echo "== etcd: one member on loopback ($ETCD_BIN)"
+	[[ -x $ETCD_BIN ]] || die "no etcd binary at $ETCD_BIN: run make tools, set TENANTGATE_ETCD, or BENCH_ETCD=0"
+	etcd_client=$(free_port) && etcd_peer=$(free_port) || die "no free port for etcd"
+	etcd_url=http://127.0.0.1:$etcd_client
+	"$ETCD_BIN" --name bench --data-dir "$work/etcd" \
+		--listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
+		--listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
+		--initial-cluster "bench=http://127.0.0.1:$etcd_peer" --initial-cluster-state new \
+		--log-level warn >"$work/etcd.log" 2>&1 &
+	etcd_pid=$!
+	pids+=("$etcd_pid")
+	wait_for curl -fsS "$etcd_url/health" || die "etcd did not start: $(tail -5 "$work/etcd.log")"
+	etcd_flags=(--etcd-endpoints "$etcd_url" --master-key-file "$key")
+
+	echo "== prepare the etcd store: the same three tenants and user (prefix /bench/)"
+	mkdir -m 700 "$work/etcd-tok" "$work/scale-tok"
+	bin/tenantgate tenants apply "${etcd_flags[@]}" --etcd-prefix /bench/ -f "$work/tenants.yaml"
+	head -c 24 /dev/urandom | base64 | bin/tenantgate users add "${etcd_flags[@]}" --etcd-prefix /bench/ \
+		--tenant acme --email alice@acme.bench.test --role member --password-stdin
+	"$work/loadgen" mint -etcd-endpoints "$etcd_url" -etcd-prefix /bench/ -master-key-file "$key" -tenant acme \
+		-email alice@acme.bench.test -n "$FRESH" -verify-iterations 3 -out "$work/etcd-tok" >/dev/null
+	split -d -a 3 -n "l/$ROUNDS" "$work/etcd-tok/fresh.tok" "$work/etcd-tok/fresh."
+	rm "$work/etcd-tok/fresh.tok"
+
+	echo "== prepare the scale store: the same, plus $SCALE_TENANTS tenants and $SCALE_USERS users (prefix /scale/)"
+	bin/tenantgate tenants apply "${etcd_flags[@]}" --etcd-prefix /scale/ -f "$work/tenants.yaml"
+	head -c 24 /dev/urandom | base64 | bin/tenantgate users add "${etcd_flags[@]}" --etcd-prefix /scale/ \
+		--tenant acme --email alice@acme.bench.test --role member --password-stdin
+	"$work/loadgen" populate -etcd-endpoints "$etcd_url" -etcd-prefix /scale/ -master-key-file "$key" \
+		-tenants "$SCALE_TENANTS" -users "$SCALE_USERS" -results "$results"
+	"$work/loadgen" mint -etcd-endpoints "$etcd_url" -etcd-prefix /scale/ -master-key-file "$key" -tenant acme \
+		-email alice@acme.bench.test -n 3 -verify-iterations 1 -out "$work/scale-tok" >/dev/null
+	# The tenant change the propagation measurement makes: acme's /app/
+	# rule wants a permission alice lacks (deny), and back (allow).
+	awk '/^  - id: globex/{exit} {print}' "$work/tenants.yaml" >"$work/acme-allow.yaml"
+	sed 's/permission: "docs:read"}/permission: "docs:write"}/' "$work/acme-allow.yaml" >"$work/acme-deny.yaml"
+	cmp -s "$work/acme-allow.yaml" "$work/acme-deny.yaml" && die "cannot build the tenant change"
+	(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/admin.token")
+fi
+
+run_case() { # run_case CASE ADDR PID FRESH-FILE [RESULTS [LABEL [TOKEN-FILE]]]
 	"${loadgen_pin[@]}" "$work/loadgen" run -addr "$2" -case "$1" -server-pid "$3" \
 		-workers "$WORKERS" -conns "$CONNS" -warmup "$WARMUP" -duration "$DURATION" \
 		-host acme.bench.test -path /app/dashboard -tenant acme -cookie-name tenantgate \
-		-token-file "$work/session.tok" -fresh-file "$4" ${5:+-results "$5"}
+		-token-file "${7:-$work/session.tok}" -fresh-file "$4" ${5:+-results "$5"} ${6:+-label "$6"}
 }
 
 # Both servers run for the whole bench, on the same CPU, but only the one
@@ -152,16 +238,87 @@ tg_admin=$(field admin)
 [[ -n $tg_grpc && -n $tg_admin ]] || die "cannot read the listen addresses from the serve log"
 wait_for curl -fsS "http://$tg_admin/readyz" || die "tenantgate never became ready"
 
+# start_serve NAME READY-TIMEOUT-SECONDS FLAGS...: start `tenantgate serve`
+# with FLAGS, wait until it is ready, and set serve_pid, serve_grpc,
+# serve_admin and serve_ready_ms (start to ready) from its log.
+start_serve() {
+	local name=$1 timeout=$2 log=$work/serve-$1.log t0 i
+	shift 2
+	t0=$(date +%s%N)
+	"${server_pin[@]}" bin/tenantgate serve --master-key-file "$key" \
+		--grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 \
+		--base-domain bench.test --insecure-cookies "$@" 2>"$log" &
+	serve_pid=$!
+	pids+=("$serve_pid")
+	for ((i = 0; i < timeout * 10; i++)); do
+		grep -q '"msg":"serving"' "$log" && break
+		kill -0 "$serve_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q '"msg":"serving"' "$log" || die "tenantgate ($name) did not start: $(tail -5 "$log")"
+	serve_grpc=$(grep -m1 '"msg":"serving"' "$log" | grep -o '"grpc":"[^"]*"' | cut -d'"' -f4)
+	serve_admin=$(grep -m1 '"msg":"serving"' "$log" | grep -o '"admin":"[^"]*"' | cut -d'"' -f4)
+	[[ -n $serve_grpc && -n $serve_admin ]] || die "cannot read the listen addresses from the serve log ($name)"
+	wait_for curl -fsS "http://$serve_admin/readyz" || die "tenantgate ($name) never became ready"
+	serve_ready_ms=$((($(date +%s%N) - t0) / 1000000))
+}
+
+cases=(session fresh redirect)
+if [[ -n ${BENCH_BASELINE:-} ]]; then
+	"${server_pin[@]}" "$BENCH_BASELINE" serve --db "$work/baseline.db" --master-key-file "$key" \
+		--grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 \
+		--base-domain bench.test --insecure-cookies 2>"$work/serve-base.log" &
+	base_pid=$!
+	pids+=("$base_pid")
+	wait_for grep -q '"msg":"serving"' "$work/serve-base.log" || die "the baseline did not start: $(tail -5 "$work/serve-base.log")"
+	base_grpc=$(grep -m1 '"msg":"serving"' "$work/serve-base.log" | grep -o '"grpc":"[^"]*"' | cut -d'"' -f4)
+	cases+=(session-base)
+fi
+if [[ $BENCH_ETCD == 1 ]]; then
+	echo "== start tenantgate serve on etcd: 3 tenants, and two replicas of the scale store"
+	start_serve etcd 15 "${etcd_flags[@]:0:2}" --etcd-prefix /bench/
+	etcd_pid_serve=$serve_pid etcd_grpc=$serve_grpc
+	start_serve scale-a 120 "${etcd_flags[@]:0:2}" --etcd-prefix /scale/ --admin-token-file "$work/admin.token"
+	scale_pid=$serve_pid scale_grpc=$serve_grpc scale_admin=$serve_admin
+	echo "scale replica a: started and ready in ${serve_ready_ms}ms"
+	start_serve scale-b 120 "${etcd_flags[@]:0:2}" --etcd-prefix /scale/
+	scale_b_pid=$serve_pid scale_b_grpc=$serve_grpc
+	echo "scale replica b: started and ready in ${serve_ready_ms}ms"
+	"$work/loadgen" rss -pid "$tg_pid" -label "the bbolt replica (3 tenants), ready" -results "$results"
+	"$work/loadgen" rss -pid "$etcd_pid_serve" -label "the etcd replica (3 tenants), ready" -results "$results"
+	"$work/loadgen" rss -pid "$scale_pid" -label "a scale replica, ready" -results "$results"
+	cases+=(session-etcd fresh-etcd session-scale)
+fi
+
 for ((round = 0; round < ROUNDS; round++)); do
 	echo "== round $((round + 1)) of $ROUNDS"
 	fresh=$(printf '%s/fresh.%03d' "$work" "$round")
 	run_case noop "$noop_addr" "$noop_pid" "$fresh" "$results"
-	for c in session fresh redirect; do
-		run_case "$c" "$tg_grpc" "$tg_pid" "$fresh" "$results"
+	for c in "${cases[@]}"; do
+		case $c in
+		session-base) run_case session "$base_grpc" "$base_pid" "$fresh" "$results" "$c" ;;
+		session-etcd) run_case session "$etcd_grpc" "$etcd_pid_serve" "$fresh" "$results" "$c" "$work/etcd-tok/session.tok" ;;
+		fresh-etcd) run_case fresh "$etcd_grpc" "$etcd_pid_serve" "$(printf '%s/etcd-tok/fresh.%03d' "$work" "$round")" "$results" "$c" ;;
+		session-scale) run_case session "$scale_grpc" "$scale_pid" "$fresh" "$results" "$c" "$work/scale-tok/session.tok" ;;
+		*) run_case "$c" "$tg_grpc" "$tg_pid" "$fresh" "$results" ;;
+		esac
 	done
 done
 stop "$noop_pid"
 stop "$tg_pid"
+[[ -n ${base_pid:-} ]] && stop "$base_pid"
+if [[ $BENCH_ETCD == 1 ]]; then
+	"$work/loadgen" rss -pid "$etcd_pid_serve" -label "the etcd replica (3 tenants), after the rounds" -results "$results"
+	"$work/loadgen" rss -pid "$scale_pid" -label "a scale replica, after the rounds" -results "$results"
+	echo "== propagation: $CHANGES tenant changes at replica a, until both replicas answer by each"
+	"$work/loadgen" propagate -admin "http://$scale_admin" -admin-token-file "$work/admin.token" \
+		-deny-file "$work/acme-deny.yaml" -allow-file "$work/acme-allow.yaml" -replicas "$scale_grpc,$scale_b_grpc" \
+		-token-file "$work/scale-tok/session.tok" -host acme.bench.test -path /app/dashboard -cookie-name tenantgate \
+		-n "$CHANGES" -results "$results"
+	stop "$etcd_pid_serve"
+	stop "$scale_pid"
+	stop "$scale_b_pid"
+fi
 
 if [[ -n ${BENCH_PROFILE:-} ]]; then
 	mkdir -p "$BENCH_PROFILE"

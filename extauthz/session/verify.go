@@ -145,6 +145,8 @@ type verified struct {
 	tid    string
 	kid    string
 	public []byte
+	// memo is the caller's (VerifyForMemo).
+	memo Memo
 }
 
 // pubKeyID names a parsed public key: the tenant, kid, algorithm and the
@@ -221,17 +223,60 @@ var ErrTenantMismatch = errors.New("session token belongs to another tenant")
 // VerifyFor does not look at t's status: suspended tenants are the
 // caller's business.
 func (v *Verifier) VerifyFor(snap *tenants.Snapshot, t *tenants.Tenant, token string) (*Claims, error) {
+	c, _, err := v.VerifyForMemo(snap, t, token)
+	return c, err
+}
+
+// VerifyForMemo is VerifyFor that also returns the Memo kept with the
+// token in the cache: non-nil only for a token answered from the cache
+// proper (in use: its third use on, see CacheSize), nil for one verified
+// now or still in probation, and always nil with an error. The Memo lives
+// as long as the token's cache entry, and the entry is dropped when a
+// recheck refuses the token.
+func (v *Verifier) VerifyForMemo(snap *tenants.Snapshot, t *tenants.Tenant, token string) (*Claims, *Memo, error) {
 	if t == nil {
-		return nil, fmt.Errorf("%w: no tenant to verify for", ErrInvalid)
+		return nil, nil, fmt.Errorf("%w: no tenant to verify for", ErrInvalid)
 	}
-	c, err := v.verifyAny(snap, token)
+	c, e, err := v.verifyEntry(snap, token)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if c.TenantID != t.InternalID {
-		return nil, errTenantMismatch
+		return nil, nil, errTenantMismatch
 	}
-	return c, nil
+	if e == nil {
+		return c, nil, nil
+	}
+	return c, &e.memo, nil
+}
+
+// Memo is a slot kept with one verified token in the Verifier's cache, for
+// a caller to keep what it derives from the token's claims (extauthz keeps
+// the OK answer's headers there). The Verifier never reads it. A value
+// derived from anything that can change while the token stays cached (its
+// roles, its tenant: the snapshot) must say which snapshot it was derived
+// from, and the caller must check that before using it. A Memo is safe for
+// concurrent use; a nil *Memo holds nothing and keeps nothing.
+type Memo struct{ p atomic.Pointer[memoBox] }
+
+type memoBox struct{ v any }
+
+// Load returns the value last stored, or nil.
+func (m *Memo) Load() any {
+	if m == nil {
+		return nil
+	}
+	if b := m.p.Load(); b != nil {
+		return b.v
+	}
+	return nil
+}
+
+// Store replaces the value; on a nil Memo it does nothing.
+func (m *Memo) Store(v any) {
+	if m != nil {
+		m.p.Store(&memoBox{v})
+	}
 }
 
 // errTenantMismatch is VerifyFor's refusal of another tenant's valid token.
@@ -276,21 +321,29 @@ var errTenantMismatch = fmt.Errorf("%w: %w", ErrInvalid, ErrTenantMismatch)
 // returned Claims are the caller's to keep, except Roles, which must not be
 // modified.
 func (v *Verifier) verifyAny(snap *tenants.Snapshot, token string) (*Claims, error) {
-	v.once.Do(v.init)
-	c, err := v.verify(snap, token)
-	if err != nil {
-		v.failures.Add(1)
-		return nil, err
-	}
-	return c, nil
+	c, _, err := v.verifyEntry(snap, token)
+	return c, err
 }
 
-func (v *Verifier) verify(snap *tenants.Snapshot, token string) (*Claims, error) {
+// verifyEntry is verifyAny that also returns the cache entry when the
+// answer came from the cache proper (not probation, not a fresh
+// verification), else nil.
+func (v *Verifier) verifyEntry(snap *tenants.Snapshot, token string) (*Claims, *verified, error) {
+	v.once.Do(v.init)
+	c, e, err := v.verify(snap, token)
+	if err != nil {
+		v.failures.Add(1)
+		return nil, nil, err
+	}
+	return c, e, nil
+}
+
+func (v *Verifier) verify(snap *tenants.Snapshot, token string) (*Claims, *verified, error) {
 	if len(token) > MaxTokenSize {
-		return nil, errTooLarge
+		return nil, nil, errTooLarge
 	}
 	if snap == nil {
-		return nil, errNoSnapshot
+		return nil, nil, errNoSnapshot
 	}
 	var (
 		sum   [sha256.Size]byte
@@ -307,9 +360,9 @@ func (v *Verifier) verify(snap *tenants.Snapshot, token string) (*Claims, error)
 			c, err := v.recheck(snap, e)
 			if err != nil {
 				shard.Remove(sum)
-				return nil, err
+				return nil, nil, err
 			}
-			return c, nil
+			return c, e, nil
 		}
 		slot = &v.probation[binary.LittleEndian.Uint64(sum[8:])%uint64(len(v.probation))]
 		if e := slot.Load(); e != nil && e.sum == sum {
@@ -319,22 +372,22 @@ func (v *Verifier) verify(snap *tenants.Snapshot, token string) (*Claims, error)
 			taken := slot.CompareAndSwap(e, nil)
 			c, err := v.recheck(snap, e)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if taken {
 				shard.Add(sum, e)
 			}
-			return c, nil
+			return c, nil, nil
 		}
 	}
 	v.misses.Add(1)
 	e, err := v.verifyFresh(snap, token)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := live(snap, e)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if slot != nil {
 		e.sum = sum
@@ -344,7 +397,7 @@ func (v *Verifier) verify(snap *tenants.Snapshot, token string) (*Claims, error)
 			slot.Store(e)
 		}
 	}
-	return c, nil
+	return c, nil, nil
 }
 
 // seenBefore records that the token with hash sum was verified and reports

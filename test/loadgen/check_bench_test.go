@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"testing"
 	"time"
 
@@ -39,7 +40,11 @@ type checkBench struct {
 
 // newCheckBench builds the tenant of test/bench.sh and a Check server wired
 // as cmd/tenantgate wires it.
-func newCheckBench(b *testing.B) *checkBench {
+func newCheckBench(b *testing.B) *checkBench { return newCheckBenchScale(b, 0, 0) }
+
+// newCheckBenchScale is newCheckBench with n more tenants (scaleTenant,
+// without keys) and m more members spread over them, like the scale store.
+func newCheckBenchScale(b *testing.B, n, m int) *checkBench {
 	b.Helper()
 	key := make([]byte, seal.MasterKeySize)
 	rand.Read(key)
@@ -68,8 +73,17 @@ func newCheckBench(b *testing.B) *checkBench {
 	}
 	var alice tenants.SnapshotChange
 	alice.PutMembership("iacme", "u-alice", []string{"member"})
+	all := []tenants.Tenant{t}
+	for i := range n {
+		st := scaleTenant("scale", i)
+		st.InternalID = fmt.Sprintf("iscale%05d", i)
+		all = append(all, st)
+	}
+	for j := range m {
+		alice.PutMembership(fmt.Sprintf("iscale%05d", j%n), fmt.Sprintf("u-%06d", j), []string{"member"})
+	}
 	snaps := &tenants.Current{}
-	if err := snaps.Refresh(context.Background(), benchStaticStore{tenants.NewSnapshot([]tenants.Tenant{t}, nil).With(&alice)}); err != nil {
+	if err := snaps.Refresh(context.Background(), benchStaticStore{tenants.NewSnapshot(all, nil).With(&alice)}); err != nil {
 		b.Fatal(err)
 	}
 	return &checkBench{
@@ -117,6 +131,15 @@ func (cb *checkBench) run(b *testing.B, next func(i int) *authv3.CheckRequest, c
 
 func BenchmarkCheckSession(b *testing.B) {
 	cb := newCheckBench(b)
+	tok := cb.mint(b, 1)[0]
+	req := baseRequest("acme.bench.test", "/app/dashboard", acceptHTML, map[string]string{"cookie": "tenantgate=" + tok})
+	cb.run(b, func(int) *authv3.CheckRequest { return req }, expectOK("acme"))
+}
+
+// BenchmarkCheckSessionScale is BenchmarkCheckSession with the scale
+// case's 10 000 more tenants and 100 000 more members in the snapshot.
+func BenchmarkCheckSessionScale(b *testing.B) {
+	cb := newCheckBenchScale(b, 10_000, 100_000)
 	tok := cb.mint(b, 1)[0]
 	req := baseRequest("acme.bench.test", "/app/dashboard", acceptHTML, map[string]string{"cookie": "tenantgate=" + tok})
 	cb.run(b, func(int) *authv3.CheckRequest { return req }, expectOK("acme"))

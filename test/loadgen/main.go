@@ -7,13 +7,21 @@
 //	loadgen mint   -db DB -master-key-file KEY -tenant ID -email EMAIL -out DIR [-n N]
 //	loadgen report -results FILE [-cores N]
 //	loadgen profile-server -db DB -cpuprofile FILE [-addr ADDR]
+//	loadgen populate -etcd-endpoints URL -master-key-file KEY [-tenants N -users M]
+//	loadgen propagate -admin URL -admin-token-file F -deny-file F -allow-file F -replicas ADDR,ADDR -token-file F
+//	loadgen rss -pid PID -label NAME
 //
 // run prints one line per case and appends it as JSON to -results; it exits
 // non-zero if any answer was wrong. mint writes session tokens offline (the
 // database must not be open in a server) and measures what one signature
 // verification costs. report prints the summary table, the ratios against the
 // no-op server and whether each goal is met. profile-server serves Check as
-// `tenantgate serve` wires it, under a CPU profile.
+// `tenantgate serve` wires it, under a CPU profile. populate, propagate
+// and rss are the scale case (docs/performance.md): populate writes
+// thousands of tenants and users into an etcd store through the Store API
+// and times a snapshot build; propagate times a tenant change from one
+// replica's admin API to every replica's Check; rss reads a process's
+// resident memory.
 //
 // Tokens are secrets: loadgen never prints one.
 package main
@@ -45,7 +53,7 @@ func main() {
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: loadgen run|mint|report|profile-server [flags] (-h for each)")
+		return errors.New("usage: loadgen run|mint|report|profile-server|populate|propagate|rss [flags] (-h for each)")
 	}
 	switch args[0] {
 	case "run":
@@ -56,8 +64,14 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdReport(args[1:], stdout)
 	case "profile-server":
 		return cmdProfileServer(ctx, args[1:], stdout)
+	case "populate":
+		return cmdPopulate(ctx, args[1:], stdout)
+	case "propagate":
+		return cmdPropagate(ctx, args[1:], stdout)
+	case "rss":
+		return cmdRSS(args[1:], stdout)
 	default:
-		return fmt.Errorf("unknown command %q: use run, mint, report or profile-server", args[0])
+		return fmt.Errorf("unknown command %q: use run, mint, report, profile-server, populate, propagate or rss", args[0])
 	}
 }
 
@@ -66,6 +80,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg := &runConfig{}
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:9001", "gRPC address of the ext_authz server")
 	fs.StringVar(&cfg.Case, "case", "", "noop, session, fresh or redirect")
+	fs.StringVar(&cfg.Label, "label", "", "name of the run in the results and the report (default: the case)")
 	fs.IntVar(&cfg.Workers, "workers", 32, "concurrent closed-loop callers (in-flight streams)")
 	fs.IntVar(&cfg.Conns, "conns", 4, "gRPC connections the workers share")
 	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "unmeasured time before the measurement")

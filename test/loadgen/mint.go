@@ -24,13 +24,17 @@ import (
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/boltstore"
+	"github.com/tenantgate/tenantgate/tenants/etcdstore"
 )
 
 // mintConfig says which tokens to mint, from which database, and where to
 // write them.
 type mintConfig struct {
 	DB, MasterKeyFile string
-	Tenant, Email     string
+	// EtcdEndpoints (comma-separated) and EtcdPrefix name an etcd store
+	// to read instead of DB.
+	EtcdEndpoints, EtcdPrefix string
+	Tenant, Email             string
 	// Method is the sign-in method the tokens claim.
 	Method string
 	// N is how many distinct tokens to write for the fresh case.
@@ -48,6 +52,8 @@ func cmdMint(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("mint", flag.ContinueOnError)
 	cfg := mintConfig{}
 	fs.StringVar(&cfg.DB, "db", "", "the bbolt database (no server may have it open)")
+	fs.StringVar(&cfg.EtcdEndpoints, "etcd-endpoints", "", "read this etcd store instead of -db (client URLs, comma-separated)")
+	fs.StringVar(&cfg.EtcdPrefix, "etcd-prefix", etcdstore.DefaultPrefix, "key prefix of the etcd store")
 	fs.StringVar(&cfg.MasterKeyFile, "master-key-file", "", "the master key file the database was written with")
 	fs.StringVar(&cfg.Tenant, "tenant", "acme", "tenant id")
 	fs.StringVar(&cfg.Email, "email", "", "email of an existing member of the tenant")
@@ -62,8 +68,8 @@ func cmdMint(ctx context.Context, args []string, stdout io.Writer) error {
 	if fs.NArg() != 0 {
 		return fmt.Errorf("mint: unexpected arguments %q", fs.Args())
 	}
-	if cfg.DB == "" || cfg.MasterKeyFile == "" || cfg.Email == "" || cfg.Out == "" || cfg.N < 1 || cfg.Iterations < 1 {
-		return errors.New("mint: need -db, -master-key-file, -email, -out, -n >= 1 and -verify-iterations >= 1")
+	if (cfg.DB == "") == (cfg.EtcdEndpoints == "") || cfg.MasterKeyFile == "" || cfg.Email == "" || cfg.Out == "" || cfg.N < 1 || cfg.Iterations < 1 {
+		return errors.New("mint: need -db or -etcd-endpoints, -master-key-file, -email, -out, -n >= 1 and -verify-iterations >= 1")
 	}
 	snap, claims, minter, err := loadMintInputs(ctx, &cfg)
 	if err != nil {
@@ -104,7 +110,12 @@ func loadMintInputs(ctx context.Context, cfg *mintConfig) (*tenants.Snapshot, se
 	if err != nil {
 		return nil, session.Claims{}, nil, fmt.Errorf("mint: master key: %w", err)
 	}
-	st, err := boltstore.Open(cfg.DB, boltstore.Options{Timeout: time.Second})
+	var st tenants.Store
+	if cfg.EtcdEndpoints != "" {
+		st, err = etcdstore.Open(etcdstore.Options{Endpoints: strings.Split(cfg.EtcdEndpoints, ","), Prefix: cfg.EtcdPrefix})
+	} else {
+		st, err = boltstore.Open(cfg.DB, boltstore.Options{Timeout: time.Second})
+	}
 	if err != nil {
 		return nil, session.Claims{}, nil, fmt.Errorf("mint: open database: %w", err)
 	}
