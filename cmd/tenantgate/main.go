@@ -63,6 +63,8 @@ given with --config (YAML: flag names as keys). Precedence: flag, environment, f
 		newServeCmd(),
 		newTenantsCmd(),
 		newUsersCmd(),
+		newKeysCmd(),
+		newMasterKeyCmd(),
 		newVersionCmd(),
 	)
 	return root

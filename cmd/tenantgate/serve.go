@@ -159,6 +159,7 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 		return err
 	}
 	go snapshots.Follow(ctx, st, log)
+	go (&keyFollower{store: st, sealer: sealer, keyFile: f.masterKeyFile, log: log, every: masterKeyPoll}).run(ctx)
 	if err := warnAtStart(ctx, st, f, log); err != nil {
 		return err
 	}
@@ -246,11 +247,14 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 		ready: func() bool { return snapshots.Load() != nil }}
 	if adminToken != "" {
 		ops := &localAdmin{
-			store:     func() (tenants.Store, error) { return st, nil },
-			sealer:    func() (*seal.Sealer, error) { return sealer, nil },
-			passwords: loginHandler.Passwords,
-			written:   refreshAfterWrite(snapshots, st, log),
-			now:       time.Now,
+			store: func() (tenants.Store, error) { return st, nil },
+			sealer: func() (*seal.Sealer, error) {
+				return sealer, checkKeyValue(ctx, st, sealer, f.masterKeyFile)
+			},
+			passwords:  loginHandler.Passwords,
+			written:    refreshAfterWrite(snapshots, st, log),
+			now:        time.Now,
+			keyRotated: takeUpMasterKey(sealer, f.masterKeyFile, log),
 		}
 		srv.adminAPI = newAdminAPI(adminToken, ops, f.allowLoopbackHTTPIDP, log)
 	}
