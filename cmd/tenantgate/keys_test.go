@@ -160,6 +160,13 @@ func TestKeysRotateThroughServer(t *testing.T) {
 	if code, _ := ts.checkHTTP("acme.app.test", "/docs", bearer(third)); code != 200 || kidOf(t, third) != k3 {
 		t.Errorf("sign-in after the retirement: %d, kid %s; want 200 with %s", code, kidOf(t, third), k3)
 	}
+	kids, _ = rotated(t, c.mustRunTarget("keys", "rotate", "--all"))
+	if len(kids) != 2 || kids["acme"] == k3 || kids["globex"] == "" {
+		t.Errorf("--all through the server rotated %v, want new keys for acme and globex", kids)
+	}
+	if got := ts.jwksKids(t, "globex.app.test"); len(got) != 2 || got[0] != kids["globex"] {
+		t.Errorf("globex's JWKS after --all = %v, want %s first", got, kids["globex"])
+	}
 	for _, secret := range []string{before, after, third, "correct-horse-battery"} {
 		if strings.Contains(ts.logs.String(), secret) {
 			t.Error("the server's log holds a session token or password")
@@ -358,4 +365,47 @@ func TestMasterKeyRotateDB(t *testing.T) {
 		e.target = []string{"--db", e.db, "--master-key-file", newKey}
 		e.mustRun("", "tenants", "apply", "-f", e.writeFile("t.yaml", twoTenants))
 	})
+}
+
+// TestRotationAdminAPI: the rotation endpoints refuse what is not theirs to
+// accept, answer errors as the admin API does, and never echo a key.
+func TestRotationAdminAPI(t *testing.T) {
+	ts := startServer(t, true)
+	ts.cli(t).mustRun("", "tenants", "apply", "-f", ts.cli(t).writeFile("t.yaml", twoTenants))
+	const garbage = "bm90IGEga2V5IGF0IGFsbCwgbm90IGF0IGFsbA=="
+	for _, tc := range []struct {
+		name, method, path, body string
+		auth                     []string
+		status                   int
+		code                     string
+	}{
+		{"no token", "POST", "/admin/v1/master-key/rotate", `{"key":"` + garbage + `"}`, nil, 401, "unauthenticated"},
+		{"key of the wrong length", "POST", "/admin/v1/master-key/rotate", `{"key":"` + garbage + `"}`, []string{ts.bearer()}, 400, "bad_request"},
+		{"unknown field", "POST", "/admin/v1/master-key/rotate", `{"key":"` + garbage + `","x":1}`, []string{ts.bearer()}, 400, "bad_request"},
+		{"no body", "POST", "/admin/v1/master-key/rotate", "", []string{ts.bearer()}, 400, "bad_request"},
+		{"GET", "GET", "/admin/v1/master-key/rotate", "", []string{ts.bearer()}, 405, "method_not_allowed"},
+		{"unknown tenant", "POST", "/admin/v1/tenants/nope/keys/rotate", "", []string{ts.bearer()}, 404, "not_found"},
+		{"bad duration", "POST", "/admin/v1/tenants/acme/keys/rotate", `{"retireAfter":"soon"}`, []string{ts.bearer()}, 400, "bad_request"},
+		{"negative duration", "POST", "/admin/v1/keys/rotate", `{"retireAfter":"-1h"}`, []string{ts.bearer()}, 400, "bad_request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := ts.do(tc.method, tc.path, tc.body, tc.auth...)
+			var e struct{ Error string }
+			if resp.StatusCode != tc.status || json.Unmarshal([]byte(body), &e) != nil || e.Error != tc.code {
+				t.Errorf("%d %s, want %d %s", resp.StatusCode, body, tc.status, tc.code)
+			}
+			if strings.Contains(body, garbage) {
+				t.Error("the answer echoes the key")
+			}
+		})
+	}
+	resp, body := ts.do("POST", "/admin/v1/tenants/acme/keys/rotate", `{"retireAfter":"1h"}`, ts.bearer())
+	var done []rotatedKey
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &done) != nil || len(done) != 1 || done[0].Tenant != "acme" ||
+		time.Until(done[0].RetireAt) > time.Hour || time.Until(done[0].RetireAt) < 59*time.Minute {
+		t.Errorf("rotate acme: %d %s", resp.StatusCode, body)
+	}
+	if strings.Contains(ts.logs.String(), garbage) {
+		t.Error("the server's log holds the key")
+	}
 }

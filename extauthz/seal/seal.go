@@ -272,7 +272,7 @@ func LoadMasterKey(path string) (*Sealer, error) {
 // line of standard base64 holding MasterKeySize bytes. Errors never show
 // the content.
 func ParseMasterKey(data []byte) (*Sealer, error) {
-	key, err := decodeMasterKey("given", data)
+	key, err := decodeMasterKey("master key", data)
 	if err != nil {
 		return nil, err
 	}
@@ -344,21 +344,22 @@ func readMasterKey(path string) ([]byte, error) {
 	if len(data) > maxMasterKeyFile {
 		return nil, fmt.Errorf("master key file %s is too large to be a master key", path)
 	}
-	return decodeMasterKey(path, data)
+	return decodeMasterKey("master key file "+path, data)
 }
 
-// decodeMasterKey decodes the content of master key file path.
-func decodeMasterKey(path string, data []byte) ([]byte, error) {
+// decodeMasterKey decodes the content of a master key file; what names it
+// in errors.
+func decodeMasterKey(what string, data []byte) ([]byte, error) {
 	data = bytes.TrimSuffix(data, []byte("\n"))
 	data = bytes.TrimSuffix(data, []byte("\r"))
 	key := make([]byte, base64.StdEncoding.DecodedLen(len(data)))
 	n, err := base64.StdEncoding.Strict().Decode(key, data)
 	// The decoder skips line breaks anywhere; one line means none is left.
 	if err != nil || bytes.ContainsAny(data, "\r\n") {
-		return nil, fmt.Errorf("master key file %s: not one line of standard base64", path)
+		return nil, fmt.Errorf("%s: not one line of standard base64", what)
 	}
 	if n != MasterKeySize {
-		return nil, fmt.Errorf("master key file %s: key is %d bytes, want %d", path, n, MasterKeySize)
+		return nil, fmt.Errorf("%s: key is %d bytes, want %d", what, n, MasterKeySize)
 	}
 	return key[:n], nil
 }
