@@ -24,6 +24,9 @@ var (
 	// ErrReplay: a SAML assertion id was already used and its record has
 	// not expired (UseAssertionID).
 	ErrReplay = errors.New("assertion already used")
+	// ErrTooManyKeys: a rotation would give a tenant more than
+	// MaxSigningKeys signing keys that still verify (RotateKey).
+	ErrTooManyKeys = errors.New("too many signing keys")
 	// ErrSecretRequired: a method that needs a client secret (a social
 	// method with a clientID) would be left without one (none in the input
 	// and none kept from the stored tenant). ApplyOptions.SealMethod
@@ -127,6 +130,29 @@ type Store interface {
 	// are dropped by later writes.
 	UseAssertionID(ctx context.Context, tenantInternalID, id string, expires time.Time) error
 
+	// RotateKey gives the tenant a new current signing key, made by
+	// r.NewKey bound to the tenant's internal id, in one write: the new
+	// key becomes Keys[0]; every older key that still verifies at r.Now
+	// (SigningKey.Verifies) stays, after it, with its RetireAt set to
+	// r.RetireAt unless it was already earlier, so the sessions it signed
+	// keep verifying until then (and the JWKS lists it); keys that no
+	// longer verify at r.Now are removed. It returns the new key. A
+	// tenant that does not exist is ErrNotFound; a new key whose KID the
+	// tenant already holds is an error; a tenant that would hold more than
+	// MaxSigningKeys keys is ErrTooManyKeys, with nothing written.
+	RotateKey(ctx context.Context, tenantID string, r KeyRotation) (SigningKey, error)
+	// Reseal rewrites every value the store holds sealed under the master
+	// key, in one write, all or nothing (master key rotation): r.Tenant is
+	// called with each tenant as stored and replaces the sealed bytes in
+	// place (Keys[i].SealedPrivate, SAMLKey.SealedPrivate,
+	// Methods[i].Sealed); any other change it makes is refused, as is a
+	// sealed value it empties. r.Check is given the store's master key
+	// check value (nil when it has none) and returns the one to store. An
+	// error from either callback aborts with nothing written. A store that
+	// cannot hold the whole rewrite in one write (etcd's transaction
+	// limits) refuses with an error that says which limit.
+	Reseal(ctx context.Context, r Reseal) error
+
 	// Revoke records a revocation, replacing one with the same key.
 	// Revocations past their Expires are dropped by later writes.
 	Revoke(ctx context.Context, r Revocation) error
@@ -150,6 +176,37 @@ type Store interface {
 
 	// Close releases the store. It is safe to call more than once.
 	Close() error
+}
+
+// MaxSigningKeys bounds how many signing keys a tenant holds at once (the
+// current one and those retiring): rotations faster than sessions expire
+// are refused past it, so neither a tenant record nor the JWKS grows
+// without bound.
+const MaxSigningKeys = 16
+
+// KeyRotation is the input to Store.RotateKey.
+type KeyRotation struct {
+	// NewKey makes the new signing key, bound to the tenant's internal id.
+	// A backend may call it more than once (a write that lost a race runs
+	// again); only the key of the write that commits is kept.
+	NewKey func(internalID string) (SigningKey, error)
+	// RetireAt is the latest time an older key keeps verifying: when the
+	// longest session it may have signed has expired, plus the verifiers'
+	// leeway. It may be Now or earlier: the older keys are then removed at
+	// once (a compromised key).
+	RetireAt time.Time
+	// Now is the clock of the rotation: keys that no longer verify at Now
+	// are removed.
+	Now time.Time
+}
+
+// Reseal is the input to Store.Reseal.
+type Reseal struct {
+	// Tenant replaces the sealed bytes of t in place.
+	Tenant func(t *Tenant) error
+	// Check returns the master key check value to store, given the stored
+	// one (nil: none yet).
+	Check func(stored []byte) ([]byte, error)
 }
 
 // ExternalIdentity is a person as an SSO method of one tenant identified

@@ -150,6 +150,18 @@ type SigningKey struct {
 	// bound to the tenant's InternalID.
 	SealedPrivate []byte
 	Created       time.Time
+	// RetireAt is when a key that is no longer current stops verifying:
+	// zero for the current key (Keys[0]), which never retires while it
+	// signs. Store.RotateKey sets it on the keys a rotation replaces; a key
+	// past it verifies nothing (Verifies) and the next rotation removes it.
+	RetireAt time.Time
+}
+
+// Verifies reports whether sessions signed with k are accepted at now: k has
+// no retire time, or now is before it. Verification and the JWKS both ask
+// it, so a retired key stops working on its own, without a write.
+func (k *SigningKey) Verifies(now time.Time) bool {
+	return k.RetireAt.IsZero() || now.Before(k.RetireAt)
 }
 
 // MFA policies (Tenant.MFA).

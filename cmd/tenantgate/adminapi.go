@@ -54,6 +54,9 @@ func newAdminAPI(token string, ops *localAdmin, allowLoopback bool, log *slog.Lo
 		{"/tenants/{id}/users", map[string]http.HandlerFunc{"POST": a.addUser, "GET": a.listUsers}},
 		{"/tenants/{id}/users/{email}", map[string]http.HandlerFunc{"DELETE": a.deleteUser}},
 		{"/backup", map[string]http.HandlerFunc{"GET": a.backup}},
+		{"/tenants/{id}/keys/rotate", map[string]http.HandlerFunc{"POST": a.rotateKeys}},
+		{"/keys/rotate", map[string]http.HandlerFunc{"POST": a.rotateKeys}},
+		{"/master-key/rotate", map[string]http.HandlerFunc{"POST": a.rotateMasterKey}},
 	}
 	for _, rt := range routes {
 		var allow []string

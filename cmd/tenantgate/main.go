@@ -65,6 +65,8 @@ given with --config (YAML: flag names as keys). Precedence: flag, environment, f
 		newUsersCmd(),
 		newBackupCmd(),
 		newRestoreCmd(),
+		newKeysCmd(),
+		newMasterKeyCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -35,6 +36,11 @@ type admin interface {
 	addUser(ctx context.Context, req addUserRequest) (addUserResult, error)
 	listUsers(ctx context.Context, tenantID string) ([]userRow, error)
 	deleteUser(ctx context.Context, tenantID, email string) error
+	// rotateKeys is `keys rotate` (keys.go).
+	rotateKeys(ctx context.Context, req rotateKeysRequest) ([]rotatedKey, error)
+	// rotateMasterKey is `master-key rotate`, given the content of the
+	// new key file (keys.go).
+	rotateMasterKey(ctx context.Context, keyFile []byte) (masterKeyResult, error)
 	Close() error
 }
 
@@ -159,6 +165,13 @@ type localAdmin struct {
 	// closes it.
 	closeStore func() error
 	now        func() time.Time
+	// keyRotated, if set, runs after a master key rotation committed, with
+	// the new key (serve: make it the server's).
+	keyRotated func(*seal.Sealer) error
+	// sealing is held (read) by every write that seals under the master
+	// key, and (write) by a master key rotation, so nothing is sealed under
+	// the old key after the store was re-sealed under the new one.
+	sealing sync.RWMutex
 }
 
 var _ admin = (*localAdmin)(nil)
@@ -186,6 +199,8 @@ func (a *localAdmin) applyTenants(ctx context.Context, file []byte, allowLoopbac
 	if err := tenants.Validate(ts, tenants.ValidateOptions{AllowLoopbackHTTPIDP: allowLoopback, Methods: types}); err != nil {
 		return applyReport{}, &requestError{status: http.StatusUnprocessableEntity, err: fmt.Errorf("nothing applied: %w", err)}
 	}
+	a.sealing.RLock()
+	defer a.sealing.RUnlock()
 	sealer, err := a.sealer()
 	if err != nil {
 		return applyReport{}, err

@@ -339,16 +339,20 @@ func (s *server) start(ctx context.Context, st tenants.Store, f *serveFlags, sea
 	o := &opened{store: st, signIn: loginHandler}
 	if adminToken != "" {
 		ops := &localAdmin{
-			store:     func() (tenants.Store, error) { return st, nil },
-			sealer:    func() (*seal.Sealer, error) { return sealer, nil },
-			passwords: loginHandler.Passwords,
-			written:   refreshAfterWrite(s.snapshots, st, log),
-			now:       time.Now,
+			store: func() (tenants.Store, error) { return st, nil },
+			sealer: func() (*seal.Sealer, error) {
+				return sealer, checkKeyValue(ctx, st, sealer, f.masterKeyFile)
+			},
+			passwords:  loginHandler.Passwords,
+			written:    refreshAfterWrite(s.snapshots, st, log),
+			now:        time.Now,
+			keyRotated: takeUpMasterKey(sealer, f.masterKeyFile, log),
 		}
 		o.adminAPI = newAdminAPI(adminToken, ops, f.allowLoopbackHTTPIDP, log)
 	}
 	s.opened.Store(o)
 	go s.snapshots.Follow(ctx, st, log)
+	go (&keyFollower{store: st, sealer: sealer, keyFile: f.masterKeyFile, log: log, every: masterKeyPoll}).run(ctx)
 	s.setServing(true)
 	if c, ok := st.(confirmer); ok {
 		// etcd: Check answers from the last snapshot for at most

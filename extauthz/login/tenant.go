@@ -406,7 +406,7 @@ func (h *Handler) logout(q *request) *answer {
 
 // jwks: GET /_auth/jwks.json, the tenant's public signing keys.
 func (h *Handler) jwks(q *request) *answer {
-	b, err := session.JWKS(q.tenant())
+	b, err := session.JWKS(q.tenant(), h.now())
 	if err != nil {
 		return jsonError(http.StatusInternalServerError, "internal").
 			logging(slog.LevelError, "tenant JWKS", "tenant", q.tenant().ID, "err", err)

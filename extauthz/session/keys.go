@@ -180,14 +180,19 @@ type jwkSet struct {
 	Keys []jwk `json:"keys"`
 }
 
-// JWKS returns the tenant's public signing keys as an RFC 7517 JWK Set
-// ({"keys":[…]}, newest first), each with kty, crv, x (and y for EC), kid,
-// alg and use "sig". It contains public parts only. A key that cannot be
-// decoded is an error naming the tenant and kid.
-func JWKS(t *tenants.Tenant) ([]byte, error) {
+// JWKS returns the tenant's public signing keys that verify at now
+// (SigningKey.Verifies: the current one and, after a rotation, those not
+// yet retired) as an RFC 7517 JWK Set ({"keys":[…]}, newest first), each
+// with kty, crv, x (and y for EC), kid, alg and use "sig". It contains
+// public parts only. A key that cannot be decoded is an error naming the
+// tenant and kid.
+func JWKS(t *tenants.Tenant, now time.Time) ([]byte, error) {
 	set := jwkSet{Keys: make([]jwk, 0, len(t.Keys))}
 	for i := range t.Keys {
 		k := &t.Keys[i]
+		if !k.Verifies(now) {
+			continue
+		}
 		pub, err := parsePublicKey(k.Alg, k.Public)
 		if err != nil {
 			return nil, fmt.Errorf("jwks of tenant %s: key %s: %w", t.ID, k.KID, err)

@@ -51,7 +51,8 @@ type cachedSigner struct {
 	signer crypto.Signer
 }
 
-// Mint signs a session for tenant t with t.Keys[0], the tenant's newest key.
+// Mint signs a session for tenant t with t.Keys[0], the tenant's newest key
+// (after a rotation, the new one: its kid is in the token's header).
 // From c it takes Subject (required), Email, Roles (sorted and de-duplicated
 // into a new slice), Method (required: password, oidc, saml or social) and
 // SID (a fresh NewSID when empty); it sets TenantID and Tenant from t and
@@ -106,7 +107,13 @@ func (m *Minter) Mint(t *tenants.Tenant, c Claims) (token string, minted Claims,
 	if m.Now != nil {
 		now = m.Now
 	}
-	iat := now().UTC().Truncate(time.Second)
+	at := now()
+	if !key.Verifies(at) {
+		// Only a damaged record has a retired key first: a token signed
+		// with it would not verify.
+		return "", Claims{}, fmt.Errorf("mint session for tenant %s: key %s retired at %s", t.ID, key.KID, key.RetireAt)
+	}
+	iat := at.UTC().Truncate(time.Second)
 	exp := iat.Add(ttl).Truncate(time.Second)
 	roles := slices.Compact(slices.Sorted(slices.Values(c.Roles)))
 	minted = Claims{

@@ -264,7 +264,7 @@ func TestJWKS(t *testing.T) {
 	f := newFixture(t)
 	both := f.acme
 	both.Keys = []tenants.SigningKey{f.acme.Keys[0], f.globex.Keys[0]}
-	b, err := JWKS(&both)
+	b, err := JWKS(&both, f.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,13 +300,13 @@ func TestJWKS(t *testing.T) {
 		}
 	}
 
-	empty, err := JWKS(&tenants.Tenant{ID: "x"})
+	empty, err := JWKS(&tenants.Tenant{ID: "x"}, f.now)
 	if err != nil || string(empty) != `{"keys":[]}` {
 		t.Errorf("JWKS of a keyless tenant = %s, %v", empty, err)
 	}
 	broken := f.acme
 	broken.Keys = []tenants.SigningKey{{KID: "k", Alg: AlgEdDSA, Public: []byte("junk")}}
-	if _, err := JWKS(&broken); err == nil {
+	if _, err := JWKS(&broken, f.now); err == nil {
 		t.Error("JWKS of an undecodable key")
 	}
 }

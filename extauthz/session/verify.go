@@ -297,7 +297,9 @@ var errTenantMismatch = fmt.Errorf("%w: %w", ErrInvalid, ErrTenantMismatch)
 // sid and method, with exp, iat and nbf in whole seconds; null, unknown
 // claims, invalid UTF-8 and trailing data are refused. The key is looked up
 // only among the keys of the tenant whose internal id the token's "tid"
-// claim names; its algorithm must match. After the signature: exp must be
+// claim names, and only a key that has not retired (SigningKey.Verifies:
+// after a rotation, an older key verifies until its RetireAt); its
+// algorithm must match. After the signature: exp must be
 // present and not past, iat not in the future, nbf (if any) not in the
 // future (each with Leeway), iss must be Issuer(tid), aud must contain
 // Audience(tid), iat must be present, exp after iat by at most MaxTTL, sub
@@ -317,7 +319,8 @@ var errTenantMismatch = fmt.Errorf("%w: %w", ErrInvalid, ErrTenantMismatch)
 // itself), first in probation, then in the cache (see CacheSize). A later
 // verifyAny of a remembered token skips decoding and the signature but still
 // re-checks expiry, that the tenant still exists in snap with the
-// same kid and identical public key bytes, revocation and membership. The
+// same kid and identical public key bytes, not retired, revocation and
+// membership. The
 // returned Claims are the caller's to keep, except Roles, which must not be
 // modified.
 func (v *Verifier) verifyAny(snap *tenants.Snapshot, token string) (*Claims, error) {
@@ -413,7 +416,8 @@ func (v *Verifier) seenBefore(sum [sha256.Size]byte) bool {
 // recheck is the cache-hit path: what may have changed since the token was
 // verified is checked again; the signature cannot have changed.
 func (v *Verifier) recheck(snap *tenants.Snapshot, e *verified) (*Claims, error) {
-	if !v.now().Before(e.claims.Expires.Add(v.leeway)) {
+	now := v.now()
+	if !now.Before(e.claims.Expires.Add(v.leeway)) {
 		return nil, errExpired
 	}
 	t := snap.ByInternalID(e.tid)
@@ -423,7 +427,7 @@ func (v *Verifier) recheck(snap *tenants.Snapshot, e *verified) (*Claims, error)
 	found := false
 	for i := range t.Keys {
 		if t.Keys[i].KID == e.kid {
-			found = bytes.Equal(t.Keys[i].Public, e.public)
+			found = bytes.Equal(t.Keys[i].Public, e.public) && t.Keys[i].Verifies(now)
 			break
 		}
 	}
@@ -497,6 +501,10 @@ func (v *Verifier) verifyFresh(snap *tenants.Snapshot, token string) (*verified,
 	if key == nil {
 		return nil, errUnknownKey
 	}
+	now := v.now()
+	if !key.Verifies(now) {
+		return nil, errKeyRetired
+	}
 	if key.Alg != h.alg {
 		return nil, errAlg
 	}
@@ -509,7 +517,6 @@ func (v *Verifier) verifyFresh(snap *tenants.Snapshot, token string) (*verified,
 		return nil, errSignature
 	}
 
-	now := v.now()
 	exp, iat, nbf := time.Unix(tc.exp, 0), time.Unix(tc.iat, 0), time.Unix(tc.nbf, 0)
 	switch {
 	case !tc.hasExp:

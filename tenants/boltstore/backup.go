@@ -27,10 +27,6 @@ import (
 // ("schema") and the master key check value ("masterKeyCheck").
 const NamespaceMeta = "meta"
 
-// keyMasterKeyCheck is the meta key of a master key check value, the value
-// etcdstore keeps under the same name; a backup made from etcd carries it.
-var keyMasterKeyCheck = []byte("masterKeyCheck")
-
 // Backup writes a consistent copy of the database, as a bbolt file that
 // Open (and so `serve --db`) opens directly, from one read transaction:
 // writes committed while it runs are not in it, and none waits for it,

@@ -64,6 +64,9 @@ func Run(t *testing.T, open func(t *testing.T) tenants.Store) {
 		{"ExternalUserDeletedWithTenant", testExternalUserDeletedWithTenant},
 		{"ExternalUserRemoveMember", testExternalUserRemoveMember},
 		{"AssertionReplay", testAssertionReplay},
+		{"RotateKey", testRotateKey},
+		{"RotateKeyRefusals", testRotateKeyRefusals},
+		{"Reseal", testReseal},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
 	}

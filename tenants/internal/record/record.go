@@ -143,6 +143,11 @@ type Key struct {
 	Public        []byte    `json:"public"`
 	SealedPrivate []byte    `json:"sealedPrivate"`
 	Created       time.Time `json:"created"`
+	// RetireAt was added within version 1 (key rotation): a record
+	// without it is a key that does not retire. An older binary ignores
+	// it and keeps verifying the key until a rotation by a newer one
+	// removes it.
+	RetireAt time.Time `json:"retireAt,omitzero"`
 }
 
 // User is one global identity, stored under its id ("users").
@@ -304,6 +309,7 @@ func (r *Tenant) ToTenant() tenants.Tenant {
 			Public:        slices.Clone(k.Public),
 			SealedPrivate: slices.Clone(k.SealedPrivate),
 			Created:       k.Created,
+			RetireAt:      k.RetireAt,
 		})
 	}
 	return t
@@ -358,6 +364,7 @@ func FromKey(k tenants.SigningKey) Key {
 		Public:        slices.Clone(k.Public),
 		SealedPrivate: slices.Clone(k.SealedPrivate),
 		Created:       k.Created,
+		RetireAt:      k.RetireAt,
 	}
 }
 
