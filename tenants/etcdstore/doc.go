@@ -20,6 +20,8 @@
 //	externals/<tenant>/<hash>   SSO identity → user id
 //	revocations/<key>           revocation, on a lease that ends after its expiry
 //	assertions/<tenant>/<id>    used SAML assertion id or spent switch code, on a lease likewise
+//	audit/<tenant>/<seq>        audit event (tenant id, seq zero-padded to 20 digits), hash-chained (audit.go)
+//	auditHeads/<tenant>         the tenant's audit chain head: newest seq and hash, what retention pruned
 //
 // # Writes
 //

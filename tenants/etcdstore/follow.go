@@ -379,12 +379,14 @@ func (s *Store) apply(events []*clientv3.Event) error {
 		if ev.Kv.ModRevision <= held {
 			continue // in the snapshot already (the watch starts at its revision)
 		}
-		revs[ev.Kv.ModRevision] = true
 		last = max(last, ev.Kv.ModRevision)
 		ns, name, ok := s.split(ev.Kv.Key)
-		if !ok {
+		if !ok || ns == nsAudit || ns == nsAuditHeads {
+			// The audit trail is no part of the snapshot: another
+			// process's sign-in wakes no watcher here.
 			continue
 		}
+		revs[ev.Kv.ModRevision] = true
 		deleted := ev.Type == mvccpb.DELETE
 		switch ns {
 		case nsTenants:

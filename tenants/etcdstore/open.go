@@ -280,6 +280,8 @@ const (
 	nsExternals    = "externals"
 	nsRevocations  = "revocations"
 	nsAssertions   = "assertions"
+	nsAudit        = record.NamespaceAudit
+	nsAuditHeads   = record.NamespaceAuditHeads
 )
 
 // key is the etcd key of a record: prefix, namespace, "/", name.
