@@ -1,7 +1,10 @@
 package tenants
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -156,4 +159,47 @@ type AuditLog interface {
 	// oldest first, and records in each tenant's head what it removed. It
 	// returns how many events went.
 	PruneAudit(ctx context.Context, before time.Time) (int, error)
+}
+
+// AuditChanges names the top-level tenant-file fields (as a tenant file
+// spells them) in which after differs from before: the diff summary of an
+// AuditTenantApplied event. Values are never named, so a changed client
+// secret shows as "methods" and nothing more. before nil (a new tenant)
+// gives ["created"].
+func AuditChanges(before, after *Tenant) []string {
+	if before == nil {
+		return []string{"created"}
+	}
+	fields := func(t *Tenant) map[string]json.RawMessage {
+		m := map[string]json.RawMessage{}
+		b, err := json.Marshal(t)
+		if err == nil {
+			err = json.Unmarshal(b, &m)
+		}
+		if err != nil {
+			// Tenants always marshal; name everything rather than nothing.
+			m["?"] = json.RawMessage(`"unreadable"`)
+		}
+		return m
+	}
+	a, b := fields(before), fields(after)
+	var out []string
+	for k, v := range a {
+		if w, ok := b[k]; !ok || !bytes.Equal(v, w) {
+			out = append(out, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	// Sealed secrets are never marshalled: compare them as bytes.
+	if !slices.Contains(out, "methods") && !slices.EqualFunc(before.Methods, after.Methods, func(x, y Method) bool {
+		return bytes.Equal(x.Sealed, y.Sealed)
+	}) {
+		out = append(out, "methods")
+	}
+	slices.Sort(out)
+	return out
 }
