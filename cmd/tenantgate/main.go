@@ -65,6 +65,7 @@ given with --config (YAML: flag names as keys). Precedence: flag, environment, f
 		newUsersCmd(),
 		newBackupCmd(),
 		newRestoreCmd(),
+		newAuditCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tenantgate/tenantgate/extauthz"
+	"github.com/tenantgate/tenantgate/extauthz/audit"
 	"github.com/tenantgate/tenantgate/extauthz/login"
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
@@ -50,6 +52,11 @@ type serveFlags struct {
 	dbSet        bool
 	etcd         etcdFlags
 	maxStaleness time.Duration
+	// auditRetention is --audit-retention, auditLog --audit-log ("-":
+	// stdout, the writer of that name).
+	auditRetention time.Duration
+	auditLog       string
+	stdout         io.Writer
 }
 
 func newServeCmd() *cobra.Command {
@@ -62,6 +69,7 @@ func newServeCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			f.dbSet = cmd.Flags().Changed("db")
+			f.stdout = cmd.OutOrStdout()
 			return serve(ctx, &f, cmd.ErrOrStderr())
 		},
 	}
@@ -83,6 +91,8 @@ func newServeCmd() *cobra.Command {
 	fl.BoolVar(&f.inlineAuth, "inline-auth", false, "answer /_auth/ requests inside Check, so Envoy or a mesh needs no route to --http-addr (envoy/envoy-inline.yaml)")
 	fl.DurationVar(&f.globalSessionTTL, "global-session-ttl", login.DefaultGlobalTTL, fmt.Sprintf("lifetime of the apex host's global session, which lists a person's tenants and switches between them (at most %s)", session.MaxTTL))
 	fl.IntVar(&f.trustedProxyHops, "trusted-proxy-hops", 0, "how many X-Forwarded-For entries, counted from the right, were added by trusted proxies in front of Envoy; the client address is the one before them. Set it, and Envoy's xff_num_trusted_hops, to the number of load balancers in front of Envoy (docs/load-balancer.md)")
+	fl.DurationVar(&f.auditRetention, "audit-retention", audit.DefaultRetention, "how long audit events are kept; older ones are pruned in the background (hourly)")
+	fl.StringVar(&f.auditLog, "audit-log", "", "also write every audit event as a JSON line to FILE (appended, created 0600) or - (standard output)")
 	fl.StringVar(&f.tenantLinks, "tenant-links", "host", "how the apex host links to tenants (discovery, the chooser): host (<id>.<base-domain>) or path (<path-prefix>/<id>/ on the apex host)")
 	return cmd
 }
@@ -131,6 +141,9 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if err := f.etcd.check(f.dbSet); err != nil {
 		return err
 	}
+	if f.auditRetention < time.Hour {
+		return fmt.Errorf("--audit-retention %s: must be at least 1h", f.auditRetention)
+	}
 	if f.maxStaleness <= 0 {
 		return fmt.Errorf("--store-max-staleness %s: must be positive", f.maxStaleness)
 	}
@@ -159,6 +172,12 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 		return err
 	}
 	go snapshots.Follow(ctx, st, log)
+	recorder, closeAuditLog, err := newRecorder(st, f, log)
+	if err != nil {
+		return err
+	}
+	defer closeAuditLog()
+	go recorder.Prune(ctx, f.auditRetention, audit.PruneInterval, time.Now)
 	if err := warnAtStart(ctx, st, f, log); err != nil {
 		return err
 	}
@@ -189,6 +208,7 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 		Sealer:          sealer,
 		GlobalTTL:       f.globalSessionTTL,
 		PathLinks:       f.tenantLinks == "path",
+		Audit:           recorder,
 
 		// The client address of rate limits (login/forwarded.go).
 		TrustedProxyHops: f.trustedProxyHops,
@@ -251,6 +271,8 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 			passwords: loginHandler.Passwords,
 			written:   refreshAfterWrite(snapshots, st, log),
 			now:       time.Now,
+			actor:     tenants.ActorAdminAPI,
+			audit:     recorder,
 		}
 		srv.adminAPI = newAdminAPI(adminToken, ops, f.allowLoopbackHTTPIDP, log)
 	}
@@ -337,4 +359,28 @@ func warnAtStart(ctx context.Context, st tenants.Store, f *serveFlags, log *slog
 		log.Warn(w.msg, "tenant", w.tenant)
 	}
 	return nil
+}
+
+// newRecorder is serve's audit recorder: into the store, and with
+// --audit-log as JSON lines to the file (appended, created 0600) or to
+// standard output ("-"). The returned func closes the file.
+func newRecorder(st tenants.Store, f *serveFlags, log *slog.Logger) (*audit.Recorder, func(), error) {
+	al, ok := st.(tenants.AuditLog)
+	if !ok {
+		return nil, nil, fmt.Errorf("the %T store keeps no audit trail", st)
+	}
+	rec := &audit.Recorder{Store: al, Log: log}
+	switch f.auditLog {
+	case "":
+		return rec, func() {}, nil
+	case "-":
+		rec.Stream = f.stdout
+		return rec, func() {}, nil
+	}
+	file, err := os.OpenFile(f.auditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--audit-log: %w", err)
+	}
+	rec.Stream = file
+	return rec, func() { _ = file.Close() }, nil
 }

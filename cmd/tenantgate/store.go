@@ -123,6 +123,7 @@ func (f *storeFlags) open(cmd *cobra.Command) (admin, error) {
 		},
 		passwords: &password.Hasher{},
 		now:       time.Now,
+		actor:     tenants.ActorCLI,
 	}, nil
 }
 
