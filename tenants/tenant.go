@@ -203,6 +203,10 @@ type User struct {
 	// cannot sign in with a password.
 	PasswordHash string
 	Created      time.Time
+	// FirstSeen is set by Store.UpsertExternalUser when that call created
+	// the user: the identity's first sign-in to the tenant (an audit
+	// event). It is never stored.
+	FirstSeen bool
 }
 
 // Member is a user together with their roles in one tenant.

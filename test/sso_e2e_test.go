@@ -3,12 +3,16 @@ package test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -161,7 +165,13 @@ func TestSSOEndToEnd(t *testing.T) {
 		kcReady = time.Since(began)
 		return ssoTenantFile(e.kc)
 	}
-	e.stack = startHarness(t, stack.Tenants(tenants), stack.LoopbackHTTPIdP(), stack.SecureCookies(), stack.EnvoyPort(envoyLn))
+	// An admin token, for `tenantgate audit list --server` below.
+	tokenFile := filepath.Join(t.TempDir(), "admin-token")
+	if err := os.WriteFile(tokenFile, []byte("e2e-audit-admin-token-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.stack = startHarness(t, stack.Tenants(tenants), stack.LoopbackHTTPIdP(), stack.SecureCookies(), stack.EnvoyPort(envoyLn),
+		stack.ServeArgs("--admin-token-file", tokenFile))
 	frontLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -210,6 +220,43 @@ func TestSSOEndToEnd(t *testing.T) {
 		// a copy of it the code is spent at Keycloak.
 		e.refused(t, b, callback, "the same callback again")
 		e.refused(t, e.browserWith(t, "acme", stolen), callback, "the same callback with a copy of the attempt cookie")
+	})
+
+	t.Run("audit: the Keycloak sign-in is in tenantgate audit list, its chain intact", func(t *testing.T) {
+		server := []string{"--server", e.stack.Admin, "--admin-token-file", tokenFile}
+		cmd := exec.Command(e.stack.Bin, append([]string{"audit", "list", "--tenant", "acme", "--since", "1h", "--event", "signin", "-o", "json"}, server...)...)
+		cmd.Env = proc.Env()
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("tenantgate audit list: %v\n%s", err, out)
+		}
+		var evs []struct {
+			Event, Actor, Subject, Email, Method, Client, Outcome, Hash string
+		}
+		if err := json.Unmarshal(out, &evs); err != nil {
+			t.Fatalf("audit list -o json: %v\n%s", err, out)
+		}
+		var found bool
+		for _, ev := range evs {
+			if ev.Outcome == "success" && ev.Method == "oidc" && ev.Email == alice.Email {
+				found = ev.Actor != "" && ev.Actor == ev.Subject && ev.Client != "" && ev.Hash != ""
+			}
+		}
+		if !found {
+			t.Fatalf("no successful oidc sign-in of %s in acme's audit trail:\n%s", alice.Email, out)
+		}
+		// A refused callback (the code carried to initech) is initech's
+		// event, with its reason.
+		cmd = exec.Command(e.stack.Bin, append([]string{"audit", "list", "--tenant", "initech", "--event", "signin", "-o", "json"}, server...)...)
+		cmd.Env = proc.Env()
+		if out, err := cmd.Output(); err != nil || !strings.Contains(string(out), `"outcome": "refused"`) {
+			t.Errorf("initech's refused sign-ins (%v):\n%s", err, out)
+		}
+		cmd = exec.Command(e.stack.Bin, append([]string{"audit", "verify", "--tenant", "acme"}, server...)...)
+		cmd.Env = proc.Env()
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "ok: tenant acme:") {
+			t.Errorf("tenantgate audit verify: %v: %s", err, out)
+		}
 	})
 
 	t.Run("oidc: groups decide what a person may reach", func(t *testing.T) {

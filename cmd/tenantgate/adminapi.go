@@ -53,6 +53,8 @@ func newAdminAPI(token string, ops *localAdmin, allowLoopback bool, log *slog.Lo
 		{"/tenants/{id}", map[string]http.HandlerFunc{"GET": a.getTenant, "DELETE": a.deleteTenant}},
 		{"/tenants/{id}/users", map[string]http.HandlerFunc{"POST": a.addUser, "GET": a.listUsers}},
 		{"/tenants/{id}/users/{email}", map[string]http.HandlerFunc{"DELETE": a.deleteUser}},
+		{"/tenants/{id}/audit", map[string]http.HandlerFunc{"GET": a.listAudit}},
+		{"/tenants/{id}/audit/verify", map[string]http.HandlerFunc{"GET": a.verifyAudit}},
 		{"/backup", map[string]http.HandlerFunc{"GET": a.backup}},
 		{"/tenants/{id}/keys/rotate", map[string]http.HandlerFunc{"POST": a.rotateKeys}},
 		{"/keys/rotate", map[string]http.HandlerFunc{"POST": a.rotateKeys}},

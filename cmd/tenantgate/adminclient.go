@@ -331,3 +331,33 @@ func (c *remoteAdmin) deleteUser(ctx context.Context, tenantID, email string) er
 	_, err = c.do(ctx, http.MethodDelete, p+"/users/"+url.PathEscape(email), nil, nil, "")
 	return err
 }
+
+func (c *remoteAdmin) auditEvents(ctx context.Context, q tenants.AuditQuery) ([]tenants.AuditEvent, error) {
+	p, err := tenantPath(q.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	query := url.Values{}
+	if !q.Since.IsZero() {
+		query.Set("since", q.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if q.Event != "" {
+		query.Set("event", q.Event)
+	}
+	data, err := c.do(ctx, http.MethodGet, p+"/audit", query, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	var evs []tenants.AuditEvent
+	return evs, decodeAnswer(data, &evs)
+}
+
+func (c *remoteAdmin) verifyAudit(ctx context.Context, tenantID string) (tenants.AuditVerdict, error) {
+	p, err := tenantPath(tenantID)
+	if err != nil {
+		return tenants.AuditVerdict{}, err
+	}
+	var v tenants.AuditVerdict
+	err = c.getJSON(ctx, p+"/audit/verify", &v)
+	return v, err
+}

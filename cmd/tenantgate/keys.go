@@ -244,6 +244,9 @@ func (a *localAdmin) rotateKeys(ctx context.Context, req rotateKeysRequest) ([]r
 			return done, fmt.Errorf("rotate signing key of tenant %q: %w", id, err)
 		}
 		done = append(done, rotatedKey{Tenant: id, KID: key.KID, RetireAt: retire.UTC()})
+		if err := a.record(ctx, tenants.AuditEvent{Tenant: id, Event: tenants.AuditKeysRotated, Subject: key.KID}); err != nil {
+			return done, err
+		}
 	}
 	return done, nil
 }

@@ -67,6 +67,7 @@ given with --config (YAML: flag names as keys). Precedence: flag, environment, f
 		newRestoreCmd(),
 		newKeysCmd(),
 		newMasterKeyCmd(),
+		newAuditCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -33,7 +33,7 @@ func newCLI(t *testing.T) *cli {
 // and returns exit code, stdout and stderr.
 func (c *cli) run(stdin string, args ...string) (int, string, string) {
 	c.t.Helper()
-	if len(args) > 0 && (args[0] == "tenants" || args[0] == "users") {
+	if len(args) > 0 && (args[0] == "tenants" || args[0] == "users" || args[0] == "audit") {
 		args = append(slices.Clip(args), c.target...)
 	}
 	var out, errb bytes.Buffer

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/audit"
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/saml"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
@@ -41,6 +43,10 @@ type admin interface {
 	// rotateMasterKey is `master-key rotate`, given the content of the
 	// new key file (keys.go).
 	rotateMasterKey(ctx context.Context, keyFile []byte) (masterKeyResult, error)
+	// auditEvents lists a tenant's audit events (audit list), verifyAudit
+	// checks its chain (audit verify).
+	auditEvents(ctx context.Context, q tenants.AuditQuery) ([]tenants.AuditEvent, error)
+	verifyAudit(ctx context.Context, tenantID string) (tenants.AuditVerdict, error)
 	Close() error
 }
 
@@ -172,6 +178,12 @@ type localAdmin struct {
 	// key, and (write) by a master key rotation, so nothing is sealed under
 	// the old key after the store was re-sealed under the new one.
 	sealing sync.RWMutex
+	// actor names who makes the changes in the audit trail:
+	// tenants.ActorCLI or tenants.ActorAdminAPI.
+	actor string
+	// audit records the audit events of changes; nil means straight into
+	// the store (the CLI), without a stream.
+	audit *audit.Recorder
 }
 
 var _ admin = (*localAdmin)(nil)
@@ -188,6 +200,74 @@ func (a *localAdmin) wrote(ctx context.Context) {
 	if a.written != nil {
 		a.written(ctx)
 	}
+}
+
+// record writes the audit event of a change that has committed, made by
+// a.actor. A change is not undone when its event cannot be written: the
+// command fails saying so, and the operator knows the trail lacks it.
+func (a *localAdmin) record(ctx context.Context, e tenants.AuditEvent) error {
+	e.Actor, e.Outcome = a.actor, tenants.OutcomeSuccess
+	rec := a.audit
+	if rec == nil {
+		al, err := a.auditLog()
+		if err != nil {
+			return err
+		}
+		rec = &audit.Recorder{Store: al}
+	}
+	if err := rec.Record(ctx, e); err != nil {
+		return fmt.Errorf("the change was made, but its audit event was not recorded: %w", err)
+	}
+	return nil
+}
+
+// auditLog is the store's audit trail.
+func (a *localAdmin) auditLog() (tenants.AuditLog, error) {
+	st, err := a.store()
+	if err != nil {
+		return nil, err
+	}
+	al, ok := st.(tenants.AuditLog)
+	if !ok {
+		return nil, fmt.Errorf("the %T store keeps no audit trail", st)
+	}
+	return al, nil
+}
+
+func (a *localAdmin) auditEvents(ctx context.Context, q tenants.AuditQuery) ([]tenants.AuditEvent, error) {
+	if q.Tenant == "" {
+		return nil, refuse(http.StatusBadRequest, "--tenant is required")
+	}
+	if q.Event != "" && !slices.Contains(tenants.AuditEvents, q.Event) {
+		return nil, refuse(http.StatusBadRequest, "--event %q: no such audit event; events are %s", q.Event, strings.Join(tenants.AuditEvents, ", "))
+	}
+	al, err := a.auditLog()
+	if err != nil {
+		return nil, err
+	}
+	evs, err := al.AuditEvents(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("list audit events: %w", err)
+	}
+	if evs == nil {
+		evs = []tenants.AuditEvent{}
+	}
+	return evs, nil
+}
+
+func (a *localAdmin) verifyAudit(ctx context.Context, tenantID string) (tenants.AuditVerdict, error) {
+	if tenantID == "" {
+		return tenants.AuditVerdict{}, refuse(http.StatusBadRequest, "--tenant is required")
+	}
+	al, err := a.auditLog()
+	if err != nil {
+		return tenants.AuditVerdict{}, err
+	}
+	v, err := al.VerifyAudit(ctx, tenantID)
+	if err != nil {
+		return tenants.AuditVerdict{}, fmt.Errorf("verify audit events: %w", err)
+	}
+	return v, nil
 }
 
 func (a *localAdmin) applyTenants(ctx context.Context, file []byte, allowLoopback bool) (applyReport, error) {
@@ -209,6 +289,17 @@ func (a *localAdmin) applyTenants(ctx context.Context, file []byte, allowLoopbac
 	if err != nil {
 		return applyReport{}, err
 	}
+	before := map[string]*tenants.Tenant{}
+	for _, t := range ts {
+		old, err := st.Tenant(ctx, t.ID)
+		switch {
+		case errors.Is(err, tenants.ErrNotFound):
+		case err != nil:
+			return applyReport{}, fmt.Errorf("read tenant %q: %w", t.ID, err)
+		default:
+			before[t.ID] = &old
+		}
+	}
 	results, err := st.ApplyTenants(ctx, ts, tenants.ApplyOptions{
 		NewKey: func(id string) (tenants.SigningKey, error) {
 			return session.NewSigningKey(sealer, id, a.now())
@@ -228,6 +319,14 @@ func (a *localAdmin) applyTenants(ctx context.Context, file []byte, allowLoopbac
 		report.Tenants = append(report.Tenants, applyResult{ID: r.ID, Created: r.Created})
 		for _, w := range r.Warnings {
 			report.Warnings = append(report.Warnings, fmt.Sprintf("tenant %q %s", r.ID, w))
+		}
+		after, err := st.Tenant(ctx, r.ID)
+		if err != nil {
+			return report, fmt.Errorf("the tenants were applied, but tenant %q could not be read back for its audit event: %w", r.ID, err)
+		}
+		if err := a.record(ctx, tenants.AuditEvent{Tenant: r.ID, Event: tenants.AuditTenantApplied, Subject: r.ID,
+			Changes: tenants.AuditChanges(before[r.ID], &after)}); err != nil {
+			return report, err
 		}
 	}
 	for _, t := range ts {
@@ -299,7 +398,7 @@ func (a *localAdmin) deleteTenant(ctx context.Context, id string) error {
 		return fmt.Errorf("delete tenant: %w", err)
 	}
 	a.wrote(ctx)
-	return nil
+	return a.record(ctx, tenants.AuditEvent{Tenant: id, Event: tenants.AuditTenantDeleted, Subject: id})
 }
 
 func (a *localAdmin) addUser(ctx context.Context, req addUserRequest) (addUserResult, error) {
@@ -323,7 +422,21 @@ func (a *localAdmin) addUser(ctx context.Context, req addUserRequest) (addUserRe
 		return addUserResult{}, err
 	}
 	var hash string
-	if _, err := st.UserByEmail(ctx, addr); errors.Is(err, tenants.ErrNotFound) {
+	// The roles before, for the audit event (user_added or roles_changed).
+	var prevRoles []string
+	wasMember := false
+	existing, err := st.UserByEmail(ctx, addr)
+	if err == nil {
+		prevRoles, err = st.Membership(ctx, t.InternalID, existing.ID)
+		wasMember = err == nil
+		if errors.Is(err, tenants.ErrNotFound) {
+			err = nil
+		}
+		if err != nil {
+			return addUserResult{}, fmt.Errorf("look up membership: %w", err)
+		}
+	}
+	if errors.Is(err, tenants.ErrNotFound) {
 		if req.PasswordInput == nil {
 			return addUserResult{}, refuse(http.StatusUnprocessableEntity, "%s is a new user: give a password with --password-stdin", addr)
 		}
@@ -351,7 +464,19 @@ func (a *localAdmin) addUser(ctx context.Context, req addUserRequest) (addUserRe
 		return addUserResult{}, fmt.Errorf("add user: %w", err)
 	}
 	a.wrote(ctx)
-	return addUserResult{Created: created, Email: addr, Tenant: t.ID, Roles: nonNil(roles)}, nil
+	result := addUserResult{Created: created, Email: addr, Tenant: t.ID, Roles: nonNil(roles)}
+	event := tenants.AuditUserAdded
+	if wasMember {
+		event = tenants.AuditRolesChanged
+		if slices.Equal(slices.Sorted(slices.Values(prevRoles)), slices.Sorted(slices.Values(roles))) {
+			return result, nil // nothing changed
+		}
+	}
+	subject := existing.ID
+	if u, err := st.UserByEmail(ctx, addr); err == nil {
+		subject = u.ID
+	}
+	return result, a.record(ctx, tenants.AuditEvent{Tenant: t.ID, Event: event, Subject: subject, Email: addr, Roles: nonNil(roles)})
 }
 
 func (a *localAdmin) listUsers(ctx context.Context, tenantID string) ([]userRow, error) {
@@ -401,5 +526,5 @@ func (a *localAdmin) deleteUser(ctx context.Context, tenantID, email string) err
 		return fmt.Errorf("delete user: %w", err)
 	}
 	a.wrote(ctx)
-	return nil
+	return a.record(ctx, tenants.AuditEvent{Tenant: tenantID, Event: tenants.AuditUserRemoved, Email: addr})
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tenantgate/tenantgate/extauthz"
+	"github.com/tenantgate/tenantgate/extauthz/audit"
 	"github.com/tenantgate/tenantgate/extauthz/login"
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
@@ -52,6 +54,11 @@ type serveFlags struct {
 	etcd         etcdFlags
 	maxStaleness time.Duration
 	grpcTLS      grpcTLSFlags
+	// auditRetention is --audit-retention, auditLog --audit-log ("-":
+	// stdout, the writer of that name).
+	auditRetention time.Duration
+	auditLog       string
+	stdout         io.Writer
 }
 
 func newServeCmd() *cobra.Command {
@@ -64,6 +71,7 @@ func newServeCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			f.dbSet = cmd.Flags().Changed("db")
+			f.stdout = cmd.OutOrStdout()
 			return serve(ctx, &f, cmd.ErrOrStderr())
 		},
 	}
@@ -86,6 +94,8 @@ func newServeCmd() *cobra.Command {
 	fl.BoolVar(&f.inlineAuth, "inline-auth", false, "answer /_auth/ requests inside Check, so Envoy or a mesh needs no route to --http-addr (envoy/envoy-inline.yaml)")
 	fl.DurationVar(&f.globalSessionTTL, "global-session-ttl", login.DefaultGlobalTTL, fmt.Sprintf("lifetime of the apex host's global session, which lists a person's tenants and switches between them (at most %s)", session.MaxTTL))
 	fl.IntVar(&f.trustedProxyHops, "trusted-proxy-hops", 0, "how many X-Forwarded-For entries, counted from the right, were added by trusted proxies in front of Envoy; the client address is the one before them. Set it, and Envoy's xff_num_trusted_hops, to the number of load balancers in front of Envoy (docs/load-balancer.md)")
+	fl.DurationVar(&f.auditRetention, "audit-retention", audit.DefaultRetention, "how long audit events are kept; older ones are pruned in the background (hourly)")
+	fl.StringVar(&f.auditLog, "audit-log", "", "also write every audit event as a JSON line to FILE (appended, created 0600) or - (standard output)")
 	fl.StringVar(&f.tenantLinks, "tenant-links", "host", "how the apex host links to tenants (discovery, the chooser): host (<id>.<base-domain>) or path (<path-prefix>/<id>/ on the apex host)")
 	return cmd
 }
@@ -101,6 +111,9 @@ type server struct {
 	metrics   *extauthz.Metrics
 	// adminOn is whether the admin API is on (--admin-token-file).
 	adminOn bool
+	// auditStream is where audit events are also written (--audit-log),
+	// nil for none.
+	auditStream io.Writer
 	// opened is what serve built once the store was open; nil until then.
 	opened atomic.Pointer[opened]
 }
@@ -177,6 +190,9 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if err := f.etcd.check(f.dbSet); err != nil {
 		return err
 	}
+	if f.auditRetention < time.Hour {
+		return fmt.Errorf("--audit-retention %s: must be at least 1h", f.auditRetention)
+	}
 	if f.maxStaleness <= 0 {
 		return fmt.Errorf("--store-max-staleness %s: must be positive", f.maxStaleness)
 	}
@@ -194,6 +210,11 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if err != nil {
 		return err
 	}
+	auditStream, closeAuditLog, err := openAuditLog(f)
+	if err != nil {
+		return err
+	}
+	defer closeAuditLog()
 	sealer, err := seal.LoadOrCreateMasterKey(f.masterKeyFile)
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
@@ -208,7 +229,7 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 		Log:        log,
 		Metrics:    metrics,
 	}
-	srv := &server{log: log, snapshots: snapshots, metrics: metrics, health: health.NewServer(), adminOn: adminToken != ""}
+	srv := &server{log: log, snapshots: snapshots, metrics: metrics, health: health.NewServer(), adminOn: adminToken != "", auditStream: auditStream}
 	srv.setServing(false)
 	signIn := srv.signIn(&login.Handler{Snapshots: &tenants.Current{}, Log: log})
 	if f.inlineAuth {
@@ -308,6 +329,10 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 // snapshot and the replica is ready.
 func (s *server) start(ctx context.Context, st tenants.Store, f *serveFlags, sealer *seal.Sealer,
 	resolver *tenants.Resolver, verifier *session.Verifier, adminToken string, log *slog.Logger) {
+	recorder := s.newRecorder(st, log)
+	if recorder != nil {
+		go recorder.Prune(ctx, f.auditRetention, audit.PruneInterval, time.Now)
+	}
 	loginHandler := &login.Handler{
 		Snapshots:       s.snapshots,
 		Resolver:        resolver,
@@ -329,6 +354,9 @@ func (s *server) start(ctx context.Context, st tenants.Store, f *serveFlags, sea
 		// The client address of rate limits (login/forwarded.go).
 		TrustedProxyHops: f.trustedProxyHops,
 	}
+	if recorder != nil {
+		loginHandler.Audit = recorder
+	}
 	if es, ok := st.(*etcdstore.Store); ok {
 		// A fleet: failed sign-ins per account and per address, and
 		// sign-ins per account, count in etcd for every replica together,
@@ -347,6 +375,8 @@ func (s *server) start(ctx context.Context, st tenants.Store, f *serveFlags, sea
 			written:    refreshAfterWrite(s.snapshots, st, log),
 			now:        time.Now,
 			keyRotated: takeUpMasterKey(sealer, f.masterKeyFile, log),
+			actor:      tenants.ActorAdminAPI,
+			audit:      recorder,
 		}
 		o.adminAPI = newAdminAPI(adminToken, ops, f.allowLoopbackHTTPIDP, log)
 	}
@@ -416,4 +446,34 @@ func newResolver(baseDomains []string, prefix string) (*tenants.Resolver, error)
 		return nil, fmt.Errorf("--path-prefix %q: must be one path segment like /org", prefix)
 	}
 	return &tenants.Resolver{BaseDomains: canon, PathPrefix: prefix}, nil
+}
+
+// openAuditLog opens --audit-log: the file (appended, created 0600) or
+// standard output ("-"); nil without the flag. The returned func closes
+// the file.
+func openAuditLog(f *serveFlags) (io.Writer, func(), error) {
+	switch f.auditLog {
+	case "":
+		return nil, func() {}, nil
+	case "-":
+		return f.stdout, func() {}, nil
+	}
+	file, err := os.OpenFile(f.auditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--audit-log: %w", err)
+	}
+	return file, func() { _ = file.Close() }, nil
+}
+
+// newRecorder is serve's audit recorder: into the store, and to
+// --audit-log as JSON lines. Both stores keep an audit trail; a store that
+// kept none would get no recorder, and sign-ins would go unrecorded, so
+// that is logged as an error.
+func (s *server) newRecorder(st tenants.Store, log *slog.Logger) *audit.Recorder {
+	al, ok := st.(tenants.AuditLog)
+	if !ok {
+		log.Error("the store keeps no audit trail", "store", fmt.Sprintf("%T", st))
+		return nil
+	}
+	return &audit.Recorder{Store: al, Log: log, Stream: s.auditStream}
 }

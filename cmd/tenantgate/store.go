@@ -124,6 +124,7 @@ func (f *storeFlags) open(cmd *cobra.Command) (admin, error) {
 		},
 		passwords: &password.Hasher{},
 		now:       time.Now,
+		actor:     tenants.ActorCLI,
 	}, nil
 }
 

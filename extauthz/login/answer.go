@@ -138,6 +138,7 @@ func (a *answer) retry(seconds int) *answer {
 // cookies the request set while deciding, in the order set) and writes the
 // answer itself. Nothing else writes a response.
 func (h *Handler) write(q *request, a *answer) {
+	a = h.recordAudit(q, a)
 	if a.refusal != nil {
 		h.logRefusal(q, a.refusal)
 	}

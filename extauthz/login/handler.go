@@ -152,6 +152,10 @@ type Handler struct {
 	// password sign-in there, the chooser, tenant switching); zero means
 	// DefaultGlobalTTL, and it is capped at session.MaxTTL.
 	GlobalTTL time.Duration
+	// Audit records sign-ins, refusals, sign-outs and switches in the
+	// tenants' audit trails (audit.go); nil records nothing.
+	Audit Auditor
+
 	// PathLinks makes the apex host send people to tenants by path tenancy
 	// (https://<apex><path-prefix>/<id>/) rather than at <id>.<apex>:
 	// discovery's redirect and the chooser's links.
@@ -249,6 +253,8 @@ type request struct {
 	// cookies are the cookies set so far, which go out with the answer
 	// whatever it is (Handler.write).
 	cookies []*http.Cookie
+	// audit is what the request did for the audit trail (audit.go).
+	audit *auditNote
 }
 
 // setCookie sets c on the response to this request, whatever the answer.

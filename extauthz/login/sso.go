@@ -405,6 +405,7 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 	} else {
 		q.setCookie(h.idTokenCookie(q, "", -1))
 	}
+	h.noteSignIn(q, user, typ)
 	h.log().Info("signed in", "tenant", t.ID, "method", typ, "user", user.ID)
 	return seeOther(SafeRedirect(returnTo, q.res.Prefix))
 }

@@ -304,6 +304,7 @@ func (h *Handler) sendSwitchCode(q *request, sw *switchRequest) *answer {
 	if err != nil {
 		return h.unavailable(q, "issue switch code", err)
 	}
+	h.noteSwitch(q, sw.tenant, sw.user)
 	h.log().Info("switch code issued", "host", q.res.Host, "tenant", sw.tenant.ID, "email_digest", h.emailDigest(sw.user.Email))
 	return seeOther(sw.endpoint + signin.PathCallback + "?" + url.Values{switchCodeParam: {code}}.Encode())
 }
@@ -477,6 +478,7 @@ func (h *Handler) redeemSwitch(q *request) *answer {
 	if err := h.issueSession(q, user, roles); err != nil {
 		return h.unavailable(q, "mint session", err)
 	}
+	h.noteSignIn(q, user, "switch")
 	h.log().Info("signed in", "tenant", t.ID, "method", "switch", "email_digest", h.emailDigest(user.Email))
 	return seeOther(SafeRedirect(v.Return, q.res.Prefix))
 }

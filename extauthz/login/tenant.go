@@ -105,6 +105,7 @@ func (h *Handler) login(q *request) *answer {
 	if err := h.issueSession(q, user, roles); err != nil {
 		return h.unavailable(q, "mint session", err)
 	}
+	h.noteSignIn(q, user, session.MethodPassword)
 	h.log().Info("signed in", "tenant", t.ID, "method", session.MethodPassword, "email_digest", h.emailDigest(email))
 	return seeOther(rd)
 }
@@ -391,6 +392,7 @@ func (h *Handler) logout(q *request) *answer {
 			// person can no longer sign out of.
 			return h.unavailable(q, "revoke session", err)
 		}
+		h.noteSignOut(q, claims.Subject, claims.Email)
 		h.log().Info("signed out", "tenant", t.ID)
 	}
 	q.setCookie(h.sessionCookie(q, "", -1))

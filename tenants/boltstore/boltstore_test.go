@@ -49,6 +49,42 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestAuditConformance runs the audit trail's conformance suite, reaching
+// the records through the bbolt handle of the store itself.
+func TestAuditConformance(t *testing.T) {
+	storetest.RunAudit(t, func(t *testing.T) (tenants.Store, storetest.Tamper) {
+		st, _ := openTemp(t)
+		return st, boltTamper{st}
+	})
+}
+
+// boltTamper writes a bucket behind the store's back.
+type boltTamper struct{ s *Store }
+
+func (b boltTamper) Raw(t *testing.T, ns, key string) []byte {
+	t.Helper()
+	var v []byte
+	if err := b.s.db.View(func(tx *bolt.Tx) error {
+		v = bytes.Clone(tx.Bucket([]byte(ns)).Get([]byte(key)))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func (b boltTamper) SetRaw(t *testing.T, ns, key string, value []byte) {
+	t.Helper()
+	if err := b.s.db.Update(func(tx *bolt.Tx) error {
+		if value == nil {
+			return tx.Bucket([]byte(ns)).Delete([]byte(key))
+		}
+		return tx.Bucket([]byte(ns)).Put([]byte(key), value)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 var testOpts = tenants.ApplyOptions{
 	NewKey: func(id string) (tenants.SigningKey, error) {
 		return tenants.SigningKey{KID: "k-" + id, Alg: "EdDSA", Public: []byte("pub"), SealedPrivate: []byte("sealed-private")}, nil

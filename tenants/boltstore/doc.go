@@ -17,6 +17,10 @@
 //	memberships       tenantInternalID "/" userID → roles
 //	revocations       key → revocation
 //	revocationExpiry  expiry (8 bytes) + key → nothing, to drop expired ones cheaply
+//	externals         tenantInternalID "/" hash → SSO identity
+//	assertions        tenantInternalID "/" id → used assertion id (assertionExpiry indexes them)
+//	audit             tenant id "/" seq (20 digits) → audit event, hash-chained (audit.go)
+//	auditHeads        tenant id → the tenant's audit chain head
 //
 // The indexes are written in the same bbolt transaction as the records they
 // index, which is where uniqueness is decided: bbolt runs one writer at a

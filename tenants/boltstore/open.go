@@ -48,6 +48,11 @@ var (
 	// bucketAssertionExpiry holds expiryKey(expires, assertion key) →
 	// nothing, like bucketRevocationExpiry.
 	bucketAssertionExpiry = []byte("assertionExpiry")
+	// bucketAudit holds record.AuditKey(tenant, seq) → record.AuditEvent:
+	// the audit trail (audit.go).
+	bucketAudit = []byte(record.NamespaceAudit)
+	// bucketAuditHeads holds tenant id → record.AuditHead.
+	bucketAuditHeads = []byte(record.NamespaceAuditHeads)
 
 	keySchema = []byte("schema")
 )
@@ -65,10 +70,11 @@ func firstBuckets() [][]byte {
 	}
 }
 
-// addedBuckets came later (SSO). A database written before them lacks them;
-// Open creates them, and until then they read as empty.
+// addedBuckets came later (SSO, then the audit trail). A database written
+// before them lacks them; Open creates them, and until then they read as
+// empty.
 func addedBuckets() [][]byte {
-	return [][]byte{bucketExternals, bucketAssertions, bucketAssertionExpiry}
+	return [][]byte{bucketExternals, bucketAssertions, bucketAssertionExpiry, bucketAudit, bucketAuditHeads}
 }
 
 // DefaultTimeout is how long Open waits for another process to release the
@@ -564,6 +570,18 @@ func walkRecords(tx *bolt.Tx, schema int) error {
 				return corrupt("expiry index entry %s names no assertion", k)
 			}
 			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	if hb := tx.Bucket(bucketAuditHeads); hb != nil {
+		// The heads only: the events are many, and their own check is
+		// VerifyAudit, which names a break rather than refusing the file.
+		err = hb.ForEach(func(k, v []byte) error {
+			var r record.AuditHead
+			return decodeRecord(bucketAuditHeads, k, v, &r)
 		})
 		if err != nil {
 			return err

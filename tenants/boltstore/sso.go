@@ -61,7 +61,9 @@ func (s *Store) UpsertExternalUser(ctx context.Context, tenantInternalID string,
 		xb, users := tx.Bucket(bucketExternals), tx.Bucket(bucketUsers)
 		key := externalKey(tenantInternalID, x.Method, x.Issuer, x.Subject)
 		var u record.User
-		if raw := xb.Get(key); raw != nil {
+		raw := xb.Get(key)
+		found := raw != nil
+		if found {
 			var xr record.External
 			if err := decodeRecord(bucketExternals, key, raw, &xr); err != nil {
 				return err
@@ -96,6 +98,7 @@ func (s *Store) UpsertExternalUser(ctx context.Context, tenantInternalID string,
 			return fmt.Errorf("membership of external user in tenant %q: %w", t.ID, err)
 		}
 		out = u.ToUser()
+		out.FirstSeen = !found
 		return nil
 	})
 	if err != nil {

@@ -22,6 +22,8 @@
 //	assertions/<tenant>/<id>    used SAML assertion id or spent switch code, on a lease likewise
 //	counters/<name>/<digest>/<time>-<random>
 //	                            one sign-in attempt (Counter), on a lease that ends after its window
+//	audit/<tenant>/<seq>        audit event (tenant id, seq zero-padded to 20 digits), hash-chained (audit.go)
+//	auditHeads/<tenant>         the tenant's audit chain head: newest seq and hash, what retention pruned
 //
 // # Writes
 //

@@ -381,11 +381,11 @@ func (s *Store) apply(events []*clientv3.Event) error {
 		}
 		last = max(last, ev.Kv.ModRevision)
 		ns, name, ok := s.split(ev.Kv.Key)
-		if ns == nsCounters {
-			// A sign-in attempt counted (Counter) changes no snapshot:
-			// the snapshot moves on to its revision, but the watchers
-			// are not told, or every failed sign-in anywhere in the
-			// fleet would make every replica refresh.
+		if ns == nsCounters || ns == nsAudit || ns == nsAuditHeads {
+			// A sign-in attempt counted (Counter) or an audit event
+			// changes no snapshot: the snapshot moves on to its
+			// revision, but the watchers are not told, or every sign-in
+			// anywhere in the fleet would make every replica refresh.
 			continue
 		}
 		revs[ev.Kv.ModRevision] = true

@@ -306,6 +306,8 @@ const (
 	nsRevocations  = "revocations"
 	nsAssertions   = "assertions"
 	nsCounters     = "counters"
+	nsAudit        = record.NamespaceAudit
+	nsAuditHeads   = record.NamespaceAuditHeads
 )
 
 // key is the etcd key of a record: prefix, namespace, "/", name.

@@ -109,6 +109,7 @@ func (s *Store) UpsertExternalUser(ctx context.Context, tenantInternalID string,
 			return fmt.Errorf("membership of external user in tenant %q: %w", tr.ID, err)
 		}
 		out = u.ToUser()
+		out.FirstSeen = !found
 		return nil
 	})
 	if err != nil {

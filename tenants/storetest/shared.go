@@ -35,6 +35,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b tenants.Store)) {
 		{"SingleUse", testSharedSingleUse},
 		{"SnapshotSeesOtherWrites", testSharedSnapshot},
 		{"FollowOtherWrites", testSharedFollow},
+		{"AuditChain", testSharedAudit},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := open(t)

@@ -64,6 +64,7 @@ func TestBackupRecordsAcrossBackends(t *testing.T) {
 	delete(fromEtcd, "schema")
 	sameRecords(t, "bbolt → etcd", fromBolt, fromEtcd)
 
+	wantAuditIntact(t, "bbolt → etcd", et)
 	acme := mustInternalID(t, et, "acme")
 	wantErrIs(t, et.UseAssertionID(ctx, acme, "_assertion-1", time.Now().Add(time.Hour)), tenants.ErrReplay, "assertion id used before the backup, at the restored etcd store")
 	snap, err := et.Snapshot(ctx)
@@ -91,6 +92,7 @@ func TestBackupRecordsAcrossBackends(t *testing.T) {
 		t.Fatalf("the bbolt copy of etcd does not open: %v", err)
 	}
 	defer bt.Close()
+	wantAuditIntact(t, "etcd → bbolt", bt)
 	wantErrIs(t, bt.UseAssertionID(ctx, acme, "_assertion-1", time.Now().Add(time.Hour)), tenants.ErrReplay, "assertion id used before the backup, at the bbolt copy of etcd")
 
 	// Not empty: refused whole, unless replacing.

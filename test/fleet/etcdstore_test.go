@@ -65,6 +65,42 @@ func TestConformance(t *testing.T) {
 		p := prefix(t)
 		return o.open(t, p), o.open(t, p)
 	})
+	cli := c.Client()
+	storetest.RunAudit(t, func(t *testing.T) (tenants.Store, storetest.Tamper) {
+		p := prefix(t)
+		return o.open(t, p), etcdTamper{cli: cli, prefix: p}
+	})
+}
+
+// etcdTamper writes keys under a store's prefix behind its back.
+type etcdTamper struct {
+	cli    *clientv3.Client
+	prefix string
+}
+
+func (e etcdTamper) Raw(t *testing.T, ns, key string) []byte {
+	t.Helper()
+	resp, err := e.cli.Get(t.Context(), e.prefix+ns+"/"+key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil
+	}
+	return resp.Kvs[0].Value
+}
+
+func (e etcdTamper) SetRaw(t *testing.T, ns, key string, value []byte) {
+	t.Helper()
+	var err error
+	if value == nil {
+		_, err = e.cli.Delete(t.Context(), e.prefix+ns+"/"+key)
+	} else {
+		_, err = e.cli.Put(t.Context(), e.prefix+ns+"/"+key, string(value))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestEtcdStore holds what is the etcd backend's own, beyond the contract:

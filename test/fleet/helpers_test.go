@@ -112,6 +112,25 @@ func populate(t *testing.T, st tenants.Store) {
 	if err := st.UseAssertionID(ctx, a.InternalID, "_assertion-1", exp); err != nil {
 		t.Fatal(err)
 	}
+	// Audit events, dated by the fixed clock so both backends write the
+	// very same bytes: two chained for acme, one for globex.
+	var events []tenants.AuditEvent
+	for _, e := range []struct{ tenant, event string }{{"acme", tenants.AuditSignIn}, {"acme", tenants.AuditSignOut}, {"globex", tenants.AuditSignIn}} {
+		events = append(events, tenants.AuditEvent{Time: testNow, Tenant: e.tenant, Event: e.event, Actor: "u1", Outcome: tenants.OutcomeSuccess})
+	}
+	if _, err := st.(tenants.AuditLog).AppendAudit(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantAuditIntact fails the test unless acme's audit chain, as populate
+// wrote it, holds in st.
+func wantAuditIntact(t *testing.T, what string, st tenants.Store) {
+	t.Helper()
+	v, err := st.(tenants.AuditLog).VerifyAudit(t.Context(), "acme")
+	if err != nil || v.Break != nil || v.Events != 2 {
+		t.Errorf("%s: acme's audit chain: %+v, %v (break %v), want 2 events intact", what, v, err, v.Break)
+	}
 }
 
 // boltRecords returns every record of a bbolt file by the name the etcd
