@@ -269,7 +269,9 @@ type serverError struct {
 	code int
 }
 
-func (e *serverError) Error() string { return fmt.Sprintf("%s: the server answered %d", e.step, e.code) }
+func (e *serverError) Error() string {
+	return fmt.Sprintf("%s: the server answered %d", e.step, e.code)
+}
 
 // quiet replaces a server's reply text in err by its code alone.
 func quiet(err error) error {
