@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) tenants.Store) {
 		{"ExternalUserDeletedWithTenant", testExternalUserDeletedWithTenant},
 		{"ExternalUserRemoveMember", testExternalUserRemoveMember},
 		{"AssertionReplay", testAssertionReplay},
+		{"SetPassword", testSetPassword},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
 	}
