@@ -53,6 +53,7 @@ func newAdminAPI(token string, ops *localAdmin, allowLoopback bool, log *slog.Lo
 		{"/tenants/{id}", map[string]http.HandlerFunc{"GET": a.getTenant, "DELETE": a.deleteTenant}},
 		{"/tenants/{id}/users", map[string]http.HandlerFunc{"POST": a.addUser, "GET": a.listUsers}},
 		{"/tenants/{id}/users/{email}", map[string]http.HandlerFunc{"DELETE": a.deleteUser}},
+		{"/tenants/{id}/invitations", map[string]http.HandlerFunc{"POST": a.invite}},
 		{"/backup", map[string]http.HandlerFunc{"GET": a.backup}},
 	}
 	for _, rt := range routes {

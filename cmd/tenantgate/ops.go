@@ -35,6 +35,7 @@ type admin interface {
 	addUser(ctx context.Context, req addUserRequest) (addUserResult, error)
 	listUsers(ctx context.Context, tenantID string) ([]userRow, error)
 	deleteUser(ctx context.Context, tenantID, email string) error
+	inviteUser(ctx context.Context, req inviteRequest) (inviteResult, error)
 	Close() error
 }
 
@@ -158,6 +159,8 @@ type localAdmin struct {
 	// closes it.
 	closeStore func() error
 	now        func() time.Time
+	// invites sends invitations (invite.go); nil: mail not configured.
+	invites *inviter
 }
 
 var _ admin = (*localAdmin)(nil)

@@ -23,7 +23,9 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tenantgate/tenantgate/extauthz"
+	"github.com/tenantgate/tenantgate/extauthz/account"
 	"github.com/tenantgate/tenantgate/extauthz/login"
+	"github.com/tenantgate/tenantgate/extauthz/mail"
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
@@ -51,6 +53,7 @@ type serveFlags struct {
 	etcd         etcdFlags
 	maxStaleness time.Duration
 	grpcTLS      grpcTLSFlags
+	mail         mailFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -70,6 +73,7 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&f.db, "db", "./tenantgate.db", "the bbolt file; created if missing (not with --etcd-endpoints)")
 	f.etcd.register(fl)
 	f.grpcTLS.register(fl)
+	f.mail.register(fl)
 	fl.DurationVar(&f.maxStaleness, "store-max-staleness", 60*time.Second, "with etcd unreachable, how long Check keeps answering from the last snapshot before it denies everything (503)")
 	fl.StringVar(&f.grpcAddr, "grpc-addr", "127.0.0.1:9001", "address of envoy.service.auth.v3.Authorization and grpc.health.v1.Health")
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:9002", "address of the sign-in endpoints under /_auth/ and per-tenant JWKS")
@@ -199,6 +203,19 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 		// The client address of rate limits (login/forwarded.go).
 		TrustedProxyHops: f.trustedProxyHops,
 	}
+	sender, err := f.mail.sender()
+	if err != nil {
+		return err
+	}
+	links, err := account.NewLinks(sealer)
+	if err != nil {
+		return err
+	}
+	scheme := "https"
+	if f.insecureCookies {
+		scheme = "http"
+	}
+	loginHandler.Accounts = &login.Accounts{Links: links, Outbox: mail.NewOutbox(sender, log), Scheme: scheme}
 	if f.inlineAuth {
 		// The same handler instance as the HTTP port: one set of rate-limit
 		// counters and method caches for both transports.
@@ -257,6 +274,8 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 			passwords: loginHandler.Passwords,
 			written:   refreshAfterWrite(snapshots, st, log),
 			now:       time.Now,
+			invites: &inviter{sealer: func() (*seal.Sealer, error) { return sealer, nil }, sender: sender,
+				scheme: scheme, baseDomains: f.baseDomains},
 		}
 		srv.adminAPI = newAdminAPI(adminToken, ops, f.allowLoopbackHTTPIDP, log)
 	}
