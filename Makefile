@@ -15,7 +15,7 @@ LDFLAGS := -X main.version=$(VERSION)
 build: ## bin/tenantgate
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/tenantgate ./cmd/tenantgate
 
-tools: ## install the pinned test tools (Envoy, etcd, Keycloak) under .tools/
+tools: ## install the pinned test tools (Envoy, aiosmtpd, etcd, Keycloak) under .tools/
 	bash scripts/tools.sh
 
 run: build tools ## a working demo: Envoy + tenantgate + demo upstream, two tenants on *.localhost

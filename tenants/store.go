@@ -152,6 +152,15 @@ type Store interface {
 	// cannot hold the whole rewrite in one write (etcd's transaction
 	// limits) refuses with an error that says which limit.
 	Reseal(ctx context.Context, r Reseal) error
+	// SetPassword replaces the password hash of the user with id userID
+	// with newHash, but only while it is still oldHash: a password changed
+	// meanwhile, by any route, makes it ErrConflict, so a reset link or a
+	// change form read before that change cannot undo it. In the same
+	// write it revokes every session of the user in every tenant the user
+	// is a member of (rev.Key is set by the store, once per tenant;
+	// rev.NotBefore and rev.Expires by the caller). It returns ErrNotFound
+	// when there is no such user. newHash must not be empty.
+	SetPassword(ctx context.Context, userID, oldHash, newHash string, rev Revocation) error
 
 	// Revoke records a revocation, replacing one with the same key.
 	// Revocations past their Expires are dropped by later writes.

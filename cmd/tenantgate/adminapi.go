@@ -55,6 +55,7 @@ func newAdminAPI(token string, ops *localAdmin, allowLoopback bool, log *slog.Lo
 		{"/tenants/{id}/users/{email}", map[string]http.HandlerFunc{"DELETE": a.deleteUser}},
 		{"/tenants/{id}/audit", map[string]http.HandlerFunc{"GET": a.listAudit}},
 		{"/tenants/{id}/audit/verify", map[string]http.HandlerFunc{"GET": a.verifyAudit}},
+		{"/tenants/{id}/invitations", map[string]http.HandlerFunc{"POST": a.invite}},
 		{"/backup", map[string]http.HandlerFunc{"GET": a.backup}},
 		{"/tenants/{id}/keys/rotate", map[string]http.HandlerFunc{"POST": a.rotateKeys}},
 		{"/keys/rotate", map[string]http.HandlerFunc{"POST": a.rotateKeys}},

@@ -47,6 +47,7 @@ type admin interface {
 	// checks its chain (audit verify).
 	auditEvents(ctx context.Context, q tenants.AuditQuery) ([]tenants.AuditEvent, error)
 	verifyAudit(ctx context.Context, tenantID string) (tenants.AuditVerdict, error)
+	inviteUser(ctx context.Context, req inviteRequest) (inviteResult, error)
 	Close() error
 }
 
@@ -184,6 +185,8 @@ type localAdmin struct {
 	// audit records the audit events of changes; nil means straight into
 	// the store (the CLI), without a stream.
 	audit *audit.Recorder
+	// invites sends invitations (invite.go); nil: mail not configured.
+	invites *inviter
 }
 
 var _ admin = (*localAdmin)(nil)

@@ -25,8 +25,10 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tenantgate/tenantgate/extauthz"
+	"github.com/tenantgate/tenantgate/extauthz/account"
 	"github.com/tenantgate/tenantgate/extauthz/audit"
 	"github.com/tenantgate/tenantgate/extauthz/login"
+	"github.com/tenantgate/tenantgate/extauthz/mail"
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
@@ -54,6 +56,7 @@ type serveFlags struct {
 	etcd         etcdFlags
 	maxStaleness time.Duration
 	grpcTLS      grpcTLSFlags
+	mail         mailFlags
 	// auditRetention is --audit-retention, auditLog --audit-log ("-":
 	// stdout, the writer of that name).
 	auditRetention time.Duration
@@ -79,6 +82,7 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&f.db, "db", "./tenantgate.db", "the bbolt file; created if missing (not with --etcd-endpoints)")
 	f.etcd.register(fl)
 	f.grpcTLS.register(fl)
+	f.mail.register(fl)
 	fl.DurationVar(&f.maxStaleness, "store-max-staleness", 60*time.Second, "with etcd unreachable, how long Check keeps answering from the last snapshot before it denies everything (503)")
 	fl.StringVar(&f.grpcAddr, "grpc-addr", "127.0.0.1:9001", "address of envoy.service.auth.v3.Authorization and grpc.health.v1.Health")
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:9002", "address of the sign-in endpoints under /_auth/ and per-tenant JWKS")
@@ -114,6 +118,11 @@ type server struct {
 	// auditStream is where audit events are also written (--audit-log),
 	// nil for none.
 	auditStream io.Writer
+	// accounts is the account pages' mail (reset, invitations, notices),
+	// invites the admin API's invitations; sender nil: mail is off.
+	accounts *login.Accounts
+	sender   *mail.Sender
+	scheme   string
 	// opened is what serve built once the store was open; nil until then.
 	opened atomic.Pointer[opened]
 }
@@ -210,6 +219,10 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if err != nil {
 		return err
 	}
+	sender, err := f.mail.sender()
+	if err != nil {
+		return err
+	}
 	auditStream, closeAuditLog, err := openAuditLog(f)
 	if err != nil {
 		return err
@@ -231,6 +244,16 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	}
 	srv := &server{log: log, snapshots: snapshots, metrics: metrics, health: health.NewServer(), adminOn: adminToken != "", auditStream: auditStream}
 	srv.setServing(false)
+	links, err := account.NewLinks(sealer)
+	if err != nil {
+		return err
+	}
+	srv.scheme = "https"
+	if f.insecureCookies {
+		srv.scheme = "http"
+	}
+	srv.sender = sender
+	srv.accounts = &login.Accounts{Links: links, Outbox: mail.NewOutbox(sender, log), Scheme: srv.scheme}
 	signIn := srv.signIn(&login.Handler{Snapshots: &tenants.Current{}, Log: log})
 	if f.inlineAuth {
 		// The same handler instance as the HTTP port: one set of rate-limit
@@ -357,6 +380,7 @@ func (s *server) start(ctx context.Context, st tenants.Store, f *serveFlags, sea
 	if recorder != nil {
 		loginHandler.Audit = recorder
 	}
+	loginHandler.Accounts = s.accounts
 	if es, ok := st.(*etcdstore.Store); ok {
 		// A fleet: failed sign-ins per account and per address, and
 		// sign-ins per account, count in etcd for every replica together,
@@ -377,6 +401,8 @@ func (s *server) start(ctx context.Context, st tenants.Store, f *serveFlags, sea
 			keyRotated: takeUpMasterKey(sealer, f.masterKeyFile, log),
 			actor:      tenants.ActorAdminAPI,
 			audit:      recorder,
+			invites: &inviter{sealer: func() (*seal.Sealer, error) { return sealer, checkKeyValue(ctx, st, sealer, f.masterKeyFile) },
+				sender: s.sender, scheme: s.scheme, baseDomains: f.baseDomains},
 		}
 		o.adminAPI = newAdminAPI(adminToken, ops, f.allowLoopbackHTTPIDP, log)
 	}

@@ -23,7 +23,7 @@ func newUsersCmd() *cobra.Command {
 		Short: "Manage built-in (password) users and their tenant memberships",
 	}
 	sf.register(cmd)
-	cmd.AddCommand(newUsersAddCmd(&sf), newUsersListCmd(&sf), newUsersDeleteCmd(&sf))
+	cmd.AddCommand(newUsersAddCmd(&sf), newUsersListCmd(&sf), newUsersDeleteCmd(&sf), newUsersInviteCmd(&sf))
 	return cmd
 }
 

@@ -35,6 +35,10 @@ type Store interface {
 	// UseAssertionID makes tenant switch codes single-use (switch.go), as
 	// it does SAML assertion ids.
 	UseAssertionID(ctx context.Context, tenantInternalID, id string, expires time.Time) error
+	// SetPassword and AddMember are the account pages' writes: password
+	// change and reset, accepted invitations (account.go, invite.go).
+	SetPassword(ctx context.Context, userID, oldHash, newHash string, rev tenants.Revocation) error
+	AddMember(ctx context.Context, tenantID string, m tenants.NewMember) (bool, error)
 	// Snapshot lets a sign-out publish its revocation, and an SSO sign-in
 	// its membership, at once (publish).
 	Snapshot(ctx context.Context) (*tenants.Snapshot, error)
@@ -155,6 +159,9 @@ type Handler struct {
 	// Audit records sign-ins, refusals, sign-outs and switches in the
 	// tenants' audit trails (audit.go); nil records nothing.
 	Audit Auditor
+	// Accounts turns on the account pages that send mail (account.go:
+	// password reset, invitations, notices); nil leaves them off.
+	Accounts *Accounts
 
 	// PathLinks makes the apex host send people to tenants by path tenancy
 	// (https://<apex><path-prefix>/<id>/) rather than at <id>.<apex>:
@@ -345,6 +352,9 @@ func (h *Handler) serve(q *request) *answer {
 		return h.acs(q)
 	case signin.PathSignedOut:
 		return h.methods(q, h.signedOut, nil)
+	}
+	if a, ok := h.accountRoute(q); ok {
+		return a
 	}
 	return jsonError(http.StatusNotFound, "not_found")
 }

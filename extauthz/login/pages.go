@@ -12,7 +12,7 @@ import (
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
-//go:embed templates/pages.html templates/tenancy.html templates/style.css
+//go:embed templates/pages.html templates/tenancy.html templates/account.html templates/style.css
 var templateFS embed.FS
 
 // baseCSS is the stylesheet every page inlines after its palette. It holds
@@ -33,9 +33,9 @@ var pages = parsePages()
 
 func parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{"referrerPolicy": func() string { return referrerPolicy }}
-	base := template.Must(template.New("pages.html").Funcs(funcs).ParseFS(templateFS, "templates/pages.html", "templates/tenancy.html"))
+	base := template.Must(template.New("pages.html").Funcs(funcs).ParseFS(templateFS, "templates/pages.html", "templates/tenancy.html", "templates/account.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "discover", "logout", "message", "apex", "chooser", "switch"} {
+	for _, name := range []string{"login", "discover", "logout", "message", "apex", "chooser", "switch", "forgot", "reset", "invite", "account"} {
 		t := template.Must(base.Clone())
 		template.Must(t.New("body").Parse(`{{template "` + name + `-body" .}}`))
 		out[name] = t
@@ -142,6 +142,10 @@ type page struct {
 	Tenants      []tenantChoice
 	LogoutAction string
 	Hidden       []hiddenField
+	// ForgotLink, on the sign-in page, leads to password reset (set when
+	// mail is configured); Acct is the account pages' own (account.go).
+	ForgotLink string
+	Acct       accountView
 	// formTargets extends the CSP's form-action; not rendered.
 	formTargets string
 

@@ -71,6 +71,7 @@ func (h *Handler) loginForm(q *request, status int, rd, hint, errMsg string) *an
 		Error:       errMsg,
 		Password:    password,
 		SSO:         choices,
+		ForgotLink:  h.forgotLink(q, password),
 	}
 	if len(choices) > 0 {
 		p.formTargets = h.ssoFormTargets()

@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) tenants.Store) {
 		{"RotateKey", testRotateKey},
 		{"RotateKeyRefusals", testRotateKeyRefusals},
 		{"Reseal", testReseal},
+		{"SetPassword", testSetPassword},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
 	}
