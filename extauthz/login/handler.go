@@ -176,6 +176,7 @@ type Handler struct {
 	discovery  *counter
 	switches   *counter
 	signIns    limit
+	refusals   *refusalBudget // refused sign-ins the audit trail records
 	origins    *http.CrossOriginProtection
 	loginState *seal.Sealer
 	// globalSealer seals global sessions, switchSealer switch codes and
@@ -216,6 +217,7 @@ func (h *Handler) init() {
 		h.limited = make(lane, h.limits.LimitedConcurrent)
 		h.discovery = newCounter(h.limits.DiscoveryRequests, h.limits.Window, h.limits.MaxEntries)
 		h.switches = newCounter(h.limits.SwitchCodes, h.limits.Window, h.limits.MaxEntries)
+		h.refusals = newRefusalBudget(h.limits.AuditedRefusals)
 		h.origins = http.NewCrossOriginProtection()
 		h.opened = newMethodCache()
 		if h.Sealer != nil {

@@ -48,6 +48,16 @@ type Limits struct {
 	// every snapshot holds for the session's lifetime: this bounds what one
 	// account can add. Default 10.
 	AccountSignIns int
+	// AuditedRefusals is how many refused sign-ins per second this process
+	// writes to the audit trail, over all tenants (a token bucket holding
+	// ten seconds' worth). Each audit event is a store write, and a refusal
+	// can cost the requester nothing (a 429, a form without its CSRF
+	// token): without a bound, a flood of requests would be a flood of
+	// store writes, which could fill an etcd cluster every replica needs.
+	// Refusals beyond it are still answered and logged, and how many were
+	// left out of the trail is logged once a minute. Successful sign-ins,
+	// sign-outs and switches are always recorded. Default 50.
+	AuditedRefusals int
 	// Window is the counting window. Default 15 minutes.
 	Window time.Duration
 	// MaxEntries bounds how many accounts or addresses each counter kept
@@ -74,6 +84,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.AccountSignIns <= 0 {
 		l.AccountSignIns = 10
+	}
+	if l.AuditedRefusals <= 0 {
+		l.AuditedRefusals = 50
 	}
 	if l.Window <= 0 {
 		l.Window = 15 * time.Minute
