@@ -38,7 +38,9 @@ const fleetAdminToken = "fleet-admin-token-0123456789abcdef"
 var loadTenants = []string{"acme", "globex", "initech"}
 
 // fleetTenantFile is the tenant file of the fleet: three password tenants
-// and umbrella, which signs in with SAML at idpMetadata.
+// and umbrella, which signs in with SAML at idpMetadata. crewjam's IdP
+// sends only transient NameIDs, which never key an account: umbrella keys
+// them by the uid attribute it sets (the IdP's user name).
 func fleetTenantFile(idpMetadata string) string {
 	var b strings.Builder
 	b.WriteString("tenants:\n")
@@ -50,9 +52,11 @@ func fleetTenantFile(idpMetadata string) string {
       - type: saml
         idpMetadataURL: %s
         emailAttribute: %s
+        nameIDFormat: transient
+        subjectAttribute: %s
         defaultRoles: [member]
     roles: {member: {permissions: ["docs:read"]}}
-`, idpMetadata, crewMailAttribute)
+`, idpMetadata, crewMailAttribute, crewUIDAttribute)
 	return b.String()
 }
 
