@@ -113,10 +113,12 @@ type Handler struct {
 	// Limits bound sign-in attempts; zero fields mean the defaults.
 	Limits Limits
 	// Counters opens, once per name (CounterAccountFailures,
-	// CounterAddressFailures, CounterAccountSignIns) at the first request,
-	// the counters of the limits that must hold for every replica
-	// together: failed sign-ins per account and per address, successful
-	// sign-ins per account. A fleet passes counters every replica shares
+	// CounterAddressFailures, CounterAccountSignIns, and with Accounts
+	// CounterResetAddresses, CounterResetAccounts) at the first request
+	// that needs it, the counters of the limits that must hold for every
+	// replica together: failed sign-ins per account and per address,
+	// successful sign-ins per account, reset links per address and per
+	// account. A fleet passes counters every replica shares
 	// (etcdstore.Store.Counter), so that spreading guesses over N replicas
 	// buys no more than against one. nil means NewMemoryCounter with
 	// Limits.MaxEntries: right for one process (bbolt). The discovery and
@@ -168,17 +170,19 @@ type Handler struct {
 	// discovery's redirect and the chooser's links.
 	PathLinks bool
 
-	once       sync.Once
-	limits     Limits
-	accounts   limit
-	addresses  limit
-	limited    lane // password checks of addresses over their limit
-	discovery  *counter
-	switches   *counter
-	signIns    limit
-	refusals   *refusalBudget // refused sign-ins the audit trail records
-	origins    *http.CrossOriginProtection
-	loginState *seal.Sealer
+	once      sync.Once
+	limits    Limits
+	accounts  limit
+	addresses limit
+	limited   lane // password checks of addresses over their limit
+	discovery *counter
+	switches  *counter
+	signIns   limit
+	refusals  *refusalBudget // refused sign-ins the audit trail records
+	// openCounter is Counters, or the in-memory counters without it.
+	openCounter func(name string, window time.Duration) Counter
+	origins     *http.CrossOriginProtection
+	loginState  *seal.Sealer
 	// globalSealer seals global sessions, switchSealer switch codes and
 	// verifiers; nil without Sealer.
 	globalSealer *seal.Sealer
@@ -211,6 +215,7 @@ func (h *Handler) init() {
 				return NewMemoryCounter(window, h.limits.MaxEntries)
 			}
 		}
+		h.openCounter = open
 		h.accounts = limit{open(CounterAccountFailures, h.limits.Window), h.limits.AccountFailures}
 		h.addresses = limit{open(CounterAddressFailures, h.limits.Window), h.limits.AddressFailures}
 		h.signIns = limit{open(CounterAccountSignIns, signInWindow), h.limits.AccountSignIns}

@@ -138,6 +138,11 @@ const (
 	CounterAccountFailures = "accountFailures"
 	CounterAddressFailures = "addressFailures"
 	CounterAccountSignIns  = "accountSignIns"
+	// CounterResetAddresses and CounterResetAccounts count the password
+	// reset links asked for per client address and sent per account
+	// (Accounts.ResetsPerAddress, Accounts.ResetsPerAccount).
+	CounterResetAddresses = "resetAddresses"
+	CounterResetAccounts  = "resetAccounts"
 )
 
 // NewMemoryCounter returns a Counter in this process's memory: fixed
@@ -265,6 +270,17 @@ func (l limit) over(ctx context.Context, key [sha256.Size]byte, now time.Time) (
 func (l limit) take(ctx context.Context, key [sha256.Size]byte, now time.Time) (bool, error) {
 	n, err := l.Add(ctx, key, now)
 	return n <= l.max, err
+}
+
+// takeUnlessOver is take for a limit whose events are cheap to send: a key
+// already at its limit is refused on a read, without counting, so a flood
+// past the limit costs a shared counter no writes. Exactly the first max
+// events of a window are taken, however they race.
+func takeUnlessOver(ctx context.Context, l limit, key [sha256.Size]byte, now time.Time) (bool, error) {
+	if over, err := l.over(ctx, key, now); err != nil || over {
+		return false, err
+	}
+	return l.take(ctx, key, now)
 }
 
 // lane is a bounded set of slots, taken without waiting.
