@@ -506,7 +506,7 @@ func (h *Handler) changePassword(q *request, c *session.Claims) *answer {
 		return h.accountForm(q, http.StatusBadRequest, c, "", problem)
 	}
 	now := h.now()
-	rev := everySession(now.Truncate(time.Second).Add(-time.Nanosecond))
+	rev := everySession(now)
 	err = h.Store.SetPassword(q.r.Context(), user.ID, user.PasswordHash, hash, rev)
 	switch {
 	case errors.Is(err, tenants.ErrConflict):
@@ -514,10 +514,7 @@ func (h *Handler) changePassword(q *request, c *session.Claims) *answer {
 	case err != nil:
 		return h.unavailable(q, "set password", err)
 	}
-	// This session too, by its id: its issue time may be this second.
-	if err := h.Store.Revoke(q.r.Context(), c.Revocation(now)); err != nil {
-		return h.unavailable(q, "revoke session", err)
-	}
+	q.revoked = rev.NotBefore
 	h.publish(q, "a password change")
 	if err := h.issueSession(q, user, roles); err != nil {
 		return h.unavailable(q, "mint session", err)

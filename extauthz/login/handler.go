@@ -128,6 +128,9 @@ type Handler struct {
 	Counters func(name string, window time.Duration) Counter
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Sleep waits on that clock; nil means a timer (tests that set Now
+	// set Sleep to move their clock).
+	Sleep func(time.Duration)
 	// Log receives one line per refused or failed attempt, carrying the
 	// tenant, a reason code and a keyed digest of the email, never a
 	// password, token or cookie. nil means no logging.
@@ -269,6 +272,56 @@ type request struct {
 	cookies []*http.Cookie
 	// audit is what the request did for the audit trail (audit.go).
 	audit *auditNote
+	// revoked is the NotBefore of a revocation of every session of the
+	// person this request wrote (a password change), which the snapshot
+	// may not hold yet (waitPastRevocation).
+	revoked time.Time
+}
+
+// waitPastRevocation returns once a session of user in the tenant with
+// internal id tenantInternalID ("" for the apex's global sessions) issued
+// now would outlive the latest revocation of all the user's sessions there:
+// the one this request wrote, or the one the newest snapshot holds.
+// Sessions carry their issue time in whole seconds, and such a revocation
+// takes every session issued up to its NotBefore: a session issued in the
+// same second, after it, would be taken for one it revoked. So a sign-in in
+// that second waits for the next one (at most a second, and only right
+// after a password change, reset or signing out everywhere). Issuing the
+// session a second ahead instead would let a session outlive a second
+// revocation in the same second; waiting keeps every issue time in the
+// past. A session another replica issues before it sees the revocation is
+// revoked with the others: that fails closed.
+func (h *Handler) waitPastRevocation(q *request, tenantInternalID, userID string) {
+	until := q.revoked
+	snap := h.Snapshots.Load()
+	if snap == nil {
+		snap = q.snap
+	}
+	if nb, ok := snap.RevokedAt(tenants.UserRevocationKey(tenantInternalID, userID)); ok && nb.After(until) {
+		until = nb
+	}
+	for range 3 { // a clock that jumps back does not hold the request
+		now := h.now()
+		second := now.Truncate(time.Second)
+		if until.IsZero() || second.After(until) {
+			return
+		}
+		h.sleep(q, second.Add(time.Second).Sub(now))
+	}
+}
+
+// sleep waits d on the Handler's clock (Sleep), or until q is cancelled.
+func (h *Handler) sleep(q *request, d time.Duration) {
+	if h.Sleep != nil {
+		h.Sleep(d)
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-q.r.Context().Done():
+	}
 }
 
 // setCookie sets c on the response to this request, whatever the answer.

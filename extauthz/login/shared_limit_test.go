@@ -40,7 +40,7 @@ func (e *env) replicaOf(open func(string, time.Duration) Counter) *env {
 	h := e.h
 	other := *e
 	other.h = &Handler{Snapshots: h.Snapshots, Resolver: h.Resolver, Store: h.Store, Minter: h.Minter,
-		Verifier: h.Verifier, Passwords: h.Passwords, CSRFKey: h.CSRFKey, Now: h.Now, Log: h.Log,
+		Verifier: h.Verifier, Passwords: h.Passwords, CSRFKey: h.CSRFKey, Now: h.Now, Sleep: h.Sleep, Log: h.Log,
 		Limits: h.Limits, Counters: open}
 	return &other
 }
