@@ -159,6 +159,9 @@ type Handler struct {
 	// Audit records sign-ins, refusals, sign-outs and switches in the
 	// tenants' audit trails (audit.go); nil records nothing.
 	Audit Auditor
+	// Observer is told of every sign-in, refused sign-in, sign-out and
+	// session issued (observe.go), for metrics; nil tells nobody.
+	Observer Observer
 	// Accounts turns on the account pages that send mail (account.go:
 	// password reset, invitations, notices); nil leaves them off.
 	Accounts *Accounts
@@ -262,6 +265,9 @@ type request struct {
 	cookies []*http.Cookie
 	// audit is what the request did for the audit trail (audit.go).
 	audit *auditNote
+	// method is the sign-in method type this request is a step of, once
+	// known (observe.go).
+	method string
 }
 
 // setCookie sets c on the response to this request, whatever the answer.

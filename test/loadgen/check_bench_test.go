@@ -13,6 +13,7 @@ import (
 	"github.com/tenantgate/tenantgate/extauthz"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/internal/metrics"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -92,7 +93,7 @@ func newCheckBenchScale(b *testing.B, n, m int) *checkBench {
 			Resolver:   &tenants.Resolver{BaseDomains: []string{"bench.test"}, PathPrefix: "/org"},
 			Verifier:   session.NewVerifier(),
 			CookieName: session.CookieName(true),
-		}, Metrics: &extauthz.Metrics{}},
+		}, Observer: metrics.New(metrics.Options{})},
 		minter: &session.Minter{Sealer: sealer},
 		tenant: snaps.Load().BySlug("acme"),
 		claims: session.Claims{Subject: "u-alice", Email: "alice@acme.bench.test", Roles: []string{"member"}, Method: session.MethodPassword},
