@@ -11,10 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
+	"github.com/tenantgate/tenantgate/internal/metrics/metricstest"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -42,8 +39,8 @@ func TestMetricsAfterSignInsAndChecks(t *testing.T) {
 	c.mustRun("", "tenants", "apply", "-f", c.writeFile("t.yaml", metricsTenants))
 	c.mustRun("alice-password-1\n", "users", "add", "--tenant", "acme", "--email", "alice@acme.test", "--role", "member", "--password-stdin")
 
-	before := scrape(t, ts.admin)
-	if v := value(t, before, "tenantgate_tenants"); v != 2 {
+	before := metricstest.Scrape(t, "http://"+ts.admin+"/metrics")
+	if v := before.Value("tenantgate_tenants", nil); v != 2 {
 		t.Errorf("tenantgate_tenants = %v, want 2", v)
 	}
 
@@ -77,7 +74,7 @@ func TestMetricsAfterSignInsAndChecks(t *testing.T) {
 	}
 	ts.signOut(t, "acme.app.test", session)
 
-	after := scrape(t, ts.admin)
+	after := metricstest.Scrape(t, "http://"+ts.admin+"/metrics")
 	for _, tc := range []struct {
 		name   string
 		labels map[string]string
@@ -98,25 +95,25 @@ func TestMetricsAfterSignInsAndChecks(t *testing.T) {
 		// next Checks, the sign-out pages) finds it verified.
 		{"tenantgate_token_cache_misses_total", nil, 1},
 	} {
-		if _, ok := after[tc.name]; !ok {
+		if !after.Has(tc.name) {
 			t.Errorf("no %s in /metrics", tc.name)
 			continue
 		}
-		got := value(t, after, tc.name, tc.labels) - value(t, before, tc.name, tc.labels)
+		got := after.Value(tc.name, tc.labels) - before.Value(tc.name, tc.labels)
 		if got != tc.want {
 			t.Errorf("%s%v moved by %v, want %v", tc.name, tc.labels, got, tc.want)
 		}
 	}
-	if hits := value(t, after, "tenantgate_token_cache_hits_total") - value(t, before, "tenantgate_token_cache_hits_total"); hits < 3 {
+	if hits := after.Value("tenantgate_token_cache_hits_total", nil) - before.Value("tenantgate_token_cache_hits_total", nil); hits < 3 {
 		t.Errorf("tenantgate_token_cache_hits_total moved by %v, want at least 3 (two more Checks of the session, one in globex)", hits)
 	}
 	for _, name := range []string{"tenantgate_password_hash_inflight", "tenantgate_snapshot_age_seconds", "tenantgate_store_errors_total"} {
-		if v := value(t, after, name); v != 0 {
+		if v := after.Value(name, nil); v != 0 {
 			t.Errorf("%s = %v, want 0", name, v)
 		}
 	}
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
-		if _, ok := after[name]; !ok {
+		if !after.Has(name) {
 			t.Errorf("no %s: the runtime and process collectors are missing", name)
 		}
 	}
@@ -135,13 +132,13 @@ func TestMetricsTenantLabel(t *testing.T) {
 	ts.checkHTTP("acme.app.test", "/", nil)
 	ts.checkHTTP("acme.app.test", "/", nil)
 	ts.checkHTTP("nobody.app.test", "/", nil)
-	got := scrape(t, ts.admin)
+	got := metricstest.Scrape(t, "http://"+ts.admin+"/metrics")
 	for tenant, want := range map[string]float64{"globex": 1, "_other": 2} {
-		if v := value(t, got, "tenantgate_check_decisions_total", map[string]string{"result": "denied", "reason": "unauthenticated", "tenant": tenant}); v != want {
+		if v := got.Value("tenantgate_check_decisions_total", map[string]string{"result": "denied", "reason": "unauthenticated", "tenant": tenant}); v != want {
 			t.Errorf("decisions{tenant=%q} = %v, want %v", tenant, v, want)
 		}
 	}
-	if v := value(t, got, "tenantgate_check_decisions_total", map[string]string{"reason": "unknown_tenant", "tenant": "_none"}); v != 1 {
+	if v := got.Value("tenantgate_check_decisions_total", map[string]string{"reason": "unknown_tenant", "tenant": "_none"}); v != 1 {
 		t.Errorf("decisions{unknown_tenant,_none} = %v, want 1", v)
 	}
 }
@@ -165,57 +162,6 @@ func TestMetricsOff(t *testing.T) {
 	if code, _, stderr := c.run("", "serve", "--metrics-tenant-limit", "0", "--db", c.dir+"/x.db"); code == 0 || !strings.Contains(stderr, "--metrics-tenant-limit") {
 		t.Errorf("--metrics-tenant-limit 0: exit %d, stderr %q; want an error naming the flag", code, stderr)
 	}
-}
-
-// scrape reads admin's /metrics and parses the exposition.
-func scrape(t *testing.T, admin string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get("http://" + admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/metrics: %s", resp.Status)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
-	}
-	return families
-}
-
-// value sums the series of name whose labels include want (a histogram
-// counts its observations), 0 when there are none (a vector without a
-// series yet is not in the exposition at all).
-func value(t *testing.T, families map[string]*dto.MetricFamily, name string, want ...map[string]string) float64 {
-	t.Helper()
-	sum := 0.0
-	f := families[name]
-series:
-	for _, m := range f.GetMetric() {
-		have := map[string]string{}
-		for _, l := range m.GetLabel() {
-			have[l.GetName()] = l.GetValue()
-		}
-		for _, w := range want {
-			for k, v := range w {
-				if have[k] != v {
-					continue series
-				}
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			sum += m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			sum += m.GetGauge().GetValue()
-		case m.Histogram != nil:
-			sum += float64(m.GetHistogram().GetSampleCount())
-		}
-	}
-	return sum
 }
 
 // authPage GETs path on host's sign-in pages with cookies and returns the

@@ -137,6 +137,17 @@ func BenchmarkCheckSession(b *testing.B) {
 	cb.run(b, func(int) *authv3.CheckRequest { return req }, expectOK("acme"))
 }
 
+// BenchmarkCheckSessionNoMetrics is BenchmarkCheckSession without the
+// metrics observer (serve --metrics=false): the difference is what the
+// metrics cost a cached session (docs/performance.md).
+func BenchmarkCheckSessionNoMetrics(b *testing.B) {
+	cb := newCheckBench(b)
+	cb.srv.Observer = nil
+	tok := cb.mint(b, 1)[0]
+	req := baseRequest("acme.bench.test", "/app/dashboard", acceptHTML, map[string]string{"cookie": "tenantgate=" + tok})
+	cb.run(b, func(int) *authv3.CheckRequest { return req }, expectOK("acme"))
+}
+
 // BenchmarkCheckSessionScale is BenchmarkCheckSession with the scale
 // case's 10 000 more tenants and 100 000 more members in the snapshot.
 func BenchmarkCheckSessionScale(b *testing.B) {
