@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tenantgate/tenantgate/internal/metrics/metricstest"
 	"github.com/tenantgate/tenantgate/tenants"
@@ -255,3 +256,40 @@ func TestReadyzPingsTheStore(t *testing.T) {
 type staticSnapshot struct{ s *tenants.Snapshot }
 
 func (s staticSnapshot) Snapshot(context.Context) (*tenants.Snapshot, error) { return s.s, nil }
+
+// confirmedStore is a distributed store (a confirmer) for snapshotAge.
+type confirmedStore struct {
+	tenants.Store
+	fakeConfirmer
+}
+
+// TestSnapshotAge: on a store that confirms its snapshot (etcd) the age
+// counts from the last confirmation; on bbolt it is 0 unless a refresh
+// failed, then it counts from that failure; 0 before the store is open.
+func TestSnapshotAge(t *testing.T) {
+	s := &server{snapshots: &tenants.Current{}}
+	if age := s.snapshotAge(); age != 0 {
+		t.Errorf("before the store is open: %v, want 0", age)
+	}
+	etcd := &confirmedStore{}
+	etcd.at = time.Now().Add(-7 * time.Second)
+	s.opened.Store(&opened{store: etcd})
+	if age := s.snapshotAge(); age < 7*time.Second || age > 8*time.Second {
+		t.Errorf("etcd, confirmed 7s ago: %v", age)
+	}
+	s.opened.Store(&opened{store: &pingOnlyStore{}})
+	if age := s.snapshotAge(); age != 0 {
+		t.Errorf("bbolt, refreshed: %v, want 0", age)
+	}
+	s.snapshots.Refresh(context.Background(), failingSnapshot{})
+	time.Sleep(20 * time.Millisecond)
+	if age := s.snapshotAge(); age < 20*time.Millisecond {
+		t.Errorf("bbolt, a refresh failed 20ms ago: %v", age)
+	}
+}
+
+type failingSnapshot struct{}
+
+func (failingSnapshot) Snapshot(context.Context) (*tenants.Snapshot, error) {
+	return nil, errors.New("disk gone")
+}
