@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -57,8 +57,9 @@ type Server struct {
 	authv3.UnimplementedAuthorizationServer
 	Authorizer *Authorizer
 	Log        *slog.Logger
-	// Metrics counts decisions; may be nil.
-	Metrics *Metrics
+	// Observer, when set, is told the outcome and duration of every
+	// decision (cmd/tenantgate's Prometheus metrics); nil observes nothing.
+	Observer CheckObserver
 	// Inline, when set, answers sign-in paths (/_auth/…) by running the
 	// sign-in handler inside Check (serve --inline-auth). nil keeps them on
 	// the decision path like any other request.
@@ -67,9 +68,13 @@ type Server struct {
 
 var _ authv3.AuthorizationServer = (*Server)(nil)
 
-// Metrics counts Check outcomes for /metrics. The zero value is ready.
-type Metrics struct {
-	Allowed, AllowedAnonymous, Redirected, Denied atomic.Uint64
+// CheckObserver learns what every Check decided. ObserveCheck runs on the
+// hot path, once per decision, after the decision and before the answer is
+// built: it must not block and should not allocate. code is the
+// Decision's Code ("" for an allow), tenant the resolved tenant's id (""
+// when none was resolved), took the time from the start of Check.
+type CheckObserver interface {
+	ObserveCheck(outcome Outcome, code, tenant string, took time.Duration)
 }
 
 // Check answers one ext_authz request. It never returns a gRPC error for a
@@ -78,9 +83,15 @@ type Metrics struct {
 // With Inline set, a sign-in path is answered by the sign-in handler (always
 // as a DeniedHttpResponse, see Inline).
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	var start time.Time
+	if s.Observer != nil {
+		start = time.Now()
+	}
 	h := req.GetAttributes().GetRequest().GetHttp()
 	if h == nil {
-		return denied(Decision{Outcome: Deny, Status: 400, Code: CodeBadRequest}), nil
+		d := Decision{Outcome: Deny, Status: 400, Code: CodeBadRequest}
+		s.observe(d, start)
+		return denied(d), nil
 	}
 	if s.Inline != nil && s.Inline.Match(h.GetPath()) {
 		return s.Inline.Serve(ctx, req), nil
@@ -94,7 +105,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		Header: headers.get,
 	}
 	d := s.Authorizer.Decide(r)
-	s.count(d)
+	s.observe(d, start)
 	switch d.Outcome {
 	case Allow, AllowAnonymous:
 		return allowed(s.okTemplate(d), d.Tenant, headers, s.Authorizer.CookieName), nil
@@ -106,21 +117,16 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	}
 }
 
-func (s *Server) count(d Decision) {
-	m := s.Metrics
-	if m == nil {
+// observe tells the Observer, if any, about d, decided since start.
+func (s *Server) observe(d Decision, start time.Time) {
+	if s.Observer == nil {
 		return
 	}
-	switch d.Outcome {
-	case Allow:
-		m.Allowed.Add(1)
-	case AllowAnonymous:
-		m.AllowedAnonymous.Add(1)
-	case Redirect:
-		m.Redirected.Add(1)
-	default:
-		m.Denied.Add(1)
+	tenant := ""
+	if d.Tenant != nil {
+		tenant = d.Tenant.ID
 	}
+	s.Observer.ObserveCheck(d.Outcome, d.Code, tenant, time.Since(start))
 }
 
 // allowed builds the OK answer from tpl, the parts that depend only on the

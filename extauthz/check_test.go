@@ -89,7 +89,7 @@ func newFixture(t *testing.T) *fixture {
 		Resolver:   &tenants.Resolver{BaseDomains: []string{"app.test"}, PathPrefix: "/org"},
 		Verifier:   session.NewVerifier(),
 		CookieName: session.CookieName(false),
-	}, Metrics: &Metrics{}}
+	}}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

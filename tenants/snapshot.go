@@ -243,6 +243,25 @@ type Current struct {
 	// one read last: a refresh the watch started just before a write cannot
 	// finish after the writer's own refresh and put the old state back.
 	refreshing sync.Mutex
+	// failures counts failed Refreshes; behindSince is when the first
+	// Refresh failed since the last one that succeeded (Unix nanoseconds,
+	// 0 while the last one succeeded).
+	failures    atomic.Uint64
+	behindSince atomic.Int64
+}
+
+// RefreshFailures returns how many Refreshes have failed (the store did not
+// answer with a snapshot), for metrics.
+func (c *Current) RefreshFailures() uint64 { return c.failures.Load() }
+
+// BehindSince returns when the store first failed to give a snapshot after
+// the last Refresh that succeeded: the snapshot served may miss changes
+// made since. It is the zero time while the last Refresh succeeded.
+func (c *Current) BehindSince() time.Time {
+	if ns := c.behindSince.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // Load returns the current snapshot, or nil before the first successful
@@ -277,8 +296,11 @@ func (c *Current) Refresh(ctx context.Context, st Snapshotter) error {
 	defer c.refreshing.Unlock()
 	s, err := st.Snapshot(ctx)
 	if err != nil {
+		c.failures.Add(1)
+		c.behindSince.CompareAndSwap(0, time.Now().UnixNano())
 		return err
 	}
+	c.behindSince.Store(0)
 	// A store may hand the same Snapshot to every caller until it changes:
 	// publish a copy that carries this Current's version.
 	pub := *s

@@ -182,3 +182,37 @@ func TestCurrentStale(t *testing.T) {
 type fixedSnapshotter struct{ s *Snapshot }
 
 func (f fixedSnapshotter) Snapshot(context.Context) (*Snapshot, error) { return f.s, nil }
+
+// flakySnapshotter fails while err is set.
+type flakySnapshotter struct{ err error }
+
+func (f *flakySnapshotter) Snapshot(context.Context) (*Snapshot, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	return NewSnapshot(nil, nil), nil
+}
+
+// TestCurrentRefreshFailures: failed Refreshes are counted, BehindSince
+// is when the first of a run of failures happened (the previous snapshot
+// stays served) and is zero again after a Refresh succeeds.
+func TestCurrentRefreshFailures(t *testing.T) {
+	cur := &Current{}
+	st := &flakySnapshotter{}
+	if err := cur.Refresh(context.Background(), st); err != nil || !cur.BehindSince().IsZero() {
+		t.Fatalf("Refresh: %v, BehindSince %v", err, cur.BehindSince())
+	}
+	st.err = fmt.Errorf("disk gone")
+	before := time.Now()
+	cur.Refresh(context.Background(), st)
+	first := cur.BehindSince()
+	cur.Refresh(context.Background(), st)
+	if cur.RefreshFailures() != 2 || first.Before(before) || !cur.BehindSince().Equal(first) || cur.Load() == nil {
+		t.Errorf("after two failures: %d failures, behind since %v (first %v), served %v; want 2, the first failure, still served",
+			cur.RefreshFailures(), cur.BehindSince(), first, cur.Load() != nil)
+	}
+	st.err = nil
+	if err := cur.Refresh(context.Background(), st); err != nil || !cur.BehindSince().IsZero() || cur.RefreshFailures() != 2 {
+		t.Errorf("after a success: %v, behind since %v, %d failures; want zero time, 2", err, cur.BehindSince(), cur.RefreshFailures())
+	}
+}

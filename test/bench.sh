@@ -24,6 +24,10 @@
 #                   the scale store's population (default 10000 and 100000)
 #   BENCH_CHANGES   tenant changes timed from one replica to every replica
 #                   (default 6)
+#   BENCH_OFF_FLAGS serve flags that turn instrumentation off, for the
+#                   session-off case: the session case against this same
+#                   binary with them, on a copy of the database, every round
+#                   (default --metrics=false)
 #   BENCH_BASELINE  a tenantgate binary: each round also runs the session
 #                   case against it (label session-base), on a copy of the
 #                   same database, to compare two builds in one run
@@ -153,6 +157,7 @@ head -c 24 /dev/urandom | base64 | bin/tenantgate users add --db "$db" --master-
 # Each round's fresh case gets tokens no server has seen.
 split -d -a 3 -n "l/$ROUNDS" "$work/fresh.tok" "$work/fresh."
 rm "$work/fresh.tok"
+cp "$db" "$work/off.db" # bbolt allows one process a file
 if [[ -n ${BENCH_BASELINE:-} ]]; then
 	[[ -x $BENCH_BASELINE ]] || die "BENCH_BASELINE=$BENCH_BASELINE is not an executable"
 	cp "$db" "$work/baseline.db" # bbolt allows one process a file
@@ -263,7 +268,17 @@ start_serve() {
 	serve_ready_ms=$((($(date +%s%N) - t0) / 1000000))
 }
 
-cases=(session fresh redirect)
+cases=(session session-off fresh redirect)
+# The same binary with its instrumentation off: what the metrics cost on the
+# cached-session path is session against session-off (goal: within 3%).
+read -r -a off_flags <<<"${BENCH_OFF_FLAGS:---metrics=false}"
+"${server_pin[@]}" bin/tenantgate serve --db "$work/off.db" --master-key-file "$key" \
+	--grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 \
+	--base-domain bench.test --insecure-cookies "${off_flags[@]}" 2>"$work/serve-off.log" &
+off_pid=$!
+pids+=("$off_pid")
+wait_for grep -q '"msg":"serving"' "$work/serve-off.log" || die "tenantgate (${off_flags[*]}) did not start: $(tail -5 "$work/serve-off.log")"
+off_grpc=$(grep -m1 '"msg":"serving"' "$work/serve-off.log" | grep -o '"grpc":"[^"]*"' | cut -d'"' -f4)
 if [[ -n ${BENCH_BASELINE:-} ]]; then
 	"${server_pin[@]}" "$BENCH_BASELINE" serve --db "$work/baseline.db" --master-key-file "$key" \
 		--grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 \
@@ -297,6 +312,7 @@ for ((round = 0; round < ROUNDS; round++)); do
 	for c in "${cases[@]}"; do
 		case $c in
 		session-base) run_case session "$base_grpc" "$base_pid" "$fresh" "$results" "$c" ;;
+		session-off) run_case session "$off_grpc" "$off_pid" "$fresh" "$results" "$c" ;;
 		session-etcd) run_case session "$etcd_grpc" "$etcd_pid_serve" "$fresh" "$results" "$c" "$work/etcd-tok/session.tok" ;;
 		fresh-etcd) run_case fresh "$etcd_grpc" "$etcd_pid_serve" "$(printf '%s/etcd-tok/fresh.%03d' "$work" "$round")" "$results" "$c" ;;
 		session-scale) run_case session "$scale_grpc" "$scale_pid" "$fresh" "$results" "$c" "$work/scale-tok/session.tok" ;;
@@ -306,6 +322,7 @@ for ((round = 0; round < ROUNDS; round++)); do
 done
 stop "$noop_pid"
 stop "$tg_pid"
+stop "$off_pid"
 [[ -n ${base_pid:-} ]] && stop "$base_pid"
 if [[ $BENCH_ETCD == 1 ]]; then
 	"$work/loadgen" rss -pid "$etcd_pid_serve" -label "the etcd replica (3 tenants), after the rounds" -results "$results"

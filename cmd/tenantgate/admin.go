@@ -23,20 +23,7 @@ func (s *server) adminMux() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		m := s.metrics
-		snap := s.snapshots.Load()
-		fmt.Fprintf(w, "# HELP tenantgate_check_total Check decisions by outcome.\n# TYPE tenantgate_check_total counter\n")
-		fmt.Fprintf(w, "tenantgate_check_total{outcome=\"allowed\"} %d\n", m.Allowed.Load())
-		fmt.Fprintf(w, "tenantgate_check_total{outcome=\"allowed_anonymous\"} %d\n", m.AllowedAnonymous.Load())
-		fmt.Fprintf(w, "tenantgate_check_total{outcome=\"redirected\"} %d\n", m.Redirected.Load())
-		fmt.Fprintf(w, "tenantgate_check_total{outcome=\"denied\"} %d\n", m.Denied.Load())
-		if snap != nil {
-			fmt.Fprintf(w, "# HELP tenantgate_tenants Tenants in the current snapshot.\n# TYPE tenantgate_tenants gauge\ntenantgate_tenants %d\n", snap.Len())
-			fmt.Fprintf(w, "# HELP tenantgate_snapshot_version Snapshots published since start.\n# TYPE tenantgate_snapshot_version counter\ntenantgate_snapshot_version %d\n", snap.Version)
-		}
-	})
+	mux.Handle("GET /metrics", s.serveMetrics())
 	if s.adminOn {
 		mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 			o := s.opened.Load()
@@ -53,8 +40,9 @@ func (s *server) adminMux() http.Handler {
 	return mux
 }
 
-// checkReady is ready when the store is open, a snapshot is loaded and the
-// store still answers.
+// checkReady is ready when the store is open, a snapshot is served and
+// the store still answers. It never reads the store's contents: a probe
+// every few seconds must cost next to nothing, whatever the store holds.
 func (s *server) checkReady(ctx context.Context) error {
 	if !s.ready() {
 		return fmt.Errorf("no tenant snapshot loaded")
@@ -67,8 +55,16 @@ func (s *server) checkReady(ctx context.Context) error {
 		// --store-max-staleness has passed.
 		return nil
 	}
+	p, ok := st.(pinger)
+	if !ok {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err := st.Snapshot(ctx)
-	return err
+	if err := p.Ping(ctx); err != nil {
+		s.pingFailures.Add(1)
+		s.log.Error("readiness: the store does not answer", "err", err)
+		return err
+	}
+	return nil
 }

@@ -37,10 +37,11 @@ func methodTypes() tenants.MethodTypes {
 // is the handler's own). The methods share one IdP HTTP client (https only,
 // no metadata, link-local or private addresses, checked when dialling;
 // loopback over http only with --allow-loopback-http-idp), so connections
-// to an IdP are pooled. The store is the SAML replay cache: used assertion
+// to an IdP are pooled, and every exchange is reported to observe (the
+// metrics; nil for none). The store is the SAML replay cache: used assertion
 // ids survive a restart.
-func newMethodRegistry(sealer *seal.Sealer, st tenants.Store, allowLoopback bool, log *slog.Logger) map[string]signin.Opener {
-	idp := idpclient.New(idpclient.Options{AllowLoopbackHTTP: allowLoopback})
+func newMethodRegistry(sealer *seal.Sealer, st tenants.Store, allowLoopback bool, observe func(idpclient.Kind, string), log *slog.Logger) map[string]signin.Opener {
+	idp := idpclient.New(idpclient.Options{AllowLoopbackHTTP: allowLoopback, Observe: observe})
 	return map[string]signin.Opener{
 		oidc.Type: oidc.NewOpener(oidc.Options{
 			Sealer: sealer, HTTPClient: idp, AllowLoopbackHTTP: allowLoopback, Now: time.Now, Log: log,

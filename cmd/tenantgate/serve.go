@@ -32,6 +32,7 @@ import (
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/internal/metrics"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/etcdstore"
 )
@@ -57,6 +58,7 @@ type serveFlags struct {
 	maxStaleness time.Duration
 	grpcTLS      grpcTLSFlags
 	mail         mailFlags
+	metrics      metricsFlags
 	// auditRetention is --audit-retention, auditLog --audit-log ("-":
 	// stdout, the writer of that name).
 	auditRetention time.Duration
@@ -83,6 +85,7 @@ func newServeCmd() *cobra.Command {
 	f.etcd.register(fl)
 	f.grpcTLS.register(fl)
 	f.mail.register(fl)
+	f.metrics.register(fl)
 	fl.DurationVar(&f.maxStaleness, "store-max-staleness", 60*time.Second, "with etcd unreachable, how long Check keeps answering from the last snapshot before it denies everything (503)")
 	fl.StringVar(&f.grpcAddr, "grpc-addr", "127.0.0.1:9001", "address of envoy.service.auth.v3.Authorization and grpc.health.v1.Health")
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:9002", "address of the sign-in endpoints under /_auth/ and per-tenant JWKS")
@@ -112,7 +115,10 @@ type server struct {
 	log       *slog.Logger
 	snapshots *tenants.Current
 	health    *health.Server
-	metrics   *extauthz.Metrics
+	// metrics are serve's Prometheus metrics, nil with --metrics=false;
+	// pingFailures counts failed readiness pings of the store.
+	metrics      *metrics.Metrics
+	pingFailures atomic.Uint64
 	// adminOn is whether the admin API is on (--admin-token-file).
 	adminOn bool
 	// auditStream is where audit events are also written (--audit-log),
@@ -223,6 +229,10 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if err != nil {
 		return err
 	}
+	mtr, err := f.metrics.build()
+	if err != nil {
+		return err
+	}
 	auditStream, closeAuditLog, err := openAuditLog(f)
 	if err != nil {
 		return err
@@ -236,13 +246,12 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	snapshots := &tenants.Current{}
 	cookieName := session.CookieName(f.insecureCookies)
 	verifier := session.NewVerifier()
-	metrics := &extauthz.Metrics{}
 	check := &extauthz.Server{
 		Authorizer: &extauthz.Authorizer{Snapshots: snapshots, Resolver: resolver, Verifier: verifier, CookieName: cookieName, Log: log},
 		Log:        log,
-		Metrics:    metrics,
 	}
-	srv := &server{log: log, snapshots: snapshots, metrics: metrics, health: health.NewServer(), adminOn: adminToken != "", auditStream: auditStream}
+	srv := &server{log: log, snapshots: snapshots, metrics: mtr, health: health.NewServer(), adminOn: adminToken != "", auditStream: auditStream}
+	srv.instrumentCheck(check, verifier)
 	srv.setServing(false)
 	links, err := account.NewLinks(sealer)
 	if err != nil {
@@ -368,7 +377,7 @@ func (s *server) start(ctx context.Context, st tenants.Store, f *serveFlags, sea
 		Now:             time.Now,
 		Log:             log,
 		Rand:            rand.Reader,
-		Methods:         newMethodRegistry(sealer, st, f.allowLoopbackHTTPIDP, log),
+		Methods:         newMethodRegistry(sealer, st, f.allowLoopbackHTTPIDP, s.idpObserver(), log),
 		MethodTypes:     methodTypes(),
 		Sealer:          sealer,
 		GlobalTTL:       f.globalSessionTTL,
@@ -380,6 +389,7 @@ func (s *server) start(ctx context.Context, st tenants.Store, f *serveFlags, sea
 	if recorder != nil {
 		loginHandler.Audit = recorder
 	}
+	s.instrumentSignIn(loginHandler)
 	loginHandler.Accounts = s.accounts
 	if es, ok := st.(*etcdstore.Store); ok {
 		// A fleet: failed sign-ins per account and per address, and

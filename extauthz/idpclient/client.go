@@ -56,7 +56,20 @@ type Options struct {
 	MaxBody int64
 	// RootCAs, when set, replaces the system roots (tests, private CAs).
 	RootCAs *x509.CertPool
+	// Observe, when set, is told of every HTTP exchange with an IdP (each
+	// redirect hop too): its Kind (KindOf the request's context) and
+	// result, ResultOK for a 2xx or 3xx status, ResultHTTPError for any
+	// other status, ResultError when no response came (refused address,
+	// timeout, TLS, oversized headers). It must not block.
+	Observe func(kind Kind, result string)
 }
+
+// Results of an IdP exchange, for Options.Observe.
+const (
+	ResultOK        = "ok"
+	ResultHTTPError = "http_error"
+	ResultError     = "error"
+)
 
 // New returns an http.Client that enforces the package's policy (see the
 // package documentation) on every request and every redirect hop. It never
@@ -72,6 +85,7 @@ func New(opts Options) *http.Client {
 	rt := &transport{
 		https:   newTransport(opts, opts.checkAddr),
 		maxBody: opts.MaxBody,
+		observe: opts.Observe,
 	}
 	if opts.AllowLoopbackHTTP {
 		// Plain http has its own transport whose dialer accepts nothing but
@@ -266,9 +280,25 @@ func checkLoopbackOnly(ip netip.Addr) error {
 type transport struct {
 	https, http *http.Transport // http is nil unless loopback http is allowed
 	maxBody     int64
+	observe     func(Kind, string)
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.roundTrip(req)
+	if t.observe != nil {
+		result := ResultOK
+		switch {
+		case err != nil:
+			result = ResultError
+		case resp.StatusCode >= 400:
+			result = ResultHTTPError
+		}
+		t.observe(KindOf(req.Context()), result)
+	}
+	return resp, err
+}
+
+func (t *transport) roundTrip(req *http.Request) (*http.Response, error) {
 	var rt *http.Transport
 	switch req.URL.Scheme {
 	case "https":

@@ -139,6 +139,7 @@ func (a *answer) retry(seconds int) *answer {
 // answer itself. Nothing else writes a response.
 func (h *Handler) write(q *request, a *answer) {
 	a = h.recordAudit(q, a)
+	h.observe(q, a)
 	if a.refusal != nil {
 		h.logRefusal(q, a.refusal)
 	}

@@ -48,7 +48,7 @@ func (h *Handler) noteSignOut(q *request, user, email string) {
 
 // noteSwitch notes a switch code the apex issued for user into tenant.
 func (h *Handler) noteSwitch(q *request, tenant *tenants.Tenant, user tenants.User) {
-	q.audit = &auditNote{event: tenants.AuditSwitch, tenant: tenant.ID, user: user.ID, email: user.Email, method: "switch"}
+	q.audit = &auditNote{event: tenants.AuditSwitch, tenant: tenant.ID, user: user.ID, email: user.Email, method: methodSwitch}
 }
 
 // signInRoutes are the tenant routes whose refusals are refused sign-ins.
@@ -69,8 +69,8 @@ func (h *Handler) recordAudit(q *request, a *answer) *answer {
 		return a
 	}
 	e := tenants.AuditEvent{Actor: tenants.ActorAnonymous, Client: h.auditClient(q.r), RequestID: requestID(q.r)}
-	switch n := q.audit; {
-	case n != nil && a.refusal == nil && a.status < 400:
+	switch n, refused := outcomeOf(q, a); {
+	case n != nil:
 		e.Tenant, e.Event, e.Subject, e.Email, e.Method, e.Outcome = n.tenant, n.event, n.user, n.email, n.method, tenants.OutcomeSuccess
 		if n.user != "" {
 			e.Actor = n.user
@@ -88,10 +88,10 @@ func (h *Handler) recordAudit(q *request, a *answer) *answer {
 			}
 			h.log().Error("audit event not recorded", "tenant", e.Tenant, "event", e.Event, "err", err)
 		}
-	case a.refusal != nil && q.tenant() != nil && isSignInRoute(q):
+	case refused:
 		e.Tenant, e.Event, e.Email, e.Outcome, e.Reason = q.tenant().ID, tenants.AuditSignIn, a.refusal.email, tenants.OutcomeRefused, a.refusal.reason
 		if q.route == signin.PathSwitch {
-			e.Method = "switch"
+			e.Method = methodSwitch
 		}
 		ok, dropped := h.refusals.take(h.now())
 		if dropped > 0 {
@@ -106,6 +106,20 @@ func (h *Handler) recordAudit(q *request, a *answer) *answer {
 		}
 	}
 	return a
+}
+
+// outcomeOf is what answering q with a amounts to, for the audit trail
+// and the metrics alike: the noted event (a sign-in, sign-out or switch)
+// done, or a sign-in refused (a refusal on a sign-in route of a tenant),
+// or neither.
+func outcomeOf(q *request, a *answer) (done *auditNote, refused bool) {
+	switch n := q.audit; {
+	case n != nil && a.refusal == nil && a.status < 400:
+		return n, false
+	case a.refusal != nil && q.tenant() != nil && isSignInRoute(q):
+		return nil, true
+	}
+	return nil, false
 }
 
 // isSignInRoute reports whether q is a step of signing in to its tenant

@@ -164,6 +164,9 @@ type Handler struct {
 	// Audit records sign-ins, refusals, sign-outs and switches in the
 	// tenants' audit trails (audit.go); nil records nothing.
 	Audit Auditor
+	// Observer is told of every sign-in, refused sign-in, sign-out and
+	// session issued (observe.go), for metrics; nil tells nobody.
+	Observer Observer
 	// Accounts turns on the account pages that send mail (account.go:
 	// password reset, invitations, notices); nil leaves them off.
 	Accounts *Accounts
@@ -276,6 +279,9 @@ type request struct {
 	// person this request wrote (a password change), which the snapshot
 	// may not hold yet (waitPastRevocation).
 	revoked time.Time
+	// method is the sign-in method type this request is a step of, once
+	// known (observe.go).
+	method string
 }
 
 // waitPastRevocation returns once a session of user in the tenant with

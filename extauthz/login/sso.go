@@ -126,6 +126,7 @@ func loginHint(s string) string {
 // to the provider with status (302 for the direct GET, 303 after a POST).
 func (h *Handler) startSSO(q *request, i int, rd, hint string, status int) *answer {
 	t := q.tenant()
+	q.method = t.Methods[i].Type
 	ctx := q.r.Context()
 	m, err := h.method(ctx, t, i)
 	if err != nil {
@@ -237,6 +238,7 @@ func (h *Handler) callback(q *request) *answer {
 		return h.lostAttempt(q)
 	}
 	h.clearAttempt(q, a) // single use, whatever happens next
+	q.method = a.typ
 	if reason := h.checkAttempt(q, a, a.Method, a.typ); reason != "" {
 		return h.ssoFail(q, reason, nil)
 	}
@@ -400,6 +402,7 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 	if maxAge <= 0 {
 		return h.unavailable(q, "mint session", errors.New("minted session already expired"))
 	}
+	h.sessionIssued(typ)
 	q.setCookie(h.sessionCookie(q, token, maxAge))
 	if _, ok := m.(signin.LogoutMethod); ok && id.IDTokenHint != "" {
 		h.setIDTokenCookie(q, t, minted.SID, i, id.IDTokenHint, maxAge)

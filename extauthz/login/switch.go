@@ -422,6 +422,7 @@ func (h *Handler) callbackOrSwitch(q *request) *answer {
 // login request" page, with a reason code in the log.
 func (h *Handler) redeemSwitch(q *request) *answer {
 	t := q.tenant()
+	q.method = methodSwitch
 	if t.Suspended() {
 		return h.suspendedPage(q)
 	}
@@ -478,8 +479,8 @@ func (h *Handler) redeemSwitch(q *request) *answer {
 	if err := h.issueSession(q, user, roles); err != nil {
 		return h.unavailable(q, "mint session", err)
 	}
-	h.noteSignIn(q, user, "switch")
-	h.log().Info("signed in", "tenant", t.ID, "method", "switch", "email_digest", h.emailDigest(user.Email))
+	h.noteSignIn(q, user, methodSwitch)
+	h.log().Info("signed in", "tenant", t.ID, "method", methodSwitch, "email_digest", h.emailDigest(user.Email))
 	return seeOther(SafeRedirect(v.Return, q.res.Prefix))
 }
 

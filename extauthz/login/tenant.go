@@ -128,6 +128,7 @@ func (h *Handler) issueSession(q *request, user tenants.User, roles []string) er
 	if maxAge <= 0 {
 		return errors.New("minted session already expired")
 	}
+	h.sessionIssued(session.MethodPassword)
 	q.setCookie(h.sessionCookie(q, token, maxAge))
 	return nil
 }

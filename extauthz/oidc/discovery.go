@@ -115,7 +115,10 @@ func (c *discoveryCache) refresh(issuer string, e *discoveryEntry) {
 // fetch runs OIDC discovery (Discovery 1.0 §4) through the safe client and
 // checks what the browser will be sent to.
 func (c *discoveryCache) fetch(ctx context.Context, issuer string) (*discovery, error) {
-	p, err := gooidc.NewProvider(gooidc.ClientContext(ctx, c.client), issuer)
+	// The provider keeps the client for its JWKS fetches, which it makes
+	// under a context of its own: those are KindJWKS.
+	jwks := idpclient.DefaultKind(c.client, idpclient.KindJWKS)
+	p, err := gooidc.NewProvider(gooidc.ClientContext(idpclient.WithKind(ctx, idpclient.KindDiscovery), jwks), issuer)
 	if err != nil {
 		// go-oidc includes the response body in some errors; do not keep
 		// more than the first line's worth.

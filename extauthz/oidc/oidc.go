@@ -270,7 +270,7 @@ func (m *Method) callback(ctx context.Context, a *signin.Attempt, r *http.Reques
 		return signin.Identity{}, errNoCode
 	}
 	cctx := gooidc.ClientContext(ctx, m.cache.client)
-	tok, err := m.config(d, a).Exchange(cctx, code[0], oauth2.VerifierOption(a.PKCEVerifier))
+	tok, err := m.config(d, a).Exchange(idpclient.WithKind(cctx, idpclient.KindToken), code[0], oauth2.VerifierOption(a.PKCEVerifier))
 	if err != nil {
 		return signin.Identity{}, fmt.Errorf("%w: %w", errExchange, exchangeError(err))
 	}
@@ -306,7 +306,7 @@ func (m *Method) callback(ctx context.Context, a *signin.Attempt, r *http.Reques
 		return signin.Identity{}, fmt.Errorf("%w: no sub", errClaims)
 	}
 	if c.str("email") == "" && d.provider.UserInfoEndpoint() != "" {
-		ui, err := d.provider.UserInfo(cctx, oauth2.StaticTokenSource(tok))
+		ui, err := d.provider.UserInfo(idpclient.WithKind(cctx, idpclient.KindUserInfo), oauth2.StaticTokenSource(tok))
 		if err != nil {
 			return signin.Identity{}, fmt.Errorf("%w: %w", errUserinfo, trimError(err))
 		}

@@ -146,6 +146,13 @@ func (h *Hasher) params() Params {
 	return h.Params
 }
 
+// InFlight returns how many hashes are running now (slots taken, at most
+// MaxConcurrent): a gauge of the sign-in load argon2id puts on the CPU.
+func (h *Hasher) InFlight() int {
+	h.init()
+	return len(h.slots)
+}
+
 // acquire takes a hashing slot, waiting at most h.Wait.
 func (h *Hasher) acquire() error {
 	h.init()

@@ -261,7 +261,7 @@ func (m *Method) callback(ctx context.Context, a *signin.Attempt, r *http.Reques
 		return signin.Identity{}, errNoCode
 	}
 	cctx := context.WithValue(ctx, oauth2.HTTPClient, m.client)
-	tok, err := m.config(a).Exchange(cctx, code[0], oauth2.VerifierOption(a.PKCEVerifier))
+	tok, err := m.config(a).Exchange(idpclient.WithKind(cctx, idpclient.KindToken), code[0], oauth2.VerifierOption(a.PKCEVerifier))
 	if err != nil {
 		return signin.Identity{}, fmt.Errorf("%w: %w", errExchange, exchangeError(err))
 	}
@@ -295,7 +295,7 @@ func (m *Method) callback(ctx context.Context, a *signin.Attempt, r *http.Reques
 // get fetches a JSON document with the access token as a bearer token
 // (RFC 6750 §2.1) and returns its body if the status is 200.
 func (m *Method) get(ctx context.Context, u, accessToken string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(idpclient.WithKind(ctx, idpclient.KindUserInfo), http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}

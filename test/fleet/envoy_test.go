@@ -576,7 +576,7 @@ func (r *replica) checkCount() (int, error) {
 	}
 	total := 0
 	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, "tenantgate_check_total{") {
+		if strings.HasPrefix(line, "tenantgate_check_decisions_total{") {
 			var n int
 			fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &n)
 			total += n

@@ -13,6 +13,7 @@ import (
 	"github.com/tenantgate/tenantgate/extauthz"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/internal/metrics"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -92,7 +93,7 @@ func newCheckBenchScale(b *testing.B, n, m int) *checkBench {
 			Resolver:   &tenants.Resolver{BaseDomains: []string{"bench.test"}, PathPrefix: "/org"},
 			Verifier:   session.NewVerifier(),
 			CookieName: session.CookieName(true),
-		}, Metrics: &extauthz.Metrics{}},
+		}, Observer: metrics.New(metrics.Options{})},
 		minter: &session.Minter{Sealer: sealer},
 		tenant: snaps.Load().BySlug("acme"),
 		claims: session.Claims{Subject: "u-alice", Email: "alice@acme.bench.test", Roles: []string{"member"}, Method: session.MethodPassword},
@@ -131,6 +132,17 @@ func (cb *checkBench) run(b *testing.B, next func(i int) *authv3.CheckRequest, c
 
 func BenchmarkCheckSession(b *testing.B) {
 	cb := newCheckBench(b)
+	tok := cb.mint(b, 1)[0]
+	req := baseRequest("acme.bench.test", "/app/dashboard", acceptHTML, map[string]string{"cookie": "tenantgate=" + tok})
+	cb.run(b, func(int) *authv3.CheckRequest { return req }, expectOK("acme"))
+}
+
+// BenchmarkCheckSessionNoMetrics is BenchmarkCheckSession without the
+// metrics observer (serve --metrics=false): the difference is what the
+// metrics cost a cached session (docs/performance.md).
+func BenchmarkCheckSessionNoMetrics(b *testing.B) {
+	cb := newCheckBench(b)
+	cb.srv.Observer = nil
 	tok := cb.mint(b, 1)[0]
 	req := baseRequest("acme.bench.test", "/app/dashboard", acceptHTML, map[string]string{"cookie": "tenantgate=" + tok})
 	cb.run(b, func(int) *authv3.CheckRequest { return req }, expectOK("acme"))

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/extauthz"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/internal/metrics"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/boltstore"
 )
@@ -74,7 +75,8 @@ func cmdProfileServer(ctx context.Context, args []string, stdout io.Writer) erro
 			Verifier:   session.NewVerifier(),
 			CookieName: session.CookieName(*insecureCookies),
 		},
-		Metrics: &extauthz.Metrics{},
+		// serve collects metrics by default.
+		Observer: metrics.New(metrics.Options{}),
 	}
 	if *noop {
 		srv = staticOK{}

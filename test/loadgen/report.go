@@ -36,17 +36,22 @@ const (
 	// goalScaleDrop: the session ratio with 10 000 tenants and 100 000
 	// users falls by at most 5% from the 3-tenant case on the same store.
 	goalScaleDrop = 0.05
+	// goalInstrumentation: the session case with metrics on costs at
+	// most 3% more than the same binary with them off (issue 10).
+	goalInstrumentation = 0.03
 )
 
 // Labels of the runs bench.sh makes besides the four cases (loadgen run
 // -label): the session and fresh cases against serve on the etcd store
 // (3 tenants), the session case against a replica of the scale store, and
-// the session case against a baseline binary (BENCH_BASELINE).
+// the session case against a baseline binary (BENCH_BASELINE), and the
+// session case against this binary with its instrumentation off.
 const (
 	labelSessionEtcd  = "session-etcd"
 	labelFreshEtcd    = "fresh-etcd"
 	labelSessionScale = "session-scale"
 	labelSessionBase  = "session-base"
+	labelSessionOff   = "session-off"
 )
 
 // summary is the parsed results file.
@@ -230,6 +235,15 @@ func writeReport(w io.Writer, s *summary, cores float64) error {
 	if c, base := s.summarize("session"), s.summarize(labelSessionBase); c != nil && base != nil {
 		fmt.Fprintf(w, "  (the baseline binary, %s: %.2fx; this build / baseline: %.3f, in server CPU per call baseline/this: %.3f)\n",
 			labelSessionBase, base.best.QPS/noop.QPS, c.best.QPS/base.best.QPS, cpuRatio(base.best, c.best))
+	}
+	if c, off := s.summarize("session"), s.summarize(labelSessionOff); c != nil && off != nil {
+		qps := c.best.QPS / off.best.QPS
+		cpu := cpuRatio(off.best, c.best)
+		fmt.Fprintf(w, "goal session with metrics within %.0f%% of %s (same binary, instrumentation off): %.3f in QPS  %s\n",
+			goalInstrumentation*100, labelSessionOff, qps, verdict(qps >= 1-goalInstrumentation && c.errors == 0 && off.errors == 0))
+		if cpu > 0 {
+			fmt.Fprintf(w, "  (server CPU per call, off/on: %.3f)\n", cpu)
+		}
 	}
 	if c, v := s.summarize("fresh"), s.verify; c != nil && v != nil {
 		r := c.best
