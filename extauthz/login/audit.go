@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
@@ -44,6 +45,14 @@ func (h *Handler) noteSignIn(q *request, user tenants.User, method string) {
 // tenant.
 func (h *Handler) noteSignOut(q *request, user, email string) {
 	q.audit = &auditNote{event: tenants.AuditSignOut, tenant: q.tenant().ID, user: user, email: email}
+}
+
+// noteSessionRevoked notes that the signed-in person c revoked sessions of
+// their own in the request's tenant (one from the account page's list, or
+// all of them). Its event is recorded after the revocation; a failure to
+// record it is logged, the revocation stands.
+func (h *Handler) noteSessionRevoked(q *request, c *session.Claims) {
+	q.audit = &auditNote{event: tenants.AuditSessionRevoked, tenant: q.tenant().ID, user: c.Subject, email: c.Email}
 }
 
 // noteSwitch notes a switch code the apex issued for user into tenant.

@@ -39,6 +39,11 @@ type Store interface {
 	// change and reset, accepted invitations (account.go, invite.go).
 	SetPassword(ctx context.Context, userID, oldHash, newHash string, rev tenants.Revocation) error
 	AddMember(ctx context.Context, tenantID string, m tenants.NewMember) (bool, error)
+	// RecordSession, Sessions and RevokeSession keep the list of sessions
+	// the account page shows and revokes from (sessions.go).
+	RecordSession(ctx context.Context, s tenants.Session, evict tenants.Revocation) error
+	Sessions(ctx context.Context, tenantInternalID, userID string) ([]tenants.Session, error)
+	RevokeSession(ctx context.Context, tenantInternalID, userID, sid string, rev tenants.Revocation) error
 	// Snapshot lets a sign-out publish its revocation, and an SSO sign-in
 	// its membership, at once (publish).
 	Snapshot(ctx context.Context) (*tenants.Snapshot, error)
