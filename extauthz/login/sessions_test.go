@@ -298,3 +298,20 @@ func TestDeviceLabel(t *testing.T) {
 		}
 	}
 }
+
+// deviceLabelRE is every label deviceLabel may return: its own words only.
+var deviceLabelRE = regexp.MustCompile(`^(Unknown browser|Edge|Opera|Samsung Internet|Firefox|Chrome|Headless Chrome|Chromium|Safari|curl)` +
+	`( on (Windows|iOS|iPadOS|Android|ChromeOS|macOS|Linux))?$`)
+
+// FuzzDeviceLabel: whatever a client sends as its User-Agent, the label
+// stored and shown is one of deviceLabel's own, never bytes of the header.
+func FuzzDeviceLabel(f *testing.F) {
+	for _, ua := range []string{firefoxLinux, safariIPhone, "", "<script>alert(1)</script>", "Firefox/1 \x00 Windows", strings.Repeat("Chrome/", 400) + "Linux"} {
+		f.Add(ua)
+	}
+	f.Fuzz(func(t *testing.T, ua string) {
+		if got := deviceLabel(ua); !deviceLabelRE.MatchString(got) {
+			t.Fatalf("deviceLabel(%q) = %q, not a label of its own", ua, got)
+		}
+	})
+}
