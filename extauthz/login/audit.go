@@ -131,7 +131,9 @@ func isSignInRoute(q *request) bool {
 
 // auditFailed answers a sign-in whose audit event could not be written:
 // 503, and none of the cookies the sign-in set (the session, the ID-token
-// hint) go out; cookies being cleared still are.
+// hint) go out; cookies being cleared still are. The session it recorded
+// is revoked (withdrawSessions): nobody holds it, so nobody may see it
+// listed or ever use it.
 func (h *Handler) auditFailed(q *request, _ *answer, err error) *answer {
 	kept := q.cookies[:0]
 	for _, c := range q.cookies {
@@ -141,6 +143,7 @@ func (h *Handler) auditFailed(q *request, _ *answer, err error) *answer {
 	}
 	q.cookies = kept
 	q.audit = nil
+	h.withdrawSessions(q)
 	return h.unavailable(q, "record sign-in audit event", err)
 }
 

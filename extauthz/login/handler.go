@@ -269,6 +269,9 @@ type request struct {
 	cookies []*http.Cookie
 	// audit is what the request did for the audit trail (audit.go).
 	audit *auditNote
+	// recorded are the sessions this request minted and recorded
+	// (sessions.go), withdrawn if their cookies are withheld after all.
+	recorded []session.Claims
 }
 
 // setCookie sets c on the response to this request, whatever the answer.

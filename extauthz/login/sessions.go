@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -41,6 +42,22 @@ func (h *Handler) recordSession(q *request, minted session.Claims, via string) e
 		Address:          address,
 		Method:           via,
 	}, everySession(h.now()))
+}
+
+// withdrawSessions revokes, and drops from the list, the sessions this
+// request recorded, when their cookies are withheld after all (a sign-in
+// refused because its audit event could not be written). A failure is
+// logged: the token was never handed out, and its record goes when it
+// expires.
+func (h *Handler) withdrawSessions(q *request) {
+	for _, c := range q.recorded {
+		rev := tenants.Revocation{NotBefore: h.now(), Expires: session.RevocationExpires(c.Expires)}
+		err := h.Store.RevokeSession(context.WithoutCancel(q.r.Context()), c.TenantID, c.Subject, c.SID, rev)
+		if err != nil {
+			h.log().Error("withdraw a session that was not handed out", "tenant", c.Tenant, "err", err)
+		}
+	}
+	q.recorded = nil
 }
 
 // sessionList is the account page's Sessions section.

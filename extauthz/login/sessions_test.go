@@ -315,3 +315,29 @@ func FuzzDeviceLabel(f *testing.F) {
 		}
 	})
 }
+
+// TestSessionWithdrawnWhenNotHandedOut: a sign-in refused after its session
+// was recorded (its audit event could not be written) leaves no session
+// listed, and the token, never handed out, is revoked.
+func TestSessionWithdrawnWhenNotHandedOut(t *testing.T) {
+	e := newEnv(t)
+	e.h.Audit = failingAudit{}
+	resp := e.signIn("acme.app.test", "", "alice@acme.test", alicePassword, "/")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", resp.StatusCode)
+	}
+	alice, err := e.store.UserByEmail(t.Context(), "alice@acme.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme := e.snaps.Load().BySlug("acme").InternalID
+	got, err := e.store.Sessions(t.Context(), acme, alice.ID)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("sessions recorded after the refused sign-in: %+v, %v; want none", got, err)
+	}
+	e.h.Audit = nil
+	sess := e.signInWith("acme.app.test", "alice@acme.test", alicePassword, firefoxLinux)
+	if rs := rows(e.accountPage("acme.app.test", sess)); strings.Join(rs, "|") != "Firefox on Linux*" {
+		t.Errorf("after a good sign-in: listed %q, want that one session", rs)
+	}
+}

@@ -139,6 +139,7 @@ func (h *Handler) mintSession(q *request, c session.Claims, via string) (session
 	if err := h.recordSession(q, minted, via); err != nil {
 		return session.Claims{}, fmt.Errorf("record session: %w", err)
 	}
+	q.recorded = append(q.recorded, minted)
 	q.setCookie(h.sessionCookie(q, token, maxAge))
 	return minted, nil
 }
