@@ -23,7 +23,8 @@ const (
 	// "switch").
 	AuditSwitch = "switch"
 	// AuditSessionRevoked is a session revoked otherwise than by signing
-	// out (Subject is the user whose sessions went).
+	// out: by its holder from the account page, one session or every one
+	// (Subject is the user whose sessions went).
 	AuditSessionRevoked = "session_revoked"
 	// AuditSSOFirstSeen is the first sign-in of an identity an SSO method of
 	// the tenant vouched for: the user was created.

@@ -80,8 +80,8 @@ type Store interface {
 	// Tenant returns one tenant by slug, or ErrNotFound.
 	Tenant(ctx context.Context, id string) (Tenant, error)
 	// DeleteTenant removes a tenant, its keys, its memberships, its external
-	// identities (with the users UpsertExternalUser created for them) and
-	// its used assertion ids. Its InternalID is never used again, so its
+	// identities (with the users UpsertExternalUser created for them), its
+	// used assertion ids and its recorded sessions. Its InternalID is never used again, so its
 	// sessions stop verifying. Password users left without any membership
 	// stay (they may be re-added elsewhere).
 	DeleteTenant(ctx context.Context, id string) error
@@ -167,6 +167,32 @@ type Store interface {
 	// Revoke records a revocation, replacing one with the same key.
 	// Revocations past their Expires are dropped by later writes.
 	Revoke(ctx context.Context, r Revocation) error
+
+	// RecordSession records a session just issued (Session), so that its
+	// holder can list it (Sessions) and revoke it (RevokeSession). Records
+	// of one person in one tenant are capped at MaxSessionsPerUser: in the
+	// same write, the oldest beyond the cap (by Issued) are dropped and
+	// revoked (evict.Key is set by the store, once per dropped session;
+	// evict.NotBefore and evict.Expires by the caller, Expires outliving
+	// every session). A record lives until its Expires: backends drop
+	// expired records (etcd on leases, bbolt by later writes), so records
+	// never outgrow the sessions alive. A record with the same SID
+	// replaces the earlier one. A Session with an empty field, an
+	// Expires not after Issued, or a field over MaxSessionFieldLen is an
+	// error, and nothing is written.
+	RecordSession(ctx context.Context, s Session, evict Revocation) error
+	// Sessions returns the recorded sessions of a user in a tenant (both
+	// internal ids) that have not expired, newest first. Revoked sessions
+	// are returned too, until their record goes: the caller knows the
+	// revocations (Snapshot.Revoked). No session is not an error.
+	Sessions(ctx context.Context, tenantInternalID, userID string) ([]Session, error)
+	// RevokeSession revokes the recorded session sid of the user in the
+	// tenant and drops its record, in one write (rev.Key is set by the
+	// store to SessionRevocationKey(sid); rev.NotBefore and rev.Expires by
+	// the caller). The record is looked up under this tenant and user
+	// only, so no one names another person's session: a sid recorded for
+	// anyone else, or not at all, is ErrNotFound, with nothing written.
+	RevokeSession(ctx context.Context, tenantInternalID, userID, sid string, rev Revocation) error
 
 	// Snapshot returns everything the hot path needs: tenants with keys and
 	// sealed secrets, every membership with its current roles (Check takes a

@@ -18,8 +18,9 @@ import (
 
 // Paths of the self-service account pages below a tenant's root.
 const (
-	// PathAccount is the signed-in person's account page: password change
-	// and signing out everywhere (POST with action=password|signout-all).
+	// PathAccount is the signed-in person's account page: password
+	// change, the list of their sessions, signing out one of them or
+	// everywhere (POST with action=password|revoke-session|signout-all).
 	PathAccount = "/_auth/account"
 	// PathForgot asks for a password reset link (POST: email).
 	PathForgot = "/_auth/forgot"
@@ -82,6 +83,9 @@ type accountView struct {
 	Existing bool
 	// Password: the account page offers a password change.
 	Password bool
+	// Sessions: the account page's list of the person's sessions
+	// (sessions.go).
+	Sessions *sessionList
 }
 
 // accountRoute answers the account pages' routes; ok is false for any
@@ -445,7 +449,8 @@ func (h *Handler) accountForm(q *request, status int, c *session.Claims, notice,
 		Title: "Your account", TenantName: displayName(t.Name, t.ID),
 		Action: q.res.Prefix + PathAccount, CSRF: h.formCSRF(q), Email: c.Email,
 		Notice: notice, Error: errMsg,
-		Acct: accountView{Password: c.Method == session.MethodPassword && t.HasMethod(tenants.MethodPassword)},
+		Acct: accountView{Password: c.Method == session.MethodPassword && t.HasMethod(tenants.MethodPassword),
+			Sessions: h.sessionSection(q, c)},
 	})
 }
 
@@ -470,6 +475,8 @@ func (h *Handler) accountPost(q *request) *answer {
 		return h.changePassword(q, c)
 	case "signout-all":
 		return h.signOutEverywhere(q, c)
+	case "revoke-session":
+		return h.revokeSession(q, c)
 	}
 	return h.message(q, http.StatusBadRequest, "Request refused", "The form could not be read. Go back and try again.", true).
 		refused("bad_form", "")
@@ -516,12 +523,15 @@ func (h *Handler) changePassword(q *request, c *session.Claims) *answer {
 	}
 	q.revoked = rev.NotBefore
 	h.publish(q, "a password change")
-	if err := h.issueSession(q, user, roles); err != nil {
+	minted, err := h.issueSession(q, user, roles, session.MethodPassword)
+	if err != nil {
 		return h.unavailable(q, "mint session", err)
 	}
 	h.notifyPasswordChanged(t, user.Email)
 	h.log().Info("password changed", "tenant", t.ID, "email_digest", h.emailDigest(user.Email))
-	return h.accountForm(q, http.StatusOK, c, "Your password was changed. Every other session was signed out.", "")
+	fresh := *c
+	fresh.SID = minted.SID // the list marks the new session as this one
+	return h.accountForm(q, http.StatusOK, &fresh, "Your password was changed. Every other session was signed out.", "")
 }
 
 // signOutEverywhere revokes every session of the person in this tenant,
@@ -534,6 +544,7 @@ func (h *Handler) signOutEverywhere(q *request, c *session.Claims) *answer {
 		return h.unavailable(q, "revoke sessions", err)
 	}
 	q.setCookie(h.sessionCookie(q, "", -1))
+	h.noteSessionRevoked(q, c)
 	h.log().Info("signed out everywhere", "tenant", t.ID)
 	return seeOther(q.res.Prefix + signin.PathLogin)
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/tenants"
 )
@@ -44,6 +45,14 @@ func (h *Handler) noteSignIn(q *request, user tenants.User, method string) {
 // tenant.
 func (h *Handler) noteSignOut(q *request, user, email string) {
 	q.audit = &auditNote{event: tenants.AuditSignOut, tenant: q.tenant().ID, user: user, email: email}
+}
+
+// noteSessionRevoked notes that the signed-in person c revoked sessions of
+// their own in the request's tenant (one from the account page's list, or
+// all of them). Its event is recorded after the revocation; a failure to
+// record it is logged, the revocation stands.
+func (h *Handler) noteSessionRevoked(q *request, c *session.Claims) {
+	q.audit = &auditNote{event: tenants.AuditSessionRevoked, tenant: q.tenant().ID, user: c.Subject, email: c.Email}
 }
 
 // noteSwitch notes a switch code the apex issued for user into tenant.
@@ -136,7 +145,9 @@ func isSignInRoute(q *request) bool {
 
 // auditFailed answers a sign-in whose audit event could not be written:
 // 503, and none of the cookies the sign-in set (the session, the ID-token
-// hint) go out; cookies being cleared still are.
+// hint) go out; cookies being cleared still are. The session it recorded
+// is revoked (withdrawSessions): nobody holds it, so nobody may see it
+// listed or ever use it.
 func (h *Handler) auditFailed(q *request, _ *answer, err error) *answer {
 	kept := q.cookies[:0]
 	for _, c := range q.cookies {
@@ -146,6 +157,7 @@ func (h *Handler) auditFailed(q *request, _ *answer, err error) *answer {
 	}
 	q.cookies = kept
 	q.audit = nil
+	h.withdrawSessions(q)
 	return h.unavailable(q, "record sign-in audit event", err)
 }
 

@@ -39,6 +39,11 @@ type Store interface {
 	// change and reset, accepted invitations (account.go, invite.go).
 	SetPassword(ctx context.Context, userID, oldHash, newHash string, rev tenants.Revocation) error
 	AddMember(ctx context.Context, tenantID string, m tenants.NewMember) (bool, error)
+	// RecordSession, Sessions and RevokeSession keep the list of sessions
+	// the account page shows and revokes from (sessions.go).
+	RecordSession(ctx context.Context, s tenants.Session, evict tenants.Revocation) error
+	Sessions(ctx context.Context, tenantInternalID, userID string) ([]tenants.Session, error)
+	RevokeSession(ctx context.Context, tenantInternalID, userID, sid string, rev tenants.Revocation) error
 	// Snapshot lets a sign-out publish its revocation, and an SSO sign-in
 	// its membership, at once (publish).
 	Snapshot(ctx context.Context) (*tenants.Snapshot, error)
@@ -275,6 +280,9 @@ type request struct {
 	cookies []*http.Cookie
 	// audit is what the request did for the audit trail (audit.go).
 	audit *auditNote
+	// recorded are the sessions this request minted and recorded
+	// (sessions.go), withdrawn if their cookies are withheld after all.
+	recorded []session.Claims
 	// revoked is the NotBefore of a revocation of every session of the
 	// person this request wrote (a password change), which the snapshot
 	// may not hold yet (waitPastRevocation).

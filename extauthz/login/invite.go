@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/tenantgate/tenantgate/extauthz/account"
+	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -127,7 +128,7 @@ func (h *Handler) acceptInvite(q *request) *answer {
 	if err != nil {
 		return h.unavailable(q, "look up membership", err)
 	}
-	if err := h.issueSession(q, user, roles); err != nil {
+	if _, err := h.issueSession(q, user, roles, session.MethodPassword); err != nil {
 		return h.unavailable(q, "mint session", err)
 	}
 	return seeOther(q.res.Prefix + "/")

@@ -12,7 +12,7 @@ import (
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
-//go:embed templates/pages.html templates/tenancy.html templates/account.html templates/style.css
+//go:embed templates/pages.html templates/tenancy.html templates/account.html templates/sessions.html templates/style.css
 var templateFS embed.FS
 
 // baseCSS is the stylesheet every page inlines after its palette. It holds
@@ -33,7 +33,7 @@ var pages = parsePages()
 
 func parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{"referrerPolicy": func() string { return referrerPolicy }}
-	base := template.Must(template.New("pages.html").Funcs(funcs).ParseFS(templateFS, "templates/pages.html", "templates/tenancy.html", "templates/account.html"))
+	base := template.Must(template.New("pages.html").Funcs(funcs).ParseFS(templateFS, "templates/pages.html", "templates/tenancy.html", "templates/account.html", "templates/sessions.html"))
 	out := map[string]*template.Template{}
 	for _, name := range []string{"login", "discover", "logout", "message", "apex", "chooser", "switch", "forgot", "reset", "invite", "account"} {
 		t := template.Must(base.Clone())

@@ -388,22 +388,16 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 		return h.unavailable(q, "record sso user", err)
 	}
 	h.publish(q, "an SSO sign-in")
-	h.waitPastRevocation(q, t.InternalID, user.ID)
-	token, minted, err := h.Minter.Mint(t, session.Claims{
+	minted, err := h.mintSession(q, session.Claims{
 		Subject: user.ID,
 		Email:   email,
 		Roles:   roles,
 		Method:  typ,
-	})
+	}, typ)
 	if err != nil {
 		return h.unavailable(q, "mint session", err)
 	}
 	maxAge := int(minted.Expires.Sub(minted.IssuedAt).Seconds())
-	if maxAge <= 0 {
-		return h.unavailable(q, "mint session", errors.New("minted session already expired"))
-	}
-	h.sessionIssued(typ)
-	q.setCookie(h.sessionCookie(q, token, maxAge))
 	if _, ok := m.(signin.LogoutMethod); ok && id.IDTokenHint != "" {
 		h.setIDTokenCookie(q, t, minted.SID, i, id.IDTokenHint, maxAge)
 	} else {

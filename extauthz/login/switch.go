@@ -476,7 +476,7 @@ func (h *Handler) redeemSwitch(q *request) *answer {
 	if a := h.admitSignIn(q, signInKey(t.InternalID, user.Email), user.Email); a != nil {
 		return a
 	}
-	if err := h.issueSession(q, user, roles); err != nil {
+	if _, err := h.issueSession(q, user, roles, "switch"); err != nil {
 		return h.unavailable(q, "mint session", err)
 	}
 	h.noteSignIn(q, user, methodSwitch)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -103,7 +104,7 @@ func (h *Handler) login(q *request) *answer {
 	if a != nil {
 		return a
 	}
-	if err := h.issueSession(q, user, roles); err != nil {
+	if _, err := h.issueSession(q, user, roles, session.MethodPassword); err != nil {
 		return h.unavailable(q, "mint session", err)
 	}
 	h.noteSignIn(q, user, session.MethodPassword)
@@ -112,25 +113,37 @@ func (h *Handler) login(q *request) *answer {
 }
 
 // issueSession mints a password session of the request's tenant for user
-// with roles and sets its cookie, or returns why it could not.
-func (h *Handler) issueSession(q *request, user tenants.User, roles []string) error {
-	h.waitPastRevocation(q, q.tenant().InternalID, user.ID)
-	token, minted, err := h.Minter.Mint(q.tenant(), session.Claims{
+// with roles, records it (recordSession; via is how the person signed in:
+// password, switch) and sets its cookie, or returns why it could not.
+func (h *Handler) issueSession(q *request, user tenants.User, roles []string, via string) (session.Claims, error) {
+	return h.mintSession(q, session.Claims{
 		Subject: user.ID,
 		Email:   user.Email,
 		Roles:   roles,
 		Method:  session.MethodPassword,
-	})
+	}, via)
+}
+
+// mintSession mints a session of the request's tenant with claims c,
+// records it (recordSession) and sets its cookie. A session that cannot be
+// recorded sets no cookie: the error refuses the sign-in.
+func (h *Handler) mintSession(q *request, c session.Claims, via string) (session.Claims, error) {
+	h.waitPastRevocation(q, q.tenant().InternalID, c.Subject)
+	token, minted, err := h.Minter.Mint(q.tenant(), c)
 	if err != nil {
-		return err
+		return session.Claims{}, err
 	}
 	maxAge := int(minted.Expires.Sub(minted.IssuedAt).Seconds())
 	if maxAge <= 0 {
-		return errors.New("minted session already expired")
+		return session.Claims{}, errors.New("minted session already expired")
 	}
-	h.sessionIssued(session.MethodPassword)
+	if err := h.recordSession(q, minted, via); err != nil {
+		return session.Claims{}, fmt.Errorf("record session: %w", err)
+	}
+	q.recorded = append(q.recorded, minted)
+	h.sessionIssued(minted.Method)
 	q.setCookie(h.sessionCookie(q, token, maxAge))
-	return nil
+	return minted, nil
 }
 
 // checkPassword runs one password sign-in attempt for email and pw against

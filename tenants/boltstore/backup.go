@@ -79,7 +79,8 @@ func exportedBuckets() [][]byte {
 }
 
 func isExpiryIndex(name []byte) bool {
-	return bytes.Equal(name, bucketRevocationExpiry) || bytes.Equal(name, bucketAssertionExpiry)
+	return bytes.Equal(name, bucketRevocationExpiry) || bytes.Equal(name, bucketAssertionExpiry) ||
+		bytes.Equal(name, bucketSessionExpiry)
 }
 
 // Empty reports whether the database holds no record but its own (meta):
@@ -167,7 +168,7 @@ func Create(path string, fill func(put func(ns string, key, value []byte) error)
 }
 
 // putExported writes one exported record, and the expiry index entry of a
-// revocation or used assertion id.
+// revocation, used assertion id or recorded session.
 func putExported(tx *bolt.Tx, ns string, key, value []byte) error {
 	name := []byte(ns)
 	if len(key) == 0 || len(key) > record.MaxKeyLen || len(value) > record.MaxValueLen {
@@ -202,6 +203,8 @@ func putExported(tx *bolt.Tx, ns string, key, value []byte) error {
 		rec, index = new(revocationExpiry), bucketRevocationExpiry
 	case bytes.Equal(name, bucketAssertions):
 		rec, index = new(assertionExpiry), bucketAssertionExpiry
+	case bytes.Equal(name, bucketSessions):
+		rec, index = new(sessionExpiry), bucketSessionExpiry
 	default:
 		return nil
 	}
@@ -218,7 +221,9 @@ func putExported(tx *bolt.Tx, ns string, key, value []byte) error {
 type (
 	revocationExpiry struct{ record.Revocation }
 	assertionExpiry  struct{ record.Assertion }
+	sessionExpiry    struct{ record.Session }
 )
 
 func (r *revocationExpiry) expiry() time.Time { return r.Expires }
 func (r *assertionExpiry) expiry() time.Time  { return r.Expires }
+func (r *sessionExpiry) expiry() time.Time    { return r.Expires }

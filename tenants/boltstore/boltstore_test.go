@@ -747,3 +747,53 @@ func BenchmarkSignOut(b *testing.B) {
 		})
 	}
 }
+
+// TestExpiredSessionsDropped: the record of a session goes, with its
+// expiry index entry, at the first write after the session expires, so
+// the file never outgrows the sessions alive; a database holding records
+// reopens (the walk checks them).
+func TestExpiredSessionsDropped(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "db")
+	st, err := Open(path, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	evict := tenants.Revocation{NotBefore: now, Expires: now.Add(2 * time.Hour)}
+	for _, s := range []struct {
+		sid string
+		ttl time.Duration
+	}{{"short", time.Minute}, {"long", time.Hour}} {
+		err := st.RecordSession(ctx, tenants.Session{TenantInternalID: "t1", UserID: "u1", SID: s.sid, Issued: now,
+			Expires: now.Add(s.ttl), Device: "Firefox on Linux", Address: "192.0.2.1", Method: "password"}, evict)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = now.Add(2 * time.Minute)
+	// Any write prunes: here one of another kind altogether.
+	if err := st.Revoke(ctx, tenants.Revocation{Key: "sid:x", Expires: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	var expiryEntries int
+	err = st.db.View(func(tx *bolt.Tx) error {
+		_ = tx.Bucket(bucketSessions).ForEach(func(k, _ []byte) error { keys = append(keys, string(k)); return nil })
+		expiryEntries = tx.Bucket(bucketSessionExpiry).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || keys[0] != "t1/u1/long" || expiryEntries != 1 {
+		t.Errorf("stored sessions = %v with %d expiry entries, want t1/u1/long alone", keys, expiryEntries)
+	}
+	st.Close()
+	st2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	st2.Close()
+}

@@ -21,6 +21,7 @@
 //	assertions        tenantInternalID "/" id → used assertion id (assertionExpiry indexes them)
 //	audit             tenant id "/" seq (20 digits) → audit event, hash-chained (audit.go)
 //	auditHeads        tenant id → the tenant's audit chain head
+//	sessions          tenantInternalID "/" userID "/" sid → recorded session (sessionExpiry indexes them)
 //
 // The indexes are written in the same bbolt transaction as the records they
 // index, which is where uniqueness is decided: bbolt runs one writer at a

@@ -53,6 +53,12 @@ var (
 	bucketAudit = []byte(record.NamespaceAudit)
 	// bucketAuditHeads holds tenant id → record.AuditHead.
 	bucketAuditHeads = []byte(record.NamespaceAuditHeads)
+	// bucketSessions holds record.SessionKey(tenant, user, sid) →
+	// record.Session: the recorded sessions (session.go).
+	bucketSessions = []byte(record.NamespaceSessions)
+	// bucketSessionExpiry holds expiryKey(expires, session key) → nothing,
+	// like bucketRevocationExpiry.
+	bucketSessionExpiry = []byte("sessionExpiry")
 
 	keySchema = []byte("schema")
 )
@@ -70,11 +76,12 @@ func firstBuckets() [][]byte {
 	}
 }
 
-// addedBuckets came later (SSO, then the audit trail). A database written
-// before them lacks them; Open creates them, and until then they read as
-// empty.
+// addedBuckets came later (SSO, the audit trail, recorded sessions). A
+// database written before them lacks them; Open creates them, and until
+// then they read as empty.
 func addedBuckets() [][]byte {
-	return [][]byte{bucketExternals, bucketAssertions, bucketAssertionExpiry, bucketAudit, bucketAuditHeads}
+	return [][]byte{bucketExternals, bucketAssertions, bucketAssertionExpiry, bucketAudit, bucketAuditHeads,
+		bucketSessions, bucketSessionExpiry}
 }
 
 // DefaultTimeout is how long Open waits for another process to release the
@@ -586,6 +593,10 @@ func walkRecords(tx *bolt.Tx, schema int) error {
 		if err != nil {
 			return err
 		}
+	}
+
+	if err := walkSessions(tx); err != nil {
+		return err
 	}
 
 	err = tx.Bucket(bucketMemberships).ForEach(func(k, v []byte) error {

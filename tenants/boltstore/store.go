@@ -129,6 +129,9 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx, *tenants.SnapshotC
 			if err := s.pruneAssertions(tx); err != nil {
 				return err
 			}
+			if err := s.pruneSessions(tx); err != nil {
+				return err
+			}
 			return s.pruneRevocations(tx, change)
 		})
 	})
@@ -380,6 +383,9 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 		}
 		if err := deleteAssertions(tx, r.InternalID); err != nil {
 			return fmt.Errorf("tenant %q: delete used assertion ids: %w", id, err)
+		}
+		if err := deleteSessions(tx, r.InternalID); err != nil {
+			return fmt.Errorf("tenant %q: delete recorded sessions: %w", id, err)
 		}
 		if err := tx.Bucket(bucketTenants).Delete([]byte(id)); err != nil {
 			return fmt.Errorf("tenant %q: delete: %w", id, err)

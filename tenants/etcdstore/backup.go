@@ -30,7 +30,7 @@ const nsMeta = "meta"
 // (docs/fleet.md, Backup and restore).
 var restoredNamespaces = []string{
 	nsRevocations, nsAssertions, nsUsers, nsUserEmails, nsExternals, nsMemberships,
-	nsAuditHeads, nsAudit, nsDomains, nsEmailDomains, nsTenants,
+	nsSessions, nsAuditHeads, nsAudit, nsDomains, nsEmailDomains, nsTenants,
 }
 
 // exportPage is how many keys one read of Export returns.
@@ -39,7 +39,7 @@ const exportPage = 500
 // Export calls put for every record under the store's prefix, read at one
 // etcd revision (a consistent copy whatever other processes write
 // meanwhile), in pages, and returns that revision. Records on leases
-// (revocations, used assertion ids) are exported with their value, whose
+// (revocations, used assertion ids, recorded sessions) are exported with their value, whose
 // Expires Restore and boltstore.Create turn back into an expiry. key and
 // value are valid only during the call. The sign-in attempt counters
 // (counter.go) are left out: they are a few minutes of rate-limit state on
@@ -136,9 +136,9 @@ type restoredRecord struct {
 // own keys are never written: the schema is this binary's, and the master
 // key check value is the caller's business (MasterKeyCheck).
 //
-// Revocations and used assertion ids go on leases that end after their
-// Expires (as Revoke and UseAssertionID write them); those expired already
-// are left out. The restore is one etcd transaction, atomic, when it fits
+// Revocations, used assertion ids and recorded sessions go on leases that
+// end after their Expires (as Revoke, UseAssertionID and RecordSession
+// write them); those expired already are left out. The restore is one etcd transaction, atomic, when it fits
 // in one (about 100 writes and 1 MiB). A larger one is written in
 // transactions in this order: revocations and used ids, then the deletions
 // (tenants first), then users, memberships and indexes, tenants last, so
@@ -174,6 +174,15 @@ func (s *Store) Restore(ctx context.Context, records func(put func(ns string, ke
 				return err
 			}
 			r.expires = a.Expires
+		case nsSessions:
+			var rs record.Session
+			if err := record.Decode(record.Where(ns, key), value, &rs); err != nil {
+				return err
+			}
+			if err := record.CheckSessionKey(string(key), &rs); err != nil {
+				return err
+			}
+			r.expires = rs.Expires
 		}
 		if !r.expires.IsZero() && r.expires.Before(now) {
 			return nil

@@ -20,6 +20,8 @@
 //	externals/<tenant>/<hash>   SSO identity → user id
 //	revocations/<key>           revocation, on a lease that ends after its expiry
 //	assertions/<tenant>/<id>    used SAML assertion id or spent switch code, on a lease likewise
+//	sessions/<tenant>/<user>/<sid>
+//	                            recorded session (the account page's list), on a lease likewise
 //	counters/<name>/<digest>/<time>-<random>
 //	                            one sign-in attempt (Counter), on a lease that ends after its window
 //	audit/<tenant>/<seq>        audit event (tenant id, seq zero-padded to 20 digits), hash-chained (audit.go)
@@ -43,7 +45,8 @@
 // A transaction holds at most etcd's --max-txn-ops operations (128 by
 // default); an apply larger than that fails whole, saying so.
 //
-// Revocations and used assertion ids expire: each is written on a lease
+// Revocations, used assertion ids and recorded sessions expire: each is
+// written on a lease
 // shared by the records that expire in the same minute (lease.go), which
 // ends a minute after the last of them, so etcd deletes them and the store
 // never grows with sign-outs.

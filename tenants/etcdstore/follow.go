@@ -381,9 +381,9 @@ func (s *Store) apply(events []*clientv3.Event) error {
 		}
 		last = max(last, ev.Kv.ModRevision)
 		ns, name, ok := s.split(ev.Kv.Key)
-		if ns == nsCounters || ns == nsAudit || ns == nsAuditHeads {
-			// A sign-in attempt counted (Counter) or an audit event
-			// changes no snapshot: the snapshot moves on to its
+		if ns == nsCounters || ns == nsAudit || ns == nsAuditHeads || ns == nsSessions {
+			// A sign-in attempt counted (Counter), an audit event or a
+			// session recorded changes no snapshot: the snapshot moves on to its
 			// revision, but the watchers are not told, or every sign-in
 			// anywhere in the fleet would make every replica refresh.
 			continue

@@ -199,7 +199,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 				later = append(later, x.UserID)
 			}
 		}
-		for _, ns := range []string{nsMemberships, nsExternals, nsAssertions} {
+		for _, ns := range []string{nsMemberships, nsExternals, nsAssertions, nsSessions} {
 			t.deletePrefix(s.nsPrefix(ns, record.TenantPrefix(r.InternalID)))
 		}
 		t.delete(s.key(nsTenants, id))

@@ -68,6 +68,12 @@ func Run(t *testing.T, open func(t *testing.T) tenants.Store) {
 		{"RotateKeyRefusals", testRotateKeyRefusals},
 		{"Reseal", testReseal},
 		{"SetPassword", testSetPassword},
+		{"SessionsRecorded", testSessionsRecorded},
+		{"SessionsRefused", testSessionsRefused},
+		{"SessionsExpired", testSessionsExpired},
+		{"SessionsCapped", testSessionsCapped},
+		{"RevokeSession", testRevokeSession},
+		{"SessionsDeletedWithTenant", testSessionsDeletedWithTenant},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
 	}

@@ -1,11 +1,13 @@
 package browser
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -82,6 +84,50 @@ func screenshots(t *testing.T, p *tab) {
 		t.Errorf("no sign-out button")
 	}
 	save("sign-out")
+
+	// The account page's sessions: mia, signed in above, signs in again
+	// as from a phone and from a desktop (the User-Agents are overridden,
+	// so the labels read as a person's devices would).
+	signInAgain := func() {
+		t.Helper()
+		p.open(origin("initech") + "/_auth/login?rd=%2F")
+		p.waitFocused("the sign-in page", emailField)
+		typeCredentials(p, mia.Email, mia.Password)
+		p.press("press Enter", kb.Enter)
+		p.waitFor("the app", actionTimeout, atPath(origin("initech"), "/"))
+	}
+	p.userAgent(phoneUA)
+	signInAgain()
+	p.userAgent(desktopUA)
+	signInAgain()
+	p.open(origin("initech") + "/_auth/account")
+	if got := p.text(".sessions .current"); got != "This session" {
+		t.Errorf("the account page marks %q as this session", got)
+	}
+	if body := p.bodyText(); !strings.Contains(body, "Safari on iOS") || !strings.Contains(body, "Edge on Windows") {
+		t.Errorf("the account page does not list both devices:\n%s", body)
+	}
+	p.steps("show the sessions", blur(),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("sessions-heading").scrollIntoView({block: "start"})`))
+	save("account-sessions")
+}
+
+// User-Agents the account page screenshot signs in with.
+const (
+	phoneUA   = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+	desktopUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0"
+)
+
+// userAgent makes the tab send ua as its User-Agent from now on.
+func (p *tab) userAgent(ua string) {
+	p.t.Helper()
+	err := p.bounded(actionTimeout, func(ctx context.Context) error {
+		_, err := chromedp.Call(ctx, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua})
+		return err
+	})
+	if err != nil {
+		p.fail("override the User-Agent: %v", err)
+	}
 }
 
 // blur takes focus off the page's element so a screenshot shows no focus

@@ -75,6 +75,7 @@ func TestBackupRecordsAcrossBackends(t *testing.T) {
 	if !snap.Revoked(acme, "any-user", "sid-1", testNow.Add(-time.Minute)) {
 		t.Error("a session revoked before the backup is not revoked in the restored etcd store")
 	}
+	wantSessionListed(t, "bbolt → etcd", et, acme)
 
 	// A fleet that signs people in holds attempt counters under the
 	// prefix: rate-limit state, left out of a backup, never an error.
@@ -101,6 +102,7 @@ func TestBackupRecordsAcrossBackends(t *testing.T) {
 	defer bt.Close()
 	wantAuditIntact(t, "etcd → bbolt", bt)
 	wantErrIs(t, bt.UseAssertionID(ctx, acme, "_assertion-1", time.Now().Add(time.Hour)), tenants.ErrReplay, "assertion id used before the backup, at the bbolt copy of etcd")
+	wantSessionListed(t, "etcd → bbolt", bt, acme)
 
 	// Not empty: refused whole, unless replacing.
 	other := o.open(t, prefix(t))
@@ -144,6 +146,21 @@ func TestBackupRecordsAcrossBackends(t *testing.T) {
 	}
 	if got, err := large.Tenants(ctx); err != nil || len(got) != 150 {
 		t.Errorf("after the restore etcd holds %d tenants (%v), want 150", len(got), err)
+	}
+}
+
+// wantSessionListed fails the test unless st lists the session populate
+// recorded for ann in acme: recorded sessions are carried by backups, as
+// the revocations that govern them are.
+func wantSessionListed(t *testing.T, what string, st tenants.Store, acme string) {
+	t.Helper()
+	ann, err := st.UserByEmail(t.Context(), "ann@x.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Sessions(t.Context(), acme, ann.ID)
+	if err != nil || len(got) != 1 || got[0].SID != "sid-2" || got[0].Device != "Firefox on Linux" {
+		t.Errorf("%s: ann's sessions in acme = %+v, %v; want the one recorded before the backup", what, got, err)
 	}
 }
 

@@ -159,6 +159,11 @@ func TestEtcdStore(t *testing.T) {
 			{"assertion id", p + "assertions/" + acme + "/_a1", func(exp time.Time) error {
 				return st.UseAssertionID(t.Context(), acme, "_a1", exp)
 			}},
+			{"recorded session", p + "sessions/" + acme + "/u1/s1", func(exp time.Time) error {
+				return st.RecordSession(t.Context(), tenants.Session{TenantInternalID: acme, UserID: "u1", SID: "s1",
+					Issued: now, Expires: exp, Device: "Firefox on Linux", Address: "192.0.2.1", Method: "password"},
+					tenants.Revocation{NotBefore: now, Expires: exp})
+			}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				expires := now.Add(10 * time.Minute)

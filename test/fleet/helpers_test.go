@@ -112,6 +112,15 @@ func populate(t *testing.T, st tenants.Store) {
 	if err := st.UseAssertionID(ctx, a.InternalID, "_assertion-1", exp); err != nil {
 		t.Fatal(err)
 	}
+	ann, err := st.UserByEmail(ctx, "ann@x.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordSession(ctx, tenants.Session{TenantInternalID: a.InternalID, UserID: ann.ID, SID: "sid-2",
+		Issued: testNow, Expires: exp, Device: "Firefox on Linux", Address: "192.0.2.1", Method: "password"},
+		tenants.Revocation{NotBefore: testNow, Expires: exp}); err != nil {
+		t.Fatal(err)
+	}
 	// Audit events, dated by the fixed clock so both backends write the
 	// very same bytes: two chained for acme, one for globex.
 	var events []tenants.AuditEvent
