@@ -11,6 +11,7 @@ import (
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/extauthz/social"
+	"github.com/tenantgate/tenantgate/extauthz/telemetry"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -39,8 +40,9 @@ func methodTypes() tenants.MethodTypes {
 // loopback over http only with --allow-loopback-http-idp), so connections
 // to an IdP are pooled. The store is the SAML replay cache: used assertion
 // ids survive a restart.
-func newMethodRegistry(sealer *seal.Sealer, st tenants.Store, allowLoopback bool, log *slog.Logger) map[string]signin.Opener {
+func newMethodRegistry(sealer *seal.Sealer, st tenants.Store, allowLoopback bool, log *slog.Logger, tracer *telemetry.Tracer) map[string]signin.Opener {
 	idp := idpclient.New(idpclient.Options{AllowLoopbackHTTP: allowLoopback})
+	idp.Transport = telemetry.RoundTripper(tracer, idp.Transport, idpclient.Kind)
 	return map[string]signin.Opener{
 		oidc.Type: oidc.NewOpener(oidc.Options{
 			Sealer: sealer, HTTPClient: idp, AllowLoopbackHTTP: allowLoopback, Now: time.Now, Log: log,

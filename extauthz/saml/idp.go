@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/crewjam/saml"
+
+	"github.com/tenantgate/tenantgate/extauthz/idpclient"
 )
 
 const (
@@ -213,7 +215,7 @@ func (s *idpSource) get() *idpMetadata {
 
 // fetch downloads and parses the metadata from s.url.
 func (s *idpSource) fetch(ctx context.Context) (*idpMetadata, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+	req, err := http.NewRequestWithContext(idpclient.WithKind(ctx, idpclient.KindMetadata), http.MethodGet, s.url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("fetch idp metadata: %w", err)
 	}
