@@ -84,3 +84,48 @@ func TestCheckTracingCost(t *testing.T) {
 		t.Errorf("Check span attributes %v, want the tenant and the outcome alone", attrs)
 	}
 }
+
+// BenchmarkCheckTracing is a cached session's Check with tracing off, on
+// with Envoy's parent not sampled, and on and sampled (spans recorded,
+// none exported): `go test -run - -bench CheckTracing ./extauthz`.
+func BenchmarkCheckTracing(b *testing.B) {
+	f := newFixture(b)
+	tok := f.token(b, f.acme, "member")
+	tp := sdktrace.NewTracerProvider()
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
+		Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Host: "acme.app.test", Path: "/dashboard",
+			Headers: map[string]string{"cookie": "__Host-tenantgate=" + tok, "x-request-id": "r-1", "accept": "text/html"}},
+	}}}
+	for _, bc := range []struct {
+		name   string
+		tracer *telemetry.Tracer
+		flags  string
+	}{
+		{"off", nil, "00"},
+		{"unsampled", telemetry.New(tp, true), "00"},
+		{"sampled", telemetry.New(tp, true), "01"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			srv := &Server{Tracer: bc.tracer, Authorizer: &Authorizer{
+				Snapshots:  f.snaps,
+				Resolver:   &tenants.Resolver{BaseDomains: []string{"app.test"}},
+				Verifier:   session.NewVerifier(),
+				CookieName: "__Host-tenantgate",
+			}}
+			ctx := metadata.NewIncomingContext(context.Background(),
+				metadata.Pairs("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-"+bc.flags))
+			for range 3 {
+				if _, err := srv.Check(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if resp, _ := srv.Check(ctx, req); resp.GetOkResponse() == nil {
+					b.Fatal("not allowed")
+				}
+			}
+		})
+	}
+}

@@ -24,6 +24,11 @@
 #                   the scale store's population (default 10000 and 100000)
 #   BENCH_CHANGES   tenant changes timed from one replica to every replica
 #                   (default 6)
+#   BENCH_TRACING   1: also run the session case with Envoy's traceparent, not
+#                   sampled, in every call's gRPC metadata, against a second
+#                   serve with tracing on (an OTLP endpoint nobody listens
+#                   on; label session-traced) and against the first, tracing
+#                   off (label session-untraced); 0: not (default 1)
 #   BENCH_BASELINE  a tenantgate binary: each round also runs the session
 #                   case against it (label session-base), on a copy of the
 #                   same database, to compare two builds in one run
@@ -157,6 +162,9 @@ if [[ -n ${BENCH_BASELINE:-} ]]; then
 	[[ -x $BENCH_BASELINE ]] || die "BENCH_BASELINE=$BENCH_BASELINE is not an executable"
 	cp "$db" "$work/baseline.db" # bbolt allows one process a file
 fi
+if [[ ${BENCH_TRACING:-1} == 1 ]]; then
+	cp "$db" "$work/traced.db"
+fi
 
 # free_port: a loopback TCP port nothing listens on now.
 free_port() {
@@ -208,8 +216,9 @@ if [[ $BENCH_ETCD == 1 ]]; then
 	(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/admin.token")
 fi
 
+run_extra=() # more loadgen run flags, for one case
 run_case() { # run_case CASE ADDR PID FRESH-FILE [RESULTS [LABEL [TOKEN-FILE]]]
-	"${loadgen_pin[@]}" "$work/loadgen" run -addr "$2" -case "$1" -server-pid "$3" \
+	"${loadgen_pin[@]}" "$work/loadgen" run -addr "$2" -case "$1" -server-pid "$3" ${run_extra[@]+"${run_extra[@]}"} \
 		-workers "$WORKERS" -conns "$CONNS" -warmup "$WARMUP" -duration "$DURATION" \
 		-host acme.bench.test -path /app/dashboard -tenant acme -cookie-name tenantgate \
 		-token-file "${7:-$work/session.tok}" -fresh-file "$4" ${5:+-results "$5"} ${6:+-label "$6"}
@@ -274,6 +283,15 @@ if [[ -n ${BENCH_BASELINE:-} ]]; then
 	base_grpc=$(grep -m1 '"msg":"serving"' "$work/serve-base.log" | grep -o '"grpc":"[^"]*"' | cut -d'"' -f4)
 	cases+=(session-base)
 fi
+if [[ ${BENCH_TRACING:-1} == 1 ]]; then
+	# Tracing on, exporting to a port nothing listens on: the calls come
+	# unsampled, so nothing is ever exported.
+	otlp_port=$(free_port) || die "no free port for the OTLP endpoint"
+	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$otlp_port start_serve traced 15 --db "$work/traced.db"
+	traced_pid=$serve_pid traced_grpc=$serve_grpc
+	grep -q '"msg":"tracing"' "$work/serve-traced.log" || die "serve did not turn tracing on: $(tail -5 "$work/serve-traced.log")"
+	cases+=(session-untraced session-traced)
+fi
 if [[ $BENCH_ETCD == 1 ]]; then
 	echo "== start tenantgate serve on etcd: 3 tenants, and two replicas of the scale store"
 	start_serve etcd 15 "${etcd_flags[@]:0:2}" --etcd-prefix /bench/
@@ -297,6 +315,15 @@ for ((round = 0; round < ROUNDS; round++)); do
 	for c in "${cases[@]}"; do
 		case $c in
 		session-base) run_case session "$base_grpc" "$base_pid" "$fresh" "$results" "$c" ;;
+		session-traced | session-untraced)
+			run_extra=(-traceparent 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00)
+			if [[ $c == session-traced ]]; then
+				run_case session "$traced_grpc" "$traced_pid" "$fresh" "$results" "$c"
+			else
+				run_case session "$tg_grpc" "$tg_pid" "$fresh" "$results" "$c"
+			fi
+			run_extra=()
+			;;
 		session-etcd) run_case session "$etcd_grpc" "$etcd_pid_serve" "$fresh" "$results" "$c" "$work/etcd-tok/session.tok" ;;
 		fresh-etcd) run_case fresh "$etcd_grpc" "$etcd_pid_serve" "$(printf '%s/etcd-tok/fresh.%03d' "$work" "$round")" "$results" "$c" ;;
 		session-scale) run_case session "$scale_grpc" "$scale_pid" "$fresh" "$results" "$c" "$work/scale-tok/session.tok" ;;
@@ -307,6 +334,7 @@ done
 stop "$noop_pid"
 stop "$tg_pid"
 [[ -n ${base_pid:-} ]] && stop "$base_pid"
+[[ -n ${traced_pid:-} ]] && stop "$traced_pid"
 if [[ $BENCH_ETCD == 1 ]]; then
 	"$work/loadgen" rss -pid "$etcd_pid_serve" -label "the etcd replica (3 tenants), after the rounds" -results "$results"
 	"$work/loadgen" rss -pid "$scale_pid" -label "a scale replica, after the rounds" -results "$results"

@@ -47,7 +47,16 @@ const (
 	labelFreshEtcd    = "fresh-etcd"
 	labelSessionScale = "session-scale"
 	labelSessionBase  = "session-base"
+	// labelSessionTraced: the session case against serve with tracing on
+	// and Envoy's traceparent, not sampled, in every call's metadata;
+	// labelSessionUntraced the same calls against serve with tracing off.
+	labelSessionTraced   = "session-traced"
+	labelSessionUntraced = "session-untraced"
 )
+
+// goalTracedSlack: the session case with tracing on but not sampled is
+// within 3% of tracing off (issue 10).
+const goalTracedSlack = 0.03
 
 // summary is the parsed results file.
 type summary struct {
@@ -230,6 +239,17 @@ func writeReport(w io.Writer, s *summary, cores float64) error {
 	if c, base := s.summarize("session"), s.summarize(labelSessionBase); c != nil && base != nil {
 		fmt.Fprintf(w, "  (the baseline binary, %s: %.2fx; this build / baseline: %.3f, in server CPU per call baseline/this: %.3f)\n",
 			labelSessionBase, base.best.QPS/noop.QPS, c.best.QPS/base.best.QPS, cpuRatio(base.best, c.best))
+	}
+	if off, on := s.summarize(labelSessionUntraced), s.summarize(labelSessionTraced); off != nil && on != nil {
+		// The same calls (Envoy's unsampled traceparent in the metadata)
+		// to the same binary, tracing off and on.
+		rel := on.best.QPS / off.best.QPS
+		fmt.Fprintf(w, "goal tracing on, not sampled: session within %.0f%% of tracing off: %s/%s %.3f (%.2fx and %.2fx noop)  %s\n",
+			goalTracedSlack*100, labelSessionTraced, labelSessionUntraced, rel, on.best.QPS/noop.QPS, off.best.QPS/noop.QPS,
+			verdict(rel >= 1-goalTracedSlack && on.errors == 0 && off.errors == 0))
+		if cpu := cpuRatio(off.best, on.best); cpu > 0 {
+			fmt.Fprintf(w, "  (server CPU per call, %s/%s: %.3f)\n", labelSessionUntraced, labelSessionTraced, cpu)
+		}
 	}
 	if c, v := s.summarize("fresh"), s.verify; c != nil && v != nil {
 		r := c.best
