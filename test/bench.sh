@@ -25,10 +25,11 @@
 #   BENCH_CHANGES   tenant changes timed from one replica to every replica
 #                   (default 6)
 #   BENCH_TRACING   1: also run the session case with Envoy's traceparent, not
-#                   sampled, in every call's gRPC metadata, against a second
-#                   serve with tracing on (an OTLP endpoint nobody listens
-#                   on; label session-traced) and against the first, tracing
-#                   off (label session-untraced); 0: not (default 1)
+#                   sampled, in every call's gRPC metadata, against two more
+#                   serve processes on copies of the database that differ
+#                   only in tracing: on (an OTLP endpoint nobody listens on;
+#                   label session-traced) and off (session-untraced); 0: not
+#                   (default 1)
 #   BENCH_BASELINE  a tenantgate binary: each round also runs the session
 #                   case against it (label session-base), on a copy of the
 #                   same database, to compare two builds in one run
@@ -164,6 +165,7 @@ if [[ -n ${BENCH_BASELINE:-} ]]; then
 fi
 if [[ ${BENCH_TRACING:-1} == 1 ]]; then
 	cp "$db" "$work/traced.db"
+	cp "$db" "$work/untraced.db"
 fi
 
 # free_port: a loopback TCP port nothing listens on now.
@@ -284,12 +286,16 @@ if [[ -n ${BENCH_BASELINE:-} ]]; then
 	cases+=(session-base)
 fi
 if [[ ${BENCH_TRACING:-1} == 1 ]]; then
-	# Tracing on, exporting to a port nothing listens on: the calls come
+	# Two servers with the same history (not the one the fresh case fills
+	# with tokens: a bigger heap means rarer garbage collections), one with
+	# tracing on, exporting to a port nothing listens on: the calls come
 	# unsampled, so nothing is ever exported.
 	otlp_port=$(free_port) || die "no free port for the OTLP endpoint"
 	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$otlp_port start_serve traced 15 --db "$work/traced.db"
 	traced_pid=$serve_pid traced_grpc=$serve_grpc
 	grep -q '"msg":"tracing"' "$work/serve-traced.log" || die "serve did not turn tracing on: $(tail -5 "$work/serve-traced.log")"
+	start_serve untraced 15 --db "$work/untraced.db" --tracing=false
+	untraced_pid=$serve_pid untraced_grpc=$serve_grpc
 	cases+=(session-untraced session-traced)
 fi
 if [[ $BENCH_ETCD == 1 ]]; then
@@ -320,7 +326,7 @@ for ((round = 0; round < ROUNDS; round++)); do
 			if [[ $c == session-traced ]]; then
 				run_case session "$traced_grpc" "$traced_pid" "$fresh" "$results" "$c"
 			else
-				run_case session "$tg_grpc" "$tg_pid" "$fresh" "$results" "$c"
+				run_case session "$untraced_grpc" "$untraced_pid" "$fresh" "$results" "$c"
 			fi
 			run_extra=()
 			;;
@@ -334,7 +340,7 @@ done
 stop "$noop_pid"
 stop "$tg_pid"
 [[ -n ${base_pid:-} ]] && stop "$base_pid"
-[[ -n ${traced_pid:-} ]] && stop "$traced_pid"
+[[ -n ${traced_pid:-} ]] && stop "$traced_pid" && stop "$untraced_pid"
 if [[ $BENCH_ETCD == 1 ]]; then
 	"$work/loadgen" rss -pid "$etcd_pid_serve" -label "the etcd replica (3 tenants), after the rounds" -results "$results"
 	"$work/loadgen" rss -pid "$scale_pid" -label "a scale replica, after the rounds" -results "$results"
