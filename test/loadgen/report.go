@@ -250,6 +250,9 @@ func writeReport(w io.Writer, s *summary, cores float64) error {
 		if cpu := cpuRatio(off.best, on.best); cpu > 0 {
 			fmt.Fprintf(w, "  (server CPU per call, %s/%s: %.3f)\n", labelSessionUntraced, labelSessionTraced, cpu)
 		}
+		if qps, cpu := pairedMedians(s.load[labelSessionUntraced], s.load[labelSessionTraced]); qps > 0 {
+			fmt.Fprintf(w, "  (round by round, the two ran back to back: median traced/untraced QPS %.3f, median untraced/traced server CPU per call %.3f)\n", qps, cpu)
+		}
 	}
 	if c, v := s.summarize("fresh"), s.verify; c != nil && v != nil {
 		r := c.best
@@ -318,4 +321,21 @@ func cpuRatio(a, b *result) float64 {
 		return 0
 	}
 	return (a.ServerCPU / float64(a.Calls)) / (b.ServerCPU / float64(b.Calls))
+}
+
+// pairedMedians compares two cases run back to back in every round (off,
+// then on): the median over rounds of on/off QPS and of off/on server CPU
+// per call. On a busy machine a round's load moves both runs alike, so the
+// per-round ratio is steadier than the ratio of each case's best round.
+func pairedMedians(off, on []*result) (qps, cpu float64) {
+	var qs, cs []float64
+	for i := range min(len(off), len(on)) {
+		if off[i].QPS > 0 {
+			qs = append(qs, on[i].QPS/off[i].QPS)
+		}
+		if c := cpuRatio(off[i], on[i]); c > 0 {
+			cs = append(cs, c)
+		}
+	}
+	return median(qs), median(cs)
 }
