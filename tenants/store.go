@@ -157,8 +157,10 @@ type Store interface {
 	// meanwhile, by any route, makes it ErrConflict, so a reset link or a
 	// change form read before that change cannot undo it. In the same
 	// write it revokes every session of the user in every tenant the user
-	// is a member of (rev.Key is set by the store, once per tenant;
-	// rev.NotBefore and rev.Expires by the caller). It returns ErrNotFound
+	// is a member of, and the user's global sessions on the apex host
+	// (UserRevocationKey with the empty tenant; rev.Key is set by the
+	// store, once per tenant and once for the apex; rev.NotBefore and
+	// rev.Expires by the caller). It returns ErrNotFound
 	// when there is no such user. newHash must not be empty.
 	SetPassword(ctx context.Context, userID, oldHash, newHash string, rev Revocation) error
 

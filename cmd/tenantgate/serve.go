@@ -432,9 +432,9 @@ func (s *server) start(ctx context.Context, st tenants.Store, f *serveFlags, sea
 	}
 }
 
-// shutdown stops the listeners, finishing in-flight requests for up to
-// ten seconds, and returns once every server goroutine of serve has
-// returned.
+// shutdown stops the listeners, finishing in-flight requests and the
+// mail they posted for up to ten seconds, and returns once every server
+// goroutine of serve has returned.
 func (s *server) shutdown(gs *grpc.Server, httpSrv, adminSrv *http.Server, wg *sync.WaitGroup) {
 	s.health.Shutdown()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -447,6 +447,11 @@ func (s *server) shutdown(gs *grpc.Server, httpSrv, adminSrv *http.Server, wg *s
 	case <-stopped:
 	case <-shutdownCtx.Done():
 		gs.Stop()
+	}
+	if s.accounts != nil {
+		if n := s.accounts.Outbox.Drain(shutdownCtx); n > 0 {
+			s.log.Error("mail not sent: serve stopped before its delivery ended", "deliveries", n)
+		}
 	}
 	wg.Wait()
 }

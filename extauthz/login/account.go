@@ -50,11 +50,13 @@ type Accounts struct {
 	ResetsPerAddress, ResetsPerAccount int
 
 	once      sync.Once
-	addresses *counter
-	accounts  *counter
+	addresses limit
+	accounts  limit
 }
 
-func (a *Accounts) init(l Limits) {
+// init opens the reset limits with open, the Handler's counters: shared by
+// every replica of a fleet, so that N replicas send no more links than one.
+func (a *Accounts) init(open func(name string, window time.Duration) Counter, l Limits) {
 	a.once.Do(func() {
 		if a.ResetsPerAddress <= 0 {
 			a.ResetsPerAddress = 10
@@ -62,8 +64,8 @@ func (a *Accounts) init(l Limits) {
 		if a.ResetsPerAccount <= 0 {
 			a.ResetsPerAccount = 3
 		}
-		a.addresses = newCounter(a.ResetsPerAddress, l.Window, l.MaxEntries)
-		a.accounts = newCounter(a.ResetsPerAccount, l.Window, l.MaxEntries)
+		a.addresses = limit{open(CounterResetAddresses, l.Window), a.ResetsPerAddress}
+		a.accounts = limit{open(CounterResetAccounts, l.Window), a.ResetsPerAccount}
 	})
 }
 
@@ -176,14 +178,18 @@ func (h *Handler) forgot(q *request) *answer {
 		return a
 	}
 	ac := h.Accounts
-	ac.init(h.limits)
+	ac.init(h.openCounter, h.limits)
 	t := q.tenant()
 	now := h.now()
 	email := normaliseEmail(q.r.PostForm.Get("email"))
 	if email == "" || len(email) > maxEmailBytes {
 		return h.forgotForm(q, "", "Enter an email address.")
 	}
-	if !ac.addresses.take(counterKey("reset-address", h.clientKey(q.r)), now) {
+	ok, err := takeUnlessOver(q.r.Context(), ac.addresses, counterKey("reset-address", h.clientKey(q.r)), now)
+	if err != nil {
+		return h.unavailable(q, "count reset requests", err)
+	}
+	if !ok {
 		return h.message(q, http.StatusTooManyRequests, "Too many requests",
 			"Too many reset links were asked for from your network. Wait a few minutes and try again.", true).
 			retry(int(h.limits.Window/time.Second)).refused("reset_address_limited", email)
@@ -198,7 +204,11 @@ func (h *Handler) forgot(q *request) *answer {
 	if _, member := q.snap.Membership(t.InternalID, user.ID); !member || user.PasswordHash == "" {
 		return h.forgotForm(q, forgotNotice, "").refused("reset_not_member", email)
 	}
-	if !ac.accounts.take(counterKey("reset-account", t.InternalID, email), now) {
+	ok, err = takeUnlessOver(q.r.Context(), ac.accounts, counterKey("reset-account", t.InternalID, email), now)
+	if err != nil {
+		return h.unavailable(q, "count reset links", err)
+	}
+	if !ok {
 		return h.forgotForm(q, forgotNotice, "").refused("reset_account_limited", email)
 	}
 	token, _, err := ac.Links.Issue(account.Link{
@@ -496,7 +506,7 @@ func (h *Handler) changePassword(q *request, c *session.Claims) *answer {
 		return h.accountForm(q, http.StatusBadRequest, c, "", problem)
 	}
 	now := h.now()
-	rev := everySession(now.Truncate(time.Second).Add(-time.Nanosecond))
+	rev := everySession(now)
 	err = h.Store.SetPassword(q.r.Context(), user.ID, user.PasswordHash, hash, rev)
 	switch {
 	case errors.Is(err, tenants.ErrConflict):
@@ -504,10 +514,7 @@ func (h *Handler) changePassword(q *request, c *session.Claims) *answer {
 	case err != nil:
 		return h.unavailable(q, "set password", err)
 	}
-	// This session too, by its id: its issue time may be this second.
-	if err := h.Store.Revoke(q.r.Context(), c.Revocation(now)); err != nil {
-		return h.unavailable(q, "revoke session", err)
-	}
+	q.revoked = rev.NotBefore
 	h.publish(q, "a password change")
 	if err := h.issueSession(q, user, roles); err != nil {
 		return h.unavailable(q, "mint session", err)

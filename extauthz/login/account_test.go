@@ -290,3 +290,61 @@ func TestForgotWithoutMail(t *testing.T) {
 		t.Error("the forgot page does not say mail is not configured")
 	}
 }
+
+// TestRevocationsInTheSameSecond: tokens carry their issue time in whole
+// seconds, and a revocation of every session of a person takes those
+// issued up to its NotBefore. Every session issued before it, even in the
+// same second, is revoked (an attacker signing in with the old password a
+// moment before the change keeps nothing), and every session issued after
+// it, even in the same second, lives (the person signing straight back in
+// is not signed out by their own change). The test clock never moves.
+func TestRevocationsInTheSameSecond(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Options{TLS: smtpsink.None})
+	e := newEnv(t, withMail(t, sink))
+	const host = "acme.app.test"
+	session := func(resp *http.Response) *http.Cookie {
+		t.Helper()
+		c := cookieNamed(resp, "__Host-tenantgate")
+		if c == nil {
+			t.Fatalf("no session cookie: %d", resp.StatusCode)
+		}
+		return c
+	}
+	verifies := func(c *http.Cookie) bool {
+		_, err := verifyOwnTenant(e.verifier, e.snaps.Load(), c.Value)
+		return err == nil
+	}
+
+	attacker := session(e.signIn(host, "", "alice@acme.test", alicePassword, "/"))
+	mine := session(e.signIn(host, "", "alice@acme.test", alicePassword, "/"))
+	const pw = "brand-new-Passw0rd-42"
+	resp := e.postForm(host, "/_auth/account", url.Values{"action": {"password"}, "current_password": {alicePassword}, "new_password": {pw}, "confirm_password": {pw}}, mine)
+	fresh := session(resp)
+	wantStatus(t, "change", resp, 200)
+	if verifies(attacker) || verifies(mine) {
+		t.Error("a session issued in the same second, before the password change, still verifies")
+	}
+	if !verifies(fresh) {
+		t.Fatal("the session the password change issued does not verify")
+	}
+	again := session(e.signIn(host, "", "alice@acme.test", pw, "/"))
+	if !verifies(again) {
+		t.Error("a sign-in in the same second, after the password change, does not verify")
+	}
+
+	wantStatus(t, "sign out everywhere", e.postForm(host, "/_auth/account", url.Values{"action": {"signout-all"}}, again), 303)
+	if verifies(again) || verifies(fresh) {
+		t.Error("a session from before signing out everywhere still verifies")
+	}
+	if back := session(e.signIn(host, "", "alice@acme.test", pw, "/")); !verifies(back) {
+		t.Error("a sign-in in the same second, after signing out everywhere, does not verify")
+	}
+
+	wantStatus(t, "forgot", e.postForm(host, "/_auth/forgot", url.Values{"email": {"alice@acme.test"}}), 200)
+	link, _ := url.Parse(linkIn(t, sink.Wait(t, 2, 10*time.Second)[1]))
+	const reset = "reset-Passw0rd-in-the-same-second"
+	wantStatus(t, "reset", e.postForm(host, link.RequestURI(), url.Values{"t": {link.Query().Get("t")}, "new_password": {reset}, "confirm_password": {reset}}), 200)
+	if after := session(e.signIn(host, "", "alice@acme.test", reset, "/")); !verifies(after) {
+		t.Error("a sign-in in the same second, after a reset, does not verify")
+	}
+}

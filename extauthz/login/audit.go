@@ -3,6 +3,8 @@ package login
 import (
 	"context"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/extauthz/telemetry"
@@ -88,6 +90,14 @@ func (h *Handler) recordAudit(q *request, a *answer) *answer {
 		if q.route == signin.PathSwitch {
 			e.Method = "switch"
 		}
+		ok, dropped := h.refusals.take(h.now())
+		if dropped > 0 {
+			h.log().WarnContext(q.r.Context(), "refused sign-ins left out of the audit trail in the last minute: more than Limits.AuditedRefusals per second",
+				"not_recorded", dropped)
+		}
+		if !ok {
+			return a
+		}
 		if err := h.Audit.Record(q.r.Context(), e); err != nil {
 			h.log().ErrorContext(q.r.Context(), "audit event not recorded", "tenant", e.Tenant, "event", e.Event, "reason", e.Reason, "err", err)
 		}
@@ -136,4 +146,50 @@ func (h *Handler) auditClient(r *http.Request) string {
 // (telemetry.RequestID).
 func requestID(r *http.Request) string {
 	return telemetry.RequestID(r.Header.Get("X-Request-Id"))
+}
+
+// refusalBudget is the token bucket of Limits.AuditedRefusals: perSecond
+// tokens a second, up to ten seconds' worth, one per refused sign-in the
+// audit trail records. It counts the refusals it turns away and hands that
+// count out at most once a minute, for one log line.
+type refusalBudget struct {
+	perSecond float64
+	mu        sync.Mutex
+	tokens    float64
+	last      time.Time // when tokens was last topped up
+	dropped   int64     // refusals turned away since the last report
+	reported  time.Time // when dropped was last handed out
+}
+
+func newRefusalBudget(perSecond int) *refusalBudget {
+	return &refusalBudget{perSecond: float64(perSecond), tokens: 10 * float64(perSecond)}
+}
+
+// refusalReportEvery is how often the count of refusals left out of the
+// trail is handed out for the log.
+const refusalReportEvery = time.Minute
+
+// take spends a token at now if there is one (ok). dropped, when not 0,
+// is how many refusals were turned away since it was last handed out, a
+// minute or more ago (or since the start): the caller logs it.
+func (b *refusalBudget) take(now time.Time) (ok bool, dropped int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.last.IsZero() {
+		b.last, b.reported = now, now
+	}
+	if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(b.tokens+d.Seconds()*b.perSecond, 10*b.perSecond)
+		b.last = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		ok = true
+	} else {
+		b.dropped++
+	}
+	if b.dropped > 0 && now.Sub(b.reported) >= refusalReportEvery {
+		dropped, b.dropped, b.reported = b.dropped, 0, now
+	}
+	return ok, dropped
 }

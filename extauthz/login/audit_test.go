@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tenantgate/tenantgate/extauthz/audit"
 	"github.com/tenantgate/tenantgate/tenants"
@@ -112,5 +113,61 @@ func TestAuditSignInFailsClosed(t *testing.T) {
 	}
 	if body := readBody(t, resp); strings.Contains(body, alicePassword) {
 		t.Fatal("the page holds the password")
+	}
+}
+
+// TestAuditRefusalsBudget: refusals that cost the requester nothing (a
+// form without its CSRF token) are a store write each only up to
+// Limits.AuditedRefusals a second (ten seconds' worth at once); the rest
+// are answered and left out of the trail, and how many is logged once a
+// minute. A success is recorded whatever the budget.
+func TestAuditRefusalsBudget(t *testing.T) {
+	e := newEnv(t, func(h *Handler) { h.Limits.AuditedRefusals = 2 })
+	e.h.Audit = &audit.Recorder{Store: e.store}
+	refuse := func(n int) {
+		t.Helper()
+		for range n {
+			resp := e.do("POST", "acme.app.test", "/_auth/login", url.Values{"email": {"alice@acme.test"}, "password": {"x"}}, sameOrigin())
+			if resp.StatusCode < 400 {
+				t.Fatalf("a form without its CSRF token: %d, want a refusal", resp.StatusCode)
+			}
+		}
+	}
+	refused := func() int {
+		n := 0
+		for _, ev := range auditEvents(t, e, "acme") {
+			if ev.Outcome == tenants.OutcomeRefused {
+				n++
+			}
+		}
+		return n
+	}
+
+	refuse(25)
+	if got := refused(); got != 20 {
+		t.Fatalf("25 refusals at once with a budget of 2/s: %d recorded, want 20 (ten seconds' worth)", got)
+	}
+	if strings.Contains(e.logs.String(), "not_recorded") {
+		t.Error("the count of refusals left out was logged before a minute had passed")
+	}
+	e.clock.Advance(time.Second)
+	refuse(3)
+	if got := refused(); got != 22 {
+		t.Errorf("3 more a second later: %d recorded in all, want 22", got)
+	}
+	resp := e.signIn("acme.app.test", "", "alice@acme.test", alicePassword, "/")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in with the budget spent: %d", resp.StatusCode)
+	}
+	if evs := auditEvents(t, e, "acme"); evs[len(evs)-1].Outcome != tenants.OutcomeSuccess {
+		t.Errorf("a sign-in with the refusal budget spent was not recorded: last event %+v", evs[len(evs)-1])
+	}
+	e.clock.Advance(time.Minute)
+	refuse(1)
+	if got := refused(); got != 23 {
+		t.Errorf("a minute later: %d recorded in all, want 23", got)
+	}
+	if !strings.Contains(e.logs.String(), `"not_recorded":6`) {
+		t.Errorf("the 6 refusals left out were not logged a minute later:\n%s", e.logs.String())
 	}
 }

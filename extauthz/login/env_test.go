@@ -169,6 +169,7 @@ func newEnv(t *testing.T, configure ...func(*Handler)) *env {
 		Passwords: hasher,
 		CSRFKey:   bytes.Repeat([]byte{9}, 32),
 		Now:       clk.Now,
+		Sleep:     clk.Advance,
 		Log:       slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, f := range configure {

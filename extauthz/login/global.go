@@ -80,6 +80,7 @@ func (h *Handler) setGlobal(q *request, user tenants.User) error {
 	if err != nil {
 		return err
 	}
+	h.waitPastRevocation(q, "", user.ID)
 	now := h.now().UTC().Truncate(time.Second)
 	ttl := h.globalTTL()
 	rec := globalRecord{V: globalRecordVersion, User: user.ID, Email: user.Email, SID: sid,

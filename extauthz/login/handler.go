@@ -113,10 +113,12 @@ type Handler struct {
 	// Limits bound sign-in attempts; zero fields mean the defaults.
 	Limits Limits
 	// Counters opens, once per name (CounterAccountFailures,
-	// CounterAddressFailures, CounterAccountSignIns) at the first request,
-	// the counters of the limits that must hold for every replica
-	// together: failed sign-ins per account and per address, successful
-	// sign-ins per account. A fleet passes counters every replica shares
+	// CounterAddressFailures, CounterAccountSignIns, and with Accounts
+	// CounterResetAddresses, CounterResetAccounts) at the first request
+	// that needs it, the counters of the limits that must hold for every
+	// replica together: failed sign-ins per account and per address,
+	// successful sign-ins per account, reset links per address and per
+	// account. A fleet passes counters every replica shares
 	// (etcdstore.Store.Counter), so that spreading guesses over N replicas
 	// buys no more than against one. nil means NewMemoryCounter with
 	// Limits.MaxEntries: right for one process (bbolt). The discovery and
@@ -126,6 +128,9 @@ type Handler struct {
 	Counters func(name string, window time.Duration) Counter
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Sleep waits on that clock; nil means a timer (tests that set Now
+	// set Sleep to move their clock).
+	Sleep func(time.Duration)
 	// Log receives one line per refused or failed attempt, carrying the
 	// tenant, a reason code and a keyed digest of the email, never a
 	// password, token or cookie. nil means no logging.
@@ -168,16 +173,19 @@ type Handler struct {
 	// discovery's redirect and the chooser's links.
 	PathLinks bool
 
-	once       sync.Once
-	limits     Limits
-	accounts   limit
-	addresses  limit
-	limited    lane // password checks of addresses over their limit
-	discovery  *counter
-	switches   *counter
-	signIns    limit
-	origins    *http.CrossOriginProtection
-	loginState *seal.Sealer
+	once      sync.Once
+	limits    Limits
+	accounts  limit
+	addresses limit
+	limited   lane // password checks of addresses over their limit
+	discovery *counter
+	switches  *counter
+	signIns   limit
+	refusals  *refusalBudget // refused sign-ins the audit trail records
+	// openCounter is Counters, or the in-memory counters without it.
+	openCounter func(name string, window time.Duration) Counter
+	origins     *http.CrossOriginProtection
+	loginState  *seal.Sealer
 	// globalSealer seals global sessions, switchSealer switch codes and
 	// verifiers; nil without Sealer.
 	globalSealer *seal.Sealer
@@ -210,12 +218,14 @@ func (h *Handler) init() {
 				return NewMemoryCounter(window, h.limits.MaxEntries)
 			}
 		}
+		h.openCounter = open
 		h.accounts = limit{open(CounterAccountFailures, h.limits.Window), h.limits.AccountFailures}
 		h.addresses = limit{open(CounterAddressFailures, h.limits.Window), h.limits.AddressFailures}
 		h.signIns = limit{open(CounterAccountSignIns, signInWindow), h.limits.AccountSignIns}
 		h.limited = make(lane, h.limits.LimitedConcurrent)
 		h.discovery = newCounter(h.limits.DiscoveryRequests, h.limits.Window, h.limits.MaxEntries)
 		h.switches = newCounter(h.limits.SwitchCodes, h.limits.Window, h.limits.MaxEntries)
+		h.refusals = newRefusalBudget(h.limits.AuditedRefusals)
 		h.origins = http.NewCrossOriginProtection()
 		h.opened = newMethodCache()
 		if h.Sealer != nil {
@@ -262,6 +272,56 @@ type request struct {
 	cookies []*http.Cookie
 	// audit is what the request did for the audit trail (audit.go).
 	audit *auditNote
+	// revoked is the NotBefore of a revocation of every session of the
+	// person this request wrote (a password change), which the snapshot
+	// may not hold yet (waitPastRevocation).
+	revoked time.Time
+}
+
+// waitPastRevocation returns once a session of user in the tenant with
+// internal id tenantInternalID ("" for the apex's global sessions) issued
+// now would outlive the latest revocation of all the user's sessions there:
+// the one this request wrote, or the one the newest snapshot holds.
+// Sessions carry their issue time in whole seconds, and such a revocation
+// takes every session issued up to its NotBefore: a session issued in the
+// same second, after it, would be taken for one it revoked. So a sign-in in
+// that second waits for the next one (at most a second, and only right
+// after a password change, reset or signing out everywhere). Issuing the
+// session a second ahead instead would let a session outlive a second
+// revocation in the same second; waiting keeps every issue time in the
+// past. A session another replica issues before it sees the revocation is
+// revoked with the others: that fails closed.
+func (h *Handler) waitPastRevocation(q *request, tenantInternalID, userID string) {
+	until := q.revoked
+	snap := h.Snapshots.Load()
+	if snap == nil {
+		snap = q.snap
+	}
+	if nb, ok := snap.RevokedAt(tenants.UserRevocationKey(tenantInternalID, userID)); ok && nb.After(until) {
+		until = nb
+	}
+	for range 3 { // a clock that jumps back does not hold the request
+		now := h.now()
+		second := now.Truncate(time.Second)
+		if until.IsZero() || second.After(until) {
+			return
+		}
+		h.sleep(q, second.Add(time.Second).Sub(now))
+	}
+}
+
+// sleep waits d on the Handler's clock (Sleep), or until q is cancelled.
+func (h *Handler) sleep(q *request, d time.Duration) {
+	if h.Sleep != nil {
+		h.Sleep(d)
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-q.r.Context().Done():
+	}
 }
 
 // setCookie sets c on the response to this request, whatever the answer.

@@ -48,6 +48,16 @@ type Limits struct {
 	// every snapshot holds for the session's lifetime: this bounds what one
 	// account can add. Default 10.
 	AccountSignIns int
+	// AuditedRefusals is how many refused sign-ins per second this process
+	// writes to the audit trail, over all tenants (a token bucket holding
+	// ten seconds' worth). Each audit event is a store write, and a refusal
+	// can cost the requester nothing (a 429, a form without its CSRF
+	// token): without a bound, a flood of requests would be a flood of
+	// store writes, which could fill an etcd cluster every replica needs.
+	// Refusals beyond it are still answered and logged, and how many were
+	// left out of the trail is logged once a minute. Successful sign-ins,
+	// sign-outs and switches are always recorded. Default 50.
+	AuditedRefusals int
 	// Window is the counting window. Default 15 minutes.
 	Window time.Duration
 	// MaxEntries bounds how many accounts or addresses each counter kept
@@ -74,6 +84,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.AccountSignIns <= 0 {
 		l.AccountSignIns = 10
+	}
+	if l.AuditedRefusals <= 0 {
+		l.AuditedRefusals = 50
 	}
 	if l.Window <= 0 {
 		l.Window = 15 * time.Minute
@@ -125,6 +138,11 @@ const (
 	CounterAccountFailures = "accountFailures"
 	CounterAddressFailures = "addressFailures"
 	CounterAccountSignIns  = "accountSignIns"
+	// CounterResetAddresses and CounterResetAccounts count the password
+	// reset links asked for per client address and sent per account
+	// (Accounts.ResetsPerAddress, Accounts.ResetsPerAccount).
+	CounterResetAddresses = "resetAddresses"
+	CounterResetAccounts  = "resetAccounts"
 )
 
 // NewMemoryCounter returns a Counter in this process's memory: fixed
@@ -252,6 +270,17 @@ func (l limit) over(ctx context.Context, key [sha256.Size]byte, now time.Time) (
 func (l limit) take(ctx context.Context, key [sha256.Size]byte, now time.Time) (bool, error) {
 	n, err := l.Add(ctx, key, now)
 	return n <= l.max, err
+}
+
+// takeUnlessOver is take for a limit whose events are cheap to send: a key
+// already at its limit is refused on a read, without counting, so a flood
+// past the limit costs a shared counter no writes. Exactly the first max
+// events of a window are taken, however they race.
+func takeUnlessOver(ctx context.Context, l limit, key [sha256.Size]byte, now time.Time) (bool, error) {
+	if over, err := l.over(ctx, key, now); err != nil || over {
+		return false, err
+	}
+	return l.take(ctx, key, now)
 }
 
 // lane is a bounded set of slots, taken without waiting.

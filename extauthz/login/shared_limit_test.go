@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tenantgate/tenantgate/extauthz/password"
+	"github.com/tenantgate/tenantgate/internal/smtpsink"
 )
 
 // sharedCounters opens each counter once, for every Handler given it, as
@@ -38,7 +40,7 @@ func (e *env) replicaOf(open func(string, time.Duration) Counter) *env {
 	h := e.h
 	other := *e
 	other.h = &Handler{Snapshots: h.Snapshots, Resolver: h.Resolver, Store: h.Store, Minter: h.Minter,
-		Verifier: h.Verifier, Passwords: h.Passwords, CSRFKey: h.CSRFKey, Now: h.Now, Log: h.Log,
+		Verifier: h.Verifier, Passwords: h.Passwords, CSRFKey: h.CSRFKey, Now: h.Now, Sleep: h.Sleep, Log: h.Log,
 		Limits: h.Limits, Counters: open}
 	return &other
 }
@@ -159,5 +161,50 @@ func TestCountersUnreachable(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestResetLimitsSharedByReplicas: the password reset limits count in the
+// Handler's counters, so the replicas of a fleet send no more links, and
+// answer no more requests from one address, than one replica.
+func TestResetLimitsSharedByReplicas(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Options{TLS: smtpsink.None})
+	open := sharedCounters()
+	one := newEnv(t, withMail(t, sink), func(h *Handler) {
+		h.Counters = open
+		h.TrustedProxyHops = 1
+		h.Accounts.ResetsPerAddress, h.Accounts.ResetsPerAccount = 3, 1
+	})
+	two := one.replicaOf(open)
+	two.h.TrustedProxyHops = 1
+	two.h.Accounts = &Accounts{Links: one.h.Accounts.Links, Outbox: one.h.Accounts.Outbox, Scheme: "https",
+		ResetsPerAddress: 3, ResetsPerAccount: 1}
+	forgot := func(e *env, from, email string) *http.Response {
+		f := e.getForm("acme.app.test", "/_auth/forgot")
+		hdr := sameOrigin()
+		hdr.Set("X-Forwarded-For", from+", 198.51.100.1")
+		return e.do("POST", "acme.app.test", "/_auth/forgot", url.Values{"email": {email}, "csrf": {f.csrf}}, hdr, f.preauth)
+	}
+
+	// One link per account, wherever it is asked for: the second replica
+	// answers the same page and sends nothing.
+	wantStatus(t, "forgot at replica 1", forgot(one, "203.0.113.1", "alice@acme.test"), 200)
+	wantStatus(t, "forgot at replica 2", forgot(two, "203.0.113.2", "alice@acme.test"), 200)
+	sink.Wait(t, 1, 10*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	if n := len(sink.Messages(t)); n != 1 {
+		t.Errorf("one account asked twice at two replicas with a limit of 1: %d messages, want 1", n)
+	}
+	if got := two.lastRefusal(); got["reason"] != "reset_account_limited" {
+		t.Errorf("replica 2 logged %v, want reset_account_limited", got["reason"])
+	}
+
+	// Three requests per address, spread over both replicas; the fourth
+	// is refused at either.
+	for i := range 3 {
+		wantStatus(t, fmt.Sprintf("request %d from one address", i+1), forgot([]*env{one, two}[i%2], "203.0.113.9", "nobody@acme.test"), 200)
+	}
+	for i, e := range []*env{one, two} {
+		wantStatus(t, fmt.Sprintf("replica %d, request 4 from one address", i+1), forgot(e, "203.0.113.9", "nobody@acme.test"), http.StatusTooManyRequests)
 	}
 }

@@ -386,6 +386,7 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 		return h.unavailable(q, "record sso user", err)
 	}
 	h.publish(q, "an SSO sign-in")
+	h.waitPastRevocation(q, t.InternalID, user.ID)
 	token, minted, err := h.Minter.Mint(t, session.Claims{
 		Subject: user.ID,
 		Email:   email,

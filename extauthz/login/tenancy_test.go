@@ -16,6 +16,7 @@ import (
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/extauthz/signin"
+	"github.com/tenantgate/tenantgate/internal/smtpsink"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -823,4 +824,30 @@ func FuzzOpenSwitchCode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestGlobalSessionEndsWithPasswordChange: a password changed in a tenant
+// (or reset) also ends the person's global sessions on the apex: whoever
+// held the old password must not keep switching into tenants with it.
+func TestGlobalSessionEndsWithPasswordChange(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Options{TLS: smtpsink.None})
+	e := newEnv(t, withGlobal, withMail(t, sink))
+	global := e.globalSignIn("app.test", "alice@acme.test", alicePassword)
+	if body := readBody(t, e.do("GET", "app.test", "/_auth/login", nil, nil, global)); !strings.Contains(body, "Signed in as") {
+		t.Fatal("fresh global session does not show the chooser")
+	}
+	e.clock.Advance(2 * time.Second)
+	sess := cookieNamed(e.signIn("acme.app.test", "", "alice@acme.test", alicePassword, "/"), "__Host-tenantgate")
+	const pw = "brand-new-Passw0rd-42"
+	wantStatus(t, "change", e.postForm("acme.app.test", "/_auth/account",
+		url.Values{"action": {"password"}, "current_password": {alicePassword}, "new_password": {pw}, "confirm_password": {pw}}, sess), 200)
+	if body := readBody(t, e.do("GET", "app.test", "/_auth/login", nil, nil, global)); strings.Contains(body, "Signed in as") {
+		t.Error("the global session from before the password change still shows the chooser")
+	}
+	if trip := e.startSwitch("acme.app.test", "/_auth/switch", global); trip.code != "" {
+		t.Error("the global session from before the password change still issues switch codes")
+	}
+	if body := readBody(t, e.do("GET", "app.test", "/_auth/login", nil, nil, e.globalSignIn("app.test", "alice@acme.test", pw))); !strings.Contains(body, "Signed in as") {
+		t.Error("a global session with the new password does not show the chooser")
+	}
 }

@@ -114,6 +114,7 @@ func (h *Handler) login(q *request) *answer {
 // issueSession mints a password session of the request's tenant for user
 // with roles and sets its cookie, or returns why it could not.
 func (h *Handler) issueSession(q *request, user tenants.User, roles []string) error {
+	h.waitPastRevocation(q, q.tenant().InternalID, user.ID)
 	token, minted, err := h.Minter.Mint(q.tenant(), session.Claims{
 		Subject: user.ID,
 		Email:   user.Email,

@@ -24,6 +24,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -363,9 +364,10 @@ func crlf(s string) string {
 // once; a message beyond that is dropped and logged. Failures are logged
 // with the reason given by the caller, never the message or its recipient.
 type Outbox struct {
-	Sender *Sender
-	Log    *slog.Logger
-	slots  chan struct{}
+	Sender   *Sender
+	Log      *slog.Logger
+	slots    chan struct{}
+	inFlight sync.WaitGroup
 }
 
 // DefaultConcurrency bounds an Outbox's deliveries in flight.
@@ -396,7 +398,9 @@ func (o *Outbox) Post(m Message, what string, attrs ...any) {
 		o.Log.Error("mail not sent: too many deliveries in flight", append([]any{"mail", what}, attrs...)...)
 		return
 	}
+	o.inFlight.Add(1)
 	go func() {
+		defer o.inFlight.Done()
 		defer func() { <-o.slots }()
 		if err := o.Sender.Send(context.Background(), m); err != nil {
 			o.Log.Error("mail not sent", append([]any{"mail", what, "err", err}, attrs...)...)
@@ -404,4 +408,23 @@ func (o *Outbox) Post(m Message, what string, attrs ...any) {
 		}
 		o.Log.Info("mail sent", append([]any{"mail", what}, attrs...)...)
 	}()
+}
+
+// Drain waits until every message posted so far is delivered or has
+// failed, or until ctx is done, and reports how many deliveries were still
+// under way then (0: none was cut short). serve calls it on shutdown, after
+// its listeners stopped taking requests, so that a reset link asked for just
+// before a restart is not lost with the process.
+func (o *Outbox) Drain(ctx context.Context) int {
+	if !o.Configured() {
+		return 0
+	}
+	done := make(chan struct{})
+	go func() { o.inFlight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return 0
+	case <-ctx.Done():
+		return len(o.slots)
+	}
 }

@@ -146,3 +146,36 @@ func TestNilSender(t *testing.T) {
 		t.Fatalf("nil Sender: %v", err)
 	}
 }
+
+// TestOutboxDrain: Drain returns once the posted messages are delivered
+// (they are in the sink), and against a server that never answers it
+// gives up with ctx, reporting the delivery it cut short.
+func TestOutboxDrain(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Options{TLS: smtpsink.None})
+	s, err := NewSender(sink.URL, "", "noreply@acme.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := NewOutbox(s, nil)
+	for range 3 {
+		o.Post(Message{To: "alice@acme.test", Subject: "x", Text: "x", HTML: "x"}, "test")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n := o.Drain(ctx); n != 0 {
+		t.Fatalf("Drain cut %d deliveries short", n)
+	}
+	if n := len(sink.Messages(t)); n != 3 {
+		t.Errorf("after Drain the server holds %d messages, want 3", n)
+	}
+
+	silent := &Sender{Server: Server{Security: Insecure, Host: "127.0.0.1", Addr: listenSilent(t)}, From: mail.Address{Address: "a@b.test"}, Timeout: 5 * time.Second}
+	o = NewOutbox(silent, nil)
+	o.Post(Message{To: "c@d.test", Subject: "x", Text: "x", HTML: "x"}, "test")
+	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if n := o.Drain(ctx); n != 1 || time.Since(start) > 2*time.Second {
+		t.Errorf("Drain against a silent server = %d after %v, want 1 at ctx's deadline", n, time.Since(start))
+	}
+}

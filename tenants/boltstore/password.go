@@ -39,7 +39,13 @@ func (s *Store) SetPassword(ctx context.Context, userID, oldHash, newHash string
 		if err := putRecord(users, []byte(userID), &u); err != nil {
 			return fmt.Errorf("set password of user %s: %w", userID, err)
 		}
-		// Tenants are few next to memberships: look the user up in each.
+		// The apex's global sessions, then each tenant's: tenants are few
+		// next to memberships, so look the user up in each.
+		apex := rev
+		apex.Key = tenants.UserRevocationKey("", userID)
+		if err := putRevocation(tx, change, apex); err != nil {
+			return err
+		}
 		mb := tx.Bucket(bucketMemberships)
 		return tx.Bucket(bucketTenants).ForEach(func(k, v []byte) error {
 			var t record.Tenant

@@ -41,9 +41,12 @@ const exportPage = 500
 // meanwhile), in pages, and returns that revision. Records on leases
 // (revocations, used assertion ids) are exported with their value, whose
 // Expires Restore and boltstore.Create turn back into an expiry. key and
-// value are valid only during the call. A key in no namespace tenantgate
-// has is an error wrapping tenants.ErrCorrupt; an error from put stops the
-// export and is returned.
+// value are valid only during the call. The sign-in attempt counters
+// (counter.go) are left out: they are a few minutes of rate-limit state on
+// leases, not records, and a restored store starts with none, as a new
+// bbolt file does. A key in no namespace tenantgate has is an error
+// wrapping tenants.ErrCorrupt; an error from put stops the export and is
+// returned.
 func (s *Store) Export(ctx context.Context, put func(ns string, key, value []byte) error) (int64, error) {
 	var rev int64
 	err := s.view(ctx, func(ctx context.Context) error {
@@ -64,6 +67,9 @@ func (s *Store) Export(ctx context.Context, put func(ns string, key, value []byt
 				ns, name, err := s.exportName(kv.Key)
 				if err != nil {
 					return err
+				}
+				if ns == nsCounters {
+					continue
 				}
 				if err := put(ns, []byte(name), kv.Value); err != nil {
 					return err
@@ -88,7 +94,7 @@ func (s *Store) exportName(key []byte) (ns, name string, err error) {
 	switch {
 	case !ok && (rest == keySchema || rest == keyMasterKeyCheck):
 		return nsMeta, rest, nil
-	case ok && slices.Contains(restoredNamespaces, ns) && name != "":
+	case ok && (slices.Contains(restoredNamespaces, ns) || ns == nsCounters) && name != "":
 		return ns, name, nil
 	}
 	return "", "", corrupt("key %s under the prefix is no tenantgate record", record.Short(key))

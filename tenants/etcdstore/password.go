@@ -38,6 +38,12 @@ func (s *Store) SetPassword(ctx context.Context, userID, oldHash, newHash string
 		if err := t.putRecord(s.key(nsUsers, userID), &u); err != nil {
 			return err
 		}
+		// The apex's global sessions, then each tenant's.
+		apex := rev
+		apex.Key = tenants.UserRevocationKey("", userID)
+		if err := s.putRevocation(t, apex); err != nil {
+			return err
+		}
 		all, err := t.scan(s.nsPrefix(nsTenants))
 		if err != nil {
 			return err

@@ -8,8 +8,9 @@ import (
 )
 
 // testSetPassword: the hash changes only from the expected one, and every
-// session of the user in every tenant they belong to is revoked in the
-// same write; a tenant they do not belong to gets no revocation.
+// session of the user in every tenant they belong to, and on the apex, is
+// revoked in the same write; a tenant they do not belong to gets no
+// revocation.
 func testSetPassword(t *testing.T, st tenants.Store) {
 	c := &crypto{}
 	mustApply(t, st, c.opts(), simple("acme"), simple("globex"), simple("initech"))
@@ -52,6 +53,12 @@ func testSetPassword(t *testing.T, st tenants.Store) {
 	}
 	if snap.Revoked(initech.InternalID, u.ID, "", now.Add(-time.Second)) {
 		t.Error("a tenant the user is not a member of got a revocation")
+	}
+	if !snap.Revoked("", u.ID, "global-sid", now.Add(-time.Second)) {
+		t.Error("a global session on the apex issued before the change not revoked")
+	}
+	if snap.Revoked("", u.ID, "global-sid", now.Add(time.Second)) {
+		t.Error("a global session on the apex issued after the change revoked")
 	}
 	// The old hash no longer works as the expected one.
 	err = st.SetPassword(ctx(t), u.ID, "hash-1", "hash-3", rev)

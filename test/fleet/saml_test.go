@@ -31,6 +31,10 @@ import (
 // in (mail, as a URI).
 const crewMailAttribute = "urn:oid:0.9.2342.19200300.100.1.3"
 
+// crewUIDAttribute is the attribute crewjam's samlidp puts a user's name
+// in (uid, as a URI): set by the IdP, not by the person.
+const crewUIDAttribute = "urn:oid:0.9.2342.19200300.100.1.1"
+
 // crewPassword is the password of the IdP's user.
 const crewPassword = "correct horse"
 
