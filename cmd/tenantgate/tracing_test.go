@@ -200,3 +200,31 @@ func TestTracingFlag(t *testing.T) {
 		})
 	}
 }
+
+// TestTracingInline: with --inline-auth a sign-in page is answered inside
+// Check, and its sign-in span is the Check span's child.
+func TestTracingInline(t *testing.T) {
+	sink := otlpsink.Start(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+sink.HTTPAddr)
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+	t.Setenv("OTEL_TRACES_SAMPLER", "")
+	ts := startServer(t, true, "--inline-auth")
+	c := ts.cli(t)
+	c.mustRun("", "tenants", "apply", "-f", c.writeFile("acme.yaml", tracedTenant))
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "traceparent", "00-"+mdTrace+"-"+mdParent+"-01")
+	resp, err := ts.check.Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: "GET", Host: "acme.app.test", Path: "/_auth/login", Headers: map[string]string{"accept": "text/html", "x-request-id": "inline-1"},
+		}},
+	}})
+	if err != nil || resp.GetDeniedResponse().GetStatus().GetCode() != 200 {
+		t.Fatalf("inline sign-in page: %v, %v", resp, err)
+	}
+	check := sink.WaitFor(t, 10*time.Second, "inline Check", func(s otlpsink.Span) bool {
+		return s.Name == telemetry.SpanCheck && s.TraceID == mdTrace && s.ParentSpanID == mdParent && s.Attrs["tenantgate.outcome"] == "signin"
+	})
+	sink.WaitFor(t, 10*time.Second, "sign-in span under the inline Check", func(s otlpsink.Span) bool {
+		return s.Name == telemetry.SpanSignIn && s.ParentSpanID == check.SpanID && s.Attrs["tenantgate.tenant_id"] == "acme" && s.Attrs["http.response.status_code"] == "200"
+	})
+}
