@@ -318,7 +318,19 @@ for ((round = 0; round < ROUNDS; round++)); do
 	echo "== round $((round + 1)) of $ROUNDS"
 	fresh=$(printf '%s/fresh.%03d' "$work" "$round")
 	run_case noop "$noop_addr" "$noop_pid" "$fresh" "$results"
-	for c in "${cases[@]}"; do
+	round_cases=("${cases[@]}")
+	if ((round % 2 == 1)); then
+		# The tracing pair runs in the other order every other round, so
+		# that what comes before a run (and what the machine does then)
+		# falls on both alike.
+		for i in "${!round_cases[@]}"; do
+			case ${round_cases[$i]} in
+			session-untraced) round_cases[i]=session-traced ;;
+			session-traced) round_cases[i]=session-untraced ;;
+			esac
+		done
+	fi
+	for c in "${round_cases[@]}"; do
 		case $c in
 		session-base) run_case session "$base_grpc" "$base_pid" "$fresh" "$results" "$c" ;;
 		session-traced | session-untraced)

@@ -323,10 +323,11 @@ func cpuRatio(a, b *result) float64 {
 	return (a.ServerCPU / float64(a.Calls)) / (b.ServerCPU / float64(b.Calls))
 }
 
-// pairedMedians compares two cases run back to back in every round (off,
-// then on): the median over rounds of on/off QPS and of off/on server CPU
-// per call. On a busy machine a round's load moves both runs alike, so the
-// per-round ratio is steadier than the ratio of each case's best round.
+// pairedMedians compares two cases run back to back in every round (in
+// either order): the median over rounds of on/off QPS and of off/on server
+// CPU per call. On a busy machine a round's load moves both runs alike, so
+// the per-round ratio is steadier than the ratio of each case's best
+// round.
 func pairedMedians(off, on []*result) (qps, cpu float64) {
 	var qs, cs []float64
 	for i := range min(len(off), len(on)) {
