@@ -60,15 +60,6 @@ func New(tp trace.TracerProvider, parentBased bool) *Tracer {
 	}
 }
 
-// Propagator is the W3C trace context and B3 propagator the Tracer
-// extracts parents with; nil for a nil Tracer.
-func (t *Tracer) Propagator() propagation.TextMapPropagator {
-	if t == nil {
-		return nil
-	}
-	return t.prop
-}
-
 // CheckSpan is the span of one Check. The zero value is no span: End does
 // nothing.
 type CheckSpan struct{ span trace.Span }
