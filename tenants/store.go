@@ -162,6 +162,21 @@ type Store interface {
 	// when there is no such user. newHash must not be empty.
 	SetPassword(ctx context.Context, userID, oldHash, newHash string, rev Revocation) error
 
+	// SecondFactors returns the second factors of the user's membership
+	// in the tenant (both named by internal ids), or ErrNotFound when
+	// there is no such membership.
+	SecondFactors(ctx context.Context, tenantInternalID, userID string) (SecondFactors, error)
+	// UpdateSecondFactors changes the second factors of a membership in
+	// one write: fn gets them as stored and changes them in place; what it
+	// leaves is written, unless it returns an error, which aborts the
+	// write and is returned as is. The factors fn reads are the ones the
+	// write replaces, never older (compare-and-swap): this is what makes
+	// a TOTP step or a recovery code single use across replicas. fn may be
+	// called more than once (a write that lost a race runs again) and must
+	// not keep what it is given. It returns ErrNotFound when there is no
+	// such membership. Roles and sessions are untouched.
+	UpdateSecondFactors(ctx context.Context, tenantInternalID, userID string, fn func(*SecondFactors) error) error
+
 	// Revoke records a revocation, replacing one with the same key.
 	// Revocations past their Expires are dropped by later writes.
 	Revoke(ctx context.Context, r Revocation) error
