@@ -608,7 +608,7 @@ func TestCheckUpstreamCookie(t *testing.T) {
 			cookie: `app=1; __Host-tenantgate=` + acme + `; b="x, y";c=%20`, want: `app=1; b="x, y";c=%20`},
 		{name: "session only", host: "acme.app.test", path: "/x", cookie: "__Host-tenantgate=" + acme, remove: true},
 		{name: "every sign-in cookie", host: "acme.app.test", path: "/public/x",
-			cookie: "__Host-tenantgate-csrf=c; app=1; __Host-tg-attempt-abc=a; __Host-tg-idt=i; __Host-tenantgate-switch=s; __Host-tenantgate-global=g; __Host-tenantgate-intent=n; __Host-tenantgate=x",
+			cookie: "__Host-tenantgate-csrf=c; app=1; __Host-tg-attempt-abc=a; __Host-tg-idt=i; __Host-tenantgate-switch=s; __Host-tenantgate-global=g; __Host-tenantgate-intent=n; __Host-tenantgate-mfa=m; __Host-tenantgate=x",
 			want:   "app=1"},
 		{name: "path tenancy session", host: "app.test", path: "/org/acme/x",
 			cookie: "__Secure-tenantgate.acme=" + acme + "; app=1; __Host-tg-idt.acme=i", want: "app=1"},

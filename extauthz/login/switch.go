@@ -472,15 +472,9 @@ func (h *Handler) redeemSwitch(q *request) *answer {
 	if err != nil {
 		return h.unavailable(q, "look up membership", err)
 	}
-	if a := h.admitSignIn(q, signInKey(t.InternalID, user.Email), user.Email); a != nil {
-		return a
-	}
-	if err := h.issueSession(q, user, roles); err != nil {
-		return h.unavailable(q, "mint session", err)
-	}
-	h.noteSignIn(q, user, "switch")
-	h.log().Info("signed in", "tenant", t.ID, "method", "switch", "email_digest", h.emailDigest(user.Email))
-	return seeOther(SafeRedirect(v.Return, q.res.Prefix))
+	// The apex's password stands for this tenant's first step; its second
+	// step, if it has one, still comes (mfa.go).
+	return h.secondStep(q, user, roles, SafeRedirect(v.Return, q.res.Prefix), "switch")
 }
 
 // openSwitchVerifier opens this browser's verifier cookie for the

@@ -97,28 +97,30 @@ func (h *Handler) login(q *request) *answer {
 	membership := func(ctx context.Context, u tenants.User) ([]string, error) {
 		return h.Store.Membership(ctx, t.InternalID, u.ID)
 	}
-	user, roles, a := h.checkPassword(q, t.InternalID, email, form.Get("password"), membership, func() *answer {
+	fail := func() *answer {
 		return h.loginForm(q, http.StatusUnauthorized, rd, "", invalidCredentials)
-	})
+	}
+	if t.MFAOn() {
+		// Right password or not, the second step comes next (mfa.go).
+		fail = func() *answer { return h.failedFirstStep(q, email, rd) }
+	}
+	user, roles, a := h.checkFirstFactor(q, t.InternalID, email, form.Get("password"), membership, fail)
 	if a != nil {
 		return a
 	}
-	if err := h.issueSession(q, user, roles); err != nil {
-		return h.unavailable(q, "mint session", err)
-	}
-	h.noteSignIn(q, user, session.MethodPassword)
-	h.log().Info("signed in", "tenant", t.ID, "method", session.MethodPassword, "email_digest", h.emailDigest(email))
-	return seeOther(rd)
+	return h.secondStep(q, user, roles, rd, session.MethodPassword)
 }
 
 // issueSession mints a password session of the request's tenant for user
-// with roles and sets its cookie, or returns why it could not.
-func (h *Handler) issueSession(q *request, user tenants.User, roles []string) error {
+// with roles and amr (session.Claims.AMR) and sets its cookie, or returns
+// why it could not.
+func (h *Handler) issueSession(q *request, user tenants.User, roles, amr []string) error {
 	token, minted, err := h.Minter.Mint(q.tenant(), session.Claims{
 		Subject: user.ID,
 		Email:   user.Email,
 		Roles:   roles,
 		Method:  session.MethodPassword,
+		AMR:     amr,
 	})
 	if err != nil {
 		return err
@@ -152,6 +154,26 @@ func (h *Handler) issueSession(q *request, user tenants.User, roles []string) er
 // hashing slot (429) writes nothing, so the counter's writes per second
 // are bounded by what the process can hash (docs/fleet.md).
 func (h *Handler) checkPassword(q *request, scope, email, pw string,
+	membership func(context.Context, tenants.User) ([]string, error), fail func() *answer) (tenants.User, []string, *answer) {
+	user, roles, a := h.checkFirstFactor(q, scope, email, pw, membership, fail)
+	if a != nil {
+		return user, roles, a
+	}
+	if err := h.accounts.Reset(q.r.Context(), counterKey("account", scope, email)); err != nil {
+		return tenants.User{}, nil, h.unavailable(q, "reset account failures", err)
+	}
+	if a := h.admitSignIn(q, signInKey(scope, email), email); a != nil {
+		return tenants.User{}, nil, a
+	}
+	return user, roles, nil
+}
+
+// checkFirstFactor is checkPassword up to the verdict: a right password
+// leaves the account's failure count as it is and counts no sign-in, for
+// the caller to do once the whole sign-in succeeds (completeSignIn), so
+// that a right password followed by a wrong code is a failure like any
+// other.
+func (h *Handler) checkFirstFactor(q *request, scope, email, pw string,
 	membership func(context.Context, tenants.User) ([]string, error), fail func() *answer) (tenants.User, []string, *answer) {
 	ctx := q.r.Context()
 	now := h.now()
@@ -264,12 +286,6 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 			}
 		}
 		return tenants.User{}, nil, fail().refused(reason, email, "address_limited", limited)
-	}
-	if err := h.accounts.Reset(ctx, acctKey); err != nil {
-		return tenants.User{}, nil, h.unavailable(q, "reset account failures", err)
-	}
-	if a := h.admitSignIn(q, signIn, email); a != nil {
-		return tenants.User{}, nil, a
 	}
 	return user, roles, nil
 }
