@@ -146,7 +146,8 @@ type Store interface {
 	// called with each tenant as stored and replaces the sealed bytes in
 	// place (Keys[i].SealedPrivate, SAMLKey.SealedPrivate,
 	// Methods[i].Sealed); any other change it makes is refused, as is a
-	// sealed value it empties. r.Check is given the store's master key
+	// sealed value it empties. r.Factor does the same for every
+	// membership's sealed TOTP secret (SecondFactors.TOTP). r.Check is given the store's master key
 	// check value (nil when it has none) and returns the one to store. An
 	// error from either callback aborts with nothing written. A store that
 	// cannot hold the whole rewrite in one write (etcd's transaction
@@ -231,6 +232,9 @@ type Reseal struct {
 	// Check returns the master key check value to store, given the stored
 	// one (nil: none yet).
 	Check func(stored []byte) ([]byte, error)
+	// Factor returns the sealed TOTP secret of a membership (both named
+	// by internal ids) sealed anew; required when any member has one.
+	Factor func(tenantInternalID, userID string, sealed []byte) ([]byte, error)
 }
 
 // ExternalIdentity is a person as an SSO method of one tenant identified

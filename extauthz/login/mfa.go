@@ -107,11 +107,6 @@ type mfaState struct {
 // mfaContext binds a sealed state to its purpose and tenant.
 func mfaContext(tenantInternalID string) string { return "mfa-state:v1:" + tenantInternalID }
 
-// totpContext binds a sealed TOTP secret to one membership.
-func totpContext(tenantInternalID, userID string) string {
-	return "totp-secret:" + tenantInternalID + ":" + userID
-}
-
 // recoveryBinding binds recovery code hashes to one membership.
 func recoveryBinding(tenantInternalID, userID string) string {
 	return tenantInternalID + "/" + userID
@@ -405,7 +400,7 @@ func (h *Handler) checkFactor(ctx context.Context, t *tenants.Tenant, userID, in
 			if !f.Enrolled() {
 				return errWrongCode
 			}
-			secret, err := h.Sealer.Open(f.TOTP, totpContext(t.InternalID, userID))
+			secret, err := h.Sealer.Open(f.TOTP, seal.TOTPContext(t.InternalID, userID))
 			if err != nil {
 				return err
 			}
@@ -451,7 +446,7 @@ func (h *Handler) confirmEnrolment(q *request, st *mfaState) *answer {
 		}
 		return h.mfaForm(q, http.StatusBadRequest, st, "That code is not right. Check the time on your phone, and enter the code the app shows now.")
 	}
-	sealed, err := h.Sealer.Seal(st.Secret, totpContext(t.InternalID, st.User))
+	sealed, err := h.Sealer.Seal(st.Secret, seal.TOTPContext(t.InternalID, st.User))
 	if err != nil {
 		return h.unavailable(q, "seal totp secret", err)
 	}

@@ -119,3 +119,50 @@ func testSharedSecondFactors(t *testing.T, a, b tenants.Store) {
 		t.Errorf("step after the races = %d, %v", f.TOTPStep, err)
 	}
 }
+
+// testResealFactors: a master key rotation reseals every member's TOTP
+// secret in the same write as the tenants, with the membership named; a
+// store holding one and no Reseal.Factor, or a Factor that fails,
+// changes nothing.
+func testResealFactors(t *testing.T, st tenants.Store) {
+	mustApply(t, st, (&crypto{}).opts(), simple("acme"))
+	acme := mustTenant(t, st, "acme").InternalID
+	mustAddMember(t, st, "acme", tenants.NewMember{Email: "ann@example.com", PasswordHash: "h"})
+	mustAddMember(t, st, "acme", tenants.NewMember{Email: "bob@example.com", PasswordHash: "h"})
+	ann := mustUser(t, st, "ann@example.com")
+	if err := st.UpdateSecondFactors(ctx(t), acme, ann.ID, func(f *tenants.SecondFactors) error {
+		f.TOTP, f.TOTPStep = []byte("sealed-1"), 7
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	keep := func(*tenants.Tenant) error { return nil }
+	check := func([]byte) ([]byte, error) { return []byte("check"), nil }
+	for name, factor := range map[string]func(string, string, []byte) ([]byte, error){
+		"no Factor":      nil,
+		"Factor fails":   func(string, string, []byte) ([]byte, error) { return nil, errors.New("boom") },
+		"Factor empties": func(string, string, []byte) ([]byte, error) { return nil, nil },
+	} {
+		if err := st.Reseal(ctx(t), tenants.Reseal{Tenant: keep, Check: check, Factor: factor}); err == nil {
+			t.Errorf("%s: Reseal succeeded", name)
+		}
+		if f, _ := st.SecondFactors(ctx(t), acme, ann.ID); string(f.TOTP) != "sealed-1" {
+			t.Errorf("%s: secret now %q", name, f.TOTP)
+		}
+	}
+	var seen []string
+	err := st.Reseal(ctx(t), tenants.Reseal{Tenant: keep, Check: check, Factor: func(tid, uid string, sealed []byte) ([]byte, error) {
+		seen = append(seen, tid+"/"+uid)
+		return append([]byte("new:"), sealed...), nil
+	}})
+	if err != nil {
+		t.Fatalf("Reseal: %v", err)
+	}
+	f, _ := st.SecondFactors(ctx(t), acme, ann.ID)
+	if string(f.TOTP) != "new:sealed-1" || f.TOTPStep != 7 {
+		t.Errorf("after Reseal: %q step %d", f.TOTP, f.TOTPStep)
+	}
+	if want := acme + "/" + ann.ID; !slices.Contains(seen, want) {
+		t.Errorf("Factor called for %v, want %s", seen, want)
+	}
+}

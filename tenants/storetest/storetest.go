@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) tenants.Store) {
 		{"Reseal", testReseal},
 		{"SetPassword", testSetPassword},
 		{"SecondFactors", testSecondFactors},
+		{"ResealFactors", testResealFactors},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
 	}
