@@ -44,9 +44,14 @@ const TenantVersion = 2
 // SchemaVersion is the layout of a store: 1 had tenant records of version
 // 1, 2 has them of version 2, and 3 has them of version 2 with every saml
 // method keyed by its NameID stating its nameIDFormat (UpgradeToSchema3:
-// from 3 on, a saml method without one means persistent). A store of a
-// newer schema is refused.
-const SchemaVersion = 3
+// from 3 on, a saml method without one means persistent). 4 is 3 whose
+// memberships may hold second factors (Membership.Factors) and whose
+// tenants may ask for them (mfa optional or required): no record changes
+// on the way from 3, but a tenantgate that reads only 3 must not open such
+// a store, because it would sign people in with the password alone and
+// drop the factors of every membership whose roles it rewrites. A store of
+// a newer schema is refused.
+const SchemaVersion = 4
 
 // Limits on what tenantgate ever stores: keys are slugs, domains, emails,
 // ids and revocation keys; the largest values are tenants with inline SAML
