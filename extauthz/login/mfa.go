@@ -157,6 +157,11 @@ func (h *Handler) failedFirstStep(q *request, email, rd string) *answer {
 	if err != nil {
 		return h.unavailable(q, "read randomness", err)
 	}
+	if len(email) > maxEmailBytes {
+		// No account has it; kept out of the cookie, which must stay
+		// under maxMFACookie.
+		email = ""
+	}
 	return h.startMFA(q, mfaState{User: fake, Email: email, Failed: 1, Step: stepVerify, Via: "password", RD: rd})
 }
 

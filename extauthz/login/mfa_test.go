@@ -357,3 +357,11 @@ func FuzzMFAState(f *testing.F) {
 		}
 	})
 }
+
+// TestMFAOverlongEmail: an address longer than any account's still gets
+// the code page (the state cookie stays small enough to open).
+func TestMFAOverlongEmail(t *testing.T) {
+	e := newMFAEnv(t)
+	st := e.mfaStep("vault.app.test", strings.Repeat("a", 5000)+"@acme.test", "whatever")
+	wantStatus(t, "code page", e.do("GET", "vault.app.test", PathMFA, nil, nil, st), 200)
+}
