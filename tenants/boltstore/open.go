@@ -53,6 +53,9 @@ var (
 	bucketAudit = []byte(record.NamespaceAudit)
 	// bucketAuditHeads holds tenant id → record.AuditHead.
 	bucketAuditHeads = []byte(record.NamespaceAuditHeads)
+	// bucketPasskeys holds record.PasskeyKey(tenant, user, id) →
+	// record.Passkey (passkey.go).
+	bucketPasskeys = []byte(record.NamespacePasskeys)
 
 	keySchema = []byte("schema")
 )
@@ -70,11 +73,11 @@ func firstBuckets() [][]byte {
 	}
 }
 
-// addedBuckets came later (SSO, then the audit trail). A database written
+// addedBuckets came later (SSO, then the audit trail, then passkeys). A database written
 // before them lacks them; Open creates them, and until then they read as
 // empty.
 func addedBuckets() [][]byte {
-	return [][]byte{bucketExternals, bucketAssertions, bucketAssertionExpiry, bucketAudit, bucketAuditHeads}
+	return [][]byte{bucketExternals, bucketAssertions, bucketAssertionExpiry, bucketAudit, bucketAuditHeads, bucketPasskeys}
 }
 
 // DefaultTimeout is how long Open waits for another process to release the

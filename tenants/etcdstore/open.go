@@ -308,6 +308,7 @@ const (
 	nsCounters     = "counters"
 	nsAudit        = record.NamespaceAudit
 	nsAuditHeads   = record.NamespaceAuditHeads
+	nsPasskeys     = record.NamespacePasskeys
 )
 
 // key is the etcd key of a record: prefix, namespace, "/", name.

@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) tenants.Store) {
 		{"RotateKeyRefusals", testRotateKeyRefusals},
 		{"Reseal", testReseal},
 		{"SetPassword", testSetPassword},
+		{"Passkeys", testPasskeys},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
 	}
