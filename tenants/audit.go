@@ -42,6 +42,11 @@ const (
 	AuditRolesChanged = "roles_changed"
 	// AuditKeysRotated is a tenant's signing key rotated.
 	AuditKeysRotated = "keys_rotated"
+	// AuditPasskeyAdded, AuditPasskeyRenamed and AuditPasskeyRemoved are
+	// a member's own changes to their passkeys on the account page.
+	AuditPasskeyAdded   = "passkey_added"
+	AuditPasskeyRenamed = "passkey_renamed"
+	AuditPasskeyRemoved = "passkey_removed"
 )
 
 // AuditEvents lists every event name, in the order docs/operations.md
@@ -50,6 +55,7 @@ var AuditEvents = []string{
 	AuditSignIn, AuditSignOut, AuditSwitch, AuditSessionRevoked, AuditSSOFirstSeen,
 	AuditTenantApplied, AuditTenantDeleted, AuditUserAdded, AuditUserRemoved,
 	AuditRolesChanged, AuditKeysRotated,
+	AuditPasskeyAdded, AuditPasskeyRenamed, AuditPasskeyRemoved,
 }
 
 // Audit outcomes and actors.

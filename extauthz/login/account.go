@@ -445,7 +445,8 @@ func (h *Handler) accountForm(q *request, status int, c *session.Claims, notice,
 		Title: "Your account", TenantName: displayName(t.Name, t.ID),
 		Action: q.res.Prefix + PathAccount, CSRF: h.formCSRF(q), Email: c.Email,
 		Notice: notice, Error: errMsg,
-		Acct: accountView{Password: c.Method == session.MethodPassword && t.HasMethod(tenants.MethodPassword)},
+		Acct:     accountView{Password: c.Method == session.MethodPassword && t.HasMethod(tenants.MethodPassword)},
+		Passkeys: h.passkeySection(q, c),
 	})
 }
 
@@ -470,6 +471,9 @@ func (h *Handler) accountPost(q *request) *answer {
 		return h.changePassword(q, c)
 	case "signout-all":
 		return h.signOutEverywhere(q, c)
+	}
+	if a, ok := h.passkeyAction(q, c); ok {
+		return a
 	}
 	return h.message(q, http.StatusBadRequest, "Request refused", "The form could not be read. Go back and try again.", true).
 		refused("bad_form", "")
