@@ -90,7 +90,8 @@ const passkeyScript = `(function () {
     e.preventDefault();
     st.textContent = "Follow your browser's prompt to create the passkey.";
     var body = new URLSearchParams({ csrf: f.elements.csrf.value, action: "passkey-options" });
-    fetch(f.action, { method: "POST", body: body, credentials: "same-origin" }).then(function (r) {
+    // f.action would be the form's input named "action", not its URL.
+    fetch(f.getAttribute("action"), { method: "POST", body: body, credentials: "same-origin" }).then(function (r) {
       if (!r.ok) throw new Error("options");
       return r.json();
     }).then(function (o) {
