@@ -112,6 +112,14 @@ func populate(t *testing.T, st tenants.Store) {
 	if err := st.UseAssertionID(ctx, a.InternalID, "_assertion-1", exp); err != nil {
 		t.Fatal(err)
 	}
+	ann, err := st.UserByEmail(ctx, "ann@x.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddPasskey(ctx, a.InternalID, ann.ID, tenants.Passkey{ID: []byte("cred-1"), PublicKey: []byte("cose"),
+		Transports: []string{"internal"}, Name: "laptop", Created: testNow}); err != nil {
+		t.Fatal(err)
+	}
 	// Audit events, dated by the fixed clock so both backends write the
 	// very same bytes: two chained for acme, one for globex.
 	var events []tenants.AuditEvent
