@@ -33,10 +33,10 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b tenants.Store)) {
 		{"UserCreation", testSharedUserCreation},
 		{"ExternalUserCreation", testSharedExternalUserCreation},
 		{"SingleUse", testSharedSingleUse},
+		{"Passkeys", testSharedPasskeys},
 		{"SnapshotSeesOtherWrites", testSharedSnapshot},
 		{"FollowOtherWrites", testSharedFollow},
 		{"AuditChain", testSharedAudit},
-		{"Passkeys", testSharedPasskeys},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := open(t)

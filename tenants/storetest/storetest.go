@@ -64,11 +64,11 @@ func Run(t *testing.T, open func(t *testing.T) tenants.Store) {
 		{"ExternalUserDeletedWithTenant", testExternalUserDeletedWithTenant},
 		{"ExternalUserRemoveMember", testExternalUserRemoveMember},
 		{"AssertionReplay", testAssertionReplay},
+		{"Passkeys", testPasskeys},
 		{"RotateKey", testRotateKey},
 		{"RotateKeyRefusals", testRotateKeyRefusals},
 		{"Reseal", testReseal},
 		{"SetPassword", testSetPassword},
-		{"Passkeys", testPasskeys},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
 	}
