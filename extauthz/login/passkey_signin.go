@@ -16,12 +16,14 @@ import (
 // the member its sealed state names:
 //
 //   - beginPasskeyFactor when it shows the code page: it returns the
-//     options for navigator.credentials.get (allowing exactly the member's
-//     passkeys in this tenant, for this host's RP ID) and the sealed
-//     ceremony, which the step carries to its POST (in its own state or
-//     the passkey cookie); errNoPasskey when the member holds none, or
-//     passkeys are not offered on this host: the page then offers codes
-//     only.
+//     options for navigator.credentials.get (for this host's RP ID) and
+//     the sealed ceremony, which the step carries to its POST (in its own
+//     state or the passkey cookie). It reads nothing from the store and
+//     its options are the same for every person, so the step calls it
+//     alike for a failed first step (a random user) and a right one, and
+//     the page offers a passkey either way. errNoPasskey only when
+//     passkeys are off here (no master key); on path tenancy the caller
+//     gets passkey.ErrPathTenancy from passkeyRP first.
 //   - checkPasskeyFactor on the POST with the browser's answer (a form
 //     field the page's passkeySignInScript fills): the ceremony must open
 //     for this tenant and member and be spent for the first time, the
@@ -30,8 +32,8 @@ import (
 //     carries amr pwd+hwk), errWrongPasskey for every refusal (to be
 //     counted like a wrong code), or an infrastructure error.
 var (
-	// errNoPasskey: the member has no passkey to sign in with here.
-	errNoPasskey = errors.New("no passkey to sign in with")
+	// errNoPasskey: passkeys are off (no master key).
+	errNoPasskey = errors.New("passkeys are not available")
 	// errWrongPasskey: the passkey step was refused.
 	errWrongPasskey = errors.New("passkey refused")
 )
@@ -41,18 +43,11 @@ const usedPasskey = "passkey"
 
 // beginPasskeyFactor starts a passkey sign-in for userID (holder of
 // email) in tenant t on rp; see above.
-func (h *Handler) beginPasskeyFactor(ctx context.Context, rp passkey.RP, t *tenants.Tenant, userID, email string) (options []byte, ceremony string, err error) {
+func (h *Handler) beginPasskeyFactor(rp passkey.RP, t *tenants.Tenant, userID, email string) (options []byte, ceremony string, err error) {
 	if h.passkeys == nil {
 		return nil, "", errNoPasskey
 	}
-	ps, err := h.Store.Passkeys(ctx, t.InternalID, userID)
-	if err != nil {
-		return nil, "", fmt.Errorf("list passkeys: %w", err)
-	}
-	if len(ps) == 0 {
-		return nil, "", errNoPasskey
-	}
-	acct := &passkey.Account{Handle: passkey.Handle(h.passkeys.handle, t.InternalID, userID), Name: email, Passkeys: ps}
+	acct := &passkey.Account{Handle: passkey.Handle(h.passkeys.handle, t.InternalID, userID), Name: email}
 	options, c, err := passkey.BeginLogin(rp, acct, h.now())
 	if err != nil {
 		return nil, "", err
@@ -133,7 +128,6 @@ const passkeySignInScript = `(function () {
     e.preventDefault();
     var p = JSON.parse(f.getAttribute("data-options")).publicKey;
     p.challenge = dec(p.challenge);
-    (p.allowCredentials || []).forEach(function (c) { c.id = dec(c.id); });
     navigator.credentials.get({ publicKey: p }).then(function (c) {
       var r = c.response;
       f.elements.passkey.value = JSON.stringify({

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -38,7 +39,7 @@ func TestPasskeyFactor(t *testing.T) {
 
 	begin := func(t *testing.T, rp passkey.RP, tn *tenants.Tenant, user string) ([]byte, string) {
 		t.Helper()
-		o, c, err := e.h.beginPasskeyFactor(ctx, rp, tn, user, "alice@acme.test")
+		o, c, err := e.h.beginPasskeyFactor(rp, tn, user, "alice@acme.test")
 		if err != nil {
 			t.Fatalf("beginPasskeyFactor: %v", err)
 		}
@@ -85,13 +86,35 @@ func TestPasskeyFactor(t *testing.T) {
 		}
 	})
 	t.Run("another tenant", func(t *testing.T) {
-		if _, _, err := e.h.beginPasskeyFactor(ctx, rpGlobex, globex, aliceID, "alice@acme.test"); !errors.Is(err, errNoPasskey) {
-			t.Errorf("begin on globex, where alice has no passkey: %v", err)
-		}
-		o, c := begin(t, rpAcme, acme, aliceID)
+		// Begun for globex (where alice has no passkey, which the options
+		// do not tell), answered with acme's passkey: refused.
+		o, c := begin(t, rpGlobex, globex, aliceID)
 		answer, _ := auth.Get(o, cred)
 		if err := e.h.checkPasskeyFactor(ctx, rpGlobex, globex, aliceID, c, answer); !errors.Is(err, errWrongPasskey) {
+			t.Errorf("acme's passkey on globex: %v", err)
+		}
+		o, c = begin(t, rpAcme, acme, aliceID)
+		answer, _ = auth.Get(o, cred)
+		if err := e.h.checkPasskeyFactor(ctx, rpGlobex, globex, aliceID, c, answer); !errors.Is(err, errWrongPasskey) {
 			t.Errorf("acme's ceremony and passkey on globex: %v", err)
+		}
+	})
+	t.Run("options say nothing about the person", func(t *testing.T) {
+		shape := func(o []byte) string {
+			return regexp.MustCompile(`"challenge":"[^"]*"`).ReplaceAllString(string(o), `"challenge":"…"`)
+		}
+		withPasskey, _ := begin(t, rpAcme, acme, aliceID)
+		failedFirstStep, _ := begin(t, rpAcme, acme, strings.Repeat("0", 32))
+		if shape(withPasskey) != shape(failedFirstStep) || strings.Contains(string(withPasskey), "allowCredentials") {
+			t.Errorf("options differ: %s\n%s", withPasskey, failedFirstStep)
+		}
+	})
+	t.Run("failed first step", func(t *testing.T) {
+		random := strings.Repeat("0", 32)
+		o, c := begin(t, rpAcme, acme, random)
+		answer, _ := auth.Get(o, cred)
+		if err := e.h.checkPasskeyFactor(ctx, rpAcme, acme, random, c, answer); !errors.Is(err, errWrongPasskey) {
+			t.Errorf("a passkey for a state of no real user: %v", err)
 		}
 	})
 	t.Run("tampered answer", func(t *testing.T) {

@@ -16,9 +16,11 @@
 //     replaces rather than piles up a person's discoverable credential,
 //     never the email, and different in every tenant.
 //   - User verification is preferred, attestation is "none" (nothing in
-//     tenantgate trusts an authenticator's make), and a discoverable
-//     credential is preferred so that platform authenticators make a
-//     passkey.
+//     tenantgate trusts an authenticator's make), and the credential must
+//     be discoverable: a sign-in's options then list no credentials, so
+//     they are the same for every account (BeginLogin) and a second
+//     sign-in step can offer a passkey without telling whether the
+//     password was right, or whether the person holds one.
 //   - A ceremony's state (the library's SessionData) is sealed under the
 //     master key, bound to the tenant, the user and the ceremony kind,
 //     expires after CeremonyTTL, and carries an id the caller spends once

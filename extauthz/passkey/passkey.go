@@ -69,8 +69,9 @@ func (rp RP) webauthn() (*webauthn.WebAuthn, error) {
 		RPID: rp.ID, RPDisplayName: rp.Name, RPOrigins: []string{rp.Origin},
 		AttestationPreference: protocol.PreferNoAttestation,
 		AuthenticatorSelection: protocol.AuthenticatorSelection{
-			ResidentKey:      protocol.ResidentKeyRequirementPreferred,
-			UserVerification: protocol.VerificationPreferred,
+			ResidentKey:        protocol.ResidentKeyRequirementRequired,
+			RequireResidentKey: protocol.ResidentKeyRequired(),
+			UserVerification:   protocol.VerificationPreferred,
 		},
 		Timeouts: webauthn.TimeoutsConfig{
 			Login:        webauthn.TimeoutConfig{Enforce: true, Timeout: CeremonyTTL},
@@ -167,20 +168,23 @@ func FinishRegistration(rp RP, a *Account, c Ceremony, body []byte, name string,
 }
 
 // BeginLogin starts a sign-in with one of a's passkeys: the options for
-// navigator.credentials.get (JSON, allowing exactly a's credentials) and
-// the ceremony to seal. An account without passkeys cannot begin.
+// navigator.credentials.get (JSON) and the ceremony to seal, which the
+// caller binds to a (Seal). The options are the same for every account,
+// whatever passkeys it holds, none included: they list no credentials
+// (passkeys are registered discoverable, so the authenticator finds them
+// by RP ID) and a.Passkeys is not read. So a second sign-in step can offer
+// a passkey before it tells anyone whether the password was right, and
+// FinishLogin refuses any credential that is not a's.
 func BeginLogin(rp RP, a *Account, now time.Time) ([]byte, Ceremony, error) {
-	if len(a.Passkeys) == 0 {
-		return nil, Ceremony{}, errors.New("begin passkey sign-in: the account has no passkey")
-	}
 	w, err := rp.webauthn()
 	if err != nil {
 		return nil, Ceremony{}, err
 	}
-	assertion, sd, err := w.BeginLogin(user{a})
+	assertion, sd, err := w.BeginDiscoverableLogin()
 	if err != nil {
 		return nil, Ceremony{}, fmt.Errorf("begin passkey sign-in: %w", err)
 	}
+	sd.UserID = a.Handle
 	return newCeremony(KindLogin, assertion, sd, now)
 }
 
@@ -211,7 +215,9 @@ func (s Assertion) Update(p *tenants.Passkey) error {
 }
 
 // FinishLogin verifies the browser's answer (body) to the ceremony c
-// against a's passkeys. Any failure to verify wraps ErrRefused. The
+// against a's passkeys: the credential must be one of them, and the user
+// handle the authenticator returns, when it returns one, a's. Any failure
+// to verify wraps ErrRefused. The
 // caller must then store Assertion.Update with UpdatePasskey and accept
 // the sign-in only if that succeeds.
 func FinishLogin(rp RP, a *Account, c Ceremony, body []byte, now time.Time) (Assertion, error) {

@@ -31,6 +31,11 @@ func register(t *testing.T, r passkey.RP, acct *passkey.Account, a *passkeytest.
 	if err != nil {
 		t.Fatalf("BeginRegistration: %v", err)
 	}
+	for _, want := range []string{`"residentKey":"required"`, `"userVerification":"preferred"`, `"attestation":"none"`, `"id":"` + r.ID + `"`} {
+		if !strings.Contains(string(opts), want) {
+			t.Errorf("registration options %s lack %s", opts, want)
+		}
+	}
 	body, cred, err := a.Create(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -59,8 +64,8 @@ func TestRegisterThenSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatalf("BeginLogin: %v", err)
 	}
-	if !strings.Contains(string(opts), `"rpId":"acme.app.example"`) {
-		t.Errorf("login options %s do not name the tenant's RP ID", opts)
+	if !strings.Contains(string(opts), `"rpId":"acme.app.example"`) || strings.Contains(string(opts), "allowCredentials") {
+		t.Errorf("login options %s do not name the tenant's RP ID, or list credentials", opts)
 	}
 	body, err := a.Get(opts, cred)
 	if err != nil {
