@@ -31,12 +31,14 @@ const (
 	HeaderUserEmail  = "x-user-email"
 	HeaderUserRoles  = "x-user-roles"
 	HeaderAuthMethod = "x-auth-method"
-	// HeaderAuthMFA is reserved by CONTRACT.md for when second factors
-	// exist; until tenantgate sets it, a client's copy is always removed.
+	// HeaderAuthMFA says whether the session's sign-in checked a second
+	// factor: "true" or "false" (session.Claims.MFA), set with the other
+	// identity headers; on an anonymous request a client's copy is
+	// removed like theirs (CONTRACT.md extension, README reference).
 	HeaderAuthMFA = "x-auth-mfa"
 )
 
-var identityHeaders = [...]string{HeaderTenantID, HeaderUserID, HeaderUserEmail, HeaderUserRoles, HeaderAuthMethod}
+var identityHeaders = [...]string{HeaderTenantID, HeaderUserID, HeaderUserEmail, HeaderUserRoles, HeaderAuthMethod, HeaderAuthMFA}
 
 // reservedHeader reports whether a request header (lower-case name) claims
 // something only tenantgate may assert: the identity headers, x-auth-mfa,
@@ -211,6 +213,7 @@ func buildOKTemplate(d Decision) *okTemplate {
 		set[HeaderUserEmail] = c.Email
 		set[HeaderUserRoles] = strings.Join(c.Roles, ",")
 		set[HeaderAuthMethod] = c.Method
+		set[HeaderAuthMFA] = strconv.FormatBool(c.MFA())
 		meta["user_id"] = structpb.NewStringValue(c.Subject)
 	}
 	tpl := &okTemplate{

@@ -518,11 +518,12 @@ func TestCheckRawHeaders(t *testing.T) {
 		}, spoofs...)...)
 		ok := wantOK(t, resp)
 		h := headerMap(ok.GetHeaders())
-		if h["x-tenant-id"] != "acme" || h["x-user-id"] != "u-acme" || h["x-user-roles"] != "member" || h["x-auth-method"] != "password" {
+		if h["x-tenant-id"] != "acme" || h["x-user-id"] != "u-acme" || h["x-user-roles"] != "member" || h["x-auth-method"] != "password" ||
+			h["x-auth-mfa"] != "false" {
 			t.Errorf("identity headers %v", h)
 		}
 		removed := ok.GetHeadersToRemove()
-		for _, want := range []string{"x-auth-mfa", "x-user-groups", "x-tenant-plan", "x-user-shout"} {
+		for _, want := range []string{"x-user-groups", "x-tenant-plan", "x-user-shout"} {
 			if !slices.Contains(removed, want) {
 				t.Errorf("headers_to_remove %v lacks %s", removed, want)
 			}
@@ -607,7 +608,7 @@ func TestCheckUpstreamCookie(t *testing.T) {
 			cookie: `app=1; __Host-tenantgate=` + acme + `; b="x, y";c=%20`, want: `app=1; b="x, y";c=%20`},
 		{name: "session only", host: "acme.app.test", path: "/x", cookie: "__Host-tenantgate=" + acme, remove: true},
 		{name: "every sign-in cookie", host: "acme.app.test", path: "/public/x",
-			cookie: "__Host-tenantgate-csrf=c; app=1; __Host-tg-attempt-abc=a; __Host-tg-idt=i; __Host-tenantgate-switch=s; __Host-tenantgate-global=g; __Host-tenantgate-intent=n; __Host-tenantgate=x",
+			cookie: "__Host-tenantgate-csrf=c; app=1; __Host-tg-attempt-abc=a; __Host-tg-idt=i; __Host-tenantgate-switch=s; __Host-tenantgate-global=g; __Host-tenantgate-intent=n; __Host-tenantgate-mfa=m; __Host-tenantgate=x",
 			want:   "app=1"},
 		{name: "path tenancy session", host: "app.test", path: "/org/acme/x",
 			cookie: "__Secure-tenantgate.acme=" + acme + "; app=1; __Host-tg-idt.acme=i", want: "app=1"},
@@ -663,5 +664,33 @@ func TestUpstreamCookieNotUTF8(t *testing.T) {
 	}
 	if v, changed := upstreamCookie(acme, "a=\xff", true, "__Host-tenantgate"); v != "a=\xff" || changed {
 		t.Errorf("nothing to remove: upstreamCookie = %q, %v; want untouched", v, changed)
+	}
+}
+
+// TestCheckAuthMFA: x-auth-mfa is "true" exactly for a session whose
+// sign-in checked a second factor (amr otp or hwk), "false" for any other
+// session, and a client's copy never survives either way.
+func TestCheckAuthMFA(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		amr  []string
+		want string
+	}{
+		{nil, "false"},
+		{[]string{session.AMRPassword}, "false"},
+		{[]string{session.AMRPassword, session.AMROTP}, "true"},
+		{[]string{session.AMRPassword, session.AMRHardware}, "true"},
+	} {
+		tok, _, err := f.minter.Mint(f.acme, session.Claims{Subject: f.member(t, f.acme, []string{"member"}), Roles: []string{"member"},
+			Method: session.MethodPassword, AMR: tc.amr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, spoof := range []string{"true", "false"} {
+			ok := wantOK(t, f.check(t, "GET", "acme.app.test", "/x", map[string]string{"authorization": "Bearer " + tok, "x-auth-mfa": spoof}))
+			if got := headerMap(ok.GetHeaders())["x-auth-mfa"]; got != tc.want {
+				t.Errorf("amr %v, client sent %s: x-auth-mfa %q, want %q", tc.amr, spoof, got, tc.want)
+			}
+		}
 	}
 }

@@ -43,6 +43,18 @@ const (
 	AuditRolesChanged = "roles_changed"
 	// AuditKeysRotated is a tenant's signing key rotated.
 	AuditKeysRotated = "keys_rotated"
+	// AuditMFAEnrolled is a second factor enrolled by the member (Method
+	// names its type: totp).
+	AuditMFAEnrolled = "mfa_enrolled"
+	// AuditRecoveryCodeUsed is a recovery code spent to sign in, in place
+	// of the second factor.
+	AuditRecoveryCodeUsed = "mfa_recovery_code_used"
+	// AuditRecoveryCodesRenewed is a member's recovery codes replaced by
+	// new ones.
+	AuditRecoveryCodesRenewed = "mfa_recovery_codes_renewed"
+	// AuditMFAReset is a member's second factors removed by an
+	// administrator (users reset-mfa).
+	AuditMFAReset = "mfa_reset"
 )
 
 // AuditEvents lists every event name, in the order docs/operations.md
@@ -50,7 +62,8 @@ const (
 var AuditEvents = []string{
 	AuditSignIn, AuditSignOut, AuditSwitch, AuditSessionRevoked, AuditSSOFirstSeen,
 	AuditTenantApplied, AuditTenantDeleted, AuditUserAdded, AuditUserRemoved,
-	AuditRolesChanged, AuditKeysRotated,
+	AuditRolesChanged, AuditKeysRotated, AuditMFAEnrolled, AuditRecoveryCodeUsed,
+	AuditRecoveryCodesRenewed, AuditMFAReset,
 }
 
 // Audit outcomes and actors.

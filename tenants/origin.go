@@ -102,14 +102,11 @@ func (v *validator) trustedOrigins(list []string) {
 	}
 }
 
-// mfa checks the second-factor policy. Only off is accepted until second
-// factors exist: a tenant file that asks for optional or required must not
-// be applied and silently left without the protection it asked for.
+// mfa checks the second-factor policy: off (or empty), optional or
+// required.
 func (v *validator) mfa(policy string) {
 	switch policy {
-	case "", MFAOff:
-	case MFAOptional, MFARequired:
-		v.add("mfa %q: second factors are not available in this version of tenantgate; use off", policy)
+	case "", MFAOff, MFAOptional, MFARequired:
 	default:
 		v.add("mfa %q: must be off, optional or required", policy)
 	}

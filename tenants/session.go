@@ -19,7 +19,8 @@ type Session struct {
 	// Device is a short label derived from the User-Agent ("Firefox on
 	// Linux"), never the header itself; Address is the client address;
 	// Method how the person signed in (password, oidc, saml, social,
-	// switch).
+	// switch), followed by "+otp" or "+hwk" when a second step was passed
+	// ("password+otp").
 	Device  string
 	Address string
 	Method  string

@@ -146,7 +146,8 @@ type Store interface {
 	// called with each tenant as stored and replaces the sealed bytes in
 	// place (Keys[i].SealedPrivate, SAMLKey.SealedPrivate,
 	// Methods[i].Sealed); any other change it makes is refused, as is a
-	// sealed value it empties. r.Check is given the store's master key
+	// sealed value it empties. r.Factor does the same for every
+	// membership's sealed TOTP secret (SecondFactors.TOTP). r.Check is given the store's master key
 	// check value (nil when it has none) and returns the one to store. An
 	// error from either callback aborts with nothing written. A store that
 	// cannot hold the whole rewrite in one write (etcd's transaction
@@ -163,6 +164,21 @@ type Store interface {
 	// rev.Expires by the caller). It returns ErrNotFound
 	// when there is no such user. newHash must not be empty.
 	SetPassword(ctx context.Context, userID, oldHash, newHash string, rev Revocation) error
+
+	// SecondFactors returns the second factors of the user's membership
+	// in the tenant (both named by internal ids), or ErrNotFound when
+	// there is no such membership.
+	SecondFactors(ctx context.Context, tenantInternalID, userID string) (SecondFactors, error)
+	// UpdateSecondFactors changes the second factors of a membership in
+	// one write: fn gets them as stored and changes them in place; what it
+	// leaves is written, unless it returns an error, which aborts the
+	// write and is returned as is. The factors fn reads are the ones the
+	// write replaces, never older (compare-and-swap): this is what makes
+	// a TOTP step or a recovery code single use across replicas. fn may be
+	// called more than once (a write that lost a race runs again) and must
+	// not keep what it is given. It returns ErrNotFound when there is no
+	// such membership. Roles and sessions are untouched.
+	UpdateSecondFactors(ctx context.Context, tenantInternalID, userID string, fn func(*SecondFactors) error) error
 
 	// Revoke records a revocation, replacing one with the same key.
 	// Revocations past their Expires are dropped by later writes.
@@ -244,6 +260,9 @@ type Reseal struct {
 	// Check returns the master key check value to store, given the stored
 	// one (nil: none yet).
 	Check func(stored []byte) ([]byte, error)
+	// Factor returns the sealed TOTP secret of a membership (both named
+	// by internal ids) sealed anew; required when any member has one.
+	Factor func(tenantInternalID, userID string, sealed []byte) ([]byte, error)
 }
 
 // ExternalIdentity is a person as an SSO method of one tenant identified

@@ -45,10 +45,11 @@ type Tenant struct {
 	// session cookie is kept (the sign-in pages' cookies still go). For an
 	// app that must read the session token itself.
 	PassSessionCookie bool `json:"passSessionCookie,omitempty" yaml:"passSessionCookie,omitempty"`
-	// MFA is the tenant's second-factor policy for password sign-in: "" or
-	// "off" (the only value this version enforces; optional and required
-	// are refused by Validate until second factors exist, so a tenant file
-	// never asks for protection it does not get).
+	// MFA is the tenant's second-factor policy for password sign-in
+	// (docs/accounts.md): "" or "off", none; "optional", members may
+	// enrol a second factor and then must use it at every sign-in;
+	// "required", every member must, and one without a factor enrols
+	// right after the password, before any session is issued.
 	MFA string `json:"mfa,omitempty" yaml:"mfa,omitempty"`
 	// CrossOriginGuard, when explicitly false, turns the cross-origin
 	// request guard off for this tenant (see GuardsCrossOrigin). nil and
@@ -170,6 +171,14 @@ const (
 	MFAOptional = "optional"
 	MFARequired = "required"
 )
+
+// MFAOn reports whether the tenant's password sign-in has a second step
+// (mfa optional or required).
+func (t *Tenant) MFAOn() bool { return t.MFA == MFAOptional || t.MFA == MFARequired }
+
+// MFARequired reports whether every member must sign in with a second
+// factor.
+func (t *Tenant) MFARequired() bool { return t.MFA == MFARequired }
 
 // GuardsCrossOrigin reports whether Check refuses this tenant's
 // cookie-authenticated unsafe requests that come from another origin

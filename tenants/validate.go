@@ -67,8 +67,7 @@ const (
 // tokens other than "*", access "", anonymous or authenticated, no
 // permission on an anonymous rule, a well-formed permission); branding
 // (logoURL as LogoOrigin accepts it, accentColor as ParseAccentColor accepts
-// it); mfa (off; optional and required are refused until second factors
-// exist); trustedOrigins (at most 64 exact origins as ParseOrigin reads
+// it); mfa (off, optional or required); trustedOrigins (at most 64 exact origins as ParseOrigin reads
 // them, no duplicates). passSessionCookie is a boolean, which ParseFile has
 // already type-checked: either value is valid.
 func Validate(ts []Tenant, opts ValidateOptions) error {

@@ -656,9 +656,9 @@ func wantIdentity(t *testing.T, seen echo.Request, tenant, email, roles string) 
 			t.Errorf("upstream got client-sent %s: %q", name, v)
 		}
 	}
-	// x-auth-mfa is reserved (CONTRACT.md): tenantgate's value or none,
-	// never spoofHeaders' "true" for a password-only sign-in.
-	if v := seen.Values("x-auth-mfa"); slices.Contains(v, "true") {
-		t.Errorf("upstream got client-sent x-auth-mfa: %q", v)
+	// x-auth-mfa is tenantgate's (CONTRACT.md extension): exactly its
+	// "false" for a password-only sign-in, never spoofHeaders' "true".
+	if v := seen.Values("x-auth-mfa"); !slices.Equal(v, []string{"false"}) {
+		t.Errorf("upstream got x-auth-mfa %q, want exactly [false]", v)
 	}
 }

@@ -53,6 +53,7 @@ func newAdminAPI(token string, ops *localAdmin, allowLoopback bool, log *slog.Lo
 		{"/tenants/{id}", map[string]http.HandlerFunc{"GET": a.getTenant, "DELETE": a.deleteTenant}},
 		{"/tenants/{id}/users", map[string]http.HandlerFunc{"POST": a.addUser, "GET": a.listUsers}},
 		{"/tenants/{id}/users/{email}", map[string]http.HandlerFunc{"DELETE": a.deleteUser}},
+		{"/tenants/{id}/users/{email}/reset-mfa", map[string]http.HandlerFunc{"POST": a.resetMFA}},
 		{"/tenants/{id}/audit", map[string]http.HandlerFunc{"GET": a.listAudit}},
 		{"/tenants/{id}/audit/verify", map[string]http.HandlerFunc{"GET": a.verifyAudit}},
 		{"/tenants/{id}/invitations", map[string]http.HandlerFunc{"POST": a.invite}},
@@ -321,6 +322,20 @@ func (a *adminAPI) deleteUser(w http.ResponseWriter, r *http.Request) {
 	a.log.Info("user removed", "tenant", id, "remote", r.RemoteAddr)
 	addr, _ := parseEmail(email)
 	writeAdminJSON(w, http.StatusOK, map[string]any{"tenant": id, "email": addr, "removed": true})
+}
+
+// resetMFA: POST /admin/v1/tenants/{id}/users/{email}/reset-mfa; removes
+// the member's second factors in the tenant; 200 {"tenant": ID, "email":
+// EMAIL, "reset": true}.
+func (a *adminAPI) resetMFA(w http.ResponseWriter, r *http.Request) {
+	id, email := r.PathValue("id"), r.PathValue("email")
+	if err := a.ops.resetMFA(r.Context(), id, email); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.log.Info("second factors reset", "tenant", id, "remote", r.RemoteAddr)
+	addr, _ := parseEmail(email)
+	writeAdminJSON(w, http.StatusOK, map[string]any{"tenant": id, "email": addr, "reset": true})
 }
 
 // backupContentType is the media type of GET /admin/v1/backup: the bytes

@@ -332,6 +332,15 @@ func (c *remoteAdmin) deleteUser(ctx context.Context, tenantID, email string) er
 	return err
 }
 
+func (c *remoteAdmin) resetMFA(ctx context.Context, tenantID, email string) error {
+	p, err := tenantPath(tenantID)
+	if err != nil {
+		return err
+	}
+	_, err = c.do(ctx, http.MethodPost, p+"/users/"+url.PathEscape(email)+"/reset-mfa", nil, nil, "")
+	return err
+}
+
 func (c *remoteAdmin) auditEvents(ctx context.Context, q tenants.AuditQuery) ([]tenants.AuditEvent, error) {
 	p, err := tenantPath(q.Tenant)
 	if err != nil {

@@ -150,3 +150,25 @@ func TestAuditSignInThroughServer(t *testing.T) {
 		t.Errorf("audit verify --server: %q", out)
 	}
 }
+
+// TestUsersResetMFA: users reset-mfa, with --db and through the admin
+// API, clears a member's second factors in one tenant, records mfa_reset
+// naming the member, and refuses an address that is no member there.
+func TestUsersResetMFA(t *testing.T) {
+	eachMode(t, func(t *testing.T, c *cli) {
+		c.mustRun("", "tenants", "apply", "-f", c.writeFile("t.yaml", twoTenants))
+		c.mustRun("Correct-Horse-9\n", "users", "add", "--tenant", "acme", "--email", "ann@acme.test", "--role", "member", "--password-stdin")
+		out := c.mustRun("", "users", "reset-mfa", "--tenant", "acme", "--email", "Ann@Acme.test")
+		if !strings.Contains(out, "removed the second factors of ann@acme.test in tenant acme") {
+			t.Errorf("reset-mfa printed %q", out)
+		}
+		evs := auditList(t, c, "--tenant", "acme", "--event", tenants.AuditMFAReset)
+		if len(evs) != 1 || evs[0].Email != "ann@acme.test" || evs[0].Subject == "" {
+			t.Errorf("mfa_reset events %+v", evs)
+		}
+		code, _, stderr := c.run("", "users", "reset-mfa", "--tenant", "globex", "--email", "ann@acme.test")
+		if code == 0 || !strings.Contains(stderr, "not a member of tenant") {
+			t.Errorf("reset-mfa of a non-member: exit %d, %q", code, stderr)
+		}
+	})
+}

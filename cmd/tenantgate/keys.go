@@ -282,6 +282,15 @@ func (a *localAdmin) rotateMasterKey(ctx context.Context, keyFile []byte) (maste
 			res.Tenants++
 			return resealTenant(t, old, n)
 		},
+		Factor: func(tenantInternalID, userID string, sealed []byte) ([]byte, error) {
+			ctx := seal.TOTPContext(tenantInternalID, userID)
+			pt, err := old.Open(sealed, ctx)
+			if err != nil {
+				return nil, fmt.Errorf("does not open under the current master key: %w", err)
+			}
+			defer clear(pt)
+			return n.Seal(pt, ctx)
+		},
 		Check: func(stored []byte) ([]byte, error) {
 			if stored != nil && !opens(old, stored, keyCheckContext) {
 				return nil, errors.New("the current master key does not open the store's check value")

@@ -38,6 +38,10 @@ type admin interface {
 	addUser(ctx context.Context, req addUserRequest) (addUserResult, error)
 	listUsers(ctx context.Context, tenantID string) ([]userRow, error)
 	deleteUser(ctx context.Context, tenantID, email string) error
+	// resetMFA removes a member's second factors in one tenant (users
+	// reset-mfa): their next sign-in there enrols again under mfa
+	// required, or signs in with the password alone under optional.
+	resetMFA(ctx context.Context, tenantID, email string) error
 	// rotateKeys is `keys rotate` (keys.go).
 	rotateKeys(ctx context.Context, req rotateKeysRequest) ([]rotatedKey, error)
 	// rotateMasterKey is `master-key rotate`, given the content of the
@@ -530,4 +534,40 @@ func (a *localAdmin) deleteUser(ctx context.Context, tenantID, email string) err
 	}
 	a.wrote(ctx)
 	return a.record(ctx, tenants.AuditEvent{Tenant: tenantID, Event: tenants.AuditUserRemoved, Email: addr})
+}
+
+func (a *localAdmin) resetMFA(ctx context.Context, tenantID, email string) error {
+	addr, err := parseEmail(email)
+	if err != nil {
+		return err
+	}
+	if tenantID == "" {
+		return refuse(http.StatusBadRequest, "--tenant is required")
+	}
+	st, err := a.store()
+	if err != nil {
+		return err
+	}
+	t, err := st.Tenant(ctx, tenantID)
+	if errors.Is(err, tenants.ErrNotFound) {
+		return refuse(http.StatusNotFound, "tenant %q not found", tenantID)
+	}
+	if err != nil {
+		return fmt.Errorf("reset mfa: %w", err)
+	}
+	u, err := st.UserByEmail(ctx, addr)
+	if err == nil {
+		err = st.UpdateSecondFactors(ctx, t.InternalID, u.ID, func(f *tenants.SecondFactors) error {
+			*f = tenants.SecondFactors{}
+			return nil
+		})
+	}
+	if errors.Is(err, tenants.ErrNotFound) {
+		return refuse(http.StatusNotFound, "%s is not a member of tenant %q", addr, tenantID)
+	}
+	if err != nil {
+		return fmt.Errorf("reset mfa: %w", err)
+	}
+	a.wrote(ctx)
+	return a.record(ctx, tenants.AuditEvent{Tenant: tenantID, Event: tenants.AuditMFAReset, Subject: u.ID, Email: addr})
 }

@@ -23,7 +23,7 @@ func newUsersCmd() *cobra.Command {
 		Short: "Manage built-in (password) users and their tenant memberships",
 	}
 	sf.register(cmd)
-	cmd.AddCommand(newUsersAddCmd(&sf), newUsersListCmd(&sf), newUsersDeleteCmd(&sf), newUsersInviteCmd(&sf))
+	cmd.AddCommand(newUsersAddCmd(&sf), newUsersListCmd(&sf), newUsersDeleteCmd(&sf), newUsersInviteCmd(&sf), newUsersResetMFACmd(&sf))
 	return cmd
 }
 
@@ -127,6 +127,42 @@ func newUsersDeleteCmd(sf *storeFlags) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %s from tenant %s; their sessions there are revoked\n", addr, tenantID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&tenantID, "tenant", "", "tenant id")
+	cmd.Flags().StringVar(&email, "email", "", "the user's email address")
+	return cmd
+}
+
+func newUsersResetMFACmd(sf *storeFlags) *cobra.Command {
+	var tenantID, email string
+	cmd := &cobra.Command{
+		Use:   "reset-mfa --tenant ID --email EMAIL",
+		Short: "Remove a member's second factors (authenticator app, recovery codes) in a tenant",
+		Long: `Remove a member's second factors in one tenant, for a person who lost
+their authenticator app and recovery codes. Under mfa: required their next
+sign-in there enrols a new app right after the password; under optional
+they sign in with the password alone until they enrol again. Their other
+tenants and their sessions are untouched.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			addr, err := parseEmail(email)
+			if err != nil {
+				return err
+			}
+			if tenantID == "" {
+				return errors.New("--tenant is required")
+			}
+			a, err := sf.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			if err := a.resetMFA(cmd.Context(), tenantID, email); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed the second factors of %s in tenant %s\n", addr, tenantID)
 			return nil
 		},
 	}

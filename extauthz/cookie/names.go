@@ -14,6 +14,7 @@ var ownedBases = [...]string{
 	"tenantgate-global", // the apex host's global session
 	"tenantgate-switch", // the tenant-switch verifier
 	"tenantgate-intent", // the apex chooser's remembered choice
+	"tenantgate-mfa",    // the second sign-in step's state
 	"tg-idt",            // the ID-token hint for SSO sign-out
 }
 

@@ -445,13 +445,24 @@ func (h *Handler) accountPage(q *request) *answer {
 
 func (h *Handler) accountForm(q *request, status int, c *session.Claims, notice, errMsg string) *answer {
 	t := q.tenant()
-	return htmlPage(status, "account", page{
+	password := c.Method == session.MethodPassword && t.HasMethod(tenants.MethodPassword)
+	p := page{
 		Title: "Your account", TenantName: displayName(t.Name, t.ID),
 		Action: q.res.Prefix + PathAccount, CSRF: h.formCSRF(q), Email: c.Email,
 		Notice: notice, Error: errMsg,
-		Acct: accountView{Password: c.Method == session.MethodPassword && t.HasMethod(tenants.MethodPassword),
-			Sessions: h.sessionSection(q, c)},
-	})
+		Acct: accountView{Password: password, Sessions: h.sessionSection(q, c)},
+	}
+	if password && t.MFAOn() {
+		f, err := h.Store.SecondFactors(q.r.Context(), t.InternalID, c.Subject)
+		if err != nil {
+			return h.unavailable(q, "read second factors", err)
+		}
+		p.MFA = mfaView{Offered: true, Enrolled: f.Enrolled(), RecoveryLeft: len(f.RecoveryCodes)}
+		if f.Enrolled() {
+			p.MFA.Since = f.TOTPEnrolled.UTC().Format("2 January 2006")
+		}
+	}
+	return htmlPage(status, "account", p)
 }
 
 // accountPost: POST /_auth/account with csrf and action.
@@ -477,6 +488,10 @@ func (h *Handler) accountPost(q *request) *answer {
 		return h.signOutEverywhere(q, c)
 	case "revoke-session":
 		return h.revokeSession(q, c)
+	case "totp-enrol":
+		return h.startAccountEnrolment(q, c)
+	case "recovery-codes":
+		return h.renewRecoveryCodes(q, c)
 	}
 	return h.message(q, http.StatusBadRequest, "Request refused", "The form could not be read. Go back and try again.", true).
 		refused("bad_form", "")
@@ -523,7 +538,8 @@ func (h *Handler) changePassword(q *request, c *session.Claims) *answer {
 	}
 	q.revoked = rev.NotBefore
 	h.publish(q, "a password change")
-	minted, err := h.issueSession(q, user, roles, session.MethodPassword)
+	// The new session proves what the old one did: its amr carries over.
+	minted, err := h.issueSession(q, user, roles, c.AMR, session.MethodPassword)
 	if err != nil {
 		return h.unavailable(q, "mint session", err)
 	}

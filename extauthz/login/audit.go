@@ -31,6 +31,11 @@ type auditNote struct {
 	// firstSeen: the sign-in created the user (an SSO identity's first
 	// sign-in), recorded as its own event before the sign-in.
 	firstSeen bool
+	// also are further events the request caused (a second factor
+	// enrolled, a recovery code used), recorded before the main one with
+	// the same fields and, for a sign-in, refusing it just the same when
+	// they cannot be written.
+	also []string
 }
 
 // noteSignIn notes a successful sign-in of user to the request's tenant
@@ -61,7 +66,7 @@ func (h *Handler) noteSwitch(q *request, tenant *tenants.Tenant, user tenants.Us
 }
 
 // signInRoutes are the tenant routes whose refusals are refused sign-ins.
-var signInRoutes = []string{signin.PathLogin, signin.PathStart, signin.PathCallback, signin.PathSAMLACS, signin.PathSwitch}
+var signInRoutes = []string{signin.PathLogin, signin.PathStart, signin.PathCallback, signin.PathSAMLACS, signin.PathSwitch, PathMFA}
 
 // maxRequestID bounds the x-request-id kept: it comes from the client side.
 const maxRequestID = 128
@@ -84,11 +89,18 @@ func (h *Handler) recordAudit(q *request, a *answer) *answer {
 		if n.user != "" {
 			e.Actor = n.user
 		}
+		before := n.also
 		if n.firstSeen {
-			first := e
-			first.Event = tenants.AuditSSOFirstSeen
-			if err := h.Audit.Record(q.r.Context(), first); err != nil {
-				return h.auditFailed(q, a, err)
+			before = append([]string{tenants.AuditSSOFirstSeen}, before...)
+		}
+		for _, name := range before {
+			ev := e
+			ev.Event = name
+			if err := h.Audit.Record(q.r.Context(), ev); err != nil {
+				if n.event == tenants.AuditSignIn {
+					return h.auditFailed(q, a, err)
+				}
+				h.log().Error("audit event not recorded", "tenant", e.Tenant, "event", name, "err", err)
 			}
 		}
 		if err := h.Audit.Record(q.r.Context(), e); err != nil {

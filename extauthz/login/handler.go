@@ -44,6 +44,11 @@ type Store interface {
 	RecordSession(ctx context.Context, s tenants.Session, evict tenants.Revocation) error
 	Sessions(ctx context.Context, tenantInternalID, userID string) ([]tenants.Session, error)
 	RevokeSession(ctx context.Context, tenantInternalID, userID, sid string, rev tenants.Revocation) error
+	// SecondFactors and UpdateSecondFactors are the second sign-in
+	// step's: reading a member's factors, enrolling them and spending a
+	// code (mfa.go).
+	SecondFactors(ctx context.Context, tenantInternalID, userID string) (tenants.SecondFactors, error)
+	UpdateSecondFactors(ctx context.Context, tenantInternalID, userID string, fn func(*tenants.SecondFactors) error) error
 	// Snapshot lets a sign-out publish its revocation, and an SSO sign-in
 	// its membership, at once (publish).
 	Snapshot(ctx context.Context) (*tenants.Snapshot, error)
@@ -157,9 +162,12 @@ type Handler struct {
 	MethodTypes tenants.MethodTypes
 	// Sealer seals the per-attempt sign-in cookies and the ID-token hint
 	// cookie, under a key derived from its master key for this purpose
-	// alone (DeriveKey("login-state")), and the apex's global sessions and
-	// tenant switch codes under keys of their own. Required when Methods is
-	// set; without it the apex offers discovery only, and no switching.
+	// alone (DeriveKey("login-state")), and the apex's global sessions,
+	// tenant switch codes and second-step states under keys of their own;
+	// TOTP secrets are sealed under it directly, bound to the membership.
+	// Required when Methods is set and for tenants with mfa; without it
+	// the apex offers discovery only, and no switching, and a tenant's
+	// second step answers 503.
 	Sealer *seal.Sealer
 
 	// GlobalTTL is how long a global session on the apex host lasts (the
@@ -198,7 +206,9 @@ type Handler struct {
 	// verifiers; nil without Sealer.
 	globalSealer *seal.Sealer
 	switchSealer *seal.Sealer
-	opened       *methodCache
+	// mfaSealer seals second-step states (mfa.go); nil without Sealer.
+	mfaSealer *seal.Sealer
+	opened    *methodCache
 	// warnedPlainHTTP is set once warnPlainHTTP has logged.
 	warnedPlainHTTP atomic.Bool
 }
@@ -247,6 +257,7 @@ func (h *Handler) init() {
 			h.loginState = derive(loginStatePurpose)
 			h.globalSealer = derive(globalPurpose)
 			h.switchSealer = derive(switchPurpose)
+			h.mfaSealer = mfaSealerFor(h.Sealer)
 		}
 	})
 }
@@ -428,6 +439,9 @@ func (h *Handler) serve(q *request) *answer {
 		return h.methods(q, h.signedOut, nil)
 	}
 	if a, ok := h.accountRoute(q); ok {
+		return a
+	}
+	if a, ok := h.mfaRoute(q); ok {
 		return a
 	}
 	return jsonError(http.StatusNotFound, "not_found")

@@ -88,7 +88,7 @@ func (h *Handler) acceptInvite(q *request) *answer {
 	}
 	var hash string
 	if existing {
-		_, _, a := h.checkPassword(q, t.InternalID, k.Email, q.r.PostForm.Get("password"), nil, func() *answer {
+		_, _, a := h.checkFirstFactor(q, t.InternalID, k.Email, q.r.PostForm.Get("password"), nil, func() *answer {
 			return h.inviteForm(q, http.StatusUnauthorized, token, k.Email, true, invalidCredentials)
 		})
 		if a != nil {
@@ -128,8 +128,6 @@ func (h *Handler) acceptInvite(q *request) *answer {
 	if err != nil {
 		return h.unavailable(q, "look up membership", err)
 	}
-	if _, err := h.issueSession(q, user, roles, session.MethodPassword); err != nil {
-		return h.unavailable(q, "mint session", err)
-	}
-	return seeOther(q.res.Prefix + "/")
+	// Signed in as by a password, the tenant's second step included.
+	return h.secondStep(q, user, roles, q.res.Prefix+"/", session.MethodPassword)
 }

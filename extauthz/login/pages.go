@@ -12,7 +12,7 @@ import (
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
-//go:embed templates/pages.html templates/tenancy.html templates/account.html templates/sessions.html templates/style.css
+//go:embed templates/pages.html templates/tenancy.html templates/account.html templates/sessions.html templates/mfa.html templates/style.css
 var templateFS embed.FS
 
 // baseCSS is the stylesheet every page inlines after its palette. It holds
@@ -33,9 +33,9 @@ var pages = parsePages()
 
 func parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{"referrerPolicy": func() string { return referrerPolicy }}
-	base := template.Must(template.New("pages.html").Funcs(funcs).ParseFS(templateFS, "templates/pages.html", "templates/tenancy.html", "templates/account.html", "templates/sessions.html"))
+	base := template.Must(template.New("pages.html").Funcs(funcs).ParseFS(templateFS, "templates/pages.html", "templates/tenancy.html", "templates/account.html", "templates/sessions.html", "templates/mfa.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "discover", "logout", "message", "apex", "chooser", "switch", "forgot", "reset", "invite", "account"} {
+	for _, name := range []string{"login", "discover", "logout", "message", "apex", "chooser", "switch", "forgot", "reset", "invite", "account", "mfa", "recovery-codes"} {
 		t := template.Must(base.Clone())
 		template.Must(t.New("body").Parse(`{{template "` + name + `-body" .}}`))
 		out[name] = t
@@ -146,6 +146,8 @@ type page struct {
 	// mail is configured); Acct is the account pages' own (account.go).
 	ForgotLink string
 	Acct       accountView
+	// MFA is the second step's and the account page's (mfa.go).
+	MFA mfaView
 	// formTargets extends the CSP's form-action; not rendered.
 	formTargets string
 

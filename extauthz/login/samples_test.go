@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tenantgate/tenantgate/tenants"
 )
@@ -38,6 +39,7 @@ func TestUISamples(t *testing.T) {
 	get := func(e *env, host, target string) func() *http.Response {
 		return func() *http.Response { return e.do("GET", host, target, nil, nil) }
 	}
+	mfa := newMFAEnv(t)
 	for _, tc := range []struct {
 		name   string
 		do     func() *http.Response
@@ -72,6 +74,17 @@ func TestUISamples(t *testing.T) {
 			}
 			return se.do("GET", apex.Host, apex.RequestURI(), nil, nil, se.globalSignIn("app.test", "alice@acme.test", alicePassword))
 		}, 200},
+		{"mfa-enrol", func() *http.Response {
+			return mfa.do("GET", "vault.app.test", PathMFA, nil, nil, mfa.mfaStep("vault.app.test", "alice@acme.test", alicePassword))
+		}, 200},
+		{"mfa-code", func() *http.Response {
+			mfa.enrol("vault.app.test")
+			mfa.clock.Advance(time.Minute)
+			return mfa.do("GET", "vault.app.test", PathMFA, nil, nil, mfa.mfaStep("vault.app.test", "alice@acme.test", alicePassword))
+		}, 200},
+		{"mfa-refused", func() *http.Response {
+			return mfa.postCode("vault.app.test", mfa.mfaStep("vault.app.test", "alice@acme.test", alicePassword), "000000")
+		}, 401},
 		{"apex-rate-limited", func() *http.Response {
 			f := limited.getForm("app.test", "/_auth/login")
 			var resp *http.Response

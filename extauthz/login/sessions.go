@@ -182,6 +182,34 @@ func (h *Handler) revokeSession(q *request, c *session.Claims) *answer {
 
 // methodText is how the list names a sign-in method.
 func methodText(m string) string {
+	first, factors, _ := strings.Cut(m, "+")
+	text := firstStepText(first)
+	for _, f := range strings.Split(factors, "+") {
+		switch f {
+		case session.AMROTP:
+			text += " and a one-time code"
+		case session.AMRHardware:
+			text += " and a passkey"
+		}
+	}
+	return text
+}
+
+// sessionVia is the method a session's record names: via, how its first
+// step was done, then "+otp" or "+hwk" for each second factor amr holds
+// (after the second step, mfa.go), so the list says which sessions
+// passed one. The record needs no field of its own for it.
+func sessionVia(via string, amr []string) string {
+	for _, m := range amr {
+		if m != session.AMRPassword {
+			via += "+" + m
+		}
+	}
+	return via
+}
+
+// firstStepText is methodText's words for the first step's method.
+func firstStepText(m string) string {
 	switch m {
 	case session.MethodPassword:
 		return "Password"

@@ -473,15 +473,9 @@ func (h *Handler) redeemSwitch(q *request) *answer {
 	if err != nil {
 		return h.unavailable(q, "look up membership", err)
 	}
-	if a := h.admitSignIn(q, signInKey(t.InternalID, user.Email), user.Email); a != nil {
-		return a
-	}
-	if _, err := h.issueSession(q, user, roles, "switch"); err != nil {
-		return h.unavailable(q, "mint session", err)
-	}
-	h.noteSignIn(q, user, methodSwitch)
-	h.log().Info("signed in", "tenant", t.ID, "method", methodSwitch, "email_digest", h.emailDigest(user.Email))
-	return seeOther(SafeRedirect(v.Return, q.res.Prefix))
+	// The apex's password stands for this tenant's first step; its second
+	// step, if it has one, still comes (mfa.go).
+	return h.secondStep(q, user, roles, SafeRedirect(v.Return, q.res.Prefix), methodSwitch)
 }
 
 // openSwitchVerifier opens this browser's verifier cookie for the

@@ -98,30 +98,33 @@ func (h *Handler) login(q *request) *answer {
 	membership := func(ctx context.Context, u tenants.User) ([]string, error) {
 		return h.Store.Membership(ctx, t.InternalID, u.ID)
 	}
-	user, roles, a := h.checkPassword(q, t.InternalID, email, form.Get("password"), membership, func() *answer {
+	fail := func() *answer {
 		return h.loginForm(q, http.StatusUnauthorized, rd, "", invalidCredentials)
-	})
+	}
+	if t.MFAOn() {
+		// Right password or not, the second step comes next (mfa.go).
+		fail = func() *answer { return h.failedFirstStep(q, email, rd) }
+	}
+	user, roles, a := h.checkFirstFactor(q, t.InternalID, email, form.Get("password"), membership, fail)
 	if a != nil {
 		return a
 	}
-	if _, err := h.issueSession(q, user, roles, session.MethodPassword); err != nil {
-		return h.unavailable(q, "mint session", err)
-	}
-	h.noteSignIn(q, user, session.MethodPassword)
-	h.log().Info("signed in", "tenant", t.ID, "method", session.MethodPassword, "email_digest", h.emailDigest(email))
-	return seeOther(rd)
+	return h.secondStep(q, user, roles, rd, session.MethodPassword)
 }
 
 // issueSession mints a password session of the request's tenant for user
-// with roles, records it (recordSession; via is how the person signed in:
-// password, switch) and sets its cookie, or returns why it could not.
-func (h *Handler) issueSession(q *request, user tenants.User, roles []string, via string) (session.Claims, error) {
+// with roles and amr (session.Claims.AMR), records it (recordSession; via
+// is how the person's first step was done: password, switch; the record
+// adds the second factor, sessionVia) and sets its cookie, or returns why
+// it could not.
+func (h *Handler) issueSession(q *request, user tenants.User, roles, amr []string, via string) (session.Claims, error) {
 	return h.mintSession(q, session.Claims{
 		Subject: user.ID,
 		Email:   user.Email,
 		Roles:   roles,
 		Method:  session.MethodPassword,
-	}, via)
+		AMR:     amr,
+	}, sessionVia(via, amr))
 }
 
 // mintSession mints a session of the request's tenant with claims c,
@@ -167,6 +170,26 @@ func (h *Handler) mintSession(q *request, c session.Claims, via string) (session
 // hashing slot (429) writes nothing, so the counter's writes per second
 // are bounded by what the process can hash (docs/fleet.md).
 func (h *Handler) checkPassword(q *request, scope, email, pw string,
+	membership func(context.Context, tenants.User) ([]string, error), fail func() *answer) (tenants.User, []string, *answer) {
+	user, roles, a := h.checkFirstFactor(q, scope, email, pw, membership, fail)
+	if a != nil {
+		return user, roles, a
+	}
+	if err := h.accounts.Reset(q.r.Context(), counterKey("account", scope, email)); err != nil {
+		return tenants.User{}, nil, h.unavailable(q, "reset account failures", err)
+	}
+	if a := h.admitSignIn(q, signInKey(scope, email), email); a != nil {
+		return tenants.User{}, nil, a
+	}
+	return user, roles, nil
+}
+
+// checkFirstFactor is checkPassword up to the verdict: a right password
+// leaves the account's failure count as it is and counts no sign-in, for
+// the caller to do once the whole sign-in succeeds (completeSignIn), so
+// that a right password followed by a wrong code is a failure like any
+// other.
+func (h *Handler) checkFirstFactor(q *request, scope, email, pw string,
 	membership func(context.Context, tenants.User) ([]string, error), fail func() *answer) (tenants.User, []string, *answer) {
 	ctx := q.r.Context()
 	now := h.now()
@@ -279,12 +302,6 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 			}
 		}
 		return tenants.User{}, nil, fail().refused(reason, email, "address_limited", limited)
-	}
-	if err := h.accounts.Reset(ctx, acctKey); err != nil {
-		return tenants.User{}, nil, h.unavailable(q, "reset account failures", err)
-	}
-	if a := h.admitSignIn(q, signIn, email); a != nil {
-		return tenants.User{}, nil, a
 	}
 	return user, roles, nil
 }

@@ -223,6 +223,14 @@ func OpenSecret(s *Sealer, sealed []byte, tenantInternalID string) ([]byte, erro
 // SecretContext is the sealing context of a tenant's client secrets.
 func SecretContext(tenantInternalID string) string { return "client-secret:" + tenantInternalID }
 
+// TOTPContext is the sealing context of a member's TOTP secret
+// (tenants.SecondFactors.TOTP): bound to the tenant and the user, both
+// internal ids, so a sealed secret copied to another membership does not
+// open.
+func TOTPContext(tenantInternalID, userID string) string {
+	return "totp-secret:" + tenantInternalID + ":" + userID
+}
+
 // LoadOrCreateMasterKey reads the master key from path, or, if no file
 // exists there, creates one (mode 0600, never overwriting a file that appears
 // meanwhile) holding MasterKeySize fresh random bytes. The file holds one line

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,6 +41,32 @@ const (
 	MethodSocial   = "social"
 )
 
+// Authentication method references (RFC 8176) a session's "amr" claim
+// holds: how the person proved who they are. A password session has pwd,
+// and otp or hwk when a second factor was checked too; an SSO session has
+// none (its provider's own amr is not carried over).
+const (
+	AMRPassword = "pwd"
+	AMROTP      = "otp"
+	AMRHardware = "hwk"
+)
+
+// validAMR reports whether every reference in amr is one Mint signs, none
+// twice.
+func validAMR(amr []string) bool {
+	for i, a := range amr {
+		switch a {
+		case AMRPassword, AMROTP, AMRHardware:
+		default:
+			return false
+		}
+		if slices.Contains(amr[:i], a) {
+			return false
+		}
+	}
+	return true
+}
+
 // validMethod reports whether m is one of the sign-in methods.
 func validMethod(m string) bool {
 	switch m {
@@ -74,9 +101,21 @@ type Claims struct {
 	// Method is how the user signed in: password, oidc, saml or social
 	// ("method").
 	Method string
+	// AMR are the authentication method references of the sign-in
+	// ("amr", RFC 8176): AMRPassword, then AMROTP or AMRHardware when a
+	// second factor was checked. Empty for SSO sessions and for sessions
+	// minted before second factors existed. Callers must not modify the
+	// slice VerifyFor returns: it is shared like Roles.
+	AMR []string
 	// IssuedAt and Expires are "iat" and "exp", whole seconds.
 	IssuedAt time.Time
 	Expires  time.Time
+}
+
+// MFA reports whether the sign-in checked a second factor: the value of
+// the x-auth-mfa header.
+func (c *Claims) MFA() bool {
+	return slices.Contains(c.AMR, AMROTP) || slices.Contains(c.AMR, AMRHardware)
 }
 
 // Issuer is the "iss" of every session of a tenant, named by InternalID.
@@ -136,4 +175,5 @@ type tokenClaims struct {
 	Roles  []string `json:"roles,omitempty"`
 	SID    string   `json:"sid"`
 	Method string   `json:"method,omitempty"`
+	AMR    []string `json:"amr,omitempty"`
 }

@@ -140,7 +140,7 @@ func decodeHeader(text string) (jwsHeader, error) {
 type jwsClaims struct {
 	iss, sub, tid, tenant, email, sid, method string
 	aud                                       []string
-	roles                                     []string
+	roles, amr                                []string
 	exp, iat, nbf                             int64
 	hasExp, hasIat, hasNbf                    bool
 }
@@ -159,6 +159,7 @@ const (
 	claimRoles
 	claimSid
 	claimMethod
+	claimAMR
 )
 
 // errUnknownClaim is a payload member that is not one of a session token's
@@ -166,9 +167,9 @@ const (
 var errUnknownClaim = errors.New("unknown claim")
 
 // decodeClaims reads a session token's payload: a JSON object whose members
-// are among iss, sub, aud, exp, iat, nbf, tid, tenant, email, roles, sid and
-// method, each at most once. aud is a string or an array of strings, roles an
-// array of strings, exp, iat and nbf non-negative integers (NumericDate in
+// are among iss, sub, aud, exp, iat, nbf, tid, tenant, email, roles, sid,
+// method and amr, each at most once. aud is a string or an array of
+// strings, roles and amr arrays of strings, exp, iat and nbf non-negative integers (NumericDate in
 // whole seconds, at most maxNumericDate), the others strings. null is not
 // accepted anywhere. It does not check the values.
 func decodeClaims(text string, c *jwsClaims) error {
@@ -201,6 +202,8 @@ func decodeClaims(text string, c *jwsClaims) error {
 			bit = claimSid
 		case "method":
 			bit = claimMethod
+		case "amr":
+			bit = claimAMR
 		default:
 			return errUnknownClaim
 		}
@@ -243,6 +246,8 @@ func decodeClaims(text string, c *jwsClaims) error {
 			}
 		case claimRoles:
 			c.roles, err = sc.strings(nil)
+		case claimAMR:
+			c.amr, err = sc.strings(nil)
 		}
 		return err
 	})

@@ -81,6 +81,9 @@ func (m *Minter) Mint(t *tenants.Tenant, c Claims) (token string, minted Claims,
 	if !validMethod(c.Method) {
 		return "", Claims{}, fmt.Errorf("mint session for tenant %s: sign-in method %q is not password, oidc, saml or social", t.ID, c.Method)
 	}
+	if !validAMR(c.AMR) {
+		return "", Claims{}, fmt.Errorf("mint session for tenant %s: amr %q holds an unknown or repeated reference", t.ID, c.AMR)
+	}
 	ttl := m.TTL
 	if ttl == 0 {
 		ttl = DefaultTTL
@@ -124,6 +127,7 @@ func (m *Minter) Mint(t *tenants.Tenant, c Claims) (token string, minted Claims,
 		Roles:    roles,
 		SID:      c.SID,
 		Method:   c.Method,
+		AMR:      slices.Clone(c.AMR),
 		IssuedAt: iat,
 		Expires:  exp,
 	}
@@ -141,6 +145,7 @@ func (m *Minter) Mint(t *tenants.Tenant, c Claims) (token string, minted Claims,
 		Roles:  minted.Roles,
 		SID:    minted.SID,
 		Method: minted.Method,
+		AMR:    minted.AMR,
 	}
 	tok := jwt.NewWithClaims(method, tc)
 	tok.Header = map[string]any{"alg": key.Alg, "typ": TokenType, "kid": key.KID}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -342,6 +343,44 @@ func TestPathCookieName(t *testing.T) {
 		}
 		if c := (&http.Cookie{Name: PathCookieName(tc.host, tc.tenant), Value: "v"}); c.Valid() != nil {
 			t.Errorf("%q is not a valid cookie name: %v", c.Name, c.Valid())
+		}
+	}
+}
+
+// TestAMR: the amr a sign-in is minted with comes back from VerifyFor and
+// decides MFA; an unknown or repeated reference is refused at minting, and
+// a session without amr (SSO, or minted before second factors) is not MFA.
+func TestAMR(t *testing.T) {
+	f := newFixture(t)
+	m := &Minter{Sealer: f.sealer, Now: f.clock}
+	for _, tc := range []struct {
+		amr     []string
+		wantMFA bool
+	}{
+		{nil, false},
+		{[]string{AMRPassword}, false},
+		{[]string{AMRPassword, AMROTP}, true},
+		{[]string{AMRPassword, AMRHardware}, true},
+	} {
+		tok, minted, err := m.Mint(&f.acme, Claims{Subject: "u-1", Method: MethodPassword, AMR: tc.amr})
+		if err != nil {
+			t.Fatalf("mint amr %v: %v", tc.amr, err)
+		}
+		_, payload := decodeParts(t, tok)
+		if _, has := payload["amr"]; has != (len(tc.amr) > 0) {
+			t.Errorf("amr %v: payload amr %v", tc.amr, payload["amr"])
+		}
+		c, err := f.verifier().VerifyFor(f.snap, &f.acme, tok)
+		if err != nil {
+			t.Fatalf("verify amr %v: %v", tc.amr, err)
+		}
+		if !slices.Equal(c.AMR, tc.amr) || !slices.Equal(minted.AMR, tc.amr) || c.MFA() != tc.wantMFA {
+			t.Errorf("amr %v: verified %v (minted %v), MFA %v", tc.amr, c.AMR, minted.AMR, c.MFA())
+		}
+	}
+	for _, bad := range [][]string{{"sms"}, {AMRPassword, AMRPassword}, {""}} {
+		if _, _, err := m.Mint(&f.acme, Claims{Subject: "u-1", Method: MethodPassword, AMR: bad}); err == nil {
+			t.Errorf("minted a session with amr %q", bad)
 		}
 	}
 }

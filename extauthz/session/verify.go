@@ -321,8 +321,8 @@ var errTenantMismatch = fmt.Errorf("%w: %w", ErrInvalid, ErrTenantMismatch)
 // re-checks expiry, that the tenant still exists in snap with the
 // same kid and identical public key bytes, not retired, revocation and
 // membership. The
-// returned Claims are the caller's to keep, except Roles, which must not be
-// modified.
+// returned Claims are the caller's to keep, except Roles and AMR, which
+// must not be modified.
 func (v *Verifier) verifyAny(snap *tenants.Snapshot, token string) (*Claims, error) {
 	c, _, err := v.verifyEntry(snap, token)
 	return c, err
@@ -550,6 +550,7 @@ func (v *Verifier) verifyFresh(snap *tenants.Snapshot, token string) (*verified,
 		Roles:    tc.roles,
 		SID:      tc.sid,
 		Method:   tc.method,
+		AMR:      tc.amr,
 		IssuedAt: iat.UTC(),
 		Expires:  exp.UTC(),
 	}

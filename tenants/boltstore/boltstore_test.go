@@ -382,7 +382,7 @@ func TestOpenRefusesUnknownRecordVersion(t *testing.T) {
 		{"newer tenant record", bucketTenants, "acme", `{"v":3,"id":"acme","internalID":"x"}`},
 		{"older tenant record", bucketTenants, "acme", `{"v":1,"id":"acme","internalID":"x"}`},
 		{"record without version", bucketTenants, "acme", `{"id":"acme","internalID":"x"}`},
-		{"newer schema", bucketMeta, "schema", `{"v":4}`},
+		{"newer schema", bucketMeta, "schema", `{"v":5}`},
 		{"newer user record", bucketUsers, "", `{"v":7}`},
 		{"index points nowhere", bucketDomains, "stray.example", `nobody`},
 		{"membership of a missing user", bucketMemberships, "x/y", `{"v":1,"roles":[]}`},

@@ -8,7 +8,7 @@
 // can change without rewriting stored data; a record of any other version
 // is refused, never guessed at. Buckets:
 //
-//	meta              "schema" → {"v":3} (record.SchemaVersion; Open migrates 1 and 2)
+//	meta              "schema" → {"v":4} (record.SchemaVersion; Open migrates 1, 2 and 3)
 //	tenants           slug → tenant (config, internal id, signing keys, sealed secrets)
 //	domains           custom domain → slug
 //	emailDomains      email domain → slug

@@ -94,6 +94,29 @@ func (s *Store) Reseal(ctx context.Context, r tenants.Reseal) error {
 				return fmt.Errorf("tenant %q: %w", recs[i].ID, err)
 			}
 		}
+		mb := tx.Bucket(bucketMemberships)
+		var resealed []record.Membership
+		var keys [][]byte
+		err = mb.ForEach(func(k, v []byte) error {
+			var rec record.Membership
+			if err := decodeRecord(bucketMemberships, k, v, &rec); err != nil {
+				return err
+			}
+			changed, err := callOut(func() (bool, error) { return record.ResealFactors(string(k), &rec, r.Factor) })
+			if err != nil || !changed {
+				return err
+			}
+			resealed, keys = append(resealed, rec), append(keys, bytes.Clone(k))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i := range resealed {
+			if err := putRecord(mb, keys[i], &resealed[i]); err != nil {
+				return fmt.Errorf("membership %s: %w", keys[i], err)
+			}
+		}
 		meta := tx.Bucket(bucketMeta)
 		check, err := callOut(func() ([]byte, error) {
 			return record.ResealCheck(bytes.Clone(meta.Get(keyMasterKeyCheck)), r.Check)

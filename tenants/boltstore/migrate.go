@@ -21,6 +21,10 @@ import (
 // revocations, keys and every sealed value keep their bytes, so sessions
 // minted before stay valid and sealed secrets open with the same key.
 //
+// Schema 4 changes no record (record.SchemaVersion says why it exists): a
+// schema-3 database is migrated by writing the schema record alone, and
+// older ones go straight to 4 in their one transaction.
+//
 // Schema 3 (record.UpgradeToSchema3) writes nameIDFormat "unspecified" into
 // every saml method keyed by its NameID that states none, the format such a
 // method had before schema 3. A schema-2 database is migrated the same way

@@ -189,7 +189,7 @@ func TestMigrateSchema1Fixture(t *testing.T) {
 			}
 		}
 	}
-	if meta := rawRecords(t, path, bucketMeta); string(meta["schema"]) != `{"v":3}` {
+	if meta := rawRecords(t, path, bucketMeta); string(meta["schema"]) != `{"v":4}` {
 		t.Errorf("schema record after the migration: %s", meta["schema"])
 	}
 	for id, raw := range rawRecords(t, path, bucketTenants) {
@@ -311,7 +311,7 @@ func TestMigrateSchema2Fixture(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if meta := rawRecords(t, path, bucketMeta); string(meta["schema"]) != `{"v":3}` {
+	if meta := rawRecords(t, path, bucketMeta); string(meta["schema"]) != `{"v":4}` {
 		t.Errorf("schema record after the migration: %s", meta["schema"])
 	}
 	after := rawRecords(t, path, bucketTenants)
@@ -362,7 +362,7 @@ func TestMigrateSchema2Fixture(t *testing.T) {
 	}
 }
 
-// TestReadSchemaVersions: a database of schema 2 (the fixture) or 3 opens,
+// TestReadSchemaVersions: a database of schema 2 (the fixture), 3 or 4 opens,
 // one of a newer or no version is refused as corrupt (schema 1 is
 // TestMigrateSchema1Fixture's: its tenant records differ).
 func TestReadSchemaVersions(t *testing.T) {
@@ -370,8 +370,8 @@ func TestReadSchemaVersions(t *testing.T) {
 		schema string
 		ok     bool
 	}{
-		{`{"v":2}`, true}, {`{"v":3}`, true},
-		{`{"v":4}`, false}, {`{"v":0}`, false}, {`{}`, false},
+		{`{"v":2}`, true}, {`{"v":3}`, true}, {`{"v":4}`, true},
+		{`{"v":5}`, false}, {`{"v":0}`, false}, {`{}`, false},
 	} {
 		t.Run(tc.schema, func(t *testing.T) {
 			path := copyFixtureDBFrom(t, fixtureDir2)
@@ -392,6 +392,9 @@ func TestReadSchemaVersions(t *testing.T) {
 					t.Fatalf("open a database of schema %s: %v", tc.schema, err)
 				}
 				st.Close()
+				if meta := rawRecords(t, path, bucketMeta); string(meta["schema"]) != `{"v":4}` {
+					t.Errorf("a database of schema %s opened as %s, want schema 4", tc.schema, meta["schema"])
+				}
 				return
 			}
 			if err == nil {

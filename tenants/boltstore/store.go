@@ -463,16 +463,25 @@ func (s *Store) AddMember(ctx context.Context, tenantID string, m tenants.NewMem
 	return created, err
 }
 
-// putMembership writes a membership with exactly these roles and records it
-// in change. Every write of a membership goes through here, so the hot
-// snapshot cannot miss one.
+// putMembership writes a membership with exactly these roles, keeping the
+// second factors of the one it replaces, and records it in change. Every
+// write of a membership's roles goes through here, so the hot snapshot
+// cannot miss one.
 func putMembership(tx *bolt.Tx, change *tenants.SnapshotChange, tenantInternalID, userID string, roles []string) error {
 	roles = slices.Clone(roles)
 	if roles == nil {
 		roles = []string{}
 	}
-	rec := record.Membership{V: record.Version, Roles: roles}
-	if err := putRecord(tx.Bucket(bucketMemberships), membershipKey(tenantInternalID, userID), &rec); err != nil {
+	mb := tx.Bucket(bucketMemberships)
+	key := membershipKey(tenantInternalID, userID)
+	rec := record.Membership{V: record.Version}
+	if raw := mb.Get(key); raw != nil {
+		if err := decodeRecord(bucketMemberships, key, raw, &rec); err != nil {
+			return err
+		}
+	}
+	rec.Roles = roles
+	if err := putRecord(mb, key, &rec); err != nil {
 		return err
 	}
 	change.PutMembership(tenantInternalID, userID, roles)

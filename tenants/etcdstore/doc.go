@@ -9,7 +9,7 @@
 // each under the store's prefix (Options.Prefix, "/tenantgate/" by
 // default), in a namespace named like bbolt's bucket:
 //
-//	schema                      {"v":3} (record.SchemaVersion; Open migrates 2)
+//	schema                      {"v":4} (record.SchemaVersion; Open migrates 2 and 3)
 //	masterKeyCheck              a value sealed under the fleet's master key (MasterKeyCheck)
 //	tenants/<slug>              tenant (config, internal id, signing keys, sealed secrets)
 //	domains/<domain>            slug of the owner (custom domains)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
@@ -62,6 +63,27 @@ func (s *Store) Reseal(ctx context.Context, r tenants.Reseal) error {
 				return fmt.Errorf("tenant %q: %w", rec.ID, err)
 			}
 		}
+		members, err := t.scan(s.nsPrefix(nsMemberships))
+		if err != nil {
+			return err
+		}
+		prefix := s.nsPrefix(nsMemberships)
+		for _, kv := range members {
+			var rec record.Membership
+			if err := s.decode(string(kv.Key), kv.Value, &rec); err != nil {
+				return err
+			}
+			changed, err := record.ResealFactors(strings.TrimPrefix(string(kv.Key), prefix), &rec, r.Factor)
+			if err != nil {
+				return err
+			}
+			if changed {
+				n++
+				if err := t.putRecord(string(kv.Key), &rec); err != nil {
+					return err
+				}
+			}
+		}
 		checkKey := s.prefix + keyMasterKeyCheck
 		stored, err := t.get(checkKey)
 		if err != nil {
@@ -76,10 +98,10 @@ func (s *Store) Reseal(ctx context.Context, r tenants.Reseal) error {
 	})
 	switch {
 	case errors.Is(err, rpctypes.ErrTooManyOps):
-		return fmt.Errorf("master key rotation rewrites all %d tenants and the check value in one etcd transaction, more operations than etcd's --max-txn-ops allows (128 by default); nothing was changed: raise --max-txn-ops above %d on every etcd member for the rotation: %w",
+		return fmt.Errorf("master key rotation rewrites all %d tenants and members with second factors and the check value in one etcd transaction, more operations than etcd's --max-txn-ops allows (128 by default); nothing was changed: raise --max-txn-ops above %d on every etcd member for the rotation: %w",
 			n, n+1, err)
 	case errors.Is(err, rpctypes.ErrRequestTooLarge):
-		return fmt.Errorf("master key rotation rewrites all %d tenants in one etcd transaction, larger than etcd's --max-request-bytes allows (1.5 MiB by default); nothing was changed: raise --max-request-bytes on every etcd member for the rotation: %w",
+		return fmt.Errorf("master key rotation rewrites all %d tenants and members with second factors in one etcd transaction, larger than etcd's --max-request-bytes allows (1.5 MiB by default); nothing was changed: raise --max-request-bytes on every etcd member for the rotation: %w",
 			n, err)
 	}
 	return err

@@ -9,6 +9,10 @@ import (
 	"github.com/tenantgate/tenantgate/tenants/internal/record"
 )
 
+// Schema 4 (record.SchemaVersion) changes no record: a schema-3 store is
+// migrated by writing the schema record alone, in the same way, so that a
+// tenantgate reading only 3 refuses a store that may hold second factors.
+//
 // An etcd store never had schema 1 (etcdstore came with schema 2). A
 // schema-2 store is migrated to 3 by Open (record.UpgradeToSchema3: every
 // saml method keyed by its NameID that states no nameIDFormat is written
@@ -41,16 +45,16 @@ func schemaOf(data []byte) (int, error) {
 }
 
 // checkSchema accepts a schema this binary reads as it is, and reports
-// whether one must be migrated first: 2 is, anything but 2 and
+// whether one must be migrated first: 2 and 3 are, anything but them and
 // record.SchemaVersion is tenants.ErrCorrupt.
 func checkSchema(v int) (migrate bool, err error) {
 	switch v {
 	case record.SchemaVersion:
 		return false, nil
-	case 2:
+	case 2, 3:
 		return true, nil
 	}
-	return false, corrupt("the store has schema version %d, this tenantgate reads versions 2 and %d (written by a newer tenantgate?)", v, record.SchemaVersion)
+	return false, corrupt("the store has schema version %d, this tenantgate reads versions 2 to %d (written by a newer tenantgate?)", v, record.SchemaVersion)
 }
 
 // migrateSchema2 brings a schema-2 store to record.SchemaVersion (see
@@ -111,6 +115,10 @@ func (s *Store) migrateOnce() (bool, error) {
 		var r record.Tenant
 		if err := s.decode(string(kv.Key), kv.Value, &r); err != nil {
 			return false, err
+		}
+		if v >= 3 {
+			// From 3 to 4 no record changes: only the schema record.
+			continue
 		}
 		changed, err := record.UpgradeToSchema3(&r)
 		if err != nil {

@@ -288,13 +288,21 @@ func (s *Store) AddMember(ctx context.Context, tenantID string, m tenants.NewMem
 	return created, err
 }
 
-// putMembership writes a membership with exactly these roles.
+// putMembership writes a membership with exactly these roles, keeping the
+// second factors of the one it replaces (read within t, so a concurrent
+// change of them makes the write run again).
 func (s *Store) putMembership(t *txn, tenantInternalID, userID string, roles []string) error {
 	roles = slices.Clone(roles)
 	if roles == nil {
 		roles = []string{}
 	}
-	return t.putRecord(s.key(nsMemberships, record.MembershipKey(tenantInternalID, userID)), &record.Membership{V: record.Version, Roles: roles})
+	key := s.key(nsMemberships, record.MembershipKey(tenantInternalID, userID))
+	rec := record.Membership{V: record.Version}
+	if _, err := t.getRecord(key, &rec); err != nil {
+		return err
+	}
+	rec.Roles = roles
+	return t.putRecord(key, &rec)
 }
 
 // Members lists a tenant's members sorted by email, or returns an error

@@ -36,6 +36,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b tenants.Store)) {
 		{"SnapshotSeesOtherWrites", testSharedSnapshot},
 		{"FollowOtherWrites", testSharedFollow},
 		{"AuditChain", testSharedAudit},
+		{"SecondFactors", testSharedSecondFactors},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := open(t)

@@ -74,6 +74,8 @@ func Run(t *testing.T, open func(t *testing.T) tenants.Store) {
 		{"SessionsCapped", testSessionsCapped},
 		{"RevokeSession", testRevokeSession},
 		{"SessionsDeletedWithTenant", testSessionsDeletedWithTenant},
+		{"SecondFactors", testSecondFactors},
+		{"ResealFactors", testResealFactors},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
 	}

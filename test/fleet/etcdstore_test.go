@@ -212,9 +212,24 @@ func TestEtcdStore(t *testing.T) {
 		}
 	})
 
+	t.Run("schema 3 opens as 4", func(t *testing.T) {
+		// Schema 4 changes no record; the schema record alone is written,
+		// so a tenantgate reading only 3 refuses the store from then on.
+		p := prefix(t)
+		o.open(t, p)
+		if _, err := cli.Put(t.Context(), p+"schema", `{"v":3}`); err != nil {
+			t.Fatal(err)
+		}
+		o.open(t, p)
+		resp, err := cli.Get(t.Context(), p+"schema")
+		if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != `{"v":4}` {
+			t.Fatalf("schema after opening a schema-3 store: %v, %v", resp, err)
+		}
+	})
+
 	t.Run("newer schema refused", func(t *testing.T) {
 		p := prefix(t)
-		if _, err := cli.Put(t.Context(), p+"schema", `{"v":4}`); err != nil {
+		if _, err := cli.Put(t.Context(), p+"schema", `{"v":5}`); err != nil {
 			t.Fatal(err)
 		}
 		opts := o.opts

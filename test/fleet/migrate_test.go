@@ -57,7 +57,7 @@ func putRecords(t *testing.T, cli *clientv3.Client, p string, recs map[string]st
 }
 
 // TestEtcdMigratesSchema2: an etcd store written by the last release of
-// schema 2, whose saml methods state no nameIDFormat, opens as schema 3
+// schema 2, whose saml methods state no nameIDFormat, opens as schema 4
 // with every record exactly as bbolt's migration of the same records
 // makes it (the saml methods stating unspecified, the format they had, so
 // the AuthnRequest keeps asking for none); a store needing more than one
@@ -67,7 +67,7 @@ func TestEtcdMigratesSchema2(t *testing.T) {
 	o := newOpener(t, c)
 	cli := c.Client()
 	old, want := fixtureRecords(t, false), fixtureRecords(t, true)
-	if old["schema"] != `{"v":2}` || want["schema"] != `{"v":3}` {
+	if old["schema"] != `{"v":2}` || want["schema"] != `{"v":4}` {
 		t.Fatalf("fixture schema %s, migrated by bbolt %s", old["schema"], want["schema"])
 	}
 	for _, id := range []string{"acme", "globex"} {
@@ -88,7 +88,7 @@ func TestEtcdMigratesSchema2(t *testing.T) {
 		if cfg := string(acme.Methods[1].Config); !strings.Contains(cfg, `"nameIDFormat":"unspecified"`) {
 			t.Errorf("acme's saml method after the migration: %s", cfg)
 		}
-		// A second open finds schema 3 and writes nothing.
+		// A second open finds schema 4 and writes nothing.
 		before, err := cli.Get(t.Context(), p, clientv3.WithPrefix())
 		if err != nil {
 			t.Fatal(err)
@@ -122,7 +122,7 @@ func TestEtcdMigratesSchema2(t *testing.T) {
 		putRecords(t, cli, p, recs)
 		st := o.open(t, p)
 		got := etcdRecords(t, cli, p)
-		if got["schema"] != `{"v":3}` {
+		if got["schema"] != `{"v":4}` {
 			t.Errorf("schema after the migration: %s", got["schema"])
 		}
 		ts, err := st.Tenants(t.Context())

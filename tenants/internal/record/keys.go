@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tenantgate/tenantgate/tenants"
@@ -134,4 +135,31 @@ func ResealCheck(stored []byte, check func([]byte) ([]byte, error)) ([]byte, err
 		return nil, errors.New("master key check value: reseal returned nothing")
 	}
 	return v, nil
+}
+
+// ResealFactors is the change tenants.Store.Reseal makes to a membership
+// record (key is its MembershipKey): fn replaces the sealed TOTP secret;
+// any other change, or an emptied secret, is an error and rec stays as it
+// was. It reports whether rec holds a sealed value at all (else fn is not
+// called and nothing is to be written).
+func ResealFactors(key string, rec *Membership, fn func(tenantInternalID, userID string, sealed []byte) ([]byte, error)) (bool, error) {
+	if rec.Factors == nil || len(rec.Factors.TOTP) == 0 {
+		return false, nil
+	}
+	if fn == nil {
+		return false, errors.New("reseal: the store holds sealed second factors and there is no Reseal.Factor")
+	}
+	tid, uid, ok := strings.Cut(key, "/")
+	if !ok {
+		return false, fmt.Errorf("%w: membership key %q", tenants.ErrCorrupt, key)
+	}
+	v, err := fn(tid, uid, slices.Clone(rec.Factors.TOTP))
+	if err != nil {
+		return false, fmt.Errorf("membership %s: totp secret: %w", key, err)
+	}
+	if len(v) == 0 {
+		return false, fmt.Errorf("membership %s: reseal emptied the totp secret", key)
+	}
+	rec.Factors.TOTP = v
+	return true, nil
 }

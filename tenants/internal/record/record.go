@@ -44,9 +44,14 @@ const TenantVersion = 2
 // SchemaVersion is the layout of a store: 1 had tenant records of version
 // 1, 2 has them of version 2, and 3 has them of version 2 with every saml
 // method keyed by its NameID stating its nameIDFormat (UpgradeToSchema3:
-// from 3 on, a saml method without one means persistent). A store of a
-// newer schema is refused.
-const SchemaVersion = 3
+// from 3 on, a saml method without one means persistent). 4 is 3 whose
+// memberships may hold second factors (Membership.Factors) and whose
+// tenants may ask for them (mfa optional or required): no record changes
+// on the way from 3, but a tenantgate that reads only 3 must not open such
+// a store, because it would sign people in with the password alone and
+// drop the factors of every membership whose roles it rewrites. A store of
+// a newer schema is refused.
+const SchemaVersion = 4
 
 // Limits on what tenantgate ever stores: keys are slugs, domains, emails,
 // ids and revocation keys; the largest values are tenants with inline SAML
@@ -187,6 +192,41 @@ type Assertion struct {
 type Membership struct {
 	V     int      `json:"v"`
 	Roles []string `json:"roles"`
+	// Factors are the member's second factors (tenants.SecondFactors),
+	// added within version 1: a record without the key has none. Every
+	// write of a membership's roles keeps them (the backends' AddMember
+	// and UpsertExternalUser read the record they replace).
+	Factors *Factors `json:"factors,omitempty"`
+}
+
+// Factors are a membership's second factors. The TOTP secret is sealed;
+// recovery codes are hashes.
+type Factors struct {
+	TOTP          []byte    `json:"totp,omitempty"`
+	TOTPStep      int64     `json:"totpStep,omitempty"`
+	TOTPEnrolled  time.Time `json:"totpEnrolled,omitzero"`
+	RecoveryCodes []string  `json:"recoveryCodes,omitempty"`
+}
+
+// ToSecondFactors is the model of r's factors (none when nil).
+func (r *Membership) ToSecondFactors() tenants.SecondFactors {
+	if r.Factors == nil {
+		return tenants.SecondFactors{}
+	}
+	f := r.Factors
+	return tenants.SecondFactors{TOTP: slices.Clone(f.TOTP), TOTPStep: f.TOTPStep, TOTPEnrolled: f.TOTPEnrolled,
+		RecoveryCodes: slices.Clone(f.RecoveryCodes)}
+}
+
+// SetSecondFactors stores f in r; factors with nothing in them are no
+// key at all.
+func (r *Membership) SetSecondFactors(f tenants.SecondFactors) {
+	if len(f.TOTP) == 0 && f.TOTPStep == 0 && f.TOTPEnrolled.IsZero() && len(f.RecoveryCodes) == 0 {
+		r.Factors = nil
+		return
+	}
+	r.Factors = &Factors{TOTP: slices.Clone(f.TOTP), TOTPStep: f.TOTPStep, TOTPEnrolled: f.TOTPEnrolled.UTC(),
+		RecoveryCodes: slices.Clone(f.RecoveryCodes)}
 }
 
 // Revocation is a revoked session or user, stored under its key
