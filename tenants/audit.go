@@ -55,6 +55,11 @@ const (
 	// AuditMFAReset is a member's second factors removed by an
 	// administrator (users reset-mfa).
 	AuditMFAReset = "mfa_reset"
+	// AuditPasskeyAdded, AuditPasskeyRenamed and AuditPasskeyRemoved are
+	// a member's own changes to their passkeys on the account page.
+	AuditPasskeyAdded   = "passkey_added"
+	AuditPasskeyRenamed = "passkey_renamed"
+	AuditPasskeyRemoved = "passkey_removed"
 )
 
 // AuditEvents lists every event name, in the order docs/operations.md
@@ -64,6 +69,7 @@ var AuditEvents = []string{
 	AuditTenantApplied, AuditTenantDeleted, AuditUserAdded, AuditUserRemoved,
 	AuditRolesChanged, AuditKeysRotated, AuditMFAEnrolled, AuditRecoveryCodeUsed,
 	AuditRecoveryCodesRenewed, AuditMFAReset,
+	AuditPasskeyAdded, AuditPasskeyRenamed, AuditPasskeyRemoved,
 }
 
 // Audit outcomes and actors.

@@ -130,6 +130,30 @@ type Store interface {
 	// are dropped by later writes.
 	UseAssertionID(ctx context.Context, tenantInternalID, id string, expires time.Time) error
 
+	// AddPasskey stores a passkey for the user's membership in the tenant
+	// (both named by internal ids). It returns ErrNotFound when there is
+	// no such membership, ErrConflict when a passkey with the same
+	// credential id exists in the tenant (whoever holds it), and
+	// ErrTooManyPasskeys when the user already holds MaxPasskeysPerUser
+	// there; all three are checked inside the write. p.ID, p.PublicKey and
+	// p.Name must not be empty.
+	AddPasskey(ctx context.Context, tenantInternalID, userID string, p Passkey) error
+	// Passkeys returns the user's passkeys in the tenant, oldest first
+	// (none: an empty list, whether or not the membership exists).
+	Passkeys(ctx context.Context, tenantInternalID, userID string) ([]Passkey, error)
+	// UpdatePasskey changes one of the user's passkeys in the tenant in
+	// one write: fn gets it as stored and changes it in place; what it
+	// leaves is written (ID excepted: it is kept), unless it returns an
+	// error, which aborts the write and is returned as is. The passkey fn
+	// reads is the one the write replaces, never older (compare-and-swap):
+	// this is what makes a sign count only ever grow across replicas. fn
+	// may be called more than once. It returns ErrNotFound when the user
+	// holds no passkey with that id in the tenant.
+	UpdatePasskey(ctx context.Context, tenantInternalID, userID string, id []byte, fn func(*Passkey) error) error
+	// RemovePasskey deletes one of the user's passkeys in the tenant, or
+	// returns ErrNotFound when the user holds none with that id there.
+	RemovePasskey(ctx context.Context, tenantInternalID, userID string, id []byte) error
+
 	// RotateKey gives the tenant a new current signing key, made by
 	// r.NewKey bound to the tenant's internal id, in one write: the new
 	// key becomes Keys[0]; every older key that still verifies at r.Now

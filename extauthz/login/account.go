@@ -450,7 +450,8 @@ func (h *Handler) accountForm(q *request, status int, c *session.Claims, notice,
 		Title: "Your account", TenantName: displayName(t.Name, t.ID),
 		Action: q.res.Prefix + PathAccount, CSRF: h.formCSRF(q), Email: c.Email,
 		Notice: notice, Error: errMsg,
-		Acct: accountView{Password: password, Sessions: h.sessionSection(q, c)},
+		Acct:     accountView{Password: password, Sessions: h.sessionSection(q, c)},
+		Passkeys: h.passkeySection(q, c),
 	}
 	if password && t.MFAOn() {
 		f, err := h.Store.SecondFactors(q.r.Context(), t.InternalID, c.Subject)
@@ -492,6 +493,9 @@ func (h *Handler) accountPost(q *request) *answer {
 		return h.startAccountEnrolment(q, c)
 	case "recovery-codes":
 		return h.renewRecoveryCodes(q, c)
+	}
+	if a, ok := h.passkeyAction(q, c); ok {
+		return a
 	}
 	return h.message(q, http.StatusBadRequest, "Request refused", "The form could not be read. Go back and try again.", true).
 		refused("bad_form", "")

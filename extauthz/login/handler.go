@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/passkey"
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
@@ -52,6 +53,11 @@ type Store interface {
 	// Snapshot lets a sign-out publish its revocation, and an SSO sign-in
 	// its membership, at once (publish).
 	Snapshot(ctx context.Context) (*tenants.Snapshot, error)
+	// The passkey writes and reads of the account page (passkey.go).
+	AddPasskey(ctx context.Context, tenantInternalID, userID string, p tenants.Passkey) error
+	Passkeys(ctx context.Context, tenantInternalID, userID string) ([]tenants.Passkey, error)
+	UpdatePasskey(ctx context.Context, tenantInternalID, userID string, id []byte, fn func(*tenants.Passkey) error) error
+	RemovePasskey(ctx context.Context, tenantInternalID, userID string, id []byte) error
 }
 
 var _ Store = tenants.Store(nil)
@@ -208,7 +214,10 @@ type Handler struct {
 	switchSealer *seal.Sealer
 	// mfaSealer seals second-step states (mfa.go); nil without Sealer.
 	mfaSealer *seal.Sealer
-	opened    *methodCache
+	// passkeys seals passkey ceremonies and keys their user handles
+	// (passkey.go); nil without Sealer.
+	passkeys *passkeyKeys
+	opened   *methodCache
 	// warnedPlainHTTP is set once warnPlainHTTP has logged.
 	warnedPlainHTTP atomic.Bool
 }
@@ -258,6 +267,7 @@ func (h *Handler) init() {
 			h.globalSealer = derive(globalPurpose)
 			h.switchSealer = derive(switchPurpose)
 			h.mfaSealer = mfaSealerFor(h.Sealer)
+			h.passkeys = &passkeyKeys{ceremony: derive(passkeyCeremonyPurpose), handle: h.Sealer.DeriveKey(passkey.HandlePurpose)}
 		}
 	})
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
-//go:embed templates/pages.html templates/tenancy.html templates/account.html templates/sessions.html templates/mfa.html templates/style.css
+//go:embed templates/pages.html templates/tenancy.html templates/account.html templates/sessions.html templates/mfa.html templates/passkey.html templates/style.css
 var templateFS embed.FS
 
 // baseCSS is the stylesheet every page inlines after its palette. It holds
@@ -33,7 +33,7 @@ var pages = parsePages()
 
 func parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{"referrerPolicy": func() string { return referrerPolicy }}
-	base := template.Must(template.New("pages.html").Funcs(funcs).ParseFS(templateFS, "templates/pages.html", "templates/tenancy.html", "templates/account.html", "templates/sessions.html", "templates/mfa.html"))
+	base := template.Must(template.New("pages.html").Funcs(funcs).ParseFS(templateFS, "templates/pages.html", "templates/tenancy.html", "templates/account.html", "templates/sessions.html", "templates/mfa.html", "templates/passkey.html"))
 	out := map[string]*template.Template{}
 	for _, name := range []string{"login", "discover", "logout", "message", "apex", "chooser", "switch", "forgot", "reset", "invite", "account", "mfa", "recovery-codes"} {
 		t := template.Must(base.Clone())
@@ -150,6 +150,9 @@ type page struct {
 	MFA mfaView
 	// formTargets extends the CSP's form-action; not rendered.
 	formTargets string
+	// Passkeys is the account page's passkey section (passkey.go); its
+	// script is allowed by hash in the CSP.
+	Passkeys *passkeyView
 
 	// Set by render from the tenant's branding: the inline stylesheet
 	// (palette and base CSS, allowed by its hash in the CSP) and the logo.
@@ -187,7 +190,7 @@ func (h *Handler) render(q *request, status int, name string, p page) {
 	}
 	hd := q.w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
-	hd.Set("Content-Security-Policy", contentSecurityPolicy(l.styleHash, l.logoOrigin, p.formTargets))
+	hd.Set("Content-Security-Policy", withPasskeyScript(contentSecurityPolicy(l.styleHash, l.logoOrigin, p.formTargets), p.Passkeys))
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Cache-Control", "no-store")

@@ -59,6 +59,9 @@ var (
 	// bucketSessionExpiry holds expiryKey(expires, session key) → nothing,
 	// like bucketRevocationExpiry.
 	bucketSessionExpiry = []byte("sessionExpiry")
+	// bucketPasskeys holds record.PasskeyKey(tenant, user, id) →
+	// record.Passkey (passkey.go).
+	bucketPasskeys = []byte(record.NamespacePasskeys)
 
 	keySchema = []byte("schema")
 )
@@ -76,12 +79,12 @@ func firstBuckets() [][]byte {
 	}
 }
 
-// addedBuckets came later (SSO, the audit trail, recorded sessions). A
-// database written before them lacks them; Open creates them, and until
-// then they read as empty.
+// addedBuckets came later (SSO, the audit trail, recorded sessions,
+// passkeys). A database written before them lacks them; Open creates them,
+// and until then they read as empty.
 func addedBuckets() [][]byte {
 	return [][]byte{bucketExternals, bucketAssertions, bucketAssertionExpiry, bucketAudit, bucketAuditHeads,
-		bucketSessions, bucketSessionExpiry}
+		bucketSessions, bucketSessionExpiry, bucketPasskeys}
 }
 
 // DefaultTimeout is how long Open waits for another process to release the

@@ -495,7 +495,7 @@ func deleteMembership(tx *bolt.Tx, change *tenants.SnapshotChange, tenantInterna
 		return fmt.Errorf("delete membership: %w", err)
 	}
 	change.DeleteMembership(tenantInternalID, userID)
-	return nil
+	return deletePasskeys(tx, []byte(record.PasskeyUserPrefix(tenantInternalID, userID)))
 }
 
 // Members lists a tenant's members sorted by email, or returns an error

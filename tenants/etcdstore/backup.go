@@ -30,7 +30,7 @@ const nsMeta = "meta"
 // (docs/fleet.md, Backup and restore).
 var restoredNamespaces = []string{
 	nsRevocations, nsAssertions, nsUsers, nsUserEmails, nsExternals, nsMemberships,
-	nsSessions, nsAuditHeads, nsAudit, nsDomains, nsEmailDomains, nsTenants,
+	nsSessions, nsPasskeys, nsAuditHeads, nsAudit, nsDomains, nsEmailDomains, nsTenants,
 }
 
 // exportPage is how many keys one read of Export returns.

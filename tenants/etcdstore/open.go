@@ -309,6 +309,7 @@ const (
 	nsAudit        = record.NamespaceAudit
 	nsAuditHeads   = record.NamespaceAuditHeads
 	nsSessions     = record.NamespaceSessions
+	nsPasskeys     = record.NamespacePasskeys
 )
 
 // key is the etcd key of a record: prefix, namespace, "/", name.

@@ -199,7 +199,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 				later = append(later, x.UserID)
 			}
 		}
-		for _, ns := range []string{nsMemberships, nsExternals, nsAssertions, nsSessions} {
+		for _, ns := range []string{nsMemberships, nsExternals, nsAssertions, nsSessions, nsPasskeys} {
 			t.deletePrefix(s.nsPrefix(ns, record.TenantPrefix(r.InternalID)))
 		}
 		t.delete(s.key(nsTenants, id))
@@ -403,6 +403,7 @@ func (s *Store) RemoveMember(ctx context.Context, tenantID, email string, rev te
 		}
 		for _, uid := range uids {
 			t.delete(s.key(nsMemberships, record.MembershipKey(tr.InternalID, uid)))
+			t.deletePrefix(s.nsPrefix(nsPasskeys, record.PasskeyUserPrefix(tr.InternalID, uid)))
 			r := rev
 			r.Key = tenants.UserRevocationKey(tr.InternalID, uid)
 			if err := s.putRevocation(t, r); err != nil {

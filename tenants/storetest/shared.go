@@ -33,6 +33,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b tenants.Store)) {
 		{"UserCreation", testSharedUserCreation},
 		{"ExternalUserCreation", testSharedExternalUserCreation},
 		{"SingleUse", testSharedSingleUse},
+		{"Passkeys", testSharedPasskeys},
 		{"SnapshotSeesOtherWrites", testSharedSnapshot},
 		{"FollowOtherWrites", testSharedFollow},
 		{"AuditChain", testSharedAudit},

@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) tenants.Store) {
 		{"ExternalUserDeletedWithTenant", testExternalUserDeletedWithTenant},
 		{"ExternalUserRemoveMember", testExternalUserRemoveMember},
 		{"AssertionReplay", testAssertionReplay},
+		{"Passkeys", testPasskeys},
 		{"RotateKey", testRotateKey},
 		{"RotateKeyRefusals", testRotateKeyRefusals},
 		{"Reseal", testReseal},

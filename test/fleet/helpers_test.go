@@ -121,6 +121,10 @@ func populate(t *testing.T, st tenants.Store) {
 		tenants.Revocation{NotBefore: testNow, Expires: exp}); err != nil {
 		t.Fatal(err)
 	}
+	if err := st.AddPasskey(ctx, a.InternalID, ann.ID, tenants.Passkey{ID: []byte("cred-1"), PublicKey: []byte("cose"),
+		Transports: []string{"internal"}, Name: "laptop", Created: testNow}); err != nil {
+		t.Fatal(err)
+	}
 	// Audit events, dated by the fixed clock so both backends write the
 	// very same bytes: two chained for acme, one for globex.
 	var events []tenants.AuditEvent

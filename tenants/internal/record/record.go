@@ -45,12 +45,14 @@ const TenantVersion = 2
 // 1, 2 has them of version 2, and 3 has them of version 2 with every saml
 // method keyed by its NameID stating its nameIDFormat (UpgradeToSchema3:
 // from 3 on, a saml method without one means persistent). 4 is 3 whose
-// memberships may hold second factors (Membership.Factors) and whose
+// memberships may hold second factors (Membership.Factors: TOTP and
+// recovery codes; and passkeys, in their own namespace, Passkey) and whose
 // tenants may ask for them (mfa optional or required): no record changes
 // on the way from 3, but a tenantgate that reads only 3 must not open such
 // a store, because it would sign people in with the password alone and
-// drop the factors of every membership whose roles it rewrites. A store of
-// a newer schema is refused.
+// drop the factors of every membership whose roles it rewrites. Passkeys
+// came with TOTP in the same release, so 4 covers both: no tenantgate
+// reads 4 without knowing passkeys. A store of a newer schema is refused.
 const SchemaVersion = 4
 
 // Limits on what tenantgate ever stores: keys are slugs, domains, emails,
