@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tenantgate/tenantgate/tenants"
+	"github.com/tenantgate/tenantgate/tenants/boltstore"
 )
 
 func auditList(t *testing.T, c *cli, args ...string) []tenants.AuditEvent {
@@ -152,13 +153,36 @@ func TestAuditSignInThroughServer(t *testing.T) {
 }
 
 // TestUsersResetMFA: users reset-mfa, with --db and through the admin
-// API, clears a member's second factors in one tenant, records mfa_reset
-// naming the member, and refuses an address that is no member there.
+// API, clears a member's second factors in one tenant (TOTP, recovery
+// codes and passkeys), records mfa_reset naming the member, and refuses an
+// address that is no member there.
 func TestUsersResetMFA(t *testing.T) {
 	eachMode(t, func(t *testing.T, c *cli) {
 		c.mustRun("", "tenants", "apply", "-f", c.writeFile("t.yaml", twoTenants))
 		c.mustRun("Correct-Horse-9\n", "users", "add", "--tenant", "acme", "--email", "ann@acme.test", "--role", "member", "--password-stdin")
+		factors := c.withStore(func(st *boltstore.Store, acme, ann string) {
+			if err := st.UpdateSecondFactors(t.Context(), acme, ann, func(f *tenants.SecondFactors) error {
+				f.TOTP, f.RecoveryCodes = []byte("sealed"), []string{"hash"}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{"cred-1", "cred-2"} {
+				if err := st.AddPasskey(t.Context(), acme, ann, tenants.Passkey{ID: []byte(id), PublicKey: []byte("cose"), Name: id, Created: time.Now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
 		out := c.mustRun("", "users", "reset-mfa", "--tenant", "acme", "--email", "Ann@Acme.test")
+		if factors {
+			c.withStore(func(st *boltstore.Store, acme, ann string) {
+				f, err := st.SecondFactors(t.Context(), acme, ann)
+				ps, err2 := st.Passkeys(t.Context(), acme, ann)
+				if err != nil || err2 != nil || f.Enrolled() || len(f.RecoveryCodes) != 0 || len(ps) != 0 {
+					t.Errorf("after reset-mfa: factors %+v (%v), passkeys %d (%v)", f, err, len(ps), err2)
+				}
+			})
+		}
 		if !strings.Contains(out, "removed the second factors of ann@acme.test in tenant acme") {
 			t.Errorf("reset-mfa printed %q", out)
 		}
@@ -171,4 +195,29 @@ func TestUsersResetMFA(t *testing.T) {
 			t.Errorf("reset-mfa of a non-member: exit %d, %q", code, stderr)
 		}
 	})
+}
+
+// withStore runs f on the --db store of a db-mode cli with the internal
+// ids of tenant acme and ann@acme.test, and reports whether it ran (not
+// in server mode, whose store is the server's).
+func (c *cli) withStore(f func(st *boltstore.Store, acme, ann string)) bool {
+	c.t.Helper()
+	if c.db == "" || !slices.Contains(c.target, "--db") {
+		return false
+	}
+	st, err := boltstore.Open(c.db, boltstore.Options{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer st.Close()
+	acme, err := st.Tenant(c.t.Context(), "acme")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ann, err := st.UserByEmail(c.t.Context(), "ann@acme.test")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	f(st, acme.InternalID, ann.ID)
+	return true
 }

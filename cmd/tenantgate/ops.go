@@ -536,6 +536,22 @@ func (a *localAdmin) deleteUser(ctx context.Context, tenantID, email string) err
 	return a.record(ctx, tenants.AuditEvent{Tenant: tenantID, Event: tenants.AuditUserRemoved, Email: addr})
 }
 
+// removePasskeys removes every passkey of a member in one tenant, the
+// other second factor (reset-mfa). A passkey removed meanwhile is no
+// error; one that fails to go is, and a rerun removes the rest.
+func removePasskeys(ctx context.Context, st tenants.Store, tenantInternalID, userID string) error {
+	ps, err := st.Passkeys(ctx, tenantInternalID, userID)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if err := st.RemovePasskey(ctx, tenantInternalID, userID, p.ID); err != nil && !errors.Is(err, tenants.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
 func (a *localAdmin) resetMFA(ctx context.Context, tenantID, email string) error {
 	addr, err := parseEmail(email)
 	if err != nil {
@@ -564,6 +580,9 @@ func (a *localAdmin) resetMFA(ctx context.Context, tenantID, email string) error
 	}
 	if errors.Is(err, tenants.ErrNotFound) {
 		return refuse(http.StatusNotFound, "%s is not a member of tenant %q", addr, tenantID)
+	}
+	if err == nil {
+		err = removePasskeys(ctx, st, t.InternalID, u.ID)
 	}
 	if err != nil {
 		return fmt.Errorf("reset mfa: %w", err)

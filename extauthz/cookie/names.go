@@ -9,13 +9,15 @@ import "strings"
 // package spell the full names; their tests hold every name they set to
 // Owned.
 var ownedBases = [...]string{
-	"tenantgate",        // the session (session.CookieName)
-	"tenantgate-csrf",   // the sign-in forms' pre-auth value
-	"tenantgate-global", // the apex host's global session
-	"tenantgate-switch", // the tenant-switch verifier
-	"tenantgate-intent", // the apex chooser's remembered choice
-	"tenantgate-mfa",    // the second sign-in step's state
-	"tg-idt",            // the ID-token hint for SSO sign-out
+	"tenantgate",             // the session (session.CookieName)
+	"tenantgate-csrf",        // the sign-in forms' pre-auth value
+	"tenantgate-global",      // the apex host's global session
+	"tenantgate-switch",      // the tenant-switch verifier
+	"tenantgate-intent",      // the apex chooser's remembered choice
+	"tenantgate-mfa",         // the second sign-in step's state
+	"tenantgate-mfa-passkey", // the second step's passkey ceremony
+	"tg-passkey",             // the account page's passkey ceremony
+	"tg-idt",                 // the ID-token hint for SSO sign-out
 }
 
 // ownedPrefix begins the name of every sign-in attempt cookie

@@ -459,6 +459,9 @@ func (h *Handler) accountForm(q *request, status int, c *session.Claims, notice,
 			return h.unavailable(q, "read second factors", err)
 		}
 		p.MFA = mfaView{Offered: true, Enrolled: f.Enrolled(), RecoveryLeft: len(f.RecoveryCodes)}
+		if p.Passkeys != nil {
+			p.MFA.Passkeys = len(p.Passkeys.List)
+		}
 		if f.Enrolled() {
 			p.MFA.Since = f.TOTPEnrolled.UTC().Format("2 January 2006")
 		}

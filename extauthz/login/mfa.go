@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"html/template"
 	"io"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/tenantgate/tenantgate/extauthz/otp"
+	"github.com/tenantgate/tenantgate/extauthz/passkey"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
@@ -41,10 +43,14 @@ import (
 // shared counters), and the account's count is cleared only once the
 // whole sign-in succeeds.
 //
-// Factor types plug in at three places: SecondFactors holds them,
-// checkFactor verifies what the code step receives (a passkey assertion
-// would be another form field, dispatched there), and amrOf says what the
-// session records. TOTP is the only type today.
+// Factor types plug in at four places: hasSecondFactor says whether a
+// member holds one (TOTP in SecondFactors, passkeys in their own
+// records), checkCode dispatches what the step receives (the "code" field
+// to checkFactor, the "passkey" field, a WebAuthn assertion, to
+// checkPasskeyFactor), and amrOf says what the session records: otp for a
+// TOTP or recovery code, hwk for a passkey. The code page offers a passkey
+// to everyone, whatever the first step's verdict, where passkeys work
+// (mfaPasskeyOffer).
 
 // Paths of the second step below a tenant's root.
 const (
@@ -61,6 +67,9 @@ const (
 	mfaPurpose = "mfa-state"
 	// mfaCookieBase is the state cookie's name (hostCookieName).
 	mfaCookieBase = "tenantgate-mfa"
+	// mfaPasskeyCookieBase is the name of the cookie that carries the code
+	// page's passkey ceremony to the POST (beginPasskeyFactor).
+	mfaPasskeyCookieBase = "tenantgate-mfa-passkey"
 	// maxMFACookie bounds the state cookie value opened.
 	maxMFACookie = 2048
 	// mfaIDPrefix keeps spent state ids apart from the other ids
@@ -128,7 +137,7 @@ func (h *Handler) secondStep(q *request, user tenants.User, roles []string, rd, 
 	if !t.MFAOn() {
 		return h.completeSignIn(q, user, roles, []string{session.AMRPassword}, rd, via)
 	}
-	f, err := h.Store.SecondFactors(q.r.Context(), t.InternalID, user.ID)
+	has, err := h.hasSecondFactor(q.r.Context(), t, user.ID)
 	switch {
 	case errors.Is(err, tenants.ErrNotFound):
 		// Removed between the first step and now: a failure like any other.
@@ -137,7 +146,7 @@ func (h *Handler) secondStep(q *request, user tenants.User, roles []string, rd, 
 		return h.unavailable(q, "read second factors", err)
 	}
 	switch {
-	case f.Enrolled():
+	case has:
 		return h.startMFA(q, mfaState{User: user.ID, Email: user.Email, Step: stepVerify, Via: via, RD: rd})
 	case t.MFARequired():
 		secret, err := otp.NewSecret(h.Rand)
@@ -147,6 +156,20 @@ func (h *Handler) secondStep(q *request, user tenants.User, roles []string, rd, 
 		return h.startMFA(q, mfaState{User: user.ID, Email: user.Email, Step: stepEnrol, Secret: secret, Via: via, RD: rd})
 	}
 	return h.completeSignIn(q, user, roles, []string{session.AMRPassword}, rd, via)
+}
+
+// hasSecondFactor reports whether a member of t holds a second factor: a
+// TOTP app or at least one passkey. A passkey counts wherever the person
+// signs in, also on an address where passkeys cannot be used (path
+// tenancy): a member who chose one is never let in on the password alone.
+// ErrNotFound when the membership is gone.
+func (h *Handler) hasSecondFactor(ctx context.Context, t *tenants.Tenant, userID string) (bool, error) {
+	f, err := h.Store.SecondFactors(ctx, t.InternalID, userID)
+	if err != nil || f.Enrolled() {
+		return err == nil, err
+	}
+	ps, err := h.Store.Passkeys(ctx, t.InternalID, userID)
+	return len(ps) > 0, err
 }
 
 // failedFirstStep is the answer to a wrong password (or any failed first
@@ -259,6 +282,11 @@ func (h *Handler) mfaForm(q *request, status int, st *mfaState, errMsg string) *
 		Action: q.res.Prefix + PathMFA, CSRF: h.formCSRF(q), Error: errMsg,
 	}
 	if st.Step == stepVerify {
+		offer, a := h.mfaPasskeyOffer(q, st)
+		if a != nil {
+			return a
+		}
+		p.MFA.Passkey = offer
 		return htmlPage(status, "mfa", p)
 	}
 	issuer := displayName(t.Name, t.ID)
@@ -272,8 +300,40 @@ func (h *Handler) mfaForm(q *request, status int, st *mfaState, errMsg string) *
 	return htmlPage(status, "mfa", p)
 }
 
+// mfaPasskeyOffer begins a passkey ceremony for st's code page and sets
+// the cookie that carries it to the POST: the page's "Use a passkey".
+// Every state gets the same offer, a failed first step's too (the options
+// name no credential). nil, and no cookie, where passkeys cannot be used
+// (no master key, path tenancy); an answer only when the ceremony cannot
+// be made.
+func (h *Handler) mfaPasskeyOffer(q *request, st *mfaState) (*mfaPasskeyView, *answer) {
+	if h.passkeys == nil {
+		return nil, nil
+	}
+	rp, err := h.passkeyRP(q)
+	if err != nil {
+		return nil, nil
+	}
+	options, ceremony, err := h.beginPasskeyFactor(rp, q.tenant(), st.User, st.Email, st.ID)
+	if err != nil {
+		return nil, h.unavailable(q, "begin passkey sign-in", err)
+	}
+	q.setCookie(h.hostCookie(q, mfaPasskeyCookieBase, ceremony, int(passkey.CeremonyTTL/time.Second)))
+	return &mfaPasskeyView{Options: string(options), Script: template.JS(passkeySignInScript)}, nil
+}
+
+// mfaPasskeyView is the code page's passkey form: the options for
+// navigator.credentials.get (JSON, in an attribute) and the script that
+// uses them, allowed by its hash (withPageScripts).
+type mfaPasskeyView struct {
+	Options string
+	Script  template.JS
+}
+
 // mfaView is what the second-step templates see beyond page.
 type mfaView struct {
+	// Passkey: the code page offers a passkey (nil: not here).
+	Passkey *mfaPasskeyView
 	// Enrol: the enrolment form (QR and Secret), else the code form.
 	Enrol  bool
 	QR     otp.QR
@@ -288,6 +348,9 @@ type mfaView struct {
 	Since        string
 	// Offered: the tenant has a second step at all (account page).
 	Offered bool
+	// Passkeys is how many passkeys the person holds here (account page):
+	// with none of TOTP, they are the second factor.
+	Passkeys int
 }
 
 // mfaPost: POST /_auth/mfa with csrf and code. The state is spent first,
@@ -302,6 +365,10 @@ func (h *Handler) mfaPost(q *request) *answer {
 	}
 	st := h.openMFAState(q)
 	q.setCookie(h.hostCookie(q, mfaCookieBase, "", -1))
+	ceremony := h.mfaPasskeyCeremony(q)
+	if ceremony != "" {
+		q.setCookie(h.hostCookie(q, mfaPasskeyCookieBase, "", -1))
+	}
 	if st == nil {
 		return h.mfaExpired(q, "mfa_no_state")
 	}
@@ -315,7 +382,22 @@ func (h *Handler) mfaPost(q *request) *answer {
 	if st.Step == stepEnrol {
 		return h.confirmEnrolment(q, st)
 	}
-	return h.checkCode(q, st)
+	return h.checkCode(q, st, ceremony)
+}
+
+// mfaPasskeyCeremony is the sealed passkey ceremony the request's cookie
+// carries ("" without one). It is opened, and checked against the state,
+// by checkPasskeyFactor.
+func (h *Handler) mfaPasskeyCeremony(q *request) string {
+	for i, c := range cookiesNamed(q.r, h.hostCookieName(q, mfaPasskeyCookieBase)) {
+		if i == maxCookieCandidates {
+			break
+		}
+		if c.Value != "" {
+			return c.Value
+		}
+	}
+	return ""
 }
 
 // errWrongCode is checkFactor's refusal of a code that matches nothing
@@ -323,8 +405,9 @@ func (h *Handler) mfaPost(q *request) *answer {
 var errWrongCode = errors.New("wrong code")
 
 // checkCode is the code step of a sign-in: limits first, then the code
-// against the member's factors; the session on success.
-func (h *Handler) checkCode(q *request, st *mfaState) *answer {
+// (or the passkey's answer, with ceremony, the code page's) against the
+// member's factors; the session on success.
+func (h *Handler) checkCode(q *request, st *mfaState, ceremony string) *answer {
 	t := q.tenant()
 	ctx := q.r.Context()
 	now := h.now()
@@ -341,10 +424,12 @@ func (h *Handler) checkCode(q *request, st *mfaState) *answer {
 	case locked:
 		reason = "account_locked"
 	default:
-		used, err = h.checkFactor(ctx, t, st.User, q.r.PostForm.Get("code"), now)
+		used, err = h.checkEitherFactor(q, st, ceremony)
 		switch {
 		case errors.Is(err, errWrongCode):
 			reason = "mfa_wrong_code"
+		case errors.Is(err, errWrongPasskey):
+			reason = "mfa_wrong_passkey"
 		case errors.Is(err, tenants.ErrNotFound):
 			reason = "not_member"
 		case err != nil:
@@ -377,6 +462,24 @@ func (h *Handler) checkCode(q *request, st *mfaState) *answer {
 	return a
 }
 
+// checkEitherFactor checks what the code step received: a passkey's
+// answer in the "passkey" field (the code page's script fills it), else
+// the "code" field (checkFactor). It returns what was used, or
+// errWrongCode or errWrongPasskey, ErrNotFound, or another error.
+func (h *Handler) checkEitherFactor(q *request, st *mfaState, ceremony string) (string, error) {
+	t := q.tenant()
+	answer := q.r.PostForm.Get("passkey")
+	if answer == "" {
+		return h.checkFactor(q.r.Context(), t, st.User, q.r.PostForm.Get("code"), h.now())
+	}
+	rp, err := h.passkeyRP(q)
+	if err != nil || ceremony == "" {
+		// Path tenancy, or no ceremony begun: nothing to check it against.
+		return usedPasskey, errWrongPasskey
+	}
+	return usedPasskey, h.checkPasskeyFactor(q.r.Context(), rp, t, st.User, st.ID, ceremony, []byte(answer))
+}
+
 // What checkFactor accepted.
 const (
 	usedTOTP         = "totp"
@@ -385,11 +488,13 @@ const (
 
 // amrOf is the amr of a session whose second step accepted used: a TOTP
 // code, or a recovery code, which is a one-time password too (RFC 8176
-// "otp"). A passkey will add hwk here.
+// "otp"); a passkey, a key held in hardware ("hwk").
 func amrOf(used string) []string {
 	switch used {
 	case usedTOTP, usedRecoveryCode:
 		return []string{session.AMRPassword, session.AMROTP}
+	case usedPasskey:
+		return []string{session.AMRPassword, session.AMRHardware}
 	}
 	return []string{session.AMRPassword}
 }

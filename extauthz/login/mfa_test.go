@@ -15,6 +15,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/extauthz/cookie"
 	"github.com/tenantgate/tenantgate/extauthz/otp"
+	"github.com/tenantgate/tenantgate/extauthz/passkey/passkeytest"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/tenants"
@@ -44,6 +45,10 @@ func newMFAEnv(t *testing.T) *env {
 }
 
 const mfaCookie = "__Host-tenantgate-mfa"
+
+// challengeValue matches the random challenge of the passkey options in a
+// code page (JSON in an HTML attribute).
+var challengeValue = regexp.MustCompile(`challenge&#34;:&#34;[A-Za-z0-9_-]+&#34;`)
 
 var (
 	secretRE   = regexp.MustCompile(`id="totp-secret">([A-Z2-7 ]+)<`)
@@ -191,10 +196,14 @@ func TestMFARequired(t *testing.T) {
 		}
 		pages := map[string]string{}
 		for name, st := range map[string]*http.Cookie{"right": right, "wrong": wrong, "unknown": unknown} {
-			pages[name] = csrfValue.ReplaceAllString(wantStatus(t, name+" code page", e.do("GET", host, PathMFA, nil, nil, st), 200), "")
+			page := wantStatus(t, name+" code page", e.do("GET", host, PathMFA, nil, nil, st), 200)
+			pages[name] = challengeValue.ReplaceAllString(csrfValue.ReplaceAllString(page, ""), "")
 		}
 		if pages["right"] != pages["wrong"] || pages["right"] != pages["unknown"] {
 			t.Error("the code page differs between a right and a wrong password")
+		}
+		if !strings.Contains(pages["right"], `id="passkey-signin"`) {
+			t.Error("the code page offers no passkey")
 		}
 		// The right code after a wrong password is refused like a wrong code.
 		code := otp.Code(secret, otp.Step(e.clock.Now()))
@@ -396,5 +405,137 @@ func TestMFASessionListed(t *testing.T) {
 		if !strings.Contains(body, s) {
 			t.Errorf("the account page does not show %q", s)
 		}
+	}
+}
+
+// optionsAttr matches the passkey options of a code page.
+var optionsAttr = regexp.MustCompile(`data-options="([^"]+)"`)
+
+// passkeyStep opens the code page of state st and returns the passkey
+// options it offers and the ceremony cookie it set.
+func (e *env) passkeyStep(host string, st *http.Cookie) ([]byte, *http.Cookie) {
+	e.t.Helper()
+	resp := e.do("GET", host, PathMFA, nil, nil, st)
+	page := wantStatus(e.t, "code page", resp, 200)
+	m := optionsAttr.FindStringSubmatch(page)
+	if m == nil {
+		e.t.Fatalf("the code page offers no passkey:\n%s", page)
+	}
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "script-src "+passkeySignInScriptHash) || strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "connect-src") {
+		e.t.Errorf("code page CSP %q", csp)
+	}
+	c := cookieNamed(resp, "__Host-tenantgate-mfa-passkey")
+	if c == nil || c.Value == "" || !c.HttpOnly || !c.Secure || c.MaxAge <= 0 || !cookie.Owned(c.Name) {
+		e.t.Fatalf("passkey ceremony cookie %+v", c)
+	}
+	return []byte(html.UnescapeString(m[1])), c
+}
+
+// TestMFAPasskey: a passkey is a second factor. Registered on the account
+// page of a tenant with mfa optional, it makes the next sign-in take the
+// second step, where the code page offers it to everyone; the session
+// then has amr pwd and hwk and is listed as such. The ceremony is bound to
+// its step and spent; a wrong password with a passkey is refused like a
+// wrong code; reset-mfa's store change takes the passkeys away.
+func TestMFAPasskey(t *testing.T) {
+	e := newMFAEnv(t)
+	const host = "opt.app.test"
+	resp := e.signIn(host, "", "alice@acme.test", alicePassword, "/docs")
+	wantStatus(t, "sign-in without a factor", resp, http.StatusSeeOther)
+	sess := cookieNamed(resp, "__Host-tenantgate")
+	auth := &passkeytest.Authenticator{Origin: "https://" + host}
+	opts, ceremony := e.passkeyOptions(host, sess)
+	body, cred, err := auth.Create(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, "register", e.postForm(host, PathAccount, url.Values{"action": {"passkey-register"}, "credential": {string(body)}}, sess, ceremony), 200)
+	if page := e.accountPage(host, sess); !strings.Contains(page, "On, with your passkeys") {
+		t.Errorf("the account page's second-factor section does not count the passkey:\n%s", page)
+	}
+
+	// The passkey makes the next sign-in take the second step.
+	st := e.mfaStep(host, "alice@acme.test", alicePassword)
+	o, pc := e.passkeyStep(host, st)
+	answer, err := auth.Get(o, cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp = e.postForm(host, PathMFA, url.Values{"passkey": {string(answer)}}, st, pc)
+	wantStatus(t, "sign-in with the passkey", resp, http.StatusSeeOther)
+	if resp.Header.Get("Location") != "/docs" {
+		t.Errorf("to %q", resp.Header.Get("Location"))
+	}
+	if c := lastCookie(resp, "__Host-tenantgate-mfa-passkey"); c == nil || c.MaxAge >= 0 {
+		t.Errorf("the ceremony cookie is not cleared: %+v", c)
+	}
+	c := e.sessionOf(resp)
+	if !slices.Equal(c.AMR, []string{session.AMRPassword, session.AMRHardware}) || !c.MFA() {
+		t.Errorf("session amr %v", c.AMR)
+	}
+	recorded, err := e.store.Sessions(t.Context(), c.TenantID, c.Subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range recorded {
+		if s.SID == c.SID && s.Method != "password+hwk" {
+			t.Errorf("recorded method %q, want password+hwk", s.Method)
+		}
+	}
+	if page := e.accountPage(host, cookieNamed(resp, "__Host-tenantgate")); !strings.Contains(page, "Password and a passkey") {
+		t.Error("the session list does not say the passkey signed this session in")
+	}
+
+	t.Run("state and ceremony single use", func(t *testing.T) {
+		wantStatus(t, "the same state again", e.postForm(host, PathMFA, url.Values{"passkey": {string(answer)}}, st, pc), http.StatusBadRequest)
+		// The ceremony of one pending step answered in another: bound to
+		// the step it was begun for, refused like a wrong code, and still
+		// good in its own step.
+		mine := e.mfaStep(host, "alice@acme.test", alicePassword)
+		o2, pc2 := e.passkeyStep(host, mine)
+		other := e.mfaStep(host, "alice@acme.test", alicePassword)
+		a2, _ := auth.Get(o2, cred)
+		wantStatus(t, "another step's ceremony", e.postForm(host, PathMFA, url.Values{"passkey": {string(a2)}}, other, pc2), http.StatusUnauthorized)
+		a2, _ = auth.Get(o2, cred)
+		wantStatus(t, "its own step", e.postForm(host, PathMFA, url.Values{"passkey": {string(a2)}}, mine, pc2), http.StatusSeeOther)
+		// The first ceremony again (spent, and of another step): refused.
+		st2 := e.mfaStep(host, "alice@acme.test", alicePassword)
+		again, _ := auth.Get(o, cred)
+		wantStatus(t, "a spent ceremony", e.postForm(host, PathMFA, url.Values{"passkey": {string(again)}}, st2, pc), http.StatusUnauthorized)
+		// No ceremony cookie at all.
+		st3 := e.mfaStep(host, "alice@acme.test", alicePassword)
+		o3, _ := e.passkeyStep(host, st3)
+		a3, _ := auth.Get(o3, cred)
+		wantStatus(t, "no ceremony", e.postForm(host, PathMFA, url.Values{"passkey": {string(a3)}}, st3), http.StatusUnauthorized)
+	})
+	t.Run("wrong password with the passkey", func(t *testing.T) {
+		wrong := e.mfaStep(host, "alice@acme.test", "not-her-password")
+		o, pc := e.passkeyStep(host, wrong)
+		a, _ := auth.Get(o, cred)
+		refused := wantStatus(t, "wrong password, right passkey", e.postForm(host, PathMFA, url.Values{"passkey": {string(a)}}, wrong, pc), http.StatusUnauthorized)
+		right := e.mfaStep(host, "alice@acme.test", alicePassword)
+		wrongCode := wantStatus(t, "right password, wrong code", e.postCode(host, right, "123456"), http.StatusUnauthorized)
+		if csrfValue.ReplaceAllString(refused, "") != csrfValue.ReplaceAllString(wrongCode, "") {
+			t.Error("a refused passkey answers differently from a wrong code")
+		}
+	})
+	t.Run("without passkeys, no second step", func(t *testing.T) {
+		ps, err := e.store.Passkeys(t.Context(), c.TenantID, c.Subject)
+		if err != nil || len(ps) != 1 {
+			t.Fatalf("passkeys %v, %v", ps, err)
+		}
+		if err := e.store.RemovePasskey(t.Context(), c.TenantID, c.Subject, ps[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(time.Minute) // past the account's failures above
+		resp := e.signIn(host, "", "alice@acme.test", alicePassword, "/docs")
+		wantStatus(t, "sign-in", resp, http.StatusSeeOther)
+		if resp.Header.Get("Location") != "/docs" {
+			t.Errorf("to %q, want the app at once (mfa optional, no factor)", resp.Header.Get("Location"))
+		}
+	})
+	if strings.Contains(e.logs.String(), "alice@acme.test") {
+		t.Error("an email is in the logs")
 	}
 }

@@ -190,7 +190,7 @@ func (h *Handler) render(q *request, status int, name string, p page) {
 	}
 	hd := q.w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
-	hd.Set("Content-Security-Policy", withPasskeyScript(contentSecurityPolicy(l.styleHash, l.logoOrigin, p.formTargets), p.Passkeys))
+	hd.Set("Content-Security-Policy", withPageScripts(contentSecurityPolicy(l.styleHash, l.logoOrigin, p.formTargets), p))
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Cache-Control", "no-store")

@@ -119,13 +119,18 @@ var passkeyScriptHash = func() string {
 	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 }()
 
-// withPasskeyScript extends a page's CSP for the passkey section: its one
-// script by hash, and fetches to this origin only.
-func withPasskeyScript(csp string, v *passkeyView) string {
-	if v == nil || v.Script == "" {
-		return csp
+// withPageScripts extends a page's CSP for the passkey scripts, the only
+// scripts the sign-in pages run: the account page's passkey section (its
+// script by hash, and fetches to this origin only) or the second step's
+// "Use a passkey" (its script by hash; its options are in the page).
+func withPageScripts(csp string, p page) string {
+	switch {
+	case p.Passkeys != nil && p.Passkeys.Script != "":
+		return csp + "; script-src " + passkeyScriptHash + "; connect-src 'self'"
+	case p.MFA.Passkey != nil:
+		return csp + "; script-src " + passkeySignInScriptHash
 	}
-	return csp + "; script-src " + passkeyScriptHash + "; connect-src 'self'"
+	return csp
 }
 
 // passkeyRP is the relying party of the request's tenant host, or

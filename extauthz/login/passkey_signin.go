@@ -12,25 +12,27 @@ import (
 )
 
 // The passkey as a second factor (issue 11 item 5). The second sign-in
-// step (the mfa branch's /_auth/mfa) calls these two, in this order, for
-// the member its sealed state names:
+// step (/_auth/mfa, mfa.go) calls these two, in this order, for the
+// member its sealed state names:
 //
 //   - beginPasskeyFactor when it shows the code page: it returns the
 //     options for navigator.credentials.get (for this host's RP ID) and
-//     the sealed ceremony, which the step carries to its POST (in its own
-//     state or the passkey cookie). It reads nothing from the store and
+//     the sealed ceremony, which the step carries to its POST in a cookie
+//     of its own (mfaPasskeyCookieBase). The ceremony is sealed for the
+//     tenant, the member and the step's state id (step), so it opens only
+//     with the state it was begun for. It reads nothing from the store and
 //     its options are the same for every person, so the step calls it
 //     alike for a failed first step (a random user) and a right one, and
 //     the page offers a passkey either way. errNoPasskey only when
 //     passkeys are off here (no master key); on path tenancy the caller
 //     gets passkey.ErrPathTenancy from passkeyRP first.
-//   - checkPasskeyFactor on the POST with the browser's answer (a form
-//     field the page's passkeySignInScript fills): the ceremony must open
-//     for this tenant and member and be spent for the first time, the
-//     answer must verify, and the passkey's sign count must grow inside
-//     the store's compare-and-swap. It returns nil (the session then
-//     carries amr pwd+hwk), errWrongPasskey for every refusal (to be
-//     counted like a wrong code), or an infrastructure error.
+//   - checkPasskeyFactor on the POST with the browser's answer (the form
+//     field "passkey" the page's passkeySignInScript fills): the ceremony
+//     must open for this tenant, member and state and be spent for the
+//     first time, the answer must verify, and the passkey's sign count
+//     must grow inside the store's compare-and-swap. It returns nil (the
+//     session then carries amr pwd+hwk), errWrongPasskey for every refusal
+//     (counted like a wrong code), or an infrastructure error.
 var (
 	// errNoPasskey: passkeys are off (no master key).
 	errNoPasskey = errors.New("passkeys are not available")
@@ -42,8 +44,9 @@ var (
 const usedPasskey = "passkey"
 
 // beginPasskeyFactor starts a passkey sign-in for userID (holder of
-// email) in tenant t on rp; see above.
-func (h *Handler) beginPasskeyFactor(rp passkey.RP, t *tenants.Tenant, userID, email string) (options []byte, ceremony string, err error) {
+// email) in tenant t on rp, for the second step whose state id is step;
+// see above.
+func (h *Handler) beginPasskeyFactor(rp passkey.RP, t *tenants.Tenant, userID, email, step string) (options []byte, ceremony string, err error) {
 	if h.passkeys == nil {
 		return nil, "", errNoPasskey
 	}
@@ -52,16 +55,21 @@ func (h *Handler) beginPasskeyFactor(rp passkey.RP, t *tenants.Tenant, userID, e
 	if err != nil {
 		return nil, "", err
 	}
-	ceremony, err = passkey.Seal(h.passkeys.ceremony, c, t.InternalID, userID)
+	ceremony, err = passkey.Seal(h.passkeys.ceremony, c, t.InternalID, passkeyStepBinding(userID, step))
 	if err != nil {
 		return nil, "", err
 	}
 	return options, ceremony, nil
 }
 
+// passkeyStepBinding is what a second step's passkey ceremony is sealed
+// for: the member and the step's state id (user ids are hex, so the
+// separator is unambiguous).
+func passkeyStepBinding(userID, step string) string { return userID + "/" + step }
+
 // checkPasskeyFactor checks the browser's answer to the ceremony begun by
-// beginPasskeyFactor; see above.
-func (h *Handler) checkPasskeyFactor(ctx context.Context, rp passkey.RP, t *tenants.Tenant, userID, ceremony string, response []byte) error {
+// beginPasskeyFactor for the same step; see above.
+func (h *Handler) checkPasskeyFactor(ctx context.Context, rp passkey.RP, t *tenants.Tenant, userID, step, ceremony string, response []byte) error {
 	if h.passkeys == nil {
 		return errWrongPasskey
 	}
@@ -69,7 +77,7 @@ func (h *Handler) checkPasskeyFactor(ctx context.Context, rp passkey.RP, t *tena
 		h.log().Info("passkey sign-in refused", "tenant", t.ID, "reason", reason, "err", err)
 		return errWrongPasskey
 	}
-	c, err := passkey.Open(h.passkeys.ceremony, ceremony, t.InternalID, userID, passkey.KindLogin, h.now())
+	c, err := passkey.Open(h.passkeys.ceremony, ceremony, t.InternalID, passkeyStepBinding(userID, step), passkey.KindLogin, h.now())
 	if err != nil {
 		return refused("ceremony", err)
 	}
@@ -111,6 +119,7 @@ func (h *Handler) checkPasskeyFactor(ctx context.Context, rp passkey.RP, t *tena
 const passkeySignInScript = `(function () {
   var f = document.getElementById("passkey-signin");
   if (!f || !window.PublicKeyCredential) return;
+  f.hidden = false;
   function dec(s) {
     s = s.replace(/-/g, "+").replace(/_/g, "/");
     while (s.length % 4) s += "=";

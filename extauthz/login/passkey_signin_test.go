@@ -37,9 +37,11 @@ func TestPasskeyFactor(t *testing.T) {
 	rpAcme, _ := passkey.RPFor(host, "https://"+host, "Acme", false)
 	rpGlobex, _ := passkey.RPFor("globex.app.test", "https://globex.app.test", "Globex", false)
 
+	// step is the second step's state id the ceremonies are begun for.
+	const step = "state-1"
 	begin := func(t *testing.T, rp passkey.RP, tn *tenants.Tenant, user string) ([]byte, string) {
 		t.Helper()
-		o, c, err := e.h.beginPasskeyFactor(rp, tn, user, "alice@acme.test")
+		o, c, err := e.h.beginPasskeyFactor(rp, tn, user, "alice@acme.test", step)
 		if err != nil {
 			t.Fatalf("beginPasskeyFactor: %v", err)
 		}
@@ -54,7 +56,7 @@ func TestPasskeyFactor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.h.checkPasskeyFactor(ctx, rpAcme, acme, aliceID, c, answer); err != nil {
+	if err := e.h.checkPasskeyFactor(ctx, rpAcme, acme, aliceID, step, c, answer); err != nil {
 		t.Fatalf("checkPasskeyFactor: %v", err)
 	}
 	ps, _ := e.store.Passkeys(ctx, acme.InternalID, aliceID)
@@ -62,7 +64,7 @@ func TestPasskeyFactor(t *testing.T) {
 		t.Errorf("after sign-in: %+v", ps)
 	}
 	t.Run("replayed", func(t *testing.T) {
-		if err := e.h.checkPasskeyFactor(ctx, rpAcme, acme, aliceID, c, answer); !errors.Is(err, errWrongPasskey) {
+		if err := e.h.checkPasskeyFactor(ctx, rpAcme, acme, aliceID, step, c, answer); !errors.Is(err, errWrongPasskey) {
 			t.Errorf("the same ceremony and answer again: %v", err)
 		}
 	})
@@ -70,7 +72,7 @@ func TestPasskeyFactor(t *testing.T) {
 		o, c := begin(t, rpAcme, acme, aliceID)
 		cred.Count = 0 // a copy of the key that has not counted the first use
 		answer, _ := auth.Get(o, cred)
-		if err := e.h.checkPasskeyFactor(ctx, rpAcme, acme, aliceID, c, answer); !errors.Is(err, errWrongPasskey) {
+		if err := e.h.checkPasskeyFactor(ctx, rpAcme, acme, aliceID, step, c, answer); !errors.Is(err, errWrongPasskey) {
 			t.Errorf("a sign count that did not grow: %v", err)
 		}
 		if !strings.Contains(e.logs.String(), "may be cloned") {
@@ -81,8 +83,17 @@ func TestPasskeyFactor(t *testing.T) {
 	t.Run("another person's ceremony", func(t *testing.T) {
 		o, c := begin(t, rpAcme, acme, aliceID)
 		answer, _ := auth.Get(o, cred)
-		if err := e.h.checkPasskeyFactor(ctx, rpAcme, acme, bobID, c, answer); !errors.Is(err, errWrongPasskey) {
+		if err := e.h.checkPasskeyFactor(ctx, rpAcme, acme, bobID, step, c, answer); !errors.Is(err, errWrongPasskey) {
 			t.Errorf("alice's ceremony for bob: %v", err)
+		}
+	})
+	t.Run("another step's ceremony", func(t *testing.T) {
+		// Begun for one second step, answered in another (of the same
+		// person): the ceremony is bound to the state it was begun for.
+		o, c := begin(t, rpAcme, acme, aliceID)
+		answer, _ := auth.Get(o, cred)
+		if err := e.h.checkPasskeyFactor(ctx, rpAcme, acme, aliceID, "state-2", c, answer); !errors.Is(err, errWrongPasskey) {
+			t.Errorf("a ceremony of another step: %v", err)
 		}
 	})
 	t.Run("another tenant", func(t *testing.T) {
@@ -90,12 +101,12 @@ func TestPasskeyFactor(t *testing.T) {
 		// do not tell), answered with acme's passkey: refused.
 		o, c := begin(t, rpGlobex, globex, aliceID)
 		answer, _ := auth.Get(o, cred)
-		if err := e.h.checkPasskeyFactor(ctx, rpGlobex, globex, aliceID, c, answer); !errors.Is(err, errWrongPasskey) {
+		if err := e.h.checkPasskeyFactor(ctx, rpGlobex, globex, aliceID, step, c, answer); !errors.Is(err, errWrongPasskey) {
 			t.Errorf("acme's passkey on globex: %v", err)
 		}
 		o, c = begin(t, rpAcme, acme, aliceID)
 		answer, _ = auth.Get(o, cred)
-		if err := e.h.checkPasskeyFactor(ctx, rpGlobex, globex, aliceID, c, answer); !errors.Is(err, errWrongPasskey) {
+		if err := e.h.checkPasskeyFactor(ctx, rpGlobex, globex, aliceID, step, c, answer); !errors.Is(err, errWrongPasskey) {
 			t.Errorf("acme's ceremony and passkey on globex: %v", err)
 		}
 	})
@@ -113,7 +124,7 @@ func TestPasskeyFactor(t *testing.T) {
 		random := strings.Repeat("0", 32)
 		o, c := begin(t, rpAcme, acme, random)
 		answer, _ := auth.Get(o, cred)
-		if err := e.h.checkPasskeyFactor(ctx, rpAcme, acme, random, c, answer); !errors.Is(err, errWrongPasskey) {
+		if err := e.h.checkPasskeyFactor(ctx, rpAcme, acme, random, step, c, answer); !errors.Is(err, errWrongPasskey) {
 			t.Errorf("a passkey for a state of no real user: %v", err)
 		}
 	})
@@ -121,7 +132,7 @@ func TestPasskeyFactor(t *testing.T) {
 		o, c := begin(t, rpAcme, acme, aliceID)
 		answer, _ := auth.Get(o, cred)
 		bad := strings.Replace(string(answer), `"signature":"`, `"signature":"AA`, 1)
-		if err := e.h.checkPasskeyFactor(ctx, rpAcme, acme, aliceID, c, []byte(bad)); !errors.Is(err, errWrongPasskey) {
+		if err := e.h.checkPasskeyFactor(ctx, rpAcme, acme, aliceID, step, c, []byte(bad)); !errors.Is(err, errWrongPasskey) {
 			t.Errorf("tampered signature: %v", err)
 		}
 	})

@@ -3,6 +3,7 @@ package browser
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,11 +21,14 @@ import (
 // kim is a member of both passkeyTenants.
 var kim = stack.User{Email: "kim@acme.test", Password: "kim-passkey-password-1"}
 
-// passkeyTenants are two password tenants on hosts of their own.
+// passkeyTenants are two password tenants on hosts of their own, both
+// with an optional second step: a person without a factor signs in with
+// the password alone, one with a passkey takes the second step.
 const passkeyTenants = `tenants:
   - id: acme
     name: Acme Corp
     emailDomains: [acme.test]
+    mfa: optional
     methods:
       - type: password
     roles:
@@ -32,6 +36,7 @@ const passkeyTenants = `tenants:
   - id: globex
     name: Globex Corporation
     emailDomains: [globex.test]
+    mfa: optional
     methods:
       - type: password
     roles:
@@ -44,8 +49,12 @@ const passkeyTenants = `tenants:
 // TLS (WebAuthn needs a secure context), and shows that globex's page
 // cannot use it: the credential is bound to acme's RP ID, which the
 // browser refuses to assert on globex's origin, and globex knows no
-// passkey of kim's. Screenshots of the account page's passkey section
-// go where the other screenshots go (screenshots_test.go).
+// passkey of kim's. Then kim signs out of acme and in again with the
+// password and the passkey as the second step: the app gets x-auth-mfa
+// true and the session's amr is pwd and hwk. On globex's second step the
+// authenticator has nothing to offer. Screenshots of the account page's
+// passkey section and of the code page with its passkey go where the
+// other screenshots go (screenshots_test.go).
 func TestPasskeys(t *testing.T) {
 	chromiumPath(t)
 	proc.Envoy(t)
@@ -116,7 +125,34 @@ func TestPasskeys(t *testing.T) {
 		t.Error("the user handle holds the email")
 	}
 	p.steps("blur", blur())
-	saveScreenshot(t, p, "account-passkeys")
+	saveScreenshot(t, p, "account-passkeys", "#passkeys")
+
+	// Sign out, and in again: the passkey is kim's second factor on acme.
+	p.open(origin("acme") + "/_auth/logout")
+	p.click("press Sign out", "button")
+	p.waitFor("the sign-in page", actionTimeout, atPath(origin("acme"), "/_auth/login"))
+	if c := p.cookie(origin("acme")+"/", sessionCookie); c != nil {
+		t.Fatal("a session cookie after signing out")
+	}
+	passkeyStep(p, origin("acme"), kim.Password)
+	if c := p.cookie(origin("acme")+"/", sessionCookie); c != nil {
+		t.Fatal("a session cookie after the password alone")
+	}
+	p.steps("blur", blur())
+	saveScreenshot(t, p, "mfa-passkey", "main")
+	p.click("Use a passkey", "#passkey-signin button")
+	p.waitFor("the app", actionTimeout, atPath(origin("acme"), "/"))
+	wantIdentity(p, "acme", kim.Email, "member", "password")
+	if got := header(p.upstream(), "x-auth-mfa"); got != "true" {
+		t.Errorf("app received x-auth-mfa %q, want true", got)
+	}
+	if amr := sessionAMR(t, p, origin("acme")); strings.Join(amr, ",") != "pwd,hwk" {
+		t.Errorf("session amr %q, want pwd,hwk", amr)
+	}
+	if n := credentials()[0].SignCount; n <= creds[0].SignCount {
+		t.Errorf("sign count %v after signing in with the passkey, was %v", n, creds[0].SignCount)
+	}
+	creds = credentials()
 
 	// globex: kim has no passkey there, and acme's credential cannot be
 	// asserted from globex's origin, for acme's RP ID or globex's.
@@ -141,15 +177,63 @@ func TestPasskeys(t *testing.T) {
 		}
 		t.Logf("acme's credential on globex for RP ID %s: %s", rpID, got)
 	}
+	// globex's second step offers a passkey (to every state: here a
+	// wrong password's), and the authenticator has none for globex.
+	passkeyStep(p, origin("globex"), "not-"+kim.Password)
+	p.click("Use a passkey", "#passkey-signin button")
+	p.steps("the passkey's refusal", chromedp.WaitVisible(`#passkey-status:not(:empty)`))
+	if got := p.text("#passkey-status"); !strings.Contains(got, "The passkey was not used") {
+		t.Errorf("globex's second step after acme's passkey: %q", got)
+	}
+	if u := p.location(); u.Path != "/_auth/mfa" {
+		t.Errorf("globex's second step went on to %s", u)
+	}
 	if n := credentials()[0].SignCount; n != creds[0].SignCount {
 		t.Errorf("the credential was used on globex: sign count %v → %v", creds[0].SignCount, n)
 	}
 }
 
+// passkeyStep signs kim in at o up to the second step with password pw
+// (from the sign-in page itself: kim may be signed in there already), and
+// waits for the code page's passkey form (shown by its script).
+func passkeyStep(p *tab, o, pw string) {
+	p.t.Helper()
+	signInPage(p, o+"/_auth/login?rd=%2F")
+	typeCredentials(p, kim.Email, pw)
+	submitTo(p, "the second step", atPath(o, "/_auth/mfa"))
+	p.steps("the passkey form", chromedp.WaitVisible("#passkey-signin button"))
+}
+
+// sessionAMR is the amr claim of the session cookie the browser holds for
+// o (the token's payload, read without verifying: the app's own check is
+// the headers).
+func sessionAMR(t *testing.T, p *tab, o string) []string {
+	t.Helper()
+	c := p.cookie(o+"/", sessionCookie)
+	if c == nil {
+		t.Fatal("no session cookie")
+	}
+	parts := strings.Split(c.Value, ".")
+	if len(parts) != 3 {
+		t.Fatalf("session cookie is not a JWS: %d parts", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		AMR []string `json:"amr"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims.AMR
+}
+
 // saveScreenshot saves the page as name.png where screenshots() saves
 // its own ($TENANTGATE_SCREENSHOTS or the test's artifact directory).
-// The view is scrolled to the passkey section.
-func saveScreenshot(t *testing.T, p *tab, name string) {
+// The view is scrolled to the element sel.
+func saveScreenshot(t *testing.T, p *tab, name, sel string) {
 	t.Helper()
 	dir := t.ArtifactDir()
 	if base := os.Getenv("TENANTGATE_SCREENSHOTS"); base != "" {
@@ -161,7 +245,7 @@ func saveScreenshot(t *testing.T, p *tab, name string) {
 			t.Fatal(err)
 		}
 	}
-	p.steps("screenshot size", chromedp.EmulateViewport(docsWidth, docsHeight), chromedp.ScrollIntoView("#passkeys"))
+	p.steps("screenshot size", chromedp.EmulateViewport(docsWidth, docsHeight), chromedp.ScrollIntoView(sel))
 	png := value(p, "screenshot "+name, chromedp.CaptureScreenshot())
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
