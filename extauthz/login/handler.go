@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tenantgate/tenantgate/extauthz/passkey"
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
@@ -214,8 +213,7 @@ type Handler struct {
 	switchSealer *seal.Sealer
 	// mfaSealer seals second-step states (mfa.go); nil without Sealer.
 	mfaSealer *seal.Sealer
-	// passkeys seals passkey ceremonies and keys their user handles
-	// (passkey.go); nil without Sealer.
+	// passkeys seals passkey ceremonies (passkey.go); nil without Sealer.
 	passkeys *passkeyKeys
 	opened   *methodCache
 	// warnedPlainHTTP is set once warnPlainHTTP has logged.
@@ -267,7 +265,7 @@ func (h *Handler) init() {
 			h.globalSealer = derive(globalPurpose)
 			h.switchSealer = derive(switchPurpose)
 			h.mfaSealer = mfaSealerFor(h.Sealer)
-			h.passkeys = &passkeyKeys{ceremony: derive(passkeyCeremonyPurpose), handle: h.Sealer.DeriveKey(passkey.HandlePurpose)}
+			h.passkeys = &passkeyKeys{ceremony: derive(passkeyCeremonyPurpose)}
 		}
 	})
 }

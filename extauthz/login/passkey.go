@@ -41,10 +41,9 @@ const (
 )
 
 // passkeyKeys are the Handler's passkey secrets, derived from the master
-// key.
+// key: the ceremonies' sealer (user handles need none, passkey.Handle).
 type passkeyKeys struct {
 	ceremony *seal.Sealer
-	handle   []byte
 }
 
 // passkeyView is what the account page's passkey section shows.
@@ -148,7 +147,7 @@ func (h *Handler) passkeyAccount(q *request, c *session.Claims) (*passkey.Accoun
 	if err != nil {
 		return nil, err
 	}
-	return &passkey.Account{Handle: passkey.Handle(h.passkeys.handle, t.InternalID, c.Subject), Name: c.Email, Passkeys: ps}, nil
+	return &passkey.Account{Handle: passkey.Handle(t.InternalID, c.Subject), Name: c.Email, Passkeys: ps}, nil
 }
 
 // passkeySection is the account page's passkey section, nil without a

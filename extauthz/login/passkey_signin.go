@@ -50,7 +50,7 @@ func (h *Handler) beginPasskeyFactor(rp passkey.RP, t *tenants.Tenant, userID, e
 	if h.passkeys == nil {
 		return nil, "", errNoPasskey
 	}
-	acct := &passkey.Account{Handle: passkey.Handle(h.passkeys.handle, t.InternalID, userID), Name: email}
+	acct := &passkey.Account{Handle: passkey.Handle(t.InternalID, userID), Name: email}
 	options, c, err := passkey.BeginLogin(rp, acct, h.now())
 	if err != nil {
 		return nil, "", err
@@ -91,7 +91,7 @@ func (h *Handler) checkPasskeyFactor(ctx context.Context, rp passkey.RP, t *tena
 	if err != nil {
 		return fmt.Errorf("list passkeys: %w", err)
 	}
-	acct := &passkey.Account{Handle: passkey.Handle(h.passkeys.handle, t.InternalID, userID), Passkeys: ps}
+	acct := &passkey.Account{Handle: passkey.Handle(t.InternalID, userID), Passkeys: ps}
 	as, err := passkey.FinishLogin(rp, acct, c, response, h.now())
 	if err != nil {
 		return refused("response", err)

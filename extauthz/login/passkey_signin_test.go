@@ -1,6 +1,7 @@
 package login
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/extauthz/passkey"
 	"github.com/tenantgate/tenantgate/extauthz/passkey/passkeytest"
+	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -134,6 +136,23 @@ func TestPasskeyFactor(t *testing.T) {
 		bad := strings.Replace(string(answer), `"signature":"`, `"signature":"AA`, 1)
 		if err := e.h.checkPasskeyFactor(ctx, rpAcme, acme, aliceID, step, c, []byte(bad)); !errors.Is(err, errWrongPasskey) {
 			t.Errorf("tampered signature: %v", err)
+		}
+	})
+	t.Run("after a master-key rotation", func(t *testing.T) {
+		// A process started with another master key derives other keys;
+		// the passkey, whose authenticator keeps its user handle, still
+		// signs in.
+		old := e.h.passkeys
+		defer func() { e.h.passkeys = old }()
+		rotated, err := seal.NewSealer(bytes.Repeat([]byte{7}, seal.MasterKeySize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.h.passkeys = &passkeyKeys{ceremony: mfaSealerFor(rotated)}
+		o, c := begin(t, rpAcme, acme, aliceID)
+		answer, _ := auth.Get(o, cred)
+		if err := e.h.checkPasskeyFactor(ctx, rpAcme, acme, aliceID, step, c, answer); err != nil {
+			t.Errorf("the passkey after a master-key rotation: %v", err)
 		}
 	})
 	if strings.Contains(e.logs.String(), "alice@acme.test") {

@@ -43,7 +43,7 @@ func FuzzFinishLogin(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	acct := &passkey.Account{Handle: passkey.Handle([]byte("k"), "t-acme", "u-ann"), Name: "ann@x.example"}
+	acct := &passkey.Account{Handle: passkey.Handle("t-acme", "u-ann"), Name: "ann@x.example"}
 	a := &passkeytest.Authenticator{Origin: "https://acme.app.example"}
 	opts, reg, err := passkey.BeginRegistration(acme, acct, now)
 	if err != nil {

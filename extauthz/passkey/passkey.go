@@ -2,7 +2,6 @@ package passkey
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -27,17 +26,16 @@ var (
 	ErrCloned = errors.New("passkey sign count did not grow: the authenticator may be cloned")
 )
 
-// HandlePurpose names the derived key of user handles
-// (seal.Sealer.DeriveKey).
-const HandlePurpose = "passkey-user-handle"
-
-// Handle is the WebAuthn user handle of a user in a tenant: HMAC-SHA256
-// under key (the master key's HandlePurpose key) of both internal ids. It
-// is opaque, never the email, and differs in every tenant.
-func Handle(key []byte, tenantInternalID, userID string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("tenantgate-passkey-user-handle:v1\x00" + tenantInternalID + "\x00" + userID))
-	return m.Sum(nil)
+// Handle is the WebAuthn user handle of a user in a tenant: SHA-256 of
+// both internal ids (random, and never shown as such to anyone but the
+// tenant's app). It is opaque, never the email, and differs in every
+// tenant. It depends on no key: the authenticator keeps it for the life of
+// the passkey and returns it at every sign-in, where it must match
+// (go-webauthn's user handle check), so a handle under a key derived from
+// the master key would stop every passkey at the first master-key rotate.
+func Handle(tenantInternalID, userID string) []byte {
+	sum := sha256.Sum256([]byte("tenantgate-passkey-user-handle:v2\x00" + tenantInternalID + "\x00" + userID))
+	return sum[:]
 }
 
 // RP is the relying party of one tenant host.
