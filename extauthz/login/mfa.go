@@ -297,15 +297,26 @@ func (h *Handler) mfaForm(q *request, status int, st *mfaState, errMsg string) *
 	p.Title = "Set up two-step verification"
 	p.Email = st.Email
 	p.MFA = mfaView{Enrol: true, QR: qr, Secret: otp.SecretText(st.Secret)}
+	if !st.Account {
+		// At sign-in, a passkey may be the first factor instead; the
+		// account page's enrolment is the app's (passkeys have their own
+		// section there).
+		offer, a := h.mfaPasskeyOffer(q, st)
+		if a != nil {
+			return a
+		}
+		p.MFA.Passkey = offer
+	}
 	return htmlPage(status, "mfa", p)
 }
 
-// mfaPasskeyOffer begins a passkey ceremony for st's code page and sets
-// the cookie that carries it to the POST: the page's "Use a passkey".
-// Every state gets the same offer, a failed first step's too (the options
-// name no credential). nil, and no cookie, where passkeys cannot be used
-// (no master key, path tenancy); an answer only when the ceremony cannot
-// be made.
+// mfaPasskeyOffer begins a passkey ceremony for st's page and sets the
+// cookie that carries it to the POST: on the code page "Use a passkey"
+// (a sign-in ceremony; every state gets the same offer, a failed first
+// step's too: the options name no credential), on the enrolment page "Add
+// a passkey" (a registration). nil, and no cookie, where passkeys cannot
+// be used (no master key, path tenancy); an answer only when the ceremony
+// cannot be made.
 func (h *Handler) mfaPasskeyOffer(q *request, st *mfaState) (*mfaPasskeyView, *answer) {
 	if h.passkeys == nil {
 		return nil, nil
@@ -314,9 +325,13 @@ func (h *Handler) mfaPasskeyOffer(q *request, st *mfaState) (*mfaPasskeyView, *a
 	if err != nil {
 		return nil, nil
 	}
-	options, ceremony, err := h.beginPasskeyFactor(rp, q.tenant(), st.User, st.Email, st.ID)
+	begin := h.beginPasskeyFactor
+	if st.Step == stepEnrol {
+		begin = h.beginPasskeyEnrolment
+	}
+	options, ceremony, err := begin(rp, q.tenant(), st.User, st.Email, st.ID)
 	if err != nil {
-		return nil, h.unavailable(q, "begin passkey sign-in", err)
+		return nil, h.unavailable(q, "begin passkey ceremony", err)
 	}
 	q.setCookie(h.hostCookie(q, mfaPasskeyCookieBase, ceremony, int(passkey.CeremonyTTL/time.Second)))
 	return &mfaPasskeyView{Options: string(options), Script: template.JS(passkeySignInScript)}, nil
@@ -380,6 +395,9 @@ func (h *Handler) mfaPost(q *request) *answer {
 		return h.unavailable(q, "spend second-step state", err)
 	}
 	if st.Step == stepEnrol {
+		if answer := q.r.PostForm.Get("passkey"); answer != "" && !st.Account {
+			return h.confirmPasskeyEnrolment(q, st, ceremony, []byte(answer))
+		}
 		return h.confirmEnrolment(q, st)
 	}
 	return h.checkCode(q, st, ceremony)
@@ -556,6 +574,17 @@ func (h *Handler) confirmEnrolment(q *request, st *mfaState) *answer {
 		}
 		return h.mfaForm(q, http.StatusBadRequest, st, "That code is not right. Check the time on your phone, and enter the code the app shows now.")
 	}
+	if !st.Account {
+		// A sign-in's enrolment is for a member without a factor: one who
+		// added a passkey meanwhile signs in with it. (The account page
+		// adds the app beside passkeys.)
+		switch ps, err := h.Store.Passkeys(q.r.Context(), t.InternalID, st.User); {
+		case err != nil:
+			return h.unavailable(q, "list passkeys", err)
+		case len(ps) > 0:
+			return h.alreadyEnrolled(q, st)
+		}
+	}
 	sealed, err := h.Sealer.Seal(st.Secret, seal.TOTPContext(t.InternalID, st.User))
 	if err != nil {
 		return h.unavailable(q, "seal totp secret", err)
@@ -573,8 +602,7 @@ func (h *Handler) confirmEnrolment(q *request, st *mfaState) *answer {
 	})
 	switch {
 	case errors.Is(err, errAlreadyEnrolled):
-		return h.message(q, http.StatusConflict, "Already set up",
-			"Two-step verification was set up for this account meanwhile. Sign in with it.", true).refused("mfa_already_enrolled", st.Email)
+		return h.alreadyEnrolled(q, st)
 	case errors.Is(err, tenants.ErrNotFound):
 		return h.mfaRefused(q, st, "not_member")
 	case err != nil:
@@ -598,6 +626,68 @@ func (h *Handler) confirmEnrolment(q *request, st *mfaState) *answer {
 	q.audit.also = append(q.audit.also, tenants.AuditMFAEnrolled)
 	h.log().Info("totp enrolled", "tenant", t.ID, "email_digest", h.emailDigest(st.Email))
 	return h.recoveryCodesPage(q, codes, next)
+}
+
+// confirmPasskeyEnrolment stores the passkey the enrolment page's
+// "Add a passkey" created as the member's first factor, and completes the
+// sign-in with amr pwd and hwk. A refused answer shows the enrolment again
+// under a new state, as a wrong first code does (nothing is guessed: the
+// authenticator makes the key); a member who got a factor meanwhile is
+// refused as for the app.
+func (h *Handler) confirmPasskeyEnrolment(q *request, st *mfaState, ceremony string, response []byte) *answer {
+	t := q.tenant()
+	ctx := q.r.Context()
+	again := func() *answer {
+		if a := h.setMFAState(q, *st); a != nil {
+			return a
+		}
+		return h.mfaForm(q, http.StatusBadRequest, st, "The passkey could not be added. Try again, or set up the authenticator app.")
+	}
+	rp, err := h.passkeyRP(q)
+	if err != nil || ceremony == "" {
+		return again()
+	}
+	p, err := h.finishPasskeyEnrolment(ctx, rp, t, st.User, st.Email, st.ID, ceremony, response)
+	switch {
+	case errors.Is(err, errWrongPasskey):
+		return again()
+	case err != nil:
+		return h.unavailable(q, "finish passkey enrolment", err)
+	}
+	switch has, err := h.hasSecondFactor(ctx, t, st.User); {
+	case errors.Is(err, tenants.ErrNotFound):
+		return h.mfaRefused(q, st, "not_member")
+	case err != nil:
+		return h.unavailable(q, "read second factors", err)
+	case has:
+		return h.alreadyEnrolled(q, st)
+	}
+	switch err := h.Store.AddPasskey(ctx, t.InternalID, st.User, p); {
+	case errors.Is(err, tenants.ErrConflict):
+		return again()
+	case errors.Is(err, tenants.ErrNotFound):
+		return h.mfaRefused(q, st, "not_member")
+	case err != nil:
+		return h.unavailable(q, "add passkey", err)
+	}
+	roles, err := h.Store.Membership(ctx, t.InternalID, st.User)
+	if err != nil {
+		return h.unavailable(q, "look up membership", err)
+	}
+	user := tenants.User{ID: st.User, Email: st.Email}
+	a := h.completeSignIn(q, user, roles, amrOf(usedPasskey), SafeRedirect(st.RD, q.res.Prefix), st.Via)
+	if a.kind == redirectAnswer {
+		q.audit.also = append(q.audit.also, tenants.AuditPasskeyAdded)
+		h.log().Info("passkey enrolled", "tenant", t.ID, "email_digest", h.emailDigest(st.Email))
+	}
+	return a
+}
+
+// alreadyEnrolled refuses an enrolment of a member who got a factor
+// meanwhile (in another tab or sign-in).
+func (h *Handler) alreadyEnrolled(q *request, st *mfaState) *answer {
+	return h.message(q, http.StatusConflict, "Already set up",
+		"Two-step verification was set up for this account meanwhile. Sign in with it.", true).refused("mfa_already_enrolled", st.Email)
 }
 
 // errAlreadyEnrolled refuses an enrolment over an existing factor.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/audit"
 	"github.com/tenantgate/tenantgate/extauthz/cookie"
 	"github.com/tenantgate/tenantgate/extauthz/otp"
 	"github.com/tenantgate/tenantgate/extauthz/passkey/passkeytest"
@@ -537,5 +538,74 @@ func TestMFAPasskey(t *testing.T) {
 	})
 	if strings.Contains(e.logs.String(), "alice@acme.test") {
 		t.Error("an email is in the logs")
+	}
+}
+
+// TestMFAPasskeyEnrolment: under mfa required, a member without a factor
+// may add a passkey on the enrolment page instead of the app: a refused
+// answer shows the enrolment again under a new state; an accepted one
+// stores the passkey and signs in with amr pwd and hwk, and the next
+// sign-in takes the code step, where the passkey signs in.
+func TestMFAPasskeyEnrolment(t *testing.T) {
+	e := newMFAEnv(t)
+	e.h.Audit = &audit.Recorder{Store: e.store}
+	const host = "vault.app.test"
+	auth := &passkeytest.Authenticator{Origin: "https://" + host}
+	st := e.mfaStep(host, "alice@acme.test", alicePassword)
+	o, pc := e.passkeyStep(host, st)
+	if !strings.Contains(string(o), `"user":`) || !strings.Contains(string(o), `"rp":{"name":"Vault Inc","id":"vault.app.test"}`) {
+		t.Fatalf("enrolment page offers no passkey registration: %s", o)
+	}
+	body, cred, err := auth.Create(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(body), `"attestationObject":"`, `"attestationObject":"AA`, 1)
+	resp := e.postForm(host, PathMFA, url.Values{"passkey": {bad}}, st, pc)
+	page := wantStatus(t, "a refused passkey", resp, http.StatusBadRequest)
+	if !strings.Contains(page, "The passkey could not be added") || !strings.Contains(page, `id="totp-secret"`) {
+		t.Fatalf("after a refused passkey:\n%s", page)
+	}
+	st = lastCookie(resp, mfaCookie)
+	o, pc = e.passkeyStep(host, st)
+	body, cred, err = auth.Create(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp = e.postForm(host, PathMFA, url.Values{"passkey": {string(body)}}, st, pc)
+	wantStatus(t, "enrol a passkey", resp, http.StatusSeeOther)
+	c := e.sessionOf(resp)
+	if !slices.Equal(c.AMR, []string{session.AMRPassword, session.AMRHardware}) {
+		t.Errorf("session amr %v", c.AMR)
+	}
+	ps, err := e.store.Passkeys(t.Context(), c.TenantID, c.Subject)
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("passkeys after enrolment: %d, %v", len(ps), err)
+	}
+	if f, _ := e.store.SecondFactors(t.Context(), c.TenantID, c.Subject); f.Enrolled() {
+		t.Error("a TOTP secret was stored")
+	}
+	var names []string
+	for _, ev := range auditEvents(t, e, "vault") {
+		names = append(names, ev.Event)
+	}
+	if !slices.Contains(names, tenants.AuditPasskeyAdded) || !slices.Contains(names, tenants.AuditSignIn) {
+		t.Errorf("audit events %v", names)
+	}
+
+	// The next sign-in: the code step, with the passkey.
+	st = e.mfaStep(host, "alice@acme.test", alicePassword)
+	o, pc = e.passkeyStep(host, st)
+	if strings.Contains(string(o), `"user":`) {
+		t.Fatalf("the next sign-in enrols again: %s", o)
+	}
+	answer, err := auth.Get(o, cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp = e.postForm(host, PathMFA, url.Values{"passkey": {string(answer)}}, st, pc)
+	wantStatus(t, "sign in with the enrolled passkey", resp, http.StatusSeeOther)
+	if !e.sessionOf(resp).MFA() {
+		t.Error("not MFA")
 	}
 }

@@ -62,6 +62,57 @@ func (h *Handler) beginPasskeyFactor(rp passkey.RP, t *tenants.Tenant, userID, e
 	return options, ceremony, nil
 }
 
+// beginPasskeyEnrolment starts the registration of a first passkey for
+// userID (holder of email) in tenant t on rp, at the enrolment of the
+// second step whose state id is step (mfa required, no factor yet): the
+// options for navigator.credentials.create and the sealed ceremony, bound
+// like beginPasskeyFactor's.
+func (h *Handler) beginPasskeyEnrolment(rp passkey.RP, t *tenants.Tenant, userID, email, step string) (options []byte, ceremony string, err error) {
+	if h.passkeys == nil {
+		return nil, "", errNoPasskey
+	}
+	acct := &passkey.Account{Handle: passkey.Handle(t.InternalID, userID), Name: email}
+	options, c, err := passkey.BeginRegistration(rp, acct, h.now())
+	if err != nil {
+		return nil, "", err
+	}
+	ceremony, err = passkey.Seal(h.passkeys.ceremony, c, t.InternalID, passkeyStepBinding(userID, step))
+	if err != nil {
+		return nil, "", err
+	}
+	return options, ceremony, nil
+}
+
+// finishPasskeyEnrolment checks the browser's answer to the ceremony
+// begun by beginPasskeyEnrolment for the same step and returns the
+// passkey to store: errWrongPasskey for every refusal, or another error.
+// The ceremony is spent here, whatever follows.
+func (h *Handler) finishPasskeyEnrolment(ctx context.Context, rp passkey.RP, t *tenants.Tenant, userID, email, step, ceremony string, response []byte) (tenants.Passkey, error) {
+	if h.passkeys == nil {
+		return tenants.Passkey{}, errWrongPasskey
+	}
+	refused := func(reason string, err error) (tenants.Passkey, error) {
+		h.log().Info("passkey enrolment refused", "tenant", t.ID, "reason", reason, "err", err)
+		return tenants.Passkey{}, errWrongPasskey
+	}
+	c, err := passkey.Open(h.passkeys.ceremony, ceremony, t.InternalID, passkeyStepBinding(userID, step), passkey.KindRegister, h.now())
+	if err != nil {
+		return refused("ceremony", err)
+	}
+	switch err := h.Store.UseAssertionID(ctx, t.InternalID, c.UseID(), c.Expires); {
+	case errors.Is(err, tenants.ErrReplay):
+		return refused("ceremony replayed", nil)
+	case err != nil:
+		return tenants.Passkey{}, fmt.Errorf("spend passkey ceremony: %w", err)
+	}
+	acct := &passkey.Account{Handle: passkey.Handle(t.InternalID, userID), Name: email}
+	p, err := passkey.FinishRegistration(rp, acct, c, response, defaultPasskeyName, h.now())
+	if err != nil {
+		return refused("response", err)
+	}
+	return p, nil
+}
+
 // passkeyStepBinding is what a second step's passkey ceremony is sealed
 // for: the member and the step's state id (user ids are hex, so the
 // separator is unambiguous).
@@ -112,10 +163,12 @@ func (h *Handler) checkPasskeyFactor(ctx context.Context, rp passkey.RP, t *tena
 	return nil
 }
 
-// passkeySignInScript answers the second step's passkey options: it reads
-// them from the page (a data-options attribute of #passkey-signin, JSON),
-// calls navigator.credentials.get and submits the form with the answer in
-// its "passkey" field. Static, so allowed by hash like passkeyScript.
+// passkeySignInScript runs the second step's passkey form: it reads the
+// options from the page (a data-options attribute of #passkey-signin,
+// JSON), calls navigator.credentials.get (the code step) or .create (the
+// enrolment: options with a user) and submits the form with the answer in
+// its "passkey" field. The form is hidden until the script finds WebAuthn.
+// Static, so allowed by hash like passkeyScript.
 const passkeySignInScript = `(function () {
   var f = document.getElementById("passkey-signin");
   if (!f || !window.PublicKeyCredential) return;
@@ -135,20 +188,29 @@ const passkeySignInScript = `(function () {
   f.addEventListener("submit", function (e) {
     if (f.elements.passkey.value) return;
     e.preventDefault();
-    var p = JSON.parse(f.getAttribute("data-options")).publicKey;
+    var p = JSON.parse(f.getAttribute("data-options")).publicKey, create = !!p.user;
     p.challenge = dec(p.challenge);
-    navigator.credentials.get({ publicKey: p }).then(function (c) {
-      var r = c.response;
-      f.elements.passkey.value = JSON.stringify({
-        id: c.id, rawId: enc(c.rawId), type: c.type,
-        response: { clientDataJSON: enc(r.clientDataJSON), authenticatorData: enc(r.authenticatorData),
-          signature: enc(r.signature), userHandle: r.userHandle ? enc(r.userHandle) : null },
-        clientExtensionResults: c.getClientExtensionResults()
-      });
+    if (create) {
+      p.user.id = dec(p.user.id);
+      (p.excludeCredentials || []).forEach(function (c) { c.id = dec(c.id); });
+    }
+    (create ? navigator.credentials.create({ publicKey: p }) : navigator.credentials.get({ publicKey: p })).then(function (c) {
+      var r = c.response, out = { clientDataJSON: enc(r.clientDataJSON) };
+      if (create) {
+        out.attestationObject = enc(r.attestationObject);
+        out.transports = r.getTransports ? r.getTransports() : [];
+      } else {
+        out.authenticatorData = enc(r.authenticatorData);
+        out.signature = enc(r.signature);
+        out.userHandle = r.userHandle ? enc(r.userHandle) : null;
+      }
+      f.elements.passkey.value = JSON.stringify({ id: c.id, rawId: enc(c.rawId), type: c.type, response: out,
+        clientExtensionResults: c.getClientExtensionResults() });
       f.submit();
     }).catch(function () {
       var st = document.getElementById("passkey-status");
-      if (st) st.textContent = "The passkey was not used. Try again, or enter a code.";
+      if (st) st.textContent = create ? "The passkey was not created. Try again, or set up an authenticator app." :
+        "The passkey was not used. Try again, or enter a code.";
     });
   });
 })();`

@@ -21,9 +21,10 @@ import (
 // kim is a member of both passkeyTenants.
 var kim = stack.User{Email: "kim@acme.test", Password: "kim-passkey-password-1"}
 
-// passkeyTenants are two password tenants on hosts of their own, both
-// with an optional second step: a person without a factor signs in with
-// the password alone, one with a passkey takes the second step.
+// passkeyTenants are password tenants on hosts of their own: acme and
+// globex with an optional second step (a person without a factor signs in
+// with the password alone, one with a passkey takes the second step), and
+// umbrella, which requires one.
 const passkeyTenants = `tenants:
   - id: acme
     name: Acme Corp
@@ -41,6 +42,14 @@ const passkeyTenants = `tenants:
       - type: password
     roles:
       member: {permissions: ["docs:read"]}
+  - id: umbrella
+    name: Umbrella
+    emailDomains: [umbrella.test]
+    mfa: required
+    methods:
+      - type: password
+    roles:
+      member: {permissions: ["docs:read"]}
 `
 
 // TestPasskeys registers a passkey on acme's account page with Chromium's
@@ -52,9 +61,11 @@ const passkeyTenants = `tenants:
 // passkey of kim's. Then kim signs out of acme and in again with the
 // password and the passkey as the second step: the app gets x-auth-mfa
 // true and the session's amr is pwd and hwk. On globex's second step the
-// authenticator has nothing to offer. Screenshots of the account page's
-// passkey section and of the code page with its passkey go where the
-// other screenshots go (screenshots_test.go).
+// authenticator has nothing to offer. On umbrella (mfa required) kim,
+// without a factor there, adds a passkey on the enrolment page instead of
+// an app and is signed in with it. Screenshots of the account page's
+// passkey section, the code page with its passkey and the enrolment's go
+// where the other screenshots go (screenshots_test.go).
 func TestPasskeys(t *testing.T) {
 	chromiumPath(t)
 	proc.Envoy(t)
@@ -62,7 +73,8 @@ func TestPasskeys(t *testing.T) {
 	st := stack.Start(t,
 		stack.Tenants(func() string { return passkeyTenants },
 			stack.Membership{User: kim, Tenant: "acme", Role: "member"},
-			stack.Membership{User: kim, Tenant: "globex", Role: "member"}),
+			stack.Membership{User: kim, Tenant: "globex", Role: "member"},
+			stack.Membership{User: kim, Tenant: "umbrella", Role: "member"}),
 		stack.SecureCookies(),
 		stack.Upstream(&echo.Handler{Pages: appPages}),
 		stack.EnvoyConfig("envoy.yaml", withTLS(t, cert), withPublicPort(t, 443)))
@@ -190,6 +202,30 @@ func TestPasskeys(t *testing.T) {
 	}
 	if n := credentials()[0].SignCount; n != creds[0].SignCount {
 		t.Errorf("the credential was used on globex: sign count %v → %v", creds[0].SignCount, n)
+	}
+
+	// umbrella requires a second factor and kim has none there: the
+	// enrolment page offers a passkey instead of the app.
+	signInPage(p, origin("umbrella")+"/")
+	typeCredentials(p, kim.Email, kim.Password)
+	submitTo(p, "the enrolment", atPath(origin("umbrella"), "/_auth/mfa"))
+	p.steps("the passkey form", chromedp.WaitVisible("#passkey-signin button"))
+	if got := p.text("#passkey-signin button"); got != "Add a passkey" {
+		t.Errorf("the enrolment's passkey button says %q", got)
+	}
+	p.steps("blur", blur())
+	saveScreenshot(t, p, "mfa-enrol-passkey", "#passkey-signin")
+	p.click("Add a passkey", "#passkey-signin button")
+	p.waitFor("the app", actionTimeout, atPath(origin("umbrella"), "/"))
+	wantIdentity(p, "umbrella", kim.Email, "member", "password")
+	if got := header(p.upstream(), "x-auth-mfa"); got != "true" {
+		t.Errorf("umbrella's app received x-auth-mfa %q, want true", got)
+	}
+	if amr := sessionAMR(t, p, origin("umbrella")); strings.Join(amr, ",") != "pwd,hwk" {
+		t.Errorf("umbrella session amr %q, want pwd,hwk", amr)
+	}
+	if n := len(credentials()); n != 2 {
+		t.Errorf("the authenticator holds %d credentials, want acme's and umbrella's", n)
 	}
 }
 
