@@ -609,3 +609,43 @@ func TestMFAPasskeyEnrolment(t *testing.T) {
 		t.Error("not MFA")
 	}
 }
+
+// TestMFAPasskeyOnPathTenancy: a passkey is a factor wherever its holder
+// signs in, also on path tenancy, where it cannot be used: the password
+// leads to the code step (never in alone), whose page offers no passkey
+// (no script, no ceremony cookie), and a posted answer is refused like a
+// wrong code.
+func TestMFAPasskeyOnPathTenancy(t *testing.T) {
+	e := newMFAEnv(t)
+	opt := e.snaps.Load().BySlug("opt").InternalID
+	alice := mustUser(t, e, "alice@acme.test").ID
+	if err := e.store.AddPasskey(t.Context(), opt, alice, tenants.Passkey{ID: []byte("cred-1"), PublicKey: []byte("cose"), Name: "laptop", Created: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	const prefix = "/org/opt"
+	resp := e.signIn("app.test", prefix, "alice@acme.test", alicePassword, prefix+"/")
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != prefix+PathMFA {
+		t.Fatalf("sign-in: %d to %q, want the second step", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var st *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "__Host-tenantgate-mfa.opt" {
+			st = c
+		}
+	}
+	if st == nil {
+		t.Fatalf("no state cookie: %v", resp.Cookies())
+	}
+	resp = e.do("GET", "app.test", prefix+PathMFA, nil, nil, st)
+	page := wantStatus(t, "code page", resp, 200)
+	if strings.Contains(page, "passkey-signin") || strings.Contains(page, "<script") || strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src") {
+		t.Errorf("path tenancy offers a passkey:\n%s", page)
+	}
+	for _, c := range resp.Cookies() {
+		if strings.Contains(c.Name, "passkey") {
+			t.Errorf("path tenancy set %s", c.Name)
+		}
+	}
+	wantStatus(t, "a passkey answer on a path", e.postForm("app.test", prefix+PathMFA, url.Values{"passkey": {`{"id":"x"}`}}, st), http.StatusUnauthorized)
+}
