@@ -227,6 +227,14 @@ func TestPasskeys(t *testing.T) {
 	if n := len(credentials()); n != 2 {
 		t.Errorf("the authenticator holds %d credentials, want acme's and umbrella's", n)
 	}
+
+	// Nothing of it reaches tenantgate's log: no email, no credential id.
+	log := st.Tenantgate.Output()
+	for _, secret := range []string{kim.Email, id} {
+		if strings.Contains(log, secret) {
+			t.Errorf("tenantgate's log holds %q", secret)
+		}
+	}
 }
 
 // passkeyStep signs kim in at o up to the second step with password pw
