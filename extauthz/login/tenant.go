@@ -108,7 +108,7 @@ func (h *Handler) login(q *request) *answer {
 		return h.unavailable(q, "mint session", err)
 	}
 	h.noteSignIn(q, user, session.MethodPassword)
-	h.log().Info("signed in", "tenant", t.ID, "method", session.MethodPassword, "email_digest", h.emailDigest(email))
+	h.log().InfoContext(q.r.Context(), "signed in", "tenant", t.ID, "method", session.MethodPassword, "email_digest", h.emailDigest(email))
 	return seeOther(rd)
 }
 
@@ -244,7 +244,7 @@ func (h *Handler) checkPassword(q *request, scope, email, pw string,
 			if t := q.tenant(); t != nil {
 				attrs = append(attrs, "tenant", t.ID)
 			}
-			h.log().Error("stored password hash unusable", attrs...)
+			h.log().ErrorContext(q.r.Context(), "stored password hash unusable", attrs...)
 			reason = "bad_hash"
 		} else if err == nil && !match {
 			reason = "wrong_password"
@@ -409,7 +409,7 @@ func (h *Handler) logout(q *request) *answer {
 			return h.unavailable(q, "revoke session", err)
 		}
 		h.noteSignOut(q, claims.Subject, claims.Email)
-		h.log().Info("signed out", "tenant", t.ID)
+		h.log().InfoContext(q.r.Context(), "signed out", "tenant", t.ID)
 	}
 	q.setCookie(h.sessionCookie(q, "", -1))
 	if h.Methods != nil {
