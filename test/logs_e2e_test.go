@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/telemetry"
 	"github.com/tenantgate/tenantgate/internal/otlpsink"
 	"github.com/tenantgate/tenantgate/test/internal/stack"
 )
@@ -17,17 +18,19 @@ import (
 // TestLogsCarryIDsAndNoSecrets runs tenantgate with --log-level debug and
 // tracing on behind envoy-tracing.yaml through password sign-ins (good,
 // wrong and unknown), cookie and bearer requests (allowed, refused, from
-// another tenant), a sign-out and admin API calls, then reads everything
-// tenantgate wrote: no password, session token, cookie value, CSRF token
-// or admin token appears in it, and every line about a request carries
-// the request id Envoy gave it and, where the request was traced, its
-// trace id. (TestSSOEndToEnd does the same for the SSO methods' client
-// secrets and Keycloak passwords.)
+// another tenant), a session signed out from the account page's list, a
+// sign-out and admin API calls, then reads everything tenantgate wrote: no
+// password, session token, cookie value, CSRF token or admin token appears
+// in it, and every line about a request carries the request id Envoy gave
+// it and, where the request was traced, its trace id. (TestSSOEndToEnd
+// does the same for the SSO methods' client secrets and Keycloak
+// passwords.)
 func TestLogsCarryIDsAndNoSecrets(t *testing.T) {
 	sink := otlpsink.Start(t)
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+sink.HTTPAddr)
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "")
 	t.Setenv("OTEL_TRACES_SAMPLER", "")
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
 	_, sinkPort, _ := strings.Cut(sink.GRPCAddr, ":")
 	adminToken := "logs-e2e-admin-token-5f1c0d9e8b7a6f5e4d3c"
 	tokenFile := filepath.Join(t.TempDir(), "admin-token")
@@ -84,6 +87,28 @@ func TestLogsCarryIDsAndNoSecrets(t *testing.T) {
 		}
 	}
 
+	// The account page: a second session of alice's signed out from the
+	// first one's list (a revoke_session store write, traced).
+	second := s.signIn(t, acme, alice)
+	secrets = append(secrets, second.Value)
+	page := s.send(t, request{host: acme, target: "/_auth/account", headers: []header{cookieHeader(session), {"Accept", "text/html"}}})
+	handles := sessionHandle.FindAllStringSubmatch(string(page.body), -1)
+	if page.StatusCode != http.StatusOK || len(handles) != 1 {
+		t.Fatalf("GET /_auth/account: want 200 with one other session, got %d forms in\n%s", len(handles), page)
+	}
+	pageCSRF := csrfToken(t, page)
+	secrets = append(secrets, pageCSRF)
+	revoked := s.send(t, request{method: http.MethodPost, host: acme, target: "/_auth/account",
+		body: url.Values{"csrf": {pageCSRF}, "action": {"revoke-session"}, "session": {handles[0][1]}}.Encode(),
+		headers: []header{cookieHeader(append(page.Cookies(), session)...), {"Content-Type", "application/x-www-form-urlencoded"},
+			{"Origin", "http://" + acme}, {"Sec-Fetch-Site", "same-origin"}, {"Accept", "text/html"}}})
+	if revoked.StatusCode != http.StatusOK {
+		t.Errorf("POST /_auth/account revoke-session: want 200, got\n%s", revoked)
+	}
+	for _, name := range []string{telemetry.SpanStorePrefix + "record_session", telemetry.SpanStorePrefix + "revoke_session"} {
+		sink.WaitFor(t, 10*time.Second, name, func(sp otlpsink.Span) bool { return sp.Name == name })
+	}
+
 	// Sign-out.
 	confirm := s.send(t, request{host: acme, target: "/_auth/logout", headers: []header{cookieHeader(session), {"Accept", "text/html"}}})
 	csrf := csrfToken(t, confirm)
@@ -133,7 +158,7 @@ func TestLogsCarryIDsAndNoSecrets(t *testing.T) {
 		}
 		traced := true
 		switch l.Msg {
-		case "sign-in refused", "signed in", "signed out", "check denied":
+		case "sign-in refused", "signed in", "signed out", "check denied", "session revoked by its holder":
 		case "admin request", "admin request refused":
 			traced = false // not routed through Envoy: no span, the caller's request id
 		default:
@@ -144,7 +169,7 @@ func TestLogsCarryIDsAndNoSecrets(t *testing.T) {
 			t.Errorf("log line without its request id or trace id: %s", line)
 		}
 	}
-	for _, msg := range []string{"sign-in refused", "signed in", "signed out", "check denied", "admin request", "admin request refused"} {
+	for _, msg := range []string{"sign-in refused", "signed in", "signed out", "check denied", "session revoked by its holder", "admin request", "admin request refused"} {
 		if seen[msg] == 0 {
 			t.Errorf("no %q line in tenantgate's output:\n%s", msg, logs)
 		}

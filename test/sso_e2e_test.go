@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/idpclient"
 	"github.com/tenantgate/tenantgate/extauthz/telemetry"
 	"github.com/tenantgate/tenantgate/internal/otlpsink"
 	"github.com/tenantgate/tenantgate/test/internal/echo"
@@ -457,6 +458,13 @@ func TestSSOEndToEnd(t *testing.T) {
 			sink.WaitFor(t, 10*time.Second, "IdP request "+kind, func(sp otlpsink.Span) bool {
 				return sp.Name == telemetry.SpanIdP && sp.Attrs["tenantgate.idp.kind"] == kind
 			})
+		}
+		// Every IdP request says what it is for: none falls back to
+		// idpclient.KindOther (the span and the metric share the kind).
+		for _, sp := range sink.Spans() {
+			if sp.Name == telemetry.SpanIdP && sp.Attrs["tenantgate.idp.kind"] == string(idpclient.KindOther) {
+				t.Errorf("an IdP request of kind %q: a call site does not name its kind (idpclient.WithKind)", idpclient.KindOther)
+			}
 		}
 		logs := e.stack.Tenantgate.Output()
 		for _, secret := range secrets {
