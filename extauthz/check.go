@@ -19,6 +19,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/extauthz/cookie"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/telemetry"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -66,6 +67,8 @@ type Server struct {
 	// sign-in handler inside Check (serve --inline-auth). nil keeps them on
 	// the decision path like any other request.
 	Inline *Inline
+	// Tracer starts the Check span (checktrace.go); nil: tracing off.
+	Tracer *telemetry.Tracer
 }
 
 var _ authv3.AuthorizationServer = (*Server)(nil)
@@ -95,9 +98,6 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		s.observe(d, start)
 		return denied(d), nil
 	}
-	if s.Inline != nil && s.Inline.Match(h.GetPath()) {
-		return s.Inline.Serve(ctx, req), nil
-	}
 	headers := headersOf(h)
 	r := &Request{
 		Host:   h.GetHost(),
@@ -106,14 +106,21 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		Scheme: h.GetScheme(),
 		Header: headers.get,
 	}
+	ctx, span := s.Tracer.StartCheck(ctx, r.Header)
+	if s.Inline != nil && s.Inline.Match(h.GetPath()) {
+		resp := s.Inline.Serve(ctx, req)
+		endInlineSpan(span, resp)
+		return resp, nil
+	}
 	d := s.Authorizer.Decide(r)
 	s.observe(d, start)
+	endCheckSpan(span, d)
 	switch d.Outcome {
 	case Allow, AllowAnonymous:
 		return allowed(s.okTemplate(d), d.Tenant, headers, s.Authorizer.CookieName), nil
 	default:
 		if d.Outcome == Deny && s.Log != nil && s.Log.Enabled(ctx, slog.LevelDebug) {
-			s.Log.Debug("check denied", "code", d.Code, "status", d.Status, "request_id", headers.get("x-request-id"))
+			s.Log.DebugContext(ctx, "check denied", "code", d.Code, "status", d.Status, "request_id", telemetry.RequestID(headers.get("x-request-id")))
 		}
 		return denied(d), nil
 	}

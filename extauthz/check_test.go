@@ -37,7 +37,7 @@ type fixture struct {
 	members map[string]string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -113,7 +113,7 @@ type staticStore struct{ s *tenants.Snapshot }
 func (s staticStore) Snapshot(context.Context) (*tenants.Snapshot, error) { return s.s, nil }
 
 // token mints a session of a member of tn who holds exactly roles.
-func (f *fixture) token(t *testing.T, tn *tenants.Tenant, roles ...string) string {
+func (f *fixture) token(t testing.TB, tn *tenants.Tenant, roles ...string) string {
 	t.Helper()
 	tok, _, err := f.minter.Mint(tn, session.Claims{Subject: f.member(t, tn, roles), Email: "alice@" + tn.ID + ".test", Roles: roles, Method: "password"})
 	if err != nil {
@@ -127,7 +127,7 @@ func (f *fixture) token(t *testing.T, tn *tenants.Tenant, roles ...string) strin
 // roles from there, not from the token). Each set of roles is its own
 // member: the first a test asks for in a tenant is u-<tenant>, later ones
 // u-<tenant>-2, u-<tenant>-3 and so on.
-func (f *fixture) member(t *testing.T, tn *tenants.Tenant, roles []string) string {
+func (f *fixture) member(t testing.TB, tn *tenants.Tenant, roles []string) string {
 	t.Helper()
 	key := tn.ID + "\x00" + strings.Join(slices.Sorted(slices.Values(roles)), ",")
 	if id, ok := f.members[key]; ok {

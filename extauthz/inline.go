@@ -18,6 +18,8 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
+
+	"github.com/tenantgate/tenantgate/extauthz/telemetry"
 )
 
 // Inline answers sign-in requests (/_auth/ on a tenant host, P/<id>/_auth/
@@ -111,23 +113,23 @@ func (in *Inline) Serve(ctx context.Context, req *authv3.CheckRequest) *authv3.C
 	if r == nil {
 		return denied(Decision{Outcome: Deny, Status: status, Code: code})
 	}
-	requestID := r.Header.Get("X-Request-Id")
+	requestID := telemetry.RequestID(r.Header.Get("X-Request-Id"))
 	w := &inlineWriter{header: http.Header{}, max: in.maxResponse()}
 	if err := serveRecovering(in.Handler, w, r); err != nil {
-		in.fault("sign-in handler panicked", requestID, err)
+		in.fault(ctx, "sign-in handler panicked", requestID, err)
 		return denied(Decision{Outcome: Deny, Status: 500, Code: CodeInternal})
 	}
 	resp, err := w.checkResponse()
 	if err != nil {
-		in.fault("sign-in response not sendable", requestID, err)
+		in.fault(ctx, "sign-in response not sendable", requestID, err)
 		return denied(Decision{Outcome: Deny, Status: 500, Code: CodeInternal})
 	}
 	return resp
 }
 
-func (in *Inline) fault(msg, requestID string, err error) {
+func (in *Inline) fault(ctx context.Context, msg, requestID string, err error) {
 	if in.Log != nil {
-		in.Log.Error(msg, "err", err, "request_id", requestID)
+		in.Log.ErrorContext(ctx, msg, "err", err, "request_id", requestID)
 	}
 }
 

@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/idpclient"
+	"github.com/tenantgate/tenantgate/extauthz/telemetry"
+	"github.com/tenantgate/tenantgate/internal/otlpsink"
 	"github.com/tenantgate/tenantgate/test/internal/echo"
 	"github.com/tenantgate/tenantgate/test/internal/proc"
 	"github.com/tenantgate/tenantgate/test/internal/stack"
@@ -170,8 +173,15 @@ func TestSSOEndToEnd(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("e2e-audit-admin-token-0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Debug logs and traces on, for the last subtest: neither may hold a
+	// client secret, password or session.
+	sink := otlpsink.Start(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+sink.HTTPAddr)
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+	t.Setenv("OTEL_TRACES_SAMPLER", "")
 	e.stack = startHarness(t, stack.Tenants(tenants), stack.LoopbackHTTPIdP(), stack.SecureCookies(), stack.EnvoyPort(envoyLn),
-		stack.ServeArgs("--admin-token-file", tokenFile))
+		stack.ServeArgs("--admin-token-file", tokenFile, "--log-level", "debug"))
 	frontLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -433,6 +443,39 @@ func TestSSOEndToEnd(t *testing.T) {
 			t.Errorf("sign-in after sign-out: want Keycloak's login form, got\n%s", page)
 		} else {
 			page.form(t, keycloak.IsLoginForm)
+		}
+	})
+
+	t.Run("logs and spans: no client secret, password, token or session, IdP calls traced", func(t *testing.T) {
+		secrets := []string{keycloak.OIDCClientSecret, keycloak.OAuthClientSecret, alice.Password, carol.Password, erin.Password,
+			"e2e-audit-admin-token-0123456789abcdef"}
+		for _, c := range sessions {
+			secrets = append(secrets, c.Value)
+		}
+		// The IdP spans of the sign-ins above: discovery and JWKS (OIDC),
+		// metadata (SAML), the code exchanges and userinfo (OAuth2).
+		for _, kind := range []string{"discovery", "jwks", "metadata", "token", "userinfo"} {
+			sink.WaitFor(t, 10*time.Second, "IdP request "+kind, func(sp otlpsink.Span) bool {
+				return sp.Name == telemetry.SpanIdP && sp.Attrs["tenantgate.idp.kind"] == kind
+			})
+		}
+		// Every IdP request says what it is for: none falls back to
+		// idpclient.KindOther (the span and the metric share the kind).
+		for _, sp := range sink.Spans() {
+			if sp.Name == telemetry.SpanIdP && sp.Attrs["tenantgate.idp.kind"] == string(idpclient.KindOther) {
+				t.Errorf("an IdP request of kind %q: a call site does not name its kind (idpclient.WithKind)", idpclient.KindOther)
+			}
+		}
+		logs := e.stack.Tenantgate.Output()
+		for _, secret := range secrets {
+			if strings.Contains(logs, secret) {
+				t.Errorf("tenantgate's output holds a secret (%d bytes, starting %.6q)", len(secret), secret)
+			}
+			for _, sp := range sink.Spans() {
+				if strings.Contains(sp.Raw, secret) {
+					t.Errorf("span %q holds a secret (%d bytes, starting %.6q)", sp.Name, len(secret), secret)
+				}
+			}
 		}
 	})
 }

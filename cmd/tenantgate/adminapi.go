@@ -95,14 +95,14 @@ func (a *adminAPI) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if !a.authorized(r) {
-			a.log.Warn("admin request refused", "method", r.Method, "remote", r.RemoteAddr, "reason", "missing or wrong bearer token")
+			a.log.WarnContext(r.Context(), "admin request refused", "method", r.Method, "remote", r.RemoteAddr, "reason", "missing or wrong bearer token")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tenantgate-admin"`)
 			writeAdminError(w, http.StatusUnauthorized, "unauthenticated", "")
 			return
 		}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		a.log.Info("admin request", "method", r.Method, "route", r.Pattern, "tenant", r.PathValue("id"), "status", sw.status, "remote", r.RemoteAddr)
+		a.log.InfoContext(r.Context(), "admin request", "method", r.Method, "route", r.Pattern, "tenant", r.PathValue("id"), "status", sw.status, "remote", r.RemoteAddr)
 	})
 }
 
@@ -176,7 +176,7 @@ func (a *adminAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}[status]
 	if code == "" {
 		status, code = http.StatusInternalServerError, "internal"
-		a.log.Error("admin request failed", "method", r.Method, "route", r.Pattern, "tenant", r.PathValue("id"), "err", err)
+		a.log.ErrorContext(r.Context(), "admin request failed", "method", r.Method, "route", r.Pattern, "tenant", r.PathValue("id"), "err", err)
 	}
 	writeAdminError(w, status, code, oneLine(err))
 }
@@ -219,7 +219,7 @@ func (a *adminAPI) applyTenants(w http.ResponseWriter, r *http.Request) {
 	for i, t := range report.Tenants {
 		ids[i] = t.ID
 	}
-	a.log.Info("tenants applied", "tenants", strings.Join(ids, ","), "remote", r.RemoteAddr)
+	a.log.InfoContext(r.Context(), "tenants applied", "tenants", strings.Join(ids, ","), "remote", r.RemoteAddr)
 	writeAdminJSON(w, http.StatusOK, report)
 }
 
@@ -258,7 +258,7 @@ func (a *adminAPI) deleteTenant(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.log.Info("tenant deleted", "tenant", id, "remote", r.RemoteAddr)
+	a.log.InfoContext(r.Context(), "tenant deleted", "tenant", id, "remote", r.RemoteAddr)
 	writeAdminJSON(w, http.StatusOK, map[string]any{"id": id, "deleted": true})
 }
 
@@ -295,7 +295,7 @@ func (a *adminAPI) addUser(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.log.Info("user added", "tenant", res.Tenant, "created", res.Created, "remote", r.RemoteAddr)
+	a.log.InfoContext(r.Context(), "user added", "tenant", res.Tenant, "created", res.Created, "remote", r.RemoteAddr)
 	writeAdminJSON(w, http.StatusOK, res)
 }
 
@@ -319,7 +319,7 @@ func (a *adminAPI) deleteUser(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.log.Info("user removed", "tenant", id, "remote", r.RemoteAddr)
+	a.log.InfoContext(r.Context(), "user removed", "tenant", id, "remote", r.RemoteAddr)
 	addr, _ := parseEmail(email)
 	writeAdminJSON(w, http.StatusOK, map[string]any{"tenant": id, "email": addr, "removed": true})
 }
@@ -333,7 +333,7 @@ func (a *adminAPI) resetMFA(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.log.Info("second factors reset", "tenant", id, "remote", r.RemoteAddr)
+	a.log.InfoContext(r.Context(), "second factors reset", "tenant", id, "remote", r.RemoteAddr)
 	addr, _ := parseEmail(email)
 	writeAdminJSON(w, http.StatusOK, map[string]any{"tenant": id, "email": addr, "reset": true})
 }
@@ -367,11 +367,11 @@ func (a *adminAPI) backup(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case err == nil:
-		a.log.Info("backup sent", "remote", r.RemoteAddr)
+		a.log.InfoContext(r.Context(), "backup sent", "remote", r.RemoteAddr)
 	case !started:
 		a.fail(w, r, err)
 	default:
-		a.log.Error("backup cut off", "remote", r.RemoteAddr, "err", err)
+		a.log.ErrorContext(r.Context(), "backup cut off", "remote", r.RemoteAddr, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -325,8 +326,9 @@ func TestAdminAPIWritesTakeEffectAtOnce(t *testing.T) {
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
 
 // signIn signs in through the server's sign-in endpoint as a browser would
-// and returns the session token.
-func signIn(t *testing.T, ts *testServer, host, email, pw string) string {
+// and returns the session token. Both requests carry the headers of extra
+// (as Envoy's x-request-id and trace headers).
+func signIn(t *testing.T, ts *testServer, host, email, pw string, extra ...http.Header) string {
 	t.Helper()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get, err := http.NewRequest("GET", "http://"+ts.httpAddr+"/_auth/login", nil)
@@ -334,6 +336,9 @@ func signIn(t *testing.T, ts *testServer, host, email, pw string) string {
 		t.Fatal(err)
 	}
 	get.Host = host
+	for _, h := range extra {
+		maps.Copy(get.Header, h)
+	}
 	resp, err := client.Do(get)
 	if err != nil {
 		t.Fatal(err)
@@ -352,6 +357,9 @@ func signIn(t *testing.T, ts *testServer, host, email, pw string) string {
 	post.Host = host
 	post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	post.Header.Set("Sec-Fetch-Site", "same-origin")
+	for _, h := range extra {
+		maps.Copy(post.Header, h)
+	}
 	for _, ck := range resp.Cookies() {
 		post.AddCookie(&http.Cookie{Name: ck.Name, Value: ck.Value})
 	}

@@ -198,7 +198,7 @@ func (a *adminAPI) invite(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.log.Info("invitation", "tenant", res.Tenant, "revoked", res.Revoked, "remote", r.RemoteAddr)
+	a.log.InfoContext(r.Context(), "invitation", "tenant", res.Tenant, "revoked", res.Revoked, "remote", r.RemoteAddr)
 	writeAdminJSON(w, http.StatusOK, res)
 }
 

@@ -415,7 +415,7 @@ func (a *adminAPI) rotateKeys(w http.ResponseWriter, r *http.Request) {
 	}
 	done, err := a.ops.rotateKeys(r.Context(), req)
 	for _, k := range done {
-		a.log.Info("signing key rotated", "tenant", k.Tenant, "kid", k.KID, "retire_at", k.RetireAt, "remote", r.RemoteAddr)
+		a.log.InfoContext(r.Context(), "signing key rotated", "tenant", k.Tenant, "kid", k.KID, "retire_at", k.RetireAt, "remote", r.RemoteAddr)
 	}
 	if err != nil {
 		a.fail(w, r, err)
@@ -449,7 +449,7 @@ func (a *adminAPI) rotateMasterKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.log.Info("master key rotated", "tenants", res.Tenants, "remote", r.RemoteAddr)
+	a.log.InfoContext(r.Context(), "master key rotated", "tenants", res.Tenants, "remote", r.RemoteAddr)
 	writeAdminJSON(w, http.StatusOK, res)
 }
 

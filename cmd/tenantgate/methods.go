@@ -11,6 +11,7 @@ import (
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/signin"
 	"github.com/tenantgate/tenantgate/extauthz/social"
+	"github.com/tenantgate/tenantgate/extauthz/telemetry"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -37,11 +38,13 @@ func methodTypes() tenants.MethodTypes {
 // is the handler's own). The methods share one IdP HTTP client (https only,
 // no metadata, link-local or private addresses, checked when dialling;
 // loopback over http only with --allow-loopback-http-idp), so connections
-// to an IdP are pooled, and every exchange is reported to observe (the
-// metrics; nil for none). The store is the SAML replay cache: used assertion
-// ids survive a restart.
-func newMethodRegistry(sealer *seal.Sealer, st tenants.Store, allowLoopback bool, observe func(idpclient.Kind, string), log *slog.Logger) map[string]signin.Opener {
+// to an IdP are pooled; every exchange is reported to observe (the
+// metrics; nil for none) and traced by tracer (nil for none), both with
+// the idpclient.Kind its context says. The store is the SAML replay cache:
+// used assertion ids survive a restart.
+func newMethodRegistry(sealer *seal.Sealer, st tenants.Store, allowLoopback bool, observe func(idpclient.Kind, string), tracer *telemetry.Tracer, log *slog.Logger) map[string]signin.Opener {
 	idp := idpclient.New(idpclient.Options{AllowLoopbackHTTP: allowLoopback, Observe: observe})
+	idp.Transport = telemetry.RoundTripper(tracer, idp.Transport)
 	return map[string]signin.Opener{
 		oidc.Type: oidc.NewOpener(oidc.Options{
 			Sealer: sealer, HTTPClient: idp, AllowLoopbackHTTP: allowLoopback, Now: time.Now, Log: log,

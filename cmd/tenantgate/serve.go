@@ -32,6 +32,7 @@ import (
 	"github.com/tenantgate/tenantgate/extauthz/password"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/telemetry"
 	"github.com/tenantgate/tenantgate/internal/metrics"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/etcdstore"
@@ -64,6 +65,7 @@ type serveFlags struct {
 	auditRetention time.Duration
 	auditLog       string
 	stdout         io.Writer
+	tracing        tracingFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -76,6 +78,7 @@ func newServeCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			f.dbSet = cmd.Flags().Changed("db")
+			f.tracing.set = cmd.Flags().Changed("tracing")
 			f.stdout = cmd.OutOrStdout()
 			return serve(ctx, &f, cmd.ErrOrStderr())
 		},
@@ -86,6 +89,7 @@ func newServeCmd() *cobra.Command {
 	f.grpcTLS.register(fl)
 	f.mail.register(fl)
 	f.metrics.register(fl)
+	f.tracing.register(fl)
 	fl.DurationVar(&f.maxStaleness, "store-max-staleness", 60*time.Second, "with etcd unreachable, how long Check keeps answering from the last snapshot before it denies everything (503)")
 	fl.StringVar(&f.grpcAddr, "grpc-addr", "127.0.0.1:9001", "address of envoy.service.auth.v3.Authorization and grpc.health.v1.Health")
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:9002", "address of the sign-in endpoints under /_auth/ and per-tenant JWKS")
@@ -131,6 +135,8 @@ type server struct {
 	scheme   string
 	// opened is what serve built once the store was open; nil until then.
 	opened atomic.Pointer[opened]
+	// tracer starts spans; nil: tracing off.
+	tracer *telemetry.Tracer
 }
 
 // opened is the part of serve that needs the store.
@@ -178,7 +184,8 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: use debug, info, warn or error", f.logLevel)
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// Lines logged with a request's context carry its request and trace ids.
+	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})))
 
 	resolver, err := newResolver(f.baseDomains, f.pathPrefix)
 	if err != nil {
@@ -242,6 +249,11 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
+	tracer, stopTracing, err := f.tracing.start(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 
 	snapshots := &tenants.Current{}
 	cookieName := session.CookieName(f.insecureCookies)
@@ -249,8 +261,9 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	check := &extauthz.Server{
 		Authorizer: &extauthz.Authorizer{Snapshots: snapshots, Resolver: resolver, Verifier: verifier, CookieName: cookieName, Log: log},
 		Log:        log,
+		Tracer:     tracer,
 	}
-	srv := &server{log: log, snapshots: snapshots, metrics: mtr, health: health.NewServer(), adminOn: adminToken != "", auditStream: auditStream}
+	srv := &server{log: log, snapshots: snapshots, metrics: mtr, health: health.NewServer(), adminOn: adminToken != "", auditStream: auditStream, tracer: tracer}
 	srv.instrumentCheck(check, verifier)
 	srv.setServing(false)
 	links, err := account.NewLinks(sealer)
@@ -263,7 +276,7 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	}
 	srv.sender = sender
 	srv.accounts = &login.Accounts{Links: links, Outbox: mail.NewOutbox(sender, log), Scheme: srv.scheme}
-	signIn := srv.signIn(&login.Handler{Snapshots: &tenants.Current{}, Log: log})
+	signIn := telemetry.HTTP(tracer, telemetry.SpanSignIn, srv.signIn(&login.Handler{Snapshots: &tenants.Current{}, Log: log}))
 	if f.inlineAuth {
 		// The same handler instance as the HTTP port: one set of rate-limit
 		// counters and method caches for both transports.
@@ -296,7 +309,7 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	authv3.RegisterAuthorizationServer(gs, check)
 	healthpb.RegisterHealthServer(gs, srv.health)
 	httpSrv := newHTTPServer(signIn)
-	adminSrv := newHTTPServer(srv.adminMux())
+	adminSrv := newHTTPServer(telemetry.HTTP(nil, "", srv.adminMux())) // request ids for the logs; no spans
 
 	errc := make(chan error, 3)
 	var wg sync.WaitGroup
@@ -368,7 +381,7 @@ func (s *server) start(ctx context.Context, st tenants.Store, f *serveFlags, sea
 	loginHandler := &login.Handler{
 		Snapshots:       s.snapshots,
 		Resolver:        resolver,
-		Store:           st,
+		Store:           traceStore(s.tracer, st),
 		Minter:          &session.Minter{Sealer: sealer, TTL: f.sessionTTL, Now: time.Now, Rand: rand.Reader},
 		Verifier:        verifier,
 		Passwords:       &password.Hasher{},
@@ -377,7 +390,7 @@ func (s *server) start(ctx context.Context, st tenants.Store, f *serveFlags, sea
 		Now:             time.Now,
 		Log:             log,
 		Rand:            rand.Reader,
-		Methods:         newMethodRegistry(sealer, st, f.allowLoopbackHTTPIDP, s.idpObserver(), log),
+		Methods:         newMethodRegistry(sealer, st, f.allowLoopbackHTTPIDP, s.idpObserver(), s.tracer, log),
 		MethodTypes:     methodTypes(),
 		Sealer:          sealer,
 		GlobalTTL:       f.globalSessionTTL,
@@ -516,5 +529,5 @@ func (s *server) newRecorder(st tenants.Store, log *slog.Logger) *audit.Recorder
 		log.Error("the store keeps no audit trail", "store", fmt.Sprintf("%T", st))
 		return nil
 	}
-	return &audit.Recorder{Store: al, Log: log, Stream: s.auditStream}
+	return &audit.Recorder{Store: traceAudit(s.tracer, al), Log: log, Stream: s.auditStream}
 }

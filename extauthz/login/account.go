@@ -227,7 +227,7 @@ func (h *Handler) forgot(q *request) *answer {
 		return h.unavailable(q, "compose reset mail", err)
 	}
 	ac.Outbox.Post(msg, "password reset", "tenant", t.ID, "email_digest", h.emailDigest(email))
-	h.log().Info("password reset link issued", "tenant", t.ID, "email_digest", h.emailDigest(email))
+	h.log().InfoContext(q.r.Context(), "password reset link issued", "tenant", t.ID, "email_digest", h.emailDigest(email))
 	return h.forgotForm(q, forgotNotice, "")
 }
 
@@ -359,7 +359,7 @@ func (h *Handler) reset(q *request) *answer {
 	h.publish(q, "a password reset")
 	h.clearLockout(q.r.Context(), t, user.Email)
 	h.notifyPasswordChanged(t, user.Email)
-	h.log().Info("password reset", "tenant", t.ID, "email_digest", h.emailDigest(user.Email))
+	h.log().InfoContext(q.r.Context(), "password reset", "tenant", t.ID, "email_digest", h.emailDigest(user.Email))
 	p := h.messagePage(q, "Password changed", "Your password was changed and every session was signed out. Sign in with the new password.", false)
 	return htmlPage(http.StatusOK, "message", p)
 }
@@ -389,7 +389,7 @@ func everySession(now time.Time) tenants.Revocation {
 // out of reach) is logged, and the lock-out ends with its window.
 func (h *Handler) clearLockout(ctx context.Context, t *tenants.Tenant, email string) {
 	if err := h.accounts.Reset(ctx, counterKey("account", t.InternalID, email)); err != nil {
-		h.log().Warn("lock-out not cleared after a password reset", "tenant", t.ID, "err", err)
+		h.log().WarnContext(ctx, "lock-out not cleared after a password reset", "tenant", t.ID, "err", err)
 	}
 }
 
@@ -551,7 +551,7 @@ func (h *Handler) changePassword(q *request, c *session.Claims) *answer {
 		return h.unavailable(q, "mint session", err)
 	}
 	h.notifyPasswordChanged(t, user.Email)
-	h.log().Info("password changed", "tenant", t.ID, "email_digest", h.emailDigest(user.Email))
+	h.log().InfoContext(q.r.Context(), "password changed", "tenant", t.ID, "email_digest", h.emailDigest(user.Email))
 	fresh := *c
 	fresh.SID = minted.SID // the list marks the new session as this one
 	return h.accountForm(q, http.StatusOK, &fresh, "Your password was changed. Every other session was signed out.", "")
@@ -568,6 +568,6 @@ func (h *Handler) signOutEverywhere(q *request, c *session.Claims) *answer {
 	}
 	q.setCookie(h.sessionCookie(q, "", -1))
 	h.noteSessionRevoked(q, c)
-	h.log().Info("signed out everywhere", "tenant", t.ID)
+	h.log().InfoContext(q.r.Context(), "signed out everywhere", "tenant", t.ID)
 	return seeOther(q.res.Prefix + signin.PathLogin)
 }

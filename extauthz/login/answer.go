@@ -1,10 +1,11 @@
 package login
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
+
+	"github.com/tenantgate/tenantgate/extauthz/telemetry"
 )
 
 // An answer is how the sign-in handler responds to one request, as a value,
@@ -140,11 +141,12 @@ func (a *answer) retry(seconds int) *answer {
 func (h *Handler) write(q *request, a *answer) {
 	a = h.recordAudit(q, a)
 	h.observe(q, a)
+	h.traceAnswer(q, a)
 	if a.refusal != nil {
 		h.logRefusal(q, a.refusal)
 	}
 	if f := a.fault; f != nil {
-		h.log().Log(context.Background(), f.level, f.msg, f.attrs...)
+		h.log().Log(q.r.Context(), f.level, f.msg, f.attrs...)
 	}
 	hd := q.w.Header()
 	hd.Set("Referrer-Policy", referrerPolicy)
@@ -192,5 +194,18 @@ func (h *Handler) logRefusal(q *request, ref *refusal) {
 		attrs = append(attrs, "email_digest", h.emailDigest(ref.email))
 	}
 	attrs = append(attrs, ref.attrs...)
-	h.log().Info("sign-in refused", attrs...)
+	h.log().InfoContext(q.r.Context(), "sign-in refused", attrs...)
+}
+
+// traceAnswer notes on the request's span (telemetry.HTTP) the tenant and
+// the refusal's reason code.
+func (h *Handler) traceAnswer(q *request, a *answer) {
+	var tenant, reason string
+	if t := q.tenant(); t != nil {
+		tenant = t.ID
+	}
+	if a.refusal != nil {
+		reason = a.refusal.reason
+	}
+	telemetry.Note(q.r.Context(), tenant, reason)
 }

@@ -3,12 +3,12 @@ package login
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/extauthz/signin"
+	"github.com/tenantgate/tenantgate/extauthz/telemetry"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -68,9 +68,6 @@ func (h *Handler) noteSwitch(q *request, tenant *tenants.Tenant, user tenants.Us
 // signInRoutes are the tenant routes whose refusals are refused sign-ins.
 var signInRoutes = []string{signin.PathLogin, signin.PathStart, signin.PathCallback, signin.PathSAMLACS, signin.PathSwitch, PathMFA}
 
-// maxRequestID bounds the x-request-id kept: it comes from the client side.
-const maxRequestID = 128
-
 // recordAudit writes the audit event of what answering q did, before the
 // answer goes out, and returns the answer to give. A sign-in whose event
 // cannot be written is refused (503, its session cookies withheld): a
@@ -100,14 +97,14 @@ func (h *Handler) recordAudit(q *request, a *answer) *answer {
 				if n.event == tenants.AuditSignIn {
 					return h.auditFailed(q, a, err)
 				}
-				h.log().Error("audit event not recorded", "tenant", e.Tenant, "event", name, "err", err)
+				h.log().ErrorContext(q.r.Context(), "audit event not recorded", "tenant", e.Tenant, "event", name, "err", err)
 			}
 		}
 		if err := h.Audit.Record(q.r.Context(), e); err != nil {
 			if n.event == tenants.AuditSignIn {
 				return h.auditFailed(q, a, err)
 			}
-			h.log().Error("audit event not recorded", "tenant", e.Tenant, "event", e.Event, "err", err)
+			h.log().ErrorContext(q.r.Context(), "audit event not recorded", "tenant", e.Tenant, "event", e.Event, "err", err)
 		}
 	case refused:
 		e.Tenant, e.Event, e.Email, e.Outcome, e.Reason = q.tenant().ID, tenants.AuditSignIn, a.refusal.email, tenants.OutcomeRefused, a.refusal.reason
@@ -116,14 +113,14 @@ func (h *Handler) recordAudit(q *request, a *answer) *answer {
 		}
 		ok, dropped := h.refusals.take(h.now())
 		if dropped > 0 {
-			h.log().Warn("refused sign-ins left out of the audit trail in the last minute: more than Limits.AuditedRefusals per second",
+			h.log().WarnContext(q.r.Context(), "refused sign-ins left out of the audit trail in the last minute: more than Limits.AuditedRefusals per second",
 				"not_recorded", dropped)
 		}
 		if !ok {
 			return a
 		}
 		if err := h.Audit.Record(q.r.Context(), e); err != nil {
-			h.log().Error("audit event not recorded", "tenant", e.Tenant, "event", e.Event, "reason", e.Reason, "err", err)
+			h.log().ErrorContext(q.r.Context(), "audit event not recorded", "tenant", e.Tenant, "event", e.Event, "reason", e.Reason, "err", err)
 		}
 	}
 	return a
@@ -183,13 +180,10 @@ func (h *Handler) auditClient(r *http.Request) string {
 	return a.String()
 }
 
-// requestID is Envoy's x-request-id, when it is a short printable token.
+// requestID is Envoy's x-request-id, when it is a short printable token
+// (telemetry.RequestID).
 func requestID(r *http.Request) string {
-	id := r.Header.Get("X-Request-Id")
-	if len(id) > maxRequestID || strings.IndexFunc(id, func(c rune) bool { return c <= ' ' || c > '~' }) >= 0 {
-		return ""
-	}
-	return id
+	return telemetry.RequestID(r.Header.Get("X-Request-Id"))
 }
 
 // refusalBudget is the token bucket of Limits.AuditedRefusals: perSecond

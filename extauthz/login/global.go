@@ -175,7 +175,7 @@ func (h *Handler) globalSignIn(q *request) *answer {
 	if err := h.setGlobal(q, user); err != nil {
 		return h.unavailable(q, "start global session", err)
 	}
-	h.log().Info("signed in", "host", q.res.Host, "scope", "global", "method", session.MethodPassword, "email_digest", h.emailDigest(email))
+	h.log().InfoContext(q.r.Context(), "signed in", "host", q.res.Host, "scope", "global", "method", session.MethodPassword, "email_digest", h.emailDigest(email))
 	return seeOther(signin.PathLogin)
 }
 
@@ -252,7 +252,7 @@ func (h *Handler) apexLogout(q *request) *answer {
 		if err != nil {
 			return h.unavailable(q, "revoke global session", err)
 		}
-		h.log().Info("signed out", "host", q.res.Host, "scope", "global")
+		h.log().InfoContext(q.r.Context(), "signed out", "host", q.res.Host, "scope", "global")
 	}
 	q.setCookie(h.globalCookie(q, "", -1))
 	return seeOther(signin.PathLogin)

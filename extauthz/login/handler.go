@@ -597,7 +597,7 @@ func (h *Handler) formCSRF(q *request) string {
 		rnd = rand.Reader
 	}
 	if _, err := io.ReadFull(rnd, b[:]); err != nil {
-		h.log().Error("read randomness for pre-auth cookie", "err", err)
+		h.log().ErrorContext(q.r.Context(), "read randomness for pre-auth cookie", "err", err)
 		return ""
 	}
 	v := base64.RawURLEncoding.EncodeToString(b[:])
@@ -649,6 +649,6 @@ func (h *Handler) revoke(q *request, r tenants.Revocation) error {
 // is only logged, because the store's watch retries it.
 func (h *Handler) publish(q *request, after string) {
 	if err := h.Snapshots.Refresh(context.WithoutCancel(q.r.Context()), h.Store); err != nil {
-		h.log().Error("refresh tenant snapshot after "+after, "err", err)
+		h.log().ErrorContext(q.r.Context(), "refresh tenant snapshot after "+after, "err", err)
 	}
 }

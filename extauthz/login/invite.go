@@ -113,7 +113,7 @@ func (h *Handler) acceptInvite(q *request) *answer {
 		return h.unavailable(q, "add member", err)
 	}
 	h.publish(q, "an accepted invitation")
-	h.log().Info("invitation accepted", "tenant", t.ID, "email_digest", h.emailDigest(k.Email), "new_account", created)
+	h.log().InfoContext(q.r.Context(), "invitation accepted", "tenant", t.ID, "email_digest", h.emailDigest(k.Email), "new_account", created)
 	if !existing && !created {
 		// The account was created meanwhile by another route: its password
 		// is not the one just typed, so nobody is signed in.

@@ -126,7 +126,7 @@ func (h *Handler) method(ctx context.Context, t *tenants.Tenant, i int) (signin.
 		e.m = nil
 		e.failed = h.now()
 		if !errors.Is(err, signin.ErrNotOffered) {
-			h.log().Error("sign-in method unavailable", "tenant", t.ID, "method", i, "type", typ, "err", err)
+			h.log().ErrorContext(ctx, "sign-in method unavailable", "tenant", t.ID, "method", i, "type", typ, "err", err)
 		}
 	}
 	close(e.done)

@@ -612,7 +612,7 @@ func (h *Handler) confirmEnrolment(q *request, st *mfaState) *answer {
 	next := SafeRedirect(st.RD, q.res.Prefix)
 	if st.Account {
 		q.audit = &auditNote{event: tenants.AuditMFAEnrolled, tenant: t.ID, user: st.User, email: st.Email, method: usedTOTP}
-		h.log().Info("totp enrolled", "tenant", t.ID, "email_digest", h.emailDigest(st.Email))
+		h.log().InfoContext(q.r.Context(), "totp enrolled", "tenant", t.ID, "email_digest", h.emailDigest(st.Email))
 		return h.recoveryCodesPage(q, codes, next)
 	}
 	roles, err := h.Store.Membership(q.r.Context(), t.InternalID, st.User)
@@ -624,7 +624,7 @@ func (h *Handler) confirmEnrolment(q *request, st *mfaState) *answer {
 		return a
 	}
 	q.audit.also = append(q.audit.also, tenants.AuditMFAEnrolled)
-	h.log().Info("totp enrolled", "tenant", t.ID, "email_digest", h.emailDigest(st.Email))
+	h.log().InfoContext(q.r.Context(), "totp enrolled", "tenant", t.ID, "email_digest", h.emailDigest(st.Email))
 	return h.recoveryCodesPage(q, codes, next)
 }
 
@@ -678,7 +678,7 @@ func (h *Handler) confirmPasskeyEnrolment(q *request, st *mfaState, ceremony str
 	a := h.completeSignIn(q, user, roles, amrOf(usedPasskey), SafeRedirect(st.RD, q.res.Prefix), st.Via)
 	if a.kind == redirectAnswer {
 		q.audit.also = append(q.audit.also, tenants.AuditPasskeyAdded)
-		h.log().Info("passkey enrolled", "tenant", t.ID, "email_digest", h.emailDigest(st.Email))
+		h.log().InfoContext(q.r.Context(), "passkey enrolled", "tenant", t.ID, "email_digest", h.emailDigest(st.Email))
 	}
 	return a
 }
@@ -732,7 +732,7 @@ func (h *Handler) completeSignIn(q *request, user tenants.User, roles, amr []str
 		return h.unavailable(q, "mint session", err)
 	}
 	h.noteSignIn(q, user, via)
-	h.log().Info("signed in", "tenant", t.ID, "method", via, "mfa", len(amr) > 1, "email_digest", h.emailDigest(user.Email))
+	h.log().InfoContext(q.r.Context(), "signed in", "tenant", t.ID, "method", via, "mfa", len(amr) > 1, "email_digest", h.emailDigest(user.Email))
 	return seeOther(rd)
 }
 
@@ -833,7 +833,7 @@ func (h *Handler) renewRecoveryCodes(q *request, c *session.Claims) *answer {
 		return h.unavailable(q, "store recovery codes", err)
 	}
 	q.audit = &auditNote{event: tenants.AuditRecoveryCodesRenewed, tenant: t.ID, user: c.Subject, email: c.Email}
-	h.log().Info("recovery codes renewed", "tenant", t.ID, "email_digest", h.emailDigest(c.Email))
+	h.log().InfoContext(q.r.Context(), "recovery codes renewed", "tenant", t.ID, "email_digest", h.emailDigest(c.Email))
 	return h.recoveryCodesPage(q, codes, q.res.Prefix+PathAccount)
 }
 

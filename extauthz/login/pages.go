@@ -184,7 +184,7 @@ func (h *Handler) render(q *request, status int, name string, p page) {
 	}
 	var buf bytes.Buffer
 	if err := pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
-		h.log().Error("render sign-in page", "page", name, "err", err)
+		h.log().ErrorContext(q.r.Context(), "render sign-in page", "page", name, "err", err)
 		writeJSONError(q.w, http.StatusInternalServerError, "internal")
 		return
 	}

@@ -161,7 +161,7 @@ func (h *Handler) passkeySection(q *request, c *session.Claims) *passkeyView {
 	}
 	ps, err := h.Store.Passkeys(q.r.Context(), q.tenant().InternalID, c.Subject)
 	if err != nil {
-		h.log().Error("list passkeys", "tenant", q.tenant().ID, "err", err)
+		h.log().ErrorContext(q.r.Context(), "list passkeys", "tenant", q.tenant().ID, "err", err)
 		return &passkeyView{Unavailable: "Your passkeys could not be read. Try again later."}
 	}
 	v := &passkeyView{Full: len(ps) >= tenants.MaxPasskeysPerUser, Script: template.JS(passkeyScript)}
@@ -235,7 +235,7 @@ func (h *Handler) passkeyRegister(q *request, c *session.Claims, rp passkey.RP) 
 	t := q.tenant()
 	q.setCookie(h.attemptCookie(h.passkeyCookieName(), "", -1, false))
 	failed := func(reason string, err error) *answer {
-		h.log().Info("passkey registration refused", "tenant", t.ID, "reason", reason, "err", err)
+		h.log().InfoContext(q.r.Context(), "passkey registration refused", "tenant", t.ID, "reason", reason, "err", err)
 		return h.accountForm(q, http.StatusBadRequest, c, "", "The passkey could not be added: it took too long, or the page was used twice. Try again.")
 	}
 	ck, err := q.r.Cookie(h.passkeyCookieName())
@@ -269,7 +269,7 @@ func (h *Handler) passkeyRegister(q *request, c *session.Claims, rp passkey.RP) 
 		return h.unavailable(q, "add passkey", err)
 	}
 	h.notePasskey(q, c, tenants.AuditPasskeyAdded)
-	h.log().Info("passkey added", "tenant", t.ID)
+	h.log().InfoContext(q.r.Context(), "passkey added", "tenant", t.ID)
 	return h.accountForm(q, http.StatusOK, c, "Your passkey was added.", "")
 }
 
@@ -326,7 +326,7 @@ func (h *Handler) passkeyRemove(q *request, c *session.Claims) *answer {
 		return h.unavailable(q, "remove passkey", err)
 	}
 	h.notePasskey(q, c, tenants.AuditPasskeyRemoved)
-	h.log().Info("passkey removed", "tenant", q.tenant().ID)
+	h.log().InfoContext(q.r.Context(), "passkey removed", "tenant", q.tenant().ID)
 	return h.accountForm(q, http.StatusOK, c, "Your passkey was removed.", "")
 }
 

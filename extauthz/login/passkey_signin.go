@@ -92,7 +92,7 @@ func (h *Handler) finishPasskeyEnrolment(ctx context.Context, rp passkey.RP, t *
 		return tenants.Passkey{}, errWrongPasskey
 	}
 	refused := func(reason string, err error) (tenants.Passkey, error) {
-		h.log().Info("passkey enrolment refused", "tenant", t.ID, "reason", reason, "err", err)
+		h.log().InfoContext(ctx, "passkey enrolment refused", "tenant", t.ID, "reason", reason, "err", err)
 		return tenants.Passkey{}, errWrongPasskey
 	}
 	c, err := passkey.Open(h.passkeys.ceremony, ceremony, t.InternalID, passkeyStepBinding(userID, step), passkey.KindRegister, h.now())
@@ -125,7 +125,7 @@ func (h *Handler) checkPasskeyFactor(ctx context.Context, rp passkey.RP, t *tena
 		return errWrongPasskey
 	}
 	refused := func(reason string, err error) error {
-		h.log().Info("passkey sign-in refused", "tenant", t.ID, "reason", reason, "err", err)
+		h.log().InfoContext(ctx, "passkey sign-in refused", "tenant", t.ID, "reason", reason, "err", err)
 		return errWrongPasskey
 	}
 	c, err := passkey.Open(h.passkeys.ceremony, ceremony, t.InternalID, passkeyStepBinding(userID, step), passkey.KindLogin, h.now())
@@ -152,7 +152,7 @@ func (h *Handler) checkPasskeyFactor(ctx context.Context, rp passkey.RP, t *tena
 		// Logged as a warning: an operator should hear of a possibly
 		// cloned authenticator (the credential id's digest names it).
 		sum := sha256.Sum256(as.ID)
-		h.log().Warn("passkey sign count did not grow: refused, the authenticator may be cloned", "tenant", t.ID,
+		h.log().WarnContext(ctx, "passkey sign count did not grow: refused, the authenticator may be cloned", "tenant", t.ID,
 			"credential_digest", base64.RawURLEncoding.EncodeToString(sum[:8]))
 		return errWrongPasskey
 	case errors.Is(err, tenants.ErrNotFound):

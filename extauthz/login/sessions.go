@@ -54,7 +54,7 @@ func (h *Handler) withdrawSessions(q *request) {
 		rev := tenants.Revocation{NotBefore: h.now(), Expires: session.RevocationExpires(c.Expires)}
 		err := h.Store.RevokeSession(context.WithoutCancel(q.r.Context()), c.TenantID, c.Subject, c.SID, rev)
 		if err != nil {
-			h.log().Error("withdraw a session that was not handed out", "tenant", c.Tenant, "err", err)
+			h.log().ErrorContext(q.r.Context(), "withdraw a session that was not handed out", "tenant", c.Tenant, "err", err)
 		}
 	}
 	q.recorded = nil
@@ -107,7 +107,7 @@ func (h *Handler) listSessions(q *request, c *session.Claims) ([]tenants.Session
 func (h *Handler) sessionSection(q *request, c *session.Claims) *sessionList {
 	live, err := h.listSessions(q, c)
 	if err != nil {
-		h.log().Error("list sessions for the account page", "tenant", q.tenant().ID, "err", err)
+		h.log().ErrorContext(q.r.Context(), "list sessions for the account page", "tenant", q.tenant().ID, "err", err)
 		return &sessionList{Unavailable: true, Logout: q.res.Prefix + signin.PathLogout}
 	}
 	l := &sessionList{Logout: q.res.Prefix + signin.PathLogout}
@@ -176,7 +176,7 @@ func (h *Handler) revokeSession(q *request, c *session.Claims) *answer {
 	}
 	h.publish(q, "a session revocation")
 	h.noteSessionRevoked(q, c)
-	h.log().Info("session revoked by its holder", "tenant", q.tenant().ID)
+	h.log().InfoContext(q.r.Context(), "session revoked by its holder", "tenant", q.tenant().ID)
 	return h.accountForm(q, http.StatusOK, c, "The session on "+target.Device+" was signed out.", "")
 }
 

@@ -404,7 +404,7 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 		q.setCookie(h.idTokenCookie(q, "", -1))
 	}
 	h.noteSignIn(q, user, typ)
-	h.log().Info("signed in", "tenant", t.ID, "method", typ, "user", user.ID)
+	h.log().InfoContext(q.r.Context(), "signed in", "tenant", t.ID, "method", typ, "user", user.ID)
 	return seeOther(SafeRedirect(returnTo, q.res.Prefix))
 }
 
@@ -486,7 +486,7 @@ func (h *Handler) providerLogoutURL(q *request, sid string) string {
 		}
 		u, err := lm.LogoutURL(q.r.Context(), rec.Hint, h.endpoint(q).URL(signin.PathSignedOut))
 		if err != nil {
-			h.log().Warn("provider logout url", "tenant", t.ID, "err", err)
+			h.log().WarnContext(q.r.Context(), "provider logout url", "tenant", t.ID, "err", err)
 			return ""
 		}
 		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {

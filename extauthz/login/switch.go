@@ -305,7 +305,7 @@ func (h *Handler) sendSwitchCode(q *request, sw *switchRequest) *answer {
 		return h.unavailable(q, "issue switch code", err)
 	}
 	h.noteSwitch(q, sw.tenant, sw.user)
-	h.log().Info("switch code issued", "host", q.res.Host, "tenant", sw.tenant.ID, "email_digest", h.emailDigest(sw.user.Email))
+	h.log().InfoContext(q.r.Context(), "switch code issued", "host", q.res.Host, "tenant", sw.tenant.ID, "email_digest", h.emailDigest(sw.user.Email))
 	return seeOther(sw.endpoint + signin.PathCallback + "?" + url.Values{switchCodeParam: {code}}.Encode())
 }
 

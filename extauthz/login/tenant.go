@@ -267,7 +267,7 @@ func (h *Handler) checkFirstFactor(q *request, scope, email, pw string,
 			if t := q.tenant(); t != nil {
 				attrs = append(attrs, "tenant", t.ID)
 			}
-			h.log().Error("stored password hash unusable", attrs...)
+			h.log().ErrorContext(q.r.Context(), "stored password hash unusable", attrs...)
 			reason = "bad_hash"
 		} else if err == nil && !match {
 			reason = "wrong_password"
@@ -426,7 +426,7 @@ func (h *Handler) logout(q *request) *answer {
 			return h.unavailable(q, "revoke session", err)
 		}
 		h.noteSignOut(q, claims.Subject, claims.Email)
-		h.log().Info("signed out", "tenant", t.ID)
+		h.log().InfoContext(q.r.Context(), "signed out", "tenant", t.ID)
 	}
 	q.setCookie(h.sessionCookie(q, "", -1))
 	if h.Methods != nil {

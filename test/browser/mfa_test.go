@@ -168,6 +168,7 @@ func TestMFASignIn(t *testing.T) {
 			t.Errorf("tenantgate's log holds %q", secret)
 		}
 	}
+	linesCarryRequestIDs(t, log, "totp enrolled", "signed in", "sign-in refused")
 }
 
 // mfaScreenshots returns what saves a page as name.png: into

@@ -235,6 +235,7 @@ func TestPasskeys(t *testing.T) {
 			t.Errorf("tenantgate's log holds %q", secret)
 		}
 	}
+	linesCarryRequestIDs(t, log, "passkey added", "passkey enrolled", "signed in", "sign-in refused")
 }
 
 // passkeyStep signs kim in at o up to the second step with password pw

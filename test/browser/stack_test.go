@@ -28,8 +28,10 @@
 package browser
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,5 +242,32 @@ func withTLS(t *testing.T, cert *stack.Certificate) func(config string) string {
           filters:
 `, cert.CertFile, cert.KeyFile)
 		return strings.Replace(cfg, listenerChain, tls, 1)
+	}
+}
+
+// linesCarryRequestIDs fails t unless tenantgate's log holds a line of
+// each of msgs and every such line carries the request id Envoy gave the
+// request (x-request-id, request_id): the second step and the passkey
+// pages log through the request's context like the other sign-in pages.
+func linesCarryRequestIDs(t *testing.T, log string, msgs ...string) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, line := range strings.Split(log, "\n") {
+		var l struct {
+			Msg       string `json:"msg"`
+			RequestID string `json:"request_id"`
+		}
+		if json.Unmarshal([]byte(line), &l) != nil || !slices.Contains(msgs, l.Msg) {
+			continue
+		}
+		seen[l.Msg]++
+		if l.RequestID == "" {
+			t.Errorf("log line without its request id: %s", line)
+		}
+	}
+	for _, msg := range msgs {
+		if seen[msg] == 0 {
+			t.Errorf("no %q line in tenantgate's log", msg)
+		}
 	}
 }

@@ -8,11 +8,14 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tenantgate/tenantgate/extauthz"
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/extauthz/telemetry"
 	"github.com/tenantgate/tenantgate/internal/metrics"
 	"github.com/tenantgate/tenantgate/tenants"
 )
@@ -37,15 +40,17 @@ type checkBench struct {
 	minter *session.Minter
 	tenant *tenants.Tenant
 	claims session.Claims
+	// ctx is every call's context: the gRPC metadata Envoy sent.
+	ctx context.Context
 }
 
 // newCheckBench builds the tenant of test/bench.sh and a Check server wired
 // as cmd/tenantgate wires it.
-func newCheckBench(b *testing.B) *checkBench { return newCheckBenchScale(b, 0, 0) }
+func newCheckBench(b testing.TB) *checkBench { return newCheckBenchScale(b, 0, 0) }
 
 // newCheckBenchScale is newCheckBench with n more tenants (scaleTenant,
 // without keys) and m more members spread over them, like the scale store.
-func newCheckBenchScale(b *testing.B, n, m int) *checkBench {
+func newCheckBenchScale(b testing.TB, n, m int) *checkBench {
 	b.Helper()
 	key := make([]byte, seal.MasterKeySize)
 	rand.Read(key)
@@ -97,10 +102,24 @@ func newCheckBenchScale(b *testing.B, n, m int) *checkBench {
 		minter: &session.Minter{Sealer: sealer},
 		tenant: snaps.Load().BySlug("acme"),
 		claims: session.Claims{Subject: "u-alice", Email: "alice@acme.bench.test", Roles: []string{"member"}, Method: session.MethodPassword},
+		ctx:    context.Background(),
 	}
 }
 
-func (cb *checkBench) mint(b *testing.B, n int) []string {
+// traceUnsampled turns tracing on (spans would be recorded, never
+// exported) and has every call carry Envoy's traceparent, not sampled, in
+// its gRPC metadata: bench.sh's session-on case.
+func (cb *checkBench) traceUnsampled(b testing.TB) {
+	tp := sdktrace.NewTracerProvider()
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	cb.srv.Tracer = telemetry.New(tp, true)
+	cb.ctx = metadata.NewIncomingContext(context.Background(), metadata.Pairs("traceparent", unsampledTraceparent))
+}
+
+// unsampledTraceparent is the one bench.sh's pair sends.
+const unsampledTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+
+func (cb *checkBench) mint(b testing.TB, n int) []string {
 	b.Helper()
 	toks, err := mintMany(cb.minter, cb.tenant, cb.claims, n)
 	if err != nil {
@@ -111,7 +130,7 @@ func (cb *checkBench) mint(b *testing.B, n int) []string {
 
 func (cb *checkBench) run(b *testing.B, next func(i int) *authv3.CheckRequest, check func(*authv3.CheckResponse) error) {
 	b.Helper()
-	ctx := context.Background()
+	ctx := cb.ctx
 	// One call outside the timer checks the answer.
 	resp, err := cb.srv.Check(ctx, next(-1))
 	if err == nil {
@@ -146,6 +165,53 @@ func BenchmarkCheckSessionNoMetrics(b *testing.B) {
 	tok := cb.mint(b, 1)[0]
 	req := baseRequest("acme.bench.test", "/app/dashboard", acceptHTML, map[string]string{"cookie": "tenantgate=" + tok})
 	cb.run(b, func(int) *authv3.CheckRequest { return req }, expectOK("acme"))
+}
+
+// BenchmarkCheckSessionTraced is BenchmarkCheckSession with tracing on
+// and Envoy's parent not sampled (bench.sh's session-on): against
+// BenchmarkCheckSessionNoMetrics (session-off), what the whole
+// instrumentation costs a cached session.
+func BenchmarkCheckSessionTraced(b *testing.B) {
+	cb := newCheckBench(b)
+	cb.traceUnsampled(b)
+	tok := cb.mint(b, 1)[0]
+	req := baseRequest("acme.bench.test", "/app/dashboard", acceptHTML, map[string]string{"cookie": "tenantgate=" + tok})
+	cb.run(b, func(int) *authv3.CheckRequest { return req }, expectOK("acme"))
+}
+
+// TestCheckInstrumentationAllocs: a cached session's Check with metrics on
+// and tracing on but not sampled allocates what it does with metrics on
+// and tracing off plus at most one (grpc-go's copy of the traceparent
+// value, the one way to read the sampled flag), and the metrics allocate
+// nothing: with both off it allocates the same as with metrics alone.
+func TestCheckInstrumentationAllocs(t *testing.T) {
+	allocs := func(metricsOn, traced bool) float64 {
+		cb := newCheckBench(t)
+		if !metricsOn {
+			cb.srv.Observer = nil
+		}
+		if traced {
+			cb.traceUnsampled(t)
+		} else {
+			cb.ctx = metadata.NewIncomingContext(context.Background(), metadata.Pairs("traceparent", unsampledTraceparent))
+		}
+		tok := cb.mint(t, 1)[0]
+		req := baseRequest("acme.bench.test", "/app/dashboard", acceptHTML, map[string]string{"cookie": "tenantgate=" + tok})
+		for range 3 { // into the verifier's cache, the OK template built
+			if resp, err := cb.srv.Check(cb.ctx, req); err != nil || resp.GetOkResponse() == nil {
+				t.Fatalf("Check: %v, %v", resp, err)
+			}
+		}
+		return testing.AllocsPerRun(200, func() { _, _ = cb.srv.Check(cb.ctx, req) })
+	}
+	off, metricsOnly, both := allocs(false, false), allocs(true, false), allocs(true, true)
+	t.Logf("allocations per cached-session Check: %.0f both off, %.0f metrics on, %.0f metrics on and tracing on, not sampled", off, metricsOnly, both)
+	if metricsOnly != off {
+		t.Errorf("metrics on: %.0f allocations, off: %.0f; want the same", metricsOnly, off)
+	}
+	if both > metricsOnly+1 {
+		t.Errorf("metrics and unsampled tracing on: %.0f allocations, metrics alone %.0f; want at most one more", both, metricsOnly)
+	}
 }
 
 // BenchmarkCheckSessionScale is BenchmarkCheckSession with the scale

@@ -92,6 +92,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	tokenFile := fs.String("token-file", "", "file holding the session token (session and noop cases)")
 	freshFile := fs.String("fresh-file", "", "file of tokens, one a line, each sent once (fresh case)")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the server, to measure its CPU time (Linux)")
+	fs.StringVar(&cfg.Traceparent, "traceparent", "", "send this W3C traceparent in every call's gRPC metadata, as Envoy's tracer does (the session-on and session-off cases: flags 00, not sampled)")
 	results := fs.String("results", "", "append the result as a JSON line to this file")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -47,6 +48,9 @@ type runConfig struct {
 	// ServerPID, when non-zero, is the process whose CPU time is measured over
 	// the measurement window.
 	ServerPID int
+	// Traceparent, when set, goes in every call's gRPC metadata, where
+	// Envoy's tracer puts the context of its ext_authz span.
+	Traceparent string
 }
 
 // result is what one run measured. It is also the JSON line written to the
@@ -274,6 +278,9 @@ func runLoad(ctx context.Context, cfg *runConfig, lc *loadCase, log io.Writer) (
 	// Every call must finish by then; a hung server cannot hang the bench.
 	ctx, cancel := context.WithTimeout(ctx, cfg.Warmup+cfg.Duration+30*time.Second)
 	defer cancel()
+	if cfg.Traceparent != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "traceparent", cfg.Traceparent)
+	}
 
 	clients := make([]authv3.AuthorizationClient, cfg.Conns)
 	for i := range clients {
