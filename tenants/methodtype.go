@@ -200,6 +200,26 @@ func (c *MethodCheck) Scopes(scopes []string) {
 	}
 }
 
+// Tokens checks a list of protocol tokens a method matches what an
+// identity provider sends against (OIDC acr and amr values, SAML
+// authentication context class references): at most max of 1-maxLen
+// printable ASCII characters without spaces, none twice.
+func (c *MethodCheck) Tokens(field string, tokens []string, max, maxLen int) {
+	if len(tokens) > max {
+		c.Errorf(field, "more than %d values", max)
+		return
+	}
+	for i, tk := range tokens {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case tk == "" || len(tk) > maxLen || !visibleASCII(tk):
+			c.Errorf(f, "must be 1-%d printable ASCII characters without spaces", maxLen)
+		case slices.Contains(tokens[:i], tk):
+			c.ValueErrorf(f, tk, "listed twice")
+		}
+	}
+}
+
 // Client checks an OAuth client id (required when idRequired) and secret.
 // The secret is never echoed.
 func (c *MethodCheck) Client(id, secret string, idRequired bool) {

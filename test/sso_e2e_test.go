@@ -446,9 +446,13 @@ func TestSSOEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("oidc mfa: Keycloak's password-only sign-in refused, password and TOTP code accepted", func(t *testing.T) {
+		e.mfaAtKeycloak(t, tokenFile, sink)
+	})
+
 	t.Run("logs and spans: no client secret, password, token or session, IdP calls traced", func(t *testing.T) {
-		secrets := []string{keycloak.OIDCClientSecret, keycloak.OAuthClientSecret, alice.Password, carol.Password, erin.Password,
-			"e2e-audit-admin-token-0123456789abcdef"}
+		secrets := []string{keycloak.OIDCClientSecret, keycloak.OIDCMFAClientSecret, keycloak.OAuthClientSecret, alice.Password, carol.Password, erin.Password,
+			kcUser(t, keycloak.RealmOIDC, "olivia").Password, "e2e-audit-admin-token-0123456789abcdef"}
 		for _, c := range sessions {
 			secrets = append(secrets, c.Value)
 		}

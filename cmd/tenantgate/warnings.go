@@ -58,6 +58,13 @@ type configWarner interface {
 	Warnings() []string
 }
 
+// tenantConfigWarner is a method Config that can say what is wrong with
+// it in its tenant (social: the tenant's mfa: required refuses every
+// sign-in).
+type tenantConfigWarner interface {
+	TenantWarnings(t *tenants.Tenant) []string
+}
+
 // configWarnings returns, per method of t in order, the warnings of its
 // Config (configWarner), each naming the method ("methods[1] (saml): …").
 // Both tenants apply and serve's start print them. A Config that does not
@@ -70,11 +77,17 @@ func configWarnings(t tenants.Tenant, types tenants.MethodTypes) []startWarning 
 			continue
 		}
 		cfg := mt.NewConfig()
-		w, ok := cfg.(configWarner)
-		if !ok || m.DecodeConfig(cfg) != nil {
+		if m.DecodeConfig(cfg) != nil {
 			continue
 		}
-		for _, msg := range w.Warnings() {
+		var msgs []string
+		if w, ok := cfg.(configWarner); ok {
+			msgs = w.Warnings()
+		}
+		if w, ok := cfg.(tenantConfigWarner); ok {
+			msgs = append(msgs, w.TenantWarnings(&t)...)
+		}
+		for _, msg := range msgs {
 			out = append(out, startWarning{t.ID, fmt.Sprintf("methods[%d] (%s): %s", i, m.Type, msg)})
 		}
 	}

@@ -33,6 +33,7 @@ func TestStartWarnings(t *testing.T) {
         idField: sub
         emailField: email
 `
+	const github = "      - type: social\n        provider: github\n        clientID: tg\n        clientSecret: s\n"
 	tests := []struct {
 		name            string
 		id, tenant      string
@@ -61,6 +62,11 @@ func TestStartWarnings(t *testing.T) {
 		{name: "saml nameIDFormat unspecified with subjectAttribute", id: "globex",
 			tenant: tenant("globex", samlAt("https://idp.example/saml")+"        nameIDFormat: unspecified\n        subjectAttribute: uid\n")},
 		{name: "saml nameIDFormat persistent", id: "globex", tenant: tenant("globex", samlAt("https://idp.example/saml")+"        nameIDFormat: persistent\n")},
+		{name: "social under mfa: required", id: "initech", tenant: strings.Replace(tenant("initech", password, github), "    methods:", "    mfa: required\n    methods:", 1),
+			want: []string{"methods[1] (social): refuses every sign-in"}, alsoWant: "requireMFA: false"},
+		{name: "social exempt under mfa: required", id: "initech",
+			tenant: strings.Replace(tenant("initech", password, github+"        requireMFA: false\n"), "    methods:", "    mfa: required\n    methods:", 1)},
+		{name: "social under mfa: optional", id: "initech", tenant: strings.Replace(tenant("initech", github), "    methods:", "    mfa: optional\n    methods:", 1)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

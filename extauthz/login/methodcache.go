@@ -17,8 +17,10 @@ import (
 // snapshot is rebuilt after every store write, sign-ins included, so the
 // tenant pointer changes far more often than its configuration: an entry is
 // reused while the pointer is the same, or while the method's configuration
-// (its tenants.Method entry, compared byte for byte, and the tenant's SAML
-// key) is the same as what it was opened from, and reopened otherwise.
+// (its tenants.Method entry, compared byte for byte, the tenant's SAML key,
+// and the tenant's mfa policy, which decides whether an SSO method requires
+// the provider's MFA) is the same as what it was opened from, and reopened
+// otherwise.
 const (
 	// methodCacheSize bounds the cache; the least recently used entry goes
 	// first.
@@ -42,6 +44,7 @@ type openedMethod struct {
 	tenant  *tenants.Tenant
 	config  tenants.Method
 	samlKey *tenants.SAMLKey
+	mfa     string
 	done    chan struct{}
 	m       signin.Method
 	err     error
@@ -67,7 +70,7 @@ func (e *openedMethod) current(t *tenants.Tenant, i int) bool {
 	if e.tenant == t {
 		return true
 	}
-	return e.config.Equal(t.Methods[i]) && e.samlKey.Equal(t.SAMLKey)
+	return e.config.Equal(t.Methods[i]) && e.samlKey.Equal(t.SAMLKey) && e.mfa == t.MFA
 }
 
 // errNoOpener: the build wires no signin.Opener for the method's type.
@@ -109,7 +112,7 @@ func (h *Handler) method(ctx context.Context, t *tenants.Tenant, i int) (signin.
 			}
 		}
 	}
-	e := &openedMethod{tenant: t, config: t.Methods[i].Clone(), samlKey: t.SAMLKey, done: make(chan struct{})}
+	e := &openedMethod{tenant: t, config: t.Methods[i].Clone(), samlKey: t.SAMLKey, mfa: t.MFA, done: make(chan struct{})}
 	c.entries.Add(key, e)
 	c.mu.Unlock()
 

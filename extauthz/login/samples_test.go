@@ -61,6 +61,11 @@ func TestUISamples(t *testing.T) {
 			state := se.startOIDC(jar{}, "oidcco.app.test", "/_auth/login")
 			return se.do("GET", "oidcco.app.test", "/_auth/callback?state="+url.QueryEscape(state), nil, nil)
 		}, 400},
+		{"sso-mfa-missing", func() *http.Response {
+			j := jar{}
+			state := se.startOIDC(j, "oidcco.app.test", "/_auth/login")
+			return se.do("GET", "oidcco.app.test", "/_auth/callback?"+url.Values{"state": {state}, "code": {codeMFAMissing}}.Encode(), nil, nil, j.all()...)
+		}, 400},
 		{"apex", get(limited, "app.test", "/_auth/login"), 200}, // limited has no global sessions
 		{"apex-global", get(se.env, "app.test", "/_auth/login"), 200},
 		{"apex-chooser", func() *http.Response {

@@ -184,21 +184,29 @@ func (h *Handler) revokeSession(q *request, c *session.Claims) *answer {
 func methodText(m string) string {
 	first, factors, _ := strings.Cut(m, "+")
 	text := firstStepText(first)
+	named := false
 	for _, f := range strings.Split(factors, "+") {
 		switch f {
 		case session.AMROTP:
-			text += " and a one-time code"
+			text, named = text+" and a one-time code", true
 		case session.AMRHardware:
-			text += " and a passkey"
+			text, named = text+" and a passkey", true
+		case session.AMRMFA:
+			// An SSO sign-in the provider confirmed as multi-factor
+			// without saying which factor (amr ["mfa"], or a SAML class).
+			if !named {
+				text += " and a second factor at the identity provider"
+			}
 		}
 	}
 	return text
 }
 
 // sessionVia is the method a session's record names: via, how its first
-// step was done, then "+otp" or "+hwk" for each second factor amr holds
-// (after the second step, mfa.go), so the list says which sessions
-// passed one. The record needs no field of its own for it.
+// step was done, then "+otp", "+hwk" or "+mfa" for each second factor amr
+// holds (after the second step, mfa.go, or an SSO sign-in whose provider
+// confirmed MFA, sso.go), so the list says which sessions passed one. The
+// record needs no field of its own for it.
 func sessionVia(via string, amr []string) string {
 	for _, m := range amr {
 		if m != session.AMRPassword {

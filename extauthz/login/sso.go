@@ -254,6 +254,9 @@ func (h *Handler) callback(q *request) *answer {
 		return h.ssoFail(q, "sso_attempt_other_method", nil)
 	}
 	id, err := rm.Callback(q.r.Context(), &a.Attempt, q.r)
+	if r := (*signin.Refusal)(nil); errors.As(err, &r) {
+		return h.ssoExplained(q, r)
+	}
 	if err != nil {
 		return h.ssoFail(q, "sso_callback_refused", err)
 	}
@@ -357,6 +360,8 @@ func (h *Handler) acs(q *request) *answer {
 // completeSSO turns an identity a method vouched for into a session of the
 // request's tenant: the account is keyed on (tenant, method type, issuer,
 // subject) and never found by email; the email is kept only when verified.
+// The session's amr is the identity's: set only by a method that required
+// the provider's MFA and got it (signin.Identity.AMR).
 func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Identity, returnTo string) *answer {
 	t := q.tenant()
 	typ := t.Methods[i].Type
@@ -393,7 +398,8 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 		Email:   email,
 		Roles:   roles,
 		Method:  typ,
-	}, typ)
+		AMR:     id.AMR,
+	}, sessionVia(typ, id.AMR))
 	if err != nil {
 		return h.unavailable(q, "mint session", err)
 	}
@@ -404,7 +410,7 @@ func (h *Handler) completeSSO(q *request, i int, m signin.Method, id signin.Iden
 		q.setCookie(h.idTokenCookie(q, "", -1))
 	}
 	h.noteSignIn(q, user, typ)
-	h.log().InfoContext(q.r.Context(), "signed in", "tenant", t.ID, "method", typ, "user", user.ID)
+	h.log().InfoContext(q.r.Context(), "signed in", "tenant", t.ID, "method", typ, "user", user.ID, "mfa", minted.MFA())
 	return seeOther(SafeRedirect(returnTo, q.res.Prefix))
 }
 

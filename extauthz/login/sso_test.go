@@ -49,6 +49,10 @@ func (p *idps) get(code string) (signin.Identity, bool) {
 	return id, ok
 }
 
+// codeMFAMissing is the code at which fakeRedirect's provider did not
+// confirm the MFA its method requires.
+const codeMFAMissing = "code-mfa-missing"
+
 // fakeRedirect is a signin.RedirectMethod and signin.LogoutMethod double.
 type fakeRedirect struct {
 	typ, label, tenant string
@@ -64,6 +68,9 @@ func (m *fakeRedirect) AuthURL(_ context.Context, a *signin.Attempt) (string, er
 	return "https://idp.test/auth?" + url.Values{"state": {a.State}, "redirect_uri": {a.Endpoint.URL("/_auth/callback")}}.Encode(), nil
 }
 func (m *fakeRedirect) Callback(_ context.Context, a *signin.Attempt, r *http.Request) (signin.Identity, error) {
+	if r.URL.Query().Get("code") == codeMFAMissing {
+		return signin.Identity{}, fmt.Errorf("oidc: %w", signin.MFAMissing(errors.New("amr absent")))
+	}
 	id, ok := m.p.get(r.URL.Query().Get("code"))
 	if !ok {
 		return signin.Identity{}, errors.New("provider said " + providerSecretText)

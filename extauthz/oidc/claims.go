@@ -37,6 +37,16 @@ func (c claims) str(name string) string {
 	return s
 }
 
+// strs returns an array-of-strings member (amr), or nil when absent or of
+// another shape.
+func (c claims) strs(name string) []string {
+	var out []string
+	if json.Unmarshal(c.m[name], &out) != nil {
+		return nil
+	}
+	return out
+}
+
 // isTrue reports whether a member is the JSON literal true. The string
 // "true", 1 and the like do not count: an email is trusted only on the
 // provider's explicit word.

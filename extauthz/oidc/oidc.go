@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
@@ -98,6 +99,8 @@ type Method struct {
 	roles       tenants.RoleMapping
 	// prompt is sent with every authentication request when set.
 	prompt string
+	// mfa, when set, is the provider's MFA the method requires.
+	mfa *mfaPolicy
 }
 
 var (
@@ -149,6 +152,7 @@ func (c *Config) open(opts Options, cache *discoveryCache, t *tenants.Tenant, in
 		groupsClaim: cmp.Or(c.GroupsClaim, tenants.DefaultGroupsClaim),
 		roles:       m.Roles.Clone(),
 		prompt:      c.Prompt,
+		mfa:         newMFAPolicy(c, t),
 	}, nil
 }
 
@@ -207,7 +211,8 @@ func (m *Method) config(d *discovery, a *signin.Attempt) *oauth2.Config {
 // AuthURL returns the provider's authorization URL for the attempt: code
 // flow with the attempt's state, nonce and S256 PKCE challenge, the
 // redirect URI <endpoint>/_auth/callback, the attempt's login_hint and the
-// method's prompt when set. It fetches discovery on first use.
+// method's prompt when set, and acr_values when the method requires MFA
+// and lists acceptedACR. It fetches discovery on first use.
 func (m *Method) AuthURL(ctx context.Context, a *signin.Attempt) (string, error) {
 	if err := m.checkAttempt(a); err != nil {
 		return "", fmt.Errorf("oidc auth url: %w", err)
@@ -226,6 +231,12 @@ func (m *Method) AuthURL(ctx context.Context, a *signin.Attempt) (string, error)
 	if m.prompt != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", m.prompt))
 	}
+	// OIDC Core §3.1.2.1: acr_values, in order of preference. Voluntary
+	// (not an essential claim): a provider that cannot meet it still
+	// answers, and confirm refuses the sign-in with a page that says why.
+	if m.mfa != nil && len(m.mfa.acr) > 0 {
+		opts = append(opts, oauth2.SetAuthURLParam("acr_values", strings.Join(m.mfa.acr, " ")))
+	}
 	return m.config(d, a).AuthCodeURL(a.State, opts...), nil
 }
 
@@ -233,7 +244,9 @@ func (m *Method) AuthURL(ctx context.Context, a *signin.Attempt) (string, error)
 // /_auth/callback: it checks the response (error, state, RFC 9207 iss),
 // redeems the code with the PKCE verifier, verifies the ID token (signature,
 // iss, aud, exp, nonce, azp, at_hash) and maps its claims. It returns an
-// identity only when every check holds.
+// identity only when every check holds. When the method requires the
+// provider's MFA, an ID token that does not show it is a *signin.Refusal
+// (signin.MFAMissing), and the identity's AMR records what it showed.
 func (m *Method) Callback(ctx context.Context, a *signin.Attempt, r *http.Request) (signin.Identity, error) {
 	id, err := m.callback(ctx, a, r)
 	if err != nil {
@@ -305,6 +318,13 @@ func (m *Method) callback(ctx context.Context, a *signin.Attempt, r *http.Reques
 	if sub == "" || c.str("sub") != sub {
 		return signin.Identity{}, fmt.Errorf("%w: no sub", errClaims)
 	}
+	// acr and amr are the ID token's (OIDC Core §2), never userinfo's.
+	var amr []string
+	if m.mfa != nil {
+		if amr, err = m.mfa.confirm(c); err != nil {
+			return signin.Identity{}, err
+		}
+	}
 	if c.str("email") == "" && d.provider.UserInfoEndpoint() != "" {
 		ui, err := d.provider.UserInfo(idpclient.WithKind(cctx, idpclient.KindUserInfo), oauth2.StaticTokenSource(tok))
 		if err != nil {
@@ -336,6 +356,7 @@ func (m *Method) callback(ctx context.Context, a *signin.Attempt, r *http.Reques
 		Name:          name,
 		Roles:         m.roles.RolesFor(groups),
 		IDTokenHint:   raw,
+		AMR:           amr,
 	}, nil
 }
 

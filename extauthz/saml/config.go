@@ -38,6 +38,31 @@ type Config struct {
 	// AllowIDPInitiated accepts unsolicited responses (no InResponseTo).
 	// Off by default: IdP-initiated SSO cannot be bound to a browser.
 	AllowIDPInitiated bool `json:"allowIDPInitiated,omitempty" yaml:"allowIDPInitiated,omitempty"`
+	// RequireMFA refuses sign-ins whose assertion's authentication
+	// context class (AuthnStatement/AuthnContext/AuthnContextClassRef) is
+	// not an accepted one (AcceptedAuthnContext). Unset, it follows the
+	// tenant: on when the tenant's mfa is required (signin.RequiresMFA).
+	// Explicit false turns it off for this method.
+	RequireMFA *bool `json:"requireMFA,omitempty" yaml:"requireMFA,omitempty"`
+	// AcceptedAuthnContext are the class references that prove MFA, also
+	// sent as the AuthnRequest's RequestedAuthnContext (Comparison
+	// exact); DefaultAcceptedAuthnContext, not sent, when empty. Only
+	// with RequireMFA.
+	AcceptedAuthnContext []string `json:"acceptedAuthnContext,omitempty" yaml:"acceptedAuthnContext,omitempty"`
+}
+
+// DefaultAcceptedAuthnContext are the authentication context classes that
+// prove MFA when a method requires it and lists none: the REFEDS MFA
+// profile (https://refeds.org/profile/mfa), Microsoft Entra ID's and AD
+// FS's multipleauthn, and of SAML 2.0's own classes (SAML Authn Context
+// §3.4) the two-factor mobile contracts and SmartcardPKI (a card and its
+// PIN). No other SAML 2.0 class names two factors.
+var DefaultAcceptedAuthnContext = []string{
+	"https://refeds.org/profile/mfa",
+	"http://schemas.microsoft.com/claims/multipleauthn",
+	"urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract",
+	"urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorUnregistered",
+	"urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI",
 }
 
 // NewConfig returns an empty Config, for tenants.MethodType.
@@ -50,8 +75,9 @@ const maxMetadataXMLLen = maxMetadataSize
 // and ACS URL are per tenant host, so there is room for one SAML service
 // provider), exactly one of an https idpMetadataURL or idpMetadataXML (at
 // most 1 MiB, well-formed XML with one root element and no DOCTYPE), the
-// label, emailAttribute and role mapping. Whether the metadata is usable
-// is checked when the method opens.
+// label, emailAttribute and role mapping, and acceptedAuthnContext
+// (signin.CheckMFAValues). Whether the metadata is usable is checked when
+// the method opens.
 func (c *Config) Validate(m tenants.Method, v *tenants.MethodCheck) {
 	v.Label()
 	v.RoleMapping(c.GroupsClaim)
@@ -76,6 +102,7 @@ func (c *Config) Validate(m tenants.Method, v *tenants.MethodCheck) {
 	case f == transientNameIDFormat && c.SubjectAttribute == "":
 		v.Errorf("nameIDFormat", "transient needs subjectAttribute: a transient NameID is new at every sign-in, so it cannot key an account")
 	}
+	signin.CheckMFAValues(v, "acceptedAuthnContext", c.AcceptedAuthnContext, c.RequireMFA)
 }
 
 // Warnings returns what is risky, though valid, about this method's

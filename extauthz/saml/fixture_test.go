@@ -212,6 +212,9 @@ type resp struct {
 	assertionID  string
 	status       string
 	attrs        map[string][]string
+	// classRefs are the AuthnContextClassRef of one AuthnStatement each;
+	// nil: one, PasswordProtectedTransport; "-" omits the class ref.
+	classRefs []string
 
 	signAssertion bool
 	signResponse  bool
@@ -302,10 +305,19 @@ func assertionElement(o resp) *etree.Element {
 			ar.CreateElement("saml:Audience").SetText(aud)
 		}
 	}
-	as := a.CreateElement("saml:AuthnStatement")
-	as.CreateAttr("AuthnInstant", ts(o.issueInstant))
-	as.CreateAttr("SessionIndex", "s1")
-	as.CreateElement("saml:AuthnContext").CreateElement("saml:AuthnContextClassRef").SetText("urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport")
+	refs := o.classRefs
+	if refs == nil {
+		refs = []string{"urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"}
+	}
+	for _, ref := range refs {
+		as := a.CreateElement("saml:AuthnStatement")
+		as.CreateAttr("AuthnInstant", ts(o.issueInstant))
+		as.CreateAttr("SessionIndex", "s1")
+		ac := as.CreateElement("saml:AuthnContext")
+		if ref != "-" {
+			ac.CreateElement("saml:AuthnContextClassRef").SetText(ref)
+		}
+	}
 	st := a.CreateElement("saml:AttributeStatement")
 	for name, vals := range o.attrs {
 		at := st.CreateElement("saml:Attribute")

@@ -101,6 +101,38 @@ func TestKeycloakSignIn(t *testing.T) {
 	if _, err := m.HandleResponse(context.Background(), other, &b, acsPost()); err == nil {
 		t.Error("response accepted at another endpoint")
 	}
+
+	// The tenant now requires MFA of this method, asking for the REFEDS
+	// MFA class: Keycloak takes the request (its session signs carol in
+	// again at once) and answers with the class of her password sign-in,
+	// which the method refuses.
+	mfaTenant := *tn
+	mfaTenant.Methods = []tenants.Method{entry{Type: Type, Config: Config{IDPMetadataURL: s.SAMLDescriptorURL(keycloak.RealmSAML),
+		RequireMFA: ptr(true), AcceptedAuthnContext: []string{"https://refeds.org/profile/mfa"}}}.method()}
+	lm, err = NewOpener(Options{Sealer: k.sealer, Replay: replay, HTTPClient: &http.Client{Timeout: 30 * time.Second}})(context.Background(), &mfaTenant, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm := lm.(*Method)
+	a2 := &signin.Attempt{ID: "attempt-kc-2", TenantID: globexTenantID, Endpoint: e, Created: time.Now()}
+	if u, a2.SAMLRequestID, err = mm.AuthnRequestURL(context.Background(), a2); err != nil {
+		t.Fatal(err)
+	}
+	again, err := browser.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := keycloak.ReadForm(again, func(f keycloak.Form) bool { return f.Values.Has("SAMLResponse") })
+	if err != nil {
+		t.Fatalf("Keycloak did not answer the AuthnRequest with a RequestedAuthnContext: %v", err)
+	}
+	r2 := httptest.NewRequest(http.MethodPost, ACSURL(e), strings.NewReader(f2.Values.Encode()))
+	r2.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	id2, err := mm.HandleResponse(context.Background(), e, a2, r2)
+	if r := (*signin.Refusal)(nil); !errors.As(err, &r) || r.Reason != signin.ReasonMFAMissing {
+		raw, _ := base64.StdEncoding.DecodeString(f2.Values.Get("SAMLResponse"))
+		t.Errorf("requireMFA: HandleResponse = %+v, %v; want mfa_missing\n%s", id2, err, raw)
+	}
 }
 
 // TestKeycloakNameIDFormats signs carol in through real Keycloak clients

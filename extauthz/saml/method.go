@@ -93,6 +93,8 @@ type Method struct {
 	roles             tenants.RoleMapping
 	allowIDPInitiated bool
 	nameID            nameIDRule
+	// mfa, when set, is the provider's MFA the method requires.
+	mfa *mfaPolicy
 
 	replay ReplayCache
 	now    func() time.Time
@@ -184,6 +186,7 @@ func (c *Config) open(ctx context.Context, opts Options, t *tenants.Tenant, inde
 		roles:             mc.Roles.Clone(),
 		allowIDPInitiated: c.AllowIDPInitiated,
 		nameID:            nameIDRule{format: format, subjectAttribute: c.SubjectAttribute},
+		mfa:               newMFAPolicy(c, t),
 		replay:            opts.Replay,
 		now:               now,
 		log:               log,
@@ -295,7 +298,9 @@ func (m *Method) Metadata(e signin.Endpoint) ([]byte, error) {
 // RelayState = a.ID, and the request's ID, which the attempt must remember
 // as SAMLRequestID (SAML Bindings §3.4). Its NameIDPolicy has
 // AllowCreate="true" and the method's NameID format (none for unspecified:
-// SAML core §3.4.1.1, the IdP then chooses).
+// SAML core §3.4.1.1, the IdP then chooses). A method that requires MFA
+// and lists acceptedAuthnContext asks for those classes
+// (RequestedAuthnContext, Comparison exact).
 func (m *Method) AuthnRequestURL(ctx context.Context, a *signin.Attempt) (string, string, error) {
 	if a == nil || a.ID == "" {
 		return "", "", errors.New("saml authn request: no attempt")
@@ -317,7 +322,14 @@ func (m *Method) AuthnRequestURL(ctx context.Context, a *signin.Attempt) (string
 	if f := m.nameID.format; f != unspecifiedNameIDFormat {
 		req.NameIDPolicy.Format = &f
 	}
-	u, err := req.Redirect(url.QueryEscape(a.ID), sp)
+	var u *url.URL
+	if m.mfa != nil && m.mfa.request {
+		el := req.Element()
+		m.mfa.requestedAuthnContext(el)
+		u, err = redirectURL(el, req.Destination, url.QueryEscape(a.ID), sp)
+	} else {
+		u, err = req.Redirect(url.QueryEscape(a.ID), sp)
+	}
 	if err != nil {
 		return "", "", fmt.Errorf("saml authn request: %w", err)
 	}

@@ -77,8 +77,10 @@ func refusal(format string, args ...any) error {
 // checks are listed in the package documentation. The assertion ID is
 // recorded in the ReplayCache only once everything else holds. A refusal
 // for the NameID rules (nameIDRule: a transient NameID, another format than
-// the method's, a missing or ambiguous subjectAttribute) is also a
-// *signin.Refusal, which the sign-in pages explain.
+// the method's, a missing or ambiguous subjectAttribute), or, when the
+// method requires MFA, for an authentication context class it does not
+// accept (signin.MFAMissing) is also a *signin.Refusal, which the sign-in
+// pages explain.
 func (m *Method) HandleResponse(ctx context.Context, e signin.Endpoint, a *signin.Attempt, r *http.Request) (signin.Identity, error) {
 	raw, err := readResponse(r)
 	if err != nil {
@@ -526,6 +528,11 @@ func (m *Method) checkAssertion(x expectation, as *etree.Element) (validated, er
 		}
 	}
 	ident.Roles = m.roles.RolesFor(attrs[m.groupsAttribute])
+	if m.mfa != nil {
+		if ident.AMR, err = m.mfa.confirm(as); err != nil {
+			return validated{}, err
+		}
+	}
 	return validated{identity: ident, assertionID: id, expires: expires.Add(MaxClockSkew)}, nil
 }
 

@@ -43,12 +43,17 @@ const (
 
 // Authentication method references (RFC 8176) a session's "amr" claim
 // holds: how the person proved who they are. A password session has pwd,
-// and otp or hwk when a second factor was checked too; an SSO session has
-// none (its provider's own amr is not carried over).
+// and otp or hwk when a second factor was checked too. An SSO session has
+// none, unless its method requires the provider's MFA (docs/sso.md,
+// "Requiring MFA at the identity provider"): then mfa, after those of the
+// provider's references that are among these.
 const (
 	AMRPassword = "pwd"
 	AMROTP      = "otp"
 	AMRHardware = "hwk"
+	// AMRMFA is RFC 8176's "mfa": the sign-in used more than one factor,
+	// as the identity provider confirmed it.
+	AMRMFA = "mfa"
 )
 
 // validAMR reports whether every reference in amr is one Mint signs, none
@@ -56,7 +61,7 @@ const (
 func validAMR(amr []string) bool {
 	for i, a := range amr {
 		switch a {
-		case AMRPassword, AMROTP, AMRHardware:
+		case AMRPassword, AMROTP, AMRHardware, AMRMFA:
 		default:
 			return false
 		}
@@ -103,8 +108,10 @@ type Claims struct {
 	Method string
 	// AMR are the authentication method references of the sign-in
 	// ("amr", RFC 8176): AMRPassword, then AMROTP or AMRHardware when a
-	// second factor was checked. Empty for SSO sessions and for sessions
-	// minted before second factors existed. Callers must not modify the
+	// second factor was checked; for an SSO sign-in whose method required
+	// the provider's MFA, the provider's references among these and
+	// AMRMFA. Empty for other SSO sessions and for sessions minted before
+	// second factors existed. Callers must not modify the
 	// slice VerifyFor returns: it is shared like Roles.
 	AMR []string
 	// IssuedAt and Expires are "iat" and "exp", whole seconds.
@@ -112,10 +119,10 @@ type Claims struct {
 	Expires  time.Time
 }
 
-// MFA reports whether the sign-in checked a second factor: the value of
-// the x-auth-mfa header.
+// MFA reports whether the sign-in checked a second factor, here or (mfa)
+// at the identity provider: the value of the x-auth-mfa header.
 func (c *Claims) MFA() bool {
-	return slices.Contains(c.AMR, AMROTP) || slices.Contains(c.AMR, AMRHardware)
+	return slices.Contains(c.AMR, AMROTP) || slices.Contains(c.AMR, AMRHardware) || slices.Contains(c.AMR, AMRMFA)
 }
 
 // Issuer is the "iss" of every session of a tenant, named by InternalID.

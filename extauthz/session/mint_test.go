@@ -361,6 +361,8 @@ func TestAMR(t *testing.T) {
 		{[]string{AMRPassword}, false},
 		{[]string{AMRPassword, AMROTP}, true},
 		{[]string{AMRPassword, AMRHardware}, true},
+		{[]string{AMRMFA}, true},                      // an SSO provider's MFA, by acr or class
+		{[]string{AMRPassword, AMROTP, AMRMFA}, true}, // and with the provider's own amr
 	} {
 		tok, minted, err := m.Mint(&f.acme, Claims{Subject: "u-1", Method: MethodPassword, AMR: tc.amr})
 		if err != nil {
@@ -378,7 +380,7 @@ func TestAMR(t *testing.T) {
 			t.Errorf("amr %v: verified %v (minted %v), MFA %v", tc.amr, c.AMR, minted.AMR, c.MFA())
 		}
 	}
-	for _, bad := range [][]string{{"sms"}, {AMRPassword, AMRPassword}, {""}} {
+	for _, bad := range [][]string{{"sms"}, {AMRPassword, AMRPassword}, {""}, {AMRMFA, AMRMFA}} {
 		if _, _, err := m.Mint(&f.acme, Claims{Subject: "u-1", Method: MethodPassword, AMR: bad}); err == nil {
 			t.Errorf("minted a session with amr %q", bad)
 		}

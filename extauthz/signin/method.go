@@ -110,6 +110,10 @@ type Identity struct {
 	// IDTokenHint is kept for RP-initiated logout, when the method offers
 	// it.
 	IDTokenHint string
+	// AMR is the session's amr (RFC 8176) when the method required the
+	// provider's MFA and the provider confirmed it (ProviderAMR: it ends
+	// in "mfa"); nil otherwise, and the session then has none.
+	AMR []string
 }
 
 // Opener builds the Method for one of a tenant's method entries. It is

@@ -46,6 +46,11 @@ type Config struct {
 	// EmailVerifiedField names a boolean userinfo member; without it a
 	// generic provider's emails are treated as unverified.
 	EmailVerifiedField string `json:"emailVerifiedField,omitempty" yaml:"emailVerifiedField,omitempty"`
+	// RequireMFA false exempts the method from the tenant's mfa: required,
+	// under which a social method otherwise refuses every sign-in: no
+	// provider tells an OAuth2 client that the person used a second
+	// factor (signin.RequiresMFA). true is refused by Validate.
+	RequireMFA *bool `json:"requireMFA,omitempty" yaml:"requireMFA,omitempty"`
 }
 
 var (
@@ -68,7 +73,7 @@ func providerNames() []string {
 // printed by tenants get is re-applied); the label, scopes and
 // defaultRoles; for generic, https authURL, tokenURL and userinfoURL, an
 // idField and emailField, and optionally emailVerifiedField, groupsClaim
-// and groupRoles, which a preset must not set.
+// and groupRoles, which a preset must not set; requireMFA only false.
 func (c *Config) Validate(m tenants.Method, v *tenants.MethodCheck) {
 	generic := c.Provider == Generic
 	if !generic {
@@ -100,6 +105,9 @@ func (c *Config) Validate(m tenants.Method, v *tenants.MethodCheck) {
 		v.Errorf("clientSecret", "set without a clientID (set both, or neither to keep the method off)")
 	}
 	v.Scopes(c.Scopes)
+	if c.RequireMFA != nil && *c.RequireMFA {
+		v.Errorf("requireMFA", "true is not possible: a social provider does not say whether a second factor was used (use an oidc method, whose ID token can; or write requireMFA: false to exempt this method from the tenant's mfa: required)")
+	}
 	if !generic {
 		return
 	}
@@ -133,6 +141,17 @@ func (c *Config) TakeClientSecret() string {
 // NeedsClientSecret reports whether the entry has a clientID: then it needs
 // a secret too.
 func (c *Config) NeedsClientSecret() bool { return c.ClientID != "" }
+
+// TenantWarnings says, for tenants apply and serve, that the method
+// refuses every sign-in of tenant t: it is offered, t's mfa is required,
+// and it is not exempt (requireMFA: false).
+func (c *Config) TenantWarnings(t *tenants.Tenant) []string {
+	if c.ClientID == "" || !signin.RequiresMFA(c.RequireMFA, t) {
+		return nil
+	}
+	return []string{"refuses every sign-in (log reason mfa_missing): the tenant's mfa is required, and a social provider cannot show that a second factor was used; " +
+		"write requireMFA: false on the method to exempt it, or sign in through the provider's OpenID Connect as an oidc method (docs/sso.md#requiring-mfa-at-the-identity-provider)"}
+}
 
 // NotOffered says why an entry without a clientID is not offered.
 func (c *Config) NotOffered() string {

@@ -76,6 +76,9 @@ type Method struct {
 	// roles holds the method's role mapping: groupRoles (generic only) and
 	// defaultRoles.
 	roles tenants.RoleMapping
+	// noMFA: the tenant requires MFA of its SSO methods and this one is not
+	// exempt, so it signs no one in (signin.RequiresMFA).
+	noMFA bool
 }
 
 var _ signin.RedirectMethod = (*Method)(nil)
@@ -165,6 +168,7 @@ func (c *Config) open(opts Options, t *tenants.Tenant, index int, m tenants.Meth
 		scopes:   scopes,
 		label:    label,
 		roles:    roles,
+		noMFA:    signin.RequiresMFA(c.RequireMFA, t),
 	}, nil
 }
 
@@ -186,6 +190,7 @@ var (
 	errSecrets  = errors.New("attempt lacks state or PKCE verifier")
 	errProvider = errors.New("provider returned an error")
 	errState    = errors.New("state mismatch")
+	errNoMFA    = errors.New("the tenant's mfa: required and a social provider cannot show a second factor; requireMFA: false on the method exempts it")
 	errIssParam = errors.New("iss response parameter mismatch (RFC 9207)")
 	errNoCode   = errors.New("no authorization code")
 	errExchange = errors.New("code exchange failed")
@@ -250,6 +255,10 @@ func (m *Method) callback(ctx context.Context, a *signin.Attempt, r *http.Reques
 	}
 	if st := q["state"]; len(st) != 1 || subtle.ConstantTimeCompare([]byte(st[0]), []byte(a.State)) != 1 {
 		return signin.Identity{}, errState
+	}
+	// Before the code is redeemed: no account is made or touched.
+	if m.noMFA {
+		return signin.Identity{}, signin.MFAMissing(errNoMFA)
 	}
 	if iss, ok := q["iss"]; ok && m.provider.ResponseIssuer != "" {
 		if len(iss) != 1 || iss[0] != m.provider.ResponseIssuer {

@@ -26,6 +26,16 @@ const (
 	// OIDCClientSecret is OIDCClientID's secret (client_secret_basic or
 	// client_secret_post).
 	OIDCClientSecret = "acme-oidc-client-secret"
+	// OIDCMFAClientID is a second confidential client in RealmOIDC, with
+	// the same redirect URI and PKCE rule as OIDCClientID, whose browser
+	// sign-in is the realm's flow "password and otp": the password form
+	// and then the OTP form, each execution naming its RFC 8176 reference,
+	// which the client's amr mapper puts in the ID token (["pwd","otp"]);
+	// groups are released as by OIDCClientID.
+	// A user without an OTP credential cannot sign in through it.
+	OIDCMFAClientID = "tenantgate-mfa"
+	// OIDCMFAClientSecret is OIDCMFAClientID's secret.
+	OIDCMFAClientSecret = "acme-oidc-mfa-client-secret"
 	// OAuthClientID is the confidential client in RealmOAuth, used as a
 	// generic OAuth2 provider. Its one redirect URI is Origins.Initech +
 	// "/_auth/callback"; PKCE is allowed but not required; "groups" is
@@ -79,6 +89,10 @@ type User struct {
 	// leading slash ("full.path": "false"), in the "groups" claim (OIDC),
 	// userinfo field (OAuth2) or attribute (SAML).
 	Groups []string
+	// OTPSecret, when set, is the base32 secret of the user's TOTP
+	// credential (RFC 6238: SHA-1, 6 digits, 30 s, as the realm's OTP
+	// policy), so a test can compute the code Keycloak asks for.
+	OTPSecret string
 }
 
 // Users returns every account in the realms, a fresh slice on each call.
@@ -87,18 +101,20 @@ type User struct {
 // pat@shared.test and different passwords: the same person at three
 // tenants' IdPs, for tests that an identity is never linked across tenants
 // by email. "mallory" in RealmOIDC has an unverified email, for tests that
-// such an email is never trusted.
+// such an email is never trusted. "olivia" in RealmOIDC also has a TOTP
+// credential (OTPSecret), for OIDCMFAClientID.
 func Users() []User {
 	return []User{
-		{RealmOIDC, "alice", "alice-acme-pw", "alice@acme.test", true, []string{"admins", "engineering"}},
-		{RealmOIDC, "bob", "bob-acme-pw", "bob@acme.test", true, []string{"support"}},
-		{RealmOIDC, "mallory", "mallory-acme-pw", "mallory@acme.test", false, []string{"admins"}},
-		{RealmOIDC, "pat", "pat-acme-pw", "pat@shared.test", true, []string{"engineering"}},
-		{RealmSAML, "carol", "carol-globex-pw", "carol@globex.test", true, []string{"admins", "finance"}},
-		{RealmSAML, "dave", "dave-globex-pw", "dave@globex.test", true, []string{"finance"}},
-		{RealmSAML, "pat", "pat-globex-pw", "pat@shared.test", true, []string{"admins"}},
-		{RealmOAuth, "erin", "erin-initech-pw", "erin@initech.test", true, []string{"managers", "staff"}},
-		{RealmOAuth, "pat", "pat-initech-pw", "pat@shared.test", true, []string{"staff"}},
+		{RealmOIDC, "alice", "alice-acme-pw", "alice@acme.test", true, []string{"admins", "engineering"}, ""},
+		{RealmOIDC, "bob", "bob-acme-pw", "bob@acme.test", true, []string{"support"}, ""},
+		{RealmOIDC, "mallory", "mallory-acme-pw", "mallory@acme.test", false, []string{"admins"}, ""},
+		{RealmOIDC, "pat", "pat-acme-pw", "pat@shared.test", true, []string{"engineering"}, ""},
+		{RealmOIDC, "olivia", "olivia-acme-pw", "olivia@acme.test", true, []string{"engineering"}, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"},
+		{RealmSAML, "carol", "carol-globex-pw", "carol@globex.test", true, []string{"admins", "finance"}, ""},
+		{RealmSAML, "dave", "dave-globex-pw", "dave@globex.test", true, []string{"finance"}, ""},
+		{RealmSAML, "pat", "pat-globex-pw", "pat@shared.test", true, []string{"admins"}, ""},
+		{RealmOAuth, "erin", "erin-initech-pw", "erin@initech.test", true, []string{"managers", "staff"}, ""},
+		{RealmOAuth, "pat", "pat-initech-pw", "pat@shared.test", true, []string{"staff"}, ""},
 	}
 }
 

@@ -16,8 +16,9 @@ type realmUser struct {
 	LastName      string   `json:"lastName"`
 	Groups        []string `json:"groups"`
 	Credentials   []struct {
-		Type, Value string
-		Temporary   bool
+		Type, Value                string
+		Temporary                  bool
+		SecretData, CredentialData string
 	} `json:"credentials"`
 }
 
@@ -100,12 +101,38 @@ func TestRealmFilesMatchFixtures(t *testing.T) {
 				if !equalSets(groups, want.Groups) {
 					t.Errorf("%s: groups %v, want %v", want.Username, groups, want.Groups)
 				}
-				if len(got.Credentials) != 1 || got.Credentials[0].Type != "password" ||
+				creds := 1
+				if want.OTPSecret != "" {
+					creds = 2
+				}
+				if len(got.Credentials) != creds || got.Credentials[0].Type != "password" ||
 					got.Credentials[0].Value != want.Password || got.Credentials[0].Temporary {
-					t.Errorf("%s: want one permanent password credential equal to Users()'s", want.Username)
+					t.Errorf("%s: want one permanent password credential equal to Users()'s, first", want.Username)
+				}
+				if want.OTPSecret != "" && len(got.Credentials) == 2 {
+					checkOTPCredential(t, want, got.Credentials[1].Type, got.Credentials[1].SecretData, got.Credentials[1].CredentialData)
 				}
 			}
 		})
+	}
+}
+
+// checkOTPCredential: the user's second credential is a TOTP one whose
+// secret is Users()'s, with the parameters every authenticator app and
+// extauthz/otp use.
+func checkOTPCredential(t *testing.T, want User, typ, secretData, credentialData string) {
+	t.Helper()
+	var secret struct{ Value string }
+	var data struct {
+		SubType        string
+		Digits, Period int
+		Algorithm      string
+		SecretEncoding string
+	}
+	if typ != "otp" || json.Unmarshal([]byte(secretData), &secret) != nil || json.Unmarshal([]byte(credentialData), &data) != nil ||
+		secret.Value != want.OTPSecret || data.SubType != "totp" || data.Digits != 6 || data.Period != 30 ||
+		data.Algorithm != "HmacSHA1" || data.SecretEncoding != "BASE32" {
+		t.Errorf("%s: want a TOTP credential (SHA-1, 6 digits, 30 s) with Users()'s base32 secret", want.Username)
 	}
 }
 
@@ -133,8 +160,11 @@ func TestRealmClients(t *testing.T) {
 		t.Run(tc.realm, func(t *testing.T) {
 			r := readRealm(t, tc.realm)
 			want := 1
-			if tc.realm == RealmSAML {
+			switch tc.realm {
+			case RealmSAML:
 				want = 4 // and the NameID clients, TestRealmNameIDClients
+			case RealmOIDC:
+				want = 2 // and OIDCMFAClientID, TestRealmMFAClient
 			}
 			if len(r.Clients) != want {
 				t.Fatalf("%d clients, want %d", len(r.Clients), want)
@@ -179,5 +209,73 @@ func TestRealmNameIDClients(t *testing.T) {
 			c.Attributes["saml_name_id_format"] != format || c.Attributes["saml_force_name_id_format"] != "true" {
 			t.Errorf("client %s: %+v", c.ClientID, c)
 		}
+	}
+}
+
+// TestRealmMFAClient: OIDCMFAClientID redirects where OIDCClientID does,
+// signs in through the flow "password and otp", whose executions name pwd
+// and otp, and puts amr in the ID token.
+func TestRealmMFAClient(t *testing.T) {
+	data, err := fs.ReadFile(RealmFiles(), RealmOIDC+".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type mapper struct {
+		ProtocolMapper string
+		Config         map[string]string
+	}
+	type client struct {
+		ClientID, Secret                   string
+		RedirectURIs                       []string `json:"redirectUris"`
+		AuthenticationFlowBindingOverrides map[string]string
+		ProtocolMappers                    []mapper
+	}
+	var r struct {
+		AuthenticatorConfig []struct {
+			Alias  string
+			Config map[string]string
+		}
+		AuthenticationFlows []struct {
+			ID                       string
+			AuthenticationExecutions []struct {
+				Authenticator, AuthenticatorConfig, Requirement string
+			}
+		}
+		Clients []client
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(r.Clients, func(c client) bool { return c.ClientID == OIDCMFAClientID })
+	if i < 0 {
+		t.Fatalf("no client %s", OIDCMFAClientID)
+	}
+	c := r.Clients[i]
+	if c.Secret != OIDCMFAClientSecret || !slices.Equal(c.RedirectURIs, []string{"${TG_ACME_ORIGIN}/_auth/callback"}) {
+		t.Errorf("client %s: secret matches %v, redirect URIs %v", c.ClientID, c.Secret == OIDCMFAClientSecret, c.RedirectURIs)
+	}
+	if !slices.ContainsFunc(c.ProtocolMappers, func(m mapper) bool {
+		return m.ProtocolMapper == "oidc-amr-mapper" && m.Config["id.token.claim"] == "true"
+	}) {
+		t.Error("no amr mapper into the ID token")
+	}
+	refs := map[string]string{}
+	for _, ac := range r.AuthenticatorConfig {
+		refs[ac.Alias] = ac.Config["default.reference.value"]
+	}
+	var got []string
+	for _, f := range r.AuthenticationFlows {
+		if f.ID != c.AuthenticationFlowBindingOverrides["browser"] {
+			continue
+		}
+		for _, e := range f.AuthenticationExecutions {
+			if e.Requirement != "REQUIRED" {
+				t.Errorf("%s: %s, want REQUIRED", e.Authenticator, e.Requirement)
+			}
+			got = append(got, e.Authenticator+"="+refs[e.AuthenticatorConfig])
+		}
+	}
+	if want := []string{"auth-username-password-form=pwd", "auth-otp-form=otp"}; !slices.Equal(got, want) {
+		t.Errorf("browser flow of %s: %v, want %v", OIDCMFAClientID, got, want)
 	}
 }
