@@ -1,15 +1,19 @@
 package test
 
 import (
+	"encoding/base32"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/otp"
 	"github.com/tenantgate/tenantgate/extauthz/telemetry"
 	"github.com/tenantgate/tenantgate/internal/otlpsink"
 	"github.com/tenantgate/tenantgate/test/internal/stack"
@@ -20,8 +24,8 @@ import (
 // wrong and unknown), cookie and bearer requests (allowed, refused, from
 // another tenant), a session signed out from the account page's list, a
 // sign-out and admin API calls, then reads everything tenantgate wrote: no
-// password, session token, cookie value, CSRF token or admin token appears
-// in it, and every line about a request carries the request id Envoy gave
+// password, session token, cookie value, CSRF token, TOTP secret, recovery
+// code or admin token appears in it, and every line about a request carries the request id Envoy gave
 // it and, where the request was traced, its trace id. (TestSSOEndToEnd
 // does the same for the SSO methods' client secrets and Keycloak
 // passwords.)
@@ -38,6 +42,8 @@ func TestLogsCarryIDsAndNoSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startHarness(t, stack.ServeArgs("--log-level", "debug", "--admin-token-file", tokenFile),
+		stack.Tenants(func() string { return tenantFile + vaultTenant }, append(slices.Clone(fixtureMemberships),
+			stack.Membership{User: carol, Tenant: "vault", Role: "member"})...),
 		stack.EnvoyConfig("envoy-tracing.yaml", func(cfg string) string {
 			return strings.Replace(cfg, "port_value: 4317", "port_value: "+sinkPort, 1)
 		}))
@@ -109,6 +115,16 @@ func TestLogsCarryIDsAndNoSecrets(t *testing.T) {
 		sink.WaitFor(t, 10*time.Second, name, func(sp otlpsink.Span) bool { return sp.Name == name })
 	}
 
+	// The second step (vault has mfa: required): carol enrols an
+	// authenticator app right after her password, then signs in again with
+	// a code. Her factors' writes and the state's spend are traced; the
+	// lines of the step carry the ids.
+	secrets = append(secrets, carol.Password)
+	secrets = append(secrets, s.totpSignIns(t, "vault."+baseDomain, carol)...)
+	for _, name := range []string{telemetry.SpanStorePrefix + "update_second_factors", telemetry.SpanStorePrefix + "use_assertion_id"} {
+		sink.WaitFor(t, 10*time.Second, name, func(sp otlpsink.Span) bool { return sp.Name == name && sp.Attrs["tenantgate.outcome"] == "ok" })
+	}
+
 	// Sign-out.
 	confirm := s.send(t, request{host: acme, target: "/_auth/logout", headers: []header{cookieHeader(session), {"Accept", "text/html"}}})
 	csrf := csrfToken(t, confirm)
@@ -158,7 +174,7 @@ func TestLogsCarryIDsAndNoSecrets(t *testing.T) {
 		}
 		traced := true
 		switch l.Msg {
-		case "sign-in refused", "signed in", "signed out", "check denied", "session revoked by its holder":
+		case "sign-in refused", "signed in", "signed out", "check denied", "session revoked by its holder", "totp enrolled":
 		case "admin request", "admin request refused":
 			traced = false // not routed through Envoy: no span, the caller's request id
 		default:
@@ -169,9 +185,73 @@ func TestLogsCarryIDsAndNoSecrets(t *testing.T) {
 			t.Errorf("log line without its request id or trace id: %s", line)
 		}
 	}
-	for _, msg := range []string{"sign-in refused", "signed in", "signed out", "check denied", "session revoked by its holder", "admin request", "admin request refused"} {
+	for _, msg := range []string{"sign-in refused", "signed in", "signed out", "check denied", "session revoked by its holder", "totp enrolled", "admin request", "admin request refused"} {
 		if seen[msg] == 0 {
 			t.Errorf("no %q line in tenantgate's output:\n%s", msg, logs)
 		}
 	}
+}
+
+// vaultTenant is a password tenant with mfa: required, added to tenantFile
+// for the second step.
+const vaultTenant = `  - id: vault
+    name: Vault
+    mfa: required
+    methods:
+      - type: password
+    roles:
+      member: {permissions: ["docs:read"]}
+`
+
+// totpSecret and recoveryCode read the enrolment page and the recovery
+// codes page.
+var (
+	totpSecret   = regexp.MustCompile(`id="totp-secret">([^<]+)<`)
+	recoveryCode = regexp.MustCompile(`<li>([0-9a-z]{5}-[0-9a-z]{5})</li>`)
+)
+
+// totpSignIns signs u in to host, whose tenant requires a second factor,
+// twice through Envoy: first enrolling an authenticator app (the secret
+// read off the page, the code computed here), then with the next step's
+// code. It returns what must never be logged: the secret, the recovery
+// codes and the sessions.
+func (s *harness) totpSignIns(t *testing.T, host string, u stack.User) []string {
+	t.Helper()
+	firstStep := func() []*http.Cookie {
+		t.Helper()
+		cookies, csrf := s.loginPage(t, host)
+		resp := s.postLogin(t, host, cookies, url.Values{"email": {u.Email}, "password": {u.Password}, "rd": {"/"}, "csrf": {csrf}})
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasSuffix(resp.Header.Get("Location"), "/_auth/mfa") {
+			t.Fatalf("POST %s/_auth/login: want 303 to the second step, got\n%s", host, resp)
+		}
+		return resp.Cookies()
+	}
+	state := firstStep()
+	page := s.send(t, request{host: host, target: "/_auth/mfa", headers: []header{cookieHeader(state...), {"Accept", "text/html"}}})
+	m := totpSecret.FindSubmatch(page.body)
+	if page.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("GET %s/_auth/mfa: want the enrolment page, got\n%s", host, page)
+	}
+	text := strings.ReplaceAll(string(m[1]), " ", "")
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(text)
+	if err != nil {
+		t.Fatalf("the secret on the page: %v", err)
+	}
+	step := otp.Step(time.Now())
+	enrolled := s.postPage(t, host, "/_auth/mfa", url.Values{"code": {otp.Code(secret, step)}}, state...)
+	codes := recoveryCode.FindAllSubmatch(enrolled.body, -1)
+	first := enrolled.cookie("tenantgate")
+	if enrolled.StatusCode != http.StatusOK || len(codes) != otp.RecoveryCodes || first == nil {
+		t.Fatalf("POST %s/_auth/mfa (enrolment): want the recovery codes and a session, got %d codes in\n%s", host, len(codes), enrolled)
+	}
+	again := s.postPage(t, host, "/_auth/mfa", url.Values{"code": {otp.Code(secret, step+1)}}, firstStep()...)
+	second := again.cookie("tenantgate")
+	if again.StatusCode != http.StatusSeeOther || second == nil {
+		t.Fatalf("POST %s/_auth/mfa (a code): want 303 with a session, got\n%s", host, again)
+	}
+	out := []string{text, first.Value, second.Value}
+	for _, c := range codes {
+		out = append(out, string(c[1]), strings.ReplaceAll(string(c[1]), "-", ""))
+	}
+	return out
 }
