@@ -434,25 +434,33 @@ func (h *Handler) checkCode(q *request, st *mfaState, ceremony string) *answer {
 	if err != nil {
 		return h.unavailable(q, "count account failures", err)
 	}
+	// The factor is checked whatever the first step's verdict and the
+	// account's limit, so that the step does the same store work (in a
+	// fleet, etcd round trips) either way and its time does not tell
+	// whether the password was right. A failed or locked state checks it
+	// against a user of no membership: the same reads, never a verdict,
+	// and no code of the member's is spent.
+	subject := st.User
+	if st.Failed == 1 || locked {
+		if subject, err = randomHex(h.Rand, userIDLen/2); err != nil {
+			return h.unavailable(q, "read randomness", err)
+		}
+	}
+	used, err := h.checkEitherFactor(q, st, ceremony, subject)
 	reason := ""
-	var used string
 	switch {
+	case err != nil && !errors.Is(err, errWrongCode) && !errors.Is(err, errWrongPasskey) && !errors.Is(err, tenants.ErrNotFound):
+		return h.unavailable(q, "check second factor", err)
 	case st.Failed == 1:
 		reason = "mfa_first_step_failed"
 	case locked:
 		reason = "account_locked"
-	default:
-		used, err = h.checkEitherFactor(q, st, ceremony)
-		switch {
-		case errors.Is(err, errWrongCode):
-			reason = "mfa_wrong_code"
-		case errors.Is(err, errWrongPasskey):
-			reason = "mfa_wrong_passkey"
-		case errors.Is(err, tenants.ErrNotFound):
-			reason = "not_member"
-		case err != nil:
-			return h.unavailable(q, "check second factor", err)
-		}
+	case errors.Is(err, errWrongCode):
+		reason = "mfa_wrong_code"
+	case errors.Is(err, errWrongPasskey):
+		reason = "mfa_wrong_passkey"
+	case errors.Is(err, tenants.ErrNotFound):
+		reason = "not_member"
 	}
 	if reason != "" {
 		if !locked {
@@ -480,22 +488,24 @@ func (h *Handler) checkCode(q *request, st *mfaState, ceremony string) *answer {
 	return a
 }
 
-// checkEitherFactor checks what the code step received: a passkey's
-// answer in the "passkey" field (the code page's script fills it), else
-// the "code" field (checkFactor). It returns what was used, or
-// errWrongCode or errWrongPasskey, ErrNotFound, or another error.
-func (h *Handler) checkEitherFactor(q *request, st *mfaState, ceremony string) (string, error) {
+// checkEitherFactor checks what the code step received against
+// subject's factors (st.User's, or one of no membership: checkCode): a
+// passkey's answer in the "passkey" field (the code page's script fills
+// it; its ceremony is st's), else the "code" field (checkFactor). It
+// returns what was used, or errWrongCode or errWrongPasskey, ErrNotFound,
+// or another error.
+func (h *Handler) checkEitherFactor(q *request, st *mfaState, ceremony, subject string) (string, error) {
 	t := q.tenant()
 	answer := q.r.PostForm.Get("passkey")
 	if answer == "" {
-		return h.checkFactor(q.r.Context(), t, st.User, q.r.PostForm.Get("code"), h.now())
+		return h.checkFactor(q.r.Context(), t, subject, q.r.PostForm.Get("code"), h.now())
 	}
 	rp, err := h.passkeyRP(q)
 	if err != nil || ceremony == "" {
 		// Path tenancy, or no ceremony begun: nothing to check it against.
 		return usedPasskey, errWrongPasskey
 	}
-	return usedPasskey, h.checkPasskeyFactor(q.r.Context(), rp, t, st.User, st.ID, ceremony, []byte(answer))
+	return usedPasskey, h.checkPasskeyFactorOf(q.r.Context(), rp, t, st.User, subject, st.ID, ceremony, []byte(answer))
 }
 
 // What checkFactor accepted.

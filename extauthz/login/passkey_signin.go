@@ -121,6 +121,15 @@ func passkeyStepBinding(userID, step string) string { return userID + "/" + step
 // checkPasskeyFactor checks the browser's answer to the ceremony begun by
 // beginPasskeyFactor for the same step; see above.
 func (h *Handler) checkPasskeyFactor(ctx context.Context, rp passkey.RP, t *tenants.Tenant, userID, step, ceremony string, response []byte) error {
+	return h.checkPasskeyFactorOf(ctx, rp, t, userID, userID, step, ceremony, response)
+}
+
+// checkPasskeyFactorOf is checkPasskeyFactor for a ceremony begun for
+// binder's step, checked against subject's passkeys. The code step passes
+// a subject of no membership when the first step failed or the account is
+// locked (checkCode): the same work, and never a verdict.
+func (h *Handler) checkPasskeyFactorOf(ctx context.Context, rp passkey.RP, t *tenants.Tenant, binder, subject, step, ceremony string, response []byte) error {
+	userID := subject
 	if h.passkeys == nil {
 		return errWrongPasskey
 	}
@@ -128,7 +137,7 @@ func (h *Handler) checkPasskeyFactor(ctx context.Context, rp passkey.RP, t *tena
 		h.log().InfoContext(ctx, "passkey sign-in refused", "tenant", t.ID, "reason", reason, "err", err)
 		return errWrongPasskey
 	}
-	c, err := passkey.Open(h.passkeys.ceremony, ceremony, t.InternalID, passkeyStepBinding(userID, step), passkey.KindLogin, h.now())
+	c, err := passkey.Open(h.passkeys.ceremony, ceremony, t.InternalID, passkeyStepBinding(binder, step), passkey.KindLogin, h.now())
 	if err != nil {
 		return refused("ceremony", err)
 	}

@@ -1,0 +1,128 @@
+package login
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tenantgate/tenantgate/tenants"
+)
+
+// callLog is a Store that records which of the second step's
+// store calls are made, in order (names only: the arguments differ
+// between a real and a failed state by design).
+type callLog struct {
+	Store
+	mu    sync.Mutex
+	calls []string
+}
+
+func (s *callLog) note(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, name)
+}
+
+func (s *callLog) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.calls
+	s.calls = nil
+	return out
+}
+
+func (s *callLog) SecondFactors(ctx context.Context, tid, uid string) (tenants.SecondFactors, error) {
+	s.note("SecondFactors")
+	return s.Store.SecondFactors(ctx, tid, uid)
+}
+
+func (s *callLog) UpdateSecondFactors(ctx context.Context, tid, uid string, fn func(*tenants.SecondFactors) error) error {
+	s.note("UpdateSecondFactors")
+	return s.Store.UpdateSecondFactors(ctx, tid, uid, fn)
+}
+
+func (s *callLog) Passkeys(ctx context.Context, tid, uid string) ([]tenants.Passkey, error) {
+	s.note("Passkeys")
+	return s.Store.Passkeys(ctx, tid, uid)
+}
+
+func (s *callLog) UpdatePasskey(ctx context.Context, tid, uid string, id []byte, fn func(*tenants.Passkey) error) error {
+	s.note("UpdatePasskey")
+	return s.Store.UpdatePasskey(ctx, tid, uid, id, fn)
+}
+
+func (s *callLog) UseAssertionID(ctx context.Context, tid, id string, until time.Time) error {
+	s.note("UseAssertionID")
+	return s.Store.UseAssertionID(ctx, tid, id, until)
+}
+
+func (s *callLog) Membership(ctx context.Context, tid, uid string) ([]string, error) {
+	s.note("Membership")
+	return s.Store.Membership(ctx, tid, uid)
+}
+
+// TestMFACodeStepSameWork: the code step does the same store work for a
+// state whose password was wrong (or whose account is locked by the time
+// of the code) as for one whose password was right, with a wrong code or
+// passkey answer. Otherwise the step's time (a store transaction, in a
+// fleet an etcd round trip, against none) tells a guesser who holds no
+// factor whether the password was right, which the second step promises
+// never to reveal before the factor is checked.
+func TestMFACodeStepSameWork(t *testing.T) {
+	e := newMFAEnv(t)
+	const host = "vault.app.test"
+	e.enrol(host)
+	calls := &callLog{Store: e.h.Store}
+	e.h.Store = calls
+	vault := e.snaps.Load().BySlug("vault")
+
+	type stepFn func(st *http.Cookie) *http.Response
+	code := func(st *http.Cookie) *http.Response { return e.postCode(host, st, "123456") }
+	pk := func(st *http.Cookie) *http.Response {
+		_, pc := e.passkeyStep(host, st)
+		return e.postForm(host, PathMFA, url.Values{"passkey": {`{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{}}`}}, st, pc)
+	}
+	for _, answer := range []struct {
+		name string
+		post stepFn
+	}{{"a wrong code", code}, {"a wrong passkey answer", pk}} {
+		t.Run(answer.name, func(t *testing.T) {
+			e.clock.Advance(time.Hour) // a fresh failure window
+			run := func(what string, st *http.Cookie, before func()) []string {
+				t.Helper()
+				if before != nil {
+					before()
+				}
+				calls.take()
+				wantStatus(t, what, answer.post(st), http.StatusUnauthorized)
+				return calls.take()
+			}
+			right := run("right password", e.mfaStep(host, "alice@acme.test", alicePassword), nil)
+			if !slices.Contains(right, "UseAssertionID") || len(right) < 2 {
+				t.Fatalf("right password: store calls %v", right)
+			}
+			for what, got := range map[string][]string{
+				"wrong password":  run("wrong password", e.mfaStep(host, "alice@acme.test", "not-her-password"), nil),
+				"unknown address": run("unknown address", e.mfaStep(host, "nobody@acme.test", "whatever"), nil),
+				"locked meanwhile": func() []string {
+					st := e.mfaStep(host, "alice@acme.test", alicePassword)
+					return run("locked meanwhile", st, func() {
+						for range e.h.limits.AccountFailures {
+							if _, err := e.h.accounts.Add(t.Context(), counterKey("account", vault.InternalID, "alice@acme.test"), e.clock.Now()); err != nil {
+								t.Fatal(err)
+							}
+						}
+					})
+				}(),
+			} {
+				if !slices.Equal(got, right) {
+					t.Errorf("%s: store calls %v, right password %v", what, got, right)
+				}
+			}
+		})
+	}
+}
