@@ -162,23 +162,33 @@ func (h *Handler) secondStep(q *request, user tenants.User, roles []string, rd, 
 // TOTP app or at least one passkey. A passkey counts wherever the person
 // signs in, also on an address where passkeys cannot be used (path
 // tenancy): a member who chose one is never let in on the password alone.
-// ErrNotFound when the membership is gone.
+// ErrNotFound when the membership is gone. Both are read whatever the
+// first says, so the reads are the same for every member and for the
+// user of no membership a failed first step asks about (failedFirstStep).
 func (h *Handler) hasSecondFactor(ctx context.Context, t *tenants.Tenant, userID string) (bool, error) {
 	f, err := h.Store.SecondFactors(ctx, t.InternalID, userID)
-	if err != nil || f.Enrolled() {
-		return err == nil, err
+	ps, perr := h.Store.Passkeys(ctx, t.InternalID, userID)
+	switch {
+	case err != nil:
+		return false, err
+	case perr != nil:
+		return false, perr
 	}
-	ps, err := h.Store.Passkeys(ctx, t.InternalID, userID)
-	return len(ps) > 0, err
+	return f.Enrolled() || len(ps) > 0, nil
 }
 
 // failedFirstStep is the answer to a wrong password (or any failed first
 // step) in a tenant with a second step: the same state and redirect as a
-// right one, marked failed (see the package comment above).
+// right one, marked failed (see the package comment above). It reads the
+// factors of its random user as secondStep reads a member's, so that the
+// store work, and the time, are the same as after a right password.
 func (h *Handler) failedFirstStep(q *request, email, rd string) *answer {
 	fake, err := randomHex(h.Rand, userIDLen/2)
 	if err != nil {
 		return h.unavailable(q, "read randomness", err)
+	}
+	if _, err := h.hasSecondFactor(q.r.Context(), q.tenant(), fake); err != nil && !errors.Is(err, tenants.ErrNotFound) {
+		return h.unavailable(q, "read second factors", err)
 	}
 	if len(email) > maxEmailBytes {
 		// No account has it; kept out of the cookie, which must stay

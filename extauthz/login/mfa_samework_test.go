@@ -126,3 +126,26 @@ func TestMFACodeStepSameWork(t *testing.T) {
 		})
 	}
 }
+
+// TestMFAFirstStepSameWork: the password form of a tenant with a second
+// step does the same store work for a wrong password as for a right one
+// of a member with a factor (who gets the code step): reading the
+// member's factors only after a right password would time the verdict.
+func TestMFAFirstStepSameWork(t *testing.T) {
+	e := newMFAEnv(t)
+	const host = "vault.app.test"
+	e.enrol(host)
+	calls := &callLog{Store: e.h.Store}
+	e.h.Store = calls
+	e.clock.Advance(time.Hour)
+	calls.take()
+	e.mfaStep(host, "alice@acme.test", alicePassword)
+	right := calls.take()
+	if !slices.Contains(right, "SecondFactors") {
+		t.Fatalf("right password: store calls %v", right)
+	}
+	e.mfaStep(host, "alice@acme.test", "not-her-password")
+	if wrong := calls.take(); !slices.Equal(wrong, right) {
+		t.Errorf("wrong password: store calls %v, right password %v", wrong, right)
+	}
+}
