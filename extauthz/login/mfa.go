@@ -207,8 +207,12 @@ func (h *Handler) startMFA(q *request, st mfaState) *answer {
 	return seeOther(q.res.Prefix + PathMFA)
 }
 
-// setMFAState seals st into the state cookie with a fresh id and expiry.
-// It returns nil, or the 503 when that cannot be done.
+// setMFAState seals st into the state cookie with a fresh id. A new state
+// (Expires unset) expires mfaStateTTL from now; one shown again (a wrong
+// first code at the enrolment) keeps its deadline, so the second step
+// never outlives the password it began with by more than mfaStateTTL,
+// however many wrong codes renew it. It returns nil, or the 503 when that
+// cannot be done.
 func (h *Handler) setMFAState(q *request, st mfaState) *answer {
 	if h.mfaSealer == nil {
 		return h.unavailable(q, "second sign-in step", errors.New("no sealer configured"))
@@ -217,13 +221,20 @@ func (h *Handler) setMFAState(q *request, st mfaState) *answer {
 	if err != nil {
 		return h.unavailable(q, "make second-step id", err)
 	}
+	now := h.now()
 	st.V, st.ID, st.Tenant = mfaStateVersion, id, q.tenant().InternalID
-	st.Expires = h.now().Add(mfaStateTTL).Unix()
+	if st.Expires == 0 {
+		st.Expires = now.Add(mfaStateTTL).Unix()
+	}
+	left := time.Unix(st.Expires, 0).Sub(now)
+	if left <= 0 {
+		return h.mfaExpired(q, "mfa_no_state")
+	}
 	v, err := sealJSON(h.mfaSealer, st, mfaContext(st.Tenant))
 	if err != nil {
 		return h.unavailable(q, "seal second-step state", err)
 	}
-	q.setCookie(h.hostCookie(q, mfaCookieBase, v, int(mfaStateTTL/time.Second)))
+	q.setCookie(h.hostCookie(q, mfaCookieBase, v, int((left+time.Second-1)/time.Second)))
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/extauthz/otp"
 	"github.com/tenantgate/tenantgate/tenants"
 )
 
@@ -147,5 +148,45 @@ func TestMFAFirstStepSameWork(t *testing.T) {
 	e.mfaStep(host, "alice@acme.test", "not-her-password")
 	if wrong := calls.take(); !slices.Equal(wrong, right) {
 		t.Errorf("wrong password: store calls %v, right password %v", wrong, right)
+	}
+}
+
+// TestMFAEnrolmentKeepsDeadline: a wrong first code at the enrolment
+// shows the page again under a new state, but with the deadline of the
+// first: the step may take mfaStateTTL after the password, not forever.
+// (A state renewed by a wrong code every few minutes outlived the
+// password it was opened with, a password reset included.)
+func TestMFAEnrolmentKeepsDeadline(t *testing.T) {
+	e := newMFAEnv(t)
+	const host = "vault.app.test"
+	st := e.mfaStep(host, "alice@acme.test", alicePassword)
+	page := wantStatus(t, "enrolment page", e.do("GET", host, PathMFA, nil, nil, st), 200)
+	m := secretRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no secret on the enrolment page:\n%s", page)
+	}
+	secret := decodeSecret(t, m[1])
+	e.clock.Advance(mfaStateTTL - time.Minute)
+	resp := e.postCode(host, st, "000000")
+	wantStatus(t, "wrong first code", resp, http.StatusBadRequest)
+	again := lastCookie(resp, mfaCookie)
+	if again == nil || again.Value == "" {
+		t.Fatal("no new state after a wrong first code")
+	}
+	if again.MaxAge > int(time.Minute/time.Second) {
+		t.Errorf("the new state's cookie lives %ds, past the step's deadline", again.MaxAge)
+	}
+	e.clock.Advance(2 * time.Minute)
+	// Posted straight away (postCode would fetch the expired page first).
+	f := e.getForm(host, "/_auth/login")
+	late := url.Values{"csrf": {f.csrf}, "code": {otp.Code(secret, otp.Step(e.clock.Now()))}}
+	wantStatus(t, "the right code past the deadline", e.do("POST", host, PathMFA, late, sameOrigin(), f.preauth, again), http.StatusBadRequest)
+	alice, err := e.store.UserByEmail(t.Context(), "alice@acme.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	factors, err := e.store.SecondFactors(t.Context(), e.snaps.Load().BySlug("vault").InternalID, alice.ID)
+	if err != nil || factors.Enrolled() {
+		t.Fatalf("enrolled past the deadline: %+v, %v", factors, err)
 	}
 }
