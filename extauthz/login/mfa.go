@@ -446,6 +446,14 @@ var errWrongCode = errors.New("wrong code")
 // checkCode is the code step of a sign-in: limits first, then the code
 // (or the passkey's answer, with ceremony, the code page's) against the
 // member's factors; the session on success.
+//
+// The account's limit holds exactly, as for passwords (checkFirstFactor):
+// a step first counts itself, and only the first Limits.AccountFailures
+// of a window are checked against the member's factors. Checking the
+// count and adding to it after the factor let steps posted together all
+// pass the check before any was counted; states that cost the count
+// nothing (a switch from the apex) then bought any number of code guesses
+// in one burst. completeSignIn clears the count of a step that succeeds.
 func (h *Handler) checkCode(q *request, st *mfaState, ceremony string) *answer {
 	t := q.tenant()
 	ctx := q.r.Context()
@@ -454,6 +462,14 @@ func (h *Handler) checkCode(q *request, st *mfaState, ceremony string) *answer {
 	locked, err := h.accounts.over(ctx, acctKey, now)
 	if err != nil {
 		return h.unavailable(q, "count account failures", err)
+	}
+	if !locked {
+		// A locked step is not counted again: it changes no verdict.
+		n, err := h.accounts.Add(ctx, acctKey, now)
+		if err != nil {
+			return h.unavailable(q, "count account failure", err)
+		}
+		locked = n > h.accounts.max
 	}
 	// The factor is checked whatever the first step's verdict and the
 	// account's limit, so that the step does the same store work (in a
@@ -484,11 +500,6 @@ func (h *Handler) checkCode(q *request, st *mfaState, ceremony string) *answer {
 		reason = "not_member"
 	}
 	if reason != "" {
-		if !locked {
-			if _, err := h.accounts.Add(ctx, acctKey, now); err != nil {
-				return h.unavailable(q, "count account failure", err)
-			}
-		}
 		if _, err := h.addresses.Add(ctx, counterKey("address", h.clientKey(q.r)), now); err != nil {
 			return h.unavailable(q, "count address failure", err)
 		}

@@ -190,3 +190,91 @@ func TestMFAEnrolmentKeepsDeadline(t *testing.T) {
 		t.Fatalf("enrolled past the deadline: %+v, %v", factors, err)
 	}
 }
+
+// barrierStore holds every UpdateSecondFactors call until n have arrived
+// (or a second has passed), so that code steps posted together all reach
+// the factor check together, and records whose factors each one read.
+type barrierStore struct {
+	Store
+	n       int
+	mu      sync.Mutex
+	arrived int
+	release chan struct{}
+	users   []string
+}
+
+func (s *barrierStore) UpdateSecondFactors(ctx context.Context, tid, uid string, fn func(*tenants.SecondFactors) error) error {
+	s.mu.Lock()
+	s.users = append(s.users, uid)
+	s.arrived++
+	if s.arrived == s.n {
+		close(s.release)
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.release:
+	case <-time.After(time.Second):
+	}
+	return s.Store.UpdateSecondFactors(ctx, tid, uid, fn)
+}
+
+// TestMFACodeLimitHoldsUnderConcurrency: code steps posted together get
+// at most Limits.AccountFailures verdicts per window, as passwords do.
+// States that cost the account's count nothing (a switch from the apex
+// gives them; here the count is cleared between them) and are all posted
+// at once must not each pass the limit's check before any is counted.
+func TestMFACodeLimitHoldsUnderConcurrency(t *testing.T) {
+	e := newMFAEnv(t)
+	const host = "vault.app.test"
+	e.enrol(host)
+	e.clock.Advance(time.Hour)
+	vault := e.snaps.Load().BySlug("vault")
+	key := counterKey("account", vault.InternalID, "alice@acme.test")
+	n := e.h.limits.AccountFailures + 6
+	states := make([]*http.Cookie, n)
+	forms := make([]struct {
+		csrf    string
+		preauth *http.Cookie
+	}, n)
+	for i := range states {
+		states[i] = e.mfaStep(host, "alice@acme.test", alicePassword)
+		if err := e.h.accounts.Reset(t.Context(), key); err != nil {
+			t.Fatal(err)
+		}
+		f := e.getForm(host, "/_auth/login")
+		forms[i].csrf, forms[i].preauth = f.csrf, f.preauth
+	}
+	alice, err := e.store.UserByEmail(t.Context(), "alice@acme.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := &barrierStore{Store: e.h.Store, n: n, release: make(chan struct{})}
+	e.h.Store = bs
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	for i := range states {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			form := url.Values{"csrf": {forms[i].csrf}, "code": {"000000"}}
+			resp := e.do("POST", host, PathMFA, form, sameOrigin(), forms[i].preauth, states[i])
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		if s != http.StatusUnauthorized {
+			t.Errorf("code step %d: status %d, want 401", i, s)
+		}
+	}
+	checked := 0
+	for _, u := range bs.users {
+		if u == alice.ID {
+			checked++
+		}
+	}
+	if checked > e.h.limits.AccountFailures {
+		t.Errorf("%d of %d codes posted together were checked against alice's factors, limit %d", checked, n, e.h.limits.AccountFailures)
+	}
+}
