@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tenantgate/tenantgate/test/internal/freeport"
 )
 
 // RepoRoot returns the module root: the nearest directory at or above the
@@ -45,15 +47,16 @@ func RepoRoot(tb testing.TB) string {
 	}
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 for a server started later: free
+// now, and handed to nothing else on the machine while this test process
+// runs (freeport).
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Get()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // Env is the environment for child processes: the test's, without any
