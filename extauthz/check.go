@@ -88,6 +88,13 @@ type CheckObserver interface {
 // With Inline set, a sign-in path is answered by the sign-in handler (always
 // as a DeniedHttpResponse, see Inline).
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	resp, _ := s.check(ctx, req)
+	return resp, nil
+}
+
+// check is Check, with the template an allowed answer was built from (nil
+// for every other answer), from which checkEncoded encodes it.
+func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, *okTemplate) {
 	var start time.Time
 	if s.Observer != nil {
 		start = time.Now()
@@ -117,7 +124,8 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	endCheckSpan(span, d)
 	switch d.Outcome {
 	case Allow, AllowAnonymous:
-		return allowed(s.okTemplate(d), d.Tenant, headers, s.Authorizer.CookieName), nil
+		tpl := s.okTemplate(d)
+		return allowed(tpl, d.Tenant, headers, s.Authorizer.CookieName), tpl
 	default:
 		if d.Outcome == Deny && s.Log != nil && s.Log.Enabled(ctx, slog.LevelDebug) {
 			s.Log.DebugContext(ctx, "check denied", "code", d.Code, "status", d.Status, "request_id", telemetry.RequestID(headers.get("x-request-id")))
@@ -187,6 +195,10 @@ type okTemplate struct {
 	set     []string
 	status  *rpcstatus.Status
 	meta    *structpb.Struct
+	// wireHead and wireOK are the encoded status and metadata, and the
+	// encoded OkHttpResponse with the headers; wire is the whole answer
+	// when the call adds nothing (wire.go).
+	wireHead, wireOK, wire []byte
 }
 
 // okTemplate returns the template of d's OK answer. For an Allow whose
@@ -202,6 +214,7 @@ func (s *Server) okTemplate(d Decision) *okTemplate {
 		}
 	}
 	tpl := buildOKTemplate(d)
+	encodeTemplate(tpl)
 	if cacheable {
 		tpl.cur, tpl.version = cur, d.snap.Version
 		d.memo.Store(tpl)

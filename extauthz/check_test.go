@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
@@ -32,6 +33,7 @@ type fixture struct {
 	// hooli has passSessionCookie.
 	hooli  *tenants.Tenant
 	client authv3.AuthorizationClient
+	srv    *Server
 	// members maps a tenant and a set of roles to the member token mints
 	// for them (member).
 	members map[string]string
@@ -94,8 +96,11 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs := grpc.NewServer()
-	authv3.RegisterAuthorizationServer(gs, srv)
+	// As serve registers it: allowed answers go out pre-encoded (wire.go),
+	// so every test below reads them as Envoy does.
+	gs := grpc.NewServer(ServerCodec())
+	Register(gs, srv)
+	f.srv = srv
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -157,13 +162,25 @@ func (f *fixture) check(t *testing.T, method, host, path string, headers map[str
 	if headers == nil {
 		headers = map[string]string{}
 	}
-	resp, err := f.client.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+	return f.checkBoth(t, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
 			Method: method, Host: host, Path: path, Headers: headers,
 		}},
 	}})
+}
+
+// checkBoth asks req over gRPC, where an allowed answer goes out
+// pre-encoded (wire.go), and fails unless it decodes to exactly the
+// message Check builds for the same request.
+func (f *fixture) checkBoth(t *testing.T, req *authv3.CheckRequest) *authv3.CheckResponse {
+	t.Helper()
+	resp, err := f.client.Check(context.Background(), req)
 	if err != nil {
 		t.Fatalf("Check: %v", err)
+	}
+	msg, _ := f.srv.Check(context.Background(), req)
+	if !proto.Equal(resp, msg) {
+		t.Fatalf("the answer on the wire is not Check's message:\nwire:    %v\nmessage: %v", resp, msg)
 	}
 	return resp
 }
@@ -177,15 +194,11 @@ func (f *fixture) checkRaw(t *testing.T, method, host, path string, lines ...[2]
 	for _, l := range lines {
 		hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: l[0], RawValue: []byte(l[1])})
 	}
-	resp, err := f.client.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+	return f.checkBoth(t, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
 			Method: method, Host: host, Path: path, HeaderMap: hm,
 		}},
 	}})
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	return resp
 }
 
 func headerMap(opts []*corev3.HeaderValueOption) map[string]string {

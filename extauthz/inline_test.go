@@ -602,8 +602,8 @@ func newSigninEnv(t *testing.T) *signinEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs := grpc.NewServer()
-	authv3.RegisterAuthorizationServer(gs, srv)
+	gs := grpc.NewServer(ServerCodec())
+	Register(gs, srv)
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

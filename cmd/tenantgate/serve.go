@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -305,8 +304,8 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	// finds none idle gets its own, as without workers. test/noop and loadgen
 	// profile-server use the same options (docs/performance.md).
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.MaxConcurrentStreams(1024),
-		grpc.NumStreamWorkers(uint32(32*runtime.GOMAXPROCS(0))), grpcTLS)
-	authv3.RegisterAuthorizationServer(gs, check)
+		grpc.NumStreamWorkers(uint32(32*runtime.GOMAXPROCS(0))), grpcTLS, extauthz.ServerCodec())
+	extauthz.Register(gs, check)
 	healthpb.RegisterHealthServer(gs, srv.health)
 	httpSrv := newHTTPServer(signIn)
 	adminSrv := newHTTPServer(telemetry.HTTP(nil, "", srv.adminMux())) // request ids for the logs; no spans

@@ -68,7 +68,7 @@ func cmdProfileServer(ctx context.Context, args []string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("profile-server: -base-domain: %w", err)
 	}
-	var srv authv3.AuthorizationServer = &extauthz.Server{
+	srv := &extauthz.Server{
 		Authorizer: &extauthz.Authorizer{
 			Snapshots:  snaps,
 			Resolver:   &tenants.Resolver{BaseDomains: []string{base}, PathPrefix: "/org"},
@@ -78,20 +78,21 @@ func cmdProfileServer(ctx context.Context, args []string, stdout io.Writer) erro
 		// serve collects metrics by default.
 		Observer: metrics.New(metrics.Options{}),
 	}
-	if *noop {
-		srv = staticOK{}
-	}
 	lis, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("profile-server: listen on %s: %w", *addr, err)
 	}
 	// The options of cmd/tenantgate/serve.go: keep them in step.
-	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(4 << 20), grpc.MaxConcurrentStreams(1024)}
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(4 << 20), grpc.MaxConcurrentStreams(1024), extauthz.ServerCodec()}
 	if *streamWorkers > 0 {
 		opts = append(opts, grpc.NumStreamWorkers(uint32(*streamWorkers)))
 	}
 	gs := grpc.NewServer(opts...)
-	authv3.RegisterAuthorizationServer(gs, srv)
+	if *noop {
+		authv3.RegisterAuthorizationServer(gs, staticOK{})
+	} else {
+		extauthz.Register(gs, srv)
+	}
 
 	f, err := os.Create(*cpuProfile)
 	if err != nil {
