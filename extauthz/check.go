@@ -88,13 +88,16 @@ type CheckObserver interface {
 // With Inline set, a sign-in path is answered by the sign-in handler (always
 // as a DeniedHttpResponse, see Inline).
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	resp, _ := s.check(ctx, req)
+	resp, ok := s.check(ctx, req)
+	if ok.tpl != nil {
+		return ok.message(), nil
+	}
 	return resp, nil
 }
 
-// check is Check, with the template an allowed answer was built from (nil
-// for every other answer), from which checkEncoded encodes it.
-func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, *okTemplate) {
+// check is Check with an allowed answer left as an okAnswer (ok.tpl set,
+// resp nil), which checkEncoded encodes without building the message.
+func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, ok okAnswer) {
 	var start time.Time
 	if s.Observer != nil {
 		start = time.Now()
@@ -103,7 +106,7 @@ func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	if h == nil {
 		d := Decision{Outcome: Deny, Status: 400, Code: CodeBadRequest}
 		s.observe(d, start)
-		return denied(d), nil
+		return denied(d), okAnswer{}
 	}
 	headers := headersOf(h)
 	r := &Request{
@@ -117,20 +120,19 @@ func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	if s.Inline != nil && s.Inline.Match(h.GetPath()) {
 		resp := s.Inline.Serve(ctx, req)
 		endInlineSpan(span, resp)
-		return resp, nil
+		return resp, okAnswer{}
 	}
 	d := s.Authorizer.Decide(r)
 	s.observe(d, start)
 	endCheckSpan(span, d)
 	switch d.Outcome {
 	case Allow, AllowAnonymous:
-		tpl := s.okTemplate(d)
-		return allowed(tpl, d.Tenant, headers, s.Authorizer.CookieName), tpl
+		return nil, allowed(s.okTemplate(d), d.Tenant, headers, s.Authorizer.CookieName)
 	default:
 		if d.Outcome == Deny && s.Log != nil && s.Log.Enabled(ctx, slog.LevelDebug) {
 			s.Log.DebugContext(ctx, "check denied", "code", d.Code, "status", d.Status, "request_id", telemetry.RequestID(headers.get("x-request-id")))
 		}
-		return denied(d), nil
+		return denied(d), okAnswer{}
 	}
 }
 
@@ -146,36 +148,54 @@ func (s *Server) observe(d Decision, start time.Time) {
 	s.Observer.ObserveCheck(d.Outcome, d.Code, tenant, time.Since(start))
 }
 
-// allowed builds the OK answer from tpl, the parts that depend only on the
-// decision (okTemplate): identity headers set with overwrite semantics (both
-// the deprecated append=false and OVERWRITE_IF_EXISTS_OR_ADD, since Envoy
-// versions disagree on which wins) and the dynamic metadata. What depends on
-// the request is added here, on every call: every client-sent reserved
-// header (reservedHeader) that tpl does not set listed for removal,
-// whichever form the headers came in; tenantgate's cookies taken out of the
-// Cookie header of tenant t (upstreamCookie); and never a header both set
-// and removed. The answer shares tpl's parts with every other answer built
-// from tpl: nothing may modify it (its Headers slice has no spare
-// capacity, so an append copies).
-func allowed(tpl *okTemplate, t *tenants.Tenant, client checkHeaders, sessionCookie string) *authv3.CheckResponse {
-	ok := &authv3.OkHttpResponse{Headers: tpl.headers}
+// okAnswer is an OK answer: tpl, the parts that depend only on the
+// decision (okTemplate): identity headers set with overwrite semantics
+// (both the deprecated append=false and OVERWRITE_IF_EXISTS_OR_ADD, since
+// Envoy versions disagree on which wins) and the dynamic metadata; and
+// what this request adds (allowed). As a message it shares tpl's parts
+// with every other answer built from tpl: nothing may modify them (the
+// Headers slice has no spare capacity, so an append copies).
+type okAnswer struct {
+	tpl *okTemplate
+	// added are headers set after tpl's (a rewritten Cookie); removed are
+	// the headers_to_remove.
+	added   []*corev3.HeaderValueOption
+	removed []string
+}
+
+// allowed is the OK answer from tpl to this request: every client-sent
+// reserved header (reservedHeader) that tpl does not set listed for
+// removal, whichever form the headers came in; tenantgate's cookies taken
+// out of the Cookie header of tenant t (upstreamCookie); and never a
+// header both set and removed.
+func allowed(tpl *okTemplate, t *tenants.Tenant, client checkHeaders, sessionCookie string) okAnswer {
+	a := okAnswer{tpl: tpl}
 	for name := range client.names {
-		if reservedHeader(name) && !slices.Contains(tpl.set, name) && !slices.Contains(ok.HeadersToRemove, name) {
-			ok.HeadersToRemove = append(ok.HeadersToRemove, name)
+		if reservedHeader(name) && !slices.Contains(tpl.set, name) && !slices.Contains(a.removed, name) {
+			a.removed = append(a.removed, name)
 		}
 	}
-	slices.Sort(ok.HeadersToRemove) // map order is random; the answer is not
+	slices.Sort(a.removed) // map order is random; the answer is not
 	if v, changed := upstreamCookie(t, client.get("cookie"), client.joinedByComma(), sessionCookie); changed {
 		if v == "" {
-			ok.HeadersToRemove = append(ok.HeadersToRemove, "cookie")
+			a.removed = append(a.removed, "cookie")
 		} else {
-			ok.Headers = append(slices.Clip(ok.Headers), overwrite("cookie", v))
+			a.added = []*corev3.HeaderValueOption{overwrite("cookie", v)}
 		}
 	}
+	return a
+}
+
+// message is a as the CheckResponse Check returns.
+func (a okAnswer) message() *authv3.CheckResponse {
+	ok := &authv3.OkHttpResponse{Headers: a.tpl.headers, HeadersToRemove: a.removed}
+	if len(a.added) > 0 {
+		ok.Headers = append(slices.Clip(ok.Headers), a.added...)
+	}
 	return &authv3.CheckResponse{
-		Status:          tpl.status,
+		Status:          a.tpl.status,
 		HttpResponse:    &authv3.CheckResponse_OkResponse{OkResponse: ok},
-		DynamicMetadata: tpl.meta,
+		DynamicMetadata: a.tpl.meta,
 	}
 }
 

@@ -51,19 +51,35 @@ func appendOK(b []byte, tpl *okTemplate, extra []byte) []byte {
 	return append(b, extra...)
 }
 
-// encodeAllowed returns the encoding of resp, an answer allowed built from
-// tpl: tpl's bytes as they are when the call added nothing.
-func encodeAllowed(tpl *okTemplate, resp *authv3.CheckResponse) ([]byte, error) {
-	ok := resp.GetOkResponse()
-	own := &authv3.OkHttpResponse{Headers: ok.GetHeaders()[len(tpl.headers):], HeadersToRemove: ok.GetHeadersToRemove()}
-	if len(own.Headers) == 0 && len(own.HeadersToRemove) == 0 {
-		return tpl.wire, nil
+// OkHttpResponse's field numbers of the parts a call adds.
+var (
+	okFields        = (&authv3.OkHttpResponse{}).ProtoReflect().Descriptor().Fields()
+	headersField    = okFields.ByName("headers").Number()
+	headersToRemove = okFields.ByName("headers_to_remove").Number()
+)
+
+// encode returns a's encoding: tpl's bytes as they are when the call added
+// nothing, else tpl's bytes with the call's part, written as proto.Marshal
+// would write the OkHttpResponse holding only it (a repeated field's
+// entries in order; field order within a message is free).
+func (a okAnswer) encode() ([]byte, error) {
+	if len(a.added) == 0 && len(a.removed) == 0 {
+		return a.tpl.wire, nil
 	}
-	extra, err := proto.Marshal(own)
-	if err != nil {
-		return nil, err
+	var extra []byte
+	for _, h := range a.added { // a rewritten Cookie: rare, so marshalled
+		hb, err := proto.Marshal(h)
+		if err != nil {
+			return nil, err
+		}
+		extra = protowire.AppendTag(extra, headersField, protowire.BytesType)
+		extra = protowire.AppendBytes(extra, hb)
 	}
-	return appendOK(make([]byte, 0, len(tpl.wire)+len(extra)+2), tpl, extra), nil
+	for _, name := range a.removed {
+		extra = protowire.AppendTag(extra, headersToRemove, protowire.BytesType)
+		extra = protowire.AppendString(extra, name)
+	}
+	return appendOK(make([]byte, 0, len(a.tpl.wire)+len(extra)+4), a.tpl, extra), nil
 }
 
 // encoded is an answer already encoded: Codec sends its bytes as they are.
@@ -72,11 +88,11 @@ type encoded []byte
 // checkEncoded is Check for the gRPC service: an allowed answer leaves
 // encoded, every other as the message.
 func (s *Server) checkEncoded(ctx context.Context, req *authv3.CheckRequest) (any, error) {
-	resp, tpl := s.check(ctx, req)
-	if tpl == nil {
+	resp, ok := s.check(ctx, req)
+	if ok.tpl == nil {
 		return resp, nil
 	}
-	b, err := encodeAllowed(tpl, resp)
+	b, err := ok.encode()
 	if err != nil {
 		return nil, err
 	}

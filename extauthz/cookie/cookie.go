@@ -148,21 +148,50 @@ func without(header, seps string, drop func(name string) bool) (string, bool) {
 	return out, true
 }
 
-// pieces yields the pieces of header between separators (any byte of seps),
-// each with the separator before it (0 for the first).
+// pieces yields the pieces of header between separators (any byte of seps,
+// at most two), each with the separator before it (0 for the first).
+//
+// It is on the Check path for every request with a cookie, whose session
+// token is hundreds of bytes without a separator: each separator is found
+// with strings.IndexByte (vectorised), and where one next occurs is kept
+// until the scan passes it, so the header is read once per separator byte
+// however many pieces it has (strings.IndexAny tests byte by byte against
+// a set, several times slower on a token).
 func pieces(header, seps string) iter.Seq2[byte, string] {
 	return func(yield func(byte, string) bool) {
+		var next [2]int // absolute index of seps[k]'s next occurrence; -1: none
+		for k := range next {
+			next[k] = -1
+			if k < len(seps) {
+				next[k] = strings.IndexByte(header, seps[k])
+			}
+		}
 		var sep byte
+		start := 0
 		for {
-			i := strings.IndexAny(header, seps)
+			i := -1
+			for _, n := range next {
+				if n >= 0 && (i < 0 || n < i) {
+					i = n
+				}
+			}
 			if i < 0 {
-				yield(sep, header)
+				yield(sep, header[start:])
 				return
 			}
-			if !yield(sep, header[:i]) {
+			if !yield(sep, header[start:i]) {
 				return
 			}
-			sep, header = header[i], header[i+1:]
+			sep, start = header[i], i+1
+			for k, n := range next {
+				if n == i {
+					if j := strings.IndexByte(header[start:], seps[k]); j >= 0 {
+						next[k] = start + j
+					} else {
+						next[k] = -1
+					}
+				}
+			}
 		}
 	}
 }

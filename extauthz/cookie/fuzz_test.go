@@ -1,6 +1,7 @@
 package cookie
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -78,4 +79,39 @@ func segmentOf(header, name string) string {
 		}
 	}
 	return ""
+}
+
+// FuzzPieces holds pieces to the plain definition: split at every byte of
+// seps, in order, each piece with the separator before it.
+func FuzzPieces(f *testing.F) {
+	for _, s := range []string{"", "a=1", "a=1; b=2", "a=1,b=2; c", ";;,,", "x;", ",x", "a=1, b=2; tenantgate=tok,c=3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		for _, seps := range []string{";", ";,"} {
+			type piece struct {
+				sep byte
+				s   string
+			}
+			var want []piece
+			var sep byte
+			rest := header
+			for {
+				i := strings.IndexAny(rest, seps)
+				if i < 0 {
+					want = append(want, piece{sep, rest})
+					break
+				}
+				want = append(want, piece{sep, rest[:i]})
+				sep, rest = rest[i], rest[i+1:]
+			}
+			var got []piece
+			for sep, s := range pieces(header, seps) {
+				got = append(got, piece{sep, s})
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("pieces(%q, %q) = %q, want %q", header, seps, got, want)
+			}
+		}
+	})
 }
