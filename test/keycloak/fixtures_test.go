@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -262,6 +263,12 @@ func TestRealmMFAClient(t *testing.T) {
 	refs := map[string]string{}
 	for _, ac := range r.AuthenticatorConfig {
 		refs[ac.Alias] = ac.Config["default.reference.value"]
+		// Keycloak names a reference in amr only while the execution's
+		// time plus maxAge has not passed: 0 drops amr whenever the code
+		// exchange lands a second after the sign-in.
+		if age, err := strconv.Atoi(ac.Config["default.reference.maxAge"]); err != nil || age < 60 {
+			t.Errorf("authenticator config %s: maxAge %q, want 60 s or more", ac.Alias, ac.Config["default.reference.maxAge"])
+		}
 	}
 	var got []string
 	for _, f := range r.AuthenticationFlows {
