@@ -121,6 +121,18 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	return c.CodecV2.Marshal(v)
 }
 
+// Unmarshal decodes a CheckRequest with decodeCheckRequest (decode.go) and
+// every other message as gRPC's protobuf codec does.
+func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	req, ok := v.(*authv3.CheckRequest)
+	if !ok {
+		return c.CodecV2.Unmarshal(data, v)
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	return decodeCheckRequest(buf.ReadOnlyData(), req)
+}
+
 // checker is what authorizationService's handler calls.
 type checker interface {
 	checkEncoded(context.Context, *authv3.CheckRequest) (any, error)
