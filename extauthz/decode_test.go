@@ -182,6 +182,38 @@ func TestDecodeSeedsCoverRefusals(t *testing.T) {
 	}
 }
 
+// A go-control-plane upgrade that adds a field to a hand-decoded message
+// must fail here: decodeCheckRequest would keep the new field as an unknown
+// field where proto.Unmarshal sets it.
+func TestDecoderKnowsEveryField(t *testing.T) {
+	for _, c := range []struct {
+		msg   proto.Message
+		known []protowire.Number
+	}{
+		{&authv3.CheckRequest{}, []protowire.Number{fCheckAttributes}},
+		{&authv3.AttributeContext{}, []protowire.Number{fAttrSource, fAttrDestination, fAttrRequest, fAttrContextExtensions,
+			fAttrMetadataContext, fAttrTLSSession, fAttrRouteMetadataContext}},
+		{&authv3.AttributeContext_Peer{}, []protowire.Number{fPeerAddress, fPeerService, fPeerLabels, fPeerPrincipal, fPeerCertificate}},
+		{&corev3.Address{}, []protowire.Number{fAddressSocket, fAddressPipe, fAddressInternal}},
+		{&corev3.SocketAddress{}, []protowire.Number{fSocketProtocol, fSocketAddress, fSocketPortValue, fSocketNamedPort,
+			fSocketResolver, fSocketIPv4, fSocketNetns}},
+		{&authv3.AttributeContext_Request{}, []protowire.Number{fRequestTime, fRequestHTTP}},
+		{&authv3.AttributeContext_HttpRequest{}, []protowire.Number{fHTTPID, fHTTPMethod, fHTTPHeaders, fHTTPPath, fHTTPHost,
+			fHTTPScheme, fHTTPQuery, fHTTPFragment, fHTTPSize, fHTTPProtocol, fHTTPBody, fHTTPRawBody, fHTTPHeaderMap}},
+	} {
+		d := c.msg.ProtoReflect().Descriptor()
+		fields := d.Fields()
+		if fields.Len() != len(c.known) {
+			t.Errorf("%s has %d fields; decode.go knows %d", d.FullName(), fields.Len(), len(c.known))
+		}
+		for _, n := range c.known {
+			if fields.ByNumber(n) == nil {
+				t.Errorf("%s has no field %d", d.FullName(), n)
+			}
+		}
+	}
+}
+
 func FuzzDecodeCheckRequest(f *testing.F) {
 	for _, b := range decodeSeeds(f) {
 		f.Add(b)

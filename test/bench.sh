@@ -32,6 +32,12 @@
 #                   traceparent, not sampled, in its gRPC metadata:
 #                   session-on (metrics on, tracing on, exporting to an OTLP
 #                   endpoint nobody listens on) and session-off
+#   BENCH_NOOP_GOGC the GOGC of a second no-op server (default 800: serve's
+#                   default --gc-headroom-mib 32 over the runtime's 4 MiB
+#                   heap floor, the no-op's live heap being below it); every
+#                   round also runs the no-op case against it (label
+#                   noop-gc), so the report can set the session case against
+#                   a no-op that collects garbage as rarely as serve does
 #   BENCH_BASELINE  a tenantgate binary: each round also runs the session
 #                   case against it (label session-base), on a copy of the
 #                   same database, to compare two builds in one run
@@ -52,6 +58,7 @@ FRESH=${BENCH_FRESH:-400000}
 SCALE_TENANTS=${BENCH_SCALE_TENANTS:-10000}
 SCALE_USERS=${BENCH_SCALE_USERS:-100000}
 CHANGES=${BENCH_CHANGES:-6}
+NOOP_GOGC=${BENCH_NOOP_GOGC:-800}
 GO=${GO:-go}
 ETCD_BIN=${TENANTGATE_ETCD:-.tools/etcd/etcd}
 if [[ -z ${BENCH_ETCD:-} ]]; then
@@ -236,6 +243,12 @@ noop_pid=$!
 pids+=("$noop_pid")
 wait_for grep -q '^listening on ' "$work/noop.out" || die "the no-op server did not start: $(cat "$work/noop.out")"
 noop_addr=$(awk '/^listening on /{print $3; exit}' "$work/noop.out")
+# The same no-op with serve's garbage-collection headroom (BENCH_NOOP_GOGC).
+GOGC=$NOOP_GOGC "${server_pin[@]}" "$work/noop" -addr 127.0.0.1:0 >"$work/noop-gc.out" 2>&1 &
+noop_gc_pid=$!
+pids+=("$noop_gc_pid")
+wait_for grep -q '^listening on ' "$work/noop-gc.out" || die "the no-op server (GOGC=$NOOP_GOGC) did not start: $(cat "$work/noop-gc.out")"
+noop_gc_addr=$(awk '/^listening on /{print $3; exit}' "$work/noop-gc.out")
 
 "${server_pin[@]}" bin/tenantgate serve --db "$db" --master-key-file "$key" \
 	--grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 \
@@ -318,6 +331,7 @@ for ((round = 0; round < ROUNDS; round++)); do
 	echo "== round $((round + 1)) of $ROUNDS"
 	fresh=$(printf '%s/fresh.%03d' "$work" "$round")
 	run_case noop "$noop_addr" "$noop_pid" "$fresh" "$results"
+	run_case noop "$noop_gc_addr" "$noop_gc_pid" "$fresh" "$results" noop-gc
 	round_cases=("${cases[@]}")
 	if ((round % 2 == 1)); then
 		# The on/off pair runs in the other order every other round, so
@@ -350,6 +364,7 @@ for ((round = 0; round < ROUNDS; round++)); do
 	done
 done
 stop "$noop_pid"
+stop "$noop_gc_pid"
 stop "$tg_pid"
 stop "$on_pid"
 stop "$off_pid"

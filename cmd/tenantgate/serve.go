@@ -32,6 +32,7 @@ import (
 	"github.com/tenantgate/tenantgate/extauthz/seal"
 	"github.com/tenantgate/tenantgate/extauthz/session"
 	"github.com/tenantgate/tenantgate/extauthz/telemetry"
+	"github.com/tenantgate/tenantgate/internal/gcheadroom"
 	"github.com/tenantgate/tenantgate/internal/metrics"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/etcdstore"
@@ -65,6 +66,8 @@ type serveFlags struct {
 	auditLog       string
 	stdout         io.Writer
 	tracing        tracingFlags
+	// gcHeadroomMiB is --gc-headroom-mib (internal/gcheadroom).
+	gcHeadroomMiB int
 }
 
 func newServeCmd() *cobra.Command {
@@ -106,6 +109,7 @@ func newServeCmd() *cobra.Command {
 	fl.IntVar(&f.trustedProxyHops, "trusted-proxy-hops", 0, "how many X-Forwarded-For entries, counted from the right, were added by trusted proxies in front of Envoy; the client address is the one before them. Set it, and Envoy's xff_num_trusted_hops, to the number of load balancers in front of Envoy (docs/load-balancer.md)")
 	fl.DurationVar(&f.auditRetention, "audit-retention", audit.DefaultRetention, "how long audit events are kept; older ones are pruned in the background (hourly)")
 	fl.StringVar(&f.auditLog, "audit-log", "", "also write every audit event as a JSON line to FILE (appended, created 0600) or - (standard output)")
+	fl.IntVar(&f.gcHeadroomMiB, "gc-headroom-mib", gcheadroom.DefaultHeadroom>>20, "collect garbage after at least this many MiB of allocation, not after the live heap's size (Go's GOGC=100) while that is smaller: serve's live heap is small and a Check allocates, so this saves the CPU of most collections for at most this much more memory; 0 leaves Go's default, and GOGC in the environment wins")
 	fl.StringVar(&f.tenantLinks, "tenant-links", "host", "how the apex host links to tenants (discovery, the chooser): host (<id>.<base-domain>) or path (<path-prefix>/<id>/ on the apex host)")
 	return cmd
 }
@@ -217,6 +221,9 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if f.maxStaleness <= 0 {
 		return fmt.Errorf("--store-max-staleness %s: must be positive", f.maxStaleness)
 	}
+	if f.gcHeadroomMiB < 0 || f.gcHeadroomMiB > maxGCHeadroomMiB {
+		return fmt.Errorf("--gc-headroom-mib %d: must be between 0 (Go's default) and %d", f.gcHeadroomMiB, maxGCHeadroomMiB)
+	}
 	// The snapshot is confirmed often enough that --store-max-staleness
 	// counts from moments before etcd went away, not seconds before.
 	f.etcd.progressInterval = min(etcdstore.DefaultProgressInterval, f.maxStaleness/10)
@@ -248,6 +255,7 @@ func serve(ctx context.Context, f *serveFlags, stderr interface{ Write([]byte) (
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
+	startGCHeadroom(ctx, f.gcHeadroomMiB, log)
 	tracer, stopTracing, err := f.tracing.start(ctx, log)
 	if err != nil {
 		return err
@@ -463,6 +471,22 @@ func (s *server) shutdown(gs *grpc.Server, httpSrv, adminSrv *http.Server, wg *s
 		}
 	}
 	wg.Wait()
+}
+
+// maxGCHeadroomMiB bounds --gc-headroom-mib (64 GiB).
+const maxGCHeadroomMiB = 64 << 10
+
+// startGCHeadroom applies --gc-headroom-mib until ctx ends, unless it is 0
+// or GOGC is set in the environment (the operator's choice wins).
+func startGCHeadroom(ctx context.Context, mib int, log *slog.Logger) {
+	switch {
+	case mib == 0:
+		return
+	case gcheadroom.FromEnvironment():
+		log.Info("GOGC is set in the environment: --gc-headroom-mib is not applied", "gogc", os.Getenv("GOGC"))
+		return
+	}
+	gcheadroom.Start(ctx, uint64(mib)<<20)
 }
 
 func serveErr(what string, err error) error {

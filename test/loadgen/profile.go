@@ -19,6 +19,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/extauthz"
 	"github.com/tenantgate/tenantgate/extauthz/session"
+	"github.com/tenantgate/tenantgate/internal/gcheadroom"
 	"github.com/tenantgate/tenantgate/internal/metrics"
 	"github.com/tenantgate/tenantgate/tenants"
 	"github.com/tenantgate/tenantgate/tenants/boltstore"
@@ -47,6 +48,7 @@ func cmdProfileServer(ctx context.Context, args []string, stdout io.Writer) erro
 	baseDomain := fs.String("base-domain", "bench.test", "the one base domain")
 	insecureCookies := fs.Bool("insecure-cookies", true, "cookie name tenantgate instead of __Host-tenantgate")
 	cpuProfile := fs.String("cpuprofile", "", "write the CPU profile here")
+	gcHeadroom := fs.Int("gc-headroom-mib", gcheadroom.DefaultHeadroom>>20, "serve's --gc-headroom-mib (0: Go's default; GOGC in the environment wins)")
 	streamWorkers := fs.Uint("stream-workers", uint(32*runtime.GOMAXPROCS(0)), "grpc.NumStreamWorkers (default: what serve uses; 0: a new goroutine per stream), for trying the option out")
 	noop := fs.Bool("noop", false, "answer every Check with a static OK instead (the no-op baseline, for comparing profiles)")
 	if err := fs.Parse(args); err != nil {
@@ -94,6 +96,9 @@ func cmdProfileServer(ctx context.Context, args []string, stdout io.Writer) erro
 		extauthz.Register(gs, srv)
 	}
 
+	if *gcHeadroom > 0 && !gcheadroom.FromEnvironment() {
+		gcheadroom.Start(ctx, uint64(*gcHeadroom)<<20)
+	}
 	f, err := os.Create(*cpuProfile)
 	if err != nil {
 		return fmt.Errorf("profile-server: %w", err)

@@ -58,6 +58,9 @@ const (
 	// with both off (BENCH_OFF_FLAGS).
 	labelSessionOn  = "session-on"
 	labelSessionOff = "session-off"
+	// labelNoopGC: the no-op case against a second no-op server whose
+	// GOGC gives it serve's garbage-collection headroom (BENCH_NOOP_GOGC).
+	labelNoopGC = "noop-gc"
 )
 
 // summary is the parsed results file.
@@ -237,6 +240,13 @@ func writeReport(w io.Writer, s *summary, cores float64) error {
 		if cpu := cpuRatio(noop, c.best); cpu > 0 {
 			fmt.Fprintf(w, "  (server CPU per call, noop/session: %.2fx)\n", cpu)
 		}
+	}
+	if c, ngc := s.summarize("session"), s.summarize(labelNoopGC); c != nil && ngc != nil && ngc.best.QPS > 0 {
+		// serve keeps --gc-headroom-mib between collections; the issue's
+		// no-op runs with Go's default. Against a no-op that collects as
+		// rarely, the ratio shows what tenantgate's own work costs.
+		fmt.Fprintf(w, "  (against %s, the no-op with serve's GC headroom: %.2fx; in server CPU per call %.2fx)\n",
+			labelNoopGC, c.best.QPS/ngc.best.QPS, cpuRatio(ngc.best, c.best))
 	}
 	if c, base := s.summarize("session"), s.summarize(labelSessionBase); c != nil && base != nil {
 		fmt.Fprintf(w, "  (the baseline binary, %s: %.2fx; this build / baseline: %.3f, in server CPU per call baseline/this: %.3f)\n",

@@ -68,6 +68,11 @@ func TestReport(t *testing.T) {
 			},
 		},
 		{
+			name:    "a no-op with serve's GC headroom",
+			results: []any{load("noop", 20000, 0), load(labelNoopGC, 21250, 0), load("session", 17000, 0)},
+			want:    []string{"0.85x MET", "noop-gc 1 21250 21250", "(against noop-gc, the no-op with serve's GC headroom: 0.80x; in server CPU per call 1.00x)"},
+		},
+		{
 			name:    "scale drop over 5%",
 			results: []any{load("noop", 20000, 0), load(labelSessionEtcd, 17000, 0), load(labelSessionScale, 16000, 0)},
 			want:    []string{"0.80x vs 0.85x = 0.941 MISSED"},
