@@ -200,13 +200,17 @@ func (d *decoder) enter() error {
 	return nil
 }
 
-// setUnknown adds u to m's unknown fields.
+// unknownOf is m's unknown fields, to which a decoding appends those it
+// meets, as proto.Unmarshal does (one growing slice however often a message
+// field repeats); setUnknown puts the result back.
+func unknownOf(m proto.Message) []byte { return m.ProtoReflect().GetUnknown() }
+
+// setUnknown sets m's unknown fields to u: bytes the decoder appended
+// itself, never the input's.
 func setUnknown(m proto.Message, u []byte) {
-	if len(u) == 0 {
-		return
+	if len(u) > 0 {
+		m.ProtoReflect().SetUnknown(u)
 	}
-	r := m.ProtoReflect()
-	r.SetUnknown(append(r.GetUnknown(), u...))
 }
 
 // merge decodes b into *p (made if nil) with proto.Unmarshal, as the generic
@@ -226,7 +230,7 @@ func (d decoder) checkRequest(b []byte, m *authv3.CheckRequest) error {
 	if err := d.enter(); err != nil {
 		return err
 	}
-	var u []byte
+	u := unknownOf(m)
 	for len(b) > 0 {
 		f, err := next(b)
 		if err != nil {
@@ -252,7 +256,7 @@ func (d decoder) attributes(b []byte, m *authv3.AttributeContext) error {
 	if err := d.enter(); err != nil {
 		return err
 	}
-	var u []byte
+	u := unknownOf(m)
 	for len(b) > 0 {
 		f, err := next(b)
 		if err != nil {
@@ -301,7 +305,7 @@ func (d decoder) peer(b []byte, p **authv3.AttributeContext_Peer) error {
 		*p = new(authv3.AttributeContext_Peer)
 	}
 	m := *p
-	var u []byte
+	u := unknownOf(m)
 	for len(b) > 0 {
 		f, err := next(b)
 		if err != nil {
@@ -344,7 +348,7 @@ func (d decoder) address(b []byte, m *corev3.Address) error {
 	if err := d.enter(); err != nil {
 		return err
 	}
-	var u []byte
+	u := unknownOf(m)
 	for len(b) > 0 {
 		f, err := next(b)
 		if err != nil {
@@ -394,7 +398,7 @@ func (d decoder) socketAddress(b []byte, m *corev3.SocketAddress) error {
 	if err := d.enter(); err != nil {
 		return err
 	}
-	var u []byte
+	u := unknownOf(m)
 	for len(b) > 0 {
 		f, err := next(b)
 		if err != nil {
@@ -434,7 +438,7 @@ func (d decoder) request(b []byte, m *authv3.AttributeContext_Request) error {
 	if err := d.enter(); err != nil {
 		return err
 	}
-	var u []byte
+	u := unknownOf(m)
 	for len(b) > 0 {
 		f, err := next(b)
 		if err != nil {
@@ -464,7 +468,7 @@ func (d decoder) http(b []byte, m *authv3.AttributeContext_HttpRequest) error {
 	if err := d.enter(); err != nil {
 		return err
 	}
-	var u []byte
+	u := unknownOf(m)
 	for len(b) > 0 {
 		f, err := next(b)
 		if err != nil {
@@ -491,7 +495,7 @@ func (d decoder) http(b []byte, m *authv3.AttributeContext_HttpRequest) error {
 		case fHTTPHeaders:
 			hint := 0
 			if m.Headers == nil {
-				hint = 1 + countField(b, fHTTPHeaders)
+				hint = 1 + countEntries(b, fHTTPHeaders, maxHeadersHint-1)
 			}
 			err = d.mapEntry(f.val, &m.Headers, hint)
 		case fHTTPPath:
@@ -558,17 +562,23 @@ func (d decoder) mapEntry(b []byte, mp *map[string]string, hint int) error {
 	return nil
 }
 
-// countField counts the well-formed fields numbered num at the top level of
-// b (a size hint; it stops at the first malformed field, which the decoding
-// then refuses).
-func countField(b []byte, num protowire.Number) int {
+// maxHeadersHint bounds the headers map's initial size: a request whose
+// bytes are mostly empty or repeated entries must not size a map for all
+// of them (a 4 MiB message holds two million), only for what a real
+// request carries; a larger map grows as entries come.
+const maxHeadersHint = 64
+
+// countEntries counts, up to limit, the length-delimited fields numbered
+// num at the top level of b (a size hint; it stops at the first malformed
+// field, which the decoding then refuses).
+func countEntries(b []byte, num protowire.Number, limit int) int {
 	n := 0
-	for len(b) > 0 {
+	for len(b) > 0 && n < limit {
 		f, err := next(b)
 		if err != nil {
 			break
 		}
-		if f.num == num {
+		if f.num == num && f.typ == protowire.BytesType {
 			n++
 		}
 		b = b[f.size:]

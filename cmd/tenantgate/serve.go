@@ -486,7 +486,11 @@ func startGCHeadroom(ctx context.Context, mib int, log *slog.Logger) {
 		log.Info("GOGC is set in the environment: --gc-headroom-mib is not applied", "gogc", os.Getenv("GOGC"))
 		return
 	}
-	gcheadroom.Start(ctx, uint64(mib)<<20)
+	if _, err := gcheadroom.Start(ctx, uint64(mib)<<20); err != nil {
+		// Only where serve runs twice in one process (tests): the first
+		// one's tuner keeps going.
+		log.Info("--gc-headroom-mib: the collector is adjusted by another server in this process already")
+	}
 }
 
 func serveErr(what string, err error) error {

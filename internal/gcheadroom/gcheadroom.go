@@ -18,12 +18,14 @@ package gcheadroom
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultHeadroom is serve's --gc-headroom-mib, in bytes.
@@ -40,8 +42,18 @@ const heapMinimum = 4 << 20
 // as the floor: the runtime scales that floor by the percentage too.
 func Percent(live, headroom uint64) int {
 	p := math.Ceil(float64(headroom) / float64(max(live, heapMinimum)) * 100)
-	return int(max(p, 100))
+	// debug.SetGCPercent takes an int32: beyond it a percentage would wrap
+	// to a negative one and turn the collector off.
+	return int(min(max(p, 100), math.MaxInt32))
 }
+
+// ErrRunning is Start's answer while another Tuner runs in the process:
+// the GC percentage is one per process, and two tuners would each restore
+// what the other set.
+var ErrRunning = errors.New("gcheadroom: a tuner already runs in this process")
+
+// running is whether a Tuner runs.
+var running atomic.Bool
 
 // Tuner is the running adjustment: Start it once; Stop ends it and puts
 // back the percentage the process started with.
@@ -55,23 +67,27 @@ type Tuner struct {
 	sample  []metrics.Sample
 }
 
-// FromEnvironment reports whether GOGC is set, in which case Start must not
-// be used: the operator chose the percentage.
+// FromEnvironment reports whether GOGC is set (not empty, as the runtime
+// reads it), in which case Start must not be used: the operator chose the
+// percentage, or turned the collector off.
 func FromEnvironment() bool {
-	_, set := os.LookupEnv("GOGC")
-	return set
+	return os.Getenv("GOGC") != ""
 }
 
 // Start adjusts the GC percentage after every collection until ctx ends or
-// Stop is called, for a headroom of headroom bytes (> 0).
-func Start(ctx context.Context, headroom uint64) *Tuner {
+// Stop is called, for a headroom of headroom bytes (> 0). One Tuner runs in
+// a process at a time: while one does, Start returns ErrRunning.
+func Start(ctx context.Context, headroom uint64) (*Tuner, error) {
+	if !running.CompareAndSwap(false, true) {
+		return nil, ErrRunning
+	}
 	t := &Tuner{headroom: headroom, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 	t.initial = debug.SetGCPercent(100)
 	t.current = 100
 	t.adjust()
 	t.arm()
 	context.AfterFunc(ctx, t.Stop)
-	return t
+	return t, nil
 }
 
 // Current is the GC percentage the tuner last set.
@@ -90,6 +106,7 @@ func (t *Tuner) Stop() {
 	}
 	t.stopped = true
 	debug.SetGCPercent(t.initial)
+	running.Store(false)
 }
 
 // sentinel is garbage as soon as it is made: its cleanup runs after the

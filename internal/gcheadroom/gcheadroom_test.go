@@ -45,7 +45,10 @@ func TestTunerFollowsTheLiveHeap(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	tu := Start(ctx, 64<<20)
+	tu, err := Start(ctx, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// A small heap: the headroom over the 4 MiB floor, 64/4 × 100.
 	runtime.GC()

@@ -97,7 +97,9 @@ func cmdProfileServer(ctx context.Context, args []string, stdout io.Writer) erro
 	}
 
 	if *gcHeadroom > 0 && !gcheadroom.FromEnvironment() {
-		gcheadroom.Start(ctx, uint64(*gcHeadroom)<<20)
+		if _, err := gcheadroom.Start(ctx, uint64(*gcHeadroom)<<20); err != nil {
+			return fmt.Errorf("profile-server: %w", err)
+		}
 	}
 	f, err := os.Create(*cpuProfile)
 	if err != nil {
