@@ -92,23 +92,10 @@ func newFixture(t testing.TB) *fixture {
 		Verifier:   session.NewVerifier(),
 		CookieName: session.CookieName(false),
 	}}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// As serve registers it: allowed answers go out pre-encoded (wire.go),
 	// so every test below reads them as Envoy does.
-	gs := grpc.NewServer(ServerCodec())
-	Register(gs, srv)
 	f.srv = srv
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	f.client = authv3.NewAuthorizationClient(conn)
+	f.client = authv3.NewAuthorizationClient(serveGRPC(t, srv))
 	return f
 }
 
@@ -706,4 +693,24 @@ func TestCheckAuthMFA(t *testing.T) {
 			}
 		}
 	}
+}
+
+// serveGRPC serves srv as serve does (ServerCodec, Register) on loopback
+// and returns a client connection to it.
+func serveGRPC(t testing.TB, srv *Server) *grpc.ClientConn {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer(ServerCodec())
+	Register(gs, srv)
+	go gs.Serve(lis)
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }

@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -24,7 +23,6 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -630,7 +628,7 @@ func TestAttackGRPCDecisionIsProtoUnmarshals(t *testing.T) {
 		{"unknown fields around", append(append(varintField(77, 1), req("acme.app.test", "/docs", varintField(77, 2), header("cookie", cookie(acme)))...), attrs(strField(77, "x"))...), true},
 	}
 	ctx := context.Background()
-	conn := serveRaw(t, f.srv)
+	conn := serveGRPC(t, f.srv)
 	var first *authv3.CheckResponse
 	send := func(t *testing.T, b []byte, wantOK bool) *authv3.CheckResponse {
 		t.Helper()
@@ -667,26 +665,6 @@ func TestAttackGRPCDecisionIsProtoUnmarshals(t *testing.T) {
 	if err == nil {
 		t.Fatal("a cookie that is not UTF-8 was answered")
 	}
-}
-
-// serveRaw serves srv as serve does (ServerCodec) on loopback and returns a
-// client connection to it.
-func serveRaw(t *testing.T, srv *Server) *grpc.ClientConn {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer(ServerCodec())
-	Register(gs, srv)
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
 }
 
 // The same inputs cost the hand decoder no more time than a few times

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -19,9 +18,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tenantgate/tenantgate/extauthz/cookie"
 	"github.com/tenantgate/tenantgate/extauthz/login"
@@ -598,20 +595,7 @@ func newSigninEnv(t *testing.T) *signinEnv {
 		Authorizer: &Authorizer{Snapshots: snaps, Resolver: resolver, Verifier: verifier, CookieName: session.CookieName(true)},
 		Inline:     &Inline{Handler: signin, PathPrefix: resolver.PathPrefix},
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer(ServerCodec())
-	Register(gs, srv)
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return &signinEnv{client: authv3.NewAuthorizationClient(conn)}
+	return &signinEnv{client: authv3.NewAuthorizationClient(serveGRPC(t, srv))}
 }
 
 // inlineAnswer is a Check answer as the browser would get it from Envoy.
