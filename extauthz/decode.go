@@ -200,19 +200,6 @@ func (d *decoder) enter() error {
 	return nil
 }
 
-// unknownOf is m's unknown fields, to which a decoding appends those it
-// meets, as proto.Unmarshal does (one growing slice however often a message
-// field repeats); setUnknown puts the result back.
-func unknownOf(m proto.Message) []byte { return m.ProtoReflect().GetUnknown() }
-
-// setUnknown sets m's unknown fields to u: bytes the decoder appended
-// itself, never the input's.
-func setUnknown(m proto.Message, u []byte) {
-	if len(u) > 0 {
-		m.ProtoReflect().SetUnknown(u)
-	}
-}
-
 // merge decodes b into *p (made if nil) with proto.Unmarshal, as the generic
 // decoder merges a message field that appears more than once.
 func merge[M any, P interface {
@@ -222,100 +209,93 @@ func merge[M any, P interface {
 	if *p == nil {
 		*p = P(new(M))
 	}
-	// proto.Unmarshal takes one level for the message itself, as d.enter.
+	// proto.Unmarshal takes one level for the message itself, as fields does.
 	return proto.UnmarshalOptions{Merge: true, RecursionLimit: d.depth}.Unmarshal(b, *p)
 }
 
-func (d decoder) checkRequest(b []byte, m *authv3.CheckRequest) error {
+// fields decodes the message m encoded in b: it takes one level of the
+// recursion budget, hands each field to decode with what is left of it,
+// and appends the fields decode does not know (known false) to m's unknown
+// fields, as proto.Unmarshal does: to the slice m already has, so a message
+// field that repeats grows one slice. The unknown bytes are the decoder's
+// own copy, never the input's.
+func (d decoder) fields(b []byte, m proto.Message, decode func(d decoder, f field) (known bool, err error)) error {
 	if err := d.enter(); err != nil {
 		return err
 	}
-	u := unknownOf(m)
+	u := m.ProtoReflect().GetUnknown()
+	grew := false
 	for len(b) > 0 {
 		f, err := next(b)
 		if err != nil {
 			return err
 		}
 		b = b[f.size:]
-		if f.num == fCheckAttributes && f.typ == protowire.BytesType {
-			if m.Attributes == nil {
-				m.Attributes = new(authv3.AttributeContext)
-			}
-			if err := d.attributes(f.val, m.Attributes); err != nil {
-				return err
-			}
-			continue
+		known, err := decode(d, f)
+		if err != nil {
+			return err
 		}
-		u = f.appendUnknown(u)
+		if !known {
+			u, grew = f.appendUnknown(u), true
+		}
 	}
-	setUnknown(m, u)
+	if grew {
+		m.ProtoReflect().SetUnknown(u)
+	}
 	return nil
 }
 
-func (d decoder) attributes(b []byte, m *authv3.AttributeContext) error {
-	if err := d.enter(); err != nil {
-		return err
-	}
-	u := unknownOf(m)
-	for len(b) > 0 {
-		f, err := next(b)
-		if err != nil {
-			return err
+func (d decoder) checkRequest(b []byte, m *authv3.CheckRequest) error {
+	return d.fields(b, m, func(d decoder, f field) (bool, error) {
+		if f.num != fCheckAttributes || f.typ != protowire.BytesType {
+			return false, nil
 		}
-		b = b[f.size:]
+		if m.Attributes == nil {
+			m.Attributes = new(authv3.AttributeContext)
+		}
+		return true, d.attributes(f.val, m.Attributes)
+	})
+}
+
+func (d decoder) attributes(b []byte, m *authv3.AttributeContext) error {
+	return d.fields(b, m, func(d decoder, f field) (bool, error) {
 		if f.typ != protowire.BytesType {
-			u = f.appendUnknown(u)
-			continue
+			return false, nil
 		}
 		switch f.num {
 		case fAttrSource:
-			err = d.peer(f.val, &m.Source)
+			return true, d.peer(f.val, &m.Source)
 		case fAttrDestination:
-			err = d.peer(f.val, &m.Destination)
+			return true, d.peer(f.val, &m.Destination)
 		case fAttrRequest:
 			if m.Request == nil {
 				m.Request = new(authv3.AttributeContext_Request)
 			}
-			err = d.request(f.val, m.Request)
+			return true, d.request(f.val, m.Request)
 		case fAttrContextExtensions:
-			err = d.mapEntry(f.val, &m.ContextExtensions, 0)
+			return true, d.mapEntry(f.val, &m.ContextExtensions, 0)
 		case fAttrMetadataContext:
-			err = merge(d, f.val, &m.MetadataContext)
+			return true, merge(d, f.val, &m.MetadataContext)
 		case fAttrTLSSession:
-			err = merge(d, f.val, &m.TlsSession)
+			return true, merge(d, f.val, &m.TlsSession)
 		case fAttrRouteMetadataContext:
-			err = merge(d, f.val, &m.RouteMetadataContext)
-		default:
-			u = f.appendUnknown(u)
+			return true, merge(d, f.val, &m.RouteMetadataContext)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	setUnknown(m, u)
-	return nil
+		return false, nil
+	})
 }
 
 // peer decodes an AttributeContext.Peer into *p, made if nil.
 func (d decoder) peer(b []byte, p **authv3.AttributeContext_Peer) error {
-	if err := d.enter(); err != nil {
-		return err
-	}
 	if *p == nil {
 		*p = new(authv3.AttributeContext_Peer)
 	}
 	m := *p
-	u := unknownOf(m)
-	for len(b) > 0 {
-		f, err := next(b)
-		if err != nil {
-			return err
-		}
-		b = b[f.size:]
+	return d.fields(b, m, func(d decoder, f field) (bool, error) {
 		if f.typ != protowire.BytesType {
-			u = f.appendUnknown(u)
-			continue
+			return false, nil
 		}
+		var err error
 		switch f.num {
 		case fPeerAddress:
 			if m.Address == nil {
@@ -331,33 +311,19 @@ func (d decoder) peer(b []byte, p **authv3.AttributeContext_Peer) error {
 		case fPeerCertificate:
 			m.Certificate, err = f.str()
 		default:
-			u = f.appendUnknown(u)
+			return false, nil
 		}
-		if err != nil {
-			return err
-		}
-	}
-	setUnknown(m, u)
-	return nil
+		return true, err
+	})
 }
 
 // address decodes a core Address: its socket_address by hand, its other
 // members with proto.Unmarshal. A member of the oneof merges into the same
 // member already set and replaces another, as protobuf decodes a oneof.
 func (d decoder) address(b []byte, m *corev3.Address) error {
-	if err := d.enter(); err != nil {
-		return err
-	}
-	u := unknownOf(m)
-	for len(b) > 0 {
-		f, err := next(b)
-		if err != nil {
-			return err
-		}
-		b = b[f.size:]
+	return d.fields(b, m, func(d decoder, f field) (bool, error) {
 		if f.typ != protowire.BytesType {
-			u = f.appendUnknown(u)
-			continue
+			return false, nil
 		}
 		switch f.num {
 		case fAddressSocket:
@@ -366,45 +332,31 @@ func (d decoder) address(b []byte, m *corev3.Address) error {
 				o = &corev3.Address_SocketAddress{SocketAddress: new(corev3.SocketAddress)}
 				m.Address = o
 			}
-			err = d.socketAddress(f.val, o.SocketAddress)
+			return true, d.socketAddress(f.val, o.SocketAddress)
 		case fAddressPipe:
 			o, ok := m.Address.(*corev3.Address_Pipe)
 			if !ok {
 				o = new(corev3.Address_Pipe)
 				m.Address = o
 			}
-			err = merge(d, f.val, &o.Pipe)
+			return true, merge(d, f.val, &o.Pipe)
 		case fAddressInternal:
 			o, ok := m.Address.(*corev3.Address_EnvoyInternalAddress)
 			if !ok {
 				o = new(corev3.Address_EnvoyInternalAddress)
 				m.Address = o
 			}
-			err = merge(d, f.val, &o.EnvoyInternalAddress)
-		default:
-			u = f.appendUnknown(u)
+			return true, merge(d, f.val, &o.EnvoyInternalAddress)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	setUnknown(m, u)
-	return nil
+		return false, nil
+	})
 }
 
 // socketAddress decodes a core SocketAddress; of its port_specifier oneof,
 // the last member on the wire counts.
 func (d decoder) socketAddress(b []byte, m *corev3.SocketAddress) error {
-	if err := d.enter(); err != nil {
-		return err
-	}
-	u := unknownOf(m)
-	for len(b) > 0 {
-		f, err := next(b)
-		if err != nil {
-			return err
-		}
-		b = b[f.size:]
+	return d.fields(b, m, func(_ decoder, f field) (bool, error) {
+		var err error
 		switch {
 		case f.typ == protowire.VarintType && f.num == fSocketProtocol:
 			m.Protocol = corev3.SocketAddress_Protocol(int32(f.v))
@@ -424,69 +376,37 @@ func (d decoder) socketAddress(b []byte, m *corev3.SocketAddress) error {
 		case f.typ == protowire.BytesType && f.num == fSocketNetns:
 			m.NetworkNamespaceFilepath, err = f.str()
 		default:
-			u = f.appendUnknown(u)
+			return false, nil
 		}
-		if err != nil {
-			return err
-		}
-	}
-	setUnknown(m, u)
-	return nil
+		return true, err
+	})
 }
 
 func (d decoder) request(b []byte, m *authv3.AttributeContext_Request) error {
-	if err := d.enter(); err != nil {
-		return err
-	}
-	u := unknownOf(m)
-	for len(b) > 0 {
-		f, err := next(b)
-		if err != nil {
-			return err
-		}
-		b = b[f.size:]
+	return d.fields(b, m, func(d decoder, f field) (bool, error) {
 		switch {
 		case f.num == fRequestTime && f.typ == protowire.BytesType:
-			err = merge(d, f.val, &m.Time)
+			return true, merge(d, f.val, &m.Time)
 		case f.num == fRequestHTTP && f.typ == protowire.BytesType:
 			if m.Http == nil {
 				m.Http = new(authv3.AttributeContext_HttpRequest)
 			}
-			err = d.http(f.val, m.Http)
-		default:
-			u = f.appendUnknown(u)
+			return true, d.http(f.val, m.Http)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	setUnknown(m, u)
-	return nil
+		return false, nil
+	})
 }
 
 func (d decoder) http(b []byte, m *authv3.AttributeContext_HttpRequest) error {
-	if err := d.enter(); err != nil {
-		return err
-	}
-	u := unknownOf(m)
-	for len(b) > 0 {
-		f, err := next(b)
-		if err != nil {
-			return err
-		}
-		b = b[f.size:]
-		if f.num == fHTTPSize {
-			if f.typ != protowire.VarintType {
-				u = f.appendUnknown(u)
-				continue
-			}
+	return d.fields(b, m, func(d decoder, f field) (bool, error) {
+		if f.num == fHTTPSize && f.typ == protowire.VarintType {
 			m.Size = int64(f.v)
-			continue
+			return true, nil
 		}
 		if f.typ != protowire.BytesType {
-			u = f.appendUnknown(u)
-			continue
+			return false, nil
 		}
+		var err error
 		switch f.num {
 		case fHTTPID:
 			m.Id, err = f.str()
@@ -495,7 +415,8 @@ func (d decoder) http(b []byte, m *authv3.AttributeContext_HttpRequest) error {
 		case fHTTPHeaders:
 			hint := 0
 			if m.Headers == nil {
-				hint = 1 + countEntries(b, fHTTPHeaders, maxHeadersHint-1)
+				// The first entry of the map: none came before it in b.
+				hint = countEntries(b, fHTTPHeaders, maxHeadersHint)
 			}
 			err = d.mapEntry(f.val, &m.Headers, hint)
 		case fHTTPPath:
@@ -517,14 +438,10 @@ func (d decoder) http(b []byte, m *authv3.AttributeContext_HttpRequest) error {
 		case fHTTPHeaderMap:
 			err = merge(d, f.val, &m.HeaderMap)
 		default:
-			u = f.appendUnknown(u)
+			return false, nil
 		}
-		if err != nil {
-			return err
-		}
-	}
-	setUnknown(m, u)
-	return nil
+		return true, err
+	})
 }
 
 // mapEntry decodes one entry of a map<string, string> into *mp, made with
