@@ -4,12 +4,12 @@
 // marks the whole live heap again. serve's live heap is a few megabytes of
 // tables (protobuf descriptors, templates, the snapshot) that never change,
 // while a Check allocates kilobytes of gRPC and protobuf garbage, so at
-// GOGC=100 the collector marks those tables every few hundred Checks: a
-// tenth of the server's CPU under load.
+// GOGC=100 the collector marks those tables every few hundred Checks:
+// about a sixth of the server's CPU under load (docs/performance.md).
 //
 // Tuner sets the GC percentage after every collection so that the next one
-// comes after at least Headroom bytes of allocation: percent =
-// max(100, Headroom/live × 100). A large heap keeps Go's default (its
+// comes after about Headroom bytes of allocation: percent =
+// max(100, Headroom / max(live, 4 MiB) × 100) (Percent). A large heap keeps Go's default (its
 // headroom is already the size of the heap); a small one grows by at most
 // Headroom before it is collected. GOGC set in the environment is the
 // operator's choice and is left alone, and GOMEMLIMIT still bounds the heap:
